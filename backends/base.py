@@ -1,0 +1,66 @@
+"""The `Backend` contract: what a plugin provides so graphgrad can run on it.
+
+A backend is a class registered under the entry-point group `graphgrad.backends`.
+It converts arrays to and from NumPy, holds one kernel per op name
+(`kernels[name](*arrays, **attrs) -> array`), draws random numbers from its own seeded
+generator, and compiles fused elementwise programs. Everything else (tracing,
+autodiff, passes, scheduling) is the engine's and is shared by every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+
+class Backend:
+    """Base class of backend plugins; subclass it and fill `kernels`."""
+
+    #: The name users pass to `gg.compile(backend=...)` and `Tensor.to(...)`.
+    name: str = "?"
+    #: Ops and dtypes this backend does not implement (the conformance report lists them).
+    unsupported_ops: frozenset[str] = frozenset()
+    unsupported_dtypes: frozenset[str] = frozenset()
+    #: Conformance test ids (or op names) expected to fail, with the reason.
+    expected_failures: dict[str, str] = {}
+
+    def __init__(self):
+        self.kernels: dict[str, Callable] = {}
+
+    # ------------------------------------------------------------------ availability
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        """(usable, reason when not): e.g. (False, "no CUDA device")."""
+        return True, ""
+
+    # ------------------------------------------------------------------ arrays
+    def from_numpy(self, array: np.ndarray):
+        raise NotImplementedError(f"backend {self.name} must implement from_numpy")
+
+    def to_numpy(self, array) -> np.ndarray:
+        raise NotImplementedError(f"backend {self.name} must implement to_numpy")
+
+    def seed(self, seed: int) -> None:
+        """Reset this backend's random generator (called by `gg.manual_seed`)."""
+
+    def synchronize(self) -> None:
+        """Wait for queued work (asynchronous devices); used by benchmarks."""
+
+    # ------------------------------------------------------------------ fusion
+    def compile_fused(self, program) -> Callable:
+        """A callable running a fused elementwise program on this backend's arrays.
+
+        The default runs the program's steps one kernel at a time: correct everywhere,
+        fast nowhere. Backends override it with a real fused kernel.
+        """
+        kernels = [(self.kernels[step.op], step.args, step.attrs) for step in program.steps]
+        n_in, outputs = program.n_inputs, program.outputs
+
+        def run(*arrays):
+            regs = list(arrays) + [None] * len(kernels)
+            for i, (kernel, args, attrs) in enumerate(kernels):
+                regs[n_in + i] = kernel(*[regs[a] for a in args], **attrs)
+            return tuple(regs[o] for o in outputs)
+
+        return run

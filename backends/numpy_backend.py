@@ -1,0 +1,153 @@
+"""The NumPy backend: the model a third-party backend copies. A table of kernels.
+
+Every kernel takes arrays (already promoted to a common dtype by the engine) and the
+op's attributes as keywords, and returns a new array. Fused elementwise programs are
+compiled by `numpy_fusion.compile_program` into one Python function over reused
+buffers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Backend
+
+
+def _erf(x):
+    # Abramowitz & Stegun 7.1.26 refined by one Newton-free correction: |error| < 1.5e-7,
+    # below float32 resolution. NumPy has no erf ufunc and SciPy is not a dependency.
+    a1, a2, a3, a4, a5, p = 0.254829592, -0.284496736, 1.421413741, -1.453152027, \
+        1.061405429, 0.3275911
+    s = np.sign(x)
+    ax = np.abs(x)
+    t = 1.0 / (1.0 + p * ax)
+    y = 1.0 - (((((a5 * t + a4) * t) + a3) * t + a2) * t + a1) * t * np.exp(-ax * ax)
+    return (s * y).astype(x.dtype, copy=False)
+
+
+def _sigmoid(x):
+    # exp of a non-positive number only: no overflow for large |x|.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _index(x, *arrays, spec):
+    return x[_build_index(spec, arrays)]
+
+
+def _index_backward(g, *arrays, spec, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    np.add.at(out, _build_index(spec, arrays), g)
+    return out
+
+
+def _build_index(spec, arrays):
+    it = iter(arrays)
+    parts = []
+    for item in spec:
+        kind = item[0]
+        if kind == "int":
+            parts.append(item[1])
+        elif kind == "slice":
+            parts.append(slice(*item[1:]))
+        elif kind == "none":
+            parts.append(None)
+        elif kind == "ellipsis":
+            parts.append(Ellipsis)
+        else:
+            parts.append(next(it))
+    return tuple(parts)
+
+
+def _softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis):
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _gather_backward(g, idx, axis, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    np.put_along_axis(out, idx, 0, axis)  # validates indices like the forward did
+    grids = list(np.indices(idx.shape, sparse=True))
+    grids[axis] = idx
+    np.add.at(out, tuple(grids), g)
+    return out
+
+
+def _one_hot(idx, num_classes):
+    out = np.zeros(idx.shape + (num_classes,), dtype=np.int64)
+    np.put_along_axis(out, idx[..., None], 1, axis=-1)
+    return out
+
+
+def _clamp(x, min, max):
+    return np.clip(x, min, max).astype(x.dtype, copy=False)
+
+
+def _reduce(fn):
+    def kernel(x, axis, keepdims):
+        return np.asarray(fn(x, axis=axis, keepdims=keepdims))
+    return kernel
+
+
+class NumpyBackend(Backend):
+    """Runs every op with NumPy on the CPU."""
+
+    name = "numpy"
+
+    def __init__(self):
+        super().__init__()
+        self.rng = np.random.default_rng()
+        k = self.kernels
+        # elementwise
+        k.update(
+            add=np.add, sub=np.subtract, mul=np.multiply, div=np.true_divide, neg=np.negative,
+            pow=np.power, pow_scalar=lambda x, exponent: np.power(x, x.dtype.type(exponent)),
+            exp=np.exp, log=np.log, log1p=np.log1p, sqrt=np.sqrt, abs=np.abs,
+            sin=np.sin, cos=np.cos, tanh=np.tanh, sigmoid=_sigmoid, erf=_erf, sign=np.sign,
+            relu=lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
+            maximum=np.maximum, minimum=np.minimum, where=np.where, clamp=_clamp,
+            eq=np.equal, ne=np.not_equal, lt=np.less, le=np.less_equal, gt=np.greater,
+            ge=np.greater_equal, logical_not=np.logical_not,
+            logical_and=np.logical_and, logical_or=np.logical_or,
+            cast=lambda x, dtype: np.asarray(x).astype(dtype),
+            identity=lambda x: np.array(x, copy=True),
+        )
+        # reductions
+        k.update(
+            sum=_reduce(np.sum), max=_reduce(np.max), min=_reduce(np.min),
+            argmax=_reduce(np.argmax), argmin=_reduce(np.argmin),
+        )
+        # linear algebra, shapes, indexing, nn
+        k.update(
+            matmul=np.matmul,
+            reshape=lambda x, shape: np.reshape(x, shape),
+            permute=lambda x, axes: np.transpose(x, axes),
+            broadcast_to=lambda x, shape: np.broadcast_to(x, shape),
+            concat=lambda *xs, axis: np.concatenate(xs, axis=axis),
+            index=_index, index_backward=_index_backward,
+            softmax=_softmax, log_softmax=_log_softmax,
+            gather=lambda x, idx, axis: np.take_along_axis(x, idx, axis),
+            gather_backward=_gather_backward, one_hot=_one_hot,
+        )
+        # random
+        k.update(
+            rand=lambda shape, dtype: self.rng.random(shape, dtype=np.float64).astype(dtype),
+            randn=lambda shape, dtype: self.rng.standard_normal(shape).astype(dtype),
+            randint=lambda shape, dtype, low, high: self.rng.integers(low, high, shape)
+            .astype(dtype),
+            randperm=lambda shape, dtype: self.rng.permutation(shape[0]).astype(dtype),
+        )
+
+    def from_numpy(self, array: np.ndarray) -> np.ndarray:
+        return np.array(array, copy=True)
+
+    def to_numpy(self, array) -> np.ndarray:
+        return np.asarray(array)
+
+    def seed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)

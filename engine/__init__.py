@@ -1,0 +1,122 @@
+"""graphgrad: a define-then-run autograd engine in pure Python.
+
+Write models the PyTorch way; run them eagerly, or trace them once with `gg.compile`
+into a networkx graph that is differentiated, optimized and run as a flat plan on a
+swappable backend.
+"""
+
+from . import dtypes, ops  # noqa: F401  (ops registers every op and Tensor method)
+from .autodiff import grad as _grad  # noqa: F401
+from .creation import (
+    arange,
+    as_tensor,
+    empty,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .dtypes import bool_, float32, float64, int64
+from .errors import (
+    AutogradError,
+    BackendError,
+    DtypeError,
+    GraphError,
+    GraphgradError,
+    NumericalError,
+    SerializationError,
+    ShapeError,
+    TracingError,
+)
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .ir.graph import Graph
+from .ops.elementwise import (
+    abs,
+    add,
+    cast,
+    clamp,
+    cos,
+    div,
+    eq,
+    erf,
+    exp,
+    ge,
+    gt,
+    le,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    lt,
+    maximum,
+    minimum,
+    mul,
+    ne,
+    neg,
+    pow,
+    relu,
+    sigmoid,
+    sign,
+    sin,
+    sqrt,
+    sub,
+    tanh,
+    where,
+)
+from .ops.linalg import dot, matmul
+from .ops.nn import gather, log_softmax, one_hot, softmax, take_along_dim
+from .ops.reduction import (
+    amax,
+    amin,
+    argmax,
+    argmin,
+    logsumexp,
+    max,
+    mean,
+    min,
+    std,
+    sum,
+    var,
+)
+from .ops.shape import (
+    broadcast_to,
+    cat,
+    concatenate,
+    expand,
+    flatten,
+    permute,
+    reshape,
+    squeeze,
+    stack,
+    transpose,
+    unsqueeze,
+)
+from .tensor import Tensor
+from .trace import Spec, differentiate, run_graph, trace
+
+from . import autograd  # noqa: E402,I001
+from .backends import registry as _backend_registry  # noqa: E402
+
+long = int64
+double = float64
+float = float32  # noqa: A001  (PyTorch's spelling: gg.float is float32)
+bool = bool_  # noqa: A001
+
+set_default_backend = _backend_registry.set_default_backend
+backends = __import__("graphgrad.backends", fromlist=["available"])
+
+__version__ = "0.1.0"

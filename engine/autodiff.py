@@ -1,0 +1,139 @@
+"""Reverse-mode autodiff: one implementation for eager tensors and traced graphs.
+
+Every op result that needs a gradient remembers its op and inputs (`Tensor._ctx`).
+`backward` orders those records topologically (iteratively: deep graphs do not hit
+Python's recursion limit) and applies each op's VJP rule in reverse. The rules are
+written with Tensor ops, so while tracing they add the backward graph's nodes
+(marked `phase="backward"`) and with `create_graph=True` they record their own
+history, which is what makes higher derivatives work.
+"""
+
+from __future__ import annotations
+
+from . import grad_mode
+from .errors import AutogradError, ShapeError
+from .ir import tracing
+from .source import user_source
+from .tensor import Tensor
+
+
+def _topological(roots) -> list[Tensor]:
+    """Tensors that need gradients, inputs before the tensors made from them."""
+    order, seen = [], set()
+    stack = [(r, False) for r in roots]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        if t._ctx is not None:
+            stack.extend((x, False) for x in t._ctx.inputs
+                         if x.requires_grad and id(x) not in seen)
+    return order
+
+
+def _check_versions(t: Tensor) -> None:
+    ctx = t._ctx
+    for x, v in zip(ctx.inputs, ctx.versions):
+        if x._version != v:
+            raise AutogradError(
+                f"a tensor of shape {x.shape} that the gradient of `{ctx.op.name}` needs was "
+                f"changed by an in-place operation after {ctx.op.name} used it (its version "
+                f"went from {v} to {x._version}); use an out-of-place op or .clone() it first",
+                op=ctx.op.name, source=user_source())
+
+
+def _seed(root: Tensor, gradient) -> Tensor:
+    from .creation import as_tensor, ones_like
+
+    if gradient is None:
+        if root.numel() != 1:
+            raise AutogradError(
+                f"backward() on a tensor of shape {root.shape} needs a `gradient` argument "
+                "of the same shape (only scalars get an implicit gradient of 1)",
+                source=user_source())
+        return ones_like(root)
+    g = as_tensor(gradient, root.dtype, like=root)
+    if g.shape != root.shape:
+        raise ShapeError(f"backward(): gradient of shape {g.shape} does not match the tensor's "
+                         f"shape {root.shape}", source=user_source())
+    return g
+
+
+def backprop(roots, seeds, wanted=None, create_graph=False) -> dict[int, Tensor]:
+    """Cotangents of `roots` (seeded with `seeds`) pushed back to every leaf.
+
+    Returns `{id(tensor): gradient}` for the leaves, and for the tensors in `wanted`
+    (which may be non-leaves).
+    """
+    wanted_ids = {id(t) for t in wanted or ()}
+    grads: dict[int, Tensor] = {}
+    for r, s in zip(roots, seeds):
+        grads[id(r)] = s if id(r) not in grads else grads[id(r)] + s
+    results: dict[int, Tensor] = {}
+    with tracing.phase("backward"), grad_mode.set_grad_enabled(create_graph):
+        for t in reversed(_topological(roots)):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._ctx is None or id(t) in wanted_ids:
+                results[id(t)] = g
+            if t._ctx is None:
+                continue
+            _check_versions(t)
+            ctx = t._ctx
+            for x, gx in zip(ctx.inputs, ctx.op.vjp(g, t, *ctx.inputs, **ctx.attrs)):
+                if gx is None or not x.requires_grad:
+                    continue
+                if gx.dtype != x.dtype:
+                    gx = gx.astype(x.dtype)
+                prev = grads.get(id(x))
+                grads[id(x)] = gx if prev is None else prev + gx
+    return results
+
+
+def backward(root: Tensor, gradient=None, create_graph: bool = False) -> None:
+    """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad."""
+    if not root.requires_grad:
+        raise AutogradError(
+            "backward() on a tensor that does not require grad: none of the tensors it was "
+            "computed from has requires_grad=True (or it was computed under gg.no_grad())",
+            source=user_source())
+    leaves = {id(t): t for t in _topological([root]) if t._ctx is None}
+    grads = backprop([root], [_seed(root, gradient)], create_graph=create_graph)
+    with grad_mode.set_grad_enabled(create_graph):
+        for tid, g in grads.items():
+            leaf = leaves[tid]
+            if not create_graph:
+                g = g.detach()
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
+         allow_unused: bool = False):
+    """d(outputs)/d(inputs) as a tuple, without touching any `.grad` (torch.autograd.grad)."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for o in outputs:
+        if not o.requires_grad:
+            raise AutogradError("grad(): an output does not require grad", source=user_source())
+    seeds = [_seed(o, g) for o, g in zip(outputs, grad_outputs)]
+    found = backprop(outputs, seeds, wanted=inputs, create_graph=create_graph)
+    result = []
+    for x in inputs:
+        g = found.get(id(x))
+        if g is None and not allow_unused:
+            raise AutogradError(
+                f"grad(): an input of shape {x.shape} was not used to compute the outputs; "
+                "pass allow_unused=True to get None for it", source=user_source())
+        result.append(g if g is None or create_graph else g.detach())
+    return tuple(result)

@@ -1,0 +1,187 @@
+"""Making tensors: from data, filled, ranges, and random (seeded by `gg.manual_seed`).
+
+Deterministic constructors build a NumPy array and hand it to the backend. Random
+constructors are ops (`rand`, `randn`, `randint`, `randperm`) so that inside
+`gg.compile` they become nodes that draw fresh numbers at every call, in the same
+order as eager code would.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes
+from .backends.registry import default_backend, get_backend, seed_all
+from .errors import DtypeError
+from .ir import tracing
+from .tensor import Tensor
+
+
+def as_array(data, dtype=None) -> np.ndarray:
+    """A NumPy array with a supported dtype (PyTorch's defaults for Python numbers)."""
+    if isinstance(data, Tensor):
+        arr = data.numpy()
+    elif isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
+        arr = np.array([as_array(x) for x in data])
+    else:
+        arr = np.array(data)
+    if dtype is not None:
+        target = dtypes.as_dtype(dtype)
+    elif isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        target = dtypes.from_numpy_dtype(arr.dtype)
+    elif arr.dtype.kind == "f":
+        target = dtypes.default_float
+    elif arr.dtype.kind == "O":
+        raise DtypeError(f"cannot make a tensor from {type(data).__name__} data")
+    else:
+        target = dtypes.from_numpy_dtype(arr.dtype)
+    return np.asarray(arr, dtype=target, order="C")
+
+
+def _flat(data):
+    for x in data:
+        if isinstance(x, (list, tuple)):
+            yield from _flat(x)
+        else:
+            yield x
+
+
+def _backend(backend):
+    return default_backend() if backend is None else (
+        get_backend(backend) if isinstance(backend, str) else backend)
+
+
+def from_numpy(arr: np.ndarray, backend=None) -> Tensor:
+    b = _backend(backend)
+    return Tensor._wrap(b.from_numpy(as_array(arr)), b)
+
+
+def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    """A new tensor holding a copy of `data` (floats become float32, ints int64)."""
+    b = _backend(device)
+    if isinstance(data, Tensor) and data._value is None:
+        t = data.astype(dtype) if dtype is not None else data.clone()
+        return t.detach()
+    t = Tensor._wrap(b.from_numpy(as_array(data, dtype)), b)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def as_tensor(x, dtype=None, like: Tensor | None = None) -> Tensor:
+    """`x` as a Tensor; Python scalars become constants (nodes, while tracing)."""
+    if isinstance(x, Tensor):
+        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+    if dtype is None:
+        dtype = dtypes.scalar_dtype(x) if np.ndim(x) == 0 and not isinstance(x, np.ndarray) \
+            else None
+    arr = as_array(x, dtype)
+    backend = like._backend if like is not None else default_backend()
+    tracer = tracing.current
+    if tracer is not None:
+        n = tracer.add("const", (), {"value": arr}, arr.shape, arr.dtype)
+        return Tensor._symbolic(tracer, n, arr.shape, arr.dtype, backend)
+    return Tensor._wrap(backend.from_numpy(arr), backend)
+
+
+def _shape(size) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    return tuple(int(s) for s in size)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False, backend=None) -> Tensor:
+    size = (size,) if isinstance(size, int) else tuple(size)
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.scalar_dtype(fill_value)
+    return tensor(np.full(size, fill_value, dtype=dt), requires_grad=requires_grad,
+                  device=backend)
+
+
+def zeros(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return full(_shape(size), 0, dtype or dtypes.default_float, requires_grad, device)
+
+
+def ones(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return full(_shape(size), 1, dtype or dtypes.default_float, requires_grad, device)
+
+
+def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad, device=device)
+
+
+def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return full(t.shape, 0, dtype or t.dtype, requires_grad, t._backend)
+
+
+def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return full(t.shape, 1, dtype or t.dtype, requires_grad, t._backend)
+
+
+def full_like(t: Tensor, fill_value, dtype=None, requires_grad=False) -> Tensor:
+    return full(t.shape, fill_value, dtype or t.dtype, requires_grad, t._backend)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    arr = np.arange(start, end, step)
+    return tensor(arr, dtype=dtype or (dtypes.default_float if arr.dtype.kind == "f"
+                                       else dtypes.int64), requires_grad=requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, requires_grad=False) -> Tensor:
+    return tensor(np.linspace(start, end, steps), dtype=dtype or dtypes.default_float,
+                  requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, requires_grad=False) -> Tensor:
+    return tensor(np.eye(n, m), dtype=dtype or dtypes.default_float, requires_grad=requires_grad)
+
+
+# ---------------------------------------------------------------------- random
+
+def manual_seed(seed: int) -> None:
+    """Seed every backend's generator, so eager and compiled runs draw the same numbers."""
+    seed_all(int(seed))
+
+
+def _random(op_name, shape, dtype, requires_grad=False, **attrs) -> Tensor:
+    from .ops.registry import get_op
+
+    t = get_op(op_name)(shape=shape, dtype=dtype, **attrs)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def rand(*size, dtype=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    return _random("rand", _shape(size), dtypes.as_dtype(dtype or dtypes.default_float),
+                   requires_grad)
+
+
+def randn(*size, dtype=None, requires_grad=False) -> Tensor:
+    """Standard normal samples."""
+    return _random("randn", _shape(size), dtypes.as_dtype(dtype or dtypes.default_float),
+                   requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None) -> Tensor:
+    """Integers uniform in [low, high)."""
+    if high is None:
+        low, high = 0, low
+    return _random("randint", tuple(size), dtypes.as_dtype(dtype or dtypes.int64),
+                   low=int(low), high=int(high))
+
+
+def randperm(n: int, dtype=None) -> Tensor:
+    """A random permutation of 0..n-1."""
+    return _random("randperm", (int(n),), dtypes.as_dtype(dtype or dtypes.int64))
+
+
+def rand_like(t: Tensor) -> Tensor:
+    return rand(*t.shape, dtype=t.dtype)
+
+
+def randn_like(t: Tensor) -> Tensor:
+    return randn(*t.shape, dtype=t.dtype)

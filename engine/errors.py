@@ -1,0 +1,51 @@
+"""One error hierarchy, so users catch `gg.GraphgradError` and read messages in their terms.
+
+Every error raised on behalf of an op carries the op's name, the shapes and dtypes it saw,
+and the `file:line` of the user's code that called it.
+"""
+
+from __future__ import annotations
+
+
+class GraphgradError(Exception):
+    """Base class of every error graphgrad raises on purpose."""
+
+    def __init__(self, message: str, *, op: str | None = None, source: str | None = None):
+        self.op = op
+        self.source = source
+        parts = [message]
+        if source and source not in message:
+            parts.append(f"(at {source})")
+        super().__init__(" ".join(parts))
+
+
+class ShapeError(GraphgradError, ValueError):
+    """Operands whose shapes do not fit the op."""
+
+
+class DtypeError(GraphgradError, TypeError):
+    """Operands whose dtypes the op does not accept."""
+
+
+class TracingError(GraphgradError, RuntimeError):
+    """Something that cannot work on a symbolic (traced) value."""
+
+
+class BackendError(GraphgradError, RuntimeError):
+    """Unknown or unavailable backend, or a backend missing a kernel."""
+
+
+class AutogradError(GraphgradError, RuntimeError):
+    """Misuse of backward(), requires_grad or in-place updates."""
+
+
+class SerializationError(GraphgradError, ValueError):
+    """A file that is not a graphgrad state file, or is damaged."""
+
+
+class NumericalError(GraphgradError, FloatingPointError):
+    """NaN or Inf found by `gg.detect_anomaly()`."""
+
+
+class GraphError(GraphgradError, ValueError):
+    """A Graph that breaks the IR's invariants (found by `Graph.verify`)."""

@@ -1,0 +1,57 @@
+"""Grad mode: whether ops record what they need for `backward()`.
+
+`no_grad`, `enable_grad` and `set_grad_enabled` work as context managers and as
+decorators, like PyTorch's.
+"""
+
+from __future__ import annotations
+
+import functools
+
+_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _enabled
+
+
+class set_grad_enabled:
+    """Turn recording on or off inside a `with` block or a decorated function."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.prev = None
+        global _enabled
+        self.prev, _enabled = _enabled, self.mode  # plain call sets the mode, as in PyTorch
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        global _enabled
+        _enabled = self.prev
+        return False
+
+    def __call__(self, fn):
+        global _enabled
+        _enabled = self.prev  # used as a decorator: undo the eager switch made in __init__
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(set_grad_enabled):
+    """Results made inside have `requires_grad == False`; leaves may be updated in place."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    def __init__(self):
+        super().__init__(True)

@@ -1,0 +1,288 @@
+"""Tracing: running user code on symbolic tensors to record a Graph.
+
+While a `Tracer` is `current`, every op adds a node instead of running a kernel
+(`ops.registry.apply`). Concrete tensors the code touches from outside (parameters,
+buffers, optimizer state, `.grad`) become *state reads*; in-place updates of them
+become *state writes*. Tracing never changes a concrete tensor: `finish()` restores
+whatever Python-side bookkeeping (grads, versions) the traced code touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from ..errors import TracingError
+from ..source import user_source
+from .graph import Graph
+
+current: Tracer | None = None
+
+
+class TensorRef:
+    """State held in a tensor object (a parameter, a buffer, optimizer state)."""
+
+    kind = "tensor"
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    def read(self):
+        return self.tensor._value
+
+    def write(self, value):
+        self.tensor._value = value
+
+
+class GradRef:
+    """The `.grad` slot of a tensor (it may be None, or be replaced between calls)."""
+
+    kind = "grad"
+
+    def __init__(self, owner):
+        self.owner = owner
+
+    def read(self):
+        return self.owner._grad._value
+
+    def write(self, value):
+        from ..tensor import Tensor
+
+        owner = self.owner
+        if value is None:
+            owner._grad = None
+        elif owner._grad is None:
+            owner._grad = Tensor._wrap(value, owner._backend)
+        else:
+            owner._grad._value = value
+
+
+class ScalarRef:
+    """A Python number read from a container at each call (e.g. an optimizer's lr)."""
+
+    kind = "scalar"
+
+    def __init__(self, container, key):
+        self.container, self.key = container, key
+
+    def read(self):
+        return self.container[self.key]
+
+
+class Tracer:
+    """Records the ops run while it is current into `self.graph`."""
+
+    def __init__(self, backend):
+        self.graph = Graph()
+        self.backend = backend
+        self.phase = "forward"
+        self.scopes: list[str] = []
+        self.bindings: dict[int, int] = {}  # id(concrete tensor) -> node standing for it now
+        self.keep: dict[int, object] = {}  # keeps those tensors alive so ids stay unique
+        self.created: set[int] = set()  # concrete tensors made during the trace
+        self.writes: dict[int, object] = {}  # concrete tensors updated in place
+        self.saved: dict[int, tuple] = {}  # their bookkeeping before the trace
+        self.grad_owners: dict[int, tuple] = {}  # id -> (tensor, grad before the trace)
+        self.names: dict[int, str] = {}  # id(tensor or module) -> user-facing dotted name
+        self.modules: dict[int, object] = {}  # modules called: their train()/eval() is guarded
+        self.scalars: dict[tuple, object] = {}
+
+    # ------------------------------------------------------------------ nodes
+    def add(self, op, args, attrs, shape, dtype, name=None) -> int:
+        return self.graph.add_node(
+            op, args, attrs, shape=shape, dtype=dtype, phase=self.phase,
+            source=user_source(), name=name, scope=self.scopes[-1] if self.scopes else None,
+        )
+
+    def input(self, tensor_like, name) -> int:
+        n = self.add("input", (), {"index": len(self.graph.inputs)}, tensor_like.shape,
+                     tensor_like.dtype, name=name)
+        self.graph.inputs.append(n)
+        return n
+
+    def node_of(self, t) -> int:
+        """The node that stands for tensor `t` at this point of the trace."""
+        if t._value is None:
+            if t._tracer is not self:
+                raise TracingError(
+                    "a symbolic tensor from another trace was used here; a traced function "
+                    "must not keep tensors from one call to the next",
+                    source=user_source(),
+                )
+            return t._node
+        n = self.bindings.get(id(t))
+        if n is None:
+            n = self._read_state(t)
+        return n
+
+    def _read_state(self, t) -> int:
+        name = self.unique_name(self.names.get(id(t), "state"))
+        return self._state_node(t, name, TensorRef(t))
+
+    def _state_node(self, t, name, ref) -> int:
+        with self.in_phase("forward"):
+            n = self.add("state", (), {}, t.shape, t.dtype, name=name)
+        self.graph.state_reads[name] = n
+        self.graph.state_refs[name] = ref
+        self.bindings[id(t)] = n
+        self.keep[id(t)] = t
+        return n
+
+    def unique_name(self, base: str) -> str:
+        name, i = base, 1
+        while name in self.graph.state_refs:
+            name, i = f"{base}_{i}", i + 1
+        return name
+
+    def scalar(self, container, key, dtype):
+        """A Python number that is read afresh at every call (not baked into the plan)."""
+        from ..tensor import Tensor
+
+        k = (id(container), key)
+        n = self.scalars.get(k)
+        if n is None:
+            name = self.unique_name(f"{self.names.get(id(container), 'scalar')}.{key}")
+            with self.in_phase("forward"):
+                n = self.add("state", (), {"scalar": True}, (), dtype, name=name)
+            self.graph.state_reads[name] = n
+            self.graph.state_refs[name] = ScalarRef(container, key)
+            self.scalars[k] = n
+            self.keep[id(container)] = container
+        return Tensor._symbolic(self, n, (), dtype, self.backend)
+
+    # ------------------------------------------------------------------ in-place updates
+    def assign(self, target, result) -> None:
+        n = self.node_of(result)
+        if target._value is None:
+            target._node = n
+            target.shape = result.shape
+            return
+        if id(target) not in self.writes:
+            self.node_of(target)  # the old value stays readable as state
+            self.saved[id(target)] = (target._ctx, target.requires_grad, target._version)
+            self.writes[id(target)] = target
+        self.bindings[id(target)] = n
+
+    def note_created(self, t) -> None:
+        self.created.add(id(t))
+        self.keep[id(t)] = t
+
+    def note_grad_owner(self, owner) -> None:
+        if id(owner) not in self.grad_owners:
+            self.grad_owners[id(owner)] = (owner, owner._grad)
+            self.keep[id(owner)] = owner
+
+    def note_grad_read(self, owner) -> None:
+        """`owner.grad` was read: its current grad tensor (if any) is state, guarded."""
+        self.note_grad_owner(owner)
+        grad = owner._grad
+        if grad is None or grad._value is None or id(grad) in self.bindings:
+            return
+        base = self.names.get(id(owner), "state")
+        self._state_node(grad, self.unique_name(f"{base}.grad"), GradRef(owner))
+
+    def note_module(self, module) -> None:
+        self.modules[id(module)] = module
+
+    # ------------------------------------------------------------------ context
+    @contextlib.contextmanager
+    def in_phase(self, phase: str):
+        prev, self.phase = self.phase, phase
+        try:
+            yield
+        finally:
+            self.phase = prev
+
+    @contextlib.contextmanager
+    def in_scope(self, name: str):
+        self.scopes.append(name)
+        try:
+            yield
+        finally:
+            self.scopes.pop()
+
+    # ------------------------------------------------------------------ finishing
+    def finish(self, outputs) -> Graph:
+        """Record outputs and state writes, restore Python-side state, return the Graph."""
+        g = self.graph
+        g.outputs = [self.node_of(t) for t in outputs]
+        final_grads = {}
+        for oid, (owner, before) in self.grad_owners.items():
+            final_grads[oid] = owner._grad
+            owner._grad = before
+        grad_objects = {id(gr) for gr in final_grads.values() if gr is not None}
+        for tid, t in self.writes.items():
+            ctx, req, version = self.saved[tid]
+            t._ctx, t.requires_grad, t._version = ctx, req, version
+            if tid in grad_objects:
+                continue  # written through its owner's grad slot below
+            name = self._name_of_state(t)
+            g.state_writes[name] = self.bindings[tid]
+        for oid, grad in final_grads.items():
+            owner, before = self.grad_owners[oid]
+            if grad is None and before is None:
+                continue
+            name = f"{self.names.get(oid, self._name_of_state(owner))}.grad"
+            if name not in g.state_refs:
+                g.state_refs[name] = GradRef(owner)
+            g.state_writes[name] = None if grad is None else self.node_of(grad)
+        self._freeze_constants()
+        return g
+
+    def _name_of_state(self, t) -> str:
+        n = self.bindings.get(id(t))
+        for name, node in self.graph.state_reads.items():
+            if node == n or self.graph.state_refs[name].__dict__.get("tensor") is t:
+                return name
+        name = self.unique_name(self.names.get(id(t), "state"))
+        self.graph.state_refs[name] = TensorRef(t)
+        return name
+
+    def _freeze_constants(self) -> None:
+        """Tensors made during the trace and never written are constants, not state."""
+        g = self.graph
+        written = {w for w in g.state_writes}
+        for name, n in list(g.state_reads.items()):
+            ref = g.state_refs[name]
+            if ref.kind == "tensor" and id(ref.tensor) in self.created and name not in written:
+                data = g[n]
+                data["op"], data["attrs"], data["name"] = "const", {"value": ref.tensor._value}, None
+                del g.state_reads[name], g.state_refs[name]
+
+
+@contextlib.contextmanager
+def tracing(tracer: Tracer):
+    """Make `tracer` current for the duration of the block (nested traces are refused)."""
+    global current
+    if current is not None:
+        raise TracingError("gg.compile/gg.trace called while already tracing another function",
+                           source=user_source())
+    current = tracer
+    try:
+        yield tracer
+    finally:
+        current = None
+
+
+@contextlib.contextmanager
+def phase(name: str):
+    """Mark the nodes made inside as belonging to `name` (no-op when not tracing)."""
+    if current is None:
+        yield
+    else:
+        with current.in_phase(name):
+            yield
+
+
+def name_state(tensor, name: str) -> None:
+    """Give a state tensor a readable name in graphs and diagrams (no-op when not tracing)."""
+    if current is not None:
+        current.names.setdefault(id(tensor), name)
+
+
+def dynamic_scalar(container, key):
+    """`container[key]`, a Python number, read at every call of a compiled plan."""
+    if current is None:
+        return container[key]
+    from .. import dtypes
+
+    return current.scalar(container, key, dtypes.float64)

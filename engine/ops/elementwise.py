@@ -1,0 +1,364 @@
+"""Elementwise ops: arithmetic, math functions, comparisons, where/clamp, casts.
+
+Each op is defined once, its rules right under it. The public functions promote their
+operands to one dtype (PyTorch's rule) before calling the op, so kernels never see mixed
+dtypes. Elementwise ops broadcast like NumPy; their VJPs sum back to each input's shape.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import dtypes
+from ..tensor import Tensor, tensor_method
+from .common import (
+    Sample,
+    binary_samples,
+    broadcast_shapes,
+    promote,
+    promote_float,
+    rand_array,
+    same_dtype,
+    unary_samples,
+    unbroadcast,
+)
+from .common import unbroadcast as _ub
+from .registry import Op
+
+
+def _same(op):
+    return lambda x: (x.shape, x.dtype)
+
+
+def _broadcast(name, out_dtype=None):
+    def infer(*xs):
+        dt = same_dtype(name, *xs)
+        return broadcast_shapes(*(x.shape for x in xs), op=name), out_dtype or dt
+    return infer
+
+
+def _unary(name, vjp, samples=None, differentiable=True):
+    op = Op(name, elementwise=True, differentiable=differentiable)
+    op.infer = _same(name)
+    op.vjp = vjp
+    op.samples = samples or unary_samples()
+    return op
+
+
+def _binary(name, vjp, samples=None):
+    op = Op(name, elementwise=True)
+    op.infer = _broadcast(name)
+    op.vjp = vjp
+    op.samples = samples or binary_samples()
+    return op
+
+
+# ---------------------------------------------------------------------- arithmetic
+
+add_op = _binary("add", lambda g, out, x, y: (_ub(g, x.shape), _ub(g, y.shape)))
+sub_op = _binary("sub", lambda g, out, x, y: (_ub(g, x.shape), _ub(-g, y.shape)))
+mul_op = _binary("mul", lambda g, out, x, y: (_ub(g * y, x.shape), _ub(g * x, y.shape)))
+div_op = _binary("div", lambda g, out, x, y: (_ub(g / y, x.shape), _ub(-g * out / y, y.shape)),
+                 binary_samples(low_b=0.5, high_b=2.0))
+neg_op = _unary("neg", lambda g, out, x: (-g,))
+pow_op = _binary(
+    "pow",
+    lambda g, out, x, y: (_ub(g * y * x ** (y - 1), x.shape),
+                          _ub(where(x > 0, g * out * log(where(x > 0, x, 1.0)), 0.0), y.shape)),
+    binary_samples(low=0.5, high=2.0),
+)
+
+pow_scalar_op = Op("pow_scalar", elementwise=True)
+pow_scalar_op.infer = lambda x, exponent: (x.shape, x.dtype)
+pow_scalar_op.vjp = lambda g, out, x, exponent: (
+    (g * exponent * pow_scalar_op(x, exponent=exponent - 1)) if exponent != 2 else g * 2 * x,)
+pow_scalar_op.samples = lambda: [Sample((rand_array(s, 0.5, 2.0), e))
+                                 for s in [(3, 4), ()] for e in (2, 3, 0.5, -1.5)]
+
+
+def add(a, b, alpha=1) -> Tensor:
+    a, b = promote(a, b if alpha == 1 else b * alpha)
+    return add_op(a, b)
+
+
+def sub(a, b, alpha=1) -> Tensor:
+    a, b = promote(a, b if alpha == 1 else b * alpha)
+    return sub_op(a, b)
+
+
+def mul(a, b) -> Tensor:
+    return mul_op(*promote(a, b))
+
+
+def div(a, b) -> Tensor:
+    return div_op(*promote_float(a, b))
+
+
+def neg(x) -> Tensor:
+    return neg_op(x)
+
+
+def pow(x, exponent) -> Tensor:
+    """`x ** exponent`; a Python-number exponent stays an attribute (cheap, exact VJP)."""
+    if isinstance(exponent, (int, float)) and isinstance(x, Tensor):
+        if isinstance(exponent, float) and not dtypes.is_float(x.dtype):
+            x = x.float()
+        return pow_scalar_op(x, exponent=exponent)
+    return pow_op(*promote(x, exponent))
+
+
+tensor_method("add")(add)
+tensor_method("sub")(sub)
+tensor_method("mul")(mul)
+tensor_method("div")(div)
+tensor_method("neg")(neg)
+tensor_method("pow")(pow)
+Tensor.__add__ = add
+Tensor.__radd__ = lambda self, other: add(other, self)
+Tensor.__sub__ = sub
+Tensor.__rsub__ = lambda self, other: sub(other, self)
+Tensor.__mul__ = mul
+Tensor.__rmul__ = lambda self, other: mul(other, self)
+Tensor.__truediv__ = div
+Tensor.__rtruediv__ = lambda self, other: div(other, self)
+Tensor.__neg__ = neg
+Tensor.__pos__ = lambda self: self
+Tensor.__pow__ = pow
+Tensor.__rpow__ = lambda self, other: pow_op(*promote(other, self))
+
+
+# ---------------------------------------------------------------------- math functions
+
+exp_op = _unary("exp", lambda g, out, x: (g * out,))
+log_op = _unary("log", lambda g, out, x: (g / x,), unary_samples(0.1, 3.0))
+log1p_op = _unary("log1p", lambda g, out, x: (g / (x + 1),), unary_samples(-0.5, 3.0))
+sqrt_op = _unary("sqrt", lambda g, out, x: (g * 0.5 / out,), unary_samples(0.1, 3.0))
+abs_op = _unary("abs", lambda g, out, x: (g * sign(x),))
+sin_op = _unary("sin", lambda g, out, x: (g * cos(x),))
+cos_op = _unary("cos", lambda g, out, x: (-g * sin(x),))
+tanh_op = _unary("tanh", lambda g, out, x: (g * (1 - out * out),))
+sigmoid_op = _unary("sigmoid", lambda g, out, x: (g * out * (1 - out),),
+                    lambda: [Sample((rand_array(s, -6, 6),)) for s in ((3, 4), (), (0,))]
+                    + [Sample((np.array([-100.0, -30.0, 0.0, 30.0, 100.0]),), diff=(),
+                              note="saturation")])
+relu_op = _unary("relu", lambda g, out, x: (where(x > 0, g, 0.0),))
+erf_op = _unary("erf", lambda g, out, x: (g * (2 / math.sqrt(math.pi)) * exp(-x * x),))
+sign_op = _unary("sign", None, differentiable=False)
+
+
+def _float_unary(op):
+    def fn(x) -> Tensor:
+        (x,) = promote_float(x)
+        return op(x)
+    fn.__name__ = op.name
+    fn.__doc__ = f"Elementwise {op.name} (integers are promoted to float32)."
+    return tensor_method()(fn)
+
+
+exp = _float_unary(exp_op)
+log = _float_unary(log_op)
+log1p = _float_unary(log1p_op)
+sqrt = _float_unary(sqrt_op)
+sin = _float_unary(sin_op)
+cos = _float_unary(cos_op)
+tanh = _float_unary(tanh_op)
+sigmoid = _float_unary(sigmoid_op)
+erf = _float_unary(erf_op)
+
+
+@tensor_method()
+def abs(x) -> Tensor:
+    return abs_op(x)
+
+
+@tensor_method()
+def relu(x) -> Tensor:
+    return relu_op(x)
+
+
+@tensor_method()
+def sign(x) -> Tensor:
+    return sign_op(x)
+
+
+Tensor.__abs__ = abs
+
+
+# ---------------------------------------------------------------------- min/max, where, clamp
+
+def _tie_split(mask_gt):
+    def vjp(g, out, x, y):
+        half = g * 0.5
+        gx = where(mask_gt(x, y), g, where(x == y, half, 0.0))
+        gy = where(mask_gt(y, x), g, where(x == y, half, 0.0))
+        return _ub(gx, x.shape), _ub(gy, y.shape)
+    return vjp
+
+
+maximum_op = _binary("maximum", _tie_split(lambda a, b: a > b))
+minimum_op = _binary("minimum", _tie_split(lambda a, b: a < b))
+
+
+@tensor_method()
+def maximum(a, b) -> Tensor:
+    return maximum_op(*promote(a, b))
+
+
+@tensor_method()
+def minimum(a, b) -> Tensor:
+    return minimum_op(*promote(a, b))
+
+
+where_op = Op("where", elementwise=True)
+
+
+def _where_infer(c, a, b):
+    if c.dtype != dtypes.bool_:
+        from ..errors import DtypeError
+
+        raise DtypeError(f"where: the condition must be bool, got {dtypes.short(c.dtype)}",
+                         op="where")
+    return broadcast_shapes(c.shape, a.shape, b.shape, op="where"), same_dtype("where", a, b)
+
+
+where_op.infer = _where_infer
+where_op.vjp = lambda g, out, c, a, b: (
+    None, _ub(where_op(c, g, zeros_scalar(g)), a.shape), _ub(where_op(c, zeros_scalar(g), g),
+                                                            b.shape))
+where_op.samples = lambda: [
+    Sample((rand_array(sc) > 0, rand_array(sa, seed=1), rand_array(sb, seed=2)), diff=(1, 2))
+    for sc, sa, sb in [((3, 4), (3, 4), (3, 4)), ((3, 1), (4,), ()), ((), (2,), (2,))]]
+
+
+def zeros_scalar(like: Tensor) -> Tensor:
+    from ..creation import as_tensor
+
+    return as_tensor(0, like.dtype, like)
+
+
+def where(condition, x, y) -> Tensor:
+    """`x` where `condition` holds, else `y` (broadcast; x and y promoted together)."""
+    from ..creation import as_tensor
+
+    x, y = promote(x, y)
+    condition = as_tensor(condition, like=x)
+    if condition.dtype != dtypes.bool_:
+        condition = cast(condition, dtypes.bool_)
+    return where_op(condition, x, y)
+
+
+Tensor.where = lambda self, condition, other: where(condition, self, other)
+
+clamp_op = Op("clamp", elementwise=True)
+clamp_op.infer = lambda x, min, max: (x.shape, x.dtype)
+clamp_op.vjp = lambda g, out, x, min, max: (where(_within(x, min, max), g, 0.0),)
+clamp_op.samples = lambda: [Sample((rand_array((3, 4)),), {"min": -0.5, "max": 0.7}),
+                            Sample((rand_array((5,)),), {"min": 0.1}),
+                            Sample((rand_array(()),), {"max": 0.3})]
+
+
+def _within(x, lo, hi):
+    inside = None
+    if lo is not None:
+        inside = x >= lo
+    if hi is not None:
+        upper = x <= hi
+        inside = upper if inside is None else logical_and(inside, upper)
+    return inside
+
+
+@tensor_method()
+def clamp(x, min=None, max=None) -> Tensor:
+    """Limit values to [min, max] (either bound may be None); gradient flows inside."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    cast_ = float if dtypes.is_float(x.dtype) else int
+    return clamp_op(x, min=None if min is None else cast_(min),
+                    max=None if max is None else cast_(max))
+
+
+tensor_method("clip")(clamp)
+
+
+# ---------------------------------------------------------------------- comparisons, logic
+
+def _compare(name, method):
+    op = Op(name, elementwise=True, differentiable=False)
+    op.infer = _broadcast(name, dtypes.bool_)
+    op.samples = binary_samples()
+
+    def fn(a, b) -> Tensor:
+        return op(*promote(a, b))
+    fn.__name__ = name
+    setattr(Tensor, method, fn)
+    return op, tensor_method(name)(fn)
+
+
+eq_op, eq = _compare("eq", "__eq__")
+ne_op, ne = _compare("ne", "__ne__")
+lt_op, lt = _compare("lt", "__lt__")
+le_op, le = _compare("le", "__le__")
+gt_op, gt = _compare("gt", "__gt__")
+ge_op, ge = _compare("ge", "__ge__")
+
+logical_not_op = Op("logical_not", elementwise=True, differentiable=False)
+logical_not_op.infer = lambda x: (x.shape, dtypes.bool_)
+logical_not_op.samples = lambda: [Sample((rand_array((3, 4)) > 0,), diff=())]
+logical_and_op = Op("logical_and", elementwise=True, differentiable=False)
+logical_and_op.infer = _broadcast("logical_and", dtypes.bool_)
+logical_and_op.samples = lambda: [Sample((rand_array((3, 4)) > 0, rand_array((4,)) > 0),
+                                         diff=())]
+logical_or_op = Op("logical_or", elementwise=True, differentiable=False)
+logical_or_op.infer = _broadcast("logical_or", dtypes.bool_)
+logical_or_op.samples = logical_and_op.samples
+
+
+def _as_bool(x):
+    return x if x.dtype == dtypes.bool_ else cast(x, dtypes.bool_)
+
+
+@tensor_method()
+def logical_not(x) -> Tensor:
+    return logical_not_op(_as_bool(x))
+
+
+@tensor_method()
+def logical_and(a, b) -> Tensor:
+    return logical_and_op(_as_bool(a), _as_bool(b))
+
+
+@tensor_method()
+def logical_or(a, b) -> Tensor:
+    return logical_or_op(_as_bool(a), _as_bool(b))
+
+
+Tensor.__invert__ = logical_not
+Tensor.__and__ = logical_and
+Tensor.__or__ = logical_or
+
+
+# ---------------------------------------------------------------------- casts and copies
+
+cast_op = Op("cast", elementwise=True)
+cast_op.infer = lambda x, dtype: (x.shape, dtype)
+cast_op.vjp = lambda g, out, x, dtype: (
+    cast_op(g, dtype=x.dtype) if dtypes.is_float(x.dtype) else None,)
+cast_op.samples = lambda: [Sample((rand_array((3, 4)),), {"dtype": dtypes.float64}),
+                           Sample((rand_array((3,)) * 5,), {"dtype": dtypes.int64}, diff=())]
+
+
+def cast(x: Tensor, dtype) -> Tensor:
+    dtype = dtypes.as_dtype(dtype)
+    return x if x.dtype == dtype else cast_op(x, dtype=dtype)
+
+
+identity_op = _unary("identity", lambda g, out, x: (g,))
+
+__all__ = [
+    "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "sqrt", "abs", "sin",
+    "cos", "tanh", "sigmoid", "relu", "erf", "sign", "maximum", "minimum", "where", "clamp",
+    "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or", "cast",
+    "unbroadcast",
+]

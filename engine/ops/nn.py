@@ -1,0 +1,117 @@
+"""Ops for neural networks: softmax, log_softmax, gather, one_hot.
+
+softmax and log_softmax are primitives (not compositions) so they stay numerically
+stable for large logits and have short, exact VJPs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..errors import ShapeError, TracingError
+from ..source import user_source
+from ..tensor import Tensor, tensor_method
+from .common import Sample, normalize_axis, promote_float, rand_array
+from .registry import Op
+
+
+def _softmax_samples():
+    return [Sample((rand_array((3, 5)) * 3,), {"axis": 1}),
+            Sample((rand_array((2, 3, 4)),), {"axis": 0}),
+            Sample((rand_array((4,)),), {"axis": 0}),
+            Sample((np.array([[1000.0, 0.0, -1000.0]]),), {"axis": 1}, diff=(),
+                   note="large logits")]
+
+
+softmax_op = Op("softmax")
+softmax_op.infer = lambda x, axis: (x.shape, x.dtype)
+softmax_op.vjp = lambda g, out, x, axis: (out * (g - (g * out).sum(axis, keepdim=True)),)
+softmax_op.samples = _softmax_samples
+
+log_softmax_op = Op("log_softmax")
+log_softmax_op.infer = lambda x, axis: (x.shape, x.dtype)
+log_softmax_op.vjp = lambda g, out, x, axis: (g - out.exp() * g.sum(axis, keepdim=True),)
+log_softmax_op.samples = _softmax_samples
+
+
+@tensor_method()
+def softmax(x, dim: int = -1) -> Tensor:
+    (x,) = promote_float(x)
+    return softmax_op(x, axis=normalize_axis(dim, x.ndim, "softmax"))
+
+
+@tensor_method()
+def log_softmax(x, dim: int = -1) -> Tensor:
+    (x,) = promote_float(x)
+    return log_softmax_op(x, axis=normalize_axis(dim, x.ndim, "log_softmax"))
+
+
+gather_op = Op("gather")
+gather_backward_op = Op("gather_backward")
+
+
+def _gather_infer(x, idx, axis):
+    if idx.dtype.kind not in "iu":
+        raise ShapeError(f"gather: index must be an integer tensor, got "
+                         f"{dtypes.short(idx.dtype)}", op="gather")
+    if idx.ndim != x.ndim or any(i > s for d, (i, s) in enumerate(zip(idx.shape, x.shape))
+                                 if d != axis):
+        raise ShapeError(f"gather: index of shape {idx.shape} does not fit input of shape "
+                         f"{x.shape} along dim {axis}", op="gather")
+    return idx.shape, x.dtype
+
+
+gather_op.infer = _gather_infer
+gather_op.vjp = lambda g, out, x, idx, axis: (
+    gather_backward_op(g, idx, axis=axis, shape=x.shape), None)
+gather_op.samples = lambda: [
+    Sample((rand_array((4, 5)), np.array([[0], [4], [2], [2]])), {"axis": 1}),
+    Sample((rand_array((3, 4)), np.array([[0, 1, 2, 0], [2, 2, 1, 0]])), {"axis": 0})]
+gather_backward_op.infer = lambda g, idx, axis, shape: (tuple(shape), g.dtype)
+gather_backward_op.vjp = lambda g, out, g0, idx, axis, shape: (gather_op(g, idx, axis=axis), None)
+gather_backward_op.samples = lambda: [
+    Sample((rand_array((4, 1)), np.array([[0], [4], [2], [2]])), {"axis": 1, "shape": (4, 5)})]
+
+
+@tensor_method()
+def gather(x, dim: int, index) -> Tensor:
+    """out[i][j] = x[i][index[i][j]] along `dim` (PyTorch's gather)."""
+    from ..creation import as_tensor
+
+    index = as_tensor(index, like=x)
+    return gather_op(x, index, axis=normalize_axis(dim, x.ndim, "gather"))
+
+
+@tensor_method()
+def take_along_dim(x, indices, dim: int) -> Tensor:
+    return gather(x, dim, indices)
+
+
+one_hot_op = Op("one_hot", differentiable=False)
+one_hot_op.infer = lambda idx, num_classes: (idx.shape + (num_classes,), dtypes.int64)
+one_hot_op.samples = lambda: [Sample((np.array([0, 2, 1]),), {"num_classes": 4}, diff=())]
+
+
+def one_hot(index, num_classes: int = -1) -> Tensor:
+    """Rows of the identity matrix picked by integer labels (int64, like PyTorch)."""
+    if num_classes < 0:
+        if index._value is None:
+            raise TracingError("one_hot needs num_classes while tracing (it sets the shape)",
+                               op="one_hot", source=user_source())
+        num_classes = int(index.numpy().max()) + 1
+    return one_hot_op(index, num_classes=int(num_classes))
+
+
+# ---------------------------------------------------------------------- random draws
+
+def _random_op(name):
+    op = Op(name, differentiable=False, random=True)
+    op.infer = lambda shape, dtype, **_: (tuple(shape), dtype)
+    return op
+
+
+rand_op = _random_op("rand")
+randn_op = _random_op("randn")
+randint_op = _random_op("randint")
+randperm_op = _random_op("randperm")

@@ -1,0 +1,197 @@
+"""Reductions: sum, max, min (with arg variants), and mean/var/logsumexp built on them.
+
+`dim`/`axis` take an int or a tuple, `keepdim`/`keepdims` keep reduced axes as size 1.
+As in PyTorch, `x.max(dim)` returns `(values, indices)`; `gg.amax` returns values only.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+from .. import dtypes
+from ..errors import DtypeError
+from ..tensor import Tensor, tensor_method
+from .common import Sample, normalize_axes, promote_float, rand_array, reduced_shape
+from .registry import Op
+
+MaxMin = namedtuple("MaxMin", ["values", "indices"])
+
+_SHAPES = [((3, 4), None), ((3, 4), (1,)), ((2, 3, 4), (0, 2)), ((5,), (0,)), ((), None)]
+
+
+def _reduce_infer(name):
+    def infer(x, axis, keepdims):
+        return reduced_shape(x.shape, axis, keepdims), x.dtype
+    return infer
+
+
+def _reduce_samples():
+    return [Sample((rand_array(s),), {"axis": a, "keepdims": k})
+            for s, a in _SHAPES for k in (False, True)]
+
+
+def _expand_back(g, x, axis, keepdims):
+    """Broadcast a reduced gradient back over the reduced axes of x."""
+    from .shape import broadcast_to, reshape
+
+    if not keepdims:
+        g = reshape(g, reduced_shape(x.shape, axis, True))
+    return broadcast_to(g, x.shape)
+
+
+sum_op = Op("sum")
+sum_op.infer = _reduce_infer("sum")
+sum_op.vjp = lambda g, out, x, axis, keepdims: (_expand_back(g, x, axis, keepdims),)
+sum_op.samples = _reduce_samples
+
+
+def _extreme_vjp(g, out, x, axis, keepdims):
+    # Ties share the gradient equally (what central differences see at a tie).
+    from .elementwise import cast, eq
+
+    full_out = _expand_back(out, x, axis, keepdims)
+    mask = cast(eq(x, full_out), x.dtype)
+    count = _expand_back(sum_op(mask, axis=axis, keepdims=keepdims), x, axis, keepdims)
+    return (_expand_back(g, x, axis, keepdims) * mask / count,)
+
+
+max_op = Op("max")
+max_op.infer = _reduce_infer("max")
+max_op.vjp = _extreme_vjp
+max_op.samples = lambda: [s for s in _reduce_samples() if 0 not in s.args[0].shape]
+min_op = Op("min")
+min_op.infer = _reduce_infer("min")
+min_op.vjp = _extreme_vjp
+min_op.samples = max_op.samples
+
+
+def _arg_infer(x, axis, keepdims):
+    axes = None if axis is None else (axis,)
+    return reduced_shape(x.shape, axes, keepdims), dtypes.int64
+
+
+argmax_op = Op("argmax", differentiable=False)
+argmax_op.infer = _arg_infer
+argmax_op.samples = lambda: [Sample((rand_array((3, 4)),), {"axis": a, "keepdims": False},
+                                    diff=()) for a in (None, 0, 1)]
+argmin_op = Op("argmin", differentiable=False)
+argmin_op.infer = _arg_infer
+argmin_op.samples = argmax_op.samples
+
+
+def _axes(x, dim, axis, op):
+    return normalize_axes(axis if dim is None else dim, x.ndim, op)
+
+
+@tensor_method()
+def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
+    """Sum over `dim` (int or tuple; all axes when None)."""
+    if x.dtype == dtypes.bool_:
+        x = x.long()
+    if dtype is not None:
+        x = x.astype(dtype)
+    keep = keepdim if keepdims is None else keepdims
+    return sum_op(x, axis=_axes(x, dim, axis, "sum"), keepdims=bool(keep))
+
+
+@tensor_method()
+def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    """Mean over `dim`; integer inputs are promoted to float32."""
+    (x,) = promote_float(x)
+    axes = _axes(x, dim, axis, "mean")
+    n = x.numel() if axes is None else _count(x.shape, axes)
+    keep = keepdim if keepdims is None else keepdims
+    return sum_op(x, axis=axes, keepdims=bool(keep)) * (1.0 / n if n else float("nan"))
+
+
+def _count(shape, axes):
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+def _extreme(op, argop, x, dim, keepdim, axis, keepdims):
+    if x.numel() == 0:
+        raise DtypeError(f"{op.name}() of an empty tensor has no identity", op=op.name)
+    keep = bool(keepdim if keepdims is None else keepdims)
+    d = axis if dim is None else dim
+    if d is None:
+        return op(x, axis=None, keepdims=False)
+    a = normalize_axes(d, x.ndim, op.name)
+    if len(a) != 1:
+        return op(x, axis=a, keepdims=keep)
+    return MaxMin(op(x, axis=a, keepdims=keep), argop(x, axis=a[0], keepdims=keep))
+
+
+@tensor_method()
+def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The largest value; with `dim`, `(values, indices)` like PyTorch."""
+    if isinstance(dim, Tensor):
+        from .elementwise import maximum
+
+        return maximum(x, dim)
+    return _extreme(max_op, argmax_op, x, dim, keepdim, axis, keepdims)
+
+
+@tensor_method()
+def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """The smallest value; with `dim`, `(values, indices)` like PyTorch."""
+    if isinstance(dim, Tensor):
+        from .elementwise import minimum
+
+        return minimum(x, dim)
+    return _extreme(min_op, argmin_op, x, dim, keepdim, axis, keepdims)
+
+
+@tensor_method()
+def amax(x, dim=None, keepdim=False) -> Tensor:
+    return max_op(x, axis=normalize_axes(dim, x.ndim, "amax"), keepdims=bool(keepdim))
+
+
+@tensor_method()
+def amin(x, dim=None, keepdim=False) -> Tensor:
+    return min_op(x, axis=normalize_axes(dim, x.ndim, "amin"), keepdims=bool(keepdim))
+
+
+@tensor_method()
+def argmax(x, dim=None, keepdim=False) -> Tensor:
+    axis = None if dim is None else normalize_axes(dim, x.ndim, "argmax")[0]
+    return argmax_op(x, axis=axis, keepdims=bool(keepdim) and axis is not None)
+
+
+@tensor_method()
+def argmin(x, dim=None, keepdim=False) -> Tensor:
+    axis = None if dim is None else normalize_axes(dim, x.ndim, "argmin")[0]
+    return argmin_op(x, axis=axis, keepdims=bool(keepdim) and axis is not None)
+
+
+@tensor_method()
+def logsumexp(x, dim, keepdim=False) -> Tensor:
+    """log(sum(exp(x))) computed stably by shifting by the (constant) maximum."""
+    from .elementwise import exp, log
+    from .shape import reshape
+
+    (x,) = promote_float(x)
+    axes = normalize_axes(dim, x.ndim, "logsumexp")
+    m = max_op(x, axis=axes, keepdims=True).detach()
+    out = log(sum_op(exp(x - m), axis=axes, keepdims=True)) + m
+    return out if keepdim else reshape(out, reduced_shape(x.shape, axes, False))
+
+
+@tensor_method()
+def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor:
+    """Variance; `unbiased`/`correction` as in PyTorch (Bessel's correction by default)."""
+    (x,) = promote_float(x)
+    axes = normalize_axes(dim, x.ndim, "var")
+    n = x.numel() if axes is None else _count(x.shape, axes)
+    corr = (1 if unbiased else 0) if correction is None else correction
+    centered = x - mean(x, axes, keepdim=True)
+    return sum(centered * centered, axes, keepdim=keepdim) * (1.0 / (n - corr))
+
+
+@tensor_method()
+def std(x, dim=None, unbiased=True, keepdim=False) -> Tensor:
+    from .elementwise import sqrt
+
+    return sqrt(var(x, dim, unbiased, keepdim))

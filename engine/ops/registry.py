@@ -1,0 +1,154 @@
+"""The op registry: one `Op` per primitive, and `apply`, the single door every op goes through.
+
+An Op is a name plus small rules, registered right under its definition in the group
+files (`elementwise.py`, `reduction.py`, ...), in the manner of JAX's autodidax:
+
+- `infer(*inputs, **attrs) -> (shape, dtype)`: the shape/dtype rule (used while tracing,
+  by `Graph.verify`, and to explain an eager kernel's failure);
+- `vjp(g, out, *inputs, **attrs) -> tuple`: the reverse-mode rule, one cotangent per
+  input (None where there is none), written with Tensor ops so it runs eagerly and
+  while tracing alike;
+- `jvp(tangents, out, *inputs, **attrs) -> Tensor`: the forward-mode rule;
+- `elementwise`: whether the fusion pass may merge it into a fused kernel;
+- `random`: it draws from the backend's generator (never folded, CSE'd or reordered).
+
+Backends provide a kernel per op name; nothing else needs to change to add an op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .. import grad_mode
+from ..errors import BackendError, GraphgradError, ShapeError, TracingError
+from ..ir import tracing
+from ..source import user_source
+from ..tensor import Ctx, Tensor
+
+REGISTRY: dict[str, Op] = {}
+
+
+class Op:
+    """A primitive operation: its name and its rules (see the module docstring)."""
+
+    def __init__(self, name: str, *, elementwise: bool = False, differentiable: bool = True,
+                 random: bool = False):
+        if name in REGISTRY:
+            raise ValueError(f"op {name!r} is registered twice")
+        self.name = name
+        self.elementwise = elementwise
+        self.differentiable = differentiable
+        self.random = random
+        self.infer: Callable | None = None
+        self.vjp: Callable | None = None
+        self.jvp: Callable | None = None
+        self.samples: Callable | None = None  # () -> iterable of Sample, for tests/conformance
+        REGISTRY[name] = self
+
+    def __repr__(self) -> str:
+        return f"Op({self.name!r})"
+
+    def __call__(self, *inputs: Tensor, **attrs) -> Tensor:
+        return apply(self, inputs, attrs)
+
+
+def get_op(name: str) -> Op:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise GraphgradError(f"no op named {name!r}; known ops: {', '.join(sorted(REGISTRY))}")\
+            from None
+
+
+def describe_operands(inputs) -> str:
+    from ..dtypes import short
+
+    return ", ".join(f"{short(t.dtype)}{list(t.shape)}" for t in inputs)
+
+
+def apply(op: Op, inputs: tuple[Tensor, ...], attrs: dict) -> Tensor:
+    """Run `op` on `inputs`: call the kernel now, or add a node to the graph being traced."""
+    tracer = tracing.current
+    if tracer is None:
+        out = _run_eager(op, inputs, attrs)
+    else:
+        out = _add_to_trace(tracer, op, inputs, attrs)
+    if grad_mode._enabled and op.differentiable:
+        for t in inputs:
+            if t.requires_grad:
+                out.requires_grad = True
+                out._ctx = Ctx(op, inputs, attrs)
+                break
+    return out
+
+
+def _backend_of(op: Op, inputs):
+    if not inputs:
+        from ..backends.registry import default_backend
+
+        return default_backend()
+    backend = inputs[0]._backend
+    for t in inputs[1:]:
+        if t._backend is not backend:
+            raise BackendError(
+                f"{op.name}: operands live on different backends "
+                f"({', '.join(t._backend.name for t in inputs)}); move them with .to(name)",
+                op=op.name, source=user_source(),
+            )
+    return backend
+
+
+def _run_eager(op: Op, inputs, attrs) -> Tensor:
+    backend = _backend_of(op, inputs)
+    try:
+        kernel = backend.kernels[op.name]
+    except KeyError:
+        raise BackendError(
+            f"backend {backend.name!r} has no kernel for op {op.name!r}",
+            op=op.name, source=user_source(),
+        ) from None
+    try:
+        value = kernel(*[t._value for t in inputs], **attrs)
+    except GraphgradError:
+        raise
+    except Exception as exc:
+        raise explain_failure(op, inputs, attrs, exc) from None
+    return Tensor._wrap(value, backend)
+
+
+def explain_failure(op: Op, inputs, attrs, exc: Exception) -> GraphgradError:
+    """Turn a kernel's own error into one in the user's terms (op, shapes, dtypes, line)."""
+    if op.infer is not None:
+        try:
+            op.infer(*inputs, **attrs)
+        except GraphgradError as rule_error:
+            return rule_error
+    src = user_source()
+    for t in inputs:
+        if t._value is None:
+            return TracingError(f"{op.name} received a symbolic tensor outside a trace",
+                                op=op.name, source=src)
+    return ShapeError(
+        f"{op.name} failed on operands {describe_operands(inputs)} "
+        f"with attributes {attrs or '{}'}: {exc}",
+        op=op.name, source=src,
+    )
+
+
+def infer_checked(op: Op, inputs, attrs):
+    """Run the op's shape/dtype rule, attaching the user's line to any error it raises."""
+    try:
+        return op.infer(*inputs, **attrs)
+    except GraphgradError as e:
+        if e.source is None:
+            e.source = user_source()
+            e.args = (f"{e.args[0]} (at {e.source})",)
+        raise
+
+
+def _add_to_trace(tracer, op: Op, inputs, attrs) -> Tensor:
+    shape, dtype = infer_checked(op, inputs, attrs)
+    args = [tracer.node_of(t) for t in inputs]
+    backend = inputs[0]._backend if inputs else tracer.backend
+    node = tracer.add(op.name, args, attrs, shape, dtype)
+    return Tensor._symbolic(tracer, node, shape, dtype, backend)

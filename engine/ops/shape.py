@@ -1,0 +1,339 @@
+"""Shape and indexing ops: reshape, permute, broadcast_to, concat, index.
+
+Views are not a concept here: every op returns a new tensor (kernels may share memory,
+but graphgrad never writes through a view). Squeeze, unsqueeze, flatten and `view` are
+reshapes; transpose and `.T` are permutes; stack is unsqueeze + concat.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..errors import ShapeError, TracingError
+from ..source import user_source
+from ..tensor import Tensor, tensor_method
+from .common import Sample, broadcast_shapes, normalize_axis, rand_array, unbroadcast
+from .registry import Op
+
+# ---------------------------------------------------------------------- reshape
+
+reshape_op = Op("reshape")
+
+
+def _reshape_infer(x, shape):
+    if int(np.prod(shape, dtype=np.int64)) != int(np.prod(x.shape, dtype=np.int64)):
+        raise ShapeError(f"reshape: cannot reshape {x.shape} into {shape}", op="reshape")
+    return tuple(shape), x.dtype
+
+
+reshape_op.infer = _reshape_infer
+reshape_op.vjp = lambda g, out, x, shape: (reshape(g, x.shape),)
+reshape_op.samples = lambda: [Sample((rand_array((3, 4)),), {"shape": (4, 3)}),
+                              Sample((rand_array((2, 3, 4)),), {"shape": (6, 4)}),
+                              Sample((rand_array(()),), {"shape": (1, 1)})]
+
+
+def _resolve_shape(shape, numel, given) -> tuple[int, ...]:
+    shape = list(shape)
+    if shape.count(-1) > 1:
+        raise ShapeError(f"reshape: only one dimension can be -1, got {tuple(given)}",
+                         op="reshape")
+    if -1 in shape:
+        known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+        if known == 0 or numel % known:
+            raise ShapeError(f"reshape: cannot infer -1 in {tuple(given)} for {numel} elements",
+                             op="reshape", source=user_source())
+        shape[shape.index(-1)] = numel // known
+    return tuple(int(s) for s in shape)
+
+
+@tensor_method()
+def reshape(x, *shape) -> Tensor:
+    """The same elements in a new shape (one dimension may be -1)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    shape = _resolve_shape(shape, x.numel(), shape)
+    return x if shape == x.shape else reshape_op(x, shape=shape)
+
+
+tensor_method("view")(reshape)
+
+
+@tensor_method()
+def flatten(x, start_dim=0, end_dim=-1) -> Tensor:
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = normalize_axis(start_dim, x.ndim, "flatten"), normalize_axis(end_dim, x.ndim,
+                                                                         "flatten")
+    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+
+@tensor_method()
+def squeeze(x, dim=None) -> Tensor:
+    if dim is None:
+        return reshape(x, tuple(s for s in x.shape if s != 1))
+    axes = {normalize_axis(d, x.ndim, "squeeze") for d in ((dim,) if isinstance(dim, int)
+                                                          else dim)}
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes or s != 1))
+
+
+@tensor_method()
+def unsqueeze(x, dim: int) -> Tensor:
+    dim = dim if dim >= 0 else dim + x.ndim + 1
+    if not 0 <= dim <= x.ndim:
+        raise ShapeError(f"unsqueeze: dim {dim} is out of range for a {x.ndim}-d tensor",
+                         op="unsqueeze", source=user_source())
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+@tensor_method()
+def contiguous(x) -> Tensor:
+    return x
+
+
+# ---------------------------------------------------------------------- permute
+
+permute_op = Op("permute")
+
+
+def _permute_infer(x, axes):
+    if sorted(axes) != list(range(x.ndim)):
+        raise ShapeError(f"permute: {axes} is not a permutation of the {x.ndim} dims of "
+                         f"{x.shape}", op="permute")
+    return tuple(x.shape[a] for a in axes), x.dtype
+
+
+permute_op.infer = _permute_infer
+permute_op.vjp = lambda g, out, x, axes: (permute_op(g, axes=tuple(np.argsort(axes).tolist())),)
+permute_op.samples = lambda: [Sample((rand_array((3, 4)),), {"axes": (1, 0)}),
+                              Sample((rand_array((2, 3, 4)),), {"axes": (2, 0, 1)})]
+
+
+@tensor_method()
+def permute(x, *dims) -> Tensor:
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    axes = tuple(normalize_axis(d, x.ndim, "permute") for d in dims)
+    return x if axes == tuple(range(x.ndim)) else permute_op(x, axes=axes)
+
+
+@tensor_method()
+def transpose(x, dim0=0, dim1=1) -> Tensor:
+    axes = list(range(x.ndim))
+    d0, d1 = normalize_axis(dim0, x.ndim, "transpose"), normalize_axis(dim1, x.ndim, "transpose")
+    axes[d0], axes[d1] = axes[d1], axes[d0]
+    return permute(x, axes)
+
+
+Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))))
+Tensor.mT = property(lambda self: transpose(self, -2, -1))
+Tensor.t = lambda self: transpose(self, 0, 1) if self.ndim == 2 else self
+
+
+# ---------------------------------------------------------------------- broadcast_to
+
+broadcast_to_op = Op("broadcast_to")
+
+
+def _broadcast_to_infer(x, shape):
+    if broadcast_shapes(x.shape, shape, op="broadcast_to") != tuple(shape):
+        raise ShapeError(f"broadcast_to: cannot broadcast {x.shape} to {tuple(shape)}",
+                         op="broadcast_to")
+    return tuple(shape), x.dtype
+
+
+broadcast_to_op.infer = _broadcast_to_infer
+broadcast_to_op.vjp = lambda g, out, x, shape: (unbroadcast(g, x.shape),)
+broadcast_to_op.samples = lambda: [Sample((rand_array((3, 1)),), {"shape": (2, 3, 4)}),
+                                   Sample((rand_array(()),), {"shape": (5,)})]
+
+
+@tensor_method()
+def broadcast_to(x, shape) -> Tensor:
+    shape = tuple(int(s) for s in shape)
+    if not isinstance(x, Tensor):
+        from ..creation import as_tensor
+
+        x = as_tensor(x)
+    return x if x.shape == shape else broadcast_to_op(x, shape=shape)
+
+
+@tensor_method()
+def expand(x, *sizes) -> Tensor:
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    lead = len(sizes) - x.ndim
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    return broadcast_to(x, shape)
+
+
+@tensor_method()
+def expand_as(x, other) -> Tensor:
+    return broadcast_to(x, other.shape)
+
+
+# ---------------------------------------------------------------------- concat, stack
+
+concat_op = Op("concat")
+
+
+def _concat_infer(*xs, axis):
+    if not xs:
+        raise ShapeError("cat: needs at least one tensor", op="cat")
+    first = xs[0].shape
+    for x in xs[1:]:
+        if len(x.shape) != len(first) or any(a != b for i, (a, b) in enumerate(zip(x.shape, first))
+                                             if i != axis):
+            raise ShapeError(f"cat: shapes {', '.join(str(t.shape) for t in xs)} differ "
+                             f"outside dim {axis}", op="cat")
+    if len({x.dtype for x in xs}) != 1:
+        raise ShapeError("cat: tensors must share one dtype", op="cat")
+    shape = list(first)
+    shape[axis] = sum(x.shape[axis] for x in xs)
+    return tuple(shape), xs[0].dtype
+
+
+def _concat_vjp(g, out, *xs, axis):
+    grads, start = [], 0
+    for x in xs:
+        stop = start + x.shape[axis]
+        spec = (("slice", None, None, None),) * axis + (("slice", start, stop, None),)
+        grads.append(index_op(g, spec=spec))
+        start = stop
+    return tuple(grads)
+
+
+concat_op.infer = _concat_infer
+concat_op.vjp = _concat_vjp
+concat_op.samples = lambda: [Sample((rand_array((2, 3)), rand_array((4, 3), seed=1)),
+                                    {"axis": 0}, diff=(0, 1)),
+                             Sample((rand_array((2, 1)), rand_array((2, 3), seed=1)),
+                                    {"axis": 1}, diff=(0, 1))]
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    """Join tensors along an existing dim (their dtypes are promoted together)."""
+    from .common import promote
+
+    tensors = promote(*tensors)
+    if not tensors:
+        raise ShapeError("cat: needs at least one tensor", op="cat", source=user_source())
+    axis = normalize_axis(dim, tensors[0].ndim, "cat")
+    return concat_op(*tensors, axis=axis)
+
+
+concatenate = cat
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    """Join tensors along a new dim."""
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+# ---------------------------------------------------------------------- indexing
+
+index_op = Op("index")
+index_backward_op = Op("index_backward")
+
+
+def _index_infer(x, *idx, spec):
+    probe = np.broadcast_to(np.zeros((), x.dtype), x.shape)
+    arrays = [np.zeros(t.shape, np.int64) for t in idx]
+    from ..backends.numpy_backend import _build_index
+
+    try:
+        return probe[_build_index(spec, arrays)].shape, x.dtype
+    except IndexError as e:
+        raise ShapeError(f"index: {e} (tensor of shape {x.shape})", op="index") from None
+
+
+index_op.infer = _index_infer
+index_op.vjp = lambda g, out, x, *idx, spec: (
+    index_backward_op(g, *idx, spec=spec, shape=x.shape),) + (None,) * len(idx)
+index_op.samples = lambda: [
+    Sample((rand_array((4, 5)),), {"spec": (("int", 1),)}),
+    Sample((rand_array((4, 5)),), {"spec": (("slice", 1, None, 2), ("none",), ("int", -1))}),
+    Sample((rand_array((2, 3, 4)),), {"spec": (("ellipsis",), ("slice", None, 2, None))}),
+    Sample((rand_array((5, 3)), np.array([0, 2, 2, 4])), {"spec": (("tensor",),)},
+           note="repeated indices"),
+]
+index_backward_op.infer = lambda g, *idx, spec, shape: (tuple(shape), g.dtype)
+index_backward_op.vjp = lambda g, out, g0, *idx, spec, shape: (
+    index_op(g, *idx, spec=spec),) + (None,) * len(idx)
+index_backward_op.samples = lambda: [
+    Sample((rand_array((4,)), np.array([0, 2, 2, 1])),
+           {"spec": (("tensor",),), "shape": (3,)})]
+
+
+def _index_spec(x, key):
+    """(spec, index tensors) for `x[key]`: basic parts as attrs, integer arrays as inputs."""
+    from ..creation import as_tensor
+
+    if not isinstance(key, tuple):
+        key = (key,)
+    spec, tensors = [], []
+    for k in key:
+        if k is None:
+            spec.append(("none",))
+        elif k is Ellipsis:
+            spec.append(("ellipsis",))
+        elif isinstance(k, slice):
+            spec.append(("slice", *(None if v is None else int(v)
+                                    for v in (k.start, k.stop, k.step))))
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            spec.append(("int", int(k)))
+        else:
+            t = k if isinstance(k, Tensor) else as_tensor(np.asarray(k), like=x)
+            if t.dtype == dtypes.bool_:
+                t = _mask_to_indices(t, spec, tensors)
+                continue
+            if t.dtype.kind not in "iu":
+                raise ShapeError(f"index: tensors used as indices must be integer or bool, "
+                                 f"got {dtypes.short(t.dtype)}", op="index", source=user_source())
+            spec.append(("tensor",))
+            tensors.append(t)
+    return tuple(spec), tensors
+
+
+def _mask_to_indices(mask, spec, tensors):
+    if mask._value is None:
+        raise TracingError(
+            "indexing with a boolean mask gives a shape that depends on the data, which a "
+            "traced graph cannot have; use gg.where(mask, x, 0) or multiply by the mask",
+            op="index", source=user_source())
+    from ..creation import as_tensor
+
+    for idx in np.nonzero(mask.numpy()):
+        spec.append(("tensor",))
+        tensors.append(as_tensor(idx.astype(np.int64), like=mask))
+
+
+def getitem(x, key) -> Tensor:
+    spec, tensors = _index_spec(x, key)
+    return index_op(x, *tensors, spec=spec)
+
+
+Tensor.__getitem__ = getitem
+
+
+def __setitem__(x, key, value):
+    """`x[key] = value`: an in-place update (allowed on leaves under no_grad)."""
+    from .elementwise import where
+
+    spec, tensors = _index_spec(x, key)
+    from ..creation import as_tensor
+
+    def update(s):
+        ones = as_tensor(np.ones(s.shape, bool), like=s)
+        sel = index_op(ones, *tensors, spec=spec)
+        mask = index_backward_op(sel.astype(s.dtype), *tensors, spec=spec, shape=s.shape) > 0
+        v = as_tensor(value, s.dtype, like=s)
+        target_shape = index_op(s, *tensors, spec=spec).shape
+        placed = index_backward_op(broadcast_to(v, target_shape), *tensors, spec=spec,
+                                   shape=s.shape)
+        return where(mask, placed, s)
+    return x._inplace(update)
+
+
+Tensor.__setitem__ = __setitem__

@@ -1,0 +1,423 @@
+"""`Tensor`: a value (eager) or a symbol in a graph being traced, with autograd bookkeeping.
+
+A Tensor holds either a backend array (`_value`) or, while `gg.compile`/`gg.trace` is
+tracing, a node id in the tracer's Graph (`_node`). Ops never look at which: they go
+through `ops.registry.apply`, which runs the kernel or adds a node. When grad mode is
+on and an input requires grad, the result remembers how it was made (`_ctx`), and
+`backward()` walks those records in reverse (see `autodiff.py`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes, grad_mode
+from .errors import AutogradError, DtypeError, ShapeError, TracingError
+from .ir import tracing
+from .source import user_source
+
+
+class Ctx:
+    """How a tensor was made: the op, its inputs (and their versions), its attrs."""
+
+    __slots__ = ("op", "inputs", "attrs", "versions")
+
+    def __init__(self, op, inputs, attrs):
+        self.op = op
+        self.inputs = inputs
+        self.attrs = attrs
+        self.versions = tuple(t._version for t in inputs)
+
+
+class Tensor:
+    __slots__ = (
+        "_value", "_node", "_tracer", "shape", "dtype", "requires_grad", "_ctx", "_grad",
+        "_version", "_backend", "__weakref__",
+    )
+    __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def _wrap(cls, value, backend, requires_grad=False):
+        """A concrete tensor around a backend array (no copy)."""
+        t = object.__new__(cls)
+        t._value = value
+        t._node = None
+        t._tracer = None
+        t.shape = tuple(value.shape)
+        t.dtype = value.dtype
+        t.requires_grad = requires_grad
+        t._ctx = None
+        t._grad = None
+        t._version = 0
+        t._backend = backend
+        tracer = tracing.current
+        if tracer is not None:
+            tracer.note_created(t)
+        return t
+
+    @classmethod
+    def _symbolic(cls, tracer, node, shape, dtype, backend):
+        t = object.__new__(cls)
+        t._value = None
+        t._node = node
+        t._tracer = tracer
+        t.shape = shape
+        t.dtype = dtype
+        t.requires_grad = False
+        t._ctx = None
+        t._grad = None
+        t._version = 0
+        t._backend = backend
+        return t
+
+    def __init__(self, data, dtype=None, requires_grad=False):
+        from .creation import as_array
+
+        from .backends.registry import default_backend
+
+        backend = default_backend()
+        t = Tensor._wrap(backend.from_numpy(as_array(data, dtype)), backend)
+        for slot in Tensor.__slots__:
+            if slot != "__weakref__":
+                setattr(self, slot, getattr(t, slot))
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ---------------------------------------------------------------- basic facts
+    @property
+    def is_symbolic(self) -> bool:
+        return self._value is None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    @property
+    def backend(self):
+        return self._backend
+
+    @property
+    def device(self) -> str:
+        return self._backend.name
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        return None if self._ctx is None else self._ctx.op.name
+
+    # ---------------------------------------------------------------- values
+    def _concrete(self, what: str):
+        if self._value is None:
+            raise TracingError(
+                f"{what} needs a concrete value, but this tensor (shape {self.shape}, "
+                f"{dtypes.short(self.dtype)}) is symbolic: it is being traced by gg.compile, "
+                "so its value exists only when the compiled plan runs. Use tensor ops instead "
+                "(e.g. gg.where for a branch), or return the tensor from the compiled function "
+                "and read it after the call.",
+                source=user_source(),
+            )
+        return self._value
+
+    def numpy(self) -> np.ndarray:
+        """The value as a NumPy array (copied off the device when the backend has one)."""
+        value = self._concrete(".numpy()")
+        return self._backend.to_numpy(value)
+
+    def item(self):
+        value = self._concrete(".item()")
+        if self.numel() != 1:
+            raise ShapeError(
+                f"item() needs a tensor with one element, got shape {self.shape}",
+                source=user_source(),
+            )
+        return self._backend.to_numpy(value).reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return float(self._item_for("float()"))
+
+    def __int__(self):
+        return int(self._item_for("int()"))
+
+    def __index__(self):
+        if self.dtype.kind not in "iub":
+            raise DtypeError("only integer tensors can be used as an index", source=user_source())
+        return int(self._item_for("an index"))
+
+    def __bool__(self):
+        return bool(self._item_for("a Python `if`/`bool()`"))
+
+    def _item_for(self, what):
+        self._concrete(what)
+        return self.item()
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def __hash__(self):
+        return id(self)
+
+    # ---------------------------------------------------------------- autograd
+    @property
+    def grad(self):
+        tracer = tracing.current
+        if tracer is not None:
+            tracer.note_grad_read(self)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        tracer = tracing.current
+        if tracer is not None:
+            tracer.note_grad_owner(self)
+        if value is not None and value.shape != self.shape:
+            raise ShapeError(
+                f"assigned grad of shape {value.shape} to a tensor of shape {self.shape}",
+                source=user_source(),
+            )
+        self._grad = value
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and not dtypes.is_float(self.dtype):
+            raise AutogradError(
+                f"only floating-point tensors can require grad, this one is "
+                f"{dtypes.short(self.dtype)}; convert it with .float() first",
+                source=user_source(),
+            )
+        if not requires_grad and self._ctx is not None:
+            raise AutogradError(
+                "requires_grad_(False) on a non-leaf tensor; use .detach() instead",
+                source=user_source(),
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (see autodiff.backward)."""
+        from .autodiff import backward
+
+        backward(self, gradient, create_graph=create_graph)
+
+    def detach(self) -> Tensor:
+        if self._value is None:
+            return Tensor._symbolic(self._tracer, self._node, self.shape, self.dtype,
+                                    self._backend)
+        return Tensor._wrap(self._value, self._backend)
+
+    def detach_(self) -> Tensor:
+        self._ctx = None
+        self.requires_grad = False
+        return self
+
+    @property
+    def data(self) -> Tensor:
+        return self.detach()
+
+    @data.setter
+    def data(self, other: Tensor) -> None:
+        with grad_mode.no_grad():
+            self._assign(other.detach(), check_leaf=False)
+
+    def retain_grad(self) -> None:
+        # Non-leaf grads are kept by autodiff when this flag is set (PyTorch's retains_grad).
+        raise AutogradError("retain_grad() is not supported; make the tensor a leaf instead")
+
+    # ---------------------------------------------------------------- in-place updates
+    def _alias(self) -> Tensor:
+        """A new Tensor object standing for this one's current value and history."""
+        if self._value is None:
+            t = Tensor._symbolic(self._tracer, self._node, self.shape, self.dtype, self._backend)
+        else:
+            t = object.__new__(Tensor)
+            for slot in Tensor.__slots__:
+                if slot != "__weakref__":
+                    object.__setattr__(t, slot, getattr(self, slot))
+            t._grad = None
+            tracer = tracing.current
+            if tracer is not None:
+                tracer.note_alias(t, self)
+        t.requires_grad = self.requires_grad
+        t._ctx = self._ctx
+        t._version = self._version
+        return t
+
+    def _assign(self, result: Tensor, check_leaf: bool = True) -> Tensor:
+        """Make `self` hold `result`'s value and history (the core of every in-place op)."""
+        if check_leaf and self.requires_grad and self._ctx is None and grad_mode._enabled:
+            raise AutogradError(
+                "a leaf tensor that requires grad was changed in place while grad mode is on; "
+                "wrap the update in `with gg.no_grad():`",
+                source=user_source(),
+            )
+        if result.shape != self.shape and check_leaf:
+            raise ShapeError(
+                f"in-place result of shape {result.shape} does not fit a tensor of shape "
+                f"{self.shape}",
+                source=user_source(),
+            )
+        if result.dtype != self.dtype:
+            from .ops.elementwise import cast
+
+            result = cast(result, self.dtype)
+        tracer = tracing.current
+        if tracer is not None:
+            tracer.assign(self, result)
+        else:
+            self._value = result._value
+            self.shape = result.shape
+        if result.requires_grad or self._ctx is not None:
+            self._ctx = result._ctx
+            self.requires_grad = result.requires_grad or self.requires_grad
+        self._version += 1
+        return self
+
+    def _inplace(self, fn, *args) -> Tensor:
+        if self.requires_grad and self._ctx is None and grad_mode._enabled:
+            self._assign(self, check_leaf=True)  # raises the leaf error with the user's line
+        return self._assign(fn(self._alias(), *args))
+
+    def add_(self, other, alpha=1):
+        return self._inplace(lambda s, o: s + (o if alpha == 1 else o * alpha), other)
+
+    def sub_(self, other, alpha=1):
+        return self._inplace(lambda s, o: s - (o if alpha == 1 else o * alpha), other)
+
+    def mul_(self, other):
+        return self._inplace(lambda s, o: s * o, other)
+
+    def div_(self, other):
+        return self._inplace(lambda s, o: s / o, other)
+
+    def pow_(self, other):
+        return self._inplace(lambda s, o: s ** o, other)
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace(lambda s: s.clamp(min, max))
+
+    def addcmul_(self, a, b, value=1):
+        return self._inplace(lambda s: s + value * a * b)
+
+    def addcdiv_(self, a, b, value=1):
+        return self._inplace(lambda s: s + value * a / b)
+
+    def lerp_(self, end, weight):
+        return self._inplace(lambda s: s + weight * (end - s))
+
+    def copy_(self, src) -> Tensor:
+        """Copy `src` (broadcast, cast) into this tensor; never aliases src's buffer."""
+        from .ops.elementwise import identity
+        from .ops.shape import broadcast_to
+
+        return self._inplace(lambda s: identity(broadcast_to(src, s.shape)).astype(s.dtype))
+
+    def zero_(self) -> Tensor:
+        return self.fill_(0)
+
+    def fill_(self, value) -> Tensor:
+        from .creation import full
+
+        return self._inplace(lambda s: full(s.shape, value, dtype=s.dtype, backend=s._backend))
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    # ---------------------------------------------------------------- conversion
+    def to(self, target) -> Tensor:
+        """`to(dtype)` casts; `to("cupy")`/`to("numpy")` moves to that backend."""
+        from .backends.registry import get_backend
+
+        if isinstance(target, str) and target not in dtypes._ALIASES:
+            backend = get_backend(target)
+            if backend is self._backend:
+                return self
+            host = self._backend.to_numpy(self._concrete(".to(backend)"))
+            t = Tensor._wrap(backend.from_numpy(host), backend)
+            t.requires_grad = self.requires_grad
+            return t
+        return self.astype(target)
+
+    def astype(self, dtype) -> Tensor:
+        from .ops.elementwise import cast
+
+        return cast(self, dtypes.as_dtype(dtype))
+
+    def type(self, dtype) -> Tensor:
+        return self.astype(dtype)
+
+    def float(self) -> Tensor:
+        return self.astype(dtypes.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(dtypes.float64)
+
+    def long(self) -> Tensor:
+        return self.astype(dtypes.int64)
+
+    def bool(self) -> Tensor:
+        return self.astype(dtypes.bool_)
+
+    def clone(self) -> Tensor:
+        from .ops.elementwise import identity
+
+        return identity(self)
+
+    def cpu(self) -> Tensor:
+        return self.to("numpy")
+
+    # ---------------------------------------------------------------- printing
+    def __repr__(self) -> str:
+        extra = []
+        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
+            extra.append(f"dtype={self.dtype.name}")
+        if self._backend is not None and self._backend.name != "numpy":
+            extra.append(f"device='{self._backend.name}'")
+        if self._ctx is not None:
+            extra.append(f"grad_fn=<{self._ctx.op.name}>")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        if self._value is None:
+            body = f"<symbolic %{self._node} {dtypes.short(self.dtype)}{list(self.shape)}>"
+        else:
+            arr = self._backend.to_numpy(self._value)
+            body = np.array2string(arr, separator=", ", precision=4, prefix="tensor(")
+        return "tensor(" + ", ".join([body] + extra) + ")"
+
+
+def tensor_method(name: str | None = None):
+    """Decorator: expose a public op function as a Tensor method too (PyTorch's name)."""
+
+    def register(fn):
+        setattr(Tensor, name or fn.__name__, fn)
+        return fn
+
+    return register
