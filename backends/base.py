@@ -49,18 +49,20 @@ class Backend:
 
     # ------------------------------------------------------------------ fusion
     def compile_fused(self, program) -> Callable:
-        """A callable running a fused elementwise program on this backend's arrays.
+        """A callable running a fused elementwise program (`graphgrad.ir.fused.FusedProgram`).
 
-        The default runs the program's steps one kernel at a time: correct everywhere,
+        It returns one array for a one-output program, else a tuple in `program.outputs`
+        order. The default runs the program's steps one kernel at a time: correct everywhere,
         fast nowhere. Backends override it with a real fused kernel.
         """
         kernels = [(self.kernels[step.op], step.args, step.attrs) for step in program.steps]
         n_in, outputs = program.n_inputs, program.outputs
+        single = len(outputs) == 1
 
         def run(*arrays):
             regs = list(arrays) + [None] * len(kernels)
             for i, (kernel, args, attrs) in enumerate(kernels):
                 regs[n_in + i] = kernel(*[regs[a] for a in args], **attrs)
-            return tuple(regs[o] for o in outputs)
+            return regs[outputs[0]] if single else tuple(regs[o] for o in outputs)
 
         return run

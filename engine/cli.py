@@ -1,0 +1,48 @@
+"""The `graphgrad` command: one subcommand per job, each implemented beside its subject.
+
+    graphgrad backends                     what is installed and usable, and why not
+    graphgrad render SCRIPT.py:NAME ...    draw a function's or model's graphs
+    graphgrad conformance NAME             run the backend conformance suite
+    graphgrad bench                        print the benchmark table
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, function, help). Each function takes the remaining argv.
+SUBCOMMANDS = {
+    "backends": ("graphgrad.cli", "backends_main", "list installed backends and their status"),
+    "render": ("graphgrad.viz.cli", "main", "render the forward/backward graphs of a script's "
+               "function or model"),
+    "conformance": ("graphgrad.backends.conformance.cli", "main",
+                    "run the backend conformance suite on a backend"),
+    "bench": ("graphgrad.bench", "main", "run the benchmark table"),
+}
+
+
+def backends_main(argv: list[str]) -> int:
+    from graphgrad.backends import info
+
+    argparse.ArgumentParser(prog="graphgrad backends").parse_args(argv)
+    for b in info():
+        print(b)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
+        print(__doc__.strip())
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"\nunknown subcommand {argv[0]!r}", file=sys.stderr)
+            return 2
+        return 0
+    module, func, _ = SUBCOMMANDS[argv[0]]
+    return int(getattr(importlib.import_module(module), func)(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""`FusedProgram`: what a fused elementwise node computes, as a tiny register program.
+
+The fusion pass replaces a group of elementwise nodes by one node with
+`op="fused"` and `attrs={"program": FusedProgram}`. Registers `0..n_inputs-1` hold
+the node's arguments; register `n_inputs + i` holds step i's result. A program with
+one output makes the node's value that array; with several, the node's value is a
+tuple and `get` nodes (`attrs={"index": i}`) pick its outputs. The fused node's own
+`shape`/`dtype` are those of output 0.
+
+Backends compile a program once (`Backend.compile_fused`), keyed by `program.key`:
+the op sequence, attributes and dtypes, not the node ids, so the same update
+(e.g. Adam's) for many parameters compiles once per shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import GraphError
+
+
+@dataclass(frozen=True)
+class Step:
+    op: str  # an elementwise op of the registry
+    args: tuple[int, ...]  # registers
+    attrs: dict = field(hash=False, compare=False)
+    shape: tuple[int, ...] = ()
+    dtype: np.dtype = np.dtype("float32")
+    source: str | None = None  # the user's file:line of the op this step replaced
+
+    def attr_key(self) -> tuple:
+        return tuple(sorted((k, _hashable(v)) for k, v in self.attrs.items()))
+
+
+def _hashable(v):
+    if isinstance(v, np.ndarray):
+        return (v.dtype.str, v.shape, v.tobytes())
+    if isinstance(v, (list, tuple)):
+        return tuple(_hashable(x) for x in v)
+    return v
+
+
+@dataclass(frozen=True)
+class FusedProgram:
+    input_types: tuple[tuple[tuple[int, ...], np.dtype], ...]
+    steps: tuple[Step, ...]
+    outputs: tuple[int, ...]
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.input_types)
+
+    @property
+    def op_names(self) -> list[str]:
+        return [s.op for s in self.steps]
+
+    @property
+    def sources(self) -> list[str]:
+        return list(dict.fromkeys(s.source for s in self.steps if s.source))
+
+    def register_type(self, r: int):
+        if r < self.n_inputs:
+            return self.input_types[r]
+        step = self.steps[r - self.n_inputs]
+        return step.shape, step.dtype
+
+    @property
+    def output_types(self):
+        return [self.register_type(r) for r in self.outputs]
+
+    @property
+    def key(self) -> tuple:
+        """Identifies the computation (ops, attrs, shapes, dtypes) for kernel caches."""
+        return (
+            tuple((s, np.dtype(d).str) for s, d in self.input_types),
+            tuple((s.op, s.args, s.attr_key(), s.shape, np.dtype(s.dtype).str)
+                  for s in self.steps),
+            self.outputs,
+        )
+
+    def infer(self, avals):
+        """Check the arguments against the program's input types; give output 0's type."""
+        if len(avals) != self.n_inputs:
+            raise GraphError(f"fused program takes {self.n_inputs} arguments, got {len(avals)}")
+        for i, (a, (shape, dtype)) in enumerate(zip(avals, self.input_types)):
+            if tuple(a.shape) != tuple(shape) or np.dtype(a.dtype) != np.dtype(dtype):
+                raise GraphError(f"fused argument {i} is {a.dtype}{list(a.shape)}, the program "
+                                 f"expects {np.dtype(dtype)}{list(shape)}")
+        return self.output_types[0]
+
+    def __str__(self) -> str:
+        lines = [f"fused({', '.join(f'r{i}' for i in range(self.n_inputs))}):"]
+        for i, s in enumerate(self.steps):
+            attrs = ", ".join(f"{k}={v!r}" for k, v in s.attrs.items())
+            args = ", ".join(f"r{a}" for a in s.args)
+            lines.append(f"  r{self.n_inputs + i} = {s.op}({', '.join(x for x in (args, attrs) if x)})")
+        lines.append(f"  return {', '.join(f'r{o}' for o in self.outputs)}")
+        return "\n".join(lines)
