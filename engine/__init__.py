@@ -34,6 +34,7 @@ from .errors import (
     AutogradError,
     BackendError,
     DtypeError,
+    GradcheckError,
     GraphError,
     GraphgradError,
     NumericalError,
@@ -42,6 +43,7 @@ from .errors import (
     TracingError,
 )
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import gradcheck
 from .ir.graph import Graph
 from .ops.elementwise import (
     abs,

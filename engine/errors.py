@@ -49,3 +49,7 @@ class NumericalError(GraphgradError, FloatingPointError):
 
 class GraphError(GraphgradError, ValueError):
     """A Graph that breaks the IR's invariants (found by `Graph.verify`)."""
+
+
+class GradcheckError(GraphgradError, AssertionError):
+    """`gg.gradcheck` found derivatives that disagree with finite differences."""
