@@ -52,14 +52,16 @@ class Backend:
         """A callable running a fused elementwise program (`graphgrad.ir.fused.FusedProgram`).
 
         It returns one array for a one-output program, else a tuple in `program.outputs`
-        order. The default runs the program's steps one kernel at a time: correct everywhere,
+        order. It may be given `out=(array or None, ...)`, one per output: buffers the
+        plan no longer needs, which the kernel may write its results into (and return)
+        to save allocations; ignoring them is always correct. The default runs the program's steps one kernel at a time: correct everywhere,
         fast nowhere. Backends override it with a real fused kernel.
         """
         kernels = [(self.kernels[step.op], step.args, step.attrs) for step in program.steps]
         n_in, outputs = program.n_inputs, program.outputs
         single = len(outputs) == 1
 
-        def run(*arrays):
+        def run(*arrays, out=None):  # `out` is a hint this simple version ignores
             regs = list(arrays) + [None] * len(kernels)
             for i, (kernel, args, attrs) in enumerate(kernels):
                 regs[n_in + i] = kernel(*[regs[a] for a in args], **attrs)

@@ -108,6 +108,7 @@ from .ops.shape import (
     unsqueeze,
 )
 from .tensor import Tensor
+from .compile import compile  # noqa: A004
 from .trace import Spec, differentiate, run_graph, trace
 
 from . import autograd  # noqa: E402,I001

@@ -10,7 +10,8 @@ def _is_namable(obj) -> bool:
 
 
 def reachable_named_objects(fn):
-    """(object, prefix) for modules in fn's closure/globals (or fn itself, if a module)."""
+    """(object, prefix) for modules in fn's closure/globals (or fn itself, if a module),
+    and (tensor, variable name) for tensors it refers to directly."""
     found = []
     if _is_namable(fn):
         return [(fn, "")]
@@ -30,6 +31,9 @@ def reachable_named_objects(fn):
     self_obj = getattr(fn, "__self__", None)
     if self_obj is not None:
         candidates.append(("self", self_obj))
+    from .tensor import Tensor
+
+    found += [(obj, name) for name, obj in candidates if isinstance(obj, Tensor)]
     modules = [(name, obj) for name, obj in candidates if _is_namable(obj)]
     single = len(modules) == 1
     for name, obj in modules:

@@ -57,7 +57,9 @@ def register_names(tracer, fn) -> None:
     from .naming import reachable_named_objects
 
     for obj, prefix in reachable_named_objects(fn):
-        if hasattr(obj, "named_parameters"):
+        if isinstance(obj, Tensor):
+            tracer.names.setdefault(id(obj), prefix)
+        elif hasattr(obj, "named_parameters"):
             tracer.names.setdefault(id(obj), prefix)
             for name, t in obj.named_parameters():
                 tracer.names.setdefault(id(t), f"{prefix}{name}")

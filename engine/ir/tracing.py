@@ -85,6 +85,7 @@ class Tracer:
         self.names: dict[int, str] = {}  # id(tensor or module) -> user-facing dotted name
         self.modules: dict[int, object] = {}  # modules called: their train()/eval() is guarded
         self.scalars: dict[tuple, object] = {}
+        self.grad_reads: dict[int, tuple] = {}  # id(owner) -> (owner, grad was None)
 
     # ------------------------------------------------------------------ nodes
     def add(self, op, args, attrs, shape, dtype, name=None) -> int:
@@ -173,6 +174,8 @@ class Tracer:
 
     def note_grad_read(self, owner) -> None:
         """`owner.grad` was read: its current grad tensor (if any) is state, guarded."""
+        if id(owner) not in self.grad_owners:  # first touch: the value depends on the caller
+            self.grad_reads[id(owner)] = (owner, owner._grad is None)
         self.note_grad_owner(owner)
         grad = owner._grad
         if grad is None or grad._value is None or id(grad) in self.bindings:

@@ -1,0 +1,275 @@
+"""`gg.compile`: trace a step once per input signature, optimize it, run the flat plan.
+
+The first call with a new signature (input shapes, dtypes and requires_grad, grad
+mode) traces the function into a Graph: parameters, buffers, `.grad` and optimizer
+state become state reads; `loss.backward()` adds the backward graph; `opt.step()`
+adds update nodes as state writes. The graph goes through the pass pipeline and is
+lowered to an `Executable`. Later calls check the entry's guards (train/eval mode of
+the modules it touched, which grads existed, which parameters required grad) and run
+the plan. `fn.cache_info()` says what was traced and why.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import dtypes, grad_mode
+from .backends.registry import default_backend, get_backend
+from .errors import GraphgradError, TracingError
+from .ir import tracing
+from .passes import PassContext, run_passes
+from .runtime import Executable
+from .source import user_source
+from .tensor import Tensor
+from .trace import Spec, arg_names, register_names, trace_into
+
+
+@dataclass
+class TraceRecord:
+    signature: tuple
+    reason: str
+    seconds: float
+
+
+@dataclass
+class CacheInfo:
+    traces: int
+    hits: int
+    entries: int
+    records: list = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"{self.traces} trace(s), {self.hits} cached call(s), {self.entries} plan(s)"]
+        lines += [f"  trace {i + 1}: {r.reason} ({r.seconds * 1e3:.0f} ms)"
+                  for i, r in enumerate(self.records)]
+        return "\n".join(lines)
+
+
+class Entry:
+    """One traced signature: its graphs, its plan, and the guards that keep it valid."""
+
+    def __init__(self, signature, graph, optimized, stats, plan, rebuild, guards):
+        self.signature = signature
+        self.graph = graph  # as traced (phases forward / backward / update)
+        self.optimized = optimized
+        self.pass_stats = stats
+        self.plan = plan
+        self.rebuild = rebuild
+        self.guards = guards
+
+    @property
+    def source(self) -> str:
+        return self.plan.source
+
+    def failed_guard(self) -> str | None:
+        for describe, obj, attr, expected in self.guards:
+            if (getattr(obj, attr) is None if attr == "_grad" else getattr(obj, attr)) \
+                    != expected:
+                return describe
+        return None
+
+    @property
+    def stats(self) -> dict:
+        return {
+            "nodes_by_phase": self.graph.nodes_by_phase(),
+            "kernels_before": self.graph.kernel_count(),
+            "kernels_after": self.plan.kernel_calls,
+            "nodes_before": len(self.graph),
+            "nodes_after": len(self.optimized),
+            "passes": [str(s) for s in self.pass_stats],
+        }
+
+
+def _guards(tracer) -> list:
+    guards = []
+    for m in tracer.modules.values():
+        name = tracer.names.get(id(m)) or type(m).__name__
+        guards.append((f"module {name!r} training={m.training}", m, "training", m.training))
+    for owner, was_none in tracer.grad_reads.values():
+        name = tracer.names.get(id(owner), "a tensor")
+        guards.append((f"{name}.grad was {'None' if was_none else 'set'}", owner, "_grad",
+                       was_none))
+    for name, ref in tracer.graph.state_refs.items():
+        if ref.kind == "tensor" and ref.tensor.requires_grad:
+            guards.append((f"{name}.requires_grad was True", ref.tensor, "requires_grad", True))
+    return guards
+
+
+def _describe_change(old: tuple, new: tuple, names) -> str:
+    if old is None:
+        return "first call"
+    if old[0] != new[0]:
+        return f"grad mode changed ({old[0]} -> {new[0]})"
+    if len(old[1]) != len(new[1]):
+        return f"number of arguments changed ({len(old[1])} -> {len(new[1])})"
+    for i, (a, b) in enumerate(zip(old[1], new[1])):
+        if a != b:
+            return f"argument {names[i] if i < len(names) else i!r} changed: {_spec(a)} -> {_spec(b)}"
+    return "signature changed"
+
+
+def _spec(s) -> str:
+    if s[0] == "tensor":
+        return f"{dtypes.short(s[2])}{list(s[1])}{' requires_grad' if s[3] else ''}"
+    return repr(s[1])
+
+
+class CompiledFunction:
+    """A function traced once per signature and run as an optimized plan afterwards."""
+
+    def __init__(self, fn, backend=None, passes="default", debug: bool = False):
+        self.fn = fn
+        self.backend_name = backend
+        self.passes = passes
+        self.debug = debug
+        self.entries: dict[tuple, list[Entry]] = {}
+        self.last: Entry | None = None
+        self._records: list[TraceRecord] = []
+        self._hits = 0
+        self._last_signature = None
+        self._static: dict[tuple, tuple] = {}
+        functools.update_wrapper(self, fn, updated=())
+
+    # ------------------------------------------------------------------ calling
+    @property
+    def backend(self):
+        return get_backend(self.backend_name) if self.backend_name else default_backend()
+
+    def _signature(self, args, backend):
+        specs, arrays = [], []
+        for a in args:
+            if isinstance(a, Tensor):
+                if a._value is None:
+                    raise TracingError("a compiled function was called with a symbolic tensor",
+                                       source=user_source())
+                specs.append(("tensor", a.shape, a.dtype, a.requires_grad))
+                arrays.append(a._value if a._backend is backend
+                              else backend.from_numpy(a._backend.to_numpy(a._value)))
+            elif isinstance(a, np.ndarray):
+                arr = np.asarray(a, dtypes.from_numpy_dtype(a.dtype))
+                specs.append(("tensor", arr.shape, arr.dtype, False))
+                arrays.append(backend.from_numpy(arr))
+            else:
+                specs.append(("static", a))
+        return (grad_mode._enabled, tuple(specs)), arrays
+
+    def __call__(self, *args):
+        backend = self.backend
+        signature, arrays = self._signature(args, backend)
+        reason = None
+        for entry in self.entries.get(signature, ()):
+            reason = entry.failed_guard()
+            if reason is None:
+                self._hits += 1
+                self.last = entry
+                return self._run(entry, arrays)
+        self._check_static(signature)
+        if reason is not None:
+            reason = f"guard failed: {reason}"
+        else:
+            reason = _describe_change(self._last_signature, signature,
+                                      arg_names(self.fn, len(args)))
+        entry = self._trace(signature, args, backend, reason)
+        return self._run(entry, arrays)
+
+    def _check_static(self, signature):
+        """Python values among the arguments are baked into the plan; they must not vary."""
+        tensors = tuple(s if s[0] == "tensor" else ("static",) for s in signature[1])
+        statics = tuple(s[1] for s in signature[1] if s[0] == "static")
+        seen = self._static.setdefault(tensors, statics)
+        if seen != statics:
+            raise TracingError(
+                f"{getattr(self.fn, '__name__', 'the compiled function')} was called with "
+                f"Python values {statics!r} where an earlier call passed {seen!r}; Python "
+                "values are constants of the traced graph. Pass values that change between "
+                "calls as tensors (gg.tensor(...)).", source=user_source())
+
+    def _run(self, entry, arrays):
+        try:
+            outs = entry.plan.run(*arrays)
+        except GraphgradError:
+            raise
+        except Exception as exc:
+            raise self._runtime_error(entry, exc) from exc
+        backend = entry.plan.backend
+        return entry.rebuild([Tensor._wrap(o, backend) for o in outs])
+
+    def _runtime_error(self, entry, exc):
+        from .ops.registry import REGISTRY
+
+        node = entry.plan.node_for_traceback(sys.exc_info()[2])
+        if node is None:
+            return GraphgradError(f"the compiled plan failed: {exc}")
+        data = entry.optimized[node]
+        if data["op"] == "fused":
+            program = data["attrs"]["program"]
+            ops, where = ",".join(program.op_names), ", ".join(program.sources)
+            return GraphgradError(f"fused[{ops}] failed at run time: {exc} (ops from {where})",
+                                  op="fused", source=where)
+        op = data["op"]
+        return GraphgradError(f"{op} failed at run time: {exc}",
+                              op=op if op in REGISTRY else None, source=data["source"])
+
+    # ------------------------------------------------------------------ tracing
+    def _trace(self, signature, args, backend, reason) -> Entry:
+        t0 = time.perf_counter()
+        tracer = tracing.Tracer(backend)
+        register_names(tracer, self.fn)
+        names = arg_names(self.fn, len(args))
+        tensor_pos = [i for i, s in enumerate(signature[1]) if s[0] == "tensor"]
+        specs = [Spec(signature[1][i][1], signature[1][i][2], signature[1][i][3])
+                 for i in tensor_pos]
+
+        def call(*tensors):
+            full = list(args)
+            for i, t in zip(tensor_pos, tensors):
+                full[i] = t
+            return self.fn(*full)
+
+        graph, rebuild = trace_into(tracer, call, specs, [names[i] for i in tensor_pos])
+        graph.verify() if self.debug else None
+        guards = _guards(tracer)
+        ctx = PassContext(backend=backend, debug=self.debug)
+        optimized, stats = run_passes(graph, self.passes, ctx)
+        plan = Executable(optimized, backend, getattr(self.fn, "__name__", "plan"))
+        entry = Entry(signature, graph, optimized, stats, plan, rebuild, guards)
+        self.entries.setdefault(signature, []).append(entry)
+        self._records.append(TraceRecord(signature, reason, time.perf_counter() - t0))
+        self._last_signature = signature
+        self.last = entry
+        return entry
+
+    # ------------------------------------------------------------------ introspection
+    def cache_info(self) -> CacheInfo:
+        return CacheInfo(len(self._records), self._hits,
+                         sum(len(v) for v in self.entries.values()), list(self._records))
+
+    @property
+    def source(self) -> str:
+        """The generated code of the newest plan (like torch.fx's `.code`)."""
+        if self.last is None:
+            raise TracingError("nothing compiled yet: call the function once first")
+        return self.last.source
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from graphgrad.viz import to_dot
+
+        return to_dot(self)._repr_mimebundle_(include, exclude)
+
+
+def compile(fn=None, *, backend: str | None = None, passes="default", debug: bool = False):
+    """Trace `fn` once per input signature into an optimized plan (see module docstring).
+
+    Use as `@gg.compile` or `@gg.compile(backend="numpy", passes="default")`; an
+    `nn.Module` can be compiled for inference with `gg.compile(model)`.
+    """
+    if fn is None:
+        return lambda f: compile(f, backend=backend, passes=passes, debug=debug)
+    if backend is not None:
+        get_backend(backend)  # an unknown or unavailable backend fails here, clearly
+    return CompiledFunction(fn, backend, passes, debug)

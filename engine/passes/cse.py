@@ -1,0 +1,40 @@
+"""Common-subexpression elimination: one node per (op, attrs, arguments) (in place)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.fused import _hashable
+from ..ops.registry import REGISTRY
+
+SMALL_CONST = 1024  # constants up to this many elements are merged by value
+
+
+def node_key(graph, n):
+    """A hashable description of what node n computes, or None if it must stay unique."""
+    data = graph[n]
+    op = data["op"]
+    if op in ("input", "state") or op not in REGISTRY and op != "const":
+        return None
+    if op == "const":
+        value = np.asarray(data["attrs"]["value"])
+        if value.size > SMALL_CONST:
+            return None
+        return ("const", value.dtype.str, value.shape, value.tobytes())
+    if REGISTRY[op].random:
+        return None
+    attrs = tuple(sorted((k, _hashable(v)) for k, v in data["attrs"].items()))
+    return (op, attrs, tuple(graph.args(n)), data["dtype"].str)
+
+
+def eliminate_common_subexpressions(graph, ctx=None):
+    seen: dict = {}
+    for n in graph.topo_order():
+        key = node_key(graph, n)
+        if key is None:
+            continue
+        first = seen.setdefault(key, n)
+        if first != n:
+            graph.replace_uses(n, first)
+            graph.remove_node(n)
+    return graph

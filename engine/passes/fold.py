@@ -1,0 +1,42 @@
+"""Constant folding: evaluate at compile time every node whose arguments are constants.
+
+Folding runs the op's kernel on the compilation's target backend and stores the result
+(as a NumPy array) in a `const` node. Results larger than FOLD_LIMIT elements are left
+alone so folding never turns a cheap broadcast into a large stored array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops.registry import REGISTRY
+
+FOLD_LIMIT = 4096
+NEVER_FOLD = {"broadcast_to"}  # a broadcast scalar stays a scalar: kernels broadcast for free
+
+
+def fold_constants(graph, ctx=None):
+    backend = _backend(ctx)
+    for n in graph.topo_order():
+        data = graph[n]
+        op = REGISTRY.get(data["op"])
+        if op is None or op.random or op.name in NEVER_FOLD or op.name not in backend.kernels:
+            continue
+        args = graph.args(n)
+        if not args or any(graph[a]["op"] != "const" for a in args):
+            continue
+        if int(np.prod(data["shape"], dtype=np.int64)) > FOLD_LIMIT:
+            continue
+        values = [backend.from_numpy(np.asarray(graph[a]["attrs"]["value"])) for a in args]
+        result = backend.to_numpy(backend.kernels[op.name](*values, **data["attrs"]))
+        data["op"], data["attrs"] = "const", {"value": np.asarray(result, data["dtype"])}
+        graph.set_args(n, [])
+    return graph
+
+
+def _backend(ctx):
+    if ctx is not None and ctx.backend is not None:
+        return ctx.backend
+    from ..backends.registry import default_backend
+
+    return default_backend()

@@ -1,0 +1,82 @@
+"""Memory planning (in place): fix the schedule and let fused kernels write into dead buffers.
+
+From the schedule's liveness, each output of a fused node may reuse the buffer of one
+of its arguments when that argument dies at this node, has the same shape and dtype,
+and is a buffer the plan owns: a fresh kernel result, or the state value this very
+output overwrites (an in-place parameter / optimizer-state update). Inputs the caller
+passed in, constants and views (reshape, permute, broadcast, slicing) are never
+written. The result is recorded as node attributes the lowering reads:
+`schedule` (graph-level: the node order) and, on fused nodes, `reuse`: one argument
+position (or None) per program output.
+"""
+
+from __future__ import annotations
+
+from ..ops.registry import REGISTRY
+
+VIEW_OPS = {"reshape", "permute", "broadcast_to", "index", "get", "input", "const", "state"}
+
+
+def last_uses(graph, order) -> dict[int, int]:
+    """node -> position in `order` of its last user (outputs and state writes live on)."""
+    pos = {n: i for i, n in enumerate(order)}
+    end = len(order)
+    last = {}
+    for n in order:
+        users = graph.nx.succ[n]
+        last[n] = max((pos[u] for u in users), default=-1)
+    for n in graph.live_roots():
+        if n is not None:
+            last[n] = end
+    return last
+
+
+def _owned(graph, a) -> bool:
+    op = graph[a]["op"]
+    if op == "get":
+        return graph[graph.args(a)[0]]["op"] == "fused"
+    return op not in VIEW_OPS and op in REGISTRY or op == "fused"
+
+
+def plan_memory(graph, ctx=None):
+    order = graph.topo_order()
+    graph.schedule = order
+    last = last_uses(graph, order)
+    pos = {n: i for i, n in enumerate(order)}
+    writes_by_node = {}
+    for name, n in graph.state_writes.items():
+        if n is not None:
+            writes_by_node.setdefault(n, set()).add(name)
+    for n in order:
+        if graph[n]["op"] != "fused":
+            continue
+        program = graph[n]["attrs"]["program"]
+        args = graph.args(n)
+        out_nodes = _output_nodes(graph, n, len(program.outputs))
+        taken, reuse = set(), []
+        for out_node, (shape, dtype) in zip(out_nodes, program.output_types):
+            choice = None
+            for i, a in enumerate(args):
+                if i in taken or last[a] != pos[n] or args.count(a) > 1:
+                    continue
+                d = graph[a]
+                if d["shape"] != shape or d["dtype"] != dtype:
+                    continue
+                state_ok = d["op"] == "state" and not d["attrs"].get("scalar") and \
+                    d["name"] in writes_by_node.get(out_node, ()) and \
+                    graph.state_refs[d["name"]].kind == "tensor"
+                if state_ok or (_owned(graph, a) and a not in graph.outputs):
+                    choice = i
+                    break
+            if choice is not None:
+                taken.add(choice)
+            reuse.append(choice)
+        graph[n]["reuse"] = tuple(reuse)
+    return graph
+
+
+def _output_nodes(graph, n, count):
+    if count == 1:
+        return [n]
+    gets = {graph[u]["attrs"]["index"]: u for u in graph.nx.succ[n]}
+    return [gets.get(i, -1) for i in range(count)]

@@ -1,0 +1,153 @@
+"""Algebraic simplification (in place): rewrites that remove work without changing results.
+
+- `x * 1`, `x / 1`, `x + 0`, `x - 0` -> x (a broadcast when the constant widened x);
+- `x * 0` -> 0 only when x is itself a finite constant (NaN * 0 is NaN);
+- `neg(neg(x))` -> x; `permute(permute(x))` -> one permute (or x);
+- `reshape(reshape(x))` -> one reshape; reshape/broadcast_to to x's own shape -> x;
+- `sum(broadcast_to(x))` over broadcast axes only -> x * count (the backward seed's
+  broadcasts and the gradients of biases fold away this way);
+- an elementwise op reading `broadcast_to(x)` reads x (it broadcasts by itself) as long
+  as another operand still has the full shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.graph import SOURCE_OPS
+
+
+def scalar_value(graph, n):
+    """The single value every element of node n has, if n is a known constant; else None."""
+    data = graph[n]
+    while data["op"] in ("broadcast_to", "reshape"):
+        n = graph.args(n)[0]
+        data = graph[n]
+    if data["op"] != "const":
+        return None
+    value = np.asarray(data["attrs"]["value"])
+    if value.size == 0:
+        return None
+    first = value.flat[0]
+    return first.item() if np.all(value == first) else None
+
+
+def _replace(graph, n, new):
+    graph.replace_uses(n, new)
+    graph.remove_node(n)
+
+
+def _widen(graph, n, x):
+    """x, broadcast to n's shape if needed (so a rewrite keeps n's shape)."""
+    data = graph[n]
+    if graph[x]["shape"] == data["shape"]:
+        return x
+    return graph.add_node("broadcast_to", [x], {"shape": data["shape"]}, shape=data["shape"],
+                          dtype=data["dtype"], phase=data["phase"], source=data["source"],
+                          scope=data["scope"])
+
+
+def _identity_operand(graph, n, op, args):
+    if op == "mul" or op == "div":
+        for i, a in enumerate(args):
+            other = args[1 - i]
+            if scalar_value(graph, a) == 1 and (op == "mul" or i == 1) \
+                    and graph[other]["dtype"] == graph[n]["dtype"]:
+                return other
+    if op in ("add", "sub"):
+        for i, a in enumerate(args):
+            if scalar_value(graph, a) == 0 and (op == "add" or i == 1) \
+                    and graph[args[1 - i]]["dtype"] == graph[n]["dtype"]:
+                return args[1 - i]
+    return None
+
+
+def _rewrite(graph, n) -> bool:
+    data = graph[n]
+    op, args = data["op"], graph.args(n)
+    if op in SOURCE_OPS:
+        return False
+    keep = _identity_operand(graph, n, op, args)
+    if keep is not None:
+        _replace(graph, n, _widen(graph, n, keep))
+        return True
+    if op == "mul" and all(scalar_value(graph, a) is not None for a in args) and \
+            any(scalar_value(graph, a) == 0 for a in args):
+        zero = graph.add_node("const", [], {"value": np.zeros((), data["dtype"])}, shape=(),
+                              dtype=data["dtype"], phase=data["phase"], source=data["source"])
+        _replace(graph, n, _widen(graph, n, zero))
+        return True
+    if op in ("reshape", "broadcast_to") and graph[args[0]]["shape"] == data["shape"]:
+        _replace(graph, n, args[0])
+        return True
+    inner = graph[args[0]] if args else None
+    if op == "neg" and inner["op"] == "neg":
+        _replace(graph, n, graph.args(args[0])[0])
+        return True
+    if op == "reshape" and inner["op"] == "reshape":
+        graph.set_args(n, graph.args(args[0]))
+        return True
+    if op == "permute" and inner["op"] == "permute":
+        axes = tuple(inner["attrs"]["axes"][a] for a in data["attrs"]["axes"])
+        source = graph.args(args[0])[0]
+        if axes == tuple(range(len(axes))):
+            _replace(graph, n, source)
+        else:
+            data["attrs"] = {"axes": axes}
+            graph.set_args(n, [source])
+        return True
+    if op == "sum" and inner["op"] == "broadcast_to":
+        return _sum_of_broadcast(graph, n, args[0])
+    return _absorb_broadcast(graph, n, op, args)
+
+
+def _absorb_broadcast(graph, n, op, args) -> bool:
+    """An elementwise op broadcasts by itself: feed it broadcast_to's input directly."""
+    from ..ops.registry import REGISTRY
+
+    if not (op in REGISTRY and REGISTRY[op].elementwise):
+        return False
+    shape = graph[n]["shape"]
+    new_args = [graph.args(a)[0] if graph[a]["op"] == "broadcast_to"
+                and graph[a]["shape"] == shape else a for a in args]
+    if new_args == args or all(graph[a]["shape"] != shape for a in new_args):
+        return False  # keep one full-shape operand so the result keeps its shape
+    graph.set_args(n, new_args)
+    return True
+
+
+def _sum_of_broadcast(graph, n, b) -> bool:
+    """sum(broadcast_to(x, S), axes) where every summed axis was broadcast: x * count."""
+    data, x = graph[n], graph.args(b)[0]
+    shape, xshape = graph[b]["shape"], graph[x]["shape"]
+    axes = data["attrs"]["axis"]
+    axes = tuple(range(len(shape))) if axes is None else axes
+    padded = (1,) * (len(shape) - len(xshape)) + tuple(xshape)
+    if any(padded[a] != 1 for a in axes):
+        return False
+    kept = tuple(1 if a in axes else s for a, s in enumerate(shape))
+    count = int(np.prod([shape[a] for a in axes], dtype=np.int64))
+    meta = dict(dtype=data["dtype"], phase=data["phase"], source=data["source"],
+                scope=data["scope"])
+
+    def add(op, args, attrs, shape):
+        return graph.add_node(op, args, attrs, shape=shape, **meta)
+
+    y = add("reshape", [x], {"shape": padded}, padded)  # identity reshapes fold away later
+    y = add("broadcast_to", [y], {"shape": kept}, kept)
+    y = add("reshape", [y], {"shape": data["shape"]}, data["shape"])
+    if count != 1:
+        c = add("const", [], {"value": np.asarray(count, data["dtype"])}, ())
+        y = add("mul", [y, c], {}, data["shape"])
+    _replace(graph, n, y)
+    return True
+
+
+def simplify(graph, ctx=None):
+    changed = True
+    while changed:
+        changed = False
+        for n in graph.topo_order():
+            if n in graph and _rewrite(graph, n):
+                changed = True
+    return graph

@@ -1,0 +1,208 @@
+"""Lowering: an optimized Graph becomes straight-line Python over a backend's kernels.
+
+In the manner of torch.fx's code generation, each scheduled node becomes one line that
+calls a kernel bound up front (no networkx, no dictionary lookups per node at run
+time), values are dropped after their last use, every line carries the user's
+`file:line`, and the source is registered with `linecache` so tracebacks through a
+plan show real lines. `Executable.source` is that code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import keyword
+import linecache
+import re
+
+import numpy as np
+
+from .errors import BackendError
+from .ir.graph import SOURCE_OPS
+from .passes.memory import last_uses
+
+_counter = itertools.count()
+
+
+def _ident(text: str, prefix: str) -> str:
+    name = re.sub(r"\W", "_", text or "")
+    if not name or name[0].isdigit() or keyword.iskeyword(name):
+        name = f"{prefix}_{name}" if name else prefix
+    return name
+
+
+def _is_literal(v) -> bool:
+    if v is None or isinstance(v, (bool, int, str)):
+        return True
+    if isinstance(v, float):
+        return np.isfinite(v)
+    if isinstance(v, tuple):
+        return all(_is_literal(x) for x in v)
+    return False
+
+
+class _Writer:
+    """Collects the plan's lines and the objects its code refers to."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.namespace: dict = {"dtype": np.dtype}
+        self.lines: list[str] = []
+        self.line_nodes: dict[int, int] = {}  # source line number -> graph node
+        self.names: dict[int, str] = {}
+
+    def bind(self, name: str, obj) -> str:
+        base, i = name, 1
+        while name in self.namespace and self.namespace[name] is not obj:
+            name, i = f"{base}_{i}", i + 1
+        self.namespace[name] = obj
+        return name
+
+    def literal(self, value, hint: str) -> str:
+        if isinstance(value, np.dtype):
+            return f"dtype({value.name!r})"
+        return repr(value) if _is_literal(value) else self.bind(hint, value)
+
+    def emit(self, line: str, node: int | None = None, comment: str | None = None):
+        text = f"    {line}"
+        if comment:
+            text = f"{text:<56}  # {comment}"
+        self.lines.append(text)
+        if node is not None:
+            self.line_nodes[len(self.lines) + 1] = node  # +1: the `def` line comes first
+
+
+def _kernel(writer, op):
+    try:
+        fn = writer.backend.kernels[op]
+    except KeyError:
+        raise BackendError(f"backend {writer.backend.name!r} has no kernel for op {op!r}; "
+                           "it cannot run this graph", op=op) from None
+    return writer.bind(op if op.isidentifier() and not keyword.iskeyword(op) else f"k_{op}",
+                       fn)
+
+
+def _state_read(writer, graph, n) -> str:
+    data = graph[n]
+    ref = graph.state_refs[data["name"]]
+    var = writer.names[n]
+    if ref.kind == "tensor":
+        obj = writer.bind(_ident(f"T_{data['name']}", "T"), ref.tensor)
+        return f"{var} = {obj}._value"
+    if ref.kind == "grad":
+        obj = writer.bind(_ident(f"G_{data['name']}", "G"), ref.owner)
+        return f"{var} = {obj}._grad._value"
+    obj = writer.bind(_ident(f"C_{data['name']}", "C"), ref.container)
+    return f"{var} = {obj}[{ref.key!r}]"
+
+
+def _state_write(writer, graph, name, n) -> str:
+    ref = graph.state_refs[name]
+    value = "None" if n is None else writer.names[n]
+    if ref.kind == "tensor":
+        return f"{writer.bind(_ident(f'T_{name}', 'T'), ref.tensor)}._value = {value}"
+    return f"{writer.bind('set_state', _write_ref)}({writer.bind(_ident(f'R_{name}', 'R'), ref)}" \
+           f", {value})"
+
+
+def _write_ref(ref, value):
+    ref.write(value)
+
+
+def _call(writer, graph, n) -> str:
+    data = graph[n]
+    op, attrs = data["op"], data["attrs"]
+    args = [writer.names[a] for a in graph.args(n)]
+    if op == "fused":
+        fn = writer.bind(f"fused_{n}", writer.backend.compile_fused(attrs["program"]))
+        reuse = data.get("reuse") or ()
+        if any(r is not None for r in reuse):
+            outs = ", ".join("None" if r is None else args[r] for r in reuse)
+            args.append(f"out=({outs},)")
+        return f"{fn}({', '.join(args)})"
+    fn = _kernel(writer, op)
+    kw = [f"{k}={writer.literal(v, f'{k}_{n}')}" for k, v in attrs.items()]
+    return f"{fn}({', '.join(args + kw)})"
+
+
+def _comment(graph, n) -> str:
+    data = graph[n]
+    if data["op"] == "fused":
+        program = data["attrs"]["program"]
+        return f"fused[{','.join(program.op_names)}] {', '.join(program.sources)}"
+    return data["source"] or ""
+
+
+def generate(graph, backend, fn_name: str = "plan") -> _Writer:
+    """The plan's source, namespace and line map for `graph` on `backend`."""
+    writer = _Writer(backend)
+    order = getattr(graph, "schedule", None) or graph.topo_order()
+    order = [n for n in order if n in graph]
+    last = last_uses(graph, order)
+    for n in order:
+        data = graph[n]
+        writer.names[n] = _ident(data["name"], "x") if data["op"] == "input" else f"v{n}"
+    params = [writer.names[n] for n in graph.inputs]
+    gets: dict[int, list[int]] = {}
+    for n in order:
+        if graph[n]["op"] == "get":
+            gets.setdefault(graph.args(n)[0], []).append(n)
+    pos = {n: i for i, n in enumerate(order)}
+    dying: dict[int, list[str]] = {}
+    for n in order:
+        if last[n] < len(order) and n not in gets:  # a tuple-valued node has no variable
+            dying.setdefault(max(last[n], pos[n]), []).append(writer.names[n])
+    for i, n in enumerate(order):
+        data = graph[n]
+        op = data["op"]
+        if op == "state":
+            writer.emit(_state_read(writer, graph, n), n, data["name"])
+        elif op == "const":
+            value = backend.from_numpy(np.asarray(data["attrs"]["value"]))
+            writer.emit(f"{writer.names[n]} = {writer.bind(f'c{n}', value)}", n)
+        elif op not in SOURCE_OPS and op != "get":
+            targets = writer.names[n]
+            if n in gets:
+                by_index = {graph[g]["attrs"]["index"]: writer.names[g] for g in gets[n]}
+                count = len(data["attrs"]["program"].outputs)
+                targets = ", ".join(by_index.get(k, "_") for k in range(count))
+                targets += "," if count == 1 else ""
+            writer.emit(f"{targets} = {_call(writer, graph, n)}", n, _comment(graph, n))
+        if dying.get(i):
+            writer.emit(f"del {', '.join(dying[i])}")
+    for name, n in graph.state_writes.items():
+        writer.emit(_state_write(writer, graph, name, n), None, f"state {name}")
+    outs = ", ".join(writer.names[o] for o in graph.outputs)
+    writer.emit(f"return ({outs}{',' if len(graph.outputs) == 1 else ''})")
+    writer.header = f"def {fn_name}({', '.join(params)}):"
+    return writer
+
+
+class Executable:
+    """A lowered plan: `run(*arrays) -> tuple of arrays`, writing state back as it goes."""
+
+    def __init__(self, graph, backend, name: str = "plan"):
+        self.graph = graph
+        self.backend = backend
+        writer = generate(graph, backend, _ident(name, "plan"))
+        self.source = "\n".join([writer.header, *writer.lines]) + "\n"
+        self.filename = f"<graphgrad plan {name} #{next(_counter)}>"
+        linecache.cache[self.filename] = (len(self.source), None,
+                                          self.source.splitlines(True), self.filename)
+        namespace = writer.namespace
+        exec(compile(self.source, self.filename, "exec"), namespace)  # noqa: S102
+        self.run = namespace[_ident(name, "plan")]
+        self.line_nodes = writer.line_nodes
+        self.kernel_calls = sum(1 for n in graph.nx if graph[n]["op"] not in
+                                (*SOURCE_OPS, "get"))
+
+    def node_for_traceback(self, tb):
+        """The graph node whose line raised, found in a traceback through this plan."""
+        node = None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == self.filename:
+                node = self.line_nodes.get(tb.tb_lineno, node)
+            tb = tb.tb_next
+        return node
+
+    def __del__(self):
+        linecache.cache.pop(getattr(self, "filename", None), None)
