@@ -1,0 +1,192 @@
+"""Compiling a fused elementwise program to one NumPy function over reused buffers.
+
+The function calls NumPy's vectorized ufuncs step by step (never a Python loop over
+elements), writing each result into a buffer that is already dead: a temporary of
+an earlier step or, for the program's outputs, a buffer the plan hands in through
+`out=` (e.g. the parameter an optimizer step overwrites). So a 10-op group allocates
+one or two arrays instead of ten.
+
+Large groups whose operands all have the output's shape (or are scalars) run in
+cache-sized chunks, split over two threads: NumPy releases the GIL inside ufuncs, and
+a chunk's temporaries stay in cache instead of streaming through memory ten times.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+# op -> ufunc name (called as np.<ufunc>(*args, out=...))
+UFUNCS = {
+    "add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
+    "neg": "negative", "pow": "power", "exp": "exp", "log": "log", "log1p": "log1p",
+    "sqrt": "sqrt", "abs": "absolute", "sin": "sin", "cos": "cos", "tanh": "tanh",
+    "sign": "sign", "maximum": "maximum", "minimum": "minimum", "eq": "equal",
+    "ne": "not_equal", "lt": "less", "le": "less_equal", "gt": "greater",
+    "ge": "greater_equal", "logical_not": "logical_not", "logical_and": "logical_and",
+    "logical_or": "logical_or",
+}
+
+CHUNK = 1 << 14  # elements per chunk: temporaries fit in L2 and stay below malloc's mmap threshold
+PARALLEL_MIN = 1 << 18  # below this, threads cost more than they save
+_pool = None
+
+
+def _threads() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _executor():
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_threads(), thread_name_prefix="graphgrad-fused")
+    return _pool
+
+
+def _last_reads(program) -> dict[int, int]:
+    n_in = program.n_inputs
+    last = {}
+    for i, step in enumerate(program.steps):
+        for a in step.args:
+            last[a] = i
+    for o in program.outputs:
+        last[o] = len(program.steps)
+    for r in range(n_in + len(program.steps)):
+        last.setdefault(r, -1)
+    return last
+
+
+def _inline(step) -> bool:
+    """Whether a step is written as ufunc calls (else it calls the backend's kernel)."""
+    return step.op in UFUNCS or step.op in ("relu", "identity") or (
+        step.op == "pow_scalar" and step.attrs["exponent"] == 2) or (
+        step.op == "sigmoid" and np.dtype(step.dtype) == np.float32)
+
+
+def _step_line(step, args, target, out_expr, kernel_names) -> str:
+    if step.op in UFUNCS:
+        return f"{target} = np.{UFUNCS[step.op]}({', '.join(args)}, out={out_expr})"
+    if step.op == "sigmoid" and np.dtype(step.dtype) == np.float32:
+        return "; ".join([f"{target} = np.multiply({args[0]}, HALF32, out={out_expr})",
+                          f"np.tanh({target}, out={target})",
+                          f"np.multiply({target}, HALF32, out={target})",
+                          f"np.add({target}, HALF32, out={target})"])
+    if step.op == "relu":
+        return f"{target} = np.maximum({args[0]}, 0, out={out_expr})"
+    if step.op == "pow_scalar" and step.attrs["exponent"] == 2:
+        return f"{target} = np.multiply({args[0]}, {args[0]}, out={out_expr})"
+    if step.op == "identity":
+        return f"{target} = copy({args[0]}, {out_expr})"
+    kw = ", ".join(f"{k}={k}_{target}" for k in step.attrs)
+    return f"{target} = {kernel_names[step.op]}({', '.join(args + ([kw] if kw else []))})"
+
+
+def _copy(a, out):
+    if out is None:
+        return np.array(a)
+    np.copyto(out, a)
+    return out
+
+
+def generate(program, kernels) -> tuple[str, dict]:
+    """Source of `fused(r0, r1, ..., out=None)` and its namespace."""
+    n_in = program.n_inputs
+    last = _last_reads(program)
+    ns = {"np": np, "copy": _copy, "HALF32": np.float32(0.5)}
+    kernel_names = {}
+    out_pos = {r: k for k, r in enumerate(program.outputs)}
+    lines = [f"def fused({', '.join(f'r{i}' for i in range(n_in))}{',' if n_in else ''} "
+             f"out=None):"]
+    lines.append(f"    outs = out if out is not None else (None,) * {len(program.outputs)}")
+    free: list[int] = []  # dead temporaries (registers made by this function)
+    for i, step in enumerate(program.steps):
+        r = n_in + i
+        args = [f"r{a}" for a in step.args]
+        if not _inline(step):
+            kernel_names[step.op] = f"k_{step.op}"
+            ns[f"k_{step.op}"] = kernels[step.op]
+            for k, v in step.attrs.items():
+                ns[f"{k}_r{r}"] = v
+        out_expr = "None"
+        if r in out_pos:
+            later_inputs = [f"r{a}" for a in range(n_in) if last[a] > i]
+            lines.append(f"    o = outs[{out_pos[r]}]")
+            if later_inputs:
+                lines.append(f"    if o is not None and ({' or '.join(f'o is {x}' for x in later_inputs)}):"
+                             f" o = None")
+            out_expr = "o"
+        else:
+            for buf in free:
+                sh, dt = program.register_type(buf)
+                if tuple(sh) == tuple(step.shape) and np.dtype(dt) == np.dtype(step.dtype) \
+                        and buf not in out_pos:
+                    free.remove(buf)
+                    out_expr = f"r{buf}"
+                    break
+        lines.append("    " + _step_line(step, args, f"r{r}", out_expr, kernel_names))
+        for a in set(step.args):
+            if a >= n_in and last[a] == i and a not in out_pos:
+                free.append(a)
+        if last[r] == i and r not in out_pos:
+            free.append(r)
+    outs = ", ".join(f"r{o}" for o in program.outputs)
+    lines.append(f"    return {outs}")
+    return "\n".join(lines) + "\n", ns
+
+
+def _chunkable(program) -> bool:
+    """Large, and every operand and output has the output's shape or is a scalar."""
+    shape = program.output_types[0][0]
+    if int(np.prod(shape, dtype=np.int64)) < 2 * CHUNK:
+        return False
+    if any(tuple(s) != tuple(shape) for s, _ in program.output_types):
+        return False
+    regs = [program.register_type(r)[0] for r in range(program.n_inputs + len(program.steps))]
+    return all(tuple(s) == tuple(shape) or int(np.prod(s, dtype=np.int64)) == 1 for s in regs)
+
+
+def compile_program(program, kernels):
+    """A callable for `program` (see the module docstring)."""
+    source, ns = generate(program, kernels)
+    exec(compile(source, "<graphgrad fused numpy>", "exec"), ns)  # noqa: S102
+    fused = ns["fused"]
+    fused.source = source
+    if not _chunkable(program):
+        return fused
+    shape = program.output_types[0][0]
+    dtypes = [d for _, d in program.output_types]
+    size = int(np.prod(shape, dtype=np.int64))
+    full = [int(np.prod(s, dtype=np.int64)) > 1 for s, _ in program.input_types]
+    single = len(dtypes) == 1
+
+    def run_range(flat_in, flat_out, lo, hi):
+        for start in range(lo, hi, CHUNK):
+            stop = min(start + CHUNK, hi)
+            part = [a[start:stop] if f else a for a, f in zip(flat_in, full)]
+            fused(*part, out=tuple(o[start:stop] for o in flat_out))
+
+    def chunked(*arrays, out=None):
+        targets = []
+        for k, dt in enumerate(dtypes):
+            t = out[k] if out is not None else None
+            if t is None or any(t is a for a in arrays):
+                t = np.empty(shape, dt)  # a chunk must not overwrite what later chunks read
+            targets.append(t)
+        flat_in = [np.ascontiguousarray(a).reshape(-1) if f else np.asarray(a).reshape(())
+                   for a, f in zip(arrays, full)]
+        flat_out = [t.reshape(-1) for t in targets]
+        threads = _threads() if size >= PARALLEL_MIN else 1
+        if threads == 1:
+            run_range(flat_in, flat_out, 0, size)
+        else:
+            bounds = [size * i // threads // CHUNK * CHUNK for i in range(threads)] + [size]
+            jobs = [_executor().submit(run_range, flat_in, flat_out, lo, hi)
+                    for lo, hi in zip(bounds[:-1], bounds[1:])]
+            for job in jobs:
+                job.result()
+        return targets[0] if single else tuple(targets)
+
+    chunked.source = source
+    return chunked
