@@ -133,6 +133,7 @@ class CompiledFunction:
         self._hits = 0
         self._last_signature = None
         self._static: dict[tuple, tuple] = {}
+        self._args: tuple = ()
         functools.update_wrapper(self, fn, updated=())
 
     # ------------------------------------------------------------------ calling
@@ -159,6 +160,7 @@ class CompiledFunction:
         return (grad_mode._enabled, tuple(specs)), arrays
 
     def __call__(self, *args):
+        self._args = args
         backend = self.backend
         signature, arrays = self._signature(args, backend)
         reason = None
@@ -197,7 +199,20 @@ class CompiledFunction:
         except Exception as exc:
             raise self._runtime_error(entry, exc) from exc
         backend = entry.plan.backend
-        return entry.rebuild([Tensor._wrap(o, backend) for o in outs])
+        n_out = len(entry.optimized.outputs)
+        if len(outs) > n_out:
+            self._accumulate_input_grads(entry, outs[n_out:], backend)
+        return entry.rebuild([Tensor._wrap(o, backend) for o in outs[:n_out]])
+
+    def _accumulate_input_grads(self, entry, grads, backend):
+        """Inputs that required grad get their gradient added to `.grad`, as eagerly."""
+        positions = [i for i, s in enumerate(entry.signature[1]) if s[0] == "tensor"]
+        for k, g in zip(sorted(entry.optimized.input_grads), grads):
+            arg = self._args[positions[k]]
+            if not isinstance(arg, Tensor):
+                continue
+            new = Tensor._wrap(g, backend)
+            arg.grad = new if arg.grad is None else Tensor._wrap(arg.grad._value + g, backend)
 
     def _runtime_error(self, entry, exc):
         from .ops.registry import REGISTRY

@@ -171,8 +171,9 @@ def generate(graph, backend, fn_name: str = "plan") -> _Writer:
             writer.emit(f"del {', '.join(dying[i])}")
     for name, n in graph.state_writes.items():
         writer.emit(_state_write(writer, graph, name, n), None, f"state {name}")
-    outs = ", ".join(writer.names[o] for o in graph.outputs)
-    writer.emit(f"return ({outs}{',' if len(graph.outputs) == 1 else ''})")
+    results = [*graph.outputs, *(graph.input_grads[i] for i in sorted(graph.input_grads))]
+    outs = ", ".join(writer.names[o] for o in results)
+    writer.emit(f"return ({outs}{',' if len(results) == 1 else ''})")
     writer.header = f"def {fn_name}({', '.join(params)}):"
     return writer
 

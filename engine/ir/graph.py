@@ -26,6 +26,7 @@ class Graph:
         self.state_reads: dict[str, int] = {}
         self.state_writes: dict[str, int] = {}
         self.state_refs: dict = {}  # state name -> StateRef: how the runtime reads/writes it
+        self.input_grads: dict[int, int] = {}  # input position -> node of its .grad
         self.guards: list = []  # (description, callable) re-checked before reusing a plan
         self._next_id = 0
 
@@ -57,6 +58,9 @@ class Graph:
         for name, w in self.state_writes.items():
             if w == old:
                 self.state_writes[name] = new
+        for i, w in self.input_grads.items():
+            if w == old:
+                self.input_grads[i] = new
 
     def remove_node(self, n: int) -> None:
         self.nx.remove_node(n)
@@ -79,8 +83,9 @@ class Graph:
         return list(dict.fromkeys(v for _, v in self.nx.out_edges(n)))
 
     def live_roots(self) -> list[int]:
-        """Nodes the function's results depend on: outputs and state writes."""
-        return list(dict.fromkeys([*self.outputs, *self.state_writes.values()]))
+        """Nodes the function's results depend on: outputs, state writes, input grads."""
+        return list(dict.fromkeys([*self.outputs, *self.state_writes.values(),
+                                   *self.input_grads.values()]))
 
     def topo_order(self) -> list[int]:
         """A topological order that keeps creation order where it can (RNG draws stay put)."""
@@ -108,6 +113,7 @@ class Graph:
         g.state_reads = dict(self.state_reads)
         g.state_writes = dict(self.state_writes)
         g.state_refs = dict(self.state_refs)
+        g.input_grads = dict(self.input_grads)
         g.guards = list(self.guards)
         g._next_id = self._next_id
         return g

@@ -95,6 +95,7 @@ class Tracer:
         )
 
     def input(self, tensor_like, name) -> int:
+        """A new input node (its tensors' grads become `graph.input_grads`)."""
         n = self.add("input", (), {"index": len(self.graph.inputs)}, tensor_like.shape,
                      tensor_like.dtype, name=name)
         self.graph.inputs.append(n)
@@ -174,7 +175,8 @@ class Tracer:
 
     def note_grad_read(self, owner) -> None:
         """`owner.grad` was read: its current grad tensor (if any) is state, guarded."""
-        if id(owner) not in self.grad_owners:  # first touch: the value depends on the caller
+        if id(owner) not in self.grad_owners and owner._value is not None:
+            # first touch of a concrete tensor's grad: the value depends on the caller
             self.grad_reads[id(owner)] = (owner, owner._grad is None)
         self.note_grad_owner(owner)
         grad = owner._grad
@@ -222,6 +224,10 @@ class Tracer:
             g.state_writes[name] = self.bindings[tid]
         for oid, grad in final_grads.items():
             owner, before = self.grad_owners[oid]
+            if owner._value is None and owner._node in g.inputs:
+                if grad is not None:  # the caller's tensor gets it (see CompiledFunction)
+                    g.input_grads[g.inputs.index(owner._node)] = self.node_of(grad)
+                continue
             if grad is None and before is None:
                 continue
             name = f"{self.names.get(oid, self._name_of_state(owner))}.grad"
