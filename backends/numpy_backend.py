@@ -49,7 +49,7 @@ def _erf64(x):
 def _sigmoid(x):
     if x.dtype == np.float32:
         # 0.5 * tanh(x / 2) + 0.5: three fast ufuncs, no overflow, absolute error ~3e-8.
-        out = np.multiply(x, np.float32(0.5))
+        out = np.multiply(x, np.float32(0.5), out=np.empty_like(x))  # 0-d: still an array
         np.tanh(out, out=out)
         np.multiply(out, np.float32(0.5), out=out)
         return np.add(out, np.float32(0.5), out=out)
