@@ -112,6 +112,9 @@ from .compile import compile  # noqa: A004
 from .trace import Spec, differentiate, run_graph, trace
 
 from . import autograd  # noqa: E402,I001
+from . import data, nn, optim  # noqa: E402,F401
+from .data import Generator  # noqa: E402
+from .serialization import load, save  # noqa: E402
 from .backends import registry as _backend_registry  # noqa: E402
 
 long = int64

@@ -1,0 +1,28 @@
+"""`gg.nn`: modules, parameters, layers and losses with PyTorch's names and semantics."""
+
+from . import functional, init, parameter  # noqa: F401
+from .container import ModuleList, Sequential
+from .layers import (
+    GELU,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
+)
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .module import Module
+from .parameter import Parameter
+from .regularization import BatchNorm1d, Dropout
+
+__all__ = [
+    "Module", "Parameter", "Sequential", "ModuleList", "Linear", "Identity", "Flatten",
+    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "SiLU", "GELU", "Softmax", "LogSoftmax",
+    "Dropout", "BatchNorm1d", "MSELoss", "L1Loss", "NLLLoss", "CrossEntropyLoss", "BCELoss",
+    "BCEWithLogitsLoss", "functional", "init",
+]

@@ -1,0 +1,288 @@
+"""`gg.nn.functional`: layers and losses as functions (PyTorch's names and formulas).
+
+Everything here is a composition of Tensor ops with no Python branch on tensor values,
+so the same code runs eagerly and inside `gg.compile`. Branches on shapes, dtypes and
+hyperparameters are fine: those are fixed when a step is traced.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import dtypes, grad_mode
+from ..creation import as_tensor, rand
+from ..errors import ShapeError
+from ..ops.elementwise import abs as _abs
+from ..ops.elementwise import clamp, erf, exp, log, log1p, relu, sigmoid, tanh, where
+from ..ops.nn import gather, one_hot  # noqa: F401  (re-exported, as in torch.nn.functional)
+from ..ops.nn import log_softmax as _log_softmax
+from ..ops.nn import softmax as _softmax
+from ..source import user_source
+from ..tensor import Tensor
+
+__all__ = [
+    "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "softplus", "softmax",
+    "log_softmax", "linear", "dropout", "batch_norm", "flatten", "one_hot", "mse_loss",
+    "l1_loss", "nll_loss", "cross_entropy", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+]
+
+
+# ---------------------------------------------------------------------- activations
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope * x."""
+    return where(x > 0, x, x * negative_slope)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x), exactly (erf) or with PyTorch's tanh approximation."""
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
+        return x * 0.5 * (tanh(inner) + 1.0)
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0)
+
+
+def silu(x: Tensor) -> Tensor:
+    return x * sigmoid(x)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, computed without overflow; linear above `threshold`."""
+    bx = x * beta if beta != 1 else x
+    smooth = (relu(bx) + log1p(exp(-_abs(bx)))) * (1.0 / beta)
+    return where(bx > threshold, x, smooth)
+
+
+def _implicit_dim(ndim: int) -> int:
+    # PyTorch's legacy choice when softmax is called without `dim`.
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(x: Tensor, dim: int | None = None) -> Tensor:
+    return _softmax(x, _implicit_dim(x.ndim) if dim is None else dim)
+
+
+def log_softmax(x: Tensor, dim: int | None = None) -> Tensor:
+    return _log_softmax(x, _implicit_dim(x.ndim) if dim is None else dim)
+
+
+# ---------------------------------------------------------------------- layers
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weight.T + bias (weight has shape (out_features, in_features))."""
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    return x.flatten(start_dim, end_dim)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (training only).
+
+    The mask comes from `gg.rand`, an op, so a compiled step draws a fresh mask each call,
+    in the same order as eager code.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    noise = rand(*x.shape, dtype=x.dtype if dtypes.is_float(x.dtype) else None)
+    if noise._value is not None and noise._backend is not x._backend:
+        noise = noise.to(x._backend.name)
+    return x * (noise >= p) * (1.0 / (1.0 - p))
+
+
+def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               training: bool = False, momentum: float | None = 0.1, eps: float = 1e-5,
+               num_batches_tracked: Tensor | None = None) -> Tensor:
+    """Normalize over every dim but 1 (the channels); update running stats when training.
+
+    Running statistics are updated in place under no_grad (unbiased variance, PyTorch's
+    rule). `momentum=None` means a cumulative average, 1/num_batches_tracked.
+    """
+    if x.ndim < 2:
+        raise ShapeError(f"batch_norm: expected at least 2D input (got {x.ndim}D input)",
+                         op="batch_norm", source=user_source())
+    axes = (0,) + tuple(range(2, x.ndim))
+    stat_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training or running_mean is None:
+        mean = x.mean(axes, keepdim=True)
+        var = x.var(axes, unbiased=False, keepdim=True)
+        if training and running_mean is not None:
+            _update_running(x, mean, var, running_mean, running_var, momentum,
+                            num_batches_tracked)
+    else:
+        mean, var = running_mean.reshape(stat_shape), running_var.reshape(stat_shape)
+    out = (x - mean) / (var + eps).sqrt()
+    if weight is not None:
+        out = out * weight.reshape(stat_shape)
+    if bias is not None:
+        out = out + bias.reshape(stat_shape)
+    return out
+
+
+def _update_running(x, mean, var, running_mean, running_var, momentum, num_batches_tracked):
+    n = x.numel() // x.shape[1]
+    if n <= 1:
+        raise ShapeError(f"batch_norm: expected more than 1 value per channel when training, "
+                         f"got input of shape {x.shape}", op="batch_norm", source=user_source())
+    with grad_mode.no_grad():
+        if num_batches_tracked is not None:
+            num_batches_tracked.add_(1)
+        factor = momentum if momentum is not None else 1.0 / num_batches_tracked
+        c = running_mean.shape
+        running_mean.mul_(1.0 - factor).add_(mean.detach().reshape(c) * factor)
+        unbiased = var.detach().reshape(c) * (n / (n - 1))
+        running_var.mul_(1.0 - factor).add_(unbiased * factor)
+
+
+# ---------------------------------------------------------------------- losses
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{reduction} is not a valid value for reduction "
+                     "(use 'mean', 'sum' or 'none')")
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error, (input - target)^2 reduced."""
+    diff = input - target
+    return _reduce(diff * diff, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    return _reduce(_abs(input - target), reduction)
+
+
+def _check_targets(input: Tensor, target: Tensor, op: str) -> None:
+    expected = input.shape[:1] + input.shape[2:]
+    if target.shape != expected:
+        raise ShapeError(f"{op}: input of shape {input.shape} (batch, classes, ...) needs "
+                         f"class-index targets of shape {expected}, got {target.shape}",
+                         op=op, source=user_source())
+    if target.dtype.kind not in "iu":
+        raise ShapeError(f"{op}: class-index targets must be integers (int64), got "
+                         f"{dtypes.short(target.dtype)}", op=op, source=user_source())
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
+             ignore_index: int | None = None, reduction: str = "mean") -> Tensor:
+    """-input[i, target[i]] (input holds log-probabilities, classes along dim 1).
+
+    With `weight`, each term is scaled by weight[target] and 'mean' divides by the sum
+    of those weights. `ignore_index` (when given) drops the targets equal to it.
+    """
+    target = as_tensor(target, like=input)
+    if input.ndim == 1:  # one unbatched sample
+        out = nll_loss(input.unsqueeze(0), target.reshape(1), weight, ignore_index, reduction)
+        return out.reshape(()) if reduction == "none" else out
+    _check_targets(input, target, "nll_loss")
+    keep, safe = _kept(target, ignore_index)
+    picked = -gather(input, 1, safe.unsqueeze(1)).squeeze(1)
+    w = _target_weights(weight, safe, keep, input.dtype)
+    if w is not None:
+        picked = picked * w
+    if reduction == "mean" and w is not None:
+        return picked.sum() / w.sum()
+    return _reduce(picked, reduction)
+
+
+def _kept(target, ignore_index):
+    """(mask of targets that count or None, targets safe to index with)."""
+    if ignore_index is None:
+        return None, target
+    keep = target != ignore_index
+    return keep, where(keep, target, 0)
+
+
+def _target_weights(weight, target, keep, dtype):
+    w = None if weight is None else weight[target]
+    if keep is not None:
+        k = keep.astype(dtype)
+        w = k if w is None else w * k
+    return w
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                  ignore_index: int | None = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """log_softmax over dim 1 followed by nll_loss, with PyTorch's label smoothing.
+
+    `target` holds class indices (int64, shape (N, ...)) or, if it is a float tensor of
+    the input's shape, class probabilities.
+    """
+    class_dim = 0 if input.ndim == 1 else 1
+    logp = _log_softmax(input, class_dim)
+    n_classes = input.shape[class_dim]
+    target = as_tensor(target, like=input)
+    if dtypes.is_float(target.dtype):
+        return _soft_cross_entropy(logp, target, weight, reduction, label_smoothing, class_dim)
+    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    if label_smoothing == 0.0:
+        return nll
+    if input.ndim == 1:
+        logp, target = logp.unsqueeze(0), target.reshape(1)
+    keep, safe = _kept(target, ignore_index)
+    w_shape = (1, n_classes) + (1,) * (logp.ndim - 2)
+    weighted = logp if weight is None else logp * weight.reshape(w_shape)
+    smooth = -weighted.sum(1)
+    if keep is not None:
+        smooth = where(keep, smooth, 0.0)
+    if reduction == "mean":
+        w = _target_weights(weight, safe, keep, logp.dtype)
+        smooth = smooth.sum() / (w.sum() if w is not None else smooth.numel())
+    else:
+        smooth = _reduce(smooth, reduction)
+        if input.ndim == 1 and reduction == "none":
+            smooth = smooth.reshape(())
+    return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / n_classes)
+
+
+def _soft_cross_entropy(logp, target, weight, reduction, label_smoothing, class_dim):
+    if target.shape != logp.shape:
+        raise ShapeError(f"cross_entropy: probability targets must have the input's shape "
+                         f"{logp.shape}, got {target.shape}", op="cross_entropy",
+                         source=user_source())
+    n_classes = logp.shape[class_dim]
+    if label_smoothing:
+        target = target * (1.0 - label_smoothing) + label_smoothing / n_classes
+    terms = logp * target
+    if weight is not None:
+        terms = terms * weight.reshape((n_classes,) + (1,) * (logp.ndim - class_dim - 1))
+    return _reduce(-terms.sum(class_dim), reduction)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """-(t log p + (1 - t) log(1 - p)), each log clamped at -100 as PyTorch does."""
+    loss = -(target * clamp(log(input), min=-100.0)
+             + (1.0 - target) * clamp(log(1.0 - input), min=-100.0))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
+                                     weight: Tensor | None = None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """BCE of sigmoid(input), computed stably: (1 - t) x + w_t softplus(-x)."""
+    softplus_neg = relu(-input) + log1p(exp(-_abs(input)))
+    if pos_weight is not None:
+        softplus_neg = softplus_neg * ((pos_weight - 1.0) * target + 1.0)
+    loss = (1.0 - target) * input + softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)

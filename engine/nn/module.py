@@ -1,0 +1,347 @@
+"""`Module`: the base class of layers and models, with PyTorch's registration rules.
+
+Assigning a `Parameter` or a `Module` as an attribute registers it (buffers go through
+`register_buffer`); `named_parameters()`, `state_dict()` and `repr()` walk the children in
+assignment order and use dotted names (`0.weight`), exactly like `torch.nn.Module`, so
+graphs and checkpoints read the same. While `gg.compile` traces a call, the call opens a
+scope named after the module, which the IR and the diagrams use to group nodes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from collections.abc import Iterator
+
+from .. import dtypes, grad_mode
+from ..errors import SerializationError
+from ..ir import tracing
+from ..tensor import Tensor
+from .parameter import Parameter
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Module:
+    """Base class of every layer: subclass it, assign parameters/submodules, write forward."""
+
+    training: bool
+
+    def __init__(self):
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
+                                  '"forward" function')
+
+    def __call__(self, *args, **kwargs):
+        tracer = tracing.current
+        if tracer is None:
+            return self.forward(*args, **kwargs)
+        tracer.note_module(self)
+        with tracer.in_scope(tracer.names.get(id(self)) or type(self).__name__):
+            return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ registration
+    def _registry(self, kind: str) -> OrderedDict:
+        reg = self.__dict__.get(kind)
+        if reg is None:
+            raise AttributeError(f"cannot assign {kind[1:-1]}s before {type(self).__name__}"
+                                 ".__init__() called super().__init__()")
+        return reg
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        params = self._registry("_parameters")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
+                            f"'{name}' (gg.nn.Parameter or None required)")
+        self._forget(name)
+        params[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        buffers = self._registry("_buffers")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer "
+                            f"'{name}' (gg.Tensor or None required)")
+        self._forget(name)
+        buffers[name] = tensor
+        if not persistent:
+            self._non_persistent.add(name)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        modules = self._registry("_modules")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._forget(name)
+        modules[name] = module
+
+    register_module = add_module
+
+    def _forget(self, name: str) -> None:
+        self.__dict__.pop(name, None)
+        for kind in ("_parameters", "_buffers", "_modules"):
+            self.__dict__[kind].pop(name, None)
+        self._non_persistent.discard(name)
+
+    def __setattr__(self, name: str, value) -> None:
+        d = self.__dict__
+        if isinstance(value, Parameter):
+            self.register_parameter(name, value)
+        elif name in d.get("_parameters", ()):
+            self.register_parameter(name, value)  # None is allowed, a plain tensor is not
+        elif isinstance(value, Module):
+            self.add_module(name, value)
+        elif name in d.get("_modules", ()):
+            self.add_module(name, value)
+        elif name in d.get("_buffers", ()):
+            self.register_buffer(name, value, persistent=name not in d["_non_persistent"])
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str):
+        d = self.__dict__
+        for kind in ("_parameters", "_buffers", "_modules"):
+            reg = d.get(kind)
+            if reg is not None and name in reg:
+                return reg[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        d = self.__dict__
+        if any(name in d.get(k, ()) for k in ("_parameters", "_buffers", "_modules")):
+            self._forget(name)
+        else:
+            object.__delattr__(self, name)
+
+    # ------------------------------------------------------------------ traversal
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        """(dotted name, module) for this module and every descendant, depth first."""
+        memo = set() if memo is None else memo
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, child in self._modules.items():
+            if child is not None:
+                sub = f"{prefix}.{name}" if prefix else name
+                yield from child.named_modules(memo, sub, remove_duplicate)
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen = set()
+        for name, child in self._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, kind: str, prefix: str, recurse: bool):
+        seen = set()
+        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mod_prefix, mod in mods:
+            for name, t in mod.__dict__[kind].items():
+                if t is None or id(t) in seen:
+                    continue
+                seen.add(id(t))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), t
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True):
+        """(dotted name, Parameter) pairs, each parameter once (shared ones are not repeated)."""
+        return self._named_members("_parameters", prefix, recurse)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        return self._named_members("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def get_submodule(self, target: str) -> Module:
+        mod = self
+        for part in target.split(".") if target else []:
+            child = mod._modules.get(part)
+            if child is None:
+                raise AttributeError(f"{type(mod).__name__} has no submodule `{part}` "
+                                     f"(looking up `{target}`)")
+            mod = child
+        return mod
+
+    def apply(self, fn) -> Module:
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------------ modes and grads
+    def train(self, mode: bool = True) -> Module:
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the accumulated gradients (set them to None, or to zeros in place)."""
+        for p in self.parameters():
+            zero_grad_of(p, set_to_none)
+
+    # ------------------------------------------------------------------ state dicts
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
+        """Parameters and persistent buffers by dotted name (detached unless keep_vars)."""
+        out = OrderedDict() if destination is None else destination
+        for mod_prefix, mod in self.named_modules(prefix=prefix.rstrip(".")):
+            base = f"{mod_prefix}." if mod_prefix else ""
+            for name, p in mod._parameters.items():
+                if p is not None:
+                    out[base + name] = p if keep_vars else p.detach()
+            for name, b in mod._buffers.items():
+                if b is not None and name not in mod._non_persistent:
+                    out[base + name] = b if keep_vars else b.detach()
+        return out
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy `state_dict`'s values into this module's tensors in place.
+
+        The Parameter objects stay the same (optimizers and compiled steps keep working).
+        Shape mismatches are always an error; missing and unexpected keys are an error
+        when `strict`, and are returned either way.
+        """
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        errors = []
+        for key, target in own.items():
+            if key in state_dict:
+                shape = tuple(getattr(state_dict[key], "shape", ()))
+                if shape != target.shape:
+                    errors.append(f"size mismatch for {key}: copying a param with shape "
+                                  f"{shape} from checkpoint, the shape in current model is "
+                                  f"{target.shape}.")
+        if strict and unexpected:
+            errors.insert(0, "Unexpected key(s) in state_dict: " + _quoted(unexpected) + ".")
+        if strict and missing:
+            errors.insert(0, "Missing key(s) in state_dict: " + _quoted(missing) + ".")
+        if errors:
+            raise SerializationError(f"Error(s) in loading state_dict for "
+                                     f"{type(self).__name__}:\n\t" + "\n\t".join(errors))
+        with grad_mode.no_grad():
+            for key, target in own.items():
+                if key in state_dict:
+                    target.copy_(_on_backend_of(state_dict[key], target))
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------ moving and casting
+    def to(self, target=None, *, dtype=None, device=None) -> Module:
+        """Move to a backend (`"cupy"`) and/or cast floating tensors (`gg.float64`) in place.
+
+        Parameter and buffer objects are kept (only their data changes), so an optimizer
+        made before or after the move keeps working.
+        """
+        if target is not None:
+            if isinstance(target, str) and target not in dtypes._ALIASES:
+                device = target
+            else:
+                dtype = target
+        for t in list(self.parameters()) + list(self.buffers()):
+            _convert_in_place(t, device, dtype)
+        return self
+
+    def float(self) -> Module:
+        return self.to(dtypes.float32)
+
+    def double(self) -> Module:
+        return self.to(dtypes.float64)
+
+    def cpu(self) -> Module:
+        return self.to("numpy")
+
+    # ------------------------------------------------------------------ printing
+    def extra_repr(self) -> str:
+        return ""
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({key}): " + _indent(repr(m), 2) for key, m in self._modules.items()]
+        lines = extra_lines + child_lines
+        body = ""
+        if lines:
+            if len(extra_lines) == 1 and not child_lines:
+                body = extra_lines[0]
+            else:
+                body = "\n  " + "\n  ".join(lines) + "\n"
+        return f"{self._get_name()}({body})"
+
+
+def zero_grad_of(p: Tensor, set_to_none: bool) -> None:
+    """Clear one tensor's gradient (shared by Module.zero_grad and Optimizer.zero_grad)."""
+    if set_to_none:
+        p.grad = None
+        return
+    g = p.grad
+    if g is not None:
+        with grad_mode.no_grad():
+            if g._ctx is not None or g.requires_grad:
+                g.detach_()
+            g.zero_()
+
+
+def _quoted(keys) -> str:
+    return ", ".join(f'"{k}"' for k in keys)
+
+
+def _indent(text: str, spaces: int) -> str:
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return text
+    return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
+
+
+def _on_backend_of(value, target: Tensor) -> Tensor:
+    """`value` (a Tensor or array) as a Tensor on `target`'s backend."""
+    from ..creation import tensor
+
+    if not isinstance(value, Tensor):
+        return tensor(value, device=target._backend)
+    if value._backend is not target._backend:
+        return value.to(target._backend.name)
+    return value
+
+
+def _convert_in_place(t: Tensor, device, dtype) -> None:
+    new = t.detach()
+    if device is not None:
+        new = new.to(device)
+    if dtype is not None and dtypes.is_float(t.dtype):
+        new = new.astype(dtype)
+    if new._value is t._value and new.dtype == t.dtype:
+        return
+    t._value, t._backend, t.dtype, t.shape = new._value, new._backend, new.dtype, new.shape
+    t._version += 1
+    if t._grad is not None:
+        g = t._grad.detach()
+        g = g.to(device) if device is not None else g
+        t._grad = g.astype(t.dtype)

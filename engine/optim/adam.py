@@ -1,0 +1,82 @@
+"""Adam and AdamW (Kingma & Ba, 2015; Loshchilov & Hutter, 2019), PyTorch's formulas.
+
+    m = beta1 * m + (1 - beta1) * g          (as m.lerp_(g, 1 - beta1))
+    v = beta2 * v + (1 - beta2) * g * g
+    p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+The bias corrections are computed from the state's `step` tensor in float64 (PyTorch
+computes them in Python floats), so the compiled step needs no Python number from it.
+AdamW decays the weights directly (p *= 1 - lr * weight_decay) instead of adding the
+decay to the gradient.
+"""
+
+from __future__ import annotations
+
+from ..creation import zeros, zeros_like
+from ..ir import tracing
+from ..ops.elementwise import maximum
+from ..tensor import Tensor
+from .optimizer import Optimizer
+
+
+def _check(lr, eps, betas, weight_decay):
+    if lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if eps < 0.0:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    for i, b in enumerate(betas):
+        if not 0.0 <= b < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {b}")
+    if weight_decay < 0.0:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+
+
+class Adam(Optimizer):
+    decoupled_weight_decay = False
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 maximize: bool = False):
+        _check(lr, eps, betas, weight_decay)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize))
+
+    def _init_state(self, p: Tensor, group: dict) -> dict:
+        state = {"step": zeros((), device=p._backend), "exp_avg": zeros_like(p),
+                 "exp_avg_sq": zeros_like(p)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = zeros_like(p)
+        return state
+
+    def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
+        lr = tracing.dynamic_scalar(group, "lr")
+        beta1, beta2 = group["betas"]
+        wd = group["weight_decay"]
+        step, exp_avg, exp_avg_sq = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        step.add_(1)
+        if wd != 0:
+            if self.decoupled_weight_decay:
+                p.mul_(1 - lr * wd)
+            else:
+                grad = grad + p * wd
+        exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        t = step.double()
+        bias_correction1 = 1 - beta1 ** t
+        bias_correction2_sqrt = (1 - beta2 ** t).sqrt()
+        second = exp_avg_sq
+        if group["amsgrad"]:
+            second = state["max_exp_avg_sq"]
+            second.copy_(maximum(second, exp_avg_sq))
+        denom = second.sqrt() / bias_correction2_sqrt + group["eps"]
+        p.sub_(exp_avg / denom * (lr / bias_correction1))
+
+
+class AdamW(Adam):
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)

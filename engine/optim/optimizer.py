@@ -1,0 +1,158 @@
+"""`Optimizer`: parameter groups, per-parameter state, and a `step` that compiles.
+
+A subclass gives `_init_state(p, group)` (the state tensors, made concrete and zeroed
+the first time a parameter is stepped) and `_update(p, grad, state, group)` (PyTorch's
+single-tensor update, written with in-place Tensor ops). Because state tensors are
+created once and afterwards only updated in place, a step traced by `gg.compile` sees
+them as state that it reads and writes; the learning rate is read through
+`tracing.dynamic_scalar` so that schedulers keep working on a compiled step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .. import grad_mode
+from ..errors import SerializationError
+from ..ir import tracing
+from ..tensor import Tensor
+
+
+class Optimizer:
+    """Base class: holds `param_groups` (dicts of params + hyperparameters) and `state`."""
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = dict(defaults)
+        self.state: dict[Tensor, dict] = {}
+        self.param_groups: list[dict] = []
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            "Tensors or dicts, but got a Tensor")
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, param_group: dict) -> None:
+        group = dict(param_group)
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in group["params"]:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+            if id(p) in seen:
+                raise ValueError("some parameters appear in more than one parameter group")
+            seen.add(id(p))
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self.param_groups.append(group)
+
+    # ------------------------------------------------------------------ stepping
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        from ..nn.module import zero_grad_of
+
+        for group in self.param_groups:
+            for p in group["params"]:
+                zero_grad_of(p, set_to_none)
+
+    def step(self, closure: Callable | None = None):
+        """One update of every parameter that has a gradient (under no_grad)."""
+        loss = None
+        if closure is not None:
+            with grad_mode.enable_grad():
+                loss = closure()
+        with grad_mode.no_grad(), tracing.phase("update"):
+            for i, group in enumerate(self.param_groups):
+                tracing.name_state(group, f"{type(self).__name__}.param_groups.{i}")
+                for p in group["params"]:
+                    grad = p.grad
+                    if grad is None:
+                        continue
+                    if group.get("maximize", False):
+                        grad = -grad
+                    self._update(p, grad, self._state_of(p, group), group)
+        return loss
+
+    def _state_of(self, p: Tensor, group: dict) -> dict:
+        state = self.state.get(p)
+        if state is None:
+            state = self.state[p] = self._init_state(p, group)
+        tracer = tracing.current
+        if tracer is not None and id(p) in tracer.names:
+            for key, t in state.items():
+                tracing.name_state(t, f"{tracer.names[id(p)]}.{key}")
+        return state
+
+    def _init_state(self, p: Tensor, group: dict) -> dict:
+        return {}
+
+    def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _update")
+
+    # ------------------------------------------------------------------ state dicts
+    def state_dict(self) -> dict:
+        """{'state': {index: {name: tensor}}, 'param_groups': [...]} like PyTorch's."""
+        index, groups, start = {}, [], 0
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = list(range(start, start + len(group["params"])))
+            index.update({id(p): i for i, p in zip(packed["params"], group["params"])})
+            start += len(group["params"])
+            groups.append(packed)
+        state = {index[id(p)]: {k: v.detach() if isinstance(v, Tensor) else v
+                                for k, v in st.items()}
+                 for p, st in self.state.items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore hyperparameters and state; existing state tensors are updated in place."""
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise SerializationError("loaded state dict has a different number of parameter "
+                                     f"groups ({len(saved_groups)} vs {len(self.param_groups)})")
+        by_index = {}
+        for group, saved in zip(self.param_groups, saved_groups):
+            if len(saved["params"]) != len(group["params"]):
+                raise SerializationError("loaded state dict contains a parameter group that "
+                                         "doesn't match the size of optimizer's group")
+            by_index.update(zip(saved["params"], group["params"]))
+        for key, saved_state in state_dict["state"].items():
+            p = by_index.get(int(key))
+            if p is None:
+                raise SerializationError(f"loaded optimizer state names parameter {key}, "
+                                         "which no parameter group holds")
+            self._load_param_state(p, saved_state)
+        for group, saved in zip(self.param_groups, saved_groups):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+
+    def _load_param_state(self, p: Tensor, saved: dict) -> None:
+        from ..nn.module import _on_backend_of
+
+        state = self.state.setdefault(p, {})
+        with grad_mode.no_grad():
+            for key, value in saved.items():
+                if not isinstance(value, Tensor) and not hasattr(value, "shape"):
+                    state[key] = value
+                    continue
+                value = _on_backend_of(value, p)
+                if key != "step" and value.dtype.kind == "f":
+                    value = value.astype(p.dtype)
+                current = state.get(key)
+                if isinstance(current, Tensor) and current.shape == value.shape:
+                    current.copy_(value)
+                else:
+                    state[key] = value.clone()
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {group[k]}" for k in sorted(group) if k != "params"]
+        return "\n".join(lines + [")"])
+

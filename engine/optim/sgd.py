@@ -1,0 +1,61 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
+
+from __future__ import annotations
+
+from ..creation import zeros, zeros_like
+from ..ir import tracing
+from ..ops.elementwise import where
+from ..tensor import Tensor
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """PyTorch's SGD. With momentum m and dampening d:
+
+        g = grad + weight_decay * p
+        buf = g (first step), else m * buf + (1 - d) * g
+        g = g + m * buf (nesterov), else buf
+        p = p - lr * g
+
+    The first-step special case is a `where` on a step counter (kept only when d != 0;
+    with d == 0 a zero-initialized buffer gives the same result), so the compiled step
+    needs no Python branch.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize))
+
+    def _init_state(self, p: Tensor, group: dict) -> dict:
+        if group["momentum"] == 0:
+            return {}
+        state = {"momentum_buffer": zeros_like(p)}
+        if group["dampening"] != 0:
+            state["step"] = zeros((), device=p._backend)
+        return state
+
+    def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
+        lr = tracing.dynamic_scalar(group, "lr")
+        momentum, dampening = group["momentum"], group["dampening"]
+        if group["weight_decay"] != 0:
+            grad = grad + p * group["weight_decay"]
+        if momentum != 0:
+            buf = state["momentum_buffer"]
+            if dampening != 0:
+                step = state["step"]
+                buf.copy_(where(step == 0, grad, buf * momentum + grad * (1 - dampening)))
+                step.add_(1)
+            else:
+                buf.mul_(momentum).add_(grad)
+            grad = grad + buf * momentum if group["nesterov"] else buf
+        p.sub_(grad * lr)
