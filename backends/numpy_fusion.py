@@ -110,7 +110,9 @@ def generate(program, kernels) -> tuple[str, dict]:
             for k, v in step.attrs.items():
                 ns[f"{k}_r{r}"] = v
         out_expr = "None"
-        if r in out_pos:
+        if not step.shape:
+            pass  # NumPy returns scalars, not arrays, for 0-d results: nothing to reuse
+        elif r in out_pos:
             later_inputs = [f"r{a}" for a in range(n_in) if last[a] > i]
             lines.append(f"    o = outs[{out_pos[r]}]")
             if later_inputs:
@@ -127,9 +129,9 @@ def generate(program, kernels) -> tuple[str, dict]:
                     break
         lines.append("    " + _step_line(step, args, f"r{r}", out_expr, kernel_names))
         for a in set(step.args):
-            if a >= n_in and last[a] == i and a not in out_pos:
+            if a >= n_in and last[a] == i and a not in out_pos and program.register_type(a)[0]:
                 free.append(a)
-        if last[r] == i and r not in out_pos:
+        if last[r] == i and r not in out_pos and step.shape:
             free.append(r)
     outs = ", ".join(f"r{o}" for o in program.outputs)
     lines.append(f"    return {outs}")

@@ -31,6 +31,17 @@ def last_uses(graph, order) -> dict[int, int]:
     return last
 
 
+def buffer_last_uses(graph, order, last) -> dict[int, int]:
+    """Like `last_uses`, but a buffer lives as long as any view of it (reshape, permute,
+    broadcast_to, index, get) is still used: writing into it would change the view."""
+    ext = dict(last)
+    for n in reversed(order):
+        for v in graph.nx.succ[n]:
+            if graph[v]["op"] in VIEW_OPS and graph.args(v)[:1] == [n]:
+                ext[n] = max(ext[n], ext[v])
+    return ext
+
+
 def _owned(graph, a) -> bool:
     op = graph[a]["op"]
     if op == "get":
@@ -41,7 +52,7 @@ def _owned(graph, a) -> bool:
 def plan_memory(graph, ctx=None):
     order = graph.topo_order()
     graph.schedule = order
-    last = last_uses(graph, order)
+    last = buffer_last_uses(graph, order, last_uses(graph, order))
     pos = {n: i for i, n in enumerate(order)}
     writes_by_node = {}
     for name, n in graph.state_writes.items():
@@ -60,8 +71,8 @@ def plan_memory(graph, ctx=None):
                 if i in taken or last[a] != pos[n] or args.count(a) > 1:
                     continue
                 d = graph[a]
-                if d["shape"] != shape or d["dtype"] != dtype:
-                    continue
+                if d["shape"] != shape or d["dtype"] != dtype or not shape:
+                    continue  # (0-d values may be scalars, which cannot be written into)
                 state_ok = d["op"] == "state" and not d["attrs"].get("scalar") and \
                     d["name"] in writes_by_node.get(out_node, ()) and \
                     graph.state_refs[d["name"]].kind == "tensor"
