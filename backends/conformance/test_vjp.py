@@ -1,0 +1,30 @@
+"""VJPs on the backend under test against central finite differences (`gg.gradcheck`).
+
+Every differentiable op's samples, in float64, on the backend: the reverse-mode rule
+runs with this backend's kernels (including backward-only ones such as
+`gather_backward` and `index_backward`), the finite differences with its forward
+kernels. Oracle: central differences, eps=1e-6, atol=1e-5, rtol=1e-3.
+"""
+
+import pytest
+from graphgrad.backends.conformance.cases import vjp_cases
+from graphgrad.backends.conformance.checks import describe, to_backend
+from graphgrad.backends.conformance.plugin import record_error
+from graphgrad.gradcheck import check_gradients
+from graphgrad.ops import REGISTRY
+
+pytestmark = [pytest.mark.conformance(check="vjp"),
+              pytest.mark.filterwarnings("ignore::RuntimeWarning")]
+
+
+@pytest.mark.parametrize("case", vjp_cases(), ids=str)
+def test_vjp(backend, case, request):
+    inputs = to_backend(backend, case.arrays())
+    for i in case.sample.diff:
+        inputs[i].requires_grad_(True)
+    op, kwargs = REGISTRY[case.op], case.kwargs()
+    result = check_gradients(lambda *xs: op(*xs, **kwargs), inputs)
+    if result.worst is not None:
+        w = result.worst
+        record_error(request.node, w.ratio, abs(w.analytical - w.numerical), "vjp float64")
+    assert result.passed, f"{describe(case)} on backend {backend.name!r}: {result.message}"
