@@ -89,6 +89,8 @@ def backprop(roots, seeds, wanted=None, create_graph=False) -> dict[int, Tensor]
             for x, gx in zip(ctx.inputs, ctx.op.vjp(g, t, *ctx.inputs, **ctx.attrs)):
                 if gx is None or not x.requires_grad:
                     continue
+                if callable(gx):
+                    gx = gx()
                 if gx.dtype != x.dtype:
                     gx = gx.astype(x.dtype)
                 prev = grads.get(id(x))
@@ -104,7 +106,9 @@ def backward(root: Tensor, gradient=None, create_graph: bool = False) -> None:
             "computed from has requires_grad=True (or it was computed under gg.no_grad())",
             source=user_source())
     leaves = {id(t): t for t in _topological([root]) if t._ctx is None}
-    grads = backprop([root], [_seed(root, gradient)], create_graph=create_graph)
+    with tracing.phase("backward"):
+        seed = _seed(root, gradient)
+    grads = backprop([root], [seed], create_graph=create_graph)
     with grad_mode.set_grad_enabled(create_graph):
         for tid, g in grads.items():
             leaf = leaves[tid]
@@ -126,7 +130,8 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
     for o in outputs:
         if not o.requires_grad:
             raise AutogradError("grad(): an output does not require grad", source=user_source())
-    seeds = [_seed(o, g) for o, g in zip(outputs, grad_outputs)]
+    with tracing.phase("backward"):
+        seeds = [_seed(o, g) for o, g in zip(outputs, grad_outputs)]
     found = backprop(outputs, seeds, wanted=inputs, create_graph=create_graph)
     result = []
     for x in inputs:

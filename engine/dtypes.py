@@ -85,6 +85,13 @@ def scalar_dtype(value) -> np.dtype:
     return float32
 
 
+def _promote_pair(a: np.dtype, b: np.dtype) -> np.dtype:
+    """The higher category wins outright (int64 + float32 is float32, not NumPy's float64)."""
+    if category(a) != category(b):
+        return a if category(a) > category(b) else b
+    return np.promote_types(a, b)
+
+
 def result_type(operands) -> np.dtype:
     """PyTorch's promotion over a mix of tensors (anything with .dtype/.ndim) and scalars."""
     dims, zero_dims, scalar = None, None, None
@@ -95,9 +102,9 @@ def result_type(operands) -> np.dtype:
             if scalar is None or category(cand) > category(scalar):
                 scalar = cand
         elif x.ndim:
-            dims = dt if dims is None else np.promote_types(dims, dt)
+            dims = dt if dims is None else _promote_pair(dims, dt)
         else:
-            zero_dims = dt if zero_dims is None else np.promote_types(zero_dims, dt)
+            zero_dims = dt if zero_dims is None else _promote_pair(zero_dims, dt)
     result = dims
     for cand in (zero_dims, scalar):
         if cand is not None and (result is None or category(cand) > category(result)):

@@ -9,6 +9,7 @@ import numpy as np
 from .. import dtypes
 from ..creation import as_tensor
 from ..errors import DtypeError, ShapeError
+from ..source import user_source
 from ..tensor import Tensor
 
 
@@ -35,7 +36,8 @@ def broadcast_shapes(*shapes, op: str = "broadcast") -> tuple[int, ...]:
         sizes = {s[i] for s in shapes if len(s) >= -i and s[i] != 1}
         if len(sizes) > 1:
             shown = " and ".join(str(tuple(s)) for s in shapes)
-            raise ShapeError(f"{op}: shapes {shown} cannot be broadcast together", op=op)
+            raise ShapeError(f"{op}: shapes {shown} cannot be broadcast together", op=op,
+                             source=user_source())
         out.append(sizes.pop() if sizes else 1)
     return tuple(out)
 
@@ -44,7 +46,8 @@ def same_dtype(op: str, *xs) -> np.dtype:
     dts = {x.dtype for x in xs}
     if len(dts) != 1:
         raise DtypeError(f"{op}: operands have different dtypes "
-                         f"{', '.join(dtypes.short(x.dtype) for x in xs)}", op=op)
+                         f"{', '.join(dtypes.short(x.dtype) for x in xs)}", op=op,
+                         source=user_source())
     return dts.pop()
 
 
@@ -57,7 +60,8 @@ def normalize_axes(axis, ndim: int, op: str) -> tuple[int, ...] | None:
     for a in axes:
         a = int(a)
         if not -max(ndim, 1) <= a < max(ndim, 1):
-            raise ShapeError(f"{op}: dim {a} is out of range for a {ndim}-d tensor", op=op)
+            raise ShapeError(f"{op}: dim {a} is out of range for a {ndim}-d tensor", op=op,
+                             source=user_source())
         out.append(a % max(ndim, 1))
     return tuple(sorted(set(out)))
 

@@ -12,6 +12,8 @@ import math
 import numpy as np
 
 from .. import dtypes
+from ..errors import GraphgradError
+from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .common import (
     Sample,
@@ -65,17 +67,26 @@ div_op = _binary("div", lambda g, out, x, y: (_ub(g / y, x.shape), _ub(-g * out 
 neg_op = _unary("neg", lambda g, out, x: (-g,))
 pow_op = _binary(
     "pow",
-    lambda g, out, x, y: (_ub(g * y * x ** (y - 1), x.shape),
-                          _ub(where(x > 0, g * out * log(where(x > 0, x, 1.0)), 0.0), y.shape)),
+    lambda g, out, x, y: (
+        lambda: _ub(g * y * x ** (y - 1), x.shape),
+        lambda: _ub(where(x > 0, g * out * log(where(x > 0, x, 1.0)), 0.0), y.shape)),
     binary_samples(low=0.5, high=2.0),
 )
 
 pow_scalar_op = Op("pow_scalar", elementwise=True)
 pow_scalar_op.infer = lambda x, exponent: (x.shape, x.dtype)
-pow_scalar_op.vjp = lambda g, out, x, exponent: (
-    (g * exponent * pow_scalar_op(x, exponent=exponent - 1)) if exponent != 2 else g * 2 * x,)
-pow_scalar_op.samples = lambda: [Sample((rand_array(s, 0.5, 2.0), e))
-                                 for s in [(3, 4), ()] for e in (2, 3, 0.5, -1.5)]
+
+
+def _pow_scalar_vjp(g, out, x, exponent):
+    if exponent in (0, 1, 2):  # exact and cheap; x ** -1 at x = 0 must not poison x ** 0
+        return (g * 0.0 if exponent == 0 else g if exponent == 1 else g * 2 * x,)
+    return (g * exponent * pow_scalar_op(x, exponent=exponent - 1),)
+
+
+pow_scalar_op.vjp = _pow_scalar_vjp
+pow_scalar_op.samples = lambda: [Sample((rand_array(s, 0.5, 2.0),), {"exponent": e})
+                                 for s in [(3, 4), (), (0, 2)] for e in (0, 1, 2, 3, 0.5, -1.5)] + [
+    Sample((rand_array((5,)),), {"exponent": 3}, note="negative base")]
 
 
 def add(a, b, alpha=1) -> Tensor:
@@ -197,8 +208,14 @@ def _tie_split(mask_gt):
     return vjp
 
 
-maximum_op = _binary("maximum", _tie_split(lambda a, b: a > b))
-minimum_op = _binary("minimum", _tie_split(lambda a, b: a < b))
+def _tie_samples():
+    tied = rand_array((3, 4))
+    other = np.where(rand_array((3, 4), seed=5) > 0, tied, rand_array((3, 4), seed=6))
+    return binary_samples()() + [Sample((tied, other), diff=(0, 1), note="ties")]
+
+
+maximum_op = _binary("maximum", _tie_split(lambda a, b: a > b), _tie_samples)
+minimum_op = _binary("minimum", _tie_split(lambda a, b: a < b), _tie_samples)
 
 
 @tensor_method()
@@ -228,7 +245,8 @@ where_op.vjp = lambda g, out, c, a, b: (
     None, _ub(where_op(c, g, zeros_scalar(g)), a.shape), _ub(where_op(c, zeros_scalar(g), g),
                                                             b.shape))
 where_op.samples = lambda: [
-    Sample((rand_array(sc) > 0, rand_array(sa, seed=1), rand_array(sb, seed=2)), diff=(1, 2))
+    Sample((np.asarray(rand_array(sc) > 0), rand_array(sa, seed=1), rand_array(sb, seed=2)),
+           diff=(1, 2))
     for sc, sa, sb in [((3, 4), (3, 4), (3, 4)), ((3, 1), (4,), ()), ((), (2,), (2,))]]
 
 
@@ -255,8 +273,8 @@ clamp_op = Op("clamp", elementwise=True)
 clamp_op.infer = lambda x, min, max: (x.shape, x.dtype)
 clamp_op.vjp = lambda g, out, x, min, max: (where(_within(x, min, max), g, 0.0),)
 clamp_op.samples = lambda: [Sample((rand_array((3, 4)),), {"min": -0.5, "max": 0.7}),
-                            Sample((rand_array((5,)),), {"min": 0.1}),
-                            Sample((rand_array(()),), {"max": 0.3})]
+                            Sample((rand_array((5,)),), {"min": 0.1, "max": None}),
+                            Sample((rand_array(()),), {"min": None, "max": 0.3})]
 
 
 def _within(x, lo, hi):
@@ -273,7 +291,8 @@ def _within(x, lo, hi):
 def clamp(x, min=None, max=None) -> Tensor:
     """Limit values to [min, max] (either bound may be None); gradient flows inside."""
     if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
+        raise GraphgradError("clamp: at least one of min and max must be given", op="clamp",
+                             source=user_source())
     cast_ = float if dtypes.is_float(x.dtype) else int
     return clamp_op(x, min=None if min is None else cast_(min),
                     max=None if max is None else cast_(max))
@@ -346,7 +365,9 @@ cast_op.infer = lambda x, dtype: (x.shape, dtype)
 cast_op.vjp = lambda g, out, x, dtype: (
     cast_op(g, dtype=x.dtype) if dtypes.is_float(x.dtype) else None,)
 cast_op.samples = lambda: [Sample((rand_array((3, 4)),), {"dtype": dtypes.float64}),
-                           Sample((rand_array((3,)) * 5,), {"dtype": dtypes.int64}, diff=())]
+                           Sample((rand_array((3,)) * 5,), {"dtype": dtypes.int64}, diff=()),
+                           Sample((rand_array((2, 3)),), {"dtype": dtypes.bool_}, diff=()),
+                           Sample((rand_array(()),), {"dtype": dtypes.float32})]
 
 
 def cast(x: Tensor, dtype) -> Tensor:
@@ -355,6 +376,12 @@ def cast(x: Tensor, dtype) -> Tensor:
 
 
 identity_op = _unary("identity", lambda g, out, x: (g,))
+
+
+def identity(x: Tensor) -> Tensor:
+    """A copy of `x` (its own buffer) that gradients flow through unchanged."""
+    return identity_op(x)
+
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "sqrt", "abs", "sin",

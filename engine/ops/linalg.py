@@ -33,9 +33,9 @@ def _matmul_vjp(g, out, a, b):
     b2 = b if b.ndim > 1 else reshape(b, b.shape + (1,))
     batch = broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
     g2 = reshape(g, batch + (a2.shape[-2], b2.shape[-1]))
-    ga = reshape(unbroadcast(matmul_op(g2, transpose(b2, -1, -2)), a2.shape), a.shape)
-    gb = reshape(unbroadcast(matmul_op(transpose(a2, -1, -2), g2), b2.shape), b.shape)
-    return ga, gb
+    # Deferred: the autodiff calls these only for inputs that need a gradient.
+    return (lambda: reshape(unbroadcast(matmul_op(g2, transpose(b2, -1, -2)), a2.shape), a.shape),
+            lambda: reshape(unbroadcast(matmul_op(transpose(a2, -1, -2), g2), b2.shape), b.shape))
 
 
 matmul_op.infer = _matmul_infer

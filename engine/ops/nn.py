@@ -67,7 +67,8 @@ gather_op.vjp = lambda g, out, x, idx, axis: (
     gather_backward_op(g, idx, axis=axis, shape=x.shape), None)
 gather_op.samples = lambda: [
     Sample((rand_array((4, 5)), np.array([[0], [4], [2], [2]])), {"axis": 1}),
-    Sample((rand_array((3, 4)), np.array([[0, 1, 2, 0], [2, 2, 1, 0]])), {"axis": 0})]
+    Sample((rand_array((3, 4)), np.array([[0, 1, 2, 0], [2, 2, 1, 0]])), {"axis": 0}),
+    Sample((rand_array((2, 3, 4)), np.array([[[1], [0], [3]], [[2], [2], [0]]])), {"axis": 2})]
 gather_backward_op.infer = lambda g, idx, axis, shape: (tuple(shape), g.dtype)
 gather_backward_op.vjp = lambda g, out, g0, idx, axis, shape: (gather_op(g, idx, axis=axis), None)
 gather_backward_op.samples = lambda: [

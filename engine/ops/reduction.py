@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+import numpy as np
+
 from .. import dtypes
-from ..errors import DtypeError
+from ..errors import ShapeError
+from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .common import Sample, normalize_axes, promote_float, rand_array, reduced_shape
 from .registry import Op
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
 
-_SHAPES = [((3, 4), None), ((3, 4), (1,)), ((2, 3, 4), (0, 2)), ((5,), (0,)), ((), None)]
+_SHAPES = [((3, 4), None), ((3, 4), (1,)), ((2, 3, 4), (0, 2)), ((5,), (0,)), ((), None),
+           ((0, 3), (0,))]
 
 
 def _reduce_infer(name):
@@ -58,7 +62,14 @@ def _extreme_vjp(g, out, x, axis, keepdims):
 max_op = Op("max")
 max_op.infer = _reduce_infer("max")
 max_op.vjp = _extreme_vjp
-max_op.samples = lambda: [s for s in _reduce_samples() if 0 not in s.args[0].shape]
+def _extreme_samples():
+    # Two-way ties (central differences see a 1/2 share there, as the VJP gives).
+    tied = np.array([[2.0, -1.0, 2.0, -1.0], [0.5, 1.0, -0.5, 1.0], [0.3, -0.7, -0.7, 0.1]])
+    return [s for s in _reduce_samples() if 0 not in s.args[0].shape] + [
+        Sample((tied,), {"axis": a, "keepdims": False}, note="ties") for a in (None, (1,))]
+
+
+max_op.samples = _extreme_samples
 min_op = Op("min")
 min_op.infer = _reduce_infer("min")
 min_op.vjp = _extreme_vjp
@@ -113,7 +124,8 @@ def _count(shape, axes):
 
 def _extreme(op, argop, x, dim, keepdim, axis, keepdims):
     if x.numel() == 0:
-        raise DtypeError(f"{op.name}() of an empty tensor has no identity", op=op.name)
+        raise ShapeError(f"{op.name}() of an empty tensor (shape {x.shape}) has no identity",
+                         op=op.name, source=user_source())
     keep = bool(keepdim if keepdims is None else keepdims)
     d = axis if dim is None else dim
     if d is None:
@@ -169,12 +181,13 @@ def argmin(x, dim=None, keepdim=False) -> Tensor:
 @tensor_method()
 def logsumexp(x, dim, keepdim=False) -> Tensor:
     """log(sum(exp(x))) computed stably by shifting by the (constant) maximum."""
-    from .elementwise import exp, log
+    from .elementwise import abs, exp, log, where
     from .shape import reshape
 
     (x,) = promote_float(x)
     axes = normalize_axes(dim, x.ndim, "logsumexp")
     m = max_op(x, axis=axes, keepdims=True).detach()
+    m = where(abs(m) < float("inf"), m, 0.0)  # all -inf (or an inf) must not give inf - inf
     out = log(sum_op(exp(x - m), axis=axes, keepdims=True)) + m
     return out if keepdim else reshape(out, reduced_shape(x.shape, axes, False))
 
@@ -187,7 +200,9 @@ def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor
     n = x.numel() if axes is None else _count(x.shape, axes)
     corr = (1 if unbiased else 0) if correction is None else correction
     centered = x - mean(x, axes, keepdim=True)
-    return sum(centered * centered, axes, keepdim=keepdim) * (1.0 / (n - corr))
+    dof = n - corr
+    return sum(centered * centered, axes, keepdim=keepdim) * (1.0 / dof if dof > 0 else
+                                                              float("nan"))
 
 
 @tensor_method()

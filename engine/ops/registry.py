@@ -7,7 +7,9 @@ files (`elementwise.py`, `reduction.py`, ...), in the manner of JAX's autodidax:
   by `Graph.verify`, and to explain an eager kernel's failure);
 - `vjp(g, out, *inputs, **attrs) -> tuple`: the reverse-mode rule, one cotangent per
   input (None where there is none), written with Tensor ops so it runs eagerly and
-  while tracing alike;
+  while tracing alike. A rule may return a zero-argument callable instead of a
+  cotangent that is costly (matmul's); autodiff calls it only when that input
+  needs a gradient;
 - `jvp(tangents, out, *inputs, **attrs) -> Tensor`: the forward-mode rule;
 - `elementwise`: whether the fusion pass may merge it into a fused kernel;
 - `random`: it draws from the backend's generator (never folded, CSE'd or reordered).
@@ -73,7 +75,7 @@ def apply(op: Op, inputs: tuple[Tensor, ...], attrs: dict) -> Tensor:
         out = _run_eager(op, inputs, attrs)
     else:
         out = _add_to_trace(tracer, op, inputs, attrs)
-    if grad_mode._enabled and op.differentiable:
+    if grad_mode._enabled and op.differentiable and out.dtype.kind == "f":
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
@@ -120,7 +122,7 @@ def explain_failure(op: Op, inputs, attrs, exc: Exception) -> GraphgradError:
     """Turn a kernel's own error into one in the user's terms (op, shapes, dtypes, line)."""
     if op.infer is not None:
         try:
-            op.infer(*inputs, **attrs)
+            infer_checked(op, inputs, attrs)
         except GraphgradError as rule_error:
             return rule_error
     src = user_source()

@@ -31,14 +31,15 @@ reshape_op.infer = _reshape_infer
 reshape_op.vjp = lambda g, out, x, shape: (reshape(g, x.shape),)
 reshape_op.samples = lambda: [Sample((rand_array((3, 4)),), {"shape": (4, 3)}),
                               Sample((rand_array((2, 3, 4)),), {"shape": (6, 4)}),
-                              Sample((rand_array(()),), {"shape": (1, 1)})]
+                              Sample((rand_array(()),), {"shape": (1, 1)}),
+                              Sample((rand_array((0, 3)),), {"shape": (3, 0)})]
 
 
 def _resolve_shape(shape, numel, given) -> tuple[int, ...]:
     shape = list(shape)
     if shape.count(-1) > 1:
         raise ShapeError(f"reshape: only one dimension can be -1, got {tuple(given)}",
-                         op="reshape")
+                         op="reshape", source=user_source())
     if -1 in shape:
         known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
         if known == 0 or numel % known:
@@ -146,7 +147,8 @@ def _broadcast_to_infer(x, shape):
 broadcast_to_op.infer = _broadcast_to_infer
 broadcast_to_op.vjp = lambda g, out, x, shape: (unbroadcast(g, x.shape),)
 broadcast_to_op.samples = lambda: [Sample((rand_array((3, 1)),), {"shape": (2, 3, 4)}),
-                                   Sample((rand_array(()),), {"shape": (5,)})]
+                                   Sample((rand_array(()),), {"shape": (5,)}),
+                                   Sample((rand_array((0, 1)),), {"shape": (2, 0, 3)})]
 
 
 @tensor_method()
@@ -209,7 +211,9 @@ concat_op.vjp = _concat_vjp
 concat_op.samples = lambda: [Sample((rand_array((2, 3)), rand_array((4, 3), seed=1)),
                                     {"axis": 0}, diff=(0, 1)),
                              Sample((rand_array((2, 1)), rand_array((2, 3), seed=1)),
-                                    {"axis": 1}, diff=(0, 1))]
+                                    {"axis": 1}, diff=(0, 1)),
+                             Sample((rand_array((3,)), rand_array((0,)), rand_array((2,), seed=1)),
+                                    {"axis": 0}, diff=(0, 1, 2))]
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
@@ -257,6 +261,10 @@ index_op.samples = lambda: [
     Sample((rand_array((2, 3, 4)),), {"spec": (("ellipsis",), ("slice", None, 2, None))}),
     Sample((rand_array((5, 3)), np.array([0, 2, 2, 4])), {"spec": (("tensor",),)},
            note="repeated indices"),
+    Sample((rand_array((4, 5)), np.array([[0, 3], [3, 1]]), np.array([4, 0])),
+           {"spec": (("tensor",), ("tensor",))}, note="broadcast index arrays"),
+    Sample((rand_array((6,)),), {"spec": (("slice", None, None, -2),)}, note="negative step"),
+    Sample((rand_array(()),), {"spec": (("none",),)}),
 ]
 index_backward_op.infer = lambda g, *idx, spec, shape: (tuple(shape), g.dtype)
 index_backward_op.vjp = lambda g, out, g0, *idx, spec, shape: (
