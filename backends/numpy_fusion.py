@@ -116,8 +116,8 @@ def generate(program, kernels) -> tuple[str, dict]:
             later_inputs = [f"r{a}" for a in range(n_in) if last[a] > i]
             lines.append(f"    o = outs[{out_pos[r]}]")
             if later_inputs:
-                lines.append(f"    if o is not None and ({' or '.join(f'o is {x}' for x in later_inputs)}):"
-                             f" o = None")
+                clash = " or ".join(f"o is {x}" for x in later_inputs)
+                lines.append(f"    if o is not None and ({clash}): o = None")
             out_expr = "o"
         else:
             for buf in free:

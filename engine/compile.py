@@ -109,7 +109,8 @@ def _describe_change(old: tuple, new: tuple, names) -> str:
         return f"number of arguments changed ({len(old[1])} -> {len(new[1])})"
     for i, (a, b) in enumerate(zip(old[1], new[1])):
         if a != b:
-            return f"argument {names[i] if i < len(names) else i!r} changed: {_spec(a)} -> {_spec(b)}"
+            name = names[i] if i < len(names) else i
+            return f"argument {name!r} changed: {_spec(a)} -> {_spec(b)}"
     return "signature changed"
 
 

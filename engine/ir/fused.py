@@ -95,6 +95,7 @@ class FusedProgram:
         for i, s in enumerate(self.steps):
             attrs = ", ".join(f"{k}={v!r}" for k, v in s.attrs.items())
             args = ", ".join(f"r{a}" for a in s.args)
-            lines.append(f"  r{self.n_inputs + i} = {s.op}({', '.join(x for x in (args, attrs) if x)})")
+            call = ", ".join(x for x in (args, attrs) if x)
+            lines.append(f"  r{self.n_inputs + i} = {s.op}({call})")
         lines.append(f"  return {', '.join(f'r{o}' for o in self.outputs)}")
         return "\n".join(lines)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 
+from .. import grad_mode
 from ..errors import TracingError
 from ..source import user_source
 from .graph import Graph
@@ -75,6 +76,7 @@ class Tracer:
         self.graph = Graph()
         self.backend = backend
         self.phase = "forward"
+        self.after_backward = False
         self.scopes: list[str] = []
         self.bindings: dict[int, int] = {}  # id(concrete tensor) -> node standing for it now
         self.keep: dict[int, object] = {}  # keeps those tensors alive so ids stay unique
@@ -89,8 +91,11 @@ class Tracer:
 
     # ------------------------------------------------------------------ nodes
     def add(self, op, args, attrs, shape, dtype, name=None) -> int:
+        phase = self.phase
+        if phase == "forward" and self.after_backward and not grad_mode._enabled:
+            phase = "update"  # no_grad code after backward(): a hand-written optimizer step
         return self.graph.add_node(
-            op, args, attrs, shape=shape, dtype=dtype, phase=self.phase,
+            op, args, attrs, shape=shape, dtype=dtype, phase=phase,
             source=user_source(), name=name, scope=self.scopes[-1] if self.scopes else None,
         )
 
@@ -196,6 +201,7 @@ class Tracer:
             yield
         finally:
             self.phase = prev
+            self.after_backward |= phase == "backward"
 
     @contextlib.contextmanager
     def in_scope(self, name: str):
@@ -254,7 +260,7 @@ class Tracer:
             ref = g.state_refs[name]
             if ref.kind == "tensor" and id(ref.tensor) in self.created and name not in written:
                 data = g[n]
-                data["op"], data["attrs"], data["name"] = "const", {"value": ref.tensor._value}, None
+                data.update(op="const", attrs={"value": ref.tensor._value}, name=None)
                 del g.state_reads[name], g.state_refs[name]
 
 
