@@ -30,15 +30,16 @@ INT_OPS = frozenset({
 })
 BOOL_OPS = frozenset({"eq", "ne", "where", "reshape", "permute", "broadcast_to", "concat",
                       "index", "identity", "cast"})
-#: Ops whose samples stay meaningful when scaled by 1e15 / 1e-15 (no range reduction of
-#: huge angles, no approximation that cancels for tiny arguments).
+#: Ops whose samples stay meaningful when scaled by 1e15 / 1e-15: no range reduction of
+#: huge angles, no approximation that cancels for tiny arguments, no leaving the domain
+#: (log1p's samples reach -0.5).
 LARGE_OPS = frozenset({
     "add", "sub", "mul", "div", "neg", "abs", "relu", "sign", "maximum", "minimum", "where",
-    "clamp", "sqrt", "exp", "log", "log1p", "tanh", "sigmoid", "erf", "eq", "ne", "lt", "le",
+    "clamp", "sqrt", "exp", "log", "tanh", "sigmoid", "erf", "eq", "ne", "lt", "le",
     "gt", "ge", "sum", "max", "min", "argmax", "argmin", "softmax", "log_softmax", "matmul",
     "reshape", "permute", "broadcast_to", "concat", "index", "gather", "identity",
 })
-TINY_OPS = LARGE_OPS - {"erf"}
+TINY_OPS = LARGE_OPS - {"erf"} | {"log1p"}
 SCALES = {"large": 1e15, "tiny": 1e-15}
 #: Ops checked with NaN/+-Inf among their inputs (IEEE/NumPy propagation semantics).
 NONFINITE_OPS = frozenset({

@@ -42,4 +42,6 @@ def expected_type(case) -> tuple[tuple[int, ...], np.dtype]:
 def describe(case) -> str:
     shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in case.arrays())
     attrs = f" {case.kwargs()}" if case.kwargs() else ""
-    return f"op {case.op!r} on ({shapes}){attrs} [{case.variant}]"
+    note = f", sample {case.index}: {case.sample.note}" if case.sample.note else \
+        f", sample {case.index}"
+    return f"op {case.op!r} on ({shapes}){attrs} [{case.variant}{note}]"

@@ -16,11 +16,11 @@ def status(rec) -> str:
     c = rec.counts
     if c["failed"]:
         return f"FAIL ({', '.join(sorted(rec.failed_checks))})"
-    if c["passed"] or c["xpass"]:
-        partial = [k for k in ("xfail", "unsupported") if c[k]]
-        return "pass" + (f" (some {' and '.join(partial)})" if partial else "")
-    if c["xfail"]:
-        return "expected failure"
+    notes = [f"{c[k]} {k}" for k in ("xfail", "xpass", "unsupported") if c[k]]
+    if c["passed"]:
+        return "pass" + (f" (also {', '.join(notes)})" if notes else "")
+    if c["xfail"] or c["xpass"]:
+        return "expected failure" + (f" ({c['xpass']} xpass)" if c["xpass"] else "")
     if c["unsupported"]:
         return "unsupported"
     return "skipped"
