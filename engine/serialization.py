@@ -87,7 +87,7 @@ def _store(arr: np.ndarray, arrays: dict, path: str) -> str:
     name, i = path or "tensor", 1
     while name in arrays or name == MANIFEST:
         name, i = f"{path}~{i}", i + 1
-    arrays[name] = np.ascontiguousarray(arr)
+    arrays[name] = np.asarray(arr, order="C")  # keeps 0-d arrays 0-d
     return name
 
 
@@ -109,15 +109,12 @@ def load(f, map_location=None):
 
 def _read(f, where):
     try:
-        with np.load(f, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise SerializationError(f"{where} holds a single .npy array, not a graphgrad "
-                                         "state file (.npz written by gg.save)")
-            if MANIFEST not in npz.files:
-                raise SerializationError(
-                    f"{where} is an .npz archive but not a graphgrad state file (it has no "
-                    f"{MANIFEST} entry); it holds {', '.join(npz.files[:5]) or 'nothing'}")
-            arrays = {k: npz[k] for k in npz.files}
+        npz = np.load(f, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise SerializationError(f"{where} holds a single .npy array, not a graphgrad "
+                                     "state file (.npz written by gg.save)")
+        with npz:
+            arrays = {k: npz[k] for k in npz.files}  # reads (and checks) every member now
     except SerializationError:
         raise
     except ValueError as e:
@@ -133,6 +130,10 @@ def _read(f, where):
             raise
         raise SerializationError(f"{where} is damaged (truncated or corrupt) or not a graphgrad "
                                  f"state file: {type(e).__name__}: {e}") from None
+    if MANIFEST not in arrays:
+        raise SerializationError(
+            f"{where} is an .npz archive but not a graphgrad state file (it has no "
+            f"{MANIFEST} entry); it holds {', '.join(list(arrays)[:5]) or 'nothing'}")
     try:
         manifest = json.loads(arrays.pop(MANIFEST).tobytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:

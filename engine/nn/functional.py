@@ -52,8 +52,17 @@ def silu(x: Tensor) -> Tensor:
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, computed without overflow; linear above `threshold`."""
     bx = x * beta if beta != 1 else x
-    smooth = (relu(bx) + log1p(exp(-_abs(bx)))) * (1.0 / beta)
+    smooth = _softplus(bx) * (1.0 / beta) if beta != 1 else _softplus(bx)
     return where(bx > threshold, x, smooth)
+
+
+def _softplus(z: Tensor) -> Tensor:
+    """log(1 + e^z) = relu(z) + log1p(e^-|z|), with |z| written so the kinks cancel.
+
+    relu and abs both have a kink at 0; taking |z| by the same side as relu (z > 0)
+    makes the derivative at 0 come out as the true 1/2 instead of 0.
+    """
+    return relu(z) + log1p(exp(-where(z > 0, z, -z)))
 
 
 def _implicit_dim(ndim: int) -> int:
@@ -137,7 +146,8 @@ def _update_running(x, mean, var, running_mean, running_var, momentum, num_batch
     with grad_mode.no_grad():
         if num_batches_tracked is not None:
             num_batches_tracked.add_(1)
-        factor = momentum if momentum is not None else 1.0 / num_batches_tracked
+        factor = momentum if momentum is not None else \
+            1.0 / num_batches_tracked.astype(running_mean.dtype)
         c = running_mean.shape
         running_mean.mul_(1.0 - factor).add_(mean.detach().reshape(c) * factor)
         unbiased = var.detach().reshape(c) * (n / (n - 1))
@@ -279,7 +289,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
                                      weight: Tensor | None = None, reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
     """BCE of sigmoid(input), computed stably: (1 - t) x + w_t softplus(-x)."""
-    softplus_neg = relu(-input) + log1p(exp(-_abs(input)))
+    softplus_neg = _softplus(-input)
     if pos_weight is not None:
         softplus_neg = softplus_neg * ((pos_weight - 1.0) * target + 1.0)
     loss = (1.0 - target) * input + softplus_neg

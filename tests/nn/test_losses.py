@@ -1,0 +1,164 @@
+"""Losses: values, reductions, weights, label smoothing, ignore_index, gradients.
+
+Oracles: hand-derived values (CrossEntropyLoss on [[2, 8], [5, 5]] with targets [0, 1]
+is (log(e^2 + e^8) - 2 + log 2) / 2 = 3.347811; well-separated logits give 0), the
+defining formulas evaluated in NumPy float64 (PyTorch's documented definitions of
+label smoothing, class weights and BCE), the analytic gradient softmax - onehot of
+cross entropy, and central finite differences (gg.gradcheck).
+"""
+
+import math
+
+import graphgrad as gg
+import numpy as np
+import pytest
+from graphgrad import nn
+from graphgrad.nn import functional as F
+
+RNG = np.random.default_rng(0)
+LOGITS = RNG.standard_normal((5, 4))
+TARGET = np.array([0, 3, 1, 1, 2])
+WEIGHT = np.array([0.5, 1.0, 2.0, 1.5])
+
+
+def np_log_softmax(x):
+    x = x - x.max(1, keepdims=True)
+    return x - np.log(np.exp(x).sum(1, keepdims=True))
+
+
+def t64(a):
+    return gg.tensor(a, dtype="float64")
+
+
+def test_cross_entropy_published_value():
+    loss = nn.CrossEntropyLoss()(gg.tensor([[2.0, 8.0], [5.0, 5.0]]), gg.tensor([0, 1]))
+    hand = (math.log(math.exp(2) + math.exp(8)) - 2 + math.log(2)) / 2
+    assert hand == pytest.approx(3.347811, abs=1e-6)
+    assert loss.item() == pytest.approx(3.347811, abs=1e-6)
+
+
+def test_cross_entropy_of_confident_correct_logits_is_zero():
+    loss = nn.CrossEntropyLoss()(gg.tensor([[100.0, 0.0], [0.0, 100.0]]), gg.tensor([0, 1]))
+    assert loss.item() == 0.0
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_reductions(reduction):
+    per = -np_log_softmax(LOGITS)[np.arange(5), TARGET]
+    want = {"mean": per.mean(), "sum": per.sum(), "none": per}[reduction]
+    got = nn.CrossEntropyLoss(reduction=reduction)(t64(LOGITS), gg.tensor(TARGET))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+
+
+def test_cross_entropy_class_weights_normalize_by_the_picked_weights():
+    per = -np_log_softmax(LOGITS)[np.arange(5), TARGET] * WEIGHT[TARGET]
+    got = F.cross_entropy(t64(LOGITS), gg.tensor(TARGET), weight=t64(WEIGHT))
+    assert got.item() == pytest.approx(per.sum() / WEIGHT[TARGET].sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_label_smoothing_mixes_in_the_uniform_distribution(weighted):
+    eps, c = 0.2, 4
+    logp = np_log_softmax(LOGITS)
+    w = WEIGHT if weighted else np.ones(c)
+    onehot = np.eye(c)[TARGET]
+    smoothed = (1 - eps) * onehot + eps / c
+    # PyTorch's definition: each term weighted by w[class], mean divided by sum w[target].
+    per = -(smoothed * logp * w).sum(1)
+    want = per.sum() / w[TARGET].sum()
+    got = F.cross_entropy(t64(LOGITS), gg.tensor(TARGET), weight=t64(w) if weighted else None,
+                          label_smoothing=eps)
+    assert got.item() == pytest.approx(want, rel=1e-12)
+
+
+def test_ignore_index_drops_those_targets():
+    target = TARGET.copy()
+    target[[1, 3]] = -100
+    keep = target != -100
+    per = -np_log_softmax(LOGITS)[np.arange(5)[keep], target[keep]]
+    got = F.cross_entropy(t64(LOGITS), gg.tensor(target), ignore_index=-100)
+    assert got.item() == pytest.approx(per.mean(), rel=1e-12)
+    none = F.cross_entropy(t64(LOGITS), gg.tensor(target), ignore_index=-100, reduction="none")
+    assert none.numpy()[~keep].tolist() == [0.0, 0.0]
+
+
+def test_probability_targets_and_higher_dimensional_inputs():
+    probs = np.exp(np_log_softmax(RNG.standard_normal((5, 4))))
+    got = F.cross_entropy(t64(LOGITS), t64(probs))
+    assert got.item() == pytest.approx(-(probs * np_log_softmax(LOGITS)).sum(1).mean())
+    x = RNG.standard_normal((2, 3, 5))  # (N, C, d)
+    y = RNG.integers(0, 3, (2, 5))
+    logp = x - np.log(np.exp(x).sum(1, keepdims=True))
+    want = -np.take_along_axis(logp, y[:, None, :], 1).mean()
+    assert F.cross_entropy(t64(x), gg.tensor(y)).item() == pytest.approx(want, rel=1e-12)
+
+
+def test_cross_entropy_gradient_is_softmax_minus_onehot_over_n():
+    x = t64(LOGITS).requires_grad_()
+    F.cross_entropy(x, gg.tensor(TARGET)).backward()
+    p = np.exp(np_log_softmax(LOGITS))
+    np.testing.assert_allclose(x.grad.numpy(), (p - np.eye(4)[TARGET]) / 5, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"label_smoothing": 0.1, "weight": WEIGHT},
+                                    {"reduction": "sum", "ignore_index": 3}])
+def test_cross_entropy_gradcheck(kwargs):
+    kwargs = {k: t64(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    x = t64(LOGITS).requires_grad_()
+    assert gg.gradcheck(lambda t: F.cross_entropy(t, gg.tensor(TARGET), **kwargs), (x,))
+
+
+def test_nll_loss_picks_the_target_log_probabilities():
+    logp = np_log_softmax(LOGITS)
+    got = nn.NLLLoss(reduction="sum")(t64(logp), gg.tensor(TARGET))
+    assert got.item() == pytest.approx(-logp[np.arange(5), TARGET].sum(), rel=1e-12)
+
+
+def test_target_shape_and_dtype_errors_name_the_problem():
+    with pytest.raises(gg.ShapeError, match=r"targets of shape \(5,\)"):
+        F.cross_entropy(t64(LOGITS), gg.tensor([0, 1]))
+    with pytest.raises(gg.ShapeError, match="must be integers"):
+        F.nll_loss(t64(LOGITS), gg.tensor([0.0, 1.0, 0.0, 1.0, 0.0]))
+    with pytest.raises(ValueError, match="not a valid value for reduction"):
+        nn.MSELoss(reduction="avg")
+
+
+def test_mse_and_l1():
+    a, b = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
+    assert nn.MSELoss()(t64(a), t64(b)).item() == pytest.approx(((a - b) ** 2).mean())
+    assert nn.L1Loss(reduction="sum")(t64(a), t64(b)).item() == pytest.approx(
+        np.abs(a - b).sum())
+    x = t64(a).requires_grad_()
+    F.mse_loss(x, t64(b)).backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * (a - b) / a.size, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero encountered in log")
+def test_bce_and_bce_with_logits():
+    z = np.array([-30.0, -2.0, 0.0, 1.5, 40.0])
+    y = np.array([0.0, 1.0, 0.5, 0.0, 1.0])
+    p = 1 / (1 + np.exp(-z))
+    # Stable reference: log(sigmoid(z)) = -logaddexp(0, -z).
+    want = (y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z)).mean()
+    assert nn.BCEWithLogitsLoss()(t64(z), t64(y)).item() == pytest.approx(want, rel=1e-12)
+    pw = 3.0
+    want_pw = (pw * y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z)).mean()
+    got_pw = nn.BCEWithLogitsLoss(pos_weight=t64([pw]))(t64(z), t64(y))
+    assert got_pw.item() == pytest.approx(want_pw, rel=1e-12)
+    mid = slice(1, 4)  # where log(p) and log(1 - p) are finite in float64
+    bce = -(y[mid] * np.log(p[mid]) + (1 - y[mid]) * np.log(1 - p[mid])).mean()
+    assert nn.BCELoss()(t64(p[mid]), t64(y[mid])).item() == pytest.approx(bce, rel=1e-12)
+    # PyTorch clamps each log at -100: a confident wrong prediction costs 100, not inf.
+    assert nn.BCELoss()(t64([0.0]), t64([1.0])).item() == pytest.approx(100.0)
+    x = t64(z[1:4]).requires_grad_()
+    assert gg.gradcheck(lambda t: F.binary_cross_entropy_with_logits(t, t64(y[1:4])), (x,))
+
+
+def test_logit_losses_have_the_exact_gradient_at_zero():
+    # d/dz BCEWithLogits(z, y) = sigmoid(z) - y, so 0.5 - y at z = 0 (a kink-free point).
+    z = t64([0.0, 0.0]).requires_grad_()
+    F.binary_cross_entropy_with_logits(z, t64([1.0, 0.0]), reduction="sum").backward()
+    assert z.grad.numpy().tolist() == [-0.5, 0.5]
+    s = t64([0.0]).requires_grad_()
+    F.softplus(s).sum().backward()  # d softplus / dz = sigmoid(z)
+    assert s.grad.item() == 0.5
