@@ -29,6 +29,12 @@ UFUNCS = {
     "logical_or": "logical_or",
 }
 
+# 0-d steps run as operators on NumPy scalars: ~10x cheaper than a ufunc call on a 0-d
+# array, with the same float32/float64 rounding (the bias corrections of Adam, say).
+SCALAR_OPERATORS = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}",
+                    "div": "{0} / {1}", "neg": "-{0}", "pow": "{0} ** {1}",
+                    "maximum": "max({0}, {1})", "minimum": "min({0}, {1})"}
+
 CHUNK = 1 << 14  # elements per chunk: temporaries fit in L2 and stay below malloc's mmap threshold
 PARALLEL_MIN = 1 << 18  # below this, threads cost more than they save
 _pool = None
@@ -63,6 +69,24 @@ def _inline(step) -> bool:
     return step.op in UFUNCS or step.op in ("relu", "identity") or (
         step.op == "pow_scalar" and step.attrs["exponent"] == 2) or (
         step.op == "sigmoid" and np.dtype(step.dtype) == np.float32)
+
+
+def _scalar_line(step, args, target, kernel_names) -> str | None:
+    """A 0-d step written on NumPy scalars, or None when it has no scalar form."""
+    if step.shape or step.op not in SCALAR_OPERATORS and step.op not in (
+            "cast", "sqrt", "exp", "log", "pow_scalar"):
+        return None
+    if step.op in SCALAR_OPERATORS:
+        expr = SCALAR_OPERATORS[step.op].format(*args)
+        if step.op in ("maximum", "minimum"):  # keep NumPy's NaN propagation
+            expr = f"np.{UFUNCS[step.op]}({', '.join(args)})"
+        return f"{target} = {expr}"
+    if step.op == "cast":
+        return f"{target} = np.{np.dtype(step.attrs['dtype']).name}({args[0]})"
+    if step.op == "pow_scalar":
+        return f"{target} = {args[0]} ** np.{np.dtype(step.dtype).name}" \
+               f"({step.attrs['exponent']!r})"
+    return f"{target} = np.{UFUNCS[step.op]}({args[0]})"
 
 
 def _step_line(step, args, target, out_expr, kernel_names) -> str:
@@ -100,10 +124,19 @@ def generate(program, kernels) -> tuple[str, dict]:
     lines = [f"def fused({', '.join(f'r{i}' for i in range(n_in))}{',' if n_in else ''} "
              f"out=None):"]
     lines.append(f"    outs = out if out is not None else (None,) * {len(program.outputs)}")
+    for a, (shape, _) in enumerate(program.input_types):
+        if not shape:  # 0-d arrays -> NumPy scalars, for the scalar steps
+            lines.append(f"    r{a} = r{a}[()] if type(r{a}) is ndarray else r{a}")
+    ns["ndarray"] = np.ndarray
     free: list[int] = []  # dead temporaries (registers made by this function)
     for i, step in enumerate(program.steps):
         r = n_in + i
         args = [f"r{a}" for a in step.args]
+        scalar = _scalar_line(step, args, f"r{r}", kernel_names) if all(
+            not program.register_type(a)[0] for a in step.args) else None
+        if scalar is not None:
+            lines.append("    " + scalar)
+            continue
         if not _inline(step):
             kernel_names[step.op] = f"k_{step.op}"
             ns[f"k_{step.op}"] = kernels[step.op]

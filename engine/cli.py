@@ -19,7 +19,7 @@ SUBCOMMANDS = {
                "function or model"),
     "conformance": ("graphgrad.backends.conformance.cli", "main",
                     "run the backend conformance suite on a backend"),
-    "bench": ("graphgrad.bench", "main", "run the benchmark table"),
+    "bench": ("graphgrad.bench", "main", "run the benchmark table (time per training step)"),
 }
 
 

@@ -78,6 +78,8 @@ def is_float(dt: np.dtype) -> bool:
 
 def scalar_dtype(value) -> np.dtype:
     """The dtype a bare Python scalar gets when it becomes a tensor on its own."""
+    if getattr(value, "weak", False):
+        return float32
     if isinstance(value, (bool, np.bool_)):
         return bool_
     if isinstance(value, (int, np.integer)):
@@ -93,10 +95,13 @@ def _promote_pair(a: np.dtype, b: np.dtype) -> np.dtype:
 
 
 def result_type(operands) -> np.dtype:
-    """PyTorch's promotion over a mix of tensors (anything with .dtype/.ndim) and scalars."""
+    """PyTorch's promotion over a mix of tensors (anything with .dtype/.ndim) and scalars.
+
+    A *weak* tensor (`.weak` true: a Python number read at run time by a compiled plan)
+    promotes like the Python number it stands for."""
     dims, zero_dims, scalar = None, None, None
     for x in operands:
-        dt = getattr(x, "dtype", None)
+        dt = None if getattr(x, "weak", False) else getattr(x, "dtype", None)
         if dt is None:
             cand = scalar_dtype(x)
             if scalar is None or category(cand) > category(scalar):

@@ -35,6 +35,7 @@ class Tensor:
         "_version", "_backend", "__weakref__",
     )
     __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
+    weak = False  # True for WeakScalar: promotes like a Python number
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -246,17 +247,12 @@ class Tensor:
     # ---------------------------------------------------------------- in-place updates
     def _alias(self) -> Tensor:
         """A new Tensor object standing for this one's current value and history."""
-        if self._value is None:
-            t = Tensor._symbolic(self._tracer, self._node, self.shape, self.dtype, self._backend)
+        tracer = tracing.current
+        if tracer is not None:
+            t = Tensor._symbolic(tracer, tracer.node_of(self), self.shape, self.dtype,
+                                 self._backend)
         else:
-            t = object.__new__(Tensor)
-            for slot in Tensor.__slots__:
-                if slot != "__weakref__":
-                    object.__setattr__(t, slot, getattr(self, slot))
-            t._grad = None
-            tracer = tracing.current
-            if tracer is not None:
-                tracer.note_alias(t, self)
+            t = Tensor._wrap(self._concrete("an in-place update"), self._backend)
         t.requires_grad = self.requires_grad
         t._ctx = self._ctx
         t._version = self._version
@@ -411,6 +407,14 @@ class Tensor:
             arr = self._backend.to_numpy(self._value)
             body = np.array2string(arr, separator=", ", precision=4, prefix="tensor(")
         return "tensor(" + ", ".join([body] + extra) + ")"
+
+
+class WeakScalar(Tensor):
+    """A symbolic Python number (e.g. a learning rate read at each call of a compiled plan):
+    in type promotion it behaves like the number, so `lr * grad` stays float32."""
+
+    __slots__ = ()
+    weak = True
 
 
 def tensor_method(name: str | None = None):

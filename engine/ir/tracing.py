@@ -142,7 +142,7 @@ class Tracer:
 
     def scalar(self, container, key, dtype):
         """A Python number that is read afresh at every call (not baked into the plan)."""
-        from ..tensor import Tensor
+        from ..tensor import WeakScalar
 
         k = (id(container), key)
         n = self.scalars.get(k)
@@ -154,7 +154,7 @@ class Tracer:
             self.graph.state_refs[name] = ScalarRef(container, key)
             self.scalars[k] = n
             self.keep[id(container)] = container
-        return Tensor._symbolic(self, n, (), dtype, self.backend)
+        return WeakScalar._symbolic(self, n, (), dtype, self.backend)
 
     # ------------------------------------------------------------------ in-place updates
     def assign(self, target, result) -> None:

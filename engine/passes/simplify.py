@@ -3,6 +3,7 @@
 - `x * 1`, `x / 1`, `x + 0`, `x - 0` -> x (a broadcast when the constant widened x);
 - `x * 0` -> 0 only when x is itself a finite constant (NaN * 0 is NaN);
 - `neg(neg(x))` -> x; `permute(permute(x))` -> one permute (or x);
+- `(a @ b).T` -> `b.T @ a.T` (2-D; the transposes then cancel where they can);
 - `reshape(reshape(x))` -> one reshape; reshape/broadcast_to to x's own shape -> x;
 - `sum(broadcast_to(x))` over broadcast axes only -> x * count (the backward seed's
   broadcasts and the gradients of biases fold away this way);
@@ -98,6 +99,9 @@ def _rewrite(graph, n) -> bool:
         return True
     if op == "sum" and inner["op"] == "broadcast_to":
         return _sum_of_broadcast(graph, n, args[0])
+    if op == "permute" and inner["op"] == "matmul" and data["attrs"]["axes"] == (1, 0) \
+            and len(graph.users(args[0])) == 1:
+        return _transpose_product(graph, n, args[0])
     return _absorb_broadcast(graph, n, op, args)
 
 
@@ -140,6 +144,23 @@ def _sum_of_broadcast(graph, n, b) -> bool:
         c = add("const", [], {"value": np.asarray(count, data["dtype"])}, ())
         y = add("mul", [y, c], {}, data["shape"])
     _replace(graph, n, y)
+    return True
+
+
+def _transpose_product(graph, n, mm) -> bool:
+    """(a @ b).T -> b.T @ a.T for 2-D operands: a weight gradient then comes out in the
+    weight's own layout, and the transposes usually cancel against permutes of a or b."""
+    a, b = graph.args(mm)
+    if len(graph[a]["shape"]) != 2 or len(graph[b]["shape"]) != 2:
+        return False
+    data = graph[n]
+    meta = dict(dtype=data["dtype"], phase=data["phase"], source=data["source"],
+                scope=data["scope"])
+    ta = graph.add_node("permute", [a], {"axes": (1, 0)}, shape=graph[a]["shape"][::-1], **meta)
+    tb = graph.add_node("permute", [b], {"axes": (1, 0)}, shape=graph[b]["shape"][::-1], **meta)
+    graph[mm]["shape"] = data["shape"]
+    graph.set_args(mm, [tb, ta])
+    _replace(graph, n, mm)
     return True
 
 
