@@ -15,9 +15,8 @@ import platform
 import statistics
 import time
 
-import numpy as np
-
 import graphgrad as gg
+import numpy as np
 from graphgrad import nn, optim
 
 try:  # optional comparison point

@@ -73,9 +73,8 @@ class Tensor:
         return t
 
     def __init__(self, data, dtype=None, requires_grad=False):
-        from .creation import as_array
-
         from .backends.registry import default_backend
+        from .creation import as_array
 
         backend = default_backend()
         t = Tensor._wrap(backend.from_numpy(as_array(data, dtype)), backend)
