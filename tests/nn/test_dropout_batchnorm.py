@@ -105,3 +105,11 @@ def test_batchnorm_gradients_and_errors():
         bn(gg.ones(1, 3, dtype="float64"))
     plain = nn.BatchNorm1d(3, affine=False, track_running_stats=False)
     assert list(plain.state_dict()) == [] and plain.eval()(gg.ones(4, 3)).shape == (4, 3)
+
+
+def test_batchnorm_without_bias():
+    bn = nn.BatchNorm1d(3, bias=False)
+    assert bn.bias is None and [n for n, _ in bn.named_parameters()] == ["weight"]
+    assert "bias=False" in repr(bn)
+    out = bn(gg.tensor(np.random.default_rng(3).standard_normal((6, 3))))
+    np.testing.assert_allclose(out.numpy().mean(0), 0.0, atol=1e-6)
