@@ -66,24 +66,29 @@ def plan_memory(graph, ctx=None):
         out_nodes = _output_nodes(graph, n, len(program.outputs))
         taken, reuse = set(), []
         for out_node, (shape, dtype) in zip(out_nodes, program.output_types):
-            choice = None
-            for i, a in enumerate(args):
-                if i in taken or last[a] != pos[n] or args.count(a) > 1:
-                    continue
-                d = graph[a]
-                if d["shape"] != shape or d["dtype"] != dtype or not shape:
-                    continue  # (0-d values may be scalars, which cannot be written into)
-                state_ok = d["op"] == "state" and not d["attrs"].get("scalar") and \
-                    d["name"] in writes_by_node.get(out_node, ()) and \
-                    graph.state_refs[d["name"]].kind == "tensor"
-                if state_ok or (_owned(graph, a) and a not in graph.outputs):
-                    choice = i
-                    break
+            fits = [i for i, a in enumerate(args)
+                    if i not in taken and last[a] == pos[n] and args.count(a) == 1
+                    and graph[a]["shape"] == shape and graph[a]["dtype"] == dtype
+                    and shape]  # (0-d values may be NumPy scalars: nothing to write into)
+            # Prefer the state this output overwrites (a true in-place update), then any
+            # dead buffer the plan owns.
+            choice = next((i for i in fits if _is_own_state(graph, args[i], out_node,
+                                                            writes_by_node)), None)
+            if choice is None:
+                choice = next((i for i in fits if _owned(graph, args[i])
+                               and args[i] not in graph.outputs), None)
             if choice is not None:
                 taken.add(choice)
             reuse.append(choice)
         graph[n]["reuse"] = tuple(reuse)
     return graph
+
+
+def _is_own_state(graph, a, out_node, writes_by_node) -> bool:
+    d = graph[a]
+    return d["op"] == "state" and not d["attrs"].get("scalar") and \
+        d["name"] in writes_by_node.get(out_node, ()) and \
+        graph.state_refs[d["name"]].kind == "tensor"
 
 
 def _output_nodes(graph, n, count):
