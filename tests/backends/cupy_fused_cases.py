@@ -219,8 +219,23 @@ def mixed_dtype_case() -> Case:
     return traced_case("mixed-dtypes", fn, x, k)
 
 
+def unrelated_shapes_case() -> Case:
+    """Two SGD updates joined through a shared scalar, as the fusion pass may group them:
+    their shapes (4, 3) and (5,) do not broadcast, so no single iteration space exists."""
+    rng = _rng(7)
+    w, gw = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    b, gb = rng.normal(size=(5,)), rng.normal(size=(5,))
+
+    def sgd(w, gw, b, gb, lr):
+        step = lr.float() * 0.5
+        return w - step * gw, b - step * gb
+
+    return traced_case("unrelated-shapes", sgd, *[a.astype(np.float32) for a in (w, gw, b, gb)],
+                       np.array(0.1))
+
+
 def group_cases() -> list[Case]:
-    cases = [mixed_dtype_case()]
+    cases = [mixed_dtype_case(), unrelated_shapes_case()]
     for dtype in ("float32", "float64"):
         cases += [adam_case(dtype), relu_backward_case(dtype), small_output_case(dtype)]
         cases += bench_cases(dtype) + bce_cases(dtype)
