@@ -4,9 +4,10 @@ Oracle: the same step run eagerly (the engine's own eager mode, itself checked a
 finite differences elsewhere), and hand-derived SGD updates.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 
 
 def _sgd_problem(seed=0):

@@ -1,8 +1,9 @@
 """Errors while tracing and running compiled steps speak the user's terms (op, shapes, line)."""
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 
 
 def _line_of(text):

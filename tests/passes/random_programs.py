@@ -7,9 +7,10 @@ run before and after any pass.
 
 from __future__ import annotations
 
-import graphgrad as gg
 import numpy as np
 from hypothesis import strategies as st
+
+import graphgrad as gg
 
 SHAPES = [(3, 4), (4,), (3, 1), (), (1, 4)]
 UNARY = {

@@ -5,11 +5,12 @@ expression programs with their gradients; every optimized graph must also pass
 `verify()`.
 """
 
-import graphgrad as gg
 import numpy as np
-from graphgrad.passes import PassContext, run_passes
 from hypothesis import given, settings
 from random_programs import build, inputs_for, programs
+
+import graphgrad as gg
+from graphgrad.passes import PassContext, run_passes
 
 PIPELINES = [["dce"], ["cse"], ["fold"], ["simplify"], ["fusion"], ["memory"],
              ["fusion", "memory"], "default"]
