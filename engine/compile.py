@@ -22,6 +22,7 @@ from . import dtypes, grad_mode
 from .backends.registry import default_backend, get_backend
 from .errors import GraphgradError, TracingError
 from .ir import tracing
+from .ir.graph import Graph
 from .passes import PassContext, run_passes
 from .runtime import Executable
 from .source import user_source
@@ -65,6 +66,21 @@ class Entry:
     @property
     def source(self) -> str:
         return self.plan.source
+
+    @property
+    def forward(self) -> Graph:
+        """The traced forward graph (before optimization)."""
+        return self.graph.phase("forward")
+
+    @property
+    def backward(self) -> Graph:
+        """The traced backward graph: what `loss.backward()` added."""
+        return self.graph.phase("backward")
+
+    @property
+    def update(self) -> Graph:
+        """The traced optimizer update (what `opt.step()` added)."""
+        return self.graph.phase("update")
 
     def failed_guard(self) -> str | None:
         for describe, obj, attr, expected in self.guards:

@@ -105,6 +105,31 @@ class Graph:
         """How many kernels one run launches (source nodes cost none)."""
         return sum(1 for _, op in self.nx.nodes(data="op") if op not in SOURCE_OPS)
 
+    def phase(self, *phases: str) -> Graph:
+        """The part of the graph in the given phases (e.g. "forward", or "backward"), with
+        the inputs, state and constants it reads. Values it reads from other phases
+        become its inputs (op `input`, attrs `from_phase`); its outputs are the values it
+        hands on (to other phases, to the caller or to state)."""
+        keep = {n for n, p in self.nx.nodes(data="phase") if p in phases}
+        boundary = {a for n in keep for a in self.nx.pred[n] if a not in keep}
+        g = Graph()
+        g.nx = self.nx.subgraph(keep | boundary).copy()
+        g._next_id = self._next_id
+        g.inputs = [n for n in self.inputs if n in keep]
+        for a in sorted(boundary):
+            if self[a]["op"] not in SOURCE_OPS:
+                g.nx.remove_edges_from(list(g.nx.in_edges(a, keys=True)))
+                g[a].update(op="input", attrs={"from_phase": self[a]["phase"]})
+                g.inputs.append(a)
+        keep |= boundary
+        roots = set(self.live_roots())
+        g.outputs = [n for n in sorted(keep) if self[n]["op"] not in SOURCE_OPS and (
+            n in roots or any(u not in keep for u in self.nx.succ[n]))]
+        g.state_reads = {k: v for k, v in self.state_reads.items() if v in keep}
+        g.state_writes = {k: v for k, v in self.state_writes.items() if v in keep}
+        g.state_refs = {k: self.state_refs[k] for k in {*g.state_reads, *g.state_writes}}
+        return g
+
     def copy(self) -> Graph:
         g = Graph()
         g.nx = self.nx.copy()

@@ -149,3 +149,23 @@ def test_stats_count_nodes_per_phase_and_kernels():
     unopt = gg.compile(step, passes="none")
     unopt(x, y)
     assert unopt.last.stats["kernels_after"] == unopt.last.graph.kernel_count()
+
+
+def test_entry_exposes_forward_backward_and_update_graphs():
+    w, b, x, y, step = _sgd_problem()
+    compiled = gg.compile(step)
+    compiled(x, y)
+    entry = compiled.last
+    fwd, bwd, upd = entry.forward, entry.backward, entry.update
+    for part in (fwd, bwd, upd):
+        part.verify()
+    kernels = lambda g: {g[n]["op"] for n in g.nx} - {"input", "state", "const"}  # noqa: E731
+    assert {"matmul", "tanh", "sum"} <= kernels(fwd)
+    assert "matmul" in kernels(bwd) and "tanh" not in kernels(bwd)
+    assert kernels(upd) <= {"mul", "sub", "cast"}
+    assert set(upd.state_writes) == {"w", "b"}
+    total = sum(1 for n in entry.graph.nx if entry.graph[n]["op"] not in ("input", "state",
+                                                                         "const"))
+    assert total == sum(len(kernels_list) for kernels_list in (
+        [n for n in g.nx if g[n]["op"] not in ("input", "state", "const")]
+        for g in (fwd, bwd, upd)))
