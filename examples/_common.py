@@ -1,0 +1,59 @@
+"""What every example shares: its command line, its backend and seed, and its diagrams.
+
+Each example is run as `python examples/NAME.py [--backend B] [--epochs N] [--out DIR]`
+and exposes `main(argv) -> dict` (what it learned) so tests can run it in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import graphgrad as gg
+import graphgrad.viz  # noqa: F401  (makes gg.viz available)
+
+
+def parse_args(argv: list[str] | None, description: str, epochs: int,
+               extra=None) -> argparse.Namespace:
+    """The options every example takes (`--backend`, `--epochs`, `--out`, `--seed`).
+
+    `extra(parser)` adds an example's own options.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--backend", default="numpy",
+                        help="backend to train on (see `graphgrad backends`; default numpy)")
+    parser.add_argument("--epochs", type=int, default=epochs,
+                        help=f"training epochs (default {epochs})")
+    parser.add_argument("--out", type=Path, default=Path("out"),
+                        help="folder for the diagrams and plots (default out/)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    if extra is not None:
+        extra(parser)
+    return parser.parse_args(argv)
+
+
+def setup(args: argparse.Namespace) -> None:
+    """Make `args.backend` the default for new tensors, seed it, and create `args.out`."""
+    gg.set_default_backend(args.backend)
+    gg.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+
+def render(obj, path: Path, **options) -> Path:
+    """Draw `obj` to `path` with gg.viz; without Graphviz's `dot`, write its DOT source.
+
+    The example then still finishes, and says how to install Graphviz.
+    """
+    try:
+        return gg.viz.render(obj, path, **options)
+    except gg.viz.GraphvizMissing as e:
+        print(f"note: {e}", file=sys.stderr)
+        return path.with_suffix(".dot")
+
+
+def write_diagrams(obj, out: Path, name: str, parts=("forward", "backward")) -> list[Path]:
+    """Draw each part of `obj`'s graph to `out/NAME_PART.svg` and say where they went."""
+    written = [render(obj, out / f"{name}_{part}.svg", part=part) for part in parts]
+    print("diagrams: " + ", ".join(str(p) for p in written))
+    return written

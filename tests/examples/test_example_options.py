@@ -1,0 +1,37 @@
+"""The options every example shares, and how an example behaves on a bare machine.
+
+Oracle: the documented behaviour of examples/_common.py: `--backend` names a
+registered backend (an unknown one is refused with the list of available ones), and
+without Graphviz's `dot` program an example still finishes, leaving each diagram's
+DOT source where the SVG would be.
+"""
+
+import pytest
+from example_helpers import example
+
+import graphgrad as gg
+
+autodiff_basics = example("autodiff_basics")
+temperature = example("temperature")
+
+
+def test_unknown_backend_is_refused_with_the_available_ones(tmp_path):
+    with pytest.raises(gg.GraphgradError, match="numpy"):
+        temperature.main(["--backend", "no-such-backend", "--out", str(tmp_path)])
+
+
+def test_without_graphviz_the_example_writes_dot_sources(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no `dot` to be found
+    result = autodiff_basics.main(["--epochs", "2", "--out", str(tmp_path)])
+    assert result["fit"]["first_loss"] == 25.0
+    for name in ("autodiff_basics_forward", "autodiff_basics_backward", "autodiff_log_mul_sin"):
+        assert (tmp_path / f"{name}.dot").read_text().startswith("digraph")
+        assert not (tmp_path / f"{name}.svg").exists()
+    assert "Graphviz" in capsys.readouterr().err
+
+
+def test_epochs_and_out_are_honoured(tmp_path):
+    out = tmp_path / "nested" / "out"
+    result = temperature.main(["--epochs", "3", "--out", str(out)])
+    assert result["full"]["step"].cache_info().hits == 2  # 3 epochs: 1 trace + 2 runs
+    assert out.is_dir()
