@@ -47,6 +47,11 @@ class Backend:
     def synchronize(self) -> None:
         """Wait for queued work (asynchronous devices); used by benchmarks."""
 
+    def __deepcopy__(self, memo):
+        # A backend is a registry singleton (it owns the kernels and the RNG): deep copies
+        # of tensors and modules must share it, or their ops would see two backends.
+        return self
+
     # ------------------------------------------------------------------ fusion
     def compile_fused(self, program) -> Callable:
         """A callable running a fused elementwise program (`graphgrad.ir.fused.FusedProgram`).

@@ -148,3 +148,17 @@ def test_requires_grad_and_get_submodule_and_apply():
     seen = []
     m.apply(lambda mod: seen.append(type(mod).__name__))
     assert seen == ["Linear", "Linear", "Sequential", "Sequential"]
+
+
+def test_deepcopy_gives_an_independent_model_on_the_same_backend():
+    import copy
+
+    m = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    m2 = copy.deepcopy(m)
+    x = gg.randn(3, 2)
+    np.testing.assert_array_equal(m2(x).numpy(), m(x).numpy())
+    assert m2[0].weight is not m[0].weight and isinstance(m2[0].weight, nn.Parameter)
+    assert m2[1].running_mean._backend is m[1].running_mean._backend
+    with gg.no_grad():
+        m2[0].weight.add_(1.0)
+    assert not np.array_equal(m2[0].weight.numpy(), m[0].weight.numpy())
