@@ -109,6 +109,7 @@ from .ops.shape import (
 )
 from .tensor import Tensor
 from .compile import compile  # noqa: A004
+from . import passes  # noqa: E402,I001
 from .trace import Spec, differentiate, run_graph, trace
 
 from . import autograd  # noqa: E402,I001

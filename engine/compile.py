@@ -217,19 +217,25 @@ class CompiledFunction:
             raise self._runtime_error(entry, exc) from exc
         backend = entry.plan.backend
         n_out = len(entry.optimized.outputs)
-        if len(outs) > n_out:
-            self._accumulate_input_grads(entry, outs[n_out:], backend)
+        if entry.optimized.input_grads:
+            self._set_input_grads(entry, outs[n_out:], backend)
         return entry.rebuild([Tensor._wrap(o, backend) for o in outs[:n_out]])
 
-    def _accumulate_input_grads(self, entry, grads, backend):
-        """Inputs that required grad get their gradient added to `.grad`, as eagerly."""
+    def _set_input_grads(self, entry, grads, backend):
+        """Inputs that required grad get their gradient in `.grad` as eagerly: added to
+        what was there, or replacing it where the step assigned `x.grad` itself."""
+        graph = entry.optimized
         positions = [i for i, s in enumerate(entry.signature[1]) if s[0] == "tensor"]
-        for k, g in zip(sorted(entry.optimized.input_grads), grads):
+        grads = iter(grads)
+        for k in sorted(graph.input_grads):
+            g = None if graph.input_grads[k] is None else next(grads)
             arg = self._args[positions[k]]
             if not isinstance(arg, Tensor):
                 continue
-            new = Tensor._wrap(g, backend)
-            arg.grad = new if arg.grad is None else Tensor._wrap(arg.grad._value + g, backend)
+            if g is None or k in graph.input_grad_assign or arg._grad is None:
+                arg._grad = None if g is None else Tensor._wrap(g, backend)
+            else:
+                arg._grad = Tensor._wrap(arg._grad._value + g, backend)
 
     def _runtime_error(self, entry, exc):
         from .ops.registry import REGISTRY

@@ -171,7 +171,8 @@ def generate(graph, backend, fn_name: str = "plan") -> _Writer:
             writer.emit(f"del {', '.join(dying[i])}")
     for name, n in graph.state_writes.items():
         writer.emit(_state_write(writer, graph, name, n), None, f"state {name}")
-    results = [*graph.outputs, *(graph.input_grads[i] for i in sorted(graph.input_grads))]
+    results = [*graph.outputs, *(graph.input_grads[i] for i in sorted(graph.input_grads)
+                                 if graph.input_grads[i] is not None)]
     outs = ", ".join(writer.names[o] for o in results)
     writer.emit(f"return ({outs}{',' if len(results) == 1 else ''})")
     writer.header = f"def {fn_name}({', '.join(params)}):"

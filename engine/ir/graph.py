@@ -26,7 +26,8 @@ class Graph:
         self.state_reads: dict[str, int] = {}
         self.state_writes: dict[str, int] = {}
         self.state_refs: dict = {}  # state name -> StateRef: how the runtime reads/writes it
-        self.input_grads: dict[int, int] = {}  # input position -> node of its .grad
+        self.input_grads: dict[int, int | None] = {}  # input position -> node of its .grad
+        self.input_grad_assign: set[int] = set()  # positions whose .grad is replaced
         self.guards: list = []  # (description, callable) re-checked before reusing a plan
         self._next_id = 0
 
@@ -84,8 +85,8 @@ class Graph:
 
     def live_roots(self) -> list[int]:
         """Nodes the function's results depend on: outputs, state writes, input grads."""
-        return list(dict.fromkeys([*self.outputs, *self.state_writes.values(),
-                                   *self.input_grads.values()]))
+        return [n for n in dict.fromkeys([*self.outputs, *self.state_writes.values(),
+                                          *self.input_grads.values()]) if n is not None]
 
     def topo_order(self) -> list[int]:
         """A topological order that keeps creation order where it can (RNG draws stay put)."""
@@ -139,6 +140,7 @@ class Graph:
         g.state_writes = dict(self.state_writes)
         g.state_refs = dict(self.state_refs)
         g.input_grads = dict(self.input_grads)
+        g.input_grad_assign = set(self.input_grad_assign)
         g.guards = list(self.guards)
         g._next_id = self._next_id
         return g

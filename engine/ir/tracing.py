@@ -173,17 +173,20 @@ class Tracer:
         self.created.add(id(t))
         self.keep[id(t)] = t
 
-    def note_grad_owner(self, owner) -> None:
+    def note_grad_owner(self, owner, writing: bool = True) -> None:
         if id(owner) not in self.grad_owners:
             self.grad_owners[id(owner)] = (owner, owner._grad)
             self.keep[id(owner)] = owner
+            if writing and owner._value is None and owner._node in self.graph.inputs:
+                # `x.grad = ...` before any read: the caller's grad is replaced, not added to
+                self.graph.input_grad_assign.add(self.graph.inputs.index(owner._node))
 
     def note_grad_read(self, owner) -> None:
         """`owner.grad` was read: its current grad tensor (if any) is state, guarded."""
         if id(owner) not in self.grad_owners and owner._value is not None:
             # first touch of a concrete tensor's grad: the value depends on the caller
             self.grad_reads[id(owner)] = (owner, owner._grad is None)
-        self.note_grad_owner(owner)
+        self.note_grad_owner(owner, writing=False)
         grad = owner._grad
         if grad is None or grad._value is None or id(grad) in self.bindings:
             return
@@ -231,8 +234,11 @@ class Tracer:
         for oid, grad in final_grads.items():
             owner, before = self.grad_owners[oid]
             if owner._value is None and owner._node in g.inputs:
-                if grad is not None:  # the caller's tensor gets it (see CompiledFunction)
-                    g.input_grads[g.inputs.index(owner._node)] = self.node_of(grad)
+                i = g.inputs.index(owner._node)  # the caller's tensor gets it (CompiledFunction)
+                if grad is not None:
+                    g.input_grads[i] = self.node_of(grad)
+                elif i in g.input_grad_assign:
+                    g.input_grads[i] = None  # cleared
                 continue
             if grad is None and before is None:
                 continue

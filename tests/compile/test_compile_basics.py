@@ -169,3 +169,18 @@ def test_entry_exposes_forward_backward_and_update_graphs():
     assert total == sum(len(kernels_list) for kernels_list in (
         [n for n in g.nx if g[n]["op"] not in ("input", "state", "const")]
         for g in (fwd, bwd, upd)))
+
+
+def test_step_that_resets_input_grad_replaces_it():
+    x = gg.tensor([1.0, 2.0], requires_grad=True)
+
+    @gg.compile
+    def f(x):
+        x.grad = None
+        y = (x * x * x).sum()
+        y.backward()
+        return y
+
+    for _ in range(3):
+        f(x)
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 12.0])  # 3x^2, not accumulated
