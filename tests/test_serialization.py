@@ -9,9 +9,10 @@ must raise SerializationError rather than load or unpickle anything.
 import io
 import pickle
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad import nn, optim
 
 

@@ -6,9 +6,10 @@ lengths floor and hand the remainder out round-robin) and NumPy's Generator for 
 order a seeded gg.Generator yields.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad import data
 
 X = np.arange(20, dtype=np.float64).reshape(10, 2)

@@ -5,8 +5,9 @@ op, so a compiled step draws a fresh mask per call in eager order; BatchNorm's r
 statistics are state written in place; train()/eval() switches are guarded.
 """
 
-import graphgrad as gg
 import numpy as np
+
+import graphgrad as gg
 from graphgrad import nn, optim
 
 

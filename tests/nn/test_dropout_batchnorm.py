@@ -7,9 +7,10 @@ running_var (unbiased) as (1 - m) * running + m * batch, and uses the running
 statistics in eval mode; all recomputed here in NumPy float64.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad import nn
 
 

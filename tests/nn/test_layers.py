@@ -8,9 +8,10 @@ differences (gg.gradcheck) for the gradients.
 
 import math
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad import nn
 from graphgrad.nn import functional as F
 

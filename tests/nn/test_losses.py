@@ -9,9 +9,10 @@ cross entropy, and central finite differences (gg.gradcheck).
 
 import math
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad import nn
 from graphgrad.nn import functional as F
 

@@ -6,9 +6,10 @@ paths ("0.weight"), shared parameters are listed once, and repr nests children a
 "(name): Child(...)" with two-space indentation.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad import nn
 from graphgrad.nn.parameter import Parameter
 

@@ -4,9 +4,10 @@ Oracle: torch.nn (CPU, float64) on the same inputs and weights. Every behaviour
 checked here also has a torch-free test elsewhere in tests/nn.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad import nn
 
 torch = pytest.importorskip("torch")

@@ -5,9 +5,10 @@ then persistent buffers, module by module; loading copies values into the existi
 tensors; missing, unexpected and mis-shaped keys are reported by name.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad import nn
 
 

@@ -5,9 +5,10 @@ noise-free linear data it can represent) and held-out accuracy on scikit-learn's
 bundled digits (an MLP of this size is known to exceed 95%; chance is 10%).
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad import data, nn, optim
 
 sklearn_datasets = pytest.importorskip("sklearn.datasets")

@@ -6,9 +6,10 @@ the first step and only updated in place, so the traced step reads and writes it
 state; the learning rate is read at every call, so a scheduler needs no retrace.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad import nn, optim
 from graphgrad.optim.lr_scheduler import StepLR
 

@@ -7,8 +7,9 @@ Python floats; and p - lr * grad for the lr a step actually uses.
 
 import math
 
-import graphgrad as gg
 import pytest
+
+import graphgrad as gg
 from graphgrad import optim
 from graphgrad.optim.lr_scheduler import CosineAnnealingLR, StepLR
 

@@ -5,9 +5,10 @@ The torch-free tests in test_update_formulas.py and test_lr_scheduler.py check t
 same behaviour against the documented formulas.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad import optim
 from graphgrad.optim import lr_scheduler
 

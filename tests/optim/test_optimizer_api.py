@@ -5,9 +5,10 @@ state_dict layout {'state', 'param_groups'} with integer parameter ids) and plai
 arithmetic (p - lr * grad) for the effect of each group's learning rate.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad import nn, optim
 
 

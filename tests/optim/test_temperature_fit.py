@@ -8,9 +8,10 @@ the book's point that a loss computed under no_grad does not require grad.
 
 from pathlib import Path
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad import nn, optim
 
 DATA = Path(__file__).resolve().parents[2] / "examples" / "data" / "temperature.csv"

@@ -5,9 +5,10 @@ torch.optim.SGD/Adam/AdamW/RMSprop/Adagrad), re-implemented here in NumPy float6
 independent of graphgrad. The loss is f(p) = sum(a p^2 / 2 + c p), so grad = a p + c.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad import optim
 
 P0 = np.array([1.0, -2.0, 0.5])
