@@ -71,7 +71,7 @@ _raw_cache: dict[tuple, RawSource] = {}
 
 
 def raw_source(program, host_entry: bool = False) -> RawSource:
-    """The RawKernel form of `program` (inputs contiguous), generated once per `program.key`."""
+    """The standalone form of `program` (inputs contiguous), generated once per `program.key`."""
     key = (program.key, host_entry)
     raw = _raw_cache.get(key)
     if raw is None:

@@ -3,8 +3,8 @@
 CuPy is imported lazily (in `availability()` and in the constructor), so `import graphgrad`
 never needs it; without CuPy or without a CUDA device the backend is listed as unavailable
 with the reason. The kernel table mirrors the NumPy backend's on CuPy arrays: matmul runs
-through cuBLAS, scatter-adds through `cupyx.scatter_add`, random draws through a seeded
-`cupy.random.RandomState` (cuRAND).
+through cuBLAS, scatter-adds through `cupy.add.at` (`cupyx.scatter_add` before CuPy 13),
+random draws through a seeded `cupy.random.RandomState` (cuRAND).
 
 Fused elementwise programs become generated CUDA (cuda_codegen.py): one
 `cupy.ElementwiseKernel` per program, built once per op/attribute/dtype signature, so
@@ -55,7 +55,7 @@ def _build_index(spec, arrays):
 def _elementwise_kernels(cp) -> dict[str, Callable]:
     from cupyx.scipy import special
 
-    sigmoid = cp.ElementwiseKernel("T x", "T y", "y = gg_sigmoid(x)", "gg_sigmoid",
+    sigmoid = cp.ElementwiseKernel("T x", "T y", "y = gg_sigmoid(x)", "gg_sigmoid_kernel",
                                    preamble=HELPERS["gg_sigmoid"])
 
     def clamp(x, min, max):
@@ -169,9 +169,10 @@ class CupyBackend(Backend):
         self._cp = cupy
         self.rng = cupy.random.RandomState()
         self._elementwise: dict[tuple, object] = {}  # signature -> ElementwiseKernel
-        self._raw: dict[tuple, object] = {}  # program.key -> RawKernel
         self.kernels.update(_elementwise_kernels(cupy))
-        self.kernels.update(_array_kernels(cupy, cupyx.scatter_add))
+        # `cupy.add.at` (CuPy >= 13) replaces the deprecated `cupyx.scatter_add`.
+        scatter_add = getattr(cupy.add, "at", None) or cupyx.scatter_add
+        self.kernels.update(_array_kernels(cupy, scatter_add))
         self.kernels.update(self._random_kernels())
 
     def _random_kernels(self) -> dict[str, Callable]:

@@ -200,7 +200,8 @@ def bce_cases(dtype) -> list[Case]:
 
 
 def small_output_case(dtype) -> Case:
-    """An output smaller than the iteration shape: the RawKernel path."""
+    """Outputs of two shapes, (5,) and (3, 5): split in two kernels, or one standalone
+    kernel storing the smaller output once per element."""
     rng = _rng(5)
     x, b = rng.normal(size=(3, 5)).astype(dtype), rng.normal(size=(5,)).astype(dtype)
     return traced_case(f"small-output-{dtype}", lambda x, b: (gg.sigmoid(b), x * gg.sigmoid(b)),

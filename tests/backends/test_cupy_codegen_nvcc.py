@@ -1,6 +1,6 @@
 """Generated CUDA compiles with nvcc, and computes what the NumPy kernels compute.
 
-Each program's standalone translation unit (the RawKernel form, with its host entry) is
+Each program's standalone translation unit (cuda_standalone.py, with its host entry) is
 compiled by `nvcc -shared`, which builds the `__global__` kernel for the GPU and the same
 element function for the CPU; the host entry then runs on this machine (no GPU needed)
 and its results are compared with the oracle: the program run step by step with the
