@@ -52,11 +52,9 @@ def _build_index(spec, arrays):
     return tuple(parts)
 
 
-def _elementwise_kernels(cp) -> dict[str, Callable]:
-    from cupyx.scipy import special
-
-    sigmoid = cp.ElementwiseKernel("T x", "T y", "y = gg_sigmoid(x)", "gg_sigmoid_kernel",
-                                   preamble=HELPERS["gg_sigmoid"])
+def _elementwise_kernels(cp, erf, sigmoid) -> dict[str, Callable]:
+    """Elementwise kernels: CuPy's ufuncs, plus `erf` and `sigmoid` passed in (CuPy has
+    no sigmoid; the backend builds one ElementwiseKernel from the codegen's helper)."""
 
     def clamp(x, min, max):
         out = x if min is None else cp.maximum(x, x.dtype.type(min))
@@ -67,7 +65,7 @@ def _elementwise_kernels(cp) -> dict[str, Callable]:
         add=cp.add, sub=cp.subtract, mul=cp.multiply, div=cp.true_divide, neg=cp.negative,
         pow=cp.power, pow_scalar=lambda x, exponent: cp.power(x, x.dtype.type(exponent)),
         exp=cp.exp, log=cp.log, log1p=cp.log1p, sqrt=cp.sqrt, abs=cp.abs,
-        sin=cp.sin, cos=cp.cos, tanh=cp.tanh, sigmoid=sigmoid, erf=special.erf, sign=cp.sign,
+        sin=cp.sin, cos=cp.cos, tanh=cp.tanh, sigmoid=sigmoid, erf=erf, sign=cp.sign,
         relu=lambda x: cp.maximum(x, x.dtype.type(0)),
         maximum=cp.maximum, minimum=cp.minimum, where=cp.where, clamp=clamp,
         eq=cp.equal, ne=cp.not_equal, lt=cp.less, le=cp.less_equal, gt=cp.greater,
@@ -140,6 +138,20 @@ def _float_draw(dtype) -> np.dtype:
     return dtype if dtype.kind == "f" else np.dtype("float64")
 
 
+def _random_kernels(backend) -> dict[str, Callable]:
+    """Draws from `backend.rng` (a cupy.random.RandomState), read at call time: `seed()`
+    replaces the generator."""
+    return dict(
+        rand=lambda shape, dtype: backend.rng.random_sample(shape, dtype=_float_draw(dtype))
+        .astype(dtype, copy=False),
+        randn=lambda shape, dtype: backend.rng.standard_normal(shape, dtype=_float_draw(dtype))
+        .astype(dtype, copy=False),
+        randint=lambda shape, dtype, low, high: backend.rng.randint(
+            low, high, size=shape, dtype=np.int64).astype(dtype, copy=False),
+        randperm=lambda shape, dtype: backend.rng.permutation(shape[0]).astype(dtype),
+    )
+
+
 class CupyBackend(Backend):
     """Runs every op with CuPy on the current CUDA device."""
 
@@ -165,27 +177,18 @@ class CupyBackend(Backend):
         super().__init__()
         import cupy
         import cupyx
+        from cupyx.scipy.special import erf
 
         self._cp = cupy
         self.rng = cupy.random.RandomState()
         self._elementwise: dict[tuple, object] = {}  # signature -> ElementwiseKernel
-        self.kernels.update(_elementwise_kernels(cupy))
+        sigmoid = cupy.ElementwiseKernel("T x", "T y", "y = gg_sigmoid(x)",
+                                         "gg_sigmoid_kernel", preamble=HELPERS["gg_sigmoid"])
+        self.kernels.update(_elementwise_kernels(cupy, erf, sigmoid))
         # `cupy.add.at` (CuPy >= 13) replaces the deprecated `cupyx.scatter_add`.
         scatter_add = getattr(cupy.add, "at", None) or cupyx.scatter_add
         self.kernels.update(_array_kernels(cupy, scatter_add))
-        self.kernels.update(self._random_kernels())
-
-    def _random_kernels(self) -> dict[str, Callable]:
-        # Lambdas read self.rng at call time: seed() replaces the generator.
-        return dict(
-            rand=lambda shape, dtype: self.rng.random_sample(shape, dtype=_float_draw(dtype))
-            .astype(dtype, copy=False),
-            randn=lambda shape, dtype: self.rng.standard_normal(shape, dtype=_float_draw(dtype))
-            .astype(dtype, copy=False),
-            randint=lambda shape, dtype, low, high: self.rng.randint(
-                low, high, size=shape, dtype=np.int64).astype(dtype, copy=False),
-            randperm=lambda shape, dtype: self.rng.permutation(shape[0]).astype(dtype),
-        )
+        self.kernels.update(_random_kernels(self))
 
     # ------------------------------------------------------------------ arrays
     def from_numpy(self, array: np.ndarray):

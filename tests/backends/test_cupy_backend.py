@@ -3,13 +3,14 @@
 Without CuPy or a CUDA device (this machine, CI) two things run: the availability
 contract, whose oracle is the contract itself (the exact reasons the backend promises,
 the registry's error listing what is available), checked with a missing module and with
-a stand-in `cupy` whose runtime reports no device; and the logic of the non-elementwise
-kernels (reductions, scatter-adds, gather backward, softmax, one_hot), which are written
-against the API CuPy shares with NumPy, run with NumPy as the array module against the
-NumPy backend's kernels. Every test that needs a GPU is skipped with the reason the
-backend gives. On a GPU the oracle is the NumPy backend: each op's kernel on
-its registered samples, each fused program (run op by op with NumPy kernels), and a
-compiled MLP trained for a few steps from the same weights, to float32 tolerance.
+a stand-in `cupy` whose runtime reports no device; and the kernel table's logic (names
+for every registered op; reductions, scatter-adds, gather backward, softmax, one_hot,
+clamp, relu, casts), written against the API CuPy shares with NumPy, run with NumPy as
+the array module against the NumPy backend's kernels. Every test that needs a GPU is
+skipped with the reason the backend gives. On a GPU the oracle is the NumPy backend: each
+op's kernel on its registered samples, each fused program (run op by op with NumPy
+kernels), and a compiled MLP trained for a few steps from the same weights, to float32
+tolerance.
 """
 
 import subprocess
@@ -23,7 +24,13 @@ from cupy_fused_cases import group_cases, single_op_cases, single_op_program
 import graphgrad as gg
 from graphgrad import nn, optim
 from graphgrad.backends import get_backend, info, registry
-from graphgrad.backends.cupy_backend import INSTALL_HINT, CupyBackend, _array_kernels
+from graphgrad.backends.cupy_backend import (
+    INSTALL_HINT,
+    CupyBackend,
+    _array_kernels,
+    _elementwise_kernels,
+    _random_kernels,
+)
 from graphgrad.ops import REGISTRY
 
 USABLE, REASON = CupyBackend.availability()
@@ -96,12 +103,24 @@ def kernel_cases(select):
     return cases
 
 
-@pytest.mark.parametrize("name, sample", kernel_cases(lambda op: not op.elementwise))
-def test_array_kernel_logic_with_numpy_as_the_array_module(name, sample):
-    kernels = _array_kernels(np, np.add.at)  # cupyx.scatter_add is CuPy's np.add.at
+def kernels_on_numpy() -> dict:
+    """The backend's kernel table built with NumPy as the array module (cupyx.scatter_add
+    is CuPy's np.add.at; erf and sigmoid, which CuPy gets elsewhere, from the NumPy backend)."""
+    numpy_kernels = get_backend("numpy").kernels
+    return {**_elementwise_kernels(np, numpy_kernels["erf"], numpy_kernels["sigmoid"]),
+            **_array_kernels(np, np.add.at)}
+
+
+def test_kernel_table_covers_every_registered_op():
+    names = set(kernels_on_numpy()) | set(_random_kernels(None))
+    assert set(REGISTRY) - names == set()
+
+
+@pytest.mark.parametrize("name, sample", kernel_cases(lambda op: True))
+def test_kernel_logic_with_numpy_as_the_array_module(name, sample):
     args = [np.asarray(a) for a in sample.args]
     want = get_backend("numpy").kernels[name](*args, **sample.kwargs)
-    got = kernels[name](*args, **sample.kwargs)
+    got = kernels_on_numpy()[name](*args, **sample.kwargs)
     assert np.shape(got) == np.shape(want) and np.asarray(got).dtype == np.asarray(want).dtype
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
