@@ -6,7 +6,8 @@ First eagerly: each function is computed on tensors that require grad, `backward
 fills their `.grad`, and each gradient is printed next to its hand-derived formula;
 each function's recorded graph is drawn from the result tensor. Then define-then-run:
 the one-sample squared loss becomes a `@gg.compile`d gradient-descent step, whose
-first call reproduces the hand-derived gradients and whose later calls fit the sample.
+first call reproduces the hand-derived gradients and whose later calls fit the sample;
+its forward, backward and optimized (fused) graphs are drawn.
 """
 
 from __future__ import annotations
@@ -103,7 +104,11 @@ def main(argv: list[str] | None = None) -> dict:
     results = {name: eager_example(name, args.out) for name in EXAMPLES}
     print()
     results["fit"] = fit_one_sample(args.epochs, args.backend)
-    write_diagrams(results["fit"]["step"], args.out, "autodiff_basics")
+    step = results["fit"]["step"]
+    write_diagrams(step, args.out, "autodiff_basics")
+    # After the passes the whole step (forward, backward, update) is one fused kernel.
+    path = render(step, args.out / "autodiff_basics_optimized.svg", optimized=True)
+    print(f"optimized graph: {path}")
     return results
 
 

@@ -50,3 +50,4 @@ def test_diagrams_exist_and_parse(run):
     assert {"x1", "x2", "log", "sin"} <= set(texts)
     for name in ("square_plus", "squared_loss"):
         svg_texts(out / f"autodiff_{name}.svg")
+    assert any(t.startswith("fused") for t in svg_texts(out / "autodiff_basics_optimized.svg"))
