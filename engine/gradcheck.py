@@ -94,7 +94,7 @@ def check_gradients(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5,
                 worst = m
     if worst is None or worst.ratio <= 1.0:
         return GradcheckResult(True, worst, ops)
-    culprit = _blame(outputs, eps, atol, rtol) if worst.mode == "reverse" else None
+    culprit = _blame(outputs, worst.mode, eps, atol, rtol)
     result = GradcheckResult(False, worst, ops, culprit)
     result.message = _describe(result, eps, atol, rtol)
     return result
@@ -214,30 +214,32 @@ def _vjp(out: Tensor, xs: list[Tensor], u: np.ndarray) -> list[np.ndarray]:
 
 
 def _forward_compare(fn, args, diff, numerical, outputs):
-    """Yield comparison pairs for forward mode: J v per input element (one-hot tangents)."""
+    """Yield comparison pairs for forward mode: J e_j by `gg.func.jvp`, one input element
+    at a time (one-hot tangents)."""
     from . import func
 
+    primals = tuple(args[p].detach() for p in diff)
+
+    def of_diff(*ds):
+        full = list(args)
+        for p, d in zip(diff, ds):
+            full[p] = d
+        return fn(*full)
+
     for i in diff:
-        x = args[i]
-        cols = []
+        x, cols = args[i], []
         for j in range(x.numel()):
-            t = np.zeros(x.numel())
-            t[j] = 1.0
-            tangents = [_with_value(args[p], t.reshape(x.shape)) if p == i else
-                        _with_value(args[p], np.zeros(args[p].shape)) for p in diff]
-            primals = [args[p].detach() for p in diff]
-
-            def of_diff(*ds):
-                return fn(*[ds[diff.index(p)] if p in diff else a for p, a in enumerate(args)])
-
-            _, tangent_out = func.jvp(of_diff, tuple(primals), tuple(tangents))
-            outs = _float_outputs(tangent_out)
-            cols.append([o.numpy().astype(np.float64).reshape(-1) for o in outs])
-        for k in range(len(cols[0]) if cols else 0):
+            onehot = np.zeros(x.numel())
+            onehot[j] = 1.0
+            tangents = tuple(_with_value(x, onehot.reshape(x.shape)) if p == i else None
+                             for p in diff)
+            _, tangent_out = func.jvp(of_diff, primals, tangents)
+            cols.append([o.numpy().astype(np.float64).reshape(-1)
+                         for o in _float_outputs(tangent_out)])
+        for k, out in enumerate(outputs if cols else []):
+            labels = [_index(r, out.shape) for r in range(out.numel())]
             analytical = np.stack([c[k] for c in cols], axis=1)
-            num = numerical[k, i]
-            labels = [_index(r, outputs[k].shape) for r in range(num.shape[0])]
-            yield k, i, analytical, num, labels, x.shape
+            yield k, i, analytical, numerical[k, i], labels, x.shape
 
 
 def _mismatches(mode, pairs, atol, rtol):
@@ -259,8 +261,8 @@ def _index(flat: int, shape) -> tuple:
 
 # ---------------------------------------------------------------------- blame and report
 
-def _blame(outputs, eps, atol, rtol) -> str | None:
-    """The first op (inputs first) whose own VJP fails a check at the values it saw."""
+def _blame(outputs, mode, eps, atol, rtol) -> str | None:
+    """The first op (inputs first) whose own rule for `mode` fails at the values it saw."""
     roots = [o for o in outputs if o.requires_grad]
     for t in _topological(roots):
         ctx = t._ctx
@@ -274,10 +276,11 @@ def _blame(outputs, eps, atol, rtol) -> str | None:
             continue
         try:
             local = check_gradients(lambda *xs, op=ctx.op, attrs=ctx.attrs: op(*xs, **attrs),
-                                    inputs, eps=eps, atol=atol, rtol=rtol)
+                                    inputs, eps=eps, atol=atol, rtol=rtol,
+                                    check_forward=mode == "forward")
         except Exception:  # an op the isolated check cannot run is simply not blamed
             continue
-        if not local.passed:
+        if not local.passed and local.worst.mode == mode:
             return ctx.op.name
     return None
 
@@ -286,7 +289,8 @@ def _describe(result: GradcheckResult, eps, atol, rtol) -> str:
     w = result.worst
     where = f"output {w.output}{_show(w.out_index)}"
     wrt = f"input {w.input}{_show(w.in_index)}"
-    blame = (f"the VJP of op `{result.culprit}` is wrong at the values it saw"
+    rule = "VJP" if w.mode == "reverse" else "JVP"
+    blame = (f"the {rule} of op `{result.culprit}` is wrong at the values it saw"
              if result.culprit else f"the output was made by `{result.ops[-1]}`"
              if result.ops else "the output does not depend on the inputs through any op")
     return (f"gradcheck failed ({w.mode} mode): d {where} / d {wrt}: analytical "
