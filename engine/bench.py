@@ -15,8 +15,9 @@ import platform
 import statistics
 import time
 
-import graphgrad as gg
 import numpy as np
+
+import graphgrad as gg
 from graphgrad import nn, optim
 
 try:  # optional comparison point

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import dtypes, grad_mode
+from .backends import registry as _backend_registry
 from .backends.registry import default_backend, get_backend
 from .errors import GraphgradError, TracingError
 from .ir import tracing
@@ -151,6 +152,7 @@ class CompiledFunction:
         self._last_signature = None
         self._static: dict[tuple, tuple] = {}
         self._args: tuple = ()
+        self._backend_key, self._backend_obj = None, None
         functools.update_wrapper(self, fn, updated=())
 
     # ------------------------------------------------------------------ calling
@@ -158,10 +160,19 @@ class CompiledFunction:
     def backend(self):
         return get_backend(self.backend_name) if self.backend_name else default_backend()
 
+    def _current_backend(self):
+        key = self.backend_name or _backend_registry._default_name
+        if key != self._backend_key:
+            self._backend_key, self._backend_obj = key, self.backend
+        return self._backend_obj
+
     def _signature(self, args, backend):
         specs, arrays = [], []
         for a in args:
-            if isinstance(a, Tensor):
+            if type(a) is Tensor and a._backend is backend and a._value is not None:
+                specs.append(("tensor", a.shape, a.dtype, a.requires_grad))
+                arrays.append(a._value)
+            elif isinstance(a, Tensor):
                 if a._value is None:
                     raise TracingError("a compiled function was called with a symbolic tensor",
                                        source=user_source())
@@ -178,7 +189,7 @@ class CompiledFunction:
 
     def __call__(self, *args):
         self._args = args
-        backend = self.backend
+        backend = self._current_backend()
         signature, arrays = self._signature(args, backend)
         reason = None
         for entry in self.entries.get(signature, ()):

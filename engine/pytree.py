@@ -18,6 +18,8 @@ def flatten(obj, is_leaf):
         return ("const", x)
 
     tree = walk(obj)
+    if tree == ("leaf",):
+        return leaves, lambda values: values[0]
 
     def rebuild(values):
         it = iter(values)

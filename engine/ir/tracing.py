@@ -46,15 +46,21 @@ class GradRef:
         return self.owner._grad._value
 
     def write(self, value):
-        from ..tensor import Tensor
-
         owner = self.owner
         if value is None:
             owner._grad = None
         elif owner._grad is None:
-            owner._grad = Tensor._wrap(value, owner._backend)
+            owner._grad = _tensor_class()._wrap(value, owner._backend)
         else:
             owner._grad._value = value
+
+
+def _tensor_class():
+    from ..tensor import Tensor
+
+    global _tensor_class
+    _tensor_class = lambda: Tensor  # noqa: E731  (resolved once: tracing loads before tensor)
+    return Tensor
 
 
 class ScalarRef:

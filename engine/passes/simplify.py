@@ -7,8 +7,8 @@
 - `reshape(reshape(x))` -> one reshape; reshape/broadcast_to to x's own shape -> x;
 - `sum(broadcast_to(x))` over broadcast axes only -> x * count (the backward seed's
   broadcasts and the gradients of biases fold away this way);
-- an elementwise op reading `broadcast_to(x)` reads x (it broadcasts by itself) as long
-  as another operand still has the full shape.
+- an elementwise op reading `broadcast_to(x)` reads x (it broadcasts by itself); when
+  no operand keeps the full shape, the broadcast moves after the op instead.
 """
 
 from __future__ import annotations
@@ -114,9 +114,23 @@ def _absorb_broadcast(graph, n, op, args) -> bool:
     shape = graph[n]["shape"]
     new_args = [graph.args(a)[0] if graph[a]["op"] == "broadcast_to"
                 and graph[a]["shape"] == shape else a for a in args]
-    if new_args == args or all(graph[a]["shape"] != shape for a in new_args):
-        return False  # keep one full-shape operand so the result keeps its shape
-    graph.set_args(n, new_args)
+    if new_args == args:
+        return False
+    if any(graph[a]["shape"] == shape for a in new_args):
+        graph.set_args(n, new_args)
+        return True
+    # No operand keeps the full shape: compute on the small operands, broadcast after
+    # (the broadcast then sinks further, into a consumer that has the full shape).
+    from ..ops.common import broadcast_shapes
+
+    data = graph[n]
+    small = broadcast_shapes(*(graph[a]["shape"] for a in new_args))
+    inner = graph.add_node(data["op"], new_args, dict(data["attrs"]), shape=small,
+                           dtype=data["dtype"], phase=data["phase"], source=data["source"],
+                           scope=data["scope"])
+    _replace(graph, n, graph.add_node("broadcast_to", [inner], {"shape": shape}, shape=shape,
+                                      dtype=data["dtype"], phase=data["phase"],
+                                      source=data["source"], scope=data["scope"]))
     return True
 
 
