@@ -113,6 +113,7 @@ from . import passes  # noqa: E402,I001
 from .trace import Spec, differentiate, run_graph, trace
 
 from . import autograd  # noqa: E402,I001
+from . import func  # noqa: E402,F401
 from . import data, nn, optim  # noqa: E402,F401
 from .data import Generator  # noqa: E402
 from .serialization import load, save  # noqa: E402

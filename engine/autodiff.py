@@ -36,6 +36,16 @@ def _topological(roots) -> list[Tensor]:
     return order
 
 
+def _leading_to(order, wanted_ids) -> set[int]:
+    """Ids of the tensors (in topological `order`) from which a wanted tensor is reached:
+    the only ones whose gradients `grad(outputs, wanted)` has to compute."""
+    needed = set(wanted_ids)
+    for t in order:
+        if t._ctx is not None and any(id(x) in needed for x in t._ctx.inputs):
+            needed.add(id(t))
+    return needed
+
+
 def _check_versions(t: Tensor) -> None:
     ctx = t._ctx
     for x, v in zip(ctx.inputs, ctx.versions):
@@ -68,15 +78,18 @@ def backprop(roots, seeds, wanted=None, create_graph=False) -> dict[int, Tensor]
     """Cotangents of `roots` (seeded with `seeds`) pushed back to every leaf.
 
     Returns `{id(tensor): gradient}` for the leaves, and for the tensors in `wanted`
-    (which may be non-leaves).
+    (which may be non-leaves). When `wanted` is given, only the part of the graph that
+    leads to it is walked, and leaves outside that part get nothing.
     """
     wanted_ids = {id(t) for t in wanted or ()}
     grads: dict[int, Tensor] = {}
     for r, s in zip(roots, seeds):
         grads[id(r)] = s if id(r) not in grads else grads[id(r)] + s
     results: dict[int, Tensor] = {}
+    order = _topological(roots)
+    needed = None if wanted is None else _leading_to(order, wanted_ids)
     with tracing.phase("backward"), grad_mode.set_grad_enabled(create_graph):
-        for t in reversed(_topological(roots)):
+        for t in reversed(order):
             g = grads.pop(id(t), None)
             if g is None:
                 continue
@@ -87,7 +100,7 @@ def backprop(roots, seeds, wanted=None, create_graph=False) -> dict[int, Tensor]
             _check_versions(t)
             ctx = t._ctx
             for x, gx in zip(ctx.inputs, ctx.op.vjp(g, t, *ctx.inputs, **ctx.attrs)):
-                if gx is None or not x.requires_grad:
+                if gx is None or not x.requires_grad or needed is not None and id(x) not in needed:
                     continue
                 if callable(gx):
                     gx = gx()

@@ -137,3 +137,28 @@ def binary_samples(low=-2.0, high=2.0, low_b=None, high_b=None):
         return [Sample((rand_array(a, low, high, 1), rand_array(b, lb, hb, 2)), diff=(0, 1))
                 for a, b in BINARY_SHAPES]
     return samples
+
+
+# ---------------------------------------------------------------------- forward-mode helpers
+
+def tangent_sum(*terms):
+    """The sum of the non-zero tangent terms (None stands for zero; all None gives None)."""
+    out = None
+    for t in terms:
+        if t is not None:
+            out = t if out is None else out + t
+    return out
+
+
+def zeros_tangent(x: Tensor) -> Tensor:
+    """An explicit zero tangent for x (rules that must pass one tangent per operand)."""
+    from .shape import broadcast_to
+
+    return broadcast_to(as_tensor(0, x.dtype, like=x), x.shape)
+
+
+def linear_jvp(op):
+    """The JVP of an op linear in its first input (the rest are indices): op of the tangent."""
+    def jvp(tangents, out, x, *rest, **attrs):
+        return None if tangents[0] is None else op(tangents[0], *rest, **attrs)
+    return jvp

@@ -23,6 +23,7 @@ from .common import (
     promote_float,
     rand_array,
     same_dtype,
+    tangent_sum,
     unary_samples,
     unbroadcast,
 )
@@ -41,36 +42,64 @@ def _broadcast(name, out_dtype=None):
     return infer
 
 
-def _unary(name, vjp, samples=None, differentiable=True):
+def _unary(name, vjp, samples=None, differentiable=True, jvp=None):
     op = Op(name, elementwise=True, differentiable=differentiable)
     op.infer = _same(name)
     op.vjp = vjp
+    op.jvp = jvp
     op.samples = samples or unary_samples()
     return op
 
 
-def _binary(name, vjp, samples=None):
+def _on(tangent, term):
+    """term(tangent), or None for a zero tangent (so zero terms cost no ops)."""
+    return None if tangent is None else term(tangent)
+
+
+def _smooth(name, derivative, samples=None):
+    """A differentiable unary op given by its derivative d(out, x): VJP g*d, JVP t*d."""
+    return _unary(name, lambda g, out, x: (g * derivative(out, x),), samples,
+                  jvp=lambda t, out, x: t[0] * derivative(out, x))
+
+
+def _binary(name, vjp, samples=None, jvp=None):
     op = Op(name, elementwise=True)
     op.infer = _broadcast(name)
     op.vjp = vjp
+    op.jvp = jvp
     op.samples = samples or binary_samples()
     return op
 
 
 # ---------------------------------------------------------------------- arithmetic
 
-add_op = _binary("add", lambda g, out, x, y: (_ub(g, x.shape), _ub(g, y.shape)))
-sub_op = _binary("sub", lambda g, out, x, y: (_ub(g, x.shape), _ub(-g, y.shape)))
-mul_op = _binary("mul", lambda g, out, x, y: (_ub(g * y, x.shape), _ub(g * x, y.shape)))
+add_op = _binary("add", lambda g, out, x, y: (_ub(g, x.shape), _ub(g, y.shape)),
+                 jvp=lambda t, out, x, y: tangent_sum(t[0], t[1]))
+sub_op = _binary("sub", lambda g, out, x, y: (_ub(g, x.shape), _ub(-g, y.shape)),
+                 jvp=lambda t, out, x, y: tangent_sum(t[0], None if t[1] is None else -t[1]))
+mul_op = _binary("mul", lambda g, out, x, y: (_ub(g * y, x.shape), _ub(g * x, y.shape)),
+                 jvp=lambda t, out, x, y: tangent_sum(_on(t[0], lambda tx: tx * y),
+                                                      _on(t[1], lambda ty: x * ty)))
 div_op = _binary("div", lambda g, out, x, y: (_ub(g / y, x.shape), _ub(-g * out / y, y.shape)),
-                 binary_samples(low_b=0.5, high_b=2.0))
-neg_op = _unary("neg", lambda g, out, x: (-g,))
+                 binary_samples(low_b=0.5, high_b=2.0),
+                 jvp=lambda t, out, x, y: tangent_sum(_on(t[0], lambda tx: tx / y),
+                                                      _on(t[1], lambda ty: -ty * out / y)))
+neg_op = _unary("neg", lambda g, out, x: (-g,), jvp=lambda t, out, x: -t[0])
+
+
+def _log_base(out, x):
+    """d(x**y)/dy = x**y log x, taken as 0 where x <= 0 (no real logarithm there)."""
+    return where(x > 0, out * log(where(x > 0, x, 1.0)), 0.0)
+
+
 pow_op = _binary(
     "pow",
     lambda g, out, x, y: (
         lambda: _ub(g * y * x ** (y - 1), x.shape),
-        lambda: _ub(where(x > 0, g * out * log(where(x > 0, x, 1.0)), 0.0), y.shape)),
+        lambda: _ub(g * _log_base(out, x), y.shape)),
     binary_samples(low=0.5, high=2.0),
+    jvp=lambda t, out, x, y: tangent_sum(_on(t[0], lambda tx: tx * y * x ** (y - 1)),
+                                         _on(t[1], lambda ty: ty * _log_base(out, x))),
 )
 
 pow_scalar_op = Op("pow_scalar", elementwise=True)
@@ -84,6 +113,7 @@ def _pow_scalar_vjp(g, out, x, exponent):
 
 
 pow_scalar_op.vjp = _pow_scalar_vjp
+pow_scalar_op.jvp = lambda t, out, x, exponent: _pow_scalar_vjp(t[0], out, x, exponent)[0]
 pow_scalar_op.samples = lambda: [Sample((rand_array(s, 0.5, 2.0),), {"exponent": e})
                                  for s in [(3, 4), (), (0, 2)] for e in (0, 1, 2, 3, 0.5, -1.5)] + [
     Sample((rand_array((5,)),), {"exponent": 3}, note="negative base")]
@@ -142,20 +172,21 @@ Tensor.__rpow__ = lambda self, other: pow_op(*promote(other, self))
 
 # ---------------------------------------------------------------------- math functions
 
-exp_op = _unary("exp", lambda g, out, x: (g * out,))
-log_op = _unary("log", lambda g, out, x: (g / x,), unary_samples(0.1, 3.0))
-log1p_op = _unary("log1p", lambda g, out, x: (g / (x + 1),), unary_samples(-0.5, 3.0))
-sqrt_op = _unary("sqrt", lambda g, out, x: (g * 0.5 / out,), unary_samples(0.1, 3.0))
-abs_op = _unary("abs", lambda g, out, x: (g * sign(x),))
-sin_op = _unary("sin", lambda g, out, x: (g * cos(x),))
-cos_op = _unary("cos", lambda g, out, x: (-g * sin(x),))
-tanh_op = _unary("tanh", lambda g, out, x: (g * (1 - out * out),))
-sigmoid_op = _unary("sigmoid", lambda g, out, x: (g * out * (1 - out),),
-                    lambda: [Sample((rand_array(s, -6, 6),)) for s in ((3, 4), (), (0,))]
-                    + [Sample((np.array([-100.0, -30.0, 0.0, 30.0, 100.0]),), diff=(),
-                              note="saturation")])
-relu_op = _unary("relu", lambda g, out, x: (where(x > 0, g, 0.0),))
-erf_op = _unary("erf", lambda g, out, x: (g * (2 / math.sqrt(math.pi)) * exp(-x * x),))
+exp_op = _smooth("exp", lambda out, x: out)
+log_op = _smooth("log", lambda out, x: 1 / x, unary_samples(0.1, 3.0))
+log1p_op = _smooth("log1p", lambda out, x: 1 / (x + 1), unary_samples(-0.5, 3.0))
+sqrt_op = _smooth("sqrt", lambda out, x: 0.5 / out, unary_samples(0.1, 3.0))
+abs_op = _smooth("abs", lambda out, x: sign(x))
+sin_op = _smooth("sin", lambda out, x: cos(x))
+cos_op = _smooth("cos", lambda out, x: -sin(x))
+tanh_op = _smooth("tanh", lambda out, x: 1 - out * out)
+sigmoid_op = _smooth("sigmoid", lambda out, x: out * (1 - out),
+                     lambda: [Sample((rand_array(s, -6, 6),)) for s in ((3, 4), (), (0,))]
+                     + [Sample((np.array([-100.0, -30.0, 0.0, 30.0, 100.0]),), diff=(),
+                               note="saturation")])
+relu_op = _unary("relu", lambda g, out, x: (where(x > 0, g, 0.0),),
+                 jvp=lambda t, out, x: where(x > 0, t[0], 0.0))
+erf_op = _smooth("erf", lambda out, x: (2 / math.sqrt(math.pi)) * exp(-x * x))
 sign_op = _unary("sign", None, differentiable=False)
 
 
@@ -214,8 +245,18 @@ def _tie_samples():
     return binary_samples()() + [Sample((tied, other), diff=(0, 1), note="ties")]
 
 
-maximum_op = _binary("maximum", _tie_split(lambda a, b: a > b), _tie_samples)
-minimum_op = _binary("minimum", _tie_split(lambda a, b: a < b), _tie_samples)
+def _tie_split_jvp(mask_gt):
+    def jvp(t, out, x, y):
+        tx = zeros_scalar(x) if t[0] is None else t[0]
+        ty = zeros_scalar(y) if t[1] is None else t[1]
+        return where(mask_gt(x, y), tx, where(x == y, (tx + ty) * 0.5, ty))
+    return jvp
+
+
+maximum_op = _binary("maximum", _tie_split(lambda a, b: a > b), _tie_samples,
+                     jvp=_tie_split_jvp(lambda a, b: a > b))
+minimum_op = _binary("minimum", _tie_split(lambda a, b: a < b), _tie_samples,
+                     jvp=_tie_split_jvp(lambda a, b: a < b))
 
 
 @tensor_method()
@@ -244,6 +285,8 @@ where_op.infer = _where_infer
 where_op.vjp = lambda g, out, c, a, b: (
     None, _ub(where_op(c, g, zeros_scalar(g)), a.shape), _ub(where_op(c, zeros_scalar(g), g),
                                                             b.shape))
+where_op.jvp = lambda t, out, c, a, b: where_op(
+    c, zeros_scalar(a) if t[1] is None else t[1], zeros_scalar(b) if t[2] is None else t[2])
 where_op.samples = lambda: [
     Sample((np.asarray(rand_array(sc) > 0), rand_array(sa, seed=1), rand_array(sb, seed=2)),
            diff=(1, 2))
@@ -272,6 +315,7 @@ Tensor.where = lambda self, condition, other: where(condition, self, other)
 clamp_op = Op("clamp", elementwise=True)
 clamp_op.infer = lambda x, min, max: (x.shape, x.dtype)
 clamp_op.vjp = lambda g, out, x, min, max: (where(_within(x, min, max), g, 0.0),)
+clamp_op.jvp = lambda t, out, x, min, max: where(_within(x, min, max), t[0], 0.0)
 clamp_op.samples = lambda: [Sample((rand_array((3, 4)),), {"min": -0.5, "max": 0.7}),
                             Sample((rand_array((5,)),), {"min": 0.1, "max": None}),
                             Sample((rand_array(()),), {"min": None, "max": 0.3})]
@@ -364,6 +408,7 @@ cast_op = Op("cast", elementwise=True)
 cast_op.infer = lambda x, dtype: (x.shape, dtype)
 cast_op.vjp = lambda g, out, x, dtype: (
     cast_op(g, dtype=x.dtype) if dtypes.is_float(x.dtype) else None,)
+cast_op.jvp = lambda t, out, x, dtype: cast_op(t[0], dtype=dtype)
 cast_op.samples = lambda: [Sample((rand_array((3, 4)),), {"dtype": dtypes.float64}),
                            Sample((rand_array((3,)) * 5,), {"dtype": dtypes.int64}, diff=()),
                            Sample((rand_array((2, 3)),), {"dtype": dtypes.bool_}, diff=()),
@@ -375,7 +420,7 @@ def cast(x: Tensor, dtype) -> Tensor:
     return x if x.dtype == dtype else cast_op(x, dtype=dtype)
 
 
-identity_op = _unary("identity", lambda g, out, x: (g,))
+identity_op = _unary("identity", lambda g, out, x: (g,), jvp=lambda t, out, x: t[0])
 
 
 def identity(x: Tensor) -> Tensor:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from ..errors import ShapeError
 from ..tensor import Tensor, tensor_method
-from .common import Sample, broadcast_shapes, promote, rand_array, same_dtype, unbroadcast
+from .common import (
+    Sample,
+    broadcast_shapes,
+    promote,
+    rand_array,
+    same_dtype,
+    tangent_sum,
+    unbroadcast,
+)
 from .registry import Op
 
 matmul_op = Op("matmul")
@@ -40,6 +48,8 @@ def _matmul_vjp(g, out, a, b):
 
 matmul_op.infer = _matmul_infer
 matmul_op.vjp = _matmul_vjp
+matmul_op.jvp = lambda t, out, a, b: tangent_sum(
+    None if t[0] is None else matmul_op(t[0], b), None if t[1] is None else matmul_op(a, t[1]))
 matmul_op.samples = lambda: [
     Sample((rand_array(a), rand_array(b, seed=1)), diff=(0, 1))
     for a, b in [((3, 4), (4, 5)), ((4,), (4, 2)), ((3, 4), (4,)), ((4,), (4,)),

@@ -12,7 +12,7 @@ from .. import dtypes
 from ..errors import ShapeError, TracingError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
-from .common import Sample, normalize_axis, promote_float, rand_array
+from .common import Sample, linear_jvp, normalize_axis, promote_float, rand_array
 from .registry import Op
 
 
@@ -27,11 +27,13 @@ def _softmax_samples():
 softmax_op = Op("softmax")
 softmax_op.infer = lambda x, axis: (x.shape, x.dtype)
 softmax_op.vjp = lambda g, out, x, axis: (out * (g - (g * out).sum(axis, keepdim=True)),)
+softmax_op.jvp = lambda t, out, x, axis: out * (t[0] - (t[0] * out).sum(axis, keepdim=True))
 softmax_op.samples = _softmax_samples
 
 log_softmax_op = Op("log_softmax")
 log_softmax_op.infer = lambda x, axis: (x.shape, x.dtype)
 log_softmax_op.vjp = lambda g, out, x, axis: (g - out.exp() * g.sum(axis, keepdim=True),)
+log_softmax_op.jvp = lambda t, out, x, axis: t[0] - (out.exp() * t[0]).sum(axis, keepdim=True)
 log_softmax_op.samples = _softmax_samples
 
 
@@ -65,12 +67,14 @@ def _gather_infer(x, idx, axis):
 gather_op.infer = _gather_infer
 gather_op.vjp = lambda g, out, x, idx, axis: (
     gather_backward_op(g, idx, axis=axis, shape=x.shape), None)
+gather_op.jvp = linear_jvp(gather_op)
 gather_op.samples = lambda: [
     Sample((rand_array((4, 5)), np.array([[0], [4], [2], [2]])), {"axis": 1}),
     Sample((rand_array((3, 4)), np.array([[0, 1, 2, 0], [2, 2, 1, 0]])), {"axis": 0}),
     Sample((rand_array((2, 3, 4)), np.array([[[1], [0], [3]], [[2], [2], [0]]])), {"axis": 2})]
 gather_backward_op.infer = lambda g, idx, axis, shape: (tuple(shape), g.dtype)
 gather_backward_op.vjp = lambda g, out, g0, idx, axis, shape: (gather_op(g, idx, axis=axis), None)
+gather_backward_op.jvp = linear_jvp(gather_backward_op)
 gather_backward_op.samples = lambda: [
     Sample((rand_array((4, 1)), np.array([[0], [4], [2], [2]])), {"axis": 1, "shape": (4, 5)})]
 

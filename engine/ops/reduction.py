@@ -14,7 +14,14 @@ from .. import dtypes
 from ..errors import ShapeError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
-from .common import Sample, normalize_axes, promote_float, rand_array, reduced_shape
+from .common import (
+    Sample,
+    linear_jvp,
+    normalize_axes,
+    promote_float,
+    rand_array,
+    reduced_shape,
+)
 from .registry import Op
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
@@ -46,22 +53,32 @@ def _expand_back(g, x, axis, keepdims):
 sum_op = Op("sum")
 sum_op.infer = _reduce_infer("sum")
 sum_op.vjp = lambda g, out, x, axis, keepdims: (_expand_back(g, x, axis, keepdims),)
+sum_op.jvp = linear_jvp(sum_op)
 sum_op.samples = _reduce_samples
 
 
-def _extreme_vjp(g, out, x, axis, keepdims):
-    # Ties share the gradient equally (what central differences see at a tie).
+def _share(out, x, axis, keepdims):
+    """Each element's share of max/min: 1/k on the k elements that tie for it, else 0."""
     from .elementwise import cast, eq
 
-    full_out = _expand_back(out, x, axis, keepdims)
-    mask = cast(eq(x, full_out), x.dtype)
+    mask = cast(eq(x, _expand_back(out, x, axis, keepdims)), x.dtype)
     count = _expand_back(sum_op(mask, axis=axis, keepdims=keepdims), x, axis, keepdims)
-    return (_expand_back(g, x, axis, keepdims) * mask / count,)
+    return mask / count
+
+
+def _extreme_vjp(g, out, x, axis, keepdims):
+    # Ties share the gradient equally (what central differences see at a two-way tie).
+    return (_expand_back(g, x, axis, keepdims) * _share(out, x, axis, keepdims),)
+
+
+def _extreme_jvp(t, out, x, axis, keepdims):
+    return sum_op(t[0] * _share(out, x, axis, keepdims), axis=axis, keepdims=keepdims)
 
 
 max_op = Op("max")
 max_op.infer = _reduce_infer("max")
 max_op.vjp = _extreme_vjp
+max_op.jvp = _extreme_jvp
 def _extreme_samples():
     # Two-way ties (central differences see a 1/2 share there, as the VJP gives).
     tied = np.array([[2.0, -1.0, 2.0, -1.0], [0.5, 1.0, -0.5, 1.0], [0.3, -0.7, -0.7, 0.1]])
@@ -73,6 +90,7 @@ max_op.samples = _extreme_samples
 min_op = Op("min")
 min_op.infer = _reduce_infer("min")
 min_op.vjp = _extreme_vjp
+min_op.jvp = _extreme_jvp
 min_op.samples = max_op.samples
 
 

@@ -10,7 +10,9 @@ files (`elementwise.py`, `reduction.py`, ...), in the manner of JAX's autodidax:
   while tracing alike. A rule may return a zero-argument callable instead of a
   cotangent that is costly (matmul's); autodiff calls it only when that input
   needs a gradient;
-- `jvp(tangents, out, *inputs, **attrs) -> Tensor`: the forward-mode rule;
+- `jvp(tangents, out, *inputs, **attrs) -> Tensor | None`: the forward-mode rule,
+  `tangents` one per input (None for a zero tangent), also written with Tensor ops;
+  the result may be broadcastable to `out` (see `forward_ad.propagate`);
 - `elementwise`: whether the fusion pass may merge it into a fused kernel;
 - `random`: it draws from the backend's generator (never folded, CSE'd or reordered).
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .. import grad_mode
+from .. import forward_ad, grad_mode
 from ..errors import BackendError, GraphgradError, ShapeError, TracingError
 from ..ir import tracing
 from ..source import user_source
@@ -81,6 +83,8 @@ def apply(op: Op, inputs: tuple[Tensor, ...], attrs: dict) -> Tensor:
                 out.requires_grad = True
                 out._ctx = Ctx(op, inputs, attrs)
                 break
+    if forward_ad._active:
+        forward_ad.propagate(op, inputs, attrs, out)
     return out
 
 

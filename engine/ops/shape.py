@@ -13,7 +13,15 @@ from .. import dtypes
 from ..errors import ShapeError, TracingError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
-from .common import Sample, broadcast_shapes, normalize_axis, rand_array, unbroadcast
+from .common import (
+    Sample,
+    broadcast_shapes,
+    linear_jvp,
+    normalize_axis,
+    rand_array,
+    unbroadcast,
+    zeros_tangent,
+)
 from .registry import Op
 
 # ---------------------------------------------------------------------- reshape
@@ -29,6 +37,7 @@ def _reshape_infer(x, shape):
 
 reshape_op.infer = _reshape_infer
 reshape_op.vjp = lambda g, out, x, shape: (reshape(g, x.shape),)
+reshape_op.jvp = linear_jvp(reshape_op)
 reshape_op.samples = lambda: [Sample((rand_array((3, 4)),), {"shape": (4, 3)}),
                               Sample((rand_array((2, 3, 4)),), {"shape": (6, 4)}),
                               Sample((rand_array(()),), {"shape": (1, 1)}),
@@ -107,6 +116,7 @@ def _permute_infer(x, axes):
 
 permute_op.infer = _permute_infer
 permute_op.vjp = lambda g, out, x, axes: (permute_op(g, axes=tuple(np.argsort(axes).tolist())),)
+permute_op.jvp = linear_jvp(permute_op)
 permute_op.samples = lambda: [Sample((rand_array((3, 4)),), {"axes": (1, 0)}),
                               Sample((rand_array((2, 3, 4)),), {"axes": (2, 0, 1)})]
 
@@ -146,6 +156,7 @@ def _broadcast_to_infer(x, shape):
 
 broadcast_to_op.infer = _broadcast_to_infer
 broadcast_to_op.vjp = lambda g, out, x, shape: (unbroadcast(g, x.shape),)
+broadcast_to_op.jvp = linear_jvp(broadcast_to_op)
 broadcast_to_op.samples = lambda: [Sample((rand_array((3, 1)),), {"shape": (2, 3, 4)}),
                                    Sample((rand_array(()),), {"shape": (5,)}),
                                    Sample((rand_array((0, 1)),), {"shape": (2, 0, 3)})]
@@ -208,6 +219,8 @@ def _concat_vjp(g, out, *xs, axis):
 
 concat_op.infer = _concat_infer
 concat_op.vjp = _concat_vjp
+concat_op.jvp = lambda t, out, *xs, axis: concat_op(
+    *[zeros_tangent(x) if tx is None else tx for tx, x in zip(t, xs)], axis=axis)
 concat_op.samples = lambda: [Sample((rand_array((2, 3)), rand_array((4, 3), seed=1)),
                                     {"axis": 0}, diff=(0, 1)),
                              Sample((rand_array((2, 1)), rand_array((2, 3), seed=1)),
@@ -255,6 +268,7 @@ def _index_infer(x, *idx, spec):
 index_op.infer = _index_infer
 index_op.vjp = lambda g, out, x, *idx, spec: (
     index_backward_op(g, *idx, spec=spec, shape=x.shape),) + (None,) * len(idx)
+index_op.jvp = linear_jvp(index_op)
 index_op.samples = lambda: [
     Sample((rand_array((4, 5)),), {"spec": (("int", 1),)}),
     Sample((rand_array((4, 5)),), {"spec": (("slice", 1, None, 2), ("none",), ("int", -1))}),
@@ -269,6 +283,7 @@ index_op.samples = lambda: [
 index_backward_op.infer = lambda g, *idx, spec, shape: (tuple(shape), g.dtype)
 index_backward_op.vjp = lambda g, out, g0, *idx, spec, shape: (
     index_op(g, *idx, spec=spec),) + (None,) * len(idx)
+index_backward_op.jvp = linear_jvp(index_backward_op)
 index_backward_op.samples = lambda: [
     Sample((rand_array((4,)), np.array([0, 2, 2, 1])),
            {"spec": (("tensor",),), "shape": (3,)})]

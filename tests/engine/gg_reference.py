@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 
-import graphgrad as gg
 import numpy as np
+
+import graphgrad as gg
 from graphgrad.ops import REGISTRY
 
 

@@ -7,9 +7,10 @@ then a Python float gives the default float32. When torch is installed the same 
 is also checked against `torch.result_type`.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 
 # (left, right, expected): "f32[]" is a 0-d tensor, "f32" a 1-d one, 1.5 / 2 / True Python
 # scalars.

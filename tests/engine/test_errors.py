@@ -7,8 +7,9 @@ and this file's name with the calling line, eagerly and while tracing alike.
 
 import inspect
 
-import graphgrad as gg
 import pytest
+
+import graphgrad as gg
 
 CASES = [
     ("matmul", lambda a, b: a @ b, [(3, 4), (5, 6)], ["(3, 4)", "(5, 6)"]),

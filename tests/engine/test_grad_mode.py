@@ -5,8 +5,9 @@ Oracle: PyTorch's documented semantics: results made with grad mode off have
 the block raises); `set_grad_enabled(False)` called plainly switches the mode.
 """
 
-import graphgrad as gg
 import pytest
+
+import graphgrad as gg
 
 
 def test_no_grad_context():

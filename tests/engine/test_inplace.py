@@ -6,8 +6,9 @@ changing such a leaf in place with grad mode on is an error naming the fix; chan
 tensor a recorded op still needs is caught at backward time.
 """
 
-import graphgrad as gg
 import pytest
+
+import graphgrad as gg
 
 
 def _leaf():

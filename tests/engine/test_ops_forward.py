@@ -9,6 +9,7 @@ match the op's shape/dtype rule.
 import numpy as np
 import pytest
 from gg_reference import REFERENCE, float64_args, op_cases, sampled_ops, to_tensor
+
 from graphgrad.ops import REGISTRY
 from graphgrad.ops.common import Sample
 

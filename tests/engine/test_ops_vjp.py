@@ -5,10 +5,11 @@ Oracle: `gg.gradcheck` (central differences, eps 1e-6, in float64) over each op'
 checks that non-differentiable ops never record a gradient history.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
 from gg_reference import op_cases, to_tensor
+
+import graphgrad as gg
 
 
 def _inputs(sample, dtype=np.float64):

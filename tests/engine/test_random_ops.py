@@ -5,9 +5,10 @@ permutations of 0..n-1), checked by range/permutation properties and loose momen
 bounds on a few thousand draws; the same seed must give the same draws.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 
 DRAWS = {
     "rand": lambda: gg.rand(2, 3),

@@ -9,8 +9,9 @@
 
 import math
 
-import graphgrad as gg
 import pytest
+
+import graphgrad as gg
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

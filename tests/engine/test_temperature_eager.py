@@ -8,9 +8,10 @@ squared error reaches w = 5.367, b = -17.30, loss 2.927. The update is the seed'
 
 from pathlib import Path
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 
 DATA = Path(__file__).resolve().parents[2] / "examples" / "data" / "temperature.csv"
 

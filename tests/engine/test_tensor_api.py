@@ -4,9 +4,10 @@ Oracle: PyTorch's documented behaviour for the same calls (default dtypes, shape
 values), written out by hand here, and NumPy for the values of ranges and identities.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 
 
 @pytest.mark.parametrize("make, shape, dtype, value", [

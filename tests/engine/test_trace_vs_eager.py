@@ -7,10 +7,11 @@ counts); the ops mix elementwise, broadcasting, reductions, shape ops, indexing 
 matmul, so every VJP family takes part.
 """
 
-import graphgrad as gg
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import graphgrad as gg
 
 SHAPES = [(3, 4), (4,), (3, 1), (4, 4)]
 

@@ -1,0 +1,139 @@
+"""Forward-mode autodiff: dual numbers, kept beside the tensors, one level per `jvp`.
+
+A `Level` maps primal tensors to their tangents. While levels are active, every op
+(`ops.registry.apply`) also computes its output's tangent with the op's JVP rule,
+`op.jvp(tangents, out, *inputs, **attrs)`, where `tangents` lines up with the inputs
+(None for a zero tangent). Rules are written with Tensor ops, so the same mechanism
+runs eagerly and while tracing (tangent nodes carry `phase="tangent"`), and a rule's
+own ops are seen by the other differentiation machinery:
+
+- by outer (lower) forward levels, which gives forward-over-forward derivatives; a
+  level's rule runs with only the levels below it active (as in JAX's level
+  discipline), so inner and outer perturbations are never confused;
+- by reverse mode, which records them when their inputs require grad (reverse over
+  forward); and reverse-mode VJP rules, being ops too, carry tangents (forward over
+  reverse: Hessian-vector products).
+
+Levels are entered through `gg.func.jvp`; nothing here is public API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from .errors import AutogradError, ShapeError
+from .ir import tracing
+from .source import user_source
+from .tensor import Ctx, Tensor
+
+_levels: list[Level] = []  # every level entered and not yet left, outermost first
+_active: list[Level] = []  # the levels ops propagate tangents to right now
+
+
+class Level:
+    """One forward-mode perturbation: primal tensor -> tangent (same shape and dtype)."""
+
+    def __init__(self, depth: int):
+        self.depth = depth
+        self._tangents: dict[int, tuple[Tensor, Tensor]] = {}  # id -> (primal kept alive, t)
+
+    def tangent(self, primal: Tensor) -> Tensor | None:
+        entry = self._tangents.get(id(primal))
+        return None if entry is None else entry[1]
+
+    def set_tangent(self, primal: Tensor, tangent: Tensor) -> None:
+        self._tangents[id(primal)] = (primal, tangent)
+
+
+@contextlib.contextmanager
+def new_level():
+    """Enter a fresh innermost level; its tangents are dropped on exit."""
+    global _active
+    level = Level(len(_levels))
+    _levels.append(level)
+    saved, _active = _active, _active + [level]
+    try:
+        yield level
+    finally:
+        _active = saved
+        _levels.remove(level)
+
+
+def is_active() -> bool:
+    return bool(_active)
+
+
+def propagate(op, inputs, attrs, out: Tensor) -> None:
+    """Give `out` a tangent at every active level where an input has one."""
+    global _active
+    if not op.differentiable or out.dtype.kind != "f":
+        return
+    active = _active
+    for level in active:  # outermost first: inner rules may read out's outer tangents
+        tangents = tuple(level.tangent(x) for x in inputs)
+        if all(t is None for t in tangents):
+            continue
+        if op.jvp is None:
+            raise AutogradError(f"op {op.name!r} has no forward-mode (jvp) rule", op=op.name,
+                                source=user_source())
+        _active = [lv for lv in active if lv.depth < level.depth]
+        try:
+            with tracing.phase("tangent"):
+                t = op.jvp(tangents, out, *inputs, **attrs)
+                t = None if t is None else _fit(t, out)
+        finally:
+            _active = active
+        if t is not None:
+            level.set_tangent(out, t)
+
+
+def _fit(t: Tensor, out: Tensor) -> Tensor:
+    """Rules may leave broadcasting to here: the tangent takes out's shape and dtype."""
+    from .ops.shape import broadcast_to
+
+    if t.dtype != out.dtype:
+        t = t.astype(out.dtype)
+    return broadcast_to(t, out.shape) if t.shape != out.shape else t
+
+
+def alias(x: Tensor) -> Tensor:
+    """A new Tensor object for x's value (no copy, no node) that gradients flow through.
+
+    Transforms differentiate with respect to aliases, so the same tensor passed twice,
+    or used outside the function too, is never confused; tangents x has at the levels
+    already entered carry over.
+    """
+    from . import grad_mode
+    from .ops.elementwise import identity_op
+
+    tracer = tracing.current
+    if tracer is not None:
+        a = Tensor._symbolic(tracer, tracer.node_of(x), x.shape, x.dtype, x._backend)
+    else:
+        a = Tensor._wrap(x._concrete("a function transform"), x._backend)
+    if x.requires_grad and grad_mode.is_grad_enabled():
+        a.requires_grad = True
+        a._ctx = Ctx(identity_op, (x,), {})
+    for level in _levels:
+        t = level.tangent(x)
+        if t is not None:
+            level.set_tangent(a, t)
+    return a
+
+
+def make_dual(level: Level, primal: Tensor, tangent) -> Tensor:
+    """An alias of `primal` whose tangent at `level` is `tangent` (None: zero)."""
+    from .creation import as_tensor
+
+    dual = alias(primal)
+    if tangent is None:
+        return dual
+    if primal.dtype.kind != "f":
+        raise AutogradError(f"jvp: a tangent was given for a {primal.dtype.name} primal; only "
+                            "floating-point inputs have tangents", source=user_source())
+    t = as_tensor(tangent, primal.dtype, like=primal)
+    if t.shape != primal.shape:
+        raise ShapeError(f"jvp: tangent of shape {t.shape} for a primal of shape "
+                         f"{primal.shape}; they must match", source=user_source())
+    level.set_tangent(dual, t)
+    return dual
