@@ -128,3 +128,37 @@ def test_nan_in_one_derivative_only_is_a_failure():
     x = gg.tensor([0.0, 1.0], dtype=gg.float64, requires_grad=True)
     with pytest.raises(gg.GradcheckError, match="sqrt"):
         gg.gradcheck(lambda a: a.sqrt(), (x,))
+
+
+@pytest.fixture
+def bad_forward_square():
+    """x^2 with a right VJP (2x g) and a wrong JVP (x t instead of 2x t)."""
+    op = Op("gradcheck_test_bad_jvp_square", elementwise=True)
+    op.infer = lambda x: (x.shape, x.dtype)
+    op.vjp = lambda g, out, x: (g * 2.0 * x,)
+    op.jvp = lambda t, out, x: t[0] * x
+    backend = get_backend("numpy")
+    backend.kernels[op.name] = np.square
+    yield op
+    del REGISTRY[op.name]
+    del backend.kernels[op.name]
+
+
+@pytest.mark.parametrize("fn, shapes", [
+    (lambda a, b: (a * b).sin().sum(1), [(3, 4), (4,)]),
+    (lambda a: a.softmax(1), [(2, 3)]),
+    (lambda a, b: (a @ b, (a.exp() + 1).log()), [(2, 3), (3, 2)]),
+])
+def test_forward_mode_is_checked_too(fn, shapes):
+    inputs = [leaf(*s, seed=i) for i, s in enumerate(shapes)]
+    assert gg.gradcheck(fn, inputs, check_forward=True)
+
+
+def test_wrong_jvp_is_caught_only_in_forward_mode(bad_forward_square):
+    fn = lambda a: bad_forward_square(a.cos()) * 3.0  # noqa: E731
+    assert gg.gradcheck(fn, (leaf(2, 2),))
+    with pytest.raises(gg.GradcheckError, match="JVP of op `gradcheck_test_bad_jvp_square`") \
+            as info:
+        gg.gradcheck(fn, (leaf(2, 2),), check_forward=True)
+    assert "forward mode" in str(info.value)
+    assert info.value.op == "gradcheck_test_bad_jvp_square"
