@@ -20,11 +20,14 @@ Levels are entered through `gg.func.jvp`; nothing here is public API.
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
 from .errors import AutogradError, ShapeError
 from .ir import tracing
 from .source import user_source
-from .tensor import Ctx, Tensor
+
+if TYPE_CHECKING:  # tensor.py imports this module (in-place updates carry tangents)
+    from .tensor import Tensor
 
 _levels: list[Level] = []  # every level entered and not yet left, outermost first
 _active: list[Level] = []  # the levels ops propagate tangents to right now
@@ -96,6 +99,17 @@ def _fit(t: Tensor, out: Tensor) -> Tensor:
     return broadcast_to(t, out.shape) if t.shape != out.shape else t
 
 
+def share_tangents(src: Tensor, dst: Tensor) -> None:
+    """Make dst's tangents src's at every level (in-place updates: the new value's
+    tangents replace the old ones, and a value without one leaves none)."""
+    for level in _levels:
+        t = level.tangent(src)
+        if t is not None:
+            level.set_tangent(dst, t)
+        else:
+            level._tangents.pop(id(dst), None)
+
+
 def alias(x: Tensor) -> Tensor:
     """A new Tensor object for x's value (no copy, no node) that gradients flow through.
 
@@ -105,6 +119,7 @@ def alias(x: Tensor) -> Tensor:
     """
     from . import grad_mode
     from .ops.elementwise import identity_op
+    from .tensor import Ctx, Tensor
 
     tracer = tracing.current
     if tracer is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import dtypes, grad_mode
+from . import dtypes, forward_ad, grad_mode
 from .errors import AutogradError, DtypeError, ShapeError, TracingError
 from .ir import tracing
 from .source import user_source
@@ -290,7 +290,13 @@ class Tensor:
     def _inplace(self, fn, *args) -> Tensor:
         if self.requires_grad and self._ctx is None and grad_mode._enabled:
             self._assign(self, check_leaf=True)  # raises the leaf error with the user's line
-        return self._assign(fn(self._alias(), *args))
+        source = self._alias()
+        if forward_ad._levels:  # forward mode: the update's tangent replaces self's
+            forward_ad.share_tangents(self, source)
+        result = fn(source, *args)
+        if forward_ad._levels:
+            forward_ad.share_tangents(result, self)
+        return self._assign(result)
 
     def add_(self, other, alpha=1):
         return self._inplace(lambda s, o: s + (o if alpha == 1 else o * alpha), other)

@@ -130,3 +130,18 @@ def test_bad_tangents_are_clear_errors():
         gg.func.jvp(lambda i: i * 2, (gg.tensor([1, 2]),), (gg.ones(2),))
     with pytest.raises(gg.AutogradError, match="2 primals but 1 tangents"):
         gg.func.jvp(_seed_f, (x, x), (x,))
+
+
+def test_in_place_updates_carry_tangents():
+    def fn(x):
+        y = x * 1.0
+        y.mul_(3.0)
+        y[0] = 5.0  # a constant: its tangent is zero
+        y += x
+        return y
+
+    x = gg.tensor([1.0, 2.0], dtype="float64")
+    _, t = gg.func.jvp(fn, (x,), (gg.tensor([1.0, 1.0], dtype="float64"),))
+    assert t.tolist() == [1.0, 4.0]
+    np.testing.assert_array_equal(gg.func.jacobian(fn, mode="forward")(x).numpy(),
+                                  gg.func.jacobian(fn, mode="reverse")(x).numpy())
