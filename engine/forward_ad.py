@@ -105,7 +105,7 @@ def share_tangents(src: Tensor, dst: Tensor) -> None:
     for level in _levels:
         t = level.tangent(src)
         if t is not None:
-            level.set_tangent(dst, t)
+            level.set_tangent(dst, t if t.dtype == dst.dtype else t.astype(dst.dtype))
         else:
             level._tangents.pop(id(dst), None)
 

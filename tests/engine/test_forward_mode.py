@@ -5,7 +5,8 @@ compares the Jacobian built column by column from JVPs with them); J·v assemble
 reverse mode (the Jacobian from one VJP per output element, times v); hand-derived
 values for the seed's example f(x1, x2) = log(x1) + x1*x2 - sin(x2) at (2, 5):
 tangents along e1 and e2 give 1/x1 + x2 = 5.5 and x1 - cos(x2) = 1.7163; and the
-eager run for the traced graph.
+eager run for the traced graph; for random compositions (hypothesis), the gradient
+dotted with v.
 """
 
 import math
@@ -13,6 +14,9 @@ import math
 import numpy as np
 import pytest
 from gg_reference import op_cases, to_tensor
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_trace_vs_eager import SHAPES, make_fn, step
 
 import graphgrad as gg
 from graphgrad.ops import REGISTRY
@@ -145,3 +149,21 @@ def test_in_place_updates_carry_tangents():
     assert t.tolist() == [1.0, 4.0]
     np.testing.assert_array_equal(gg.func.jacobian(fn, mode="forward")(x).numpy(),
                                   gg.func.jacobian(fn, mode="reverse")(x).numpy())
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(step, min_size=1, max_size=5))
+def test_random_compositions_jvp_equals_gradient_dot_v(steps):
+    fn = make_fn(steps)
+    rng = np.random.default_rng(2)
+    xs = [gg.tensor(rng.uniform(-1, 1, s), dtype="float64") for s in SHAPES]
+    vs = [gg.tensor(rng.standard_normal(s), dtype="float64") for s in SHAPES]
+    value, jv = gg.func.jvp(fn, tuple(xs), tuple(vs))
+    grads = gg.func.grad(fn, tuple(range(len(xs))))(*xs)
+    expected = sum(float((g.numpy() * v.numpy()).sum()) for g, v in zip(grads, vs))
+    assert jv.item() == pytest.approx(expected, rel=1e-10, abs=1e-12)
+    graph = gg.trace(lambda *a: gg.func.jvp(fn, a[:4], a[4:]),
+                     *[gg.Spec(s, "float64") for s in SHAPES * 2])
+    traced = gg.run_graph(graph, *[t.numpy() for t in xs + vs])
+    np.testing.assert_allclose([t.item() for t in traced], [value.item(), jv.item()],
+                               rtol=1e-12)
