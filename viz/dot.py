@@ -1,0 +1,289 @@
+"""Graph -> `graphviz.Digraph`: which nodes a view shows, where they sit, how they look.
+
+One DOT node per drawn Graph node (DOT name `n<id>`, SVG class `gg-node kind-<kind>
+phase-<phase>`) and one DOT edge per argument edge between drawn nodes (class
+`gg-edge`), so a diagram can be checked against its Graph by counting. Diagram-only
+nodes have other names: `w<i>` (state writes), `o<i>` (outputs), `legend`.
+
+Clusters nest as phase > module scope > fused group; every node has exactly one path,
+so the nesting is always proper. Everything is built with loops (no recursion), so
+graphs of any size convert.
+"""
+
+from __future__ import annotations
+
+import html
+import textwrap
+
+import graphviz
+import numpy as np
+
+from graphgrad.errors import GraphgradError
+from graphgrad.ir.graph import SOURCE_OPS, Graph
+from graphgrad.ir.printer import format_attrs, format_node, format_type
+
+from . import style
+from .select import kind_of, phases_for, select
+
+BACKWARD_PHASES = ("backward", "update")
+
+class DotBuilder:
+    """Builds one diagram; `build()` returns the Digraph."""
+
+    def __init__(self, graph: Graph, phases: set[str], *, scopes: bool = True,
+                 legend: bool = True, phase_clusters: bool = True, title: str | None = None,
+                 rankdir: str = "TB", inline_constants: bool = True):
+        self.g = graph
+        self.sel = select(graph, phases, inline_constants)
+        self.nodes, self.ghosts = self.sel.nodes, self.sel.ghosts
+        if not self.nodes:
+            raise GraphgradError(
+                f"nothing to draw: the graph has no nodes in phase(s) {sorted(phases)} "
+                f"(its phases: {graph.nodes_by_phase()})")
+        self.drawn = set(self.nodes)
+        self.scopes, self.legend, self.title = scopes, legend, title
+        computed_phases = {graph[n]["phase"] for n in self.nodes
+                           if graph[n]["op"] not in SOURCE_OPS}
+        self.phase_clusters = phase_clusters and len(computed_phases) > 1
+        self.dot = graphviz.Digraph(
+            "graphgrad", graph_attr=style.GRAPH_ATTR | {"rankdir": rankdir},
+            node_attr=style.NODE_ATTR, edge_attr=style.EDGE_ATTR)
+        self.paths: dict[int, tuple] = {}
+        self.members: dict[tuple, list] = {(): []}  # cluster path -> [(name, attrs)]
+        self.kinds: set[str] = set()
+        self.phases_seen: set[str] = set()
+        self.saved_edges = False
+        self.edges: list[tuple[str, str, dict]] = []
+
+    # ------------------------------------------------------------------ placement
+    def base_path(self, n: int) -> tuple:
+        data = self.g[n]
+        path = (("phase", data["phase"]),) if self.phase_clusters else ()
+        scope = data.get("scope")
+        if self.scopes and scope:
+            parts = str(scope).split(".")
+            path += tuple(("scope", ".".join(parts[:i + 1])) for i in range(len(parts)))
+        if n in self.sel.groups:
+            path += (("group", self.sel.groups[n]),)
+        return path
+
+    def path_of(self, n: int) -> tuple:
+        kind = kind_of(self.g[n])
+        if kind == "get":
+            owner = self.g.args(n)[0] if self.g.args(n) else None
+            if owner in self.paths and kind_of(self.g[owner]) == "fused":
+                return self.paths[owner]
+        if kind == "fused":
+            return self.base_path(n) + (("fused", n),)
+        if kind in ("op", "get"):
+            return self.base_path(n)
+        return self.source_path(n, kind)
+
+    def source_path(self, n: int, kind: str) -> tuple:
+        """Constants sit beside their first user; parameters inside their module's scope."""
+        users = [u for u in self.g.users(n) if u in self.paths]
+        if not users:
+            return ()
+        path = tuple(e for e in self.paths[users[0]] if e[0] != "fused")
+        if kind == "const":
+            return path
+        name = self.g[n].get("name") or ""
+        owner = name.rsplit(".", 1)[0] if "." in name else None
+        if kind == "state" and ("scope", owner) in path:
+            return path[:path.index(("scope", owner)) + 1]
+        groups = [i for i, e in enumerate(path) if e[0] == "group"]
+        if groups:
+            return path[:groups[0] + 1]
+        return path[:1] if self.phase_clusters else ()
+
+    def place(self, name: str, path: tuple, attrs: dict) -> None:
+        for i in range(len(path)):
+            self.members.setdefault(path[:i + 1], [])
+        self.members[path].append((name, attrs))
+
+    # ------------------------------------------------------------------ nodes
+    def add_graph_nodes(self) -> None:
+        sources = [n for n in self.nodes if self.g[n]["op"] in SOURCE_OPS]
+        for n in (n for n in self.nodes if self.g[n]["op"] not in SOURCE_OPS):
+            self.paths[n] = self.path_of(n)
+        for n in sources:
+            self.paths[n] = self.path_of(n)
+        for n in self.nodes:
+            data = self.g[n]
+            kind = kind_of(data)
+            self.kinds.add(kind)
+            if kind not in ("input", "state", "scalar", "const"):
+                self.phases_seen.add(data["phase"])
+            attrs = style.node_style(kind, data["phase"]) | {
+                "label": self.label(n, data, kind), "tooltip": self.tooltip(n, data),
+                "class": f"gg-node kind-{kind} phase-{data['phase']}", "id": f"n{n}"}
+            self.place(f"n{n}", self.paths[n], attrs)
+        for n in self.ghosts:
+            data = self.g[n]
+            self.kinds.add("ghost")
+            label = _html_label(f"%{n} {data['op']}", format_type(data), "(forward)")
+            self.place(f"n{n}", (), style.node_style("ghost", data["phase"]) | {
+                "label": label, "tooltip": self.tooltip(n, data), "id": f"n{n}",
+                "class": f"gg-ghost phase-{data['phase']}"})
+
+    def label(self, n: int, data: dict, kind: str) -> str:
+        typ = format_type(data)
+        if kind in ("input", "state", "scalar"):
+            unnamed = f"{'input' if kind == 'input' else 'leaf'} %{n}"
+            return _html_label(data.get("name") or unnamed, typ)
+        if kind == "const":
+            value = _const_text(data["attrs"]["value"])
+            value = value if len(value) <= 24 else value[:21] + "..."
+            return _html_label(value, typ, bold=False)
+        if kind == "fused":
+            count = len(data["attrs"]["program"].steps)
+            return _html_label(f"fused \u00d7{count}", typ)
+        if kind == "get":
+            return _html_label(f"get {data['attrs'].get('index', 0)}", typ, bold=False)
+        return _html_label(self.call_text(n, data["op"]), typ, _short_attrs(data["attrs"]))
+
+    def call_text(self, n: int, op: str) -> str:
+        """`op`, or `op(·, 0.9)` when scalar constants are inlined (· is a drawn edge)."""
+        args = self.g.args(n)
+        if not any(a in self.sel.inlined for a in args):
+            return op
+        self.kinds.add("inlined")
+        return op + "(" + ", ".join(_const_text(self.g[a]["attrs"]["value"])
+                                    if a in self.sel.inlined else "\u00b7" for a in args) + ")"
+
+    def tooltip(self, n: int, data: dict) -> str:
+        line = format_node(self.g, n).split("  # ")[0].rstrip()
+        lines = [data.get("source") or "(no source line)", line, f"phase: {data['phase']}"]
+        if data.get("scope"):
+            lines.append(f"module: {data['scope']}")
+        if data["op"] == "fused":
+            program = data["attrs"]["program"]
+            lines += [str(program), "replaces ops from: " + ", ".join(program.sources)]
+        return "\n".join(lines)
+
+    def add_extras(self) -> None:
+        """State writes and outputs: where values leave the step."""
+        for i, (name, w) in enumerate(self.g.state_writes.items()):
+            if w is None or w not in self.drawn:
+                continue
+            self.kinds.add("write")
+            path = tuple(e for e in self.paths[w] if e[0] != "fused")
+            self.place(f"w{i}", path, style.node_style("write", "update") | {
+                "label": _html_label(name, format_type(self.g[w]), "\u2190 new value"),
+                "tooltip": f"state {name} <- %{w}\nwritten back after each call",
+                "class": "gg-write", "id": f"w{i}"})
+            self.edge(f"n{w}", f"w{i}", **style.WRITE_EDGE,
+                          **{"class": "gg-write-edge", "tooltip": f"{name} <- %{w}"})
+        for i, o in enumerate(self.g.outputs):
+            if o not in self.drawn:
+                continue
+            self.kinds.add("output")
+            self.place(f"o{i}", (), style.node_style("output", "forward") | {
+                "label": _html_label(f"output {i}", format_type(self.g[o])),
+                "tooltip": f"returned value {i} (%{o})", "class": "gg-output", "id": f"o{i}"})
+            self.edge(f"n{o}", f"o{i}", **style.OUTPUT_EDGE,
+                          **{"class": "gg-output-edge", "tooltip": f"output {i}"})
+
+    # ------------------------------------------------------------------ edges
+    def edge(self, u: str, v: str, **attrs) -> None:
+        self.edges.append((u, v, attrs))
+
+    def add_edges(self) -> None:
+        for v in self.nodes:
+            v_phase = self.g[v]["phase"]
+            for u, _, k in sorted(self.g.nx.in_edges(v, keys=True), key=lambda e: e[2]):
+                if u in self.sel.inlined:
+                    continue
+                attrs = {"class": "gg-edge", "tooltip": f"%{u} \u2192 %{v} (argument {k})"}
+                u_data = self.g[u]
+                if v_phase in BACKWARD_PHASES and u_data["op"] not in SOURCE_OPS \
+                        and u_data["phase"] not in BACKWARD_PHASES:
+                    attrs |= style.SAVED_EDGE | {"class": "gg-edge gg-saved"}
+                    self.saved_edges = True
+                self.edge(f"n{u}", f"n{v}", **attrs)
+
+    # ------------------------------------------------------------------ clusters
+    def cluster_attrs(self, path: tuple, index: int) -> dict:
+        kind, key = path[-1]
+        attrs = {"id": f"c{index}"}
+        if kind == "phase":
+            fill, border, bg, title = style.phase_colors(key)
+            return attrs | {"label": title, "style": "filled,rounded", "fillcolor": bg,
+                            "color": border, "fontcolor": border, "fontsize": "12",
+                            "class": f"gg-phase phase-{key}", "tooltip": f"{title} phase"}
+        if kind == "scope":
+            return attrs | style.SCOPE_CLUSTER | {"label": f"module {key}",
+                                                  "class": "gg-scope", "tooltip": key}
+        if kind == "group":
+            written = [name for name, w in self.g.state_writes.items()
+                       if w in self.sel.groups and self.sel.groups[w][0] == key[0]]
+            return attrs | style.GROUP_CLUSTER | {
+                "label": key[1], "class": "gg-update-group",
+                "tooltip": "writes " + (", ".join(written) or "nothing")}
+        names = self.g[key]["attrs"]["program"].op_names
+        text = "fused: " + ", ".join(names)
+        label = "\\l".join(textwrap.wrap(text, 40)) + "\\l"
+        return attrs | style.FUSED_CLUSTER | {
+            "label": label, "class": "gg-fused", "tooltip": f"%{key}: {len(names)} ops, "
+                                                            "one kernel"}
+
+    def assemble(self) -> None:
+        """Attach cluster subgraphs to their parents, deepest first (no recursion)."""
+        paths = sorted(self.members, key=len, reverse=True)
+        index = {p: i for i, p in enumerate(sorted(self.members, key=len))}
+        graphs = {(): self.dot}
+        for p in paths:
+            if p:
+                graphs[p] = graphviz.Digraph(f"cluster_{index[p]}",
+                                             graph_attr=self.cluster_attrs(p, index[p]))
+        for p in paths:
+            for name, attrs in self.members[p]:
+                graphs[p].node(name, **attrs)
+        for p in paths:
+            if p:
+                graphs[p[:-1]].subgraph(graphs[p])
+
+    def build(self) -> graphviz.Digraph:
+        self.add_graph_nodes()
+        self.add_edges()
+        self.add_extras()
+        if self.legend:
+            rows = style.legend_rows(self.kinds, self.phases_seen, self.saved_edges)
+            self.place("legend", (), {"shape": "plaintext", "label": style.legend_label(rows),
+                                      "class": "gg-legend", "id": "legend", "tooltip": "legend"})
+        self.assemble()
+        for u, v, attrs in self.edges:  # after the nodes, so node order follows the graph's
+            self.dot.edge(u, v, **attrs)
+        if self.title:
+            self.dot.attr(label=self.title)
+        return self.dot
+
+
+def _const_text(value) -> str:
+    arr = np.asarray(value)
+    if arr.ndim == 0 and arr.dtype.kind == "f":
+        return f"{arr.item():.4g}"
+    return format_attrs("const", {"value": value})
+
+
+def _short_attrs(attrs: dict) -> str | None:
+    """`k=v` for small attributes; None/False values are defaults, left out as noise."""
+    parts = [f"{k}={v}" for k, v in attrs.items()
+             if isinstance(v, (int, float, str, bool, tuple)) and v is not False]
+    text = ", ".join(parts)
+    return text if text and len(text) <= 30 else None
+
+
+def _html_label(title: str, typ: str | None, note: str | None = None, bold: bool = True) -> str:
+    head = html.escape(title)
+    rows = [f"<b>{head}</b>" if bold else head]
+    if note:
+        rows.append(f'<font point-size="8" color="#555555">{html.escape(note)}</font>')
+    if typ:
+        rows.append(f'<font point-size="8" color="#333333">{html.escape(typ)}</font>')
+    return "<" + "<br/>".join(rows) + ">"
+
+
+def graph_to_dot(graph: Graph, part="both", **options) -> graphviz.Digraph:
+    """The diagram of `graph`'s `part` (see `DotBuilder` for the options)."""
+    return DotBuilder(graph, phases_for(graph, part), **options).build()
