@@ -16,6 +16,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+
 from graphgrad import dtypes
 from graphgrad.backends.numpy_backend import NumpyBackend
 from graphgrad.ops import REGISTRY

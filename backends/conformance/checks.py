@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import graphgrad as gg
 import numpy as np
+
+import graphgrad as gg
 from graphgrad.ops import REGISTRY
 from graphgrad.tensor import Tensor
 

@@ -1,6 +1,7 @@
 """Fixtures of the conformance suite: the backend under test (see plugin.py)."""
 
 import pytest
+
 from graphgrad.backends.conformance import plugin
 
 

@@ -8,6 +8,7 @@ update, a broadcasting activation chain, a masked clamp, and 0-d and empty varia
 from __future__ import annotations
 
 import numpy as np
+
 from graphgrad.backends.conformance.checks import Aval
 from graphgrad.ir.fused import FusedProgram, Step
 from graphgrad.ops import REGISTRY

@@ -7,6 +7,7 @@ unless the backend declares it unsupported.
 
 import numpy as np
 import pytest
+
 from graphgrad.backends import Backend
 from graphgrad.backends.conformance.plugin import backend_name
 from graphgrad.ops import REGISTRY

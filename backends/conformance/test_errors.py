@@ -7,9 +7,10 @@ backend and the op; a dtype the backend declares unsupported is refused when an
 array of it is converted.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad.backends.conformance.cases import samples_of
 from graphgrad.backends.conformance.checks import to_backend
 from graphgrad.ops import REGISTRY, Op

@@ -8,6 +8,7 @@ the reference to the dtype's tolerance.
 
 import numpy as np
 import pytest
+
 from graphgrad.backends.conformance.cases import compare, forward_cases
 from graphgrad.backends.conformance.checks import describe, expected_type, run_case
 from graphgrad.backends.conformance.plugin import record_error

@@ -9,6 +9,7 @@ input (as the runtime does when an update overwrites its parameter).
 
 import numpy as np
 import pytest
+
 from graphgrad.backends.base import Backend
 from graphgrad.backends.conformance.cases import TOLERANCE, compare, fusable_cases
 from graphgrad.backends.conformance.plugin import record_error

@@ -6,9 +6,10 @@ about 7 standard errors), and seeding: the same seed gives the same numbers, ano
 seed different ones.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad.backends import registry
 from graphgrad.backends.conformance.cases import random_ops
 

@@ -7,6 +7,7 @@ kernels. Oracle: central differences, eps=1e-6, atol=1e-5, rtol=1e-3.
 """
 
 import pytest
+
 from graphgrad.backends.conformance.cases import vjp_cases
 from graphgrad.backends.conformance.checks import describe, to_backend
 from graphgrad.backends.conformance.plugin import record_error

@@ -5,6 +5,7 @@ class with `graphgrad.backends.register`).
 """
 
 import numpy as np
+
 from graphgrad.backends.numpy_backend import NumpyBackend
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+
 from graphgrad.backends import info
 from graphgrad.ops import REGISTRY
 

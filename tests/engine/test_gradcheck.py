@@ -5,9 +5,10 @@ derivatives for the deliberately wrong VJP (d/dx x^2 = 2x, the rule says x), and
 the known index of the element a perturbed rule gets wrong.
 """
 
-import graphgrad as gg
 import numpy as np
 import pytest
+
+import graphgrad as gg
 from graphgrad.backends import get_backend
 from graphgrad.gradcheck import check_gradients
 from graphgrad.ops.registry import REGISTRY, Op

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from graphgrad.backends.base import Backend
 from graphgrad.backends.numpy_backend import NumpyBackend
 from graphgrad.errors import BackendError, NumericalError
