@@ -96,8 +96,24 @@ def _log_softmax(x, axis):
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
+def _rows_and_cols(idx, n):
+    """For a 2-D gather along axis 1 with one index per row (a loss picking each row's
+    label): the fancy index that does it directly, or None for the general case."""
+    if idx.ndim != 2 or idx.shape[1] != 1 or idx.shape[0] != n:
+        return None
+    cols = idx[:, 0]
+    if cols.size and (cols.min() < 0 or cols.max() < 0):
+        return None
+    return np.arange(n), cols
+
+
 def _gather_backward(g, idx, axis, shape):
     out = np.zeros(shape, dtype=g.dtype)
+    if axis == 1 and len(shape) == 2:
+        fast = _rows_and_cols(idx, shape[0])
+        if fast is not None:  # one index per row: no duplicates, plain assignment
+            out[fast] = g[:, 0]
+            return out
     np.put_along_axis(out, idx, 0, axis)  # validates indices like the forward did
     grids = list(np.indices(idx.shape, sparse=True))
     grids[axis] = idx
@@ -154,7 +170,7 @@ class NumpyBackend(Backend):
         # linear algebra, shapes, indexing, nn
         k.update(
             matmul=np.matmul,
-            reshape=lambda x, shape: np.reshape(x, shape),
+            reshape=lambda x, shape: x.reshape(shape),
             permute=lambda x, axes: np.transpose(x, axes),
             broadcast_to=lambda x, shape: np.broadcast_to(x, shape),
             concat=lambda *xs, axis: np.concatenate(xs, axis=axis),
