@@ -70,7 +70,7 @@ class DotBuilder:
     def path_of(self, n: int) -> tuple:
         kind = kind_of(self.g[n])
         if kind == "get":
-            owner = self.g.args(n)[0] if self.g.args(n) else None
+            owner = self.sel.args[n][0] if self.sel.args[n] else None
             if owner in self.paths and kind_of(self.g[owner]) == "fused":
                 return self.paths[owner]
         if kind == "fused":
@@ -144,7 +144,7 @@ class DotBuilder:
 
     def call_text(self, n: int, op: str) -> str:
         """`op`, or `op(·, 0.9)` when scalar constants are inlined (· is a drawn edge)."""
-        args = self.g.args(n)
+        args = self.sel.args[n]
         if not any(a in self.sel.inlined for a in args):
             return op
         self.kinds.add("inlined")
@@ -152,7 +152,7 @@ class DotBuilder:
                                     if a in self.sel.inlined else "\u00b7" for a in args) + ")"
 
     def tooltip(self, n: int, data: dict) -> str:
-        line = format_node(self.g, n).split("  # ")[0].rstrip()
+        line = self.node_line(n, data)
         lines = [data.get("source") or "(no source line)", line, f"phase: {data['phase']}"]
         if data.get("scope"):
             lines.append(f"module: {data['scope']}")
@@ -160,6 +160,15 @@ class DotBuilder:
             program = data["attrs"]["program"]
             lines += [str(program), "replaces ops from: " + ", ".join(program.sources)]
         return "\n".join(lines)
+
+    def node_line(self, n: int, data: dict) -> str:
+        """`%7 : f32[32,128] = relu(%6)`, as `str(graph)` prints it."""
+        if data["op"] in ("input", "state", "const", "fused"):
+            return format_node(self.g, n).split("  # ")[0].rstrip()
+        args = ", ".join(self.g.label(a) for a in self.sel.args[n])
+        attrs = format_attrs(data["op"], data["attrs"])
+        call = ", ".join(x for x in (args, attrs) if x)
+        return f"{self.g.label(n)} : {format_type(data)} = {data['op']}({call})"
 
     def add_extras(self) -> None:
         """State writes and outputs: where values leave the step."""
@@ -191,7 +200,7 @@ class DotBuilder:
     def add_edges(self) -> None:
         for v in self.nodes:
             v_phase = self.g[v]["phase"]
-            for u, _, k in sorted(self.g.nx.in_edges(v, keys=True), key=lambda e: e[2]):
+            for k, u in enumerate(self.sel.args[v]):
                 if u in self.sel.inlined:
                     continue
                 attrs = {"class": "gg-edge", "tooltip": f"%{u} \u2192 %{v} (argument {k})"}
@@ -238,7 +247,7 @@ class DotBuilder:
                                              graph_attr=self.cluster_attrs(p, index[p]))
         for p in paths:
             for name, attrs in self.members[p]:
-                graphs[p].node(name, **attrs)
+                graphs[p].body.append(f"\t{name} [{_attr_list(attrs)}]\n")
         for p in paths:
             if p:
                 graphs[p[:-1]].subgraph(graphs[p])
@@ -253,10 +262,22 @@ class DotBuilder:
                                       "class": "gg-legend", "id": "legend", "tooltip": "legend"})
         self.assemble()
         for u, v, attrs in self.edges:  # after the nodes, so node order follows the graph's
-            self.dot.edge(u, v, **attrs)
+            self.dot.body.append(f"\t{u} -> {v} [{_attr_list(attrs)}]\n")
         if self.title:
             self.dot.attr(label=self.title)
         return self.dot
+
+
+def _attr_list(attrs: dict) -> str:
+    """DOT attributes, written directly: graphviz.Digraph.node's generic quoting is the
+    slowest part of drawing a 10,000-node graph. HTML labels (`<...>`) stay unquoted."""
+    return " ".join(f"{k}={v}" if v.startswith("<") and v.endswith(">")
+                    else f'{k}="{_escape(v)}"' for k, v in attrs.items())
+
+
+def _escape(value: str) -> str:
+    value = value.replace('"', '\\"')
+    return value + " " if value.endswith("\\") else value  # a final \ would eat the quote
 
 
 def _const_text(value) -> str:

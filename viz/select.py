@@ -44,6 +44,7 @@ class Selection:
     ghosts: list[int]  # computed values from hidden phases that drawn nodes use
     inlined: set[int] = field(default_factory=set)  # scalar constants shown in labels
     groups: dict[int, tuple[int, str]] = field(default_factory=dict)  # node -> update group
+    args: dict[int, list[int]] = field(default_factory=dict)  # node -> its arguments, in order
 
     def __post_init__(self):
         self.drawn = set(self.nodes)
@@ -56,6 +57,7 @@ def is_inlinable(data: dict) -> bool:
 def select(graph: Graph, phases: set[str], inline_constants: bool = True) -> Selection:
     """The nodes a view of `phases` draws (see the module docstring)."""
     order = graph.topo_order()
+    args = {n: graph.args(n) for n in order}
     drawn = {n for n in order
              if graph[n]["op"] not in SOURCE_OPS and graph[n]["phase"] in phases}
     inlined = set()
@@ -70,13 +72,13 @@ def select(graph: Graph, phases: set[str], inline_constants: bool = True) -> Sel
                 inlined.add(n)
             else:
                 drawn.add(n)
-    ghosts = dict.fromkeys(a for n in order if n in drawn for a in graph.args(n)
+    ghosts = dict.fromkeys(a for n in order if n in drawn for a in args[n]
                            if a not in drawn and a not in inlined)
     nodes = [n for n in order if n in drawn]
-    return Selection(nodes, list(ghosts), inlined, update_groups(graph, nodes))
+    return Selection(nodes, list(ghosts), inlined, update_groups(graph, nodes, args), args)
 
 
-def update_groups(graph: Graph, nodes: list[int]) -> dict[int, tuple[int, str]]:
+def update_groups(graph: Graph, nodes: list[int], args: dict) -> dict[int, tuple[int, str]]:
     """node -> (group id, label): the connected pieces of the drawn update phase.
 
     Returns {} when there is at most one piece (a group box would add nothing).
@@ -93,7 +95,7 @@ def update_groups(graph: Graph, nodes: list[int]) -> dict[int, tuple[int, str]]:
         return n
 
     for v in update:
-        for u in graph.args(v):
+        for u in args[v]:
             if u in members:
                 ru, rv = find(u), find(v)
                 if ru != rv:
