@@ -292,12 +292,46 @@ def wide_mlp():
     return systems
 
 
+# name -> (title, systems factory, steps per round, BLAS threads: 1 for small GEMMs, where
+# a thread pool costs more than it saves and makes timings erratic; None = library default)
 WORKLOADS = {
-    "a": ("temperature fit (11 points, SGD)", temperature, 2000),
-    "b": ("two-layer ERM 64-128-16, batch 32 by index, SGD", two_layer_erm, 300),
-    "c": ("digits MLP 64-128-128-10, batch 64, Adam", digits_mlp, 100),
-    "d": ("wide MLP 784-2048-2048-10, batch 512, SGD", wide_mlp, 3),
+    "a": ("temperature fit (11 points, SGD)", temperature, 2000, 1),
+    "b": ("two-layer ERM 64-128-16, batch 32 by index, SGD", two_layer_erm, 300, 1),
+    "c": ("digits MLP 64-128-128-10, batch 64, Adam", digits_mlp, 100, 1),
+    "d": ("wide MLP 784-2048-2048-10, batch 512, SGD", wide_mlp, 3, None),
 }
+
+
+def blas_threads(n):
+    """Limit NumPy's BLAS and PyTorch to n threads inside the block (None: leave as is)."""
+    import contextlib
+
+    if n is None:
+        return contextlib.nullcontext("default")
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext("default (threadpoolctl not installed)")
+    stack = contextlib.ExitStack()
+    stack.enter_context(threadpool_limits(n))
+    if torch is not None:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(n)
+        stack.callback(torch.set_num_threads, previous)
+    stack.enter_context(contextlib.nullcontext())
+    return _Labelled(stack, str(n))
+
+
+class _Labelled:
+    def __init__(self, stack, label):
+        self.stack, self.label = stack, label
+
+    def __enter__(self):
+        self.stack.__enter__()
+        return self.label
+
+    def __exit__(self, *exc):
+        return self.stack.__exit__(*exc)
 
 
 def format_table(title, times) -> str:
@@ -320,7 +354,8 @@ def main(argv=None) -> int:
           f"{', torch ' + torch.__version__ if torch else ''}; {platform.machine()} "
           f"{platform.processor() or ''}; {time.strftime('%Y-%m-%d')}")
     for key in args.workloads:
-        title, make, steps = WORKLOADS[key]
-        times = measure(make(), max(1, int(steps * args.scale)), args.rounds)
-        print(format_table(f"({key}) {title}", times), flush=True)
+        title, make, steps, threads = WORKLOADS[key]
+        with blas_threads(threads) as label:
+            times = measure(make(), max(1, int(steps * args.scale)), args.rounds)
+        print(format_table(f"({key}) {title}  [BLAS threads: {label}]", times), flush=True)
     return 0
