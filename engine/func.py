@@ -21,6 +21,7 @@ import numpy as np
 
 from . import autodiff, dtypes, forward_ad, grad_mode
 from .errors import AutogradError
+from .ir import tracing
 from .pytree import flatten
 from .source import user_source
 from .tensor import Tensor
@@ -69,15 +70,15 @@ def jvp(fn: Callable, primals, tangents, *, has_aux: bool = False):
                             source=user_source())
     primals = tuple(_to_tensor(p) for p in primals)
     with forward_ad.new_level() as level:
-        duals = [forward_ad.make_dual(level, p, t) for p, t in zip(primals, tangents)]
+        with tracing.phase("tangent"):
+            duals = [forward_ad.make_dual(level, p, t) for p, t in zip(primals, tangents)]
         with _transform(duals):
             result = fn(*duals)
         out, aux = result if has_aux else (result, None)
         leaves, rebuild = flatten(out, _is_tensor)
-        tangent_leaves = []
-        for o in leaves:
-            t = level.tangent(o)
-            tangent_leaves.append(_zeros_like(o) if t is None else t)
+        with tracing.phase("tangent"):
+            tangent_leaves = [_zeros_like(o) if level.tangent(o) is None else level.tangent(o)
+                              for o in leaves]
     keep = _keep_graph(leaves + tangent_leaves)
     out, tangent_out = _released(out, keep), _released(rebuild(tangent_leaves), keep)
     return (out, tangent_out, _released(aux, keep)) if has_aux else (out, tangent_out)
@@ -131,12 +132,13 @@ def _keep_graph(outputs) -> bool:
 def _pullback(outputs, inputs, cotangents, keep: bool):
     """Gradients of outputs (seeded with cotangents) for each of inputs (zeros if unused)."""
     live = [(o, c) for o, c in zip(outputs, cotangents) if o.requires_grad]
-    if not live:
-        return [_zeros_like(x) for x in inputs]
-    with grad_mode.enable_grad():
-        grads = autodiff.grad([o for o, _ in live], list(inputs), [c for _, c in live],
-                              create_graph=keep, allow_unused=True)
-    return [_zeros_like(x) if g is None else g for x, g in zip(inputs, grads)]
+    grads = [None] * len(inputs)
+    if live:
+        with grad_mode.enable_grad():
+            grads = autodiff.grad([o for o, _ in live], list(inputs), [c for _, c in live],
+                                  create_graph=keep, allow_unused=True)
+    with tracing.phase("backward"):
+        return [_zeros_like(x) if g is None else g for x, g in zip(inputs, grads)]
 
 
 def _released(tree, keep: bool):
@@ -256,24 +258,28 @@ def jacobian(fn: Callable, argnums: int | Sequence[int] = 0, *, mode: str = "aut
     return wrapped
 
 
-def _basis(x: Tensor):
+def _basis(x: Tensor, phase: str):
     """The standard basis of x's space, one tensor of x's shape and dtype at a time."""
     from .creation import as_tensor
 
     for j in range(x.numel()):
         e = np.zeros(x.numel(), dtype=x.dtype)
         e[j] = 1
-        yield as_tensor(e.reshape(x.shape), like=x)
+        with tracing.phase(phase):
+            seed = as_tensor(e.reshape(x.shape), like=x)
+        yield seed
 
 
 def _assemble(columns, out: Tensor, x: Tensor, rows: bool) -> Tensor:
-    """Stack per-element derivatives into a block of shape out.shape + x.shape."""
+    """Stack per-element derivatives (rows: VJPs, else JVP columns) into one block of
+    shape out.shape + x.shape."""
     from .ops.shape import reshape, stack
 
-    if not columns:
-        return _zeros_like_shape(out.shape + x.shape, out)
-    stacked = stack(columns, 0 if rows else -1)  # rows: (n_out,) + x.shape
-    return reshape(stacked, out.shape + x.shape)
+    with tracing.phase("backward" if rows else "tangent"):
+        if not columns:
+            return _zeros_like_shape(out.shape + x.shape, out)
+        stacked = stack(columns, 0 if rows else -1)  # rows: (n_out,) + x.shape
+        return reshape(stacked, out.shape + x.shape)
 
 
 def _zeros_like_shape(shape, like: Tensor) -> Tensor:
@@ -288,7 +294,7 @@ def _jacobian_reverse(outs, xs, keep):
     blocks = []
     for o in outs:
         rows = [[] for _ in xs]
-        for e in _basis(o):
+        for e in _basis(o, "backward"):
             for k, g in enumerate(_pullback([o], xs, [e], keep)):
                 rows[k].append(g)
         blocks.append([_assemble(r, o, x, rows=True) for r, x in zip(rows, xs)])
@@ -300,7 +306,7 @@ def _jacobian_forward(fn, args, nums):
     primals = [_to_tensor(a) for a in args]
     outs, single_out, cols = None, False, {}
     for i in nums:
-        for e in _basis(primals[i]):
+        for e in _basis(primals[i], "tangent"):
             tangents = [e if p == i else None for p in range(len(primals))]
             out, t_out = jvp(fn, tuple(primals), tuple(tangents))
             outs, single_out = _as_tuple(out)
