@@ -31,7 +31,7 @@ BINARY = [
 REDUCE = [
     lambda x: x.sum(-1, keepdim=True), lambda x: x.mean(0, keepdim=True),
     lambda x: x.amax(-1, keepdim=True), lambda x: gg.logsumexp(x, -1, keepdim=True),
-    lambda x: x.var(-1, keepdim=True),
+    lambda x: x.var(-1, unbiased=False, keepdim=True),  # finite for one element too
 ]
 
 step = st.one_of(
