@@ -102,6 +102,12 @@ class Tensor:
     def numel(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
+    def __iter__(self):
+        """Iterate over the first dimension (`w, b = params`), as PyTorch does."""
+        if not self.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d tensor")

@@ -60,13 +60,14 @@ def register_names(tracer, fn) -> None:
         if isinstance(obj, Tensor):
             tracer.names.setdefault(id(obj), prefix)
         elif hasattr(obj, "named_parameters"):
-            tracer.names.setdefault(id(obj), prefix)
+            tracer.names.setdefault(id(obj), prefix.rstrip(".") or type(obj).__name__)
             for name, t in obj.named_parameters():
                 tracer.names.setdefault(id(t), f"{prefix}{name}")
             for name, t in getattr(obj, "named_buffers", lambda: [])():
                 tracer.names.setdefault(id(t), f"{prefix}{name}")
             for name, m in getattr(obj, "named_modules", lambda: [])():
-                tracer.names.setdefault(id(m), f"{prefix}{name}")
+                tracer.names.setdefault(id(m), f"{prefix}{name}" if name else
+                                        prefix.rstrip(".") or type(m).__name__)
 
 
 def trace_into(tracer, fn, specs, names):

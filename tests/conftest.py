@@ -1,9 +1,28 @@
-"""Shared fixtures: every test starts from the same seed and the NumPy backend."""
+"""Shared fixtures: every test starts from the same seed and the NumPy backend.
+
+BLAS is limited to one thread while tests run (when threadpoolctl, which comes with
+scikit-learn, is installed): the tests use small matrices, for which OpenBLAS's thread
+pool only adds contention on a busy machine.
+"""
 
 import numpy as np
 import pytest
 
 import graphgrad as gg
+
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_threaded_blas():
+    if threadpool_limits is None:
+        yield
+        return
+    with threadpool_limits(1):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -98,7 +98,8 @@ class Tracer:
     # ------------------------------------------------------------------ nodes
     def add(self, op, args, attrs, shape, dtype, name=None) -> int:
         phase = self.phase
-        if phase == "forward" and self.after_backward and not grad_mode._enabled:
+        if phase == "forward" and self.after_backward and not grad_mode._enabled \
+                and op not in ("state", "const", "input"):
             phase = "update"  # no_grad code after backward(): a hand-written optimizer step
         return self.graph.add_node(
             op, args, attrs, shape=shape, dtype=dtype, phase=phase,
@@ -132,8 +133,8 @@ class Tracer:
         return self._state_node(t, name, TensorRef(t))
 
     def _state_node(self, t, name, ref) -> int:
-        with self.in_phase("forward"):
-            n = self.add("state", (), {}, t.shape, t.dtype, name=name)
+        # phase: where it is first read (parameters: forward; the backward seed: backward)
+        n = self.add("state", (), {}, t.shape, t.dtype, name=name)
         self.graph.state_reads[name] = n
         self.graph.state_refs[name] = ref
         self.bindings[id(t)] = n
