@@ -54,14 +54,15 @@ class DotBuilder:
         self.phases_seen: set[str] = set()
         self.saved_edges = False
         self.edges: list[tuple[str, str, dict]] = []
+        self.tails: dict[tuple, str] = {}  # (source node, phase cluster) -> its drawing there
 
     # ------------------------------------------------------------------ placement
     def base_path(self, n: int) -> tuple:
         data = self.g[n]
         path = (("phase", data["phase"]),) if self.phase_clusters else ()
-        scope = data.get("scope")
+        scope = str(data.get("scope") or "").strip(".")
         if self.scopes and scope:
-            parts = str(scope).split(".")
+            parts = scope.split(".")
             path += tuple(("scope", ".".join(parts[:i + 1])) for i in range(len(parts)))
         if n in self.sel.groups:
             path += (("group", self.sel.groups[n]),)
@@ -79,9 +80,33 @@ class DotBuilder:
             return self.base_path(n)
         return self.source_path(n, kind)
 
-    def source_path(self, n: int, kind: str) -> tuple:
+    def add_refs(self, n: int, kind: str, attrs: dict) -> None:
+        """Draw a source again in each other phase that reads it (a parameter read by
+        forward and update): no edge then crosses the page, and dot stays fast."""
+        home = self.paths[n][:1]
+        for top, users in self.users_by_phase(n).items():
+            if top == home or not top:
+                continue
+            name = f"n{n}_{top[0][1]}"
+            self.tails[(n, top)] = name
+            self.kinds.add("ref")
+            self.place(name, self.source_path(n, kind, users), attrs | {
+                "id": name, "class": attrs["class"].replace("gg-node", "gg-ref"),
+                "style": attrs["style"].replace(",bold", "") + ",dashed",
+                "tooltip": f"drawn again near its users in {top[0][1]}\n{attrs['tooltip']}"})
+
+    def users_by_phase(self, n: int) -> dict[tuple, list[int]]:
+        out: dict[tuple, list[int]] = {}
+        for u in self.g.users(n):
+            if u in self.paths:
+                out.setdefault(self.paths[u][:1] if self.phase_clusters else (), []).append(u)
+        return out
+
+    def source_path(self, n: int, kind: str, users: list[int] | None = None) -> tuple:
         """Constants sit beside their first user; parameters inside their module's scope."""
-        users = [u for u in self.g.users(n) if u in self.paths]
+        if users is None:  # the home drawing: with the users in the first user's phase
+            by_phase = self.users_by_phase(n)
+            users = next(iter(by_phase.values()), [])
         if not users:
             return ()
         path = tuple(e for e in self.paths[users[0]] if e[0] != "fused")
@@ -91,9 +116,9 @@ class DotBuilder:
         owner = name.rsplit(".", 1)[0] if "." in name else None
         if kind == "state" and ("scope", owner) in path:
             return path[:path.index(("scope", owner)) + 1]
-        groups = [i for i, e in enumerate(path) if e[0] == "group"]
-        if groups:
-            return path[:groups[0] + 1]
+        if len({self.sel.groups.get(u) for u in users} - {None}) == 1 and \
+                all(u in self.sel.groups for u in users):  # read by one update group only
+            return next(path[:i + 1] for i, e in enumerate(path) if e[0] == "group")
         return path[:1] if self.phase_clusters else ()
 
     def place(self, name: str, path: tuple, attrs: dict) -> None:
@@ -118,6 +143,8 @@ class DotBuilder:
                 "label": self.label(n, data, kind), "tooltip": self.tooltip(n, data),
                 "class": f"gg-node kind-{kind} phase-{data['phase']}", "id": f"n{n}"}
             self.place(f"n{n}", self.paths[n], attrs)
+            if n in sources and self.phase_clusters:
+                self.add_refs(n, kind, attrs)
         for n in self.ghosts:
             data = self.g[n]
             self.kinds.add("ghost")
@@ -209,7 +236,8 @@ class DotBuilder:
                         and u_data["phase"] not in BACKWARD_PHASES:
                     attrs |= style.SAVED_EDGE | {"class": "gg-edge gg-saved"}
                     self.saved_edges = True
-                self.edge(f"n{u}", f"n{v}", **attrs)
+                tail = self.tails.get((u, self.paths[v][:1]), f"n{u}")
+                self.edge(tail, f"n{v}", **attrs)
 
     # ------------------------------------------------------------------ clusters
     def cluster_attrs(self, path: tuple, index: int) -> dict:
@@ -252,6 +280,25 @@ class DotBuilder:
             if p:
                 graphs[p[:-1]].subgraph(graphs[p])
 
+    def order_phases(self) -> None:
+        """Lay phases out left to right in execution order: one top node of each phase
+        cluster goes on a common rank, chained by invisible edges (flat edges keep order)."""
+        if not self.phase_clusters:
+            return
+        heads = {v for _, v, _ in self.edges}
+        anchors = {}
+        for path, members in self.members.items():
+            if len(path) >= 1 and path[0][0] == "phase" and path[0][1] not in anchors:
+                top = [name for name, _ in members if name not in heads]
+                if top:
+                    anchors[path[0][1]] = top[0]
+        order = [anchors[p] for p in (*style.PHASES, *sorted(anchors)) if p in anchors]
+        order = list(dict.fromkeys(order))
+        if len(order) > 1:
+            self.dot.body.append(f"\t{{rank=same; {'; '.join(order)}}}\n")
+            for u, v in zip(order, order[1:]):
+                self.dot.body.append(f'\t{u} -> {v} [style=invis class="gg-order"]\n')
+
     def build(self) -> graphviz.Digraph:
         self.add_graph_nodes()
         self.add_edges()
@@ -263,6 +310,7 @@ class DotBuilder:
         self.assemble()
         for u, v, attrs in self.edges:  # after the nodes, so node order follows the graph's
             self.dot.body.append(f"\t{u} -> {v} [{_attr_list(attrs)}]\n")
+        self.order_phases()
         if self.title:
             self.dot.attr(label=self.title)
         return self.dot

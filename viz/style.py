@@ -80,40 +80,49 @@ def node_style(kind: str, phase: str) -> dict[str, str]:
     return {"shape": "box", "style": "filled", "fillcolor": fill, "color": border}
 
 
-def legend_rows(kinds: set[str], phases: set[str], saved: bool) -> list[tuple[str, str, str]]:
-    """(fill, border, text) rows for what this diagram actually contains."""
+Row = tuple  # (fill, border, text, cell style); fill None: text only
+
+
+def legend_rows(kinds: set[str], phases: set[str], saved: bool) -> list[Row]:
+    """One row per kind of thing this diagram actually contains."""
     rows = []
     if "input" in kinds:
-        rows.append((INPUT_FILL, INPUT_BORDER, "input (argument)"))
+        rows.append((INPUT_FILL, INPUT_BORDER, "input (argument)", "rounded"))
     if kinds & {"state", "scalar"}:
-        rows.append((STATE_FILL, STATE_BORDER, "parameter / state (read)"))
+        rows.append((STATE_FILL, STATE_BORDER, "parameter / state (read)", ""))
+    if "ref" in kinds:
+        rows.append((STATE_FILL, STATE_BORDER, "the same, drawn again near its users",
+                     "dashed"))
     if "write" in kinds:
-        rows.append((STATE_FILL, PHASES["update"][1], "state written (new value)"))
+        rows.append((STATE_FILL, PHASES["update"][1], "state written (new value)", ""))
     if "const" in kinds:
-        rows.append((CONST_FILL, CONST_BORDER, "constant"))
+        rows.append((CONST_FILL, CONST_BORDER, "constant", "rounded"))
     for phase in PHASES:
         if phase in phases:
             fill, border, _, title = PHASES[phase]
-            rows.append((fill, border, f"{title} op"))
+            rows.append((fill, border, f"{title} op", ""))
     if "fused" in kinds:
         rows.append((FUSED_CLUSTER["fillcolor"], FUSED_CLUSTER["color"],
-                     "fused group (one kernel)"))
+                     "fused group (one kernel)", "rounded"))
     if "ghost" in kinds:
-        rows.append(("#ffffff", "#9a9a9a", "forward value (drawn elsewhere)"))
+        rows.append(("#ffffff", "#9a9a9a", "forward value (drawn in the forward view)",
+                     "dashed"))
     if "output" in kinds:
-        rows.append((OUTPUT_FILL, OUTPUT_BORDER, "returned value"))
+        rows.append((OUTPUT_FILL, OUTPUT_BORDER, "returned value", "rounded"))
     if "inlined" in kinds:
-        rows.append(("#ffffff", "#ffffff", "mul(\u00b7, 0.9): scalar constant in the label"))
+        rows.append((None, None, "mul(\u00b7, 0.9): scalar constant 0.9 in the label", ""))
     if saved:
-        rows.append(("#ffffff", "#8c8c8c", "- - \u2192  forward value used by backward"))
+        rows.append((None, None, "- - \u2192  dashed edge: forward value used by backward", ""))
     return rows
 
 
-def legend_label(rows: list[tuple[str, str, str]]) -> str:
+def legend_label(rows: list[Row]) -> str:
     """An HTML-like label: one swatch and one line of text per row."""
-    cells = "".join(
-        f'<tr><td width="14" height="10" bgcolor="{fill}" color="{border}" border="1"></td>'
-        f'<td align="left"><font point-size="9">{text}</font></td></tr>'
-        for fill, border, text in rows)
+    cells = []
+    for fill, border, text, cell_style in rows:
+        swatch = "<td></td>" if fill is None else (
+            f'<td width="14" height="10" bgcolor="{fill}" color="{border}" border="1"'
+            f'{f" style={chr(34)}{cell_style}{chr(34)}" if cell_style else ""}></td>')
+        cells.append(f'<tr>{swatch}<td align="left"><font point-size="9">{text}</font></td></tr>')
     return (f'<<table border="0" cellborder="0" cellspacing="2" cellpadding="1">'
-            f'<tr><td colspan="2" align="left"><b>legend</b></td></tr>{cells}</table>>')
+            f'<tr><td colspan="2" align="left"><b>legend</b></td></tr>{"".join(cells)}</table>>')

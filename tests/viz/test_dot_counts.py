@@ -6,7 +6,7 @@ selection code, and compared with what a small DOT reader finds in the source.
 """
 
 import pytest
-from viz_helpers import parse_dot, two_layer_sgd_step
+from viz_helpers import graph_node, parse_dot, two_layer_sgd_step
 
 import graphgrad as gg
 from graphgrad.ir.graph import SOURCE_OPS
@@ -30,8 +30,25 @@ def test_both_parts_draw_every_node_and_edge(graph):
     assert graph_node_names(dot) == {f"n{n}" for n in graph.nx.nodes}
     edges = dot.edges_with_class("gg-edge")
     assert len(edges) == graph.nx.number_of_edges()
-    assert sorted((u, v) for u, v, _ in edges) == \
-        sorted((f"n{u}", f"n{v}") for u, v in graph.nx.edges())
+    assert sorted((graph_node(u), graph_node(v)) for u, v, _ in edges) == \
+        sorted(graph.nx.edges())
+
+
+def test_sources_read_in_several_phases_are_drawn_again_there(graph):
+    dot = parse_dot(to_dot(graph).source)
+    phase_of = {name: a["class"].split()[-1].removeprefix("phase-")
+                for name, a in dot.clusters_with_class("gg-phase").items()}
+    refs = dot.nodes_with_class("gg-ref")
+    expected = set()
+    for n in (graph.state_reads["H1"], graph.state_reads["H2"], graph.inputs[0]):
+        phases = {graph[u]["phase"] for u in graph.users(n)}
+        assert len(phases) > 1  # H1/H2: forward and update (and backward); x: fwd and bwd
+        expected |= {f"n{n}_{p}" for p in phases - {"forward"}}
+    assert set(refs) == expected
+    for u, v, _ in dot.edges_with_class("gg-edge"):
+        if u in refs:
+            (cluster,) = [c for c in dot.nodes[v]["_clusters"] if c in phase_of]
+            assert phase_of[cluster] == u.split("_")[1]
 
 
 def test_every_node_carries_its_phase(graph):

@@ -67,6 +67,11 @@ class Dot:
         return {n: a for n, a in self.clusters.items() if cls in a.get("class", "").split()}
 
 
+def graph_node(name: str) -> int:
+    """The Graph node a DOT node draws: `n12`, or `n12_update` (node 12 drawn again)."""
+    return int(name[1:].split("_")[0])
+
+
 def parse_dot(source: str) -> Dot:
     toks = list(_tokens(source))
     dot, stack, i = Dot(), [], 0
@@ -90,9 +95,12 @@ def parse_dot(source: str) -> Dot:
         if val in ("digraph", "subgraph") and kind == "id":
             name = toks[i + 1][1]
             if val == "subgraph":
-                dot.clusters[name] = {"_parent": stack[-1] if stack else None}
+                dot.clusters[name] = {"_parent": next((c for c in reversed(stack) if c), None)}
             stack.append(name)
             i += 3
+        elif val == "{":  # an anonymous subgraph, e.g. {rank=same; a; b}
+            stack.append(None)
+            i += 1
         elif val == "}":
             stack.pop()
             i += 1
@@ -110,7 +118,10 @@ def parse_dot(source: str) -> Dot:
             i += 3
         else:
             attrs, i = attrs_at(i + 1)
-            dot.nodes[val] = attrs | {"_clusters": list(stack[1:])}
+            if val in dot.nodes:  # mentioned again (e.g. in a rank constraint)
+                dot.nodes[val].update(attrs)
+            else:
+                dot.nodes[val] = attrs | {"_clusters": [c for c in stack[1:] if c]}
     return dot
 
 
