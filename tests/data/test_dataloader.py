@@ -8,6 +8,8 @@ order a seeded gg.Generator yields.
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import graphgrad as gg
 from graphgrad import data
@@ -111,3 +113,21 @@ def test_subset_batches_follow_its_indices():
     sub = data.Subset(dataset(), [9, 0, 4])
     x, y = next(iter(data.DataLoader(sub, batch_size=3)))
     assert x.numpy()[:, 0].tolist() == [18.0, 0.0, 8.0] and y.tolist() == [0, 0, 1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 40), batch_size=st.integers(1, 12), drop_last=st.booleans(),
+       seed=st.integers(0, 2 ** 32 - 1))
+def test_any_loader_visits_each_sample_at_most_once_in_full_batches(n, batch_size, drop_last,
+                                                                    seed):
+    ds = data.TensorDataset(np.arange(n, dtype=np.float64), np.arange(n))
+    loader = data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=drop_last,
+                             generator=gg.Generator(seed))
+    batches = list(loader)
+    assert len(batches) == len(loader)
+    seen = [int(v) for x, y in batches for v in y.tolist()]
+    assert len(set(seen)) == len(seen)
+    assert len(seen) == (n // batch_size * batch_size if drop_last else n)
+    assert all(len(y) == batch_size for _, y in batches[:-1])
+    assert all(x.dtype == gg.float32 and x.numpy().tolist() == y.numpy().tolist()
+               for x, y in batches)
