@@ -42,7 +42,7 @@ class DotBuilder:
                 f"(its phases: {graph.nodes_by_phase()})")
         self.drawn = set(self.nodes)
         self.scopes, self.legend, self.title = scopes, legend, title
-        computed_phases = {graph[n]["phase"] for n in self.nodes
+        computed_phases = {self.sel.phase[n] for n in self.nodes
                            if graph[n]["op"] not in SOURCE_OPS}
         self.phase_clusters = phase_clusters and len(computed_phases) > 1
         self.dot = graphviz.Digraph(
@@ -59,7 +59,7 @@ class DotBuilder:
     # ------------------------------------------------------------------ placement
     def base_path(self, n: int) -> tuple:
         data = self.g[n]
-        path = (("phase", data["phase"]),) if self.phase_clusters else ()
+        path = (("phase", self.sel.phase[n]),) if self.phase_clusters else ()
         scope = str(data.get("scope") or "").strip(".")
         if self.scopes and scope:
             parts = scope.split(".")
@@ -134,24 +134,24 @@ class DotBuilder:
         for n in sources:
             self.paths[n] = self.path_of(n)
         for n in self.nodes:
-            data = self.g[n]
+            data, phase = self.g[n], self.sel.phase[n]
             kind = kind_of(data)
             self.kinds.add(kind)
             if kind not in ("input", "state", "scalar", "const"):
-                self.phases_seen.add(data["phase"])
-            attrs = style.node_style(kind, data["phase"]) | {
+                self.phases_seen.add(phase)
+            attrs = style.node_style(kind, phase) | {
                 "label": self.label(n, data, kind), "tooltip": self.tooltip(n, data),
-                "class": f"gg-node kind-{kind} phase-{data['phase']}", "id": f"n{n}"}
+                "class": f"gg-node kind-{kind} phase-{phase}", "id": f"n{n}"}
             self.place(f"n{n}", self.paths[n], attrs)
             if n in sources and self.phase_clusters:
                 self.add_refs(n, kind, attrs)
         for n in self.ghosts:
-            data = self.g[n]
+            data, phase = self.g[n], self.sel.phase[n]
             self.kinds.add("ghost")
-            label = _html_label(f"%{n} {data['op']}", format_type(data), "(forward)")
-            self.place(f"n{n}", (), style.node_style("ghost", data["phase"]) | {
+            label = _html_label(f"%{n} {data['op']}", format_type(data), f"({phase})")
+            self.place(f"n{n}", (), style.node_style("ghost", phase) | {
                 "label": label, "tooltip": self.tooltip(n, data), "id": f"n{n}",
-                "class": f"gg-ghost phase-{data['phase']}"})
+                "class": f"gg-ghost phase-{phase}"})
 
     def label(self, n: int, data: dict, kind: str) -> str:
         typ = format_type(data)
@@ -180,7 +180,10 @@ class DotBuilder:
 
     def tooltip(self, n: int, data: dict) -> str:
         line = self.node_line(n, data)
-        lines = [data.get("source") or "(no source line)", line, f"phase: {data['phase']}"]
+        phase = self.sel.phase.get(n, data["phase"])
+        if phase != data["phase"]:
+            phase += f" (it also computes {data['phase']} values)"
+        lines = [data.get("source") or "(no source line)", line, f"phase: {phase}"]
         if data.get("scope"):
             lines.append(f"module: {data['scope']}")
         if data["op"] == "fused":
@@ -226,14 +229,13 @@ class DotBuilder:
 
     def add_edges(self) -> None:
         for v in self.nodes:
-            v_phase = self.g[v]["phase"]
+            v_phase = self.sel.phase[v]
             for k, u in enumerate(self.sel.args[v]):
                 if u in self.sel.inlined:
                     continue
                 attrs = {"class": "gg-edge", "tooltip": f"%{u} \u2192 %{v} (argument {k})"}
-                u_data = self.g[u]
-                if v_phase in BACKWARD_PHASES and u_data["op"] not in SOURCE_OPS \
-                        and u_data["phase"] not in BACKWARD_PHASES:
+                if v_phase in BACKWARD_PHASES and self.g[u]["op"] not in SOURCE_OPS \
+                        and self.sel.phase[u] not in BACKWARD_PHASES:
                     attrs |= style.SAVED_EDGE | {"class": "gg-edge gg-saved"}
                     self.saved_edges = True
                 tail = self.tails.get((u, self.paths[v][:1]), f"n{u}")

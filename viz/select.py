@@ -5,7 +5,8 @@ argument becomes a *ghost* (a reference to the value drawn in another view), and
 scalar constant is *inlined* into its user's label (`mul(·, 0.9)`) instead of being a
 node of its own, which keeps optimizer updates legible. Update nodes are grouped by
 the state they write (one group per parameter for SGD/Adam), found as the connected
-pieces of the update phase.
+pieces of the update phase. A fused node is drawn in the earliest phase of the values
+it produces (fusion may merge a forward relu with the backward mask that reads it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from graphgrad.errors import GraphgradError
 from graphgrad.ir.graph import SOURCE_OPS, Graph
 
+PHASE_ORDER = ("forward", "tangent", "backward", "update")
 PARTS = {"forward": ("forward", "tangent"), "backward": ("backward", "update"),
          "update": ("update",), "both": None}
 
@@ -45,6 +47,7 @@ class Selection:
     inlined: set[int] = field(default_factory=set)  # scalar constants shown in labels
     groups: dict[int, tuple[int, str]] = field(default_factory=dict)  # node -> update group
     args: dict[int, list[int]] = field(default_factory=dict)  # node -> its arguments, in order
+    phase: dict[int, str] = field(default_factory=dict)  # node -> the phase it is drawn in
 
     def __post_init__(self):
         self.drawn = set(self.nodes)
@@ -58,15 +61,15 @@ def select(graph: Graph, phases: set[str], inline_constants: bool = True) -> Sel
     """The nodes a view of `phases` draws (see the module docstring)."""
     order = graph.topo_order()
     args = {n: graph.args(n) for n in order}
-    drawn = {n for n in order
-             if graph[n]["op"] not in SOURCE_OPS and graph[n]["phase"] in phases}
+    phase = display_phases(graph)
+    drawn = {n for n in order if graph[n]["op"] not in SOURCE_OPS and phase[n] in phases}
     inlined = set()
     for n in order:
         data = graph[n]
         if data["op"] not in SOURCE_OPS:
             continue
         users = graph.users(n)
-        if any(u in drawn for u in users) or (not users and data["phase"] in phases) \
+        if any(u in drawn for u in users) or (not users and phase[n] in phases) \
                 or (data["op"] == "input" and "forward" in phases):
             if inline_constants and is_inlinable(data) and users:
                 inlined.add(n)
@@ -75,15 +78,29 @@ def select(graph: Graph, phases: set[str], inline_constants: bool = True) -> Sel
     ghosts = dict.fromkeys(a for n in order if n in drawn for a in args[n]
                            if a not in drawn and a not in inlined)
     nodes = [n for n in order if n in drawn]
-    return Selection(nodes, list(ghosts), inlined, update_groups(graph, nodes, args), args)
+    groups = update_groups(graph, nodes, args, phase)
+    return Selection(nodes, list(ghosts), inlined, groups, args, phase)
 
 
-def update_groups(graph: Graph, nodes: list[int], args: dict) -> dict[int, tuple[int, str]]:
+def display_phases(graph: Graph) -> dict[int, str]:
+    """Each node's phase; a fused node's is the earliest among it and its `get` users."""
+    rank = {p: i for i, p in enumerate(PHASE_ORDER)}
+    phase = dict(graph.nx.nodes(data="phase"))
+    for n, op in graph.nx.nodes(data="op"):
+        if op == "fused":
+            candidates = [phase[n]] + [phase[u] for u in graph.users(n)
+                                       if graph[u]["op"] == "get"]
+            phase[n] = min(candidates, key=lambda p: rank.get(p, len(rank)))
+    return phase
+
+
+def update_groups(graph: Graph, nodes: list[int], args: dict,
+                  phase: dict) -> dict[int, tuple[int, str]]:
     """node -> (group id, label): the connected pieces of the drawn update phase.
 
     Returns {} when there is at most one piece (a group box would add nothing).
     """
-    update = [n for n in nodes if graph[n]["phase"] == "update"
+    update = [n for n in nodes if phase[n] == "update"
               and graph[n]["op"] not in SOURCE_OPS]
     members = set(update)
     parent = {n: n for n in update}

@@ -105,7 +105,7 @@ def legend_rows(kinds: set[str], phases: set[str], saved: bool) -> list[Row]:
         rows.append((FUSED_CLUSTER["fillcolor"], FUSED_CLUSTER["color"],
                      "fused group (one kernel)", "rounded"))
     if "ghost" in kinds:
-        rows.append(("#ffffff", "#9a9a9a", "forward value (drawn in the forward view)",
+        rows.append(("#ffffff", "#9a9a9a", "value from another view (drawn there)",
                      "dashed"))
     if "output" in kinds:
         rows.append((OUTPUT_FILL, OUTPUT_BORDER, "returned value", "rounded"))

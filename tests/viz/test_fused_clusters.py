@@ -75,3 +75,14 @@ def test_fused_cluster_in_svg(graph):
     fused = [g for g in groups if "gg-fused" in g["class"]]
     assert len(fused) == 1 and "cluster" in fused[0]["class"]
     assert len([g for g in groups if "gg-node" in g["class"]]) == len(graph)
+
+
+def test_fused_node_producing_a_forward_value_is_drawn_in_forward(graph):
+    fused = next(n for n, op in graph.nx.nodes(data="op") if op == "fused")
+    get0 = next(u for u in graph.users(fused) if graph[u]["attrs"]["index"] == 0)
+    graph[get0]["phase"] = "forward"  # e.g. relu's output, fused with backward's mask
+    forward = parse_dot(to_dot(graph, "forward").source)
+    assert "phase-forward" in forward.nodes[f"n{fused}"]["class"]
+    assert "gg-node" in forward.nodes[f"n{fused}"]["class"]
+    update = parse_dot(to_dot(graph, "update").source)
+    assert "gg-ghost" in update.nodes[f"n{fused}"]["class"]  # get 1 is drawn, its source not
