@@ -201,6 +201,8 @@ def _mlp_systems(sizes, batch, n_data, loss_kind, opt_kind, lr, index_batches, b
         counter[who] += 1
         return order[counter[who] % len(order)]
 
+    gX, gY = gg.tensor(X), gg.tensor(Y)
+
     def gg_step_fn():
         model = _gg_mlp(weights, bias)
         opt = (optim.SGD if opt_kind == "sgd" else optim.Adam)(model.parameters(), lr=lr)
@@ -212,16 +214,17 @@ def _mlp_systems(sizes, batch, n_data, loss_kind, opt_kind, lr, index_batches, b
             loss.backward()
             opt.step()
             return loss
-        return step
 
-    gX, gY = gg.tensor(X), gg.tensor(Y)
+        def indexed_step(idx):  # the batch is drawn by index inside the step
+            return step(gX[idx], gY[idx])
+        return indexed_step if index_batches else step
+
     compiled, eager = gg.compile(gg_step_fn()), gg_step_fn()
-    if index_batches:  # the batch is drawn by index inside the step
+    if index_batches:
+        gg_order = {id(o): gg.tensor(o) for o in order}  # prebuilt, like the others' indices
+
         def wrap(step, who):
-            def run():
-                idx = gg.tensor(next_idx(who))
-                return step(gX[idx], gY[idx])
-            return run
+            return lambda: step(gg_order[id(next_idx(who))])
         fixed = None
     else:
         fixed = (gX[:batch], gY[:batch])
@@ -232,9 +235,7 @@ def _mlp_systems(sizes, batch, n_data, loss_kind, opt_kind, lr, index_batches, b
     systems = {
         "graphgrad compiled": wrap(compiled, "ggc"),
         "graphgrad eager": wrap(eager, "gg"),
-        "numpy (hand)": (lambda: hand(X[next_idx("np")], Y[next_idx("np") * 0 +
-                                                              order[counter["np"] % 64]]))
-        if index_batches else (lambda: hand(X[:batch], Y[:batch])),
+        "numpy (hand)": lambda: hand(X[:batch], Y[:batch]),
     }
     if index_batches:
         def hand_indexed():
@@ -247,9 +248,10 @@ def _mlp_systems(sizes, batch, n_data, loss_kind, opt_kind, lr, index_batches, b
             tmodel.parameters(), lr=lr)
         tloss = torch.nn.MSELoss() if loss_kind == "mse" else torch.nn.CrossEntropyLoss()
         tX, tY = torch.from_numpy(X), torch.from_numpy(Y)
+        t_order = {id(o): torch.from_numpy(o) for o in order}
 
         def torch_step():
-            idx = torch.from_numpy(next_idx("torch")) if index_batches else slice(0, batch)
+            idx = t_order[id(next_idx("torch"))] if index_batches else slice(0, batch)
             topt.zero_grad()
             loss = tloss(tmodel(tX[idx]), tY[idx])
             loss.backward()
