@@ -283,23 +283,31 @@ class DotBuilder:
                 graphs[p[:-1]].subgraph(graphs[p])
 
     def order_phases(self) -> None:
-        """Lay phases out left to right in execution order: one top node of each phase
-        cluster goes on a common rank, chained by invisible edges (flat edges keep order)."""
+        """Lay phases out left to right in execution order. dot ignores flat edges between
+        clusters, so an invisible row of root-level nodes (whose order it keeps) holds one
+        top node of each phase cluster below it."""
         if not self.phase_clusters:
             return
         heads = {v for _, v, _ in self.edges}
         anchors = {}
         for path, members in self.members.items():
-            if len(path) >= 1 and path[0][0] == "phase" and path[0][1] not in anchors:
+            if path and path[0][0] == "phase" and path[0][1] not in anchors:
                 top = [name for name, _ in members if name not in heads]
                 if top:
                     anchors[path[0][1]] = top[0]
-        order = [anchors[p] for p in (*style.PHASES, *sorted(anchors)) if p in anchors]
-        order = list(dict.fromkeys(order))
-        if len(order) > 1:
-            self.dot.body.append(f"\t{{rank=same; {'; '.join(order)}}}\n")
-            for u, v in zip(order, order[1:]):
-                self.dot.body.append(f'\t{u} -> {v} [style=invis class="gg-order"]\n')
+        phases = [p for p in (*style.PHASES, *sorted(anchors)) if p in anchors]
+        phases = list(dict.fromkeys(phases))
+        if len(phases) < 2:
+            return
+        body = self.dot.body
+        for p in phases:
+            body.append(f'\tspine_{p} [shape=point style=invis width=0 height=0 label="" '
+                        f'class="gg-order"]\n')
+            body.append(f'\tspine_{p} -> {anchors[p]} [style=invis weight=100 '
+                        f'class="gg-order"]\n')
+        body.append(f"\t{{rank=same; {'; '.join(f'spine_{p}' for p in phases)}}}\n")
+        for a, b in zip(phases, phases[1:]):
+            body.append(f'\tspine_{a} -> spine_{b} [style=invis class="gg-order"]\n')
 
     def build(self) -> graphviz.Digraph:
         self.add_graph_nodes()

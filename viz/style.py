@@ -34,8 +34,8 @@ STATE_FILL, STATE_BORDER = "#cfe0ff", "#1f4e9c"
 INPUT_FILL, INPUT_BORDER = "#fff2c4", "#a07900"
 CONST_FILL, CONST_BORDER = "#f3f3f3", "#9a9a9a"
 OUTPUT_FILL, OUTPUT_BORDER = "#ffffff", "#222222"
-FUSED_CLUSTER = {"style": "filled,rounded,bold", "fillcolor": "#fff7d6", "color": "#b8860b",
-                 "fontsize": "9", "fontcolor": "#6b4e00", "penwidth": "1.2"}
+FUSED_CLUSTER = {"style": "filled,rounded,bold", "fillcolor": "#f1ebf8", "color": "#7b5ea7",
+                 "fontsize": "9", "fontcolor": "#4b3470", "penwidth": "1.2"}
 GROUP_CLUSTER = {"style": "rounded,dotted", "color": "#2e7d32", "fontsize": "10",
                  "fontcolor": "#2e7d32", "penwidth": "1.2"}
 SCOPE_CLUSTER = {"style": "rounded,dashed", "color": "#7a7a7a", "fontsize": "10",
