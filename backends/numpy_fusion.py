@@ -35,7 +35,7 @@ SCALAR_OPERATORS = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}",
                     "div": "{0} / {1}", "neg": "-{0}", "pow": "{0} ** {1}",
                     "maximum": "max({0}, {1})", "minimum": "min({0}, {1})"}
 
-CHUNK = 1 << 14  # elements per chunk: temporaries fit in L2 and stay below malloc's mmap threshold
+CHUNK = 1 << 17  # elements per chunk: measured best here (fewer Python calls, still cached)
 PARALLEL_MIN = 1 << 18  # below this, threads cost more than they save
 _pool = None
 
@@ -93,12 +93,15 @@ def _step_line(step, args, target, out_expr, kernel_names) -> str:
     if step.op in UFUNCS:
         return f"{target} = np.{UFUNCS[step.op]}({', '.join(args)}, out={out_expr})"
     if step.op == "sigmoid" and np.dtype(step.dtype) == np.float32:
+        if not step.shape:  # a 0-d step runs on NumPy scalars, which cannot be written into
+            return f"{target} = np.tanh({args[0]} * HALF32) * HALF32 + HALF32"
         return "; ".join([f"{target} = np.multiply({args[0]}, HALF32, out={out_expr})",
                           f"np.tanh({target}, out={target})",
                           f"np.multiply({target}, HALF32, out={target})",
                           f"np.add({target}, HALF32, out={target})"])
-    if step.op == "relu":
-        return f"{target} = np.maximum({args[0]}, 0, out={out_expr})"
+    if step.op == "relu":  # a zero of the step's dtype: a Python 0 would make bools int64
+        return f"{target} = np.maximum({args[0]}, np.{np.dtype(step.dtype).name}(0), " \
+               f"out={out_expr})"
     if step.op == "pow_scalar" and step.attrs["exponent"] == 2:
         return f"{target} = np.multiply({args[0]}, {args[0]}, out={out_expr})"
     if step.op == "identity":
