@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
+
 from graphgrad.errors import BackendError
 from graphgrad.ir.fused import FusedProgram
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import graphgrad as gg
 import networkx as nx
 import numpy as np
+
+import graphgrad as gg
 from graphgrad.backends import get_backend
 from graphgrad.backends.base import Backend
 from graphgrad.ir.fused import FusedProgram, Step

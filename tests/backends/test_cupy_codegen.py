@@ -10,6 +10,7 @@ shape. Compiling and running the generated code is test_cupy_codegen_nvcc.py's c
 
 import numpy as np
 import pytest
+
 from graphgrad.backends import cuda_codegen as cg
 from graphgrad.backends import cuda_standalone as cs
 from graphgrad.errors import BackendError

@@ -21,10 +21,11 @@ import math
 import shutil
 import subprocess
 
-import graphgrad as gg
 import numpy as np
 import pytest
 from cupy_fused_cases import Case, group_cases, single_op_cases
+
+import graphgrad as gg
 from graphgrad import nn, optim
 from graphgrad.backends import cuda_codegen as cg
 from graphgrad.backends import cuda_standalone as cs
