@@ -66,7 +66,11 @@ def graph_of(obj, specs, part: str, optimized: bool = False):
     import graphgrad as gg
 
     if inspect.isclass(obj) and callable(getattr(obj, "parameters", None)):
-        obj = obj()
+        try:
+            obj = obj()
+        except TypeError as e:
+            raise GraphgradError(f"cannot create {obj.__name__}() without arguments ({e}); "
+                                 "name an instance made in the script instead") from None
     if getattr(obj, "last", None) is not None and hasattr(obj, "entries"):
         return obj
     if not callable(obj):

@@ -42,6 +42,14 @@ SCRIPT = textwrap.dedent('''
             return gg.tanh(x @ self.w)
 
     tiny = Tiny()
+
+    class NeedsArgs(Tiny):
+        def __init__(self, width):
+            super().__init__()
+
+    @gg.compile
+    def compiled_step(x, y):
+        return step(x, y)
 ''')
 
 
@@ -104,3 +112,14 @@ def test_missing_shapes_and_names_are_explained(script, capsys):
     assert "no 'nope'" in err and "step" in err and "tiny" in err
     assert main(["model.py", "--input-shape", "3"]) == 1
     assert "SCRIPT.py:FUNCTION_OR_MODEL" in capsys.readouterr().err
+    assert main([f"{script}:NeedsArgs", "--input-shape", "3"]) == 1
+    assert "cannot create NeedsArgs() without arguments" in capsys.readouterr().err
+
+
+def test_uncalled_compiled_function_is_traced_and_optimized(script, tmp_path):
+    out = tmp_path / "compiled.dot"
+    assert main([f"{script}:compiled_step", "--input-shape", "32,64", "--input-shape",
+                 "32:int64", "--optimized", "-o", str(out)]) == 0
+    dot = parse_dot(out.read_text())
+    assert dot.clusters_with_class("gg-fused")  # the default passes ran
+    assert any("phase-update" in a["class"] for a in dot.nodes_with_class("gg-node").values())
