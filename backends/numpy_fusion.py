@@ -146,27 +146,25 @@ def generate(program, kernels) -> tuple[str, dict]:
             for k, v in step.attrs.items():
                 ns[f"{k}_r{r}"] = v
         out_expr = "None"
-        if not step.shape:
-            pass  # NumPy returns scalars, not arrays, for 0-d results: nothing to reuse
-        elif r in out_pos:
+        if step.shape and r in out_pos:  # (0-d results are NumPy scalars: nothing to reuse)
             later_inputs = [f"r{a}" for a in range(n_in) if last[a] > i]
             lines.append(f"    o = outs[{out_pos[r]}]")
             if later_inputs:
                 clash = " or ".join(f"o is {x}" for x in later_inputs)
                 lines.append(f"    if o is not None and ({clash}): o = None")
             out_expr = "o"
-        else:
-            for buf in free:
+        # Temporaries that die at this very step come first: a ufunc may write in place.
+        dying = [a for a in dict.fromkeys(step.args) if a >= n_in and last[a] == i
+                 and a not in out_pos and program.register_type(a)[0]]
+        if out_expr == "None" and step.shape and _inline(step):
+            for buf in dying + free:
                 sh, dt = program.register_type(buf)
-                if tuple(sh) == tuple(step.shape) and np.dtype(dt) == np.dtype(step.dtype) \
-                        and buf not in out_pos:
-                    free.remove(buf)
+                if tuple(sh) == tuple(step.shape) and np.dtype(dt) == np.dtype(step.dtype):
+                    (dying if buf in dying else free).remove(buf)
                     out_expr = f"r{buf}"
                     break
         lines.append("    " + _step_line(step, args, f"r{r}", out_expr, kernel_names))
-        for a in set(step.args):
-            if a >= n_in and last[a] == i and a not in out_pos and program.register_type(a)[0]:
-                free.append(a)
+        free.extend(dying)
         if last[r] == i and r not in out_pos and step.shape:
             free.append(r)
     outs = ", ".join(f"r{o}" for o in program.outputs)
