@@ -162,9 +162,10 @@ class Graph:
                f"{len(self.outputs)} outputs, {len(self.state_writes)} state writes>"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from graphgrad.viz import to_dot
+        """Jupyter shows the diagram (or the text form when it cannot be drawn)."""
+        from graphgrad.viz import repr_mimebundle
 
-        return to_dot(self)._repr_mimebundle_(include, exclude)
+        return repr_mimebundle(self, include, exclude)
 
     def node_error(self, n: int, message: str) -> GraphError:
         data = self.nx.nodes[n]
