@@ -66,7 +66,7 @@ def _last_reads(program) -> dict[int, int]:
 
 def _inline(step) -> bool:
     """Whether a step is written as ufunc calls (else it calls the backend's kernel)."""
-    return step.op in UFUNCS or step.op in ("relu", "identity") or (
+    return step.op in UFUNCS or step.op in ("relu", "identity", "where") or (
         step.op == "pow_scalar" and step.attrs["exponent"] == 2) or (
         step.op == "sigmoid" and np.dtype(step.dtype) == np.float32)
 
@@ -106,8 +106,24 @@ def _step_line(step, args, target, out_expr, kernel_names) -> str:
         return f"{target} = np.multiply({args[0]}, {args[0]}, out={out_expr})"
     if step.op == "identity":
         return f"{target} = copy({args[0]}, {out_expr})"
+    if step.op == "where":
+        return f"{target} = where({', '.join(args)}, {out_expr})"
     kw = ", ".join(f"{k}={k}_{target}" for k in step.attrs)
     return f"{target} = {kernel_names[step.op]}({', '.join(args + ([kw] if kw else []))})"
+
+
+def _where(c, a, b, out):
+    """where(c, a, b), written into `out` when it is given (it may be a's or b's buffer)."""
+    if out is None or out is c:
+        return np.where(c, a, b)
+    if out is b:  # keep b where c is false: one masked copy
+        np.copyto(out, a, where=c)
+    elif out is a:
+        np.copyto(out, b, where=np.logical_not(c))
+    else:
+        np.copyto(out, b)
+        np.copyto(out, a, where=c)
+    return out
 
 
 def _copy(a, out):
@@ -121,7 +137,7 @@ def generate(program, kernels) -> tuple[str, dict]:
     """Source of `fused(r0, r1, ..., out=None)` and its namespace."""
     n_in = program.n_inputs
     last = _last_reads(program)
-    ns = {"np": np, "copy": _copy, "HALF32": np.float32(0.5)}
+    ns = {"np": np, "copy": _copy, "where": _where, "HALF32": np.float32(0.5)}
     kernel_names = {}
     out_pos = {r: k for k, r in enumerate(program.outputs)}
     lines = [f"def fused({', '.join(f'r{i}' for i in range(n_in))}{',' if n_in else ''} "

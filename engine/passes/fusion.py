@@ -10,6 +10,8 @@ the ops it replaced and their source lines, for backends and for the diagrams.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..ir.fused import FusedProgram, Step
 from ..ops.registry import REGISTRY
 
@@ -126,8 +128,17 @@ def fuse_group(graph, members, roots) -> int:
     return fused
 
 
+# A lone elementwise node this large also becomes a (one-step) fused node, so memory
+# planning can hand it a dead buffer to write into instead of a fresh allocation.
+SINGLE_MIN = 1 << 16
+
+
 def fuse_elementwise(graph, ctx=None):
     roots = set(graph.live_roots())
-    for members in find_groups(graph):
+    groups = find_groups(graph)
+    grouped = {n for g in groups for n in g}
+    singles = [[n] for n in graph.nx if n not in grouped and is_fusable(graph, n)
+               and int(np.prod(graph[n]["shape"], dtype=np.int64)) >= SINGLE_MIN]
+    for members in groups + singles:
         fuse_group(graph, members, roots)
     return graph

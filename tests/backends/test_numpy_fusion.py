@@ -67,3 +67,15 @@ def test_generated_function_reuses_dead_temporaries():
              Step("mul", (2, 0), {}, s, f32))
     source, _ = numpy_fusion.generate(FusedProgram(((s, f32),), steps, (3,)), {})
     assert "np.tanh(r1, out=r1)" in source  # exp's buffer is reused by tanh
+
+
+@pytest.mark.parametrize("target", ["a", "b", "fresh", None])
+def test_where_writes_into_the_buffer_it_is_given(target):
+    c = np.array([True, False, True, False])
+    a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([-1.0, -2.0, -3.0, -4.0])
+    out = {"a": a, "b": b, "fresh": np.empty(4), None: None}[target]
+    got = numpy_fusion._where(c, a.copy() if target != "a" else a, b.copy() if target != "b"
+                              else b, out)
+    np.testing.assert_array_equal(got, [1.0, -2.0, 3.0, -4.0])
+    if out is not None:
+        assert got is out
