@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from graphgrad.errors import BackendError
+from graphgrad.source import user_source
 
 GROUP = "graphgrad.backends"
 
@@ -93,11 +94,12 @@ def get_backend(name: str):
         return name
     if name not in _factories:
         raise BackendError(f"unknown backend {name!r}; available backends: "
-                           f"{', '.join(available()) or 'none'}")
+                           f"{', '.join(available()) or 'none'}", source=user_source())
     backend = _load(name)
     if backend is None:
         raise BackendError(f"backend {name!r} is unavailable here: {_failures[name]}; "
-                           f"available backends: {', '.join(available()) or 'none'}")
+                           f"available backends: {', '.join(available()) or 'none'}",
+                           source=user_source())
     return backend
 
 

@@ -7,6 +7,7 @@ swappable backend.
 
 from . import dtypes, ops  # noqa: F401  (ops registers every op and Tensor method)
 from .autodiff import grad as _grad  # noqa: F401
+from .anomaly import detect_anomaly, is_anomaly_enabled
 from .creation import (
     arange,
     as_tensor,
@@ -40,6 +41,7 @@ from .errors import (
     NumericalError,
     SerializationError,
     ShapeError,
+    SignatureError,
     TracingError,
 )
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled

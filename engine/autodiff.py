@@ -10,11 +10,15 @@ history, which is what makes higher derivatives work.
 
 from __future__ import annotations
 
-from . import grad_mode
+import contextlib
+
+from . import anomaly, grad_mode
 from .errors import AutogradError, ShapeError
 from .ir import tracing
 from .source import user_source
 from .tensor import Tensor
+
+_NO_SCOPE = contextlib.nullcontext()
 
 
 def _topological(roots) -> list[Tensor]:
@@ -88,7 +92,8 @@ def backprop(roots, seeds, wanted=None, create_graph=False) -> dict[int, Tensor]
     results: dict[int, Tensor] = {}
     order = _topological(roots)
     needed = None if wanted is None else _leading_to(order, wanted_ids)
-    with tracing.phase("backward"), grad_mode.set_grad_enabled(create_graph):
+    with tracing.phase("backward"), grad_mode.set_grad_enabled(create_graph), \
+            (anomaly.backward_scope() if anomaly.enabled else _NO_SCOPE):
         for t in reversed(order):
             g = grads.pop(id(t), None)
             if g is None:
@@ -98,6 +103,8 @@ def backprop(roots, seeds, wanted=None, create_graph=False) -> dict[int, Tensor]
             if t._ctx is None:
                 continue
             _check_versions(t)
+            if anomaly.enabled:  # gg.detect_anomaly() names the op whose gradient this is
+                anomaly.differentiating(t)
             ctx = t._ctx
             for x, gx in zip(ctx.inputs, ctx.op.vjp(g, t, *ctx.inputs, **ctx.attrs)):
                 if gx is None or not x.requires_grad or needed is not None and id(x) not in needed:

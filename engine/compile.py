@@ -7,21 +7,27 @@ adds update nodes as state writes. The graph goes through the pass pipeline and 
 lowered to an `Executable`. Later calls check the entry's guards (train/eval mode of
 the modules it touched, which grads existed, which parameters required grad) and run
 the plan. `fn.cache_info()` says what was traced and why.
+
+The cache holds at most `cache_size` plans (default `CACHE_SIZE`, 8, as torch.compile's
+`cache_size_limit`); tracing a ninth signature drops the least recently used plan, with
+its buffers and constants, so a loop over ever-new shapes keeps bounded memory.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import anomaly as _anomaly
 from . import dtypes, grad_mode
 from .backends import registry as _backend_registry
 from .backends.registry import default_backend, get_backend
-from .errors import GraphgradError, TracingError
+from .errors import GraphgradError, SignatureError, TracingError
 from .ir import tracing
 from .ir.graph import Graph
 from .passes import PassContext, run_passes
@@ -29,6 +35,8 @@ from .runtime import Executable
 from .source import user_source
 from .tensor import Tensor
 from .trace import Spec, arg_names, register_names, trace_into
+
+CACHE_SIZE = 8  # plans kept per compiled function (least recently used dropped first)
 
 
 @dataclass
@@ -44,9 +52,11 @@ class CacheInfo:
     hits: int
     entries: int
     records: list = field(default_factory=list)
+    evictions: int = 0  # plans dropped to keep the cache within its size
 
     def __str__(self) -> str:
-        lines = [f"{self.traces} trace(s), {self.hits} cached call(s), {self.entries} plan(s)"]
+        lines = [f"{self.traces} trace(s), {self.hits} cached call(s), {self.entries} plan(s), "
+                 f"{self.evictions} evicted"]
         lines += [f"  trace {i + 1}: {r.reason} ({r.seconds * 1e3:.0f} ms)"
                   for i, r in enumerate(self.records)]
         return "\n".join(lines)
@@ -54,6 +64,9 @@ class CacheInfo:
 
 class Entry:
     """One traced signature: its graphs, its plan, and the guards that keep it valid."""
+
+    checked = None  # the plan gg.detect_anomaly() runs instead (built on first use)
+    used = 0  # the owner's clock at the last call (least recently used is evicted first)
 
     def __init__(self, signature, graph, optimized, stats, plan, rebuild, guards):
         self.signature = signature
@@ -140,8 +153,15 @@ def _spec(s) -> str:
 class CompiledFunction:
     """A function traced once per signature and run as an optimized plan afterwards."""
 
-    def __init__(self, fn, backend=None, passes="default", debug: bool = False):
+    def __init__(self, fn, backend=None, passes="default", debug: bool = False,
+                 cache_size: int = CACHE_SIZE):
+        if not isinstance(cache_size, int) or cache_size < 1:
+            raise GraphgradError(f"gg.compile: cache_size must be a positive int, got "
+                                 f"{cache_size!r}", source=user_source())
         self.fn = fn
+        self.cache_size = cache_size
+        self._clock = 0
+        self._evictions = 0
         self.backend_name = backend
         self.passes = passes
         self.debug = debug
@@ -196,8 +216,11 @@ class CompiledFunction:
             reason = entry.failed_guard()
             if reason is None:
                 self._hits += 1
+                self._clock += 1
+                entry.used = self._clock
                 self.last = entry
                 return self._run(entry, arrays)
+        self._check_arity(args)
         self._check_static(signature)
         if reason is not None:
             reason = f"guard failed: {reason}"
@@ -206,6 +229,19 @@ class CompiledFunction:
                                       arg_names(self.fn, len(args)))
         entry = self._trace(signature, args, backend, reason)
         return self._run(entry, arrays)
+
+    def _check_arity(self, args):
+        """A call that could not bind to `fn`'s parameters fails here, not inside the trace."""
+        try:
+            params = inspect.signature(self.fn)
+        except (TypeError, ValueError):
+            return
+        try:
+            params.bind(*args)
+        except TypeError as e:
+            name = getattr(self.fn, "__name__", "the compiled function")
+            raise SignatureError(f"compiled function {name}{params} was called with "
+                                 f"{len(args)} argument(s): {e}", source=user_source()) from None
 
     def _check_static(self, signature):
         """Python values among the arguments are baked into the plan; they must not vary."""
@@ -220,6 +256,8 @@ class CompiledFunction:
                 "calls as tensors (gg.tensor(...)).", source=user_source())
 
     def _run(self, entry, arrays):
+        if _anomaly.enabled:  # gg.detect_anomaly(): a plan that checks every result
+            entry = _anomaly.checked_entry(self, entry)
         try:
             outs = entry.plan.run(*arrays)
         except GraphgradError:
@@ -249,24 +287,46 @@ class CompiledFunction:
                 arg._grad = Tensor._wrap(arg._grad._value + g, backend)
 
     def _runtime_error(self, entry, exc):
-        from .ops.registry import REGISTRY
+        from .ops.registry import REGISTRY, failure_class
 
         node = entry.plan.node_for_traceback(sys.exc_info()[2])
         if node is None:
             return GraphgradError(f"the compiled plan failed: {exc}")
-        data = entry.optimized[node]
+        graph = entry.optimized
+        data = graph[node]
+        operands = ", ".join(f"{dtypes.short(graph[a]['dtype'])}{list(graph[a]['shape'])}"
+                             for a in graph.args(node))
+        kind = failure_class(exc)
         if data["op"] == "fused":
             program = data["attrs"]["program"]
             ops, where = ",".join(program.op_names), ", ".join(program.sources)
-            return GraphgradError(f"fused[{ops}] failed at run time: {exc} (ops from {where})",
-                                  op="fused", source=where)
+            return kind(f"fused[{ops}] failed at run time on operands {operands}: {exc} "
+                        f"(ops from {where})", op="fused", source=where)
         op = data["op"]
-        return GraphgradError(f"{op} failed at run time: {exc}",
-                              op=op if op in REGISTRY else None, source=data["source"])
+        return kind(f"{op} failed at run time on operands {operands}: {exc}",
+                    op=op if op in REGISTRY else None, source=data["source"])
 
     # ------------------------------------------------------------------ tracing
     def _trace(self, signature, args, backend, reason) -> Entry:
         t0 = time.perf_counter()
+        graph, rebuild, tracer = self._trace_graph(signature, args, backend)
+        graph.verify() if self.debug else None
+        guards = _guards(tracer)
+        ctx = PassContext(backend=backend, debug=self.debug)
+        optimized, stats = run_passes(graph, self.passes, ctx)
+        plan = Executable(optimized, backend, getattr(self.fn, "__name__", "plan"))
+        entry = Entry(signature, graph, optimized, stats, plan, rebuild, guards)
+        self.entries.setdefault(signature, []).append(entry)
+        self._clock += 1
+        entry.used = self._clock
+        self._evict()
+        self._records.append(TraceRecord(signature, reason, time.perf_counter() - t0))
+        self._last_signature = signature
+        self.last = entry
+        return entry
+
+    def _trace_graph(self, signature, args, backend):
+        """Trace `fn` on symbolic stand-ins for the tensor arguments: (graph, rebuild, tracer)."""
         tracer = tracing.Tracer(backend)
         register_names(tracer, self.fn)
         names = arg_names(self.fn, len(args))
@@ -281,22 +341,23 @@ class CompiledFunction:
             return self.fn(*full)
 
         graph, rebuild = trace_into(tracer, call, specs, [names[i] for i in tensor_pos])
-        graph.verify() if self.debug else None
-        guards = _guards(tracer)
-        ctx = PassContext(backend=backend, debug=self.debug)
-        optimized, stats = run_passes(graph, self.passes, ctx)
-        plan = Executable(optimized, backend, getattr(self.fn, "__name__", "plan"))
-        entry = Entry(signature, graph, optimized, stats, plan, rebuild, guards)
-        self.entries.setdefault(signature, []).append(entry)
-        self._records.append(TraceRecord(signature, reason, time.perf_counter() - t0))
-        self._last_signature = signature
-        self.last = entry
-        return entry
+        return graph, rebuild, tracer
+
+    def _evict(self) -> None:
+        """Drop least recently used plans until at most `cache_size` remain."""
+        plans = [e for group in self.entries.values() for e in group]
+        for old in sorted(plans, key=lambda e: e.used)[:max(0, len(plans) - self.cache_size)]:
+            group = self.entries[old.signature]
+            group.remove(old)
+            if not group:
+                del self.entries[old.signature]
+            self._evictions += 1
 
     # ------------------------------------------------------------------ introspection
     def cache_info(self) -> CacheInfo:
         return CacheInfo(len(self._records), self._hits,
-                         sum(len(v) for v in self.entries.values()), list(self._records))
+                         sum(len(v) for v in self.entries.values()), list(self._records),
+                         self._evictions)
 
     @property
     def source(self) -> str:
@@ -311,14 +372,18 @@ class CompiledFunction:
         return to_dot(self)._repr_mimebundle_(include, exclude)
 
 
-def compile(fn=None, *, backend: str | None = None, passes="default", debug: bool = False):
+def compile(fn=None, *, backend: str | None = None, passes="default", debug: bool = False,
+            cache_size: int = CACHE_SIZE):
     """Trace `fn` once per input signature into an optimized plan (see module docstring).
+
+    At most `cache_size` plans are kept; the least recently used one is dropped first.
 
     Use as `@gg.compile` or `@gg.compile(backend="numpy", passes="default")`; an
     `nn.Module` can be compiled for inference with `gg.compile(model)`.
     """
     if fn is None:
-        return lambda f: compile(f, backend=backend, passes=passes, debug=debug)
+        return lambda f: compile(f, backend=backend, passes=passes, debug=debug,
+                                 cache_size=cache_size)
     if backend is not None:
         get_backend(backend)  # an unknown or unavailable backend fails here, clearly
-    return CompiledFunction(fn, backend, passes, debug)
+    return CompiledFunction(fn, backend, passes, debug, cache_size)

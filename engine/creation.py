@@ -12,8 +12,9 @@ import numpy as np
 
 from . import dtypes
 from .backends.registry import default_backend, get_backend, seed_all
-from .errors import DtypeError
+from .errors import DtypeError, ShapeError
 from .ir import tracing
+from .source import user_source
 from .tensor import Tensor
 
 
@@ -24,7 +25,12 @@ def as_array(data, dtype=None) -> np.ndarray:
     elif isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
         arr = np.array([as_array(x) for x in data])
     else:
-        arr = np.array(data)
+        try:
+            arr = np.array(data)
+        except ValueError as e:  # ragged nesting: NumPy's message alone has no context
+            raise ShapeError(f"cannot make a tensor from this {type(data).__name__}: its "
+                             f"nested sequences have different lengths ({e})",
+                             source=user_source()) from None
     if dtype is not None:
         target = dtypes.as_dtype(dtype)
     elif isinstance(data, np.ndarray) or isinstance(data, np.generic):
@@ -87,11 +93,15 @@ def as_tensor(x, dtype=None, like: Tensor | None = None) -> Tensor:
 def _shape(size) -> tuple[int, ...]:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
-    return tuple(int(s) for s in size)
+    shape = tuple(int(s) for s in size)
+    if any(s < 0 for s in shape):
+        raise ShapeError(f"a tensor's size must not be negative, got {shape}",
+                         source=user_source())
+    return shape
 
 
 def full(size, fill_value, dtype=None, requires_grad=False, backend=None) -> Tensor:
-    size = (size,) if isinstance(size, int) else tuple(size)
+    size = _shape((size,))
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.scalar_dtype(fill_value)
     return tensor(np.full(size, fill_value, dtype=dt), requires_grad=requires_grad,
                   device=backend)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import DtypeError
+from .source import user_source
 
 float32 = np.dtype("float32")
 float64 = np.dtype("float64")
@@ -44,8 +45,18 @@ def as_dtype(dtype) -> np.dtype:
     if dt in SUPPORTED:
         return dt
     raise DtypeError(
-        f"unsupported dtype {dtype!r}; graphgrad supports float32, float64, int64 and bool"
+        f"unsupported dtype {dtype!r}; graphgrad supports float32, float64, int64 and bool",
+        source=user_source(),
     )
+
+
+def names_a_dtype(name: str) -> bool:
+    """Whether NumPy reads `name` as a dtype (supported by graphgrad or not)."""
+    try:
+        np.dtype(name)
+    except TypeError:
+        return False
+    return True
 
 
 def from_numpy_dtype(dt: np.dtype) -> np.dtype:

@@ -13,10 +13,22 @@ class GraphgradError(Exception):
     def __init__(self, message: str, *, op: str | None = None, source: str | None = None):
         self.op = op
         self.source = source
-        parts = [message]
+        parts = [message if not op or op in message else f"{op}: {message}"]
         if source and source not in message:
             parts.append(f"(at {source})")
         super().__init__(" ".join(parts))
+
+    def locate(self, source: str | None, op: str | None = None) -> GraphgradError:
+        """Fill in the op and the user's `file:line` where the raiser could not know them."""
+        if self.op is None and op:
+            self.op = op
+            if op not in str(self):
+                self.args = (f"{op}: {self.args[0]}", *self.args[1:])
+        if self.source is None and source:
+            self.source = source
+            if source not in str(self):
+                self.args = (f"{self.args[0]} (at {source})", *self.args[1:])
+        return self
 
 
 class ShapeError(GraphgradError, ValueError):
@@ -29,6 +41,10 @@ class DtypeError(GraphgradError, TypeError):
 
 class TracingError(GraphgradError, RuntimeError):
     """Something that cannot work on a symbolic (traced) value."""
+
+
+class SignatureError(TracingError, TypeError):
+    """A compiled function called with arguments that do not fit its parameters."""
 
 
 class BackendError(GraphgradError, RuntimeError):

@@ -49,6 +49,7 @@ class _Writer:
         self.lines: list[str] = []
         self.line_nodes: dict[int, int] = {}  # source line number -> graph node
         self.names: dict[int, str] = {}
+        self.check = None  # anomaly mode: called after each kernel (see `Executable`)
 
     def bind(self, name: str, obj) -> str:
         base, i = name, 1
@@ -71,12 +72,12 @@ class _Writer:
             self.line_nodes[len(self.lines) + 1] = node  # +1: the `def` line comes first
 
 
-def _kernel(writer, op):
+def _kernel(writer, op, source=None):
     try:
         fn = writer.backend.kernels[op]
     except KeyError:
         raise BackendError(f"backend {writer.backend.name!r} has no kernel for op {op!r}; "
-                           "it cannot run this graph", op=op) from None
+                           "it cannot run this graph", op=op, source=source) from None
     return writer.bind(op if op.isidentifier() and not keyword.iskeyword(op) else f"k_{op}",
                        fn)
 
@@ -113,15 +114,37 @@ def _call(writer, graph, n) -> str:
     op, attrs = data["op"], data["attrs"]
     args = [writer.names[a] for a in graph.args(n)]
     if op == "fused":
-        fn = writer.bind(f"fused_{n}", writer.backend.compile_fused(attrs["program"]))
-        reuse = data.get("reuse") or ()
+        fn = writer.bind(f"fused_{n}", _compile_fused(writer.backend, attrs["program"]))
+        reuse = (data.get("reuse") or ()) if writer.check is None else ()  # checks read inputs
         if any(r is not None for r in reuse):
             outs = ", ".join("None" if r is None else args[r] for r in reuse)
             args.append(f"out=({outs},)")
         return f"{fn}({', '.join(args)})"
-    fn = _kernel(writer, op)
+    fn = _kernel(writer, op, data["source"])
     kw = [f"{k}={writer.literal(v, f'{k}_{n}')}" for k, v in attrs.items()]
     return f"{fn}({', '.join(args + kw)})"
+
+
+def _compile_fused(backend, program):
+    try:
+        return backend.compile_fused(program)
+    except KeyError as e:
+        op = e.args[0] if e.args else "?"
+        raise BackendError(
+            f"backend {backend.name!r} has no kernel for op {op!r}, needed by the fused "
+            f"group [{','.join(program.op_names)}]", op=op,
+            source=", ".join(program.sources) or None) from None
+
+
+def _emit_checks(writer, graph, n, targets: str) -> None:
+    """Anomaly mode: after node n's line, check each float result (inputs still alive)."""
+    args = "".join(f", {writer.names[a]}" for a in graph.args(n))
+    fn = writer.bind("check_finite", writer.check)
+    names = [v.strip() for v in targets.split(",") if v.strip() not in ("", "_")]
+    if len(names) == 1 and graph[n]["dtype"].kind != "f":
+        return  # (the check itself skips non-float results of multi-output nodes)
+    for var in names:
+        writer.emit(f"{fn}({n}, {var}{args})", n)
 
 
 def _comment(graph, n) -> str:
@@ -132,9 +155,10 @@ def _comment(graph, n) -> str:
     return data["source"] or ""
 
 
-def generate(graph, backend, fn_name: str = "plan") -> _Writer:
+def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
     """The plan's source, namespace and line map for `graph` on `backend`."""
     writer = _Writer(backend)
+    writer.check = check
     order = getattr(graph, "schedule", None) or graph.topo_order()
     order = [n for n in order if n in graph]
     last = last_uses(graph, order)
@@ -167,6 +191,8 @@ def generate(graph, backend, fn_name: str = "plan") -> _Writer:
                 targets = ", ".join(by_index.get(k, "_") for k in range(count))
                 targets += "," if count == 1 else ""
             writer.emit(f"{targets} = {_call(writer, graph, n)}", n, _comment(graph, n))
+            if check is not None:
+                _emit_checks(writer, graph, n, targets)
         if dying.get(i):
             writer.emit(f"del {', '.join(dying[i])}")
     for name, n in graph.state_writes.items():
@@ -180,12 +206,16 @@ def generate(graph, backend, fn_name: str = "plan") -> _Writer:
 
 
 class Executable:
-    """A lowered plan: `run(*arrays) -> tuple of arrays`, writing state back as it goes."""
+    """A lowered plan: `run(*arrays) -> tuple of arrays`, writing state back as it goes.
 
-    def __init__(self, graph, backend, name: str = "plan"):
+    `check` (anomaly mode only) is called as `check(node, value, *input_values)` after
+    every kernel line with a float result; plans built without it carry no checks.
+    """
+
+    def __init__(self, graph, backend, name: str = "plan", check=None):
         self.graph = graph
         self.backend = backend
-        writer = generate(graph, backend, _ident(name, "plan"))
+        writer = generate(graph, backend, _ident(name, "plan"), check)
         self.source = "\n".join([writer.header, *writer.lines]) + "\n"
         self.filename = f"<graphgrad plan {name} #{next(_counter)}>"
         linecache.cache[self.filename] = (len(self.source), None,

@@ -19,6 +19,7 @@ import numpy as np
 
 from .creation import tensor
 from .errors import SerializationError
+from .source import user_source
 from .tensor import Tensor
 
 MANIFEST = "__graphgrad__"
@@ -97,6 +98,13 @@ def load(f, map_location=None):
     Raises `SerializationError` for a damaged or truncated file, a file that is not a
     graphgrad .npz, or one that would need unpickling (pickles, object arrays).
     """
+    try:
+        return _load(f, map_location)
+    except SerializationError as e:
+        raise e.locate(user_source(), "load") from e.__cause__
+
+
+def _load(f, map_location):
     where = f if isinstance(f, (str, os.PathLike)) else getattr(f, "name", "<file object>")
     manifest, arrays = _read(f, where)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:

@@ -363,7 +363,8 @@ class Tensor:
         """`to(dtype)` casts; `to("cupy")`/`to("numpy")` moves to that backend."""
         from .backends.registry import get_backend
 
-        if isinstance(target, str) and target not in dtypes._ALIASES:
+        if isinstance(target, str) and target not in dtypes._ALIASES \
+                and not dtypes.names_a_dtype(target):  # "complex64": a dtype error, not a backend
             backend = get_backend(target)
             if backend is self._backend:
                 return self

@@ -10,11 +10,12 @@ scope named after the module, which the IR and the diagrams use to group nodes.
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from .. import dtypes, grad_mode
 from ..errors import SerializationError
 from ..ir import tracing
+from ..source import user_source
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -226,13 +227,22 @@ class Module:
         Shape mismatches are always an error; missing and unexpected keys are an error
         when `strict`, and are returned either way.
         """
+        if not isinstance(state_dict, Mapping):
+            raise SerializationError(
+                f"load_state_dict for {type(self).__name__} expects a dict of tensors (from "
+                f"state_dict() or gg.load), got {type(state_dict).__name__}",
+                op="load_state_dict", source=user_source())
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         errors = []
         for key, target in own.items():
             if key in state_dict:
-                shape = tuple(getattr(state_dict[key], "shape", ()))
+                if not hasattr(state_dict[key], "shape"):
+                    errors.append(f"expected a tensor for {key} in the checkpoint, got "
+                                  f"{type(state_dict[key]).__name__}.")
+                    continue
+                shape = tuple(state_dict[key].shape)
                 if shape != target.shape:
                     errors.append(f"size mismatch for {key}: copying a param with shape "
                                   f"{shape} from checkpoint, the shape in current model is "
@@ -243,7 +253,8 @@ class Module:
             errors.insert(0, "Missing key(s) in state_dict: " + _quoted(missing) + ".")
         if errors:
             raise SerializationError(f"Error(s) in loading state_dict for "
-                                     f"{type(self).__name__}:\n\t" + "\n\t".join(errors))
+                                     f"{type(self).__name__}:\n\t" + "\n\t".join(errors),
+                                     op="load_state_dict", source=user_source())
         with grad_mode.no_grad():
             for key, target in own.items():
                 if key in state_dict:

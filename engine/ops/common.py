@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,19 +56,26 @@ def normalize_axes(axis, ndim: int, op: str) -> tuple[int, ...] | None:
     """A sorted tuple of non-negative axes, or None for 'all axes'."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    try:
+        axes = [operator.index(a) for a in
+                ((axis,) if isinstance(axis, (int, np.integer)) else tuple(axis))]
+    except TypeError:
+        raise ShapeError(f"{op}: dim must be an int or a tuple of ints, got {axis!r}", op=op,
+                         source=user_source()) from None
     out = []
     for a in axes:
-        a = int(a)
         if not -max(ndim, 1) <= a < max(ndim, 1):
             raise ShapeError(f"{op}: dim {a} is out of range for a {ndim}-d tensor", op=op,
                              source=user_source())
         out.append(a % max(ndim, 1))
+    if ndim == 0:
+        return ()  # dim 0 / -1 of a 0-d tensor is the tensor itself: reduce over no axis
     return tuple(sorted(set(out)))
 
 
 def normalize_axis(axis: int, ndim: int, op: str) -> int:
-    return normalize_axes(axis, ndim, op)[0]
+    axes = normalize_axes(axis, ndim, op)
+    return axes[0] if axes else 0
 
 
 def reduced_shape(shape, axes, keepdims) -> tuple[int, ...]:

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..errors import GraphgradError
+from ..errors import DtypeError, GraphgradError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .common import (
@@ -87,6 +87,24 @@ div_op = _binary("div", lambda g, out, x, y: (_ub(g / y, x.shape), _ub(-g * out 
 neg_op = _unary("neg", lambda g, out, x: (-g,), jvp=lambda t, out, x: -t[0])
 
 
+def _no_bool(op):
+    """Bools have no subtraction or negation (NumPy and PyTorch refuse them too)."""
+    infer = op.infer
+
+    def checked(*xs):
+        if any(x.dtype == dtypes.bool_ for x in xs):
+            raise DtypeError(f"{op.name} is not defined for bool tensors "
+                             f"({', '.join(dtypes.short(x.dtype) for x in xs)}); use "
+                             "logical_not / logical_xor, or convert with .long() first",
+                             op=op.name)
+        return infer(*xs)
+    op.infer = checked
+
+
+_no_bool(sub_op)
+_no_bool(neg_op)
+
+
 def _log_base(out, x):
     """d(x**y)/dy = x**y log x, taken as 0 where x <= 0 (no real logarithm there)."""
     return where(x > 0, out * log(where(x > 0, x, 1.0)), 0.0)
@@ -146,8 +164,13 @@ def pow(x, exponent) -> Tensor:
     if isinstance(exponent, (int, float)) and isinstance(x, Tensor):
         if isinstance(exponent, float) and not dtypes.is_float(x.dtype):
             x = x.float()
+        elif x.dtype == dtypes.bool_:
+            x = x.long()  # bool ** int is int64 (PyTorch); NumPy would return int8
         return pow_scalar_op(x, exponent=exponent)
-    return pow_op(*promote(x, exponent))
+    x, exponent = promote(x, exponent)
+    if x.dtype == dtypes.bool_:
+        x, exponent = x.long(), exponent.long()
+    return pow_op(x, exponent)
 
 
 tensor_method("add")(add)

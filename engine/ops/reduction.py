@@ -18,6 +18,7 @@ from .common import (
     Sample,
     linear_jvp,
     normalize_axes,
+    normalize_axis,
     promote_float,
     rand_array,
     reduced_shape,
@@ -186,13 +187,15 @@ def amin(x, dim=None, keepdim=False) -> Tensor:
 
 @tensor_method()
 def argmax(x, dim=None, keepdim=False) -> Tensor:
-    axis = None if dim is None else normalize_axes(dim, x.ndim, "argmax")[0]
+    axis = None if dim is None else normalize_axis(dim, x.ndim, "argmax")
+    axis = axis if x.ndim else None  # dim 0 / -1 of a 0-d tensor: its only element
     return argmax_op(x, axis=axis, keepdims=bool(keepdim) and axis is not None)
 
 
 @tensor_method()
 def argmin(x, dim=None, keepdim=False) -> Tensor:
-    axis = None if dim is None else normalize_axes(dim, x.ndim, "argmin")[0]
+    axis = None if dim is None else normalize_axis(dim, x.ndim, "argmin")
+    axis = axis if x.ndim else None  # dim 0 / -1 of a 0-d tensor: its only element
     return argmin_op(x, axis=axis, keepdims=bool(keepdim) and axis is not None)
 
 

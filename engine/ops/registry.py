@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .. import forward_ad, grad_mode
-from ..errors import BackendError, GraphgradError, ShapeError, TracingError
+from .. import anomaly, forward_ad, grad_mode
+from ..errors import BackendError, DtypeError, GraphgradError, ShapeError, TracingError
 from ..ir import tracing
 from ..source import user_source
 from ..tensor import Ctx, Tensor
@@ -85,6 +85,8 @@ def apply(op: Op, inputs: tuple[Tensor, ...], attrs: dict) -> Tensor:
                 break
     if forward_ad._active:
         forward_ad.propagate(op, inputs, attrs, out)
+    if anomaly.enabled:  # gg.detect_anomaly(): check the result for NaN/Inf
+        anomaly.check_op(op, inputs, attrs, out)
     return out
 
 
@@ -134,11 +136,20 @@ def explain_failure(op: Op, inputs, attrs, exc: Exception) -> GraphgradError:
         if t._value is None:
             return TracingError(f"{op.name} received a symbolic tensor outside a trace",
                                 op=op.name, source=src)
-    return ShapeError(
+    return failure_class(exc)(
         f"{op.name} failed on operands {describe_operands(inputs)} "
         f"with attributes {attrs or '{}'}: {exc}",
         op=op.name, source=src,
     )
+
+
+def failure_class(exc: Exception) -> type:
+    """The graphgrad error for a kernel's own exception (NumPy: TypeError means dtypes)."""
+    if isinstance(exc, TypeError):
+        return DtypeError
+    if isinstance(exc, (ValueError, IndexError)):
+        return ShapeError
+    return GraphgradError
 
 
 def infer_checked(op: Op, inputs, attrs):

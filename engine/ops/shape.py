@@ -195,6 +195,9 @@ def _concat_infer(*xs, axis):
     if not xs:
         raise ShapeError("cat: needs at least one tensor", op="cat")
     first = xs[0].shape
+    if not 0 <= axis < len(first):
+        raise ShapeError(f"cat: cannot join tensors of shape {first} along dim {axis}"
+                         + ("; 0-d tensors need stack" if not first else ""), op="cat")
     for x in xs[1:]:
         if len(x.shape) != len(first) or any(a != b for i, (a, b) in enumerate(zip(x.shape, first))
                                              if i != axis):

@@ -10,11 +10,12 @@ them as state that it reads and writes; the learning rate is read through
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from .. import grad_mode
 from ..errors import SerializationError
 from ..ir import tracing
+from ..source import user_source
 from ..tensor import Tensor
 
 
@@ -112,6 +113,22 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore hyperparameters and state; existing state tensors are updated in place."""
+        try:
+            self._load_state_dict(state_dict)
+        except SerializationError as e:
+            raise e.locate(user_source(), "load_state_dict") from None
+
+    def _load_state_dict(self, state_dict: dict) -> None:
+        is_map = isinstance(state_dict, Mapping)
+        groups = state_dict.get("param_groups") if is_map else None
+        if not isinstance(groups, (list, tuple)) or not isinstance(state_dict.get("state"),
+                                                                   Mapping) \
+                or not all(isinstance(g, Mapping) and "params" in g for g in groups):
+            keys = f" with keys {list(state_dict)}" if is_map else ""
+            raise SerializationError(
+                f"{type(self).__name__}.load_state_dict expects what state_dict() returns, "
+                "{'state': {...}, 'param_groups': [{'params': [...], ...}]}; got a "
+                f"{type(state_dict).__name__}{keys}")
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise SerializationError("loaded state dict has a different number of parameter "
