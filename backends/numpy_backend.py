@@ -121,6 +121,29 @@ def _gather_backward(g, idx, axis, shape):
     return out
 
 
+def _is_zero(x) -> bool:
+    return np.ndim(x) == 0 and x == 0
+
+
+def where_kernel(c, a, b, out=None):
+    """np.where, but a masking (`where(c, g, 0)`, a ReLU's gradient) is a multiply by the
+    mask: NumPy's masked selects are ~15x slower than a multiply on large arrays. The
+    multiply differs from a select only where the dropped value is NaN or Inf, which the
+    finite sum detects; then the exact select runs instead."""
+    if _is_zero(b) and np.shape(a) == np.shape(c):
+        keep = c
+    elif _is_zero(a) and np.shape(b) == np.shape(c):
+        a, keep = b, np.logical_not(c)
+    else:
+        return np.where(c, a, b)
+    if out is not None and out.shape != np.shape(a):
+        out = None
+    result = np.multiply(a, keep, out=out)
+    if not np.isfinite(np.add.reduce(result, axis=None)):
+        return np.where(c, a, 0) if keep is c else np.where(c, 0, a)
+    return result
+
+
 def _one_hot(idx, num_classes):
     out = np.zeros(idx.shape + (num_classes,), dtype=np.int64)
     np.put_along_axis(out, idx[..., None], 1, axis=-1)
@@ -154,7 +177,7 @@ class NumpyBackend(Backend):
             exp=np.exp, log=np.log, log1p=np.log1p, sqrt=np.sqrt, abs=np.abs,
             sin=np.sin, cos=np.cos, tanh=np.tanh, sigmoid=_sigmoid, erf=_erf, sign=np.sign,
             relu=lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
-            maximum=np.maximum, minimum=np.minimum, where=np.where, clamp=_clamp,
+            maximum=np.maximum, minimum=np.minimum, where=where_kernel, clamp=_clamp,
             eq=np.equal, ne=np.not_equal, lt=np.less, le=np.less_equal, gt=np.greater,
             ge=np.greater_equal, logical_not=np.logical_not,
             logical_and=np.logical_and, logical_or=np.logical_or,

@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .numpy_backend import where_kernel
+
 # op -> ufunc name (called as np.<ufunc>(*args, out=...))
 UFUNCS = {
     "add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
@@ -113,17 +115,8 @@ def _step_line(step, args, target, out_expr, kernel_names) -> str:
 
 
 def _where(c, a, b, out):
-    """where(c, a, b), written into `out` when it is given (it may be a's or b's buffer)."""
-    if out is None or out is c:
-        return np.where(c, a, b)
-    if out is b:  # keep b where c is false: one masked copy
-        np.copyto(out, a, where=c)
-    elif out is a:
-        np.copyto(out, b, where=np.logical_not(c))
-    else:
-        np.copyto(out, b)
-        np.copyto(out, a, where=c)
-    return out
+    """where(c, a, b), into `out` when it is given and the select is a masking."""
+    return where_kernel(c, a, b, out=None if out is c else out)
 
 
 def _copy(a, out):
