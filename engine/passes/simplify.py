@@ -100,7 +100,7 @@ def _rewrite(graph, n) -> bool:
     if op == "sum" and inner["op"] == "broadcast_to":
         return _sum_of_broadcast(graph, n, args[0])
     if op == "permute" and inner["op"] == "matmul" and data["attrs"]["axes"] == (1, 0) \
-            and len(graph.users(args[0])) == 1:
+            and len(graph.users(args[0])) == 1 and args[0] not in graph.live_roots():
         return _transpose_product(graph, n, args[0])
     return _absorb_broadcast(graph, n, op, args)
 

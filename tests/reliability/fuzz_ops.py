@@ -71,6 +71,14 @@ class FuzzOp:
     run: Callable  # graphgrad: (*tensors, k) -> Tensor
     ref: Callable  # NumPy: (*arrays, k) -> array
     kink: Callable | None = None  # (*float64 arrays, k) -> min distance to a non-smooth point
+    ambiguous: Callable | None = None  # (*arrays) -> where rounding may flip a bool result
+
+
+def _near(a, b):
+    """Where a and b are so close that comparing them in float32 or float64 may differ
+    (graphgrad follows PyTorch: a 0-d float64 meets a float32 tensor in float32)."""
+    a, b = _f(a), _f(b)
+    return np.abs(a - b) <= 4 * np.finfo(np.float32).eps * np.maximum(np.abs(a), np.abs(b))
 
 
 def _unary(name, run, ref, kink=None):
@@ -78,9 +86,9 @@ def _unary(name, run, ref, kink=None):
                   None if kink is None else lambda x, k: kink(x))
 
 
-def _binary(name, run, ref, kink=None):
+def _binary(name, run, ref, kink=None, ambiguous=None):
     return FuzzOp(name, 2, lambda a, b, k: run(a, b), lambda a, b, k: ref(a, b),
-                  None if kink is None else lambda a, b, k: kink(a, b))
+                  None if kink is None else lambda a, b, k: kink(a, b), ambiguous)
 
 
 def _reduce(name, run, ref, kink=None):
@@ -153,8 +161,8 @@ OPS = [
             lambda a, b: _abs_min(b)),
     _binary("maximum", gg.maximum, np.maximum, lambda a, b: _abs_min(_f(a) - _f(b))),
     _binary("minimum", gg.minimum, np.minimum, lambda a, b: _abs_min(_f(a) - _f(b))),
-    _binary("lt", lambda a, b: a < b, np.less, lambda a, b: _abs_min(_f(a) - _f(b))),
-    _binary("eq", lambda a, b: a == b, np.equal, lambda a, b: _abs_min(_f(a) - _f(b))),
+    _binary("lt", lambda a, b: a < b, np.less, lambda a, b: _abs_min(_f(a) - _f(b)), _near),
+    _binary("eq", lambda a, b: a == b, np.equal, lambda a, b: _abs_min(_f(a) - _f(b)), _near),
     _binary("and", gg.logical_and, np.logical_and,
             lambda a, b: min(_abs_min(a), _abs_min(b))),
     _binary("where", lambda a, b: gg.where(a > 0, a, b), lambda a, b: np.where(a > 0, a, b),
