@@ -144,7 +144,19 @@ def where_kernel(c, a, b, out=None):
     return result
 
 
+def _non_negative(idx, op, bound):
+    if idx.size and idx.min() < 0:  # NumPy would wrap around: a silently wrong answer
+        raise IndexError(f"{op}: index {idx.min()} is out of bounds (indices are in "
+                         f"[0, {bound}))")
+
+
+def _gather(x, idx, axis):
+    _non_negative(idx, "gather", x.shape[axis])
+    return np.take_along_axis(x, idx, axis)
+
+
 def _one_hot(idx, num_classes):
+    _non_negative(idx, "one_hot", num_classes)
     out = np.zeros(idx.shape + (num_classes,), dtype=np.int64)
     np.put_along_axis(out, idx[..., None], 1, axis=-1)
     return out
@@ -199,7 +211,7 @@ class NumpyBackend(Backend):
             concat=lambda *xs, axis: np.concatenate(xs, axis=axis),
             index=_index, index_backward=_index_backward,
             softmax=_softmax, log_softmax=_log_softmax,
-            gather=lambda x, idx, axis: np.take_along_axis(x, idx, axis),
+            gather=_gather,
             gather_backward=_gather_backward, one_hot=_one_hot,
         )
         # random

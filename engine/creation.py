@@ -8,6 +8,8 @@ order as eager code would.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from . import dtypes
@@ -22,23 +24,25 @@ def as_array(data, dtype=None) -> np.ndarray:
     """A NumPy array with a supported dtype (PyTorch's defaults for Python numbers)."""
     if isinstance(data, Tensor):
         arr = data.numpy()
-    elif isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
-        arr = np.array([as_array(x) for x in data])
     else:
         try:
-            arr = np.array(data)
+            if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
+                arr = np.array([as_array(x) for x in data])
+            else:
+                arr = np.array(data)
         except ValueError as e:  # ragged nesting: NumPy's message alone has no context
             raise ShapeError(f"cannot make a tensor from this {type(data).__name__}: its "
                              f"nested sequences have different lengths ({e})",
                              source=user_source()) from None
+    if arr.dtype.kind in "OUSVcmM":  # None, strings, complex, ...: no silent NaN or cast
+        raise DtypeError(f"cannot make a tensor from {type(data).__name__} data "
+                         f"({data!r:.60} has NumPy dtype {arr.dtype})", source=user_source())
     if dtype is not None:
         target = dtypes.as_dtype(dtype)
     elif isinstance(data, np.ndarray) or isinstance(data, np.generic):
         target = dtypes.from_numpy_dtype(arr.dtype)
     elif arr.dtype.kind == "f":
         target = dtypes.default_float
-    elif arr.dtype.kind == "O":
-        raise DtypeError(f"cannot make a tensor from {type(data).__name__} data")
     else:
         target = dtypes.from_numpy_dtype(arr.dtype)
     return np.asarray(arr, dtype=target, order="C")
@@ -93,7 +97,11 @@ def as_tensor(x, dtype=None, like: Tensor | None = None) -> Tensor:
 def _shape(size) -> tuple[int, ...]:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
-    shape = tuple(int(s) for s in size)
+    try:
+        shape = tuple(operator.index(s) for s in size)
+    except TypeError:
+        raise ShapeError(f"a tensor's size must be ints, got {tuple(size)!r}",
+                         source=user_source()) from None
     if any(s < 0 for s in shape):
         raise ShapeError(f"a tensor's size must not be negative, got {shape}",
                          source=user_source())
@@ -134,6 +142,8 @@ def full_like(t: Tensor, fill_value, dtype=None, requires_grad=False) -> Tensor:
 def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
     if end is None:
         start, end = 0, start
+    if step == 0:
+        raise ShapeError("arange: step must not be zero", source=user_source())
     arr = np.arange(start, end, step)
     return tensor(arr, dtype=dtype or (dtypes.default_float if arr.dtype.kind == "f"
                                        else dtypes.int64), requires_grad=requires_grad)

@@ -7,6 +7,8 @@ reshapes; transpose and `.T` are permutes; stack is unsqueeze + concat.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .. import dtypes
@@ -45,7 +47,11 @@ reshape_op.samples = lambda: [Sample((rand_array((3, 4)),), {"shape": (4, 3)}),
 
 
 def _resolve_shape(shape, numel, given) -> tuple[int, ...]:
-    shape = list(shape)
+    try:
+        shape = [operator.index(s) for s in shape]
+    except TypeError:
+        raise ShapeError(f"reshape: sizes must be ints, got {tuple(given)!r}", op="reshape",
+                         source=user_source()) from None
     if shape.count(-1) > 1:
         raise ShapeError(f"reshape: only one dimension can be -1, got {tuple(given)}",
                          op="reshape", source=user_source())
@@ -264,7 +270,7 @@ def _index_infer(x, *idx, spec):
 
     try:
         return probe[_build_index(spec, arrays)].shape, x.dtype
-    except IndexError as e:
+    except (IndexError, ValueError) as e:  # NumPy's word on the key (e.g. a zero step)
         raise ShapeError(f"index: {e} (tensor of shape {x.shape})", op="index") from None
 
 

@@ -86,6 +86,21 @@ def test_bad_tensor_data_and_sizes():
     expect(gg.ShapeError, lambda: gg.ones(2, 3).sum(dim="rows"), "'rows'", op="sum")
 
 
+def test_bad_values_never_turn_into_silent_nans_casts_or_wraparounds():
+    x = gg.ones(2)
+    expect(gg.DtypeError, lambda: x + None, "NoneType")  # NumPy would make it NaN
+    expect(gg.DtypeError, lambda: x + 1j, "complex")  # NumPy would drop the imaginary part
+    expect(gg.DtypeError, lambda: x * "a", "str")
+    expect(gg.ShapeError, lambda: gg.zeros(2.5), "2.5")  # NumPy would truncate to 2
+    expect(gg.ShapeError, lambda: x.reshape("a"), "'a'", op="reshape")
+    expect(gg.ShapeError, lambda: x[::0], "step", op="index")
+    expect(gg.ShapeError, lambda: gg.arange(0, 3, 0), "step")
+    logits = gg.zeros(2, 3)  # a negative class index would wrap to the last class
+    expect(gg.ShapeError, lambda: nn.CrossEntropyLoss()(logits, gg.tensor([-1, 0])), "-1",
+           op="gather")
+    expect(gg.ShapeError, lambda: gg.one_hot(gg.tensor([-1]), 3), "-1", op="one_hot")
+
+
 # ---------------------------------------------------------------------- autograd misuse
 def test_requires_grad_on_an_integer_tensor():
     expect(gg.AutogradError, lambda: gg.tensor([1, 2], requires_grad=True), "i64")
