@@ -97,14 +97,14 @@ def check_op(op, inputs, attrs, out) -> None:
     arrays = [t._backend.to_numpy(t._value) for t in inputs]
     here = user_source()
     if _backward_of is None:
-        raise NumericalError(f"{_op_report(op.name, value, inputs, arrays)} (at {here})",
+        raise NumericalError(f"{_op_report(op.name, value, arrays)} (at {here})",
                              op=op.name, source=here)
     fwd_op = _backward_of._ctx.op.name
     fwd_line = _forward_lines.get(id(_backward_of._ctx))
     made = f"`{fwd_op}` at {fwd_line}" if fwd_line else \
         f"`{fwd_op}` (run its forward pass inside gg.detect_anomaly() to get its line)"
     raise NumericalError(
-        f"in the backward pass, {_op_report(op.name, value, inputs, arrays)} while computing "
+        f"in the backward pass, {_op_report(op.name, value, arrays)} while computing "
         f"the gradient of {made}; backward() was called at {here}",
         op=op.name, source=fwd_line or here)
 
@@ -171,7 +171,7 @@ def plan_checker(graph, backend, origins: dict, fn_name: str):
         else:
             line = data["source"] or "<unknown>"
         arrays = [backend.to_numpy(a) for a in inputs]
-        report = _op_report(op, value, None, arrays)
+        report = _op_report(op, value, arrays)
         phase = data.get("phase") or "forward"
         where = f"in the {phase} graph of compiled `{fn_name}`"
         fwd_op, fwd_line = origins.get(node, (None, None))
@@ -194,7 +194,7 @@ def _finite(value) -> bool:
     return not bool(np.isnan(value).any())
 
 
-def _op_report(op: str, value, inputs, arrays) -> str:
+def _op_report(op: str, value, arrays) -> str:
     value = np.asarray(value)
     ins = "; ".join(f"input {i}: {describe_range(a)}" for i, a in enumerate(arrays)) or "none"
     return (f"`{op}` produced {', '.join(_non_finite_counts(value))} in its "
