@@ -100,7 +100,7 @@ def temperature():
 
 def _mlp_weights(sizes, seed=0):
     rng = np.random.default_rng(seed)
-    return [(rng.uniform(-1, 1, (o, i)).astype(np.float32) / np.sqrt(i),
+    return [((rng.uniform(-1, 1, (o, i)) / np.sqrt(i)).astype(np.float32),
              np.zeros(o, np.float32)) for i, o in zip(sizes[:-1], sizes[1:])]
 
 
@@ -132,7 +132,8 @@ def _torch_mlp(weights, bias=True):
 
 
 def _relu_mlp_hand_step(weights, loss_kind, opt_kind, lr, bias=True):
-    """Hand-written NumPy: forward, hand-derived backward, SGD or Adam update."""
+    """Hand-written NumPy: forward, hand-derived backward, SGD or Adam update (float32
+    throughout, like the other systems)."""
     params = [w.T.copy() for w, _ in weights]  # stored (in, out): x @ W, no transposes
     biases = [b.copy() for _, b in weights]
     adam = [[np.zeros_like(p) for p in params + biases] for _ in range(2)] + [0]
@@ -279,28 +280,32 @@ def wide_mlp():
     h2 = np.maximum(h1 @ w[1], 0)
     g = np.ones((x.shape[0], 10), np.float32)
 
-    def gemm_floor():  # the eight GEMMs of one step: 3 forward, 5 backward
-        a1 = x @ w[0]
-        a2 = h1 @ w[1]
-        a3 = h2 @ w[2]
-        g3 = h2.T @ g
-        d2 = g @ w[2].T
-        g2 = h1.T @ d2
-        d1 = d2 @ w[1].T
-        g1 = x.T @ d1
-        return a1, a2, a3, g1, g2, g3
+    wo = [wt for wt, _ in weights]  # (out, in), as nn.Linear stores them
+    d2 = np.ones((x.shape[0], 2048), np.float32)
 
-    systems["GEMM floor (numpy)"] = gemm_floor
+    def gemm_floor_in_out():  # the eight GEMMs of one step: 3 forward, 5 backward
+        return (x @ w[0], h1 @ w[1], h2 @ w[2], h2.T @ g, g @ w[2].T, h1.T @ d2,
+                d2 @ w[1].T, x.T @ d2)
+
+    def gemm_floor_out_in():  # the same GEMMs with weights stored (out, in)
+        return (x @ wo[0].T, h1 @ wo[1].T, h2 @ wo[2].T, g.T @ h2, g @ wo[2], d2.T @ h1,
+                d2 @ wo[1], d2.T @ x)
+
+    # OpenBLAS's speed depends on which operands are transposed: both layouts are
+    # timed and the faster one is the floor.
+    systems["GEMM floor, W (in,out)"] = gemm_floor_in_out
+    systems["GEMM floor, W (out,in)"] = gemm_floor_out_in
     return systems
 
 
-# name -> (title, systems factory, steps per round, BLAS threads: 1 for small GEMMs, where
-# a thread pool costs more than it saves and makes timings erratic; None = library default)
+# name -> (title, systems factory, steps per round, BLAS threads). One thread throughout:
+# on this kind of 2-core machine OpenBLAS's pool made every workload slower and erratic
+# (measured, also for (d)); None would leave the library default.
 WORKLOADS = {
     "a": ("temperature fit (11 points, SGD)", temperature, 2000, 1),
     "b": ("two-layer ERM 64-128-16, batch 32 by index, SGD", two_layer_erm, 300, 1),
     "c": ("digits MLP 64-128-128-10, batch 64, Adam", digits_mlp, 100, 1),
-    "d": ("wide MLP 784-2048-2048-10, batch 512, SGD", wide_mlp, 3, None),
+    "d": ("wide MLP 784-2048-2048-10, batch 512, SGD", wide_mlp, 3, 1),
 }
 
 
