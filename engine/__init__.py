@@ -130,3 +130,12 @@ set_default_backend = _backend_registry.set_default_backend
 backends = __import__("graphgrad.backends", fromlist=["available"])
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # gg.viz on first use: drawing needs the graphviz package, plain training does not.
+    if name == "viz":
+        import importlib
+
+        return importlib.import_module("graphgrad.viz")
+    raise AttributeError(f"module 'graphgrad' has no attribute {name!r}")

@@ -367,9 +367,10 @@ class CompiledFunction:
         return self.last.source
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from graphgrad.viz import to_dot
+        """Jupyter shows the newest plan's diagram (text when it cannot be drawn)."""
+        from graphgrad.viz import repr_mimebundle
 
-        return to_dot(self)._repr_mimebundle_(include, exclude)
+        return repr_mimebundle(self, include, exclude)
 
 
 def compile(fn=None, *, backend: str | None = None, passes="default", debug: bool = False,
