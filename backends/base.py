@@ -59,8 +59,9 @@ class Backend:
         It returns one array for a one-output program, else a tuple in `program.outputs`
         order. It may be given `out=(array or None, ...)`, one per output: buffers the
         plan no longer needs, which the kernel may write its results into (and return)
-        to save allocations; ignoring them is always correct. The default runs the program's steps one kernel at a time: correct everywhere,
-        fast nowhere. Backends override it with a real fused kernel.
+        to save allocations; ignoring them is always correct. The default runs the
+        program's steps one kernel at a time: correct everywhere, fast nowhere. Backends
+        override it with a real fused kernel.
         """
         kernels = [(self.kernels[step.op], step.args, step.attrs) for step in program.steps]
         n_in, outputs = program.n_inputs, program.outputs

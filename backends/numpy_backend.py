@@ -128,20 +128,19 @@ def _is_zero(x) -> bool:
 def where_kernel(c, a, b, out=None):
     """np.where, but a masking (`where(c, g, 0)`, a ReLU's gradient) is a multiply by the
     mask: NumPy's masked selects are ~15x slower than a multiply on large arrays. The
-    multiply differs from a select only where the dropped value is NaN or Inf, which the
-    finite sum detects; then the exact select runs instead."""
+    multiply differs from a select only where a dropped value is NaN or Inf, which a
+    finite sum of the operand rules out; otherwise the exact select runs."""
     if _is_zero(b) and np.shape(a) == np.shape(c):
         keep = c
     elif _is_zero(a) and np.shape(b) == np.shape(c):
         a, keep = b, np.logical_not(c)
     else:
         return np.where(c, a, b)
+    if not np.isfinite(np.add.reduce(a, axis=None)):  # a NaN/Inf somewhere: exact select
+        return np.where(c, a, 0) if keep is c else np.where(c, 0, a)
     if out is not None and out.shape != np.shape(a):
         out = None
-    result = np.multiply(a, keep, out=out)
-    if not np.isfinite(np.add.reduce(result, axis=None)):
-        return np.where(c, a, 0) if keep is c else np.where(c, 0, a)
-    return result
+    return np.multiply(a, keep, out=out)
 
 
 def _non_negative(idx, op, bound):

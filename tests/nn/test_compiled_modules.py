@@ -10,7 +10,6 @@ import numpy as np
 import graphgrad as gg
 from graphgrad import nn, optim
 
-
 STEPS = 100  # the bar: same parameters after 100 steps (rtol 1e-5, float32)
 
 
