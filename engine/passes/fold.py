@@ -12,7 +12,8 @@ import numpy as np
 from ..ops.registry import REGISTRY
 
 FOLD_LIMIT = 4096
-NEVER_FOLD = {"broadcast_to"}  # a broadcast scalar stays a scalar: kernels broadcast for free
+BROADCAST_FOLD_LIMIT = 1024  # a broadcast folds only into a small constant: kernels
+#                              broadcast for free, but a tiny one costs a call per step
 
 
 def fold_constants(graph, ctx=None):
@@ -20,12 +21,13 @@ def fold_constants(graph, ctx=None):
     for n in graph.topo_order():
         data = graph[n]
         op = REGISTRY.get(data["op"])
-        if op is None or op.random or op.name in NEVER_FOLD or op.name not in backend.kernels:
+        if op is None or op.random or op.name not in backend.kernels:
             continue
+        limit = BROADCAST_FOLD_LIMIT if op.name == "broadcast_to" else FOLD_LIMIT
         args = graph.args(n)
         if not args or any(graph[a]["op"] != "const" for a in args):
             continue
-        if int(np.prod(data["shape"], dtype=np.int64)) > FOLD_LIMIT:
+        if int(np.prod(data["shape"], dtype=np.int64)) > limit:
             continue
         values = [backend.from_numpy(np.asarray(graph[a]["attrs"]["value"])) for a in args]
         result = backend.to_numpy(backend.kernels[op.name](*values, **data["attrs"]))
