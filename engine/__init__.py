@@ -54,22 +54,13 @@ from .ops.elementwise import (
     clamp,
     cos,
     div,
-    eq,
     erf,
     exp,
-    ge,
-    gt,
-    le,
     log,
     log1p,
-    logical_and,
-    logical_not,
-    logical_or,
-    lt,
     maximum,
     minimum,
     mul,
-    ne,
     neg,
     pow,
     relu,
@@ -82,6 +73,7 @@ from .ops.elementwise import (
     where,
 )
 from .ops.linalg import dot, matmul
+from .ops.logic import eq, ge, gt, le, logical_and, logical_not, logical_or, lt, ne
 from .ops.nn import gather, log_softmax, one_hot, softmax, take_along_dim
 from .ops.reduction import (
     amax,

@@ -350,6 +350,8 @@ def _within(x, lo, hi):
         inside = x >= lo
     if hi is not None:
         upper = x <= hi
+        from .logic import logical_and
+
         inside = upper if inside is None else logical_and(inside, upper)
     return inside
 
@@ -366,63 +368,6 @@ def clamp(x, min=None, max=None) -> Tensor:
 
 
 tensor_method("clip")(clamp)
-
-
-# ---------------------------------------------------------------------- comparisons, logic
-
-def _compare(name, method):
-    op = Op(name, elementwise=True, differentiable=False)
-    op.infer = _broadcast(name, dtypes.bool_)
-    op.samples = binary_samples()
-
-    def fn(a, b) -> Tensor:
-        return op(*promote(a, b))
-    fn.__name__ = name
-    setattr(Tensor, method, fn)
-    return op, tensor_method(name)(fn)
-
-
-eq_op, eq = _compare("eq", "__eq__")
-ne_op, ne = _compare("ne", "__ne__")
-lt_op, lt = _compare("lt", "__lt__")
-le_op, le = _compare("le", "__le__")
-gt_op, gt = _compare("gt", "__gt__")
-ge_op, ge = _compare("ge", "__ge__")
-
-logical_not_op = Op("logical_not", elementwise=True, differentiable=False)
-logical_not_op.infer = lambda x: (x.shape, dtypes.bool_)
-logical_not_op.samples = lambda: [Sample((rand_array((3, 4)) > 0,), diff=())]
-logical_and_op = Op("logical_and", elementwise=True, differentiable=False)
-logical_and_op.infer = _broadcast("logical_and", dtypes.bool_)
-logical_and_op.samples = lambda: [Sample((rand_array((3, 4)) > 0, rand_array((4,)) > 0),
-                                         diff=())]
-logical_or_op = Op("logical_or", elementwise=True, differentiable=False)
-logical_or_op.infer = _broadcast("logical_or", dtypes.bool_)
-logical_or_op.samples = logical_and_op.samples
-
-
-def _as_bool(x):
-    return x if x.dtype == dtypes.bool_ else cast(x, dtypes.bool_)
-
-
-@tensor_method()
-def logical_not(x) -> Tensor:
-    return logical_not_op(_as_bool(x))
-
-
-@tensor_method()
-def logical_and(a, b) -> Tensor:
-    return logical_and_op(_as_bool(a), _as_bool(b))
-
-
-@tensor_method()
-def logical_or(a, b) -> Tensor:
-    return logical_or_op(_as_bool(a), _as_bool(b))
-
-
-Tensor.__invert__ = logical_not
-Tensor.__and__ = logical_and
-Tensor.__or__ = logical_or
 
 
 # ---------------------------------------------------------------------- casts and copies
@@ -454,6 +399,6 @@ def identity(x: Tensor) -> Tensor:
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "sqrt", "abs", "sin",
     "cos", "tanh", "sigmoid", "relu", "erf", "sign", "maximum", "minimum", "where", "clamp",
-    "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or", "cast",
+    "cast",
     "unbroadcast",
 ]

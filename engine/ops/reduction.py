@@ -60,7 +60,8 @@ sum_op.samples = _reduce_samples
 
 def _share(out, x, axis, keepdims):
     """Each element's share of max/min: 1/k on the k elements that tie for it, else 0."""
-    from .elementwise import cast, eq
+    from .elementwise import cast
+    from .logic import eq
 
     mask = cast(eq(x, _expand_back(out, x, axis, keepdims)), x.dtype)
     count = _expand_back(sum_op(mask, axis=axis, keepdims=keepdims), x, axis, keepdims)

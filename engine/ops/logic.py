@@ -1,0 +1,71 @@
+"""Comparisons and logic: elementwise ops with bool results and no gradient.
+
+Comparisons promote their operands like arithmetic does (`int_tensor < 0.5` compares as
+float32); the logical ops read any dtype as bool (nonzero is true).
+"""
+
+from __future__ import annotations
+
+from .. import dtypes
+from ..tensor import Tensor, tensor_method
+from .common import Sample, binary_samples, promote, rand_array
+from .elementwise import _broadcast, cast
+from .registry import Op
+
+
+def _compare(name, method):
+    op = Op(name, elementwise=True, differentiable=False)
+    op.infer = _broadcast(name, dtypes.bool_)
+    op.samples = binary_samples()
+
+    def fn(a, b) -> Tensor:
+        return op(*promote(a, b))
+    fn.__name__ = name
+    setattr(Tensor, method, fn)
+    return op, tensor_method(name)(fn)
+
+
+eq_op, eq = _compare("eq", "__eq__")
+ne_op, ne = _compare("ne", "__ne__")
+lt_op, lt = _compare("lt", "__lt__")
+le_op, le = _compare("le", "__le__")
+gt_op, gt = _compare("gt", "__gt__")
+ge_op, ge = _compare("ge", "__ge__")
+
+logical_not_op = Op("logical_not", elementwise=True, differentiable=False)
+logical_not_op.infer = lambda x: (x.shape, dtypes.bool_)
+logical_not_op.samples = lambda: [Sample((rand_array((3, 4)) > 0,), diff=())]
+logical_and_op = Op("logical_and", elementwise=True, differentiable=False)
+logical_and_op.infer = _broadcast("logical_and", dtypes.bool_)
+logical_and_op.samples = lambda: [Sample((rand_array((3, 4)) > 0, rand_array((4,)) > 0),
+                                         diff=())]
+logical_or_op = Op("logical_or", elementwise=True, differentiable=False)
+logical_or_op.infer = _broadcast("logical_or", dtypes.bool_)
+logical_or_op.samples = logical_and_op.samples
+
+
+def _as_bool(x):
+    return x if x.dtype == dtypes.bool_ else cast(x, dtypes.bool_)
+
+
+@tensor_method()
+def logical_not(x) -> Tensor:
+    return logical_not_op(_as_bool(x))
+
+
+@tensor_method()
+def logical_and(a, b) -> Tensor:
+    return logical_and_op(_as_bool(a), _as_bool(b))
+
+
+@tensor_method()
+def logical_or(a, b) -> Tensor:
+    return logical_or_op(_as_bool(a), _as_bool(b))
+
+
+Tensor.__invert__ = logical_not
+Tensor.__and__ = logical_and
+Tensor.__or__ = logical_or
+
+
+__all__ = ["eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or"]
