@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from graphgrad.ops.shape import index_tuple
+
 from .base import Backend
 from .cuda_codegen import (
     HELPERS,
@@ -32,24 +34,6 @@ from .cuda_codegen import (
 )
 
 INSTALL_HINT = "pip install graphgrad[cuda]"
-
-
-def _build_index(spec, arrays):
-    it = iter(arrays)
-    parts = []
-    for item in spec:
-        kind = item[0]
-        if kind == "int":
-            parts.append(item[1])
-        elif kind == "slice":
-            parts.append(slice(*item[1:]))
-        elif kind == "none":
-            parts.append(None)
-        elif kind == "ellipsis":
-            parts.append(Ellipsis)
-        else:
-            parts.append(next(it))
-    return tuple(parts)
 
 
 def _elementwise_kernels(cp, erf, sigmoid) -> dict[str, Callable]:
@@ -90,7 +74,7 @@ def _array_kernels(cp, scatter_add) -> dict[str, Callable]:
 
     def index_backward(g, *arrays, spec, shape):
         out = cp.zeros(shape, dtype=g.dtype)
-        scatter_add(out, _build_index(spec, arrays), g)
+        scatter_add(out, index_tuple(spec, arrays), g)
         return out
 
     def gather_backward(g, idx, axis, shape):
@@ -122,7 +106,7 @@ def _array_kernels(cp, scatter_add) -> dict[str, Callable]:
         permute=lambda x, axes: cp.transpose(x, axes),
         broadcast_to=lambda x, shape: cp.broadcast_to(x, shape),
         concat=lambda *xs, axis: cp.concatenate(xs, axis=axis),
-        index=lambda x, *arrays, spec: x[_build_index(spec, arrays)],
+        index=lambda x, *arrays, spec: x[index_tuple(spec, arrays)],
         index_backward=index_backward,
         softmax=softmax, log_softmax=log_softmax,
         gather=lambda x, idx, axis: cp.take_along_axis(x, idx, axis),

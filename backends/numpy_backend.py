@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphgrad.ops.shape import index_tuple
+
 from .base import Backend
 
 
@@ -59,31 +61,13 @@ def _sigmoid(x):
 
 
 def _index(x, *arrays, spec):
-    return x[_build_index(spec, arrays)]
+    return x[index_tuple(spec, arrays)]
 
 
 def _index_backward(g, *arrays, spec, shape):
     out = np.zeros(shape, dtype=g.dtype)
-    np.add.at(out, _build_index(spec, arrays), g)
+    np.add.at(out, index_tuple(spec, arrays), g)
     return out
-
-
-def _build_index(spec, arrays):
-    it = iter(arrays)
-    parts = []
-    for item in spec:
-        kind = item[0]
-        if kind == "int":
-            parts.append(item[1])
-        elif kind == "slice":
-            parts.append(slice(*item[1:]))
-        elif kind == "none":
-            parts.append(None)
-        elif kind == "ellipsis":
-            parts.append(Ellipsis)
-        else:
-            parts.append(next(it))
-    return tuple(parts)
 
 
 def _softmax(x, axis):

@@ -21,10 +21,11 @@ from .tensor import Tensor
 _NO_SCOPE = contextlib.nullcontext()
 
 
-def _topological(roots) -> list[Tensor]:
-    """Tensors that need gradients, inputs before the tensors made from them."""
+def _topological(roots, follow=lambda x: x.requires_grad) -> list[Tensor]:
+    """Recorded tensors reachable from `roots` through inputs that `follow` accepts
+    (by default: those that need gradients), inputs before the tensors made from them."""
     order, seen = [], set()
-    stack = [(r, False) for r in roots]
+    stack = [(r, False) for r in reversed(roots)]
     while stack:
         t, expanded = stack.pop()
         if expanded:
@@ -35,8 +36,8 @@ def _topological(roots) -> list[Tensor]:
         seen.add(id(t))
         stack.append((t, True))
         if t._ctx is not None:
-            stack.extend((x, False) for x in t._ctx.inputs
-                         if x.requires_grad and id(x) not in seen)
+            stack.extend((x, False) for x in reversed(t._ctx.inputs)
+                         if follow(x) and id(x) not in seen)
     return order
 
 

@@ -9,26 +9,14 @@ any depth convert.
 
 from __future__ import annotations
 
+from graphgrad.autodiff import _topological
 from graphgrad.ir.graph import Graph
 from graphgrad.tensor import Tensor
 
 
 def _postorder(roots: list[Tensor]) -> list[Tensor]:
     """Tensors reachable through `_ctx`, each after all of its inputs."""
-    order, seen = [], set()
-    stack = [(r, False) for r in reversed(roots)]
-    while stack:
-        t, expanded = stack.pop()
-        if expanded:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        if t._ctx is not None:
-            stack.extend((x, False) for x in reversed(t._ctx.inputs) if id(x) not in seen)
-    return order
+    return _topological(roots, follow=lambda x: True)
 
 
 def graph_of_tensors(roots, params: dict | None = None) -> Graph:

@@ -5,22 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 import graphgrad as gg
+from graphgrad.ir.verify import Aval  # noqa: F401  (re-exported for the suite)
 from graphgrad.ops import REGISTRY
 from graphgrad.tensor import Tensor
-
-
-class Aval:
-    """Shape and dtype only: what an op's `infer` rule reads."""
-
-    def __init__(self, shape, dtype):
-        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def numel(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
 
 
 def to_backend(backend, arrays) -> list[Tensor]:

@@ -259,6 +259,26 @@ def stack(tensors, dim: int = 0) -> Tensor:
 
 # ---------------------------------------------------------------------- indexing
 
+def index_tuple(spec, arrays) -> tuple:
+    """The Python index an `index` node's `spec` stands for, with `arrays` (the index
+    tensors' values, in order) in the `("tensor",)` places. Backends use it as is."""
+    it = iter(arrays)
+    parts = []
+    for item in spec:
+        kind = item[0]
+        if kind == "int":
+            parts.append(item[1])
+        elif kind == "slice":
+            parts.append(slice(*item[1:]))
+        elif kind == "none":
+            parts.append(None)
+        elif kind == "ellipsis":
+            parts.append(Ellipsis)
+        else:
+            parts.append(next(it))
+    return tuple(parts)
+
+
 index_op = Op("index")
 index_backward_op = Op("index_backward")
 
@@ -266,10 +286,8 @@ index_backward_op = Op("index_backward")
 def _index_infer(x, *idx, spec):
     probe = np.broadcast_to(np.zeros((), x.dtype), x.shape)
     arrays = [np.zeros(t.shape, np.int64) for t in idx]
-    from ..backends.numpy_backend import _build_index
-
     try:
-        return probe[_build_index(spec, arrays)].shape, x.dtype
+        return probe[index_tuple(spec, arrays)].shape, x.dtype
     except (IndexError, ValueError) as e:  # NumPy's word on the key (e.g. a zero step)
         raise ShapeError(f"index: {e} (tensor of shape {x.shape})", op="index") from None
 
