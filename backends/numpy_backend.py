@@ -60,7 +60,14 @@ def _sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
+def _relu(x):
+    out = np.maximum(x, 0)
+    return out if out.dtype == x.dtype else out.astype(x.dtype)  # bool stays bool
+
+
 def _index(x, *arrays, spec):
+    if spec == (("tensor",),):  # x[idx]: drawing a batch by index
+        return x[arrays[0]]
     return x[index_tuple(spec, arrays)]
 
 
@@ -171,7 +178,7 @@ class NumpyBackend(Backend):
             pow=np.power, pow_scalar=lambda x, exponent: np.power(x, x.dtype.type(exponent)),
             exp=np.exp, log=np.log, log1p=np.log1p, sqrt=np.sqrt, abs=np.abs,
             sin=np.sin, cos=np.cos, tanh=np.tanh, sigmoid=_sigmoid, erf=_erf, sign=np.sign,
-            relu=lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
+            relu=_relu,
             maximum=np.maximum, minimum=np.minimum, where=where_kernel, clamp=_clamp,
             eq=np.equal, ne=np.not_equal, lt=np.less, le=np.less_equal, gt=np.greater,
             ge=np.greater_equal, logical_not=np.logical_not,
@@ -189,7 +196,7 @@ class NumpyBackend(Backend):
         k.update(
             matmul=np.matmul,
             reshape=lambda x, shape: x.reshape(shape),
-            permute=lambda x, axes: np.transpose(x, axes),
+            permute=lambda x, axes: x.transpose(axes),  # the method: no dispatch layer
             broadcast_to=lambda x, shape: np.broadcast_to(x, shape),
             concat=lambda *xs, axis: np.concatenate(xs, axis=axis),
             index=_index, index_backward=_index_backward,
