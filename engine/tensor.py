@@ -304,60 +304,6 @@ class Tensor:
             forward_ad.share_tangents(result, self)
         return self._assign(result)
 
-    def add_(self, other, alpha=1):
-        return self._inplace(lambda s, o: s + (o if alpha == 1 else o * alpha), other)
-
-    def sub_(self, other, alpha=1):
-        return self._inplace(lambda s, o: s - (o if alpha == 1 else o * alpha), other)
-
-    def mul_(self, other):
-        return self._inplace(lambda s, o: s * o, other)
-
-    def div_(self, other):
-        return self._inplace(lambda s, o: s / o, other)
-
-    def pow_(self, other):
-        return self._inplace(lambda s, o: s ** o, other)
-
-    def clamp_(self, min=None, max=None):
-        return self._inplace(lambda s: s.clamp(min, max))
-
-    def addcmul_(self, a, b, value=1):
-        return self._inplace(lambda s: s + value * a * b)
-
-    def addcdiv_(self, a, b, value=1):
-        return self._inplace(lambda s: s + value * a / b)
-
-    def lerp_(self, end, weight):
-        return self._inplace(lambda s: s + weight * (end - s))
-
-    def copy_(self, src) -> Tensor:
-        """Copy `src` (broadcast, cast) into this tensor; never aliases src's buffer."""
-        from .ops.elementwise import identity
-        from .ops.shape import broadcast_to
-
-        return self._inplace(lambda s: identity(broadcast_to(src, s.shape)).astype(s.dtype))
-
-    def zero_(self) -> Tensor:
-        return self.fill_(0)
-
-    def fill_(self, value) -> Tensor:
-        from .creation import full
-
-        return self._inplace(lambda s: full(s.shape, value, dtype=s.dtype, backend=s._backend))
-
-    def __iadd__(self, other):
-        return self.add_(other)
-
-    def __isub__(self, other):
-        return self.sub_(other)
-
-    def __imul__(self, other):
-        return self.mul_(other)
-
-    def __itruediv__(self, other):
-        return self.div_(other)
-
     # ---------------------------------------------------------------- conversion
     def to(self, target) -> Tensor:
         """`to(dtype)` casts; `to("cupy")`/`to("numpy")` moves to that backend."""

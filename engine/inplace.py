@@ -1,0 +1,83 @@
+"""The in-place methods PyTorch users write (`p.sub_(lr * p.grad)`, `buf.mul_(m)`).
+
+Each is one expression handed to `Tensor._inplace`, which computes it out of place from
+an alias of the tensor's current value and then rebinds the tensor to the result: the
+same code path eagerly (a version bump that autograd checks) and while tracing (a
+state write when the tensor is a parameter, a buffer or optimizer state).
+"""
+
+from __future__ import annotations
+
+from .tensor import Tensor, tensor_method
+
+
+@tensor_method()
+def add_(self, other, alpha=1) -> Tensor:
+    return self._inplace(lambda s, o: s + (o if alpha == 1 else o * alpha), other)
+
+
+@tensor_method()
+def sub_(self, other, alpha=1) -> Tensor:
+    return self._inplace(lambda s, o: s - (o if alpha == 1 else o * alpha), other)
+
+
+@tensor_method()
+def mul_(self, other) -> Tensor:
+    return self._inplace(lambda s, o: s * o, other)
+
+
+@tensor_method()
+def div_(self, other) -> Tensor:
+    return self._inplace(lambda s, o: s / o, other)
+
+
+@tensor_method()
+def pow_(self, other) -> Tensor:
+    return self._inplace(lambda s, o: s ** o, other)
+
+
+@tensor_method()
+def clamp_(self, min=None, max=None) -> Tensor:
+    return self._inplace(lambda s: s.clamp(min, max))
+
+
+@tensor_method()
+def addcmul_(self, a, b, value=1) -> Tensor:
+    return self._inplace(lambda s: s + value * a * b)
+
+
+@tensor_method()
+def addcdiv_(self, a, b, value=1) -> Tensor:
+    return self._inplace(lambda s: s + value * a / b)
+
+
+@tensor_method()
+def lerp_(self, end, weight) -> Tensor:
+    return self._inplace(lambda s: s + weight * (end - s))
+
+
+@tensor_method()
+def copy_(self, src) -> Tensor:
+    """Copy `src` (broadcast, cast) into this tensor; never aliases src's buffer."""
+    from .ops.elementwise import identity
+    from .ops.shape import broadcast_to
+
+    return self._inplace(lambda s: identity(broadcast_to(src, s.shape)).astype(s.dtype))
+
+
+@tensor_method()
+def fill_(self, value) -> Tensor:
+    from .creation import full
+
+    return self._inplace(lambda s: full(s.shape, value, dtype=s.dtype, backend=s._backend))
+
+
+@tensor_method()
+def zero_(self) -> Tensor:
+    return fill_(self, 0)
+
+
+Tensor.__iadd__ = add_
+Tensor.__isub__ = sub_
+Tensor.__imul__ = mul_
+Tensor.__itruediv__ = div_
