@@ -310,7 +310,8 @@ class CompiledFunction:
     def _trace(self, signature, args, backend, reason) -> Entry:
         t0 = time.perf_counter()
         graph, rebuild, tracer = self._trace_graph(signature, args, backend)
-        graph.verify() if self.debug else None
+        if self.debug:
+            graph.verify()
         guards = _guards(tracer)
         ctx = PassContext(backend=backend, debug=self.debug)
         optimized, stats = run_passes(graph, self.passes, ctx)
