@@ -27,6 +27,7 @@ import numpy as np
 
 import graphgrad as gg
 from graphgrad import nn, optim
+from graphgrad.bench import gg_mlp, mlp_weights, torch_mlp
 from graphgrad.passes.manager import DEFAULT_PIPELINE
 
 UNFUSED = [p for p in DEFAULT_PIPELINE if p != "fusion"]
@@ -63,19 +64,8 @@ def timed(systems: dict, sync: dict, steps: int, rounds: int) -> dict[str, float
 
 # ---------------------------------------------------------------------- wide MLP
 
-def mlp_weights(sizes, seed=0):
-    rng = np.random.default_rng(seed)
-    return [(rng.uniform(-1, 1, (o, i)).astype(np.float32) / np.sqrt(i),
-             np.zeros(o, np.float32)) for i, o in zip(sizes[:-1], sizes[1:])]
-
-
 def gg_mlp_step(weights, backend: str, passes, lr: float):
-    layers = []
-    for k, (w, b) in enumerate(weights):
-        lin = nn.Linear(w.shape[1], w.shape[0])
-        lin.weight.data, lin.bias.data = gg.tensor(w), gg.tensor(b)
-        layers += [lin] + ([nn.ReLU()] if k < len(weights) - 1 else [])
-    model = nn.Sequential(*layers).to(backend)
+    model = gg_mlp(weights).to(backend)
     opt, loss_fn = optim.SGD(model.parameters(), lr=lr), nn.CrossEntropyLoss()
 
     @gg.compile(backend=backend, passes=passes)
@@ -89,14 +79,7 @@ def gg_mlp_step(weights, backend: str, passes, lr: float):
 
 
 def torch_mlp_step(torch, weights, device: str, lr: float):
-    layers = []
-    for k, (w, b) in enumerate(weights):
-        lin = torch.nn.Linear(w.shape[1], w.shape[0])
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(w))
-            lin.bias.copy_(torch.from_numpy(b))
-        layers += [lin] + ([torch.nn.ReLU()] if k < len(weights) - 1 else [])
-    model = torch.nn.Sequential(*layers).to(device)
+    model = torch_mlp(weights).to(device)
     opt, loss_fn = torch.optim.SGD(model.parameters(), lr=lr), torch.nn.CrossEntropyLoss()
 
     def step(x, y):

@@ -98,13 +98,15 @@ def temperature():
 
 # ---------------------------------------------------------------------- MLP workloads
 
-def _mlp_weights(sizes, seed=0):
+def mlp_weights(sizes, seed=0):
+    """Float32 (W (out, in), b) pairs for an MLP with these layer sizes."""
     rng = np.random.default_rng(seed)
     return [((rng.uniform(-1, 1, (o, i)) / np.sqrt(i)).astype(np.float32),
              np.zeros(o, np.float32)) for i, o in zip(sizes[:-1], sizes[1:])]
 
 
-def _gg_mlp(weights, bias=True):
+def gg_mlp(weights, bias=True):
+    """A ReLU MLP as nn.Sequential, its Linear layers holding `weights` [(W, b), ...]."""
     layers = []
     for k, (w, b) in enumerate(weights):
         lin = nn.Linear(w.shape[1], w.shape[0], bias=bias)
@@ -117,7 +119,8 @@ def _gg_mlp(weights, bias=True):
     return nn.Sequential(*layers)
 
 
-def _torch_mlp(weights, bias=True):
+def torch_mlp(weights, bias=True):
+    """The same ReLU MLP in PyTorch (needs torch installed)."""
     layers = []
     for k, (w, b) in enumerate(weights):
         lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=bias)
@@ -194,7 +197,7 @@ def _mlp_systems(sizes, batch, n_data, loss_kind, opt_kind, lr, index_batches, b
         Y = (X @ A + 0.1 * rng.standard_normal((n_data, sizes[-1]))).astype(np.float32)
     else:
         Y = rng.integers(0, sizes[-1], n_data)
-    weights = _mlp_weights(sizes)
+    weights = mlp_weights(sizes)
     order = [rng.integers(0, n_data, batch) for _ in range(64)]
     counter = {"gg": 0, "ggc": 0, "np": 0, "torch": 0}
 
@@ -205,7 +208,7 @@ def _mlp_systems(sizes, batch, n_data, loss_kind, opt_kind, lr, index_batches, b
     gX, gY = gg.tensor(X), gg.tensor(Y)
 
     def gg_step_fn():
-        model = _gg_mlp(weights, bias)
+        model = gg_mlp(weights, bias)
         opt = (optim.SGD if opt_kind == "sgd" else optim.Adam)(model.parameters(), lr=lr)
         loss_fn = nn.MSELoss() if loss_kind == "mse" else nn.CrossEntropyLoss()
 
@@ -244,7 +247,7 @@ def _mlp_systems(sizes, batch, n_data, loss_kind, opt_kind, lr, index_batches, b
             return hand(X[idx], Y[idx])
         systems["numpy (hand)"] = hand_indexed
     if torch is not None:
-        tmodel = _torch_mlp(weights, bias)
+        tmodel = torch_mlp(weights, bias)
         topt = (torch.optim.SGD if opt_kind == "sgd" else torch.optim.Adam)(
             tmodel.parameters(), lr=lr)
         tloss = torch.nn.MSELoss() if loss_kind == "mse" else torch.nn.CrossEntropyLoss()
