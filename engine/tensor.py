@@ -42,20 +42,24 @@ class Tensor:
     def _wrap(cls, value, backend, requires_grad=False):
         """A concrete tensor around a backend array (no copy)."""
         t = object.__new__(cls)
-        t._value = value
-        t._node = None
-        t._tracer = None
-        t.shape = tuple(value.shape)
-        t.dtype = value.dtype
-        t.requires_grad = requires_grad
-        t._ctx = None
-        t._grad = None
-        t._version = 0
-        t._backend = backend
+        t._fill(value, backend, requires_grad)
+        return t
+
+    def _fill(self, value, backend, requires_grad=False) -> None:
+        """Set every field of a concrete tensor (shared by _wrap and __init__)."""
+        self._value = value
+        self._node = None
+        self._tracer = None
+        self.shape = tuple(value.shape)
+        self.dtype = value.dtype
+        self.requires_grad = requires_grad
+        self._ctx = None
+        self._grad = None
+        self._version = 0
+        self._backend = backend
         tracer = tracing.current
         if tracer is not None:
-            tracer.note_created(t)
-        return t
+            tracer.note_created(self)
 
     @classmethod
     def _symbolic(cls, tracer, node, shape, dtype, backend):
@@ -77,10 +81,7 @@ class Tensor:
         from .creation import as_array
 
         backend = default_backend()
-        t = Tensor._wrap(backend.from_numpy(as_array(data, dtype)), backend)
-        for slot in Tensor.__slots__:
-            if slot != "__weakref__":
-                setattr(self, slot, getattr(t, slot))
+        self._fill(backend.from_numpy(as_array(data, dtype)), backend)
         if requires_grad:
             self.requires_grad_(True)
 
