@@ -52,6 +52,21 @@ class Backend:
         # of tensors and modules must share it, or their ops would see two backends.
         return self
 
+    # ------------------------------------------------------------------ flat state
+    #: Whether `pack` and `views` work. The `foreach` pass then keeps small parameters
+    #: and their optimizer state in one flat buffer per role and updates them all with
+    #: one fused kernel (see graphgrad/passes/foreach.py).
+    flat_state: bool = False
+
+    def pack(self, arrays):
+        """A new 1-d array holding `arrays` (one dtype) one after another."""
+        raise NotImplementedError(f"backend {self.name} does not implement pack")
+
+    def views(self, flat, shapes) -> list:
+        """Arrays of these shapes over consecutive parts of `flat`, sharing its memory:
+        writing into `flat` (`flat[...] = x` or a kernel's `out=`) changes them."""
+        raise NotImplementedError(f"backend {self.name} does not implement views")
+
     # ------------------------------------------------------------------ fusion
     def compile_fused(self, program) -> Callable:
         """A callable running a fused elementwise program (`graphgrad.ir.fused.FusedProgram`).

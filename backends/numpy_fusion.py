@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .numpy_backend import where_kernel
+from .numpy_backend import where_kernel, zeros_of
 
 # op -> ufunc name (called as np.<ufunc>(*args, out=...))
 UFUNCS = {
@@ -102,8 +102,11 @@ def _step_line(step, args, target, out_expr, kernel_names) -> str:
                           f"np.multiply({target}, HALF32, out={target})",
                           f"np.add({target}, HALF32, out={target})"])
     if step.op == "relu":  # a zero of the step's dtype: a Python 0 would make bools int64
-        return f"{target} = np.maximum({args[0]}, np.{np.dtype(step.dtype).name}(0), " \
-               f"out={out_expr})"
+        if np.dtype(step.dtype).kind == "f":  # an array of zeros: NumPy's fast loop
+            zero = f"zeros_of({args[0]}.shape, {args[0]}.dtype)"
+        else:
+            zero = f"np.{np.dtype(step.dtype).name}(0)"
+        return f"{target} = np.maximum({args[0]}, {zero}, out={out_expr})"
     if step.op == "pow_scalar" and step.attrs["exponent"] == 2:
         return f"{target} = np.multiply({args[0]}, {args[0]}, out={out_expr})"
     if step.op == "identity":
@@ -130,7 +133,8 @@ def generate(program, kernels) -> tuple[str, dict]:
     """Source of `fused(r0, r1, ..., out=None)` and its namespace."""
     n_in = program.n_inputs
     last = _last_reads(program)
-    ns = {"np": np, "copy": _copy, "where": _where, "HALF32": np.float32(0.5)}
+    ns = {"np": np, "copy": _copy, "where": _where, "zeros_of": zeros_of,
+          "HALF32": np.float32(0.5)}
     kernel_names = {}
     out_pos = {r: k for k, r in enumerate(program.outputs)}
     lines = [f"def fused({', '.join(f'r{i}' for i in range(n_in))}{',' if n_in else ''} "

@@ -101,6 +101,9 @@ class Entry:
             if (getattr(obj, attr) is None if attr == "_grad" else getattr(obj, attr)) \
                     != expected:
                 return describe
+        for describe, holds in self.optimized.guards:  # added by passes (e.g. foreach)
+            if not holds():
+                return describe
         return None
 
     @property

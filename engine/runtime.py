@@ -88,7 +88,13 @@ def _state_read(writer, graph, n) -> str:
     var = writer.names[n]
     if ref.kind == "tensor":
         obj = writer.bind(_ident(f"T_{data['name']}", "T"), ref.tensor)
+        if data["attrs"].get("layout") == "F":  # passes/layout.py: converts on first use
+            return f"{var} = {writer.bind('column_major', writer.backend.column_major)}" \
+                   f"({obj}._value)"
         return f"{var} = {obj}._value"
+    if ref.kind == "flat":
+        obj = writer.bind(_ident(f"R_{data['name']}", "R"), ref)
+        return f"{var} = {obj}.read()"
     if ref.kind == "grad":
         obj = writer.bind(_ident(f"G_{data['name']}", "G"), ref.owner)
         return f"{var} = {obj}._grad._value"

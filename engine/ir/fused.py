@@ -90,6 +90,36 @@ class FusedProgram:
                                  f"expects {np.dtype(dtype)}{list(shape)}")
         return self.output_types[0]
 
+    def canonical(self) -> tuple[FusedProgram, list[int]]:
+        """The same computation with inputs and steps numbered in the order a depth-first
+        walk from the outputs meets them, and the old input position of each new input.
+        Two groups fused from the same expression then have equal programs whatever
+        order their nodes were traced in (an Adam update of a weight and of a bias)."""
+        n_in, order, inputs = self.n_inputs, [], []
+        seen = set()
+
+        def visit(r):
+            if r in seen:
+                return
+            seen.add(r)
+            if r < n_in:
+                inputs.append(r)
+                return
+            for a in self.steps[r - n_in].args:
+                visit(a)
+            order.append(r)
+
+        for o in self.outputs:
+            visit(o)
+        inputs += [r for r in range(n_in) if r not in seen]  # unused inputs keep a place
+        new = {r: i for i, r in enumerate(inputs)}
+        new.update({r: len(inputs) + i for i, r in enumerate(order)})
+        steps = tuple(Step(s.op, tuple(new[a] for a in s.args), s.attrs, s.shape, s.dtype,
+                           s.source) for s in (self.steps[r - n_in] for r in order))
+        program = FusedProgram(tuple(self.input_types[r] for r in inputs), steps,
+                               tuple(new[o] for o in self.outputs))
+        return program, inputs
+
     def __str__(self) -> str:
         lines = [f"fused({', '.join(f'r{i}' for i in range(self.n_inputs))}):"]
         for i, s in enumerate(self.steps):

@@ -15,7 +15,8 @@ from importlib.metadata import entry_points
 
 from ..errors import GraphgradError
 
-DEFAULT_PIPELINE = ("simplify", "fold", "cse", "simplify", "dce", "fusion", "memory")
+DEFAULT_PIPELINE = ("simplify", "fold", "cse", "simplify", "dce", "fusion", "foreach",
+                    "layout", "memory")
 GROUP = "graphgrad.passes"
 
 
@@ -44,12 +45,15 @@ def _builtin():
     from .cse import eliminate_common_subexpressions
     from .dce import prune_dead_nodes
     from .fold import fold_constants
+    from .foreach import merge_foreach
     from .fusion import fuse_elementwise
+    from .layout import column_major_weights
     from .memory import plan_memory
     from .simplify import simplify
 
     return {"dce": prune_dead_nodes, "cse": eliminate_common_subexpressions,
             "fold": fold_constants, "simplify": simplify, "fusion": fuse_elementwise,
+            "foreach": merge_foreach, "layout": column_major_weights,
             "memory": plan_memory}
 
 

@@ -42,6 +42,17 @@ def buffer_last_uses(graph, order, last) -> dict[int, int]:
     return ext
 
 
+def alias_last_uses(graph, last) -> dict[int, int]:
+    """A flat state buffer (passes/foreach.py) lives as long as the reads of the tensors
+    that are views of it."""
+    for name, n in graph.state_reads.items():
+        for alias in getattr(graph.state_refs[name], "aliases", ()):
+            m = graph.state_reads.get(alias)
+            if m is not None:
+                last[n] = max(last[n], last[m])
+    return last
+
+
 def _owned(graph, a) -> bool:
     op = graph[a]["op"]
     if op == "get":
@@ -52,7 +63,7 @@ def _owned(graph, a) -> bool:
 def plan_memory(graph, ctx=None):
     order = graph.topo_order()
     graph.schedule = order
-    last = buffer_last_uses(graph, order, last_uses(graph, order))
+    last = alias_last_uses(graph, buffer_last_uses(graph, order, last_uses(graph, order)))
     pos = {n: i for i, n in enumerate(order)}
     writes_by_node = {}
     for name, n in graph.state_writes.items():
@@ -63,7 +74,7 @@ def plan_memory(graph, ctx=None):
             continue
         program = graph[n]["attrs"]["program"]
         args = graph.args(n)
-        out_nodes = _output_nodes(graph, n, len(program.outputs))
+        out_nodes = fused_output_nodes(graph, n, len(program.outputs))
         taken, reuse = set(), []
         for out_node, (shape, dtype) in zip(out_nodes, program.output_types):
             fits = [i for i, a in enumerate(args)
@@ -88,10 +99,11 @@ def _is_own_state(graph, a, out_node, writes_by_node) -> bool:
     d = graph[a]
     return d["op"] == "state" and not d["attrs"].get("scalar") and \
         d["name"] in writes_by_node.get(out_node, ()) and \
-        graph.state_refs[d["name"]].kind == "tensor"
+        graph.state_refs[d["name"]].kind in ("tensor", "flat")
 
 
-def _output_nodes(graph, n, count):
+def fused_output_nodes(graph, n, count) -> list[int]:
+    """The node holding each output of fused node n (n itself, or its `get` nodes)."""
     if count == 1:
         return [n]
     gets = {graph[u]["attrs"]["index"]: u for u in graph.nx.succ[n]}
