@@ -105,7 +105,8 @@ def _sum(x, axis, keepdims):
 
 def _index(x, *arrays, spec):
     if spec == (("tensor",),):  # x[idx]: drawing a batch by index
-        return x[arrays[0]]
+        idx = arrays[0]  # (`take` skips fancy indexing's generality: ~3x faster)
+        return x.take(idx, axis=0) if idx.dtype.kind in "iu" else x[idx]
     return x[index_tuple(spec, arrays)]
 
 

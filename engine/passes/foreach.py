@@ -42,10 +42,12 @@ class FlatRef:
 
     kind = "flat"
 
-    def __init__(self, names, tensors, backend):
+    def __init__(self, names, tensors, backend, transposed=()):
         self.aliases = tuple(names)  # memory planning: these states are views of this one
         self.tensors = tuple(tensors)
         self.shapes = tuple(t.shape for t in tensors)
+        # members kept column-major (passes/layout.py): stored as their transpose
+        self.transposed = tuple(transposed) or (False,) * len(self.tensors)
         self.backend = backend
         self.flat = None
         self.views: tuple = ()
@@ -65,8 +67,12 @@ class FlatRef:
             if tuple(v.shape) != tuple(shape):
                 raise GraphgradError(f"state {name!r} has shape {tuple(v.shape)}, but the "
                                      f"compiled step was traced with {tuple(shape)}")
-        self.flat = self.backend.pack(values)
-        self.views = tuple(self.backend.views(self.flat, self.shapes))
+        permute = self.backend.kernels["permute"]
+        flip = lambda v, t: permute(v, axes=(1, 0)) if t else v  # noqa: E731
+        self.flat = self.backend.pack([flip(v, t) for v, t in zip(values, self.transposed)])
+        stored = [s[::-1] if t else s for s, t in zip(self.shapes, self.transposed)]
+        self.views = tuple(flip(v, t) for v, t in zip(self.backend.views(self.flat, stored),
+                                                       self.transposed))
         for t, view in zip(self.tensors, self.views):
             t._value = view
 
@@ -82,6 +88,7 @@ class _Member:
     outs: list[int]  # the node holding each program output (the fused node or its `get`)
     shape: tuple[int, ...]
     roles: dict[int, tuple[int, str]]  # input position -> (output position, state name)
+    transposed: bool = False  # kept column-major (passes/layout.py)
 
 
 def _full_shape(program):
@@ -121,7 +128,8 @@ def _member(graph, n) -> _Member | None:
                 or graph.state_refs[name].kind != "tensor"):
             return None  # an array output with other uses: leave the node alone
         roles[i] = (j, name)
-    return _Member(n, program, args, outs, shape, roles)
+    transposed = any(graph[args[i]]["attrs"].get("layout") == "F" for i in roles)
+    return _Member(n, program, args, outs, shape, roles, transposed)
 
 
 def _scalar_state(graph, member, i) -> str | None:
@@ -170,11 +178,25 @@ def _node(graph, op, args, attrs, shape, dtype, name=None):
                           name=name)
 
 
-def _concat(graph, nodes, sizes, dtype):
-    flat = [a if graph[a]["shape"] == (k,) else
-            _node(graph, "reshape", [a], {"shape": (k,)}, (k,), dtype)
-            for a, k in zip(nodes, sizes)]
-    return _node(graph, "concat", flat, {"axis": 0}, (sum(sizes),), dtype)
+def _untransposed(graph, a) -> int:
+    """a.T as a node: the argument of a transpose, else a new transpose."""
+    if graph[a]["op"] == "permute" and tuple(graph[a]["attrs"]["axes"]) == (1, 0):
+        return graph.args(a)[0]
+    d = graph[a]
+    return _node(graph, "permute", [a], {"axes": (1, 0)}, d["shape"][::-1], d["dtype"])
+
+
+def _concat(graph, nodes, members, dtype):
+    """The members' arrays raveled one after another, each in its flat buffer's order."""
+    flat = []
+    for a, m in zip(nodes, members):
+        k = int(np.prod(m.shape))
+        if m.transposed:
+            a = _untransposed(graph, a)
+        flat.append(a if graph[a]["shape"] == (k,) else
+                    _node(graph, "reshape", [a], {"shape": (k,)}, (k,), dtype))
+    return _node(graph, "concat", flat, {"axis": 0}, (sum(graph[f]["shape"][0] for f in flat),),
+                 dtype)
 
 
 def _merge(graph, members, backend) -> None:
@@ -193,13 +215,14 @@ def _merge(graph, members, backend) -> None:
             names = [m.roles[i][1] for m in members]
             flat_name = f"{names[0]}(+{len(names) - 1})"
             tensors = [graph.state_refs[name].tensor for name in names]
-            graph.state_refs[flat_name] = FlatRef(names, tensors, backend)
+            graph.state_refs[flat_name] = FlatRef(names, tensors, backend,
+                                                  [m.transposed for m in members])
             read = _node(graph, "state", [], {}, (total,), dtype, name=flat_name)
             graph.state_reads[flat_name] = read
             flat_states[first.roles[i][0]] = (flat_name, names)
             args.append(read)
         else:
-            args.append(_concat(graph, [m.args[i] for m in members], sizes, dtype))
+            args.append(_concat(graph, [m.args[i] for m in members], members, dtype))
     merged = _flat_program(program, total)
     out_types = merged.output_types
     fused = _node(graph, "fused", args, {"program": merged}, *out_types[0])

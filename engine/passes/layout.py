@@ -8,8 +8,9 @@ ordinary row-major matrix. Its gradient g.T @ x is rewritten as (x.T @ g).T, whi
 costs the same and comes out in the same order, so the elementwise update streams
 both with unit stride. The state read converts once; the in-place update keeps it.
 
-Runs only on backends with a `column_major(array)` method (NumPy's), after `foreach`:
-parameters kept in a flat buffer are left alone (their views are row-major).
+Runs only on backends with a `column_major(array)` method (NumPy's), before `foreach`,
+which then lays such a parameter (and its optimizer state) out transposed in its flat
+buffer.
 """
 
 from __future__ import annotations
@@ -39,11 +40,10 @@ def _only_transposed_right_operand(graph, n) -> bool:
 
 
 def _candidates(graph) -> list[int]:
-    flat = {a for ref in graph.state_refs.values() for a in getattr(ref, "aliases", ())}
     out = []
     for name, n in graph.state_reads.items():
         d = graph[n]
-        if (len(d["shape"]) == 2 and d["dtype"].kind == "f" and name not in flat
+        if (len(d["shape"]) == 2 and d["dtype"].kind == "f"
                 and graph.state_refs[name].kind == "tensor"
                 and _only_transposed_right_operand(graph, n)):
             out.append(n)

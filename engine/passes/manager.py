@@ -15,8 +15,8 @@ from importlib.metadata import entry_points
 
 from ..errors import GraphgradError
 
-DEFAULT_PIPELINE = ("simplify", "fold", "cse", "simplify", "dce", "fusion", "foreach",
-                    "layout", "memory")
+DEFAULT_PIPELINE = ("simplify", "fold", "cse", "simplify", "dce", "fusion", "layout",
+                    "foreach", "memory")
 GROUP = "graphgrad.passes"
 
 
