@@ -122,8 +122,9 @@ def _softmax(x, axis):
 
 
 def _log_softmax(x, axis):
-    shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    shifted = np.subtract(x, np.maximum.reduce(x, axis=axis, keepdims=True))
+    log_sum = _sum(np.exp(shifted), (axis,), True)
+    return np.subtract(shifted, np.log(log_sum, out=log_sum), out=shifted)
 
 
 def _row_picks(idx, n):

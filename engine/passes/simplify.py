@@ -7,6 +7,8 @@
 - `reshape(reshape(x))` -> one reshape; reshape/broadcast_to to x's own shape -> x;
 - `sum(broadcast_to(x))` over broadcast axes only -> x * count (the backward seed's
   broadcasts and the gradients of biases fold away this way);
+- `sum(gather_backward(g, idx))` along the gather axis, one index per row -> g (each
+  row holds g's one value and zeros: a cross-entropy's backward);
 - an elementwise op reading `broadcast_to(x)` reads x (it broadcasts by itself); when
   no operand keeps the full shape, the broadcast moves after the op instead.
 """
@@ -99,6 +101,8 @@ def _rewrite(graph, n) -> bool:
         return True
     if op == "sum" and inner["op"] == "broadcast_to":
         return _sum_of_broadcast(graph, n, args[0])
+    if op == "sum" and inner["op"] == "gather_backward":
+        return _sum_of_scatter(graph, n, args[0])
     if op == "permute" and inner["op"] == "matmul" and data["attrs"]["axes"] == (1, 0) \
             and len(graph.users(args[0])) == 1 and args[0] not in graph.live_roots():
         return _transpose_product(graph, n, args[0])
@@ -158,6 +162,23 @@ def _sum_of_broadcast(graph, n, b) -> bool:
         c = add("const", [], {"value": np.asarray(count, data["dtype"])}, ())
         y = add("mul", [y, c], {}, data["shape"])
     _replace(graph, n, y)
+    return True
+
+
+def _sum_of_scatter(graph, n, scatter) -> bool:
+    g, idx = graph.args(scatter)
+    axis = graph[scatter]["attrs"]["axis"]
+    kept = list(graph[scatter]["shape"])
+    kept[axis] = 1
+    if graph[n]["attrs"]["axis"] != (axis,) or graph[idx]["shape"][axis] != 1 \
+            or graph[g]["shape"] != tuple(kept) or graph[g]["dtype"] != graph[n]["dtype"]:
+        return False
+    data = graph[n]
+    if graph[g]["shape"] != data["shape"]:  # keepdims=False
+        g = graph.add_node("reshape", [g], {"shape": data["shape"]}, shape=data["shape"],
+                           dtype=data["dtype"], phase=data["phase"], source=data["source"],
+                           scope=data["scope"])
+    _replace(graph, n, g)
     return True
 
 
