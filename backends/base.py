@@ -52,6 +52,13 @@ class Backend:
         # of tensors and modules must share it, or their ops would see two backends.
         return self
 
+    def specialize(self, op: str, arg_types, attrs: dict) -> Callable | None:
+        """Optionally, a kernel for one node of a plan: `op` with these attributes on
+        arguments of these (shape, dtype) types, called with the arrays alone. Lowering
+        binds it instead of `kernels[op]`, so choices a kernel would make at every call
+        (which algorithm suits these shapes) are made once. None: use `kernels[op]`."""
+        return None
+
     # ------------------------------------------------------------------ flat state
     #: Whether `pack` and `views` work. The `foreach` pass then keeps small parameters
     #: and their optimizer state in one flat buffer per role and updates them all with

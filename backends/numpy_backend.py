@@ -90,17 +90,22 @@ _FLOATS = (np.dtype("float32"), np.dtype("float64"))
 GEMV_MAX = 4096  # longest reduction done as a GEMV (its error grows with the length)
 
 
+def _gemv_sum(shape, dtype, axis, keepdims):
+    """Row or column sums of a float matrix as a GEMV with ones: ~2x faster than
+    add.reduce at the sizes of bias gradients and softmax rows. None where it does not
+    apply (other ranks, axes or dtypes, long reductions)."""
+    if len(shape) != 2 or dtype not in _FLOATS or axis not in ((0,), (1,)) \
+            or not 0 < shape[axis[0]] <= GEMV_MAX:
+        return None
+    ones = _ones(shape[axis[0]], dtype)
+    if axis == (0,):
+        return (lambda x: (ones @ x)[None, :]) if keepdims else (lambda x: ones @ x)
+    return (lambda x: (x @ ones)[:, None]) if keepdims else (lambda x: x @ ones)
+
+
 def _sum(x, axis, keepdims):
-    """Row or column sums of a float matrix as a GEMV with ones (~2x faster than
-    add.reduce at the sizes of bias gradients and softmax rows); else add.reduce."""
-    if x.ndim == 2 and x.dtype in _FLOATS and axis in ((0,), (1,)) and \
-            0 < x.shape[axis[0]] <= GEMV_MAX:
-        if axis == (0,):
-            out = _ones(x.shape[0], x.dtype) @ x
-            return out[None, :] if keepdims else out
-        out = x @ _ones(x.shape[1], x.dtype)
-        return out[:, None] if keepdims else out
-    return np.add.reduce(x, axis=axis, keepdims=keepdims)
+    fast = _gemv_sum(x.shape, x.dtype, axis, keepdims)
+    return fast(x) if fast else np.add.reduce(x, axis=axis, keepdims=keepdims)
 
 
 def _index(x, *arrays, spec):
@@ -151,7 +156,8 @@ def _gather_backward(g, idx, axis, shape):
         if fast is not None:  # one index per row: no duplicates, plain assignment
             out[fast] = g.reshape(-1)
             return out
-    np.put_along_axis(out, idx, 0, axis)  # validates indices like the forward did
+    _non_negative(idx, "gather", shape[axis])  # NumPy would wrap negative indices
+    np.put_along_axis(out, idx, 0, axis)  # validates the upper bound like the forward
     grids = list(np.indices(idx.shape, sparse=True))
     grids[axis] = idx
     np.add.at(out, tuple(grids), g)
@@ -181,11 +187,13 @@ def where_kernel(c, a, b, out=None):
 
 
 def _all_finite(a) -> bool:
-    """False if `a` may hold a NaN or Inf. A float dot product of the array with itself is
-    one fast BLAS pass (overflowing to Inf only errs on the safe side)."""
+    """Whether `a` holds no NaN or Inf: the dot product of a float array with itself is
+    one fast BLAS pass, and non-finite (Inf or NaN, which raise no flag) only if `a` has
+    a NaN or Inf or its squares overflow (then the caller takes the exact path)."""
     if a.dtype in _FLOATS and a.flags.c_contiguous:
         flat = a.reshape(-1)
-        return math.isfinite(np.dot(flat, flat))
+        with np.errstate(over="ignore"):
+            return math.isfinite(np.dot(flat, flat))
     return bool(np.isfinite(np.add.reduce(a, axis=None)))
 
 
@@ -248,7 +256,7 @@ class NumpyBackend(Backend):
         # reductions
         k.update(
             # ufunc.reduce directly: np.sum & co. add microseconds of Python dispatch
-            sum=_sum, max=np.maximum.reduce, min=np.minimum.reduce,
+            sum=np.add.reduce, max=np.maximum.reduce, min=np.minimum.reduce,
             argmax=_reduce(np.argmax), argmin=_reduce(np.argmin),
         )
         # linear algebra, shapes, indexing, nn
@@ -280,6 +288,15 @@ class NumpyBackend(Backend):
 
     def seed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
+
+    def specialize(self, op, arg_types, attrs):
+        if op == "sum":
+            (shape, dtype), = arg_types
+            return _gemv_sum(tuple(shape), np.dtype(dtype), attrs["axis"], attrs["keepdims"])
+        if op == "relu" and np.dtype(arg_types[0][1]).kind == "f":
+            zeros = zeros_of(*arg_types[0])
+            return lambda x: np.maximum(x, zeros)
+        return None
 
     flat_state = True
 

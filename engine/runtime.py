@@ -126,6 +126,10 @@ def _call(writer, graph, n) -> str:
             outs = ", ".join("None" if r is None else args[r] for r in reuse)
             args.append(f"out=({outs},)")
         return f"{fn}({', '.join(args)})"
+    special = writer.backend.specialize(
+        op, [(graph[a]["shape"], graph[a]["dtype"]) for a in graph.args(n)], attrs)
+    if special is not None:  # a kernel for exactly these types: no run-time dispatch
+        return f"{writer.bind(f'{op}_{n}', special)}({', '.join(args)})"
     fn = _kernel(writer, op, data["source"])
     kw = [f"{k}={writer.literal(v, f'{k}_{n}')}" for k, v in attrs.items()]
     return f"{fn}({', '.join(args + kw)})"

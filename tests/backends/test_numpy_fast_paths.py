@@ -212,9 +212,20 @@ def test_bad_picks_raise_index_error(bad):
     idx = np.array([[0], [bad], [3]])
     with pytest.raises(IndexError):
         K["gather"](x, idx, axis=1)
-    if bad >= 0:
-        with pytest.raises(IndexError):
-            K["gather_backward"](np.ones((3, 1)), idx, axis=1, shape=(3, 4))
+    with pytest.raises(IndexError):  # negative ones too: NumPy would wrap them around
+        K["gather_backward"](np.ones((3, 1)), idx, axis=1, shape=(3, 4))
+
+
+def test_compiled_gradient_of_a_gather_rejects_negative_indices():
+    """Only the backward gather runs here (the forward is dead code): it must raise as
+    the eager forward does, not wrap -1 around to the last column."""
+    def grad_only(x, i):
+        return gg.autograd.grad(gg.gather(x, 1, i).sum(), [x])[0]
+
+    x = gg.tensor(np.arange(12.0).reshape(4, 3), requires_grad=True)
+    i = gg.tensor([[0], [2], [-1], [1]])
+    with pytest.raises(gg.GraphgradError, match="out of bounds"):
+        gg.compile(grad_only)(x, i)
 
 
 def test_cross_entropy_gradient_through_the_fast_gather():
@@ -270,12 +281,12 @@ def test_masking_where_equals_np_where_bit_for_bit(case):
     zero = np.zeros((), a.dtype)
     for args in ((c, a, zero), (~c, zero, a)):
         want = np.where(*args)
-        with np.errstate(over="ignore"):  # the "huge" case's check overflows (see report)
+        with np.errstate(all="raise"):  # the check itself must not overflow
             got = where_kernel(*args)
         assert got.dtype == want.dtype, name
         np.testing.assert_array_equal(got, want, err_msg=name)
         out = np.empty_like(a)
-        with np.errstate(over="ignore"):
+        with np.errstate(all="raise"):
             np.testing.assert_array_equal(where_kernel(*args, out=out), want, err_msg=name)
         assert K["where"] is where_kernel
 
