@@ -59,6 +59,11 @@ class Backend:
         (which algorithm suits these shapes) are made once. None: use `kernels[op]`."""
         return None
 
+    #: Optional: a method `column_major(array)` giving the array in column-major order.
+    #: The `layout` pass then keeps weights that matmuls only read transposed that way
+    #: (for BLAS libraries whose `x @ W.T` is slower than `x @ W`).
+    column_major: Callable | None = None
+
     # ------------------------------------------------------------------ flat state
     #: Whether `pack` and `views` work. The `foreach` pass then keeps small parameters
     #: and their optimizer state in one flat buffer per role and updates them all with

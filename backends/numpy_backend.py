@@ -90,10 +90,12 @@ _FLOATS = (np.dtype("float32"), np.dtype("float64"))
 GEMV_MAX = 4096  # longest reduction done as a GEMV (its error grows with the length)
 
 
+@functools.lru_cache(maxsize=256)
 def _gemv_sum(shape, dtype, axis, keepdims):
     """Row or column sums of a float matrix as a GEMV with ones: ~2x faster than
     add.reduce at the sizes of bias gradients and softmax rows. None where it does not
-    apply (other ranks, axes or dtypes, long reductions)."""
+    apply (other ranks, axes or dtypes, long reductions). Cached: eager calls and
+    log_softmax look it up at every call."""
     if len(shape) != 2 or dtype not in _FLOATS or axis not in ((0,), (1,)) \
             or not 0 < shape[axis[0]] <= GEMV_MAX:
         return None

@@ -201,8 +201,7 @@ def _concat(graph, nodes, members, dtype):
 
 def _merge(graph, members, backend) -> None:
     first, program = members[0], members[0].program
-    sizes = [int(np.prod(m.shape)) for m in members]
-    total = sum(sizes)
+    total = sum(int(np.prod(m.shape)) for m in members)
     flat_states, per_member = {}, []
     args = []
     for i, (shape, dtype) in enumerate(program.input_types):
@@ -254,11 +253,11 @@ def _drop_unused_reads(graph, nodes) -> None:
 
 
 def _equal_guard(graph, names):
-    refs = [graph.state_refs[name] for name in names]
+    first, *rest = [graph.state_refs[name].tensor for name in names]
 
-    def equal() -> bool:
-        first = refs[0].read()
-        return all(r.read() is first or bool(r.read() == first) for r in refs[1:])
+    def equal() -> bool:  # run before every call: identity first (the plan writes one value)
+        value = first._value
+        return all(v is value or bool(v == value) for v in map(_value, rest))
 
     return (f"the per-parameter state {names[0]}, ... ({len(names)} values) came apart",
             equal)

@@ -8,7 +8,7 @@ ordinary row-major matrix. Its gradient g.T @ x is rewritten as (x.T @ g).T, whi
 costs the same and comes out in the same order, so the elementwise update streams
 both with unit stride. The state read converts once; the in-place update keeps it.
 
-Runs only on backends with a `column_major(array)` method (NumPy's), before `foreach`,
+Runs only on backends that set `Backend.column_major` (NumPy's), before `foreach`,
 which then lays such a parameter (and its optimizer state) out transposed in its flat
 buffer.
 """
@@ -72,7 +72,7 @@ def _rewrite_gradient(graph, m) -> None:
 
 
 def column_major_weights(graph, ctx=None):
-    if not hasattr(getattr(ctx, "backend", None), "column_major"):
+    if getattr(getattr(ctx, "backend", None), "column_major", None) is None:
         return graph
     for n in _candidates(graph):
         graph[n]["attrs"] = {**graph[n]["attrs"], "layout": "F"}
