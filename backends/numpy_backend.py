@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 
 import numpy as np
 
@@ -144,6 +145,9 @@ def _row_picks(idx, n):
     if n and np.minimum.reduce(cols) < 0:
         return None
     return _arange(n), cols
+
+
+_TRANSPOSE = operator.attrgetter("T")
 
 
 @functools.lru_cache(maxsize=16)
@@ -298,6 +302,16 @@ class NumpyBackend(Backend):
         if op == "relu" and np.dtype(arg_types[0][1]).kind == "f":
             zeros = zeros_of(*arg_types[0])
             return lambda x: np.maximum(x, zeros)
+        # views and batch indexing: a plain method call, without keyword dispatch
+        if op == "permute":
+            axes = tuple(attrs["axes"])
+            return _TRANSPOSE if axes == (1, 0) else lambda x: x.transpose(axes)
+        if op == "reshape":
+            shape = tuple(attrs["shape"])
+            return lambda x: x.reshape(shape)
+        if op == "index" and attrs["spec"] == (("tensor",),) and \
+                np.dtype(arg_types[1][1]).kind in "iu":
+            return lambda x, idx: x.take(idx, axis=0)
         return None
 
     flat_state = True
