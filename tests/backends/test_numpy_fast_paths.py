@@ -304,3 +304,30 @@ def test_the_finite_check_never_passes_a_non_finite_array():
                     assert not _all_finite(bad)
                     assert not _all_finite(bad[::-1])  # a strided view
     assert _all_finite(np.arange(10)) and _all_finite(np.zeros((0, 3)))
+
+
+# ------------------------------------------------------------------ specialized kernels
+def _specialized_cases():
+    x = RNG.standard_normal((6, 4)).astype(np.float32)
+    x3 = RNG.standard_normal((2, 3, 4))
+    yield "sum", (x,), {"axis": (0,), "keepdims": False}
+    yield "sum", (x,), {"axis": (1,), "keepdims": True}
+    yield "relu", (x,), {}
+    yield "permute", (x,), {"axes": (1, 0)}
+    yield "permute", (x3,), {"axes": (2, 0, 1)}
+    yield "reshape", (x3,), {"shape": (6, 4)}
+    for idx in (np.array([5, 0, 5, -1]), np.array([1, 2], np.uint8)):
+        yield "index", (x, idx), {"spec": (("tensor",),)}
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_specialized_kernels_give_the_general_kernels_answers(case):
+    """Lowering binds `NumpyBackend.specialize`'s kernel where it gives one."""
+    op, args, attrs = list(_specialized_cases())[case]
+    backend = gg.backends.get_backend("numpy")
+    special = backend.specialize(op, [(a.shape, a.dtype) for a in args], attrs)
+    assert special is not None
+    want = K[op](*args, **attrs)
+    got = special(*args)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-6)
