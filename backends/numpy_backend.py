@@ -129,39 +129,58 @@ def _softmax(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+SHORT_ROWS = 32  # rows this short are normalized in a transposed copy (a loss's logits)
+
+
 def _log_softmax(x, axis):
+    if x.ndim == 2 and axis in (1, -1) and x.dtype in _FLOATS and x.shape[1] <= SHORT_ROWS:
+        return _log_softmax_short_rows(x)
     shifted = np.subtract(x, np.maximum.reduce(x, axis=axis, keepdims=True))
     log_sum = _sum(np.exp(shifted), (axis,), True)
     return np.subtract(shifted, np.log(log_sum, out=log_sum), out=shifted)
 
 
-def _row_picks(idx, n):
+def _log_softmax_short_rows(x):
+    """log_softmax over short rows, computed on the transpose: NumPy reduces a row of 10
+    logits one short inner loop at a time, but the transpose's columns in a few long
+    vectorized passes (~1.5x faster for a 64x10 batch, with the same arithmetic)."""
+    t = x.T.copy()  # (classes, batch), C-contiguous
+    np.subtract(t, np.maximum.reduce(t, axis=0), out=t)
+    log_sum = _ones(t.shape[0], t.dtype) @ np.exp(t)  # the sum over classes as a GEMV
+    np.subtract(t, np.log(log_sum, out=log_sum), out=t)
+    return t.T.copy()
+
+
+def _row_picks(idx, shape):
     """For a 2-D gather along axis 1 with one index per row (a loss picking each row's
-    label): (rows, cols) to index with directly, or None for the general case (which
-    also reports negative indices)."""
-    if idx.shape != (n, 1):
+    label): the picks' positions in the flattened (C-ordered) array, or None for the
+    general case (which also reports indices out of bounds)."""
+    n, k = shape
+    if idx.shape != (n, 1) or idx.dtype.kind not in "iu":
         return None
     cols = idx.reshape(n)
-    if n and np.minimum.reduce(cols) < 0:
+    # one bounds check for both ends: a negative index viewed as unsigned is huge
+    if n and np.maximum.reduce(cols.view(cols.dtype.str.replace("i", "u"))) >= k:
         return None
-    return _arange(n), cols
+    return _row_starts(n, k) + cols
 
 
 _TRANSPOSE = operator.attrgetter("T")
 
 
 @functools.lru_cache(maxsize=16)
-def _arange(n):
-    return np.arange(n)
+def _row_starts(n, k):
+    return np.arange(0, n * k, k)
 
 
 def _gather_backward(g, idx, axis, shape):
-    out = np.zeros(shape, dtype=g.dtype)
     if axis == 1 and len(shape) == 2:
-        fast = _row_picks(idx, shape[0])
-        if fast is not None:  # one index per row: no duplicates, plain assignment
-            out[fast] = g.reshape(-1)
-            return out
+        picks = _row_picks(idx, shape)
+        if picks is not None:  # one index per row: no duplicates, plain assignment
+            out = np.zeros(shape[0] * shape[1], dtype=g.dtype)
+            out[picks] = g.reshape(-1)
+            return out.reshape(shape)
+    out = np.zeros(shape, dtype=g.dtype)
     _non_negative(idx, "gather", shape[axis])  # NumPy would wrap negative indices
     np.put_along_axis(out, idx, 0, axis)  # validates the upper bound like the forward
     grids = list(np.indices(idx.shape, sparse=True))
@@ -197,9 +216,8 @@ def _all_finite(a) -> bool:
     one fast BLAS pass, and non-finite (Inf or NaN, which raise no flag) only if `a` has
     a NaN or Inf or its squares overflow (then the caller takes the exact path)."""
     if a.dtype in _FLOATS and a.flags.c_contiguous:
-        flat = a.reshape(-1)
-        with np.errstate(over="ignore"):
-            return math.isfinite(np.dot(flat, flat))
+        flat = a.reshape(-1)  # vdot: unlike dot, it raises no overflow warning
+        return math.isfinite(np.vdot(flat, flat))
     return bool(np.isfinite(np.add.reduce(a, axis=None)))
 
 
@@ -211,9 +229,9 @@ def _non_negative(idx, op, bound):
 
 def _gather(x, idx, axis):
     if axis == 1 and x.ndim == 2:
-        fast = _row_picks(idx, x.shape[0])
-        if fast is not None:
-            return x[fast].reshape(idx.shape)
+        picks = _row_picks(idx, x.shape)
+        if picks is not None:
+            return x.reshape(-1).take(picks).reshape(idx.shape)
     _non_negative(idx, "gather", x.shape[axis])
     return np.take_along_axis(x, idx, axis)
 
