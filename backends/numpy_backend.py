@@ -320,6 +320,9 @@ class NumpyBackend(Backend):
         if op == "relu" and np.dtype(arg_types[0][1]).kind == "f":
             zeros = zeros_of(*arg_types[0])
             return lambda x: np.maximum(x, zeros)
+        if op == "matmul" and all(len(shape) == 2 and np.dtype(dtype) in _FLOATS
+                                  for shape, dtype in arg_types):
+            return np.dot  # the same BLAS GEMM as np.matmul, ~0.3 us less dispatch
         # views and batch indexing: a plain method call, without keyword dispatch
         if op == "permute":
             axes = tuple(attrs["axes"])

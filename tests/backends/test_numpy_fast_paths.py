@@ -318,9 +318,12 @@ def _specialized_cases():
     yield "reshape", (x3,), {"shape": (6, 4)}
     for idx in (np.array([5, 0, 5, -1]), np.array([1, 2], np.uint8)):
         yield "index", (x, idx), {"spec": (("tensor",),)}
+    w = RNG.standard_normal((5, 4)).astype(np.float32)
+    yield "matmul", (x, w.T), {}  # an (out, in) weight, as nn.Linear stores it
+    yield "matmul", (x.T.astype(np.float64), RNG.standard_normal((3, 6)).T), {}
 
 
-@pytest.mark.parametrize("case", range(8))
+@pytest.mark.parametrize("case", range(10))
 def test_specialized_kernels_give_the_general_kernels_answers(case):
     """Lowering binds `NumpyBackend.specialize`'s kernel where it gives one."""
     op, args, attrs = list(_specialized_cases())[case]
