@@ -242,6 +242,51 @@ def test_cross_entropy_gradient_through_the_fast_gather():
                                atol=1e-15)
 
 
+@pytest.mark.parametrize("index_dtype", ["int32", "uint8", "int16"])
+def test_picks_with_narrow_index_dtypes(index_dtype):
+    """The bounds check views indices as unsigned of the same width."""
+    x = RNG.standard_normal((4, 3))
+    idx = np.array([[2], [0], [1], [2]], dtype=index_dtype)
+    np.testing.assert_array_equal(K["gather"](x, idx, axis=1), np.take_along_axis(x, idx, 1))
+    if index_dtype != "uint8":
+        with pytest.raises(IndexError):
+            K["gather"](x, np.array([[2], [-1], [1], [2]], dtype=index_dtype), axis=1)
+
+
+# ------------------------------------------------------------------ log_softmax of short rows
+def _log_softmax64(x):
+    m = x.max(axis=1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(64, 10), (1, 1), (3, 32), (5, 33), (0, 4)])
+def test_log_softmax_of_short_rows_matches_float64(dtype, shape):
+    x = (RNG.standard_normal(shape) * 5).astype(dtype)
+    got = K["log_softmax"](x, axis=1)
+    assert got.dtype == np.dtype(dtype) and got.shape == shape and got.flags.c_contiguous
+    rtol = 1e-13 if dtype == "float64" else 2e-6
+    np.testing.assert_allclose(got, _log_softmax64(x.astype(np.float64)), rtol=rtol,
+                               atol=rtol)
+    np.testing.assert_allclose(K["log_softmax"](x, axis=-1), got, rtol=rtol, atol=rtol)
+
+
+def test_log_softmax_of_short_rows_with_extreme_logits():
+    """Each row is shifted by its own max: a row far below the others keeps its
+    precision, -inf logits get probability 0, and a NaN stays in its row."""
+    x = np.array([[1000.0, 0.0, -1000.0],
+                  [-1e4, -1e4 - 1.0, -1e4 - 2.0],
+                  [0.0, -np.inf, 1.0],
+                  [np.nan, 0.0, 1.0]], dtype=np.float32)
+    got = K["log_softmax"](x, axis=1)
+    shifted = np.array([0.0, -1.0, -2.0])
+    row1 = shifted - np.log(np.exp(shifted).sum())
+    np.testing.assert_allclose(got[0], [0.0, -1000.0, -2000.0], rtol=1e-6)
+    np.testing.assert_allclose(got[1], row1, rtol=1e-6)
+    assert got[2, 1] == -np.inf and np.isclose(np.exp(got[2]).sum(), 1.0)
+    assert np.isnan(got[3]).all()
+
+
 # ------------------------------------------------------------------ batch indexing
 def test_batch_indexing_matches_fancy_indexing():
     x = RNG.standard_normal((10, 3)).astype(np.float32)
