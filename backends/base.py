@@ -56,7 +56,9 @@ class Backend:
         """Optionally, a kernel for one node of a plan: `op` with these attributes on
         arguments of these (shape, dtype) types, called with the arrays alone. Lowering
         binds it instead of `kernels[op]`, so choices a kernel would make at every call
-        (which algorithm suits these shapes) are made once. None: use `kernels[op]`."""
+        (which algorithm suits these shapes) are made once. None: use `kernels[op]`.
+        Asked only for ops in `kernels` (a subclass that removes a kernel removes its
+        specializations too)."""
         return None
 
     #: Optional: a method `column_major(array)` giving the array in column-major order.

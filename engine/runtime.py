@@ -127,7 +127,8 @@ def _call(writer, graph, n) -> str:
             args.append(f"out=({outs},)")
         return f"{fn}({', '.join(args)})"
     special = writer.backend.specialize(
-        op, [(graph[a]["shape"], graph[a]["dtype"]) for a in graph.args(n)], attrs)
+        op, [(graph[a]["shape"], graph[a]["dtype"]) for a in graph.args(n)], attrs) \
+        if op in writer.backend.kernels else None  # a refinement of a kernel it has
     if special is not None:  # a kernel for exactly these types: no run-time dispatch
         return f"{writer.bind(f'{op}_{n}', special)}({', '.join(args)})"
     fn = _kernel(writer, op, data["source"])

@@ -4,6 +4,8 @@ Oracle: the same step run eagerly (the engine's own eager mode, itself checked a
 finite differences elsewhere), and hand-derived SGD updates.
 """
 
+import re
+
 import numpy as np
 import pytest
 
@@ -132,7 +134,7 @@ def test_source_is_readable_and_traceback_shows_plan_lines():
     compiled(x, y)
     src = compiled.source
     assert src.startswith("def step(x, y):")
-    assert "matmul(x, " in src and "test_compile_basics.py:" in src
+    assert re.search(r"= matmul(_\d+)?\(x, ", src) and "test_compile_basics.py:" in src
     assert "T_w._value = " in src  # the state write-back of w
     import linecache
 
