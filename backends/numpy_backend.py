@@ -160,12 +160,13 @@ def _row_picks(idx, shape):
         return None
     cols = idx.reshape(n)
     # one bounds check for both ends: a negative index viewed as unsigned is huge
-    if n and np.maximum.reduce(cols.view(cols.dtype.str.replace("i", "u"))) >= k:
+    if n and np.maximum.reduce(cols.view(_UNSIGNED.get(cols.dtype, cols.dtype))) >= k:
         return None
     return _row_starts(n, k) + cols
 
 
 _TRANSPOSE = operator.attrgetter("T")
+_UNSIGNED = {np.dtype(f"i{n}"): np.dtype(f"u{n}") for n in (1, 2, 4, 8)}
 
 
 @functools.lru_cache(maxsize=16)
