@@ -107,12 +107,7 @@ def _state_write(writer, graph, name, n) -> str:
     value = "None" if n is None else writer.names[n]
     if ref.kind == "tensor":
         return f"{writer.bind(_ident(f'T_{name}', 'T'), ref.tensor)}._value = {value}"
-    return f"{writer.bind('set_state', _write_ref)}({writer.bind(_ident(f'R_{name}', 'R'), ref)}" \
-           f", {value})"
-
-
-def _write_ref(ref, value):
-    ref.write(value)
+    return f"{writer.bind(_ident(f'R_{name}', 'R'), ref)}.write({value})"
 
 
 def _call(writer, graph, n) -> str:
