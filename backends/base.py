@@ -103,3 +103,26 @@ class Backend:
             return regs[outputs[0]] if single else tuple(regs[o] for o in outputs)
 
         return run
+
+
+def run_parts(parts, n_outputs: int) -> Callable:
+    """One fused kernel from the kernels of a split program's parts
+    (`ir.fused.split_by_output_shape`): they run in turn, and their outputs are
+    gathered in program order."""
+
+    def run(*arrays, out=None):
+        results = [None] * n_outputs
+        for i, (kernel, ins, outs) in enumerate(parts):
+            args = [arrays[a] for a in ins]
+            given = None
+            if out is not None:
+                # A buffer the plan hands in may be an argument a later kernel still reads.
+                later = [arrays[a] for _, l_ins, _ in parts[i + 1:] for a in l_ins]
+                given = tuple(None if out[j] is None or any(out[j] is x for x in later)
+                              else out[j] for j in outs)
+            value = kernel(*args, out=given)
+            for j, v in zip(outs, value if len(outs) > 1 else (value,)):
+                results[j] = v
+        return tuple(results)
+
+    return run

@@ -19,8 +19,9 @@ emitted in two forms that share the body verbatim:
 ElementwiseKernel gives every output the broadcast shape of all arguments, while a fused
 group may have outputs of several shapes (a bias next to its activation, or the fusion
 pass merging the updates of differently shaped parameters through a shared scalar).
-`split_by_output_shape` cuts such a program into one sub-program per output shape, each
-recomputing the (elementwise, hence cheap) steps it shares with the others.
+`split_by_output_shape` (ir/fused.py) cuts such a program into one sub-program per
+output shape, each recomputing the (elementwise, hence cheap) steps it shares with the
+others.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from graphgrad.errors import BackendError
-from graphgrad.ir.fused import FusedProgram
+
+# re-exported: the CuPy backend and its tests split programs through this module
+from graphgrad.ir.fused import slice_program, split_by_output_shape  # noqa: F401
 
 #: NumPy dtype -> (C type, CuPy ElementwiseKernel type name).
 C_TYPES = {
@@ -297,37 +300,3 @@ def kernel_parts(program) -> KernelParts:
 
 
 # ---------------------------------------------------------------------- splitting
-
-def slice_program(program, registers) -> tuple:
-    """(sub-program computing `registers`, positions of the inputs it reads)."""
-    n = program.n_inputs
-    needed, stack = set(), list(registers)
-    while stack:
-        r = stack.pop()
-        if r not in needed:
-            needed.add(r)
-            if r >= n:
-                stack.extend(program.steps[r - n].args)
-    inputs = [r for r in range(n) if r in needed]
-    steps = [r for r in range(n, n + len(program.steps)) if r in needed]
-    renumber = {r: i for i, r in enumerate(inputs + steps)}
-    new_steps = tuple(replace(program.steps[r - n],
-                              args=tuple(renumber[a] for a in program.steps[r - n].args))
-                      for r in steps)
-    sub = FusedProgram(tuple(program.input_types[r] for r in inputs), new_steps,
-                       tuple(renumber[r] for r in registers))
-    return sub, tuple(inputs)
-
-
-def split_by_output_shape(program) -> list[tuple]:
-    """[(sub-program, input positions, output positions)], one per distinct output shape."""
-    groups: dict[tuple, list[int]] = {}
-    for j, (shape, _) in enumerate(program.output_types):
-        groups.setdefault(tuple(shape), []).append(j)
-    if len(groups) == 1:
-        return [(program, tuple(range(program.n_inputs)), tuple(range(len(program.outputs))))]
-    parts = []
-    for outs in groups.values():
-        sub, ins = slice_program(program, [program.outputs[j] for j in outs])
-        parts.append((sub, ins, tuple(outs)))
-    return parts

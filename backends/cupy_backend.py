@@ -24,7 +24,7 @@ import numpy as np
 
 from graphgrad.ops.shape import index_tuple
 
-from .base import Backend
+from .base import Backend, run_parts
 from .cuda_codegen import (
     HELPERS,
     UnsupportedFusion,
@@ -203,7 +203,7 @@ class CupyBackend(Backend):
             return super().compile_fused(program)
         if len(parts) == 1:
             return parts[0][0]
-        return _run_parts(parts, len(program.outputs))
+        return run_parts(parts, len(program.outputs))
 
     @property
     def fused_kernel_count(self) -> int:
@@ -234,24 +234,3 @@ class CupyBackend(Backend):
             return result if single else tuple(result)
 
         return run
-
-
-def _run_parts(parts, n_outputs: int) -> Callable:
-    """Run a split program's kernels in turn and gather their outputs in program order."""
-
-    def run(*arrays, out=None):
-        results = [None] * n_outputs
-        for i, (kernel, ins, outs) in enumerate(parts):
-            args = [arrays[a] for a in ins]
-            given = None
-            if out is not None:
-                # A buffer the plan hands in may be an argument a later kernel still reads.
-                later = [arrays[a] for _, l_ins, _ in parts[i + 1:] for a in l_ins]
-                given = tuple(None if out[j] is None or any(out[j] is x for x in later)
-                              else out[j] for j in outs)
-            value = kernel(*args, out=given)
-            for j, v in zip(outs, value if len(outs) > 1 else (value,)):
-                results[j] = v
-        return tuple(results)
-
-    return run

@@ -18,6 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from graphgrad.ir.fused import split_by_output_shape
+
+from .base import run_parts
 from .numpy_backend import where_kernel, zeros_of
 
 # op -> ufunc name (called as np.<ufunc>(*args, out=...))
@@ -211,6 +214,12 @@ def _chunkable(program) -> bool:
 
 def compile_program(program, kernels):
     """A callable for `program` (see the module docstring)."""
+    parts = split_by_output_shape(program)
+    if len(parts) > 1 and any(_chunkable(sub) for sub, _, _ in parts):
+        # e.g. SGD's updates of differently shaped parameters, welded by their shared
+        # lr: one function per shape, so that the large ones run in chunks
+        return run_parts([(compile_program(sub, kernels), ins, outs)
+                          for sub, ins, outs in parts], len(program.outputs))
     source, ns = generate(program, kernels)
     exec(compile(source, "<graphgrad fused numpy>", "exec"), ns)  # noqa: S102
     fused = ns["fused"]
@@ -223,28 +232,38 @@ def compile_program(program, kernels):
     full = [int(np.prod(s, dtype=np.int64)) > 1 for s, _ in program.input_types]
     single = len(dtypes) == 1
 
-    def run_range(flat_in, flat_out, lo, hi):
+    def run_range(flat_in, flat_out, aliases, lo, hi):
         for start in range(lo, hi, CHUNK):
             stop = min(start + CHUNK, hi)
             part = [a[start:stop] if f else a for a, f in zip(flat_in, full)]
-            fused(*part, out=tuple(o[start:stop] for o in flat_out))
+            # an output updating an input in place gets that input's very chunk, so the
+            # function's own checks (`o is r2`) see the overlap, and where they decline
+            # it (a later step still reads the input), the chunk's result is copied in
+            outs = tuple(o[start:stop] if i is None else part[i]
+                         for o, i in zip(flat_out, aliases))
+            results = fused(*part, out=outs)
+            for o, r in zip(outs, (results,) if single else results):
+                if r is not o:
+                    o[...] = r
 
     def chunked(*arrays, out=None):
+        order = _common_order([a for a, f in zip(arrays, full) if f])
         targets = []
         for k, dt in enumerate(dtypes):
             t = out[k] if out is not None else None
-            if t is None or any(t is a for a in arrays):
-                t = np.empty(shape, dt)  # a chunk must not overwrite what later chunks read
+            if t is None or not _in_place_ok(t, arrays, order):
+                t = np.empty(shape, dt, order=order or "C")
             targets.append(t)
-        flat_in = [np.ascontiguousarray(a).reshape(-1) if f else np.asarray(a).reshape(())
+        flat_in = [_flat(a, order) if f else np.asarray(a).reshape(())
                    for a, f in zip(arrays, full)]
-        flat_out = [t.reshape(-1) for t in targets]
+        flat_out = [t.reshape(-1, order=order or "C") for t in targets]
+        aliases = [next((i for i, a in enumerate(arrays) if a is t), None) for t in targets]
         threads = _threads() if size >= PARALLEL_MIN else 1
         if threads == 1:
-            run_range(flat_in, flat_out, 0, size)
+            run_range(flat_in, flat_out, aliases, 0, size)
         else:
             bounds = [size * i // threads // CHUNK * CHUNK for i in range(threads)] + [size]
-            jobs = [_executor().submit(run_range, flat_in, flat_out, lo, hi)
+            jobs = [_executor().submit(run_range, flat_in, flat_out, aliases, lo, hi)
                     for lo, hi in zip(bounds[:-1], bounds[1:])]
             for job in jobs:
                 job.result()
@@ -252,3 +271,27 @@ def compile_program(program, kernels):
 
     chunked.source = source
     return chunked
+
+
+def _common_order(arrays) -> str | None:
+    """"C" or "F" when every array is contiguous in that order (then the chunks are
+    slices of their memory, in place), else None (chunks of C-ordered copies)."""
+    if all(a.flags.c_contiguous for a in arrays):
+        return "C"
+    if all(a.flags.f_contiguous for a in arrays):
+        return "F"
+    return None
+
+
+def _flat(a, order):
+    return a.reshape(-1, order=order) if order else np.ascontiguousarray(a).reshape(-1)
+
+
+def _in_place_ok(target, arrays, order) -> bool:
+    """Whether chunks may write into `target`: it must be contiguous in the chunks'
+    order, and may overlap an input only by being that very array (an update in place,
+    which reads each element before the same chunk writes it)."""
+    if not (target.flags.f_contiguous if order == "F" else target.flags.c_contiguous):
+        return False
+    return not any(a is not target and np.may_share_memory(a, target) for a in arrays
+                   if isinstance(a, np.ndarray))

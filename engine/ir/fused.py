@@ -14,7 +14,7 @@ the op sequence, attributes and dtypes, not the node ids, so the same update
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -129,3 +129,38 @@ class FusedProgram:
             lines.append(f"  r{self.n_inputs + i} = {s.op}({call})")
         lines.append(f"  return {', '.join(f'r{o}' for o in self.outputs)}")
         return "\n".join(lines)
+
+
+def slice_program(program, registers) -> tuple:
+    """(sub-program computing `registers`, positions of the inputs it reads)."""
+    n = program.n_inputs
+    needed, stack = set(), list(registers)
+    while stack:
+        r = stack.pop()
+        if r not in needed:
+            needed.add(r)
+            if r >= n:
+                stack.extend(program.steps[r - n].args)
+    inputs = [r for r in range(n) if r in needed]
+    steps = [r for r in range(n, n + len(program.steps)) if r in needed]
+    renumber = {r: i for i, r in enumerate(inputs + steps)}
+    new_steps = tuple(replace(program.steps[r - n],
+                              args=tuple(renumber[a] for a in program.steps[r - n].args))
+                      for r in steps)
+    sub = FusedProgram(tuple(program.input_types[r] for r in inputs), new_steps,
+                       tuple(renumber[r] for r in registers))
+    return sub, tuple(inputs)
+
+
+def split_by_output_shape(program) -> list[tuple]:
+    """[(sub-program, input positions, output positions)], one per distinct output shape."""
+    groups: dict[tuple, list[int]] = {}
+    for j, (shape, _) in enumerate(program.output_types):
+        groups.setdefault(tuple(shape), []).append(j)
+    if len(groups) == 1:
+        return [(program, tuple(range(program.n_inputs)), tuple(range(len(program.outputs))))]
+    parts = []
+    for outs in groups.values():
+        sub, ins = slice_program(program, [program.outputs[j] for j in outs])
+        parts.append((sub, ins, tuple(outs)))
+    return parts

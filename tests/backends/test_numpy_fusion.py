@@ -2,6 +2,8 @@
 chunked, threaded path for large arrays. Oracle: the same graph run unfused by the
 reference interpreter (float64), and hand-computed values."""
 
+import types
+
 import numpy as np
 import pytest
 
@@ -56,6 +58,65 @@ def test_out_buffer_that_aliases_a_still_needed_input_is_not_used():
         square, total = fn(x, out=(x, None))
         np.testing.assert_allclose(square, np.arange(float(n)) ** 2)
         np.testing.assert_allclose(total, np.arange(float(n)) + np.arange(float(n)) ** 2)
+
+
+def _sgd_program(shapes, dtype):
+    """p_k - lr * g_k for parameters of several shapes, welded by the shared 0-d lr (as
+    the fusion pass welds SGD's updates): inputs lr, then (p_k, g_k) pairs."""
+    from graphgrad.ir.fused import FusedProgram, Step
+
+    dt = np.dtype(dtype)
+    inputs, steps, outputs = [((), dt)], [], []
+    for shape in shapes:
+        inputs += [(shape, dt), (shape, dt)]
+    n_in = len(inputs)
+    for k, shape in enumerate(shapes):
+        p, g = 1 + 2 * k, 2 + 2 * k
+        steps.append(Step("mul", (0, g), {}, shape, dt))
+        steps.append(Step("sub", (p, n_in + len(steps) - 1), {}, shape, dt))
+        outputs.append(n_in + len(steps) - 1)
+    return FusedProgram(tuple(inputs), tuple(steps), tuple(outputs))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_mixed_shape_update_runs_its_large_parts_in_chunks_in_place(monkeypatch, threads,
+                                                                      order):
+    """A large parameter's update runs chunk by chunk straight into the parameter's own
+    (C- or Fortran-ordered) buffer; the small one runs whole; both give p - lr * g."""
+    monkeypatch.setattr(numpy_fusion, "_threads", lambda: threads)
+    monkeypatch.setattr(numpy_fusion, "PARALLEL_MIN", 2 * CHUNK)
+    submitted = []
+    pool = numpy_fusion._executor()
+    monkeypatch.setattr(numpy_fusion, "_executor", lambda: types.SimpleNamespace(
+        submit=lambda *a: submitted.append(a) or pool.submit(*a)))
+    big, small = (2 * CHUNK // 512 + 3, 512), (5, 3)
+    prog = _sgd_program([big, small], "float32")
+    fn = numpy_fusion.compile_program(prog, gg.backends.get_backend("numpy").kernels)
+    rng = np.random.default_rng(3)
+    lr = np.array(0.25, np.float32)
+    ps = [np.asarray(rng.standard_normal(s), np.float32, order=order) for s in (big, small)]
+    gs = [np.asarray(rng.standard_normal(s), np.float32, order=order) for s in (big, small)]
+    want = [p.astype(np.float64) - 0.25 * g.astype(np.float64) for p, g in zip(ps, gs)]
+    got = fn(lr, ps[0], gs[0], ps[1], gs[1], out=tuple(ps))
+    for g_, w, p in zip(got, want, ps):
+        assert g_ is p  # written in place, layout kept
+        np.testing.assert_allclose(g_, w, rtol=1e-6)
+    assert ps[0].flags.f_contiguous == (order == "F")
+    assert len(submitted) == (2 if threads == 2 else 0)  # the large part ran in chunks
+
+
+def test_chunked_update_never_writes_into_a_different_view_of_an_input():
+    """An out buffer overlapping an input it is not (here: the same memory one element
+    further on) would overwrite, chunk by chunk, what later chunks still read: a fresh
+    array is used instead."""
+    n = 2 * CHUNK + 11
+    prog = _sgd_program([(n,)], "float64")
+    fn = numpy_fusion.compile_program(prog, gg.backends.get_backend("numpy").kernels)
+    buf = np.arange(n + 1.0)
+    p, out = buf[:-1], buf[1:]
+    got = fn(np.array(2.0), p, np.ones(n), out=(out,))
+    np.testing.assert_array_equal(got, np.arange(float(n)) - 2.0)
 
 
 def test_generated_function_reuses_dead_temporaries():
