@@ -8,7 +8,10 @@ one or two arrays instead of ten.
 
 Large groups whose operands all have the output's shape (or are scalars) run in
 cache-sized chunks, split over two threads: NumPy releases the GIL inside ufuncs, and
-a chunk's temporaries stay in cache instead of streaming through memory ten times.
+a chunk's temporaries stay in cache instead of streaming through memory ten times. A
+group with outputs of several shapes (the updates of all parameters, welded by a shared
+learning rate) is first split into one function per shape. Chunks write straight into
+the state they update when it shares the operands' memory order.
 """
 
 from __future__ import annotations
