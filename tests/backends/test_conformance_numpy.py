@@ -45,3 +45,13 @@ def test_unknown_backend_is_a_clear_error():
     proc = run_conformance("no_such_backend")
     assert proc.returncode == 2
     assert "unknown backend 'no_such_backend'" in proc.stderr and "numpy" in proc.stderr
+
+
+def test_missing_pytest_is_a_clear_error(monkeypatch, capsys):
+    """`graphgrad conformance` where pytest is not installed (an install without the dev
+    extra): a one-line reason and exit status 2, not an ImportError traceback."""
+    from graphgrad.backends.conformance import cli
+
+    monkeypatch.setitem(sys.modules, "pytest", None)  # makes `import pytest` fail
+    assert cli.main(["numpy"]) == 2
+    assert "pytest, which is not installed" in capsys.readouterr().err
