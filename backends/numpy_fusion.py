@@ -79,7 +79,7 @@ def _inline(step) -> bool:
         step.op == "sigmoid" and np.dtype(step.dtype) == np.float32)
 
 
-def _scalar_line(step, args, target, kernel_names) -> str | None:
+def _scalar_line(step, args, target) -> str | None:
     """A 0-d step written on NumPy scalars, or None when it has no scalar form."""
     if step.shape or step.op not in SCALAR_OPERATORS and step.op not in (
             "cast", "sqrt", "exp", "log", "pow_scalar"):
@@ -97,9 +97,13 @@ def _scalar_line(step, args, target, kernel_names) -> str | None:
     return f"{target} = np.{UFUNCS[step.op]}({args[0]})"
 
 
+def _on_scalars(program, step) -> bool:
+    return all(not program.register_type(a)[0] for a in step.args)
+
+
 def _is_scalar_step(program, step) -> bool:
-    return all(not program.register_type(a)[0] for a in step.args) and \
-        _scalar_line(step, ["x"] * len(step.args), "y", {}) is not None
+    return _on_scalars(program, step) and _scalar_line(step, ["x"] * len(step.args), "y") \
+        is not None
 
 
 def _inputs_of_scalar_steps(program) -> set[int]:
@@ -167,8 +171,8 @@ def generate(program, kernels) -> tuple[str, dict]:
         r = n_in + i
         args = [f"r{a}" for a in step.args]
         scalar = _scalar_line(step, [f"s{a}" if a in scalar_inputs else f"r{a}"
-                                     for a in step.args], f"r{r}", kernel_names) \
-            if _is_scalar_step(program, step) else None
+                                     for a in step.args], f"r{r}") \
+            if _on_scalars(program, step) else None
         if scalar is not None:
             lines.append("    " + scalar)
             continue
