@@ -151,6 +151,9 @@ def _log_softmax_short_rows(x):
     return t.T.copy()
 
 
+_UNSIGNED = {np.dtype(f"i{n}"): np.dtype(f"u{n}") for n in (1, 2, 4, 8)}
+
+
 def _row_picks(idx, shape):
     """For a 2-D gather along axis 1 with one index per row (a loss picking each row's
     label): the picks' positions in the flattened (C-ordered) array, or None for the
@@ -163,10 +166,6 @@ def _row_picks(idx, shape):
     if n and np.maximum.reduce(cols.view(_UNSIGNED.get(cols.dtype, cols.dtype))) >= k:
         return None
     return _row_starts(n, k) + cols
-
-
-_TRANSPOSE = operator.attrgetter("T")
-_UNSIGNED = {np.dtype(f"i{n}"): np.dtype(f"u{n}") for n in (1, 2, 4, 8)}
 
 
 @functools.lru_cache(maxsize=16)
@@ -252,6 +251,9 @@ def _reduce(fn):
     def kernel(x, axis, keepdims):
         return np.asarray(fn(x, axis=axis, keepdims=keepdims))
     return kernel
+
+
+_TRANSPOSE = operator.attrgetter("T")
 
 
 class NumpyBackend(Backend):
