@@ -14,7 +14,9 @@ files (`elementwise.py`, `reduction.py`, ...), in the manner of JAX's autodidax:
   `tangents` one per input (None for a zero tangent), also written with Tensor ops;
   the result may be broadcastable to `out` (see `forward_ad.propagate`);
 - `elementwise`: whether the fusion pass may merge it into a fused kernel;
-- `random`: it draws from the backend's generator (never folded, CSE'd or reordered).
+- `random`: it draws from the backend's generator (never folded, CSE'd or reordered);
+- `view`: its result may share memory with its first input (a reshape, a slice), so
+  memory planning never writes into it while that input lives on.
 
 Backends provide a kernel per op name; nothing else needs to change to add an op.
 """
@@ -36,13 +38,14 @@ class Op:
     """A primitive operation: its name and its rules (see the module docstring)."""
 
     def __init__(self, name: str, *, elementwise: bool = False, differentiable: bool = True,
-                 random: bool = False):
+                 random: bool = False, view: bool = False):
         if name in REGISTRY:
             raise ValueError(f"op {name!r} is registered twice")
         self.name = name
         self.elementwise = elementwise
         self.differentiable = differentiable
         self.random = random
+        self.view = view
         self.infer: Callable | None = None
         self.vjp: Callable | None = None
         self.jvp: Callable | None = None

@@ -28,7 +28,7 @@ from .registry import Op
 
 # ---------------------------------------------------------------------- reshape
 
-reshape_op = Op("reshape")
+reshape_op = Op("reshape", view=True)
 
 
 def _reshape_infer(x, shape):
@@ -110,7 +110,7 @@ def contiguous(x) -> Tensor:
 
 # ---------------------------------------------------------------------- permute
 
-permute_op = Op("permute")
+permute_op = Op("permute", view=True)
 
 
 def _permute_infer(x, axes):
@@ -150,7 +150,7 @@ Tensor.t = lambda self: transpose(self, 0, 1) if self.ndim == 2 else self
 
 # ---------------------------------------------------------------------- broadcast_to
 
-broadcast_to_op = Op("broadcast_to")
+broadcast_to_op = Op("broadcast_to", view=True)
 
 
 def _broadcast_to_infer(x, shape):
@@ -279,7 +279,7 @@ def index_tuple(spec, arrays) -> tuple:
     return tuple(parts)
 
 
-index_op = Op("index")
+index_op = Op("index", view=True)
 index_backward_op = Op("index_backward")
 
 

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 from ..ops.registry import REGISTRY
 
-VIEW_OPS = {"reshape", "permute", "broadcast_to", "index", "get", "input", "const", "state"}
+
+def _is_view(op: str) -> bool:
+    """A node whose value may be (part of) its first argument's buffer: a view op of the
+    registry, or a `get` picking one output of a multi-output node."""
+    return op == "get" or op in REGISTRY and REGISTRY[op].view
 
 
 def last_uses(graph, order) -> dict[int, int]:
@@ -37,7 +41,7 @@ def buffer_last_uses(graph, order, last) -> dict[int, int]:
     ext = dict(last)
     for n in reversed(order):
         for v in graph.nx.succ[n]:
-            if graph[v]["op"] in VIEW_OPS and graph.args(v)[:1] == [n]:
+            if _is_view(graph[v]["op"]) and graph.args(v)[:1] == [n]:
                 ext[n] = max(ext[n], ext[v])
     return ext
 
@@ -57,7 +61,7 @@ def _owned(graph, a) -> bool:
     op = graph[a]["op"]
     if op == "get":
         return graph[graph.args(a)[0]]["op"] == "fused"
-    return op not in VIEW_OPS and op in REGISTRY or op == "fused"
+    return op == "fused" or op in REGISTRY and not REGISTRY[op].view  # (not input/state)
 
 
 def plan_memory(graph, ctx=None):
