@@ -161,6 +161,17 @@ def _comment(graph, n) -> str:
     return data["source"] or ""
 
 
+def _frees(data) -> bool:
+    """Whether dropping this node's variable can free memory: not for the arguments,
+    constants and state the caller or the plan still holds (a column-major state read
+    may be a fresh copy, though), nor for a tuple-valued node's (it has none)."""
+    if data["op"] in ("input", "const"):
+        return False
+    if data["op"] == "state":
+        return data["attrs"].get("layout") == "F"
+    return True
+
+
 def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
     """The plan's source, namespace and line map for `graph` on `backend`."""
     writer = _Writer(backend)
@@ -170,7 +181,11 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
     last = last_uses(graph, order)
     for n in order:
         data = graph[n]
-        writer.names[n] = _ident(data["name"], "x") if data["op"] == "input" else f"v{n}"
+        if data["op"] == "const":  # used by its global name: no line, nothing to free
+            value = backend.from_numpy(np.asarray(data["attrs"]["value"]))
+            writer.names[n] = writer.bind(f"c{n}", value)
+        else:
+            writer.names[n] = _ident(data["name"], "x") if data["op"] == "input" else f"v{n}"
     params = [writer.names[n] for n in graph.inputs]
     gets: dict[int, list[int]] = {}
     for n in order:
@@ -179,16 +194,13 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
     pos = {n: i for i, n in enumerate(order)}
     dying: dict[int, list[str]] = {}
     for n in order:
-        if last[n] < len(order) and n not in gets:  # a tuple-valued node has no variable
+        if last[n] < len(order) and n not in gets and _frees(graph[n]):
             dying.setdefault(max(last[n], pos[n]), []).append(writer.names[n])
     for i, n in enumerate(order):
         data = graph[n]
         op = data["op"]
         if op == "state":
             writer.emit(_state_read(writer, graph, n), n, data["name"])
-        elif op == "const":
-            value = backend.from_numpy(np.asarray(data["attrs"]["value"]))
-            writer.emit(f"{writer.names[n]} = {writer.bind(f'c{n}', value)}", n)
         elif op not in SOURCE_OPS and op != "get":
             targets = writer.names[n]
             if n in gets:
