@@ -10,11 +10,12 @@ emitted in two forms that share the body verbatim:
   handles several outputs; the body never mentions shapes, so one compiled kernel serves
   every shape: it is keyed by `signature(program)` (ops, attributes, dtypes), which is what
   a training loop with the same Adam update for every parameter wants.
-- `raw_source(program)`: a standalone translation unit, an `extern "C" __global__` function
-  over contiguous arrays with a grid-stride loop and broadcasting through strides baked in
-  at generation time (keyed by `program.key`, shapes included). It needs no CuPy: tests
-  compile it with `nvcc`, and `host_entry=True` adds a serial CPU entry point so the very
-  same element code runs, and is checked against NumPy, on a machine without a GPU.
+- `cuda_standalone.raw_source(program)`: a standalone translation unit, an
+  `extern "C" __global__` function over contiguous arrays with a grid-stride loop and
+  broadcasting through strides baked in at generation time (keyed by `program.key`,
+  shapes included). It needs no CuPy: tests compile it with `nvcc`, and
+  `host_entry=True` adds a serial CPU entry point so the very same element code runs,
+  and is checked against NumPy, on a machine without a GPU.
 
 ElementwiseKernel gives every output the broadcast shape of all arguments, while a fused
 group may have outputs of several shapes (a bias next to its activation, or the fusion
@@ -34,9 +35,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphgrad.errors import BackendError
-
-# re-exported: the CuPy backend and its tests split programs through this module
-from graphgrad.ir.fused import slice_program, split_by_output_shape  # noqa: F401
 
 #: NumPy dtype -> (C type, CuPy ElementwiseKernel type name).
 C_TYPES = {
@@ -100,11 +98,7 @@ class Operands:
 
 
 def _math(name: str) -> Callable[[Operands], str]:
-    def rule(o: Operands) -> str:
-        if o.dtype.kind != "f":
-            raise UnsupportedFusion(f"{name} of {o.dtype} has no fused kernel (it takes floats)")
-        return f"{name}{o.f}({o.a[0]})"
-    return rule
+    return _float_only(name, lambda o: f"{name}{o.f}({o.a[0]})")
 
 
 def _binary(symbol: str) -> Callable[[Operands], str]:
@@ -297,6 +291,3 @@ def kernel_parts(program) -> KernelParts:
                             preamble(helpers_used(code)))
         _parts_cache[sig] = parts
     return parts
-
-
-# ---------------------------------------------------------------------- splitting

@@ -11,7 +11,7 @@ Fused elementwise programs become generated CUDA (cuda_codegen.py): one
 every shape (every parameter of an Adam update) shares it, and CuPy handles
 broadcasting, strides and several outputs. A program whose outputs have different
 shapes (ElementwiseKernel gives all outputs one shape) runs as one kernel per output
-shape; see `cuda_codegen.split_by_output_shape`.
+shape; see `ir.fused.split_by_output_shape`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from graphgrad.ir.fused import split_by_output_shape
 from graphgrad.ops.shape import index_tuple
 
 from .base import Backend, run_parts
@@ -30,7 +31,6 @@ from .cuda_codegen import (
     UnsupportedFusion,
     kernel_parts,
     signature,
-    split_by_output_shape,
 )
 
 INSTALL_HINT = "pip install graphgrad[cuda]"

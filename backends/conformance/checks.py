@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphgrad as gg
-from graphgrad.ir.verify import Aval  # noqa: F401  (re-exported for the suite)
+from graphgrad.ir.verify import Aval
 from graphgrad.ops import REGISTRY
 from graphgrad.tensor import Tensor
 

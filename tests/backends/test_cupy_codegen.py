@@ -14,7 +14,7 @@ import pytest
 from graphgrad.backends import cuda_codegen as cg
 from graphgrad.backends import cuda_standalone as cs
 from graphgrad.errors import BackendError
-from graphgrad.ir.fused import FusedProgram, Step
+from graphgrad.ir.fused import FusedProgram, Step, split_by_output_shape
 from graphgrad.ops import REGISTRY
 
 F32, F64, I64, B = (np.dtype(d) for d in ("float32", "float64", "int64", "bool"))
@@ -180,7 +180,7 @@ def test_standalone_source_stores_smaller_outputs_once():
 
 
 def test_split_by_output_shape_recomputes_shared_steps():
-    parts = cg.split_by_output_shape(sigmoid_bias())
+    parts = split_by_output_shape(sigmoid_bias())
     assert [(ins, outs) for _, ins, outs in parts] == [((0, 1), (0,)), ((1,), (1,))]
     big, small = parts[0][0], parts[1][0]
     assert cg.body(big).splitlines() == ["const float r2 = gg_sigmoid(r1);",
@@ -195,7 +195,7 @@ def test_split_separates_updates_of_unrelated_shapes():
                 [("mul", (2, 0), {}, (2, 3), F32), ("sub", (1, 5), {}, (2, 3), F32),
                  ("mul", (4, 0), {}, (5,), F32), ("sub", (3, 7), {}, (5,), F32)],
                 [6, 8])
-    parts = cg.split_by_output_shape(p)
+    parts = split_by_output_shape(p)
     assert [(ins, outs) for _, ins, outs in parts] == [((0, 1, 2), (0,)), ((0, 3, 4), (1,))]
     assert [s.op for s in parts[1][0].steps] == ["mul", "sub"]
     assert parts[1][0].steps[0].args == (2, 0)
@@ -203,7 +203,7 @@ def test_split_separates_updates_of_unrelated_shapes():
 
 def test_split_keeps_one_shape_programs_whole():
     p = bench()
-    assert cg.split_by_output_shape(p) == [(p, (0, 1, 2), (0,))]
+    assert split_by_output_shape(p) == [(p, (0, 1, 2), (0,))]
 
 
 def test_raw_source_declares_global_and_optional_host_entry():

@@ -32,6 +32,7 @@ from graphgrad.backends import cuda_standalone as cs
 from graphgrad.backends import registry
 from graphgrad.backends.base import Backend
 from graphgrad.backends.numpy_backend import NumpyBackend
+from graphgrad.ir.fused import split_by_output_shape
 
 NVCC = shutil.which("nvcc")
 pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc (CUDA compiler) is not installed")
@@ -47,7 +48,7 @@ GROUP_TOLERANCE = {**TOLERANCE, np.dtype("float32"): dict(rtol=2e-4, atol=1e-5)}
 def kernels_of(program) -> list:
     """What a case compiles: the split the CuPy backend launches, and where the shapes
     broadcast together, the whole program as one standalone kernel too."""
-    programs = [sub for sub, _, _ in cg.split_by_output_shape(program)]
+    programs = [sub for sub, _, _ in split_by_output_shape(program)]
     try:
         cs.iteration_shape(program)
     except ValueError:  # outputs of unrelated shapes: only the split exists
@@ -82,7 +83,7 @@ def run_program(lib, program, inputs) -> list[np.ndarray]:
 def run_split(lib, case: Case) -> list[np.ndarray]:
     """The case run as the backend runs it: one kernel per output shape."""
     results = [None] * len(case.program.outputs)
-    for sub, ins, outs in cg.split_by_output_shape(case.program):
+    for sub, ins, outs in split_by_output_shape(case.program):
         for j, value in zip(outs, run_program(lib, sub, [case.inputs[a] for a in ins])):
             results[j] = value
     return results
@@ -131,7 +132,7 @@ def test_fused_groups_match_numpy(group_lib, case):
 
 
 def test_group_cases_include_several_output_shapes():
-    split = [c.name for c in GROUPS if len(cg.split_by_output_shape(c.program)) > 1]
+    split = [c.name for c in GROUPS if len(split_by_output_shape(c.program)) > 1]
     assert split and len(split) < len(GROUPS)
 
 
@@ -159,7 +160,7 @@ def elementwise_kernel_unit(programs) -> str:
 
 def test_elementwise_kernel_form_compiles_to_ptx(tmp_path):
     programs = {cg.signature(sub): sub for c in SINGLE + GROUPS
-                for sub, _, _ in cg.split_by_output_shape(c.program)}
+                for sub, _, _ in split_by_output_shape(c.program)}
     src = tmp_path / "elementwise.cu"
     src.write_text(elementwise_kernel_unit(programs.values()))
     result = subprocess.run([NVCC, "--ptx", "-o", str(tmp_path / "e.ptx"), str(src)],
