@@ -110,15 +110,17 @@ def run_parts(parts, n_outputs: int) -> Callable:
     (`ir.fused.split_by_output_shape`): they run in turn, and their outputs are
     gathered in program order."""
 
+    # A buffer the plan hands in may be an argument a later kernel still reads.
+    read_later = [sorted({a for _, ins, _ in parts[i + 1:] for a in ins})
+                  for i in range(len(parts))]
+
     def run(*arrays, out=None):
         results = [None] * n_outputs
-        for i, (kernel, ins, outs) in enumerate(parts):
+        for (kernel, ins, outs), later in zip(parts, read_later):
             args = [arrays[a] for a in ins]
             given = None
             if out is not None:
-                # A buffer the plan hands in may be an argument a later kernel still reads.
-                later = [arrays[a] for _, l_ins, _ in parts[i + 1:] for a in l_ins]
-                given = tuple(None if out[j] is None or any(out[j] is x for x in later)
+                given = tuple(None if out[j] is None or any(out[j] is arrays[a] for a in later)
                               else out[j] for j in outs)
             value = kernel(*args, out=given)
             for j, v in zip(outs, value if len(outs) > 1 else (value,)):

@@ -111,7 +111,7 @@ def _inputs_of_scalar_steps(program) -> set[int]:
             for a in step.args if a < program.n_inputs}
 
 
-def _step_line(step, args, target, out_expr, kernel_names) -> str:
+def _step_line(step, args, target, out_expr) -> str:
     if step.op in UFUNCS:
         return f"{target} = np.{UFUNCS[step.op]}({', '.join(args)}, out={out_expr})"
     if step.op == "sigmoid" and np.dtype(step.dtype) == np.float32:
@@ -134,7 +134,7 @@ def _step_line(step, args, target, out_expr, kernel_names) -> str:
     if step.op == "where":
         return f"{target} = where({', '.join(args)}, {out_expr})"
     kw = ", ".join(f"{k}={k}_{target}" for k in step.attrs)
-    return f"{target} = {kernel_names[step.op]}({', '.join(args + ([kw] if kw else []))})"
+    return f"{target} = k_{step.op}({', '.join(args + ([kw] if kw else []))})"
 
 
 def _where(c, a, b, out):
@@ -155,7 +155,6 @@ def generate(program, kernels) -> tuple[str, dict]:
     last = _last_reads(program)
     ns = {"np": np, "copy": _copy, "where": _where, "zeros_of": zeros_of,
           "HALF32": np.float32(0.5)}
-    kernel_names = {}
     out_pos = {r: k for k, r in enumerate(program.outputs)}
     lines = [f"def fused({', '.join(f'r{i}' for i in range(n_in))}{',' if n_in else ''} "
              f"out=None):"]
@@ -177,7 +176,6 @@ def generate(program, kernels) -> tuple[str, dict]:
             lines.append("    " + scalar)
             continue
         if not _inline(step):
-            kernel_names[step.op] = f"k_{step.op}"
             ns[f"k_{step.op}"] = kernels[step.op]
             for k, v in step.attrs.items():
                 ns[f"{k}_r{r}"] = v
@@ -199,7 +197,7 @@ def generate(program, kernels) -> tuple[str, dict]:
                     (dying if buf in dying else free).remove(buf)
                     out_expr = f"r{buf}"
                     break
-        lines.append("    " + _step_line(step, args, f"r{r}", out_expr, kernel_names))
+        lines.append("    " + _step_line(step, args, f"r{r}", out_expr))
         free.extend(dying)
         if last[r] == i and r not in out_pos and step.shape:
             free.append(r)
