@@ -42,6 +42,14 @@ class Graph:
             self.nx.add_edge(a, n, key=k)
         return n
 
+    def add_like(self, like: int, op: str, args=(), attrs=None, *, shape, dtype=None) -> int:
+        """A node that rewrites place where `like` was: its phase, source line and scope
+        (and its dtype unless given)."""
+        d = self.nx.nodes[like]
+        return self.add_node(op, args, attrs, shape=shape,
+                             dtype=d["dtype"] if dtype is None else dtype, phase=d["phase"],
+                             source=d["source"], scope=d["scope"])
+
     def set_args(self, n: int, args) -> None:
         """Replace node n's arguments (used by rewrites)."""
         self.nx.remove_edges_from(list(self.nx.in_edges(n, keys=True)))

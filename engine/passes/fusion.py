@@ -119,10 +119,7 @@ def fuse_group(graph, members, roots) -> int:
         graph.replace_uses(outputs[0], fused)
     else:
         for i, o in enumerate(outputs):
-            d = graph[o]
-            get = graph.add_node("get", [fused], {"index": i}, shape=d["shape"],
-                                 dtype=d["dtype"], phase=d["phase"], source=d["source"],
-                                 scope=d["scope"])
+            get = graph.add_like(o, "get", [fused], {"index": i}, shape=graph[o]["shape"])
             graph.replace_uses(o, get)
     graph.nx.remove_nodes_from(members)
     return fused

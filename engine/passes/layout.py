@@ -52,9 +52,8 @@ def _candidates(graph) -> list[int]:
 
 def _transpose(graph, a, like) -> int:
     d = graph[a]
-    return graph.add_node("permute", [a], {"axes": _T}, shape=d["shape"][::-1],
-                          dtype=d["dtype"], phase=graph[like]["phase"],
-                          source=graph[like]["source"], scope=graph[like]["scope"])
+    return graph.add_like(like, "permute", [a], {"axes": _T}, shape=d["shape"][::-1],
+                          dtype=d["dtype"])
 
 
 def _rewrite_gradient(graph, m) -> None:
@@ -62,9 +61,8 @@ def _rewrite_gradient(graph, m) -> None:
     at, b = graph.args(m)
     a = graph.args(at)[0]
     d = graph[m]
-    inner = graph.add_node("matmul", [_transpose(graph, b, m), a], {},
-                           shape=d["shape"][::-1], dtype=d["dtype"], phase=d["phase"],
-                           source=d["source"], scope=d["scope"])
+    inner = graph.add_like(m, "matmul", [_transpose(graph, b, m), a], {},
+                           shape=d["shape"][::-1])
     graph.replace_uses(m, _transpose(graph, inner, m))
     graph.remove_node(m)
     if not graph.users(at):

@@ -45,9 +45,7 @@ def _widen(graph, n, x):
     data = graph[n]
     if graph[x]["shape"] == data["shape"]:
         return x
-    return graph.add_node("broadcast_to", [x], {"shape": data["shape"]}, shape=data["shape"],
-                          dtype=data["dtype"], phase=data["phase"], source=data["source"],
-                          scope=data["scope"])
+    return graph.add_like(n, "broadcast_to", [x], {"shape": data["shape"]}, shape=data["shape"])
 
 
 def _identity_operand(graph, n, op, args):
@@ -76,8 +74,7 @@ def _rewrite(graph, n) -> bool:
         return True
     if op == "mul" and all(scalar_value(graph, a) is not None for a in args) and \
             any(scalar_value(graph, a) == 0 for a in args):
-        zero = graph.add_node("const", [], {"value": np.zeros((), data["dtype"])}, shape=(),
-                              dtype=data["dtype"], phase=data["phase"], source=data["source"])
+        zero = graph.add_like(n, "const", [], {"value": np.zeros((), data["dtype"])}, shape=())
         _replace(graph, n, _widen(graph, n, zero))
         return True
     if op in ("reshape", "broadcast_to") and graph[args[0]]["shape"] == data["shape"]:
@@ -129,12 +126,8 @@ def _absorb_broadcast(graph, n, op, args) -> bool:
 
     data = graph[n]
     small = broadcast_shapes(*(graph[a]["shape"] for a in new_args))
-    inner = graph.add_node(data["op"], new_args, dict(data["attrs"]), shape=small,
-                           dtype=data["dtype"], phase=data["phase"], source=data["source"],
-                           scope=data["scope"])
-    _replace(graph, n, graph.add_node("broadcast_to", [inner], {"shape": shape}, shape=shape,
-                                      dtype=data["dtype"], phase=data["phase"],
-                                      source=data["source"], scope=data["scope"]))
+    inner = graph.add_like(n, data["op"], new_args, dict(data["attrs"]), shape=small)
+    _replace(graph, n, graph.add_like(n, "broadcast_to", [inner], {"shape": shape}, shape=shape))
     return True
 
 
@@ -149,11 +142,8 @@ def _sum_of_broadcast(graph, n, b) -> bool:
         return False
     kept = tuple(1 if a in axes else s for a, s in enumerate(shape))
     count = int(np.prod([shape[a] for a in axes], dtype=np.int64))
-    meta = dict(dtype=data["dtype"], phase=data["phase"], source=data["source"],
-                scope=data["scope"])
-
     def add(op, args, attrs, shape):
-        return graph.add_node(op, args, attrs, shape=shape, **meta)
+        return graph.add_like(n, op, args, attrs, shape=shape)
 
     y = add("reshape", [x], {"shape": padded}, padded)  # identity reshapes fold away later
     y = add("broadcast_to", [y], {"shape": kept}, kept)
@@ -175,9 +165,7 @@ def _sum_of_scatter(graph, n, scatter) -> bool:
         return False
     data = graph[n]
     if graph[g]["shape"] != data["shape"]:  # keepdims=False
-        g = graph.add_node("reshape", [g], {"shape": data["shape"]}, shape=data["shape"],
-                           dtype=data["dtype"], phase=data["phase"], source=data["source"],
-                           scope=data["scope"])
+        g = graph.add_like(n, "reshape", [g], {"shape": data["shape"]}, shape=data["shape"])
     _replace(graph, n, g)
     return True
 
@@ -189,10 +177,8 @@ def _transpose_product(graph, n, mm) -> bool:
     if len(graph[a]["shape"]) != 2 or len(graph[b]["shape"]) != 2:
         return False
     data = graph[n]
-    meta = dict(dtype=data["dtype"], phase=data["phase"], source=data["source"],
-                scope=data["scope"])
-    ta = graph.add_node("permute", [a], {"axes": (1, 0)}, shape=graph[a]["shape"][::-1], **meta)
-    tb = graph.add_node("permute", [b], {"axes": (1, 0)}, shape=graph[b]["shape"][::-1], **meta)
+    ta = graph.add_like(n, "permute", [a], {"axes": (1, 0)}, shape=graph[a]["shape"][::-1])
+    tb = graph.add_like(n, "permute", [b], {"axes": (1, 0)}, shape=graph[b]["shape"][::-1])
     graph[mm]["shape"] = data["shape"]
     graph.set_args(mm, [tb, ta])
     _replace(graph, n, mm)
