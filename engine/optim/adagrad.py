@@ -9,18 +9,16 @@ from __future__ import annotations
 from ..creation import full_like, zeros
 from ..ir import tracing
 from ..tensor import Tensor
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_nonnegative
 
 
 class Adagrad(Optimizer):
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
                  eps: float = 1e-10, *, maximize: bool = False):
-        for name, value in (("learning rate", lr), ("lr_decay value", lr_decay),
-                            ("weight_decay value", weight_decay), ("epsilon value", eps),
-                            ("initial_accumulator_value", initial_accumulator_value)):
-            if value < 0.0:
-                raise ValueError(f"Invalid {name}: {value}")
+        check_nonnegative(("learning rate", lr), ("lr_decay value", lr_decay),
+                          ("weight_decay value", weight_decay), ("epsilon value", eps),
+                          ("initial_accumulator_value", initial_accumulator_value))
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps, maximize=maximize))
@@ -33,8 +31,6 @@ class Adagrad(Optimizer):
         lr = tracing.dynamic_scalar(group, "lr")
         step = state["step"]
         step.add_(1)
-        if group["weight_decay"] != 0:
-            grad = grad + p * group["weight_decay"]
         clr = lr
         if group["lr_decay"] != 0:
             clr = lr / ((step.double() - 1) * group["lr_decay"] + 1)

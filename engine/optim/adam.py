@@ -16,24 +16,18 @@ from ..creation import zeros, zeros_like
 from ..ir import tracing
 from ..ops.elementwise import maximum
 from ..tensor import Tensor
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_nonnegative
 
 
 def _check(lr, eps, betas, weight_decay):
-    if lr < 0.0:
-        raise ValueError(f"Invalid learning rate: {lr}")
-    if eps < 0.0:
-        raise ValueError(f"Invalid epsilon value: {eps}")
+    check_nonnegative(("learning rate", lr), ("epsilon value", eps))
     for i, b in enumerate(betas):
         if not 0.0 <= b < 1.0:
             raise ValueError(f"Invalid beta parameter at index {i}: {b}")
-    if weight_decay < 0.0:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    check_nonnegative(("weight_decay value", weight_decay))
 
 
 class Adam(Optimizer):
-    decoupled_weight_decay = False
-
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
                  maximize: bool = False):
@@ -55,11 +49,8 @@ class Adam(Optimizer):
         wd = group["weight_decay"]
         step, exp_avg, exp_avg_sq = state["step"], state["exp_avg"], state["exp_avg_sq"]
         step.add_(1)
-        if wd != 0:
-            if self.decoupled_weight_decay:
-                p.mul_(1 - lr * wd)
-            else:
-                grad = grad + p * wd
+        if wd != 0 and self.decoupled_weight_decay:  # (L2 decay: added by `step`)
+            p.mul_(1 - lr * wd)
         exp_avg.lerp_(grad, 1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         t = step.double()

@@ -2,7 +2,9 @@
 
 A subclass gives `_init_state(p, group)` (the state tensors, made concrete and zeroed
 the first time a parameter is stepped) and `_update(p, grad, state, group)` (PyTorch's
-single-tensor update, written with in-place Tensor ops). Because state tensors are
+single-tensor update, written with in-place Tensor ops); `step` hands it the gradient
+already negated for `maximize` and with L2 weight decay added (unless the subclass
+decays weights itself: `decoupled_weight_decay`). Because state tensors are
 created once and afterwards only updated in place, a step traced by `gg.compile` sees
 them as state that it reads and writes; the learning rate is read through
 `tracing.dynamic_scalar` so that schedulers keep working on a compiled step.
@@ -19,8 +21,18 @@ from ..source import user_source
 from ..tensor import Tensor
 
 
+def check_nonnegative(*named) -> None:
+    """PyTorch's argument checks: each `(name, value)` pair must not be negative."""
+    for name, value in named:
+        if value < 0.0:
+            raise ValueError(f"Invalid {name}: {value}")
+
+
 class Optimizer:
     """Base class: holds `param_groups` (dicts of params + hyperparameters) and `state`."""
+
+    #: True where `_update` applies weight decay to the weights itself (AdamW).
+    decoupled_weight_decay = False
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
@@ -77,6 +89,8 @@ class Optimizer:
                         continue
                     if group.get("maximize", False):
                         grad = -grad
+                    if group.get("weight_decay", 0) != 0 and not self.decoupled_weight_decay:
+                        grad = grad + p * group["weight_decay"]
                     self._update(p, grad, self._state_of(p, group), group)
         return loss
 

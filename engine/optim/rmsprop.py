@@ -11,18 +11,16 @@ from __future__ import annotations
 from ..creation import zeros, zeros_like
 from ..ir import tracing
 from ..tensor import Tensor
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_nonnegative
 
 
 class RMSprop(Optimizer):
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
                  maximize: bool = False):
-        for name, value in (("learning rate", lr), ("epsilon value", eps),
-                            ("momentum value", momentum), ("weight_decay value", weight_decay),
-                            ("alpha value", alpha)):
-            if value < 0.0:
-                raise ValueError(f"Invalid {name}: {value}")
+        check_nonnegative(("learning rate", lr), ("epsilon value", eps),
+                          ("momentum value", momentum), ("weight_decay value", weight_decay),
+                          ("alpha value", alpha))
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize))
 
@@ -38,8 +36,6 @@ class RMSprop(Optimizer):
         lr = tracing.dynamic_scalar(group, "lr")
         alpha = group["alpha"]
         state["step"].add_(1)
-        if group["weight_decay"] != 0:
-            grad = grad + p * group["weight_decay"]
         square_avg = state["square_avg"]
         square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
         if group["centered"]:

@@ -6,7 +6,7 @@ from ..creation import zeros, zeros_like
 from ..ir import tracing
 from ..ops.elementwise import where
 from ..tensor import Tensor
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_nonnegative
 
 
 class SGD(Optimizer):
@@ -24,12 +24,8 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_nonnegative(("learning rate", lr), ("momentum value", momentum),
+                          ("weight_decay value", weight_decay))
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
@@ -47,8 +43,6 @@ class SGD(Optimizer):
     def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         lr = tracing.dynamic_scalar(group, "lr")
         momentum, dampening = group["momentum"], group["dampening"]
-        if group["weight_decay"] != 0:
-            grad = grad + p * group["weight_decay"]
         if momentum != 0:
             buf = state["momentum_buffer"]
             if dampening != 0:
