@@ -12,14 +12,13 @@ import argparse
 import importlib
 import sys
 
-# subcommand -> (module, function, help). Each function takes the remaining argv.
+# subcommand -> (module, function); each function takes the remaining argv (the module
+# docstring above is the help text)
 SUBCOMMANDS = {
-    "backends": ("graphgrad.cli", "backends_main", "list installed backends and their status"),
-    "render": ("graphgrad.viz.cli", "main", "render the forward/backward graphs of a script's "
-               "function or model"),
-    "conformance": ("graphgrad.backends.conformance.cli", "main",
-                    "run the backend conformance suite on a backend"),
-    "bench": ("graphgrad.bench", "main", "run the benchmark table (time per training step)"),
+    "backends": ("graphgrad.cli", "backends_main"),
+    "render": ("graphgrad.viz.cli", "main"),
+    "conformance": ("graphgrad.backends.conformance.cli", "main"),
+    "bench": ("graphgrad.bench", "main"),
 }
 
 
@@ -40,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nunknown subcommand {argv[0]!r}", file=sys.stderr)
             return 2
         return 0
-    module, func, _ = SUBCOMMANDS[argv[0]]
+    module, func = SUBCOMMANDS[argv[0]]
     return int(getattr(importlib.import_module(module), func)(argv[1:]) or 0)
 
 

@@ -20,8 +20,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from . import autodiff, dtypes, forward_ad, grad_mode
+from .creation import as_tensor
 from .errors import AutogradError
 from .ir import tracing
+from .ops.common import zeros_tangent
 from .pytree import flatten
 from .source import user_source
 from .tensor import Tensor
@@ -40,19 +42,6 @@ def _as_tuple(xs) -> tuple[tuple, bool]:
     return (xs,), True
 
 
-def _to_tensor(x) -> Tensor:
-    from .creation import as_tensor
-
-    return x if isinstance(x, Tensor) else as_tensor(x)
-
-
-def _zeros_like(x: Tensor) -> Tensor:
-    from .creation import as_tensor
-    from .ops.shape import broadcast_to
-
-    return broadcast_to(as_tensor(0, x.dtype, like=x), x.shape)
-
-
 # ---------------------------------------------------------------------- forward mode
 
 def jvp(fn: Callable, primals, tangents, *, has_aux: bool = False):
@@ -68,7 +57,7 @@ def jvp(fn: Callable, primals, tangents, *, has_aux: bool = False):
     if len(primals) != len(tangents):
         raise AutogradError(f"jvp: {len(primals)} primals but {len(tangents)} tangents",
                             source=user_source())
-    primals = tuple(_to_tensor(p) for p in primals)
+    primals = tuple(as_tensor(p) for p in primals)
     with forward_ad.new_level() as level:
         with tracing.phase("tangent"):
             duals = [forward_ad.make_dual(level, p, t) for p, t in zip(primals, tangents)]
@@ -77,7 +66,7 @@ def jvp(fn: Callable, primals, tangents, *, has_aux: bool = False):
         out, aux = result if has_aux else (result, None)
         leaves, rebuild = flatten(out, _is_tensor)
         with tracing.phase("tangent"):
-            tangent_leaves = [_zeros_like(o) if level.tangent(o) is None else level.tangent(o)
+            tangent_leaves = [zeros_tangent(o) if level.tangent(o) is None else level.tangent(o)
                               for o in leaves]
     keep = _keep_graph(leaves + tangent_leaves)
     out, tangent_out = _released(out, keep), _released(rebuild(tangent_leaves), keep)
@@ -88,7 +77,7 @@ def jvp(fn: Callable, primals, tangents, *, has_aux: bool = False):
 
 def _differentiable_inputs(args, argnums):
     """args with those at argnums replaced by aliases that require grad."""
-    xs = [_to_tensor(a) if i in argnums else a for i, a in enumerate(args)]
+    xs = [as_tensor(a) if i in argnums else a for i, a in enumerate(args)]
     for i in argnums:
         if not dtypes.is_float(xs[i].dtype):
             raise AutogradError(f"argument {i} has dtype {xs[i].dtype.name}; only "
@@ -138,7 +127,7 @@ def _pullback(outputs, inputs, cotangents, keep: bool):
             grads = autodiff.grad([o for o, _ in live], list(inputs), [c for _, c in live],
                                   create_graph=keep, allow_unused=True)
     with tracing.phase("backward"):
-        return [_zeros_like(x) if g is None else g for x, g in zip(inputs, grads)]
+        return [zeros_tangent(x) if g is None else g for x, g in zip(inputs, grads)]
 
 
 def _released(tree, keep: bool):
@@ -260,8 +249,6 @@ def jacobian(fn: Callable, argnums: int | Sequence[int] = 0, *, mode: str = "aut
 
 def _basis(x: Tensor, phase: str):
     """The standard basis of x's space, one tensor of x's shape and dtype at a time."""
-    from .creation import as_tensor
-
     for j in range(x.numel()):
         e = np.zeros(x.numel(), dtype=x.dtype)
         e[j] = 1
@@ -277,16 +264,10 @@ def _assemble(columns, out: Tensor, x: Tensor, rows: bool) -> Tensor:
 
     with tracing.phase("backward" if rows else "tangent"):
         if not columns:
-            return _zeros_like_shape(out.shape + x.shape, out)
+            return zeros_tangent(out, out.shape + x.shape)
         stacked = stack(columns, 0 if rows else -1)  # rows: (n_out,) + x.shape
         return reshape(stacked, out.shape + x.shape)
 
-
-def _zeros_like_shape(shape, like: Tensor) -> Tensor:
-    from .creation import as_tensor
-    from .ops.shape import broadcast_to
-
-    return broadcast_to(as_tensor(0, like.dtype, like=like), shape)
 
 
 def _jacobian_reverse(outs, xs, keep):
@@ -303,7 +284,7 @@ def _jacobian_reverse(outs, xs, keep):
 
 def _jacobian_forward(fn, args, nums):
     """One JVP per input element (a column of the Jacobian each)."""
-    primals = [_to_tensor(a) for a in args]
+    primals = [as_tensor(a) for a in args]
     outs, single_out, cols = None, False, {}
     for i in nums:
         for e in _basis(primals[i], "tangent"):

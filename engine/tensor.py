@@ -39,10 +39,10 @@ class Tensor:
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def _wrap(cls, value, backend, requires_grad=False):
+    def _wrap(cls, value, backend):
         """A concrete tensor around a backend array (no copy)."""
         t = object.__new__(cls)
-        t._fill(value, backend, requires_grad)
+        t._fill(value, backend)
         return t
 
     def _fill(self, value, backend, requires_grad=False) -> None:
@@ -247,7 +247,7 @@ class Tensor:
             self._assign(other.detach(), check_leaf=False)
 
     def retain_grad(self) -> None:
-        # Non-leaf grads are kept by autodiff when this flag is set (PyTorch's retains_grad).
+        # Only leaves keep a .grad here (PyTorch's retain_grad on non-leaves is not built).
         raise AutogradError("retain_grad() is not supported; make the tensor a leaf instead")
 
     # ---------------------------------------------------------------- in-place updates

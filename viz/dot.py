@@ -40,7 +40,7 @@ class DotBuilder:
             raise GraphgradError(
                 f"nothing to draw: the graph has no nodes in phase(s) {sorted(phases)} "
                 f"(its phases: {graph.nodes_by_phase()})")
-        self.drawn = set(self.nodes)
+        self.drawn = self.sel.drawn
         self.scopes, self.legend, self.title = scopes, legend, title
         computed_phases = {self.sel.phase[n] for n in self.nodes
                            if graph[n]["op"] not in SOURCE_OPS}

@@ -15,9 +15,6 @@ class _Loss(Module):
                              "(use 'mean', 'sum' or 'none')")
         self.reduction = reduction
 
-    def extra_repr(self) -> str:
-        return ""
-
 
 class _WeightedLoss(_Loss):
     def __init__(self, weight: Tensor | None = None, reduction: str = "mean"):

@@ -158,11 +158,12 @@ def tangent_sum(*terms):
     return out
 
 
-def zeros_tangent(x: Tensor) -> Tensor:
-    """An explicit zero tangent for x (rules that must pass one tangent per operand)."""
+def zeros_tangent(x: Tensor, shape=None) -> Tensor:
+    """Zeros of x's dtype and backend, in x's shape or `shape` (an explicit zero tangent
+    or gradient, where rules must pass one per operand), without allocating."""
     from .shape import broadcast_to
 
-    return broadcast_to(as_tensor(0, x.dtype, like=x), x.shape)
+    return broadcast_to(as_tensor(0, x.dtype, like=x), x.shape if shape is None else shape)
 
 
 def linear_jvp(op):

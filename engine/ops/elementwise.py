@@ -31,8 +31,8 @@ from .common import unbroadcast as _ub
 from .registry import Op
 
 
-def _same(op):
-    return lambda x: (x.shape, x.dtype)
+def _same_as_input(x):
+    return x.shape, x.dtype
 
 
 def _broadcast(name, out_dtype=None):
@@ -44,7 +44,7 @@ def _broadcast(name, out_dtype=None):
 
 def _unary(name, vjp, samples=None, differentiable=True, jvp=None):
     op = Op(name, elementwise=True, differentiable=differentiable)
-    op.infer = _same(name)
+    op.infer = _same_as_input
     op.vjp = vjp
     op.jvp = jvp
     op.samples = samples or unary_samples()

@@ -31,10 +31,8 @@ _SHAPES = [((3, 4), None), ((3, 4), (1,)), ((2, 3, 4), (0, 2)), ((5,), (0,)), ((
            ((0, 3), (0,))]
 
 
-def _reduce_infer(name):
-    def infer(x, axis, keepdims):
-        return reduced_shape(x.shape, axis, keepdims), x.dtype
-    return infer
+def _reduce_infer(x, axis, keepdims):
+    return reduced_shape(x.shape, axis, keepdims), x.dtype
 
 
 def _reduce_samples():
@@ -52,7 +50,7 @@ def _expand_back(g, x, axis, keepdims):
 
 
 sum_op = Op("sum")
-sum_op.infer = _reduce_infer("sum")
+sum_op.infer = _reduce_infer
 sum_op.vjp = lambda g, out, x, axis, keepdims: (_expand_back(g, x, axis, keepdims),)
 sum_op.jvp = linear_jvp(sum_op)
 sum_op.samples = _reduce_samples
@@ -78,7 +76,7 @@ def _extreme_jvp(t, out, x, axis, keepdims):
 
 
 max_op = Op("max")
-max_op.infer = _reduce_infer("max")
+max_op.infer = _reduce_infer
 max_op.vjp = _extreme_vjp
 max_op.jvp = _extreme_jvp
 def _extreme_samples():
@@ -90,7 +88,7 @@ def _extreme_samples():
 
 max_op.samples = _extreme_samples
 min_op = Op("min")
-min_op.infer = _reduce_infer("min")
+min_op.infer = _reduce_infer
 min_op.vjp = _extreme_vjp
 min_op.jvp = _extreme_jvp
 min_op.samples = max_op.samples
