@@ -50,6 +50,13 @@ class SignatureError(TracingError, TypeError):
 class BackendError(GraphgradError, RuntimeError):
     """Unknown or unavailable backend, or a backend missing a kernel."""
 
+    @classmethod
+    def no_kernel(cls, backend, op: str, source: str | None = None) -> BackendError:
+        """The error for running `op` on a backend without its kernel (eager, lowered or
+        interpreted alike)."""
+        return cls(f"backend {backend.name!r} has no kernel for op {op!r}", op=op,
+                   source=source)
+
 
 class AutogradError(GraphgradError, RuntimeError):
     """Misuse of backward(), requires_grad or in-place updates."""

@@ -76,8 +76,7 @@ def _kernel(writer, op, source=None):
     try:
         fn = writer.backend.kernels[op]
     except KeyError:
-        raise BackendError(f"backend {writer.backend.name!r} has no kernel for op {op!r}; "
-                           "it cannot run this graph", op=op, source=source) from None
+        raise BackendError.no_kernel(writer.backend, op, source) from None
     return writer.bind(op if op.isidentifier() and not keyword.iskeyword(op) else f"k_{op}",
                        fn)
 

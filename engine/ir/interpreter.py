@@ -53,5 +53,4 @@ def _callable(backend, op, attrs, cache, n):
     try:
         return backend.kernels[op]
     except KeyError:
-        raise BackendError(f"backend {backend.name!r} has no kernel for op {op!r}",
-                           op=op) from None
+        raise BackendError.no_kernel(backend, op) from None

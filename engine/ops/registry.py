@@ -114,10 +114,7 @@ def _run_eager(op: Op, inputs, attrs) -> Tensor:
     try:
         kernel = backend.kernels[op.name]
     except KeyError:
-        raise BackendError(
-            f"backend {backend.name!r} has no kernel for op {op.name!r}",
-            op=op.name, source=user_source(),
-        ) from None
+        raise BackendError.no_kernel(backend, op.name, user_source()) from None
     try:
         value = kernel(*[t._value for t in inputs], **attrs)
     except GraphgradError:
