@@ -79,10 +79,10 @@ def _seed(root: Tensor, gradient) -> Tensor:
     return g
 
 
-def backprop(roots, seeds, wanted=None, create_graph=False) -> dict[int, Tensor]:
+def backprop(roots, seeds, wanted=None, create_graph=False) -> dict[int, tuple[Tensor, Tensor]]:
     """Cotangents of `roots` (seeded with `seeds`) pushed back to every leaf.
 
-    Returns `{id(tensor): gradient}` for the leaves, and for the tensors in `wanted`
+    Returns `{id(tensor): (tensor, gradient)}` for the leaves, and for the tensors in `wanted`
     (which may be non-leaves). When `wanted` is given, only the part of the graph that
     leads to it is walked, and leaves outside that part get nothing.
     """
@@ -90,7 +90,7 @@ def backprop(roots, seeds, wanted=None, create_graph=False) -> dict[int, Tensor]
     grads: dict[int, Tensor] = {}
     for r, s in zip(roots, seeds):
         grads[id(r)] = s if id(r) not in grads else grads[id(r)] + s
-    results: dict[int, Tensor] = {}
+    results: dict[int, tuple[Tensor, Tensor]] = {}
     order = _topological(roots)
     needed = None if wanted is None else _leading_to(order, wanted_ids)
     with tracing.phase("backward"), grad_mode.set_grad_enabled(create_graph), \
@@ -100,7 +100,7 @@ def backprop(roots, seeds, wanted=None, create_graph=False) -> dict[int, Tensor]
             if g is None:
                 continue
             if t._ctx is None or id(t) in wanted_ids:
-                results[id(t)] = g
+                results[id(t)] = (t, g)
             if t._ctx is None:
                 continue
             _check_versions(t)
@@ -126,13 +126,11 @@ def backward(root: Tensor, gradient=None, create_graph: bool = False) -> None:
             "backward() on a tensor that does not require grad: none of the tensors it was "
             "computed from has requires_grad=True (or it was computed under gg.no_grad())",
             source=user_source())
-    leaves = {id(t): t for t in _topological([root]) if t._ctx is None}
     with tracing.phase("backward"):
         seed = _seed(root, gradient)
     grads = backprop([root], [seed], create_graph=create_graph)
     with grad_mode.set_grad_enabled(create_graph):
-        for tid, g in grads.items():
-            leaf = leaves[tid]
+        for leaf, g in grads.values():
             if not create_graph:
                 g = g.detach()
             leaf.grad = g if leaf.grad is None else leaf.grad + g
@@ -156,7 +154,7 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
     found = backprop(outputs, seeds, wanted=inputs, create_graph=create_graph)
     result = []
     for x in inputs:
-        g = found.get(id(x))
+        g = found.get(id(x), (None, None))[1]
         if g is None and not allow_unused:
             raise AutogradError(
                 f"grad(): an input of shape {x.shape} was not used to compute the outputs; "
