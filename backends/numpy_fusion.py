@@ -111,7 +111,7 @@ def _inputs_of_scalar_steps(program) -> set[int]:
             for a in step.args if a < program.n_inputs}
 
 
-def _step_line(step, args, target, out_expr) -> str:
+def _step_line(step, args, target, out_expr, zeros=None) -> str:
     if step.op in UFUNCS:
         return f"{target} = np.{UFUNCS[step.op]}({', '.join(args)}, out={out_expr})"
     if step.op == "sigmoid" and np.dtype(step.dtype) == np.float32:
@@ -123,7 +123,7 @@ def _step_line(step, args, target, out_expr) -> str:
                           f"np.add({target}, HALF32, out={target})"])
     if step.op == "relu":  # a zero of the step's dtype: a Python 0 would make bools int64
         if np.dtype(step.dtype).kind == "f":  # an array of zeros: NumPy's fast loop
-            zero = f"zeros_of({args[0]}.shape, {args[0]}.dtype)"
+            zero = zeros or f"zeros_of({args[0]}.shape, {args[0]}.dtype)"
         else:
             zero = f"np.{np.dtype(step.dtype).name}(0)"
         return f"{target} = np.maximum({args[0]}, {zero}, out={out_expr})"
@@ -149,8 +149,9 @@ def _copy(a, out):
     return out
 
 
-def generate(program, kernels) -> tuple[str, dict]:
-    """Source of `fused(r0, r1, ..., out=None)` and its namespace."""
+def generate(program, kernels, fixed_shapes: bool = True) -> tuple[str, dict]:
+    """Source of `fused(r0, r1, ..., out=None)` and its namespace. With `fixed_shapes`
+    (not run in chunks), arrays a step needs for its shape are bound up front."""
     n_in = program.n_inputs
     last = _last_reads(program)
     ns = {"np": np, "copy": _copy, "where": _where, "zeros_of": zeros_of,
@@ -197,7 +198,11 @@ def generate(program, kernels) -> tuple[str, dict]:
                     (dying if buf in dying else free).remove(buf)
                     out_expr = f"r{buf}"
                     break
-        lines.append("    " + _step_line(step, args, f"r{r}", out_expr))
+        zeros = None
+        if fixed_shapes and step.op == "relu" and step.shape:
+            zeros = f"ZEROS_{r}"
+            ns[zeros] = zeros_of(tuple(step.shape), np.dtype(step.dtype))
+        lines.append("    " + _step_line(step, args, f"r{r}", out_expr, zeros))
         free.extend(dying)
         if last[r] == i and r not in out_pos and step.shape:
             free.append(r)
@@ -225,11 +230,12 @@ def compile_program(program, kernels):
         # lr: one function per shape, so that the large ones run in chunks
         return run_parts([(compile_program(sub, kernels), ins, outs)
                           for sub, ins, outs in parts], len(program.outputs))
-    source, ns = generate(program, kernels)
+    chunked_run = _chunkable(program)
+    source, ns = generate(program, kernels, fixed_shapes=not chunked_run)
     exec(compile(source, "<graphgrad fused numpy>", "exec"), ns)  # noqa: S102
     fused = ns["fused"]
     fused.source = source
-    if not _chunkable(program):
+    if not chunked_run:
         return fused
     shape = program.output_types[0][0]
     dtypes = [d for _, d in program.output_types]
