@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import networkx as nx
+
 from graphgrad.errors import GraphgradError
 from graphgrad.ir.graph import SOURCE_OPS, Graph
 
@@ -103,21 +105,10 @@ def update_groups(graph: Graph, nodes: list[int], args: dict,
     update = [n for n in nodes if phase[n] == "update"
               and graph[n]["op"] not in SOURCE_OPS]
     members = set(update)
-    parent = {n: n for n in update}
-
-    def find(n):
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
-    for v in update:
-        for u in args[v]:
-            if u in members:
-                ru, rv = find(u), find(v)
-                if ru != rv:
-                    parent[max(ru, rv)] = min(ru, rv)
-    roots = {n: find(n) for n in update}
+    pieces = nx.Graph()
+    pieces.add_nodes_from(update)
+    pieces.add_edges_from((u, v) for v in update for u in args[v] if u in members)
+    roots = {n: min(piece) for piece in nx.connected_components(pieces) for n in piece}
     if len(set(roots.values())) < 2:
         return {}
     written: dict[int, list[str]] = {}
