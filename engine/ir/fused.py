@@ -31,7 +31,12 @@ class Step:
     source: str | None = None  # the user's file:line of the op this step replaced
 
     def attr_key(self) -> tuple:
-        return tuple(sorted((k, _hashable(v)) for k, v in self.attrs.items()))
+        return attr_key(self.attrs)
+
+
+def attr_key(attrs: dict) -> tuple:
+    """Attributes as a hashable, order-free key (arrays by dtype, shape and bytes)."""
+    return tuple(sorted((k, _hashable(v)) for k, v in attrs.items()))
 
 
 def _hashable(v):
@@ -73,9 +78,14 @@ class FusedProgram:
     @property
     def key(self) -> tuple:
         """Identifies the computation (ops, attrs, shapes, dtypes) for kernel caches."""
+        return self.key_by(lambda shape: shape)
+
+    def key_by(self, shape_key) -> tuple:
+        """`key` with every shape replaced by `shape_key(shape)` (passes that group
+        programs of different shapes erase them)."""
         return (
-            tuple((s, np.dtype(d).str) for s, d in self.input_types),
-            tuple((s.op, s.args, s.attr_key(), s.shape, np.dtype(s.dtype).str)
+            tuple((shape_key(s), np.dtype(d).str) for s, d in self.input_types),
+            tuple((s.op, s.args, s.attr_key(), shape_key(s.shape), np.dtype(s.dtype).str)
                   for s in self.steps),
             self.outputs,
         )

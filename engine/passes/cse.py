@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.fused import _hashable
+from ..ir.fused import attr_key
 from ..ops.registry import REGISTRY
 
 SMALL_CONST = 1024  # constants up to this many elements are merged by value
@@ -23,8 +23,7 @@ def node_key(graph, n):
         return ("const", value.dtype.str, value.shape, value.tobytes())
     if REGISTRY[op].random:
         return None
-    attrs = tuple(sorted((k, _hashable(v)) for k, v in data["attrs"].items()))
-    return (op, attrs, tuple(graph.args(n)), data["dtype"].str)
+    return (op, attr_key(data["attrs"]), tuple(graph.args(n)), data["dtype"].str)
 
 
 def eliminate_common_subexpressions(graph, ctx=None):

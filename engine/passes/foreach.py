@@ -157,10 +157,7 @@ def _group_key(graph, member, backend):
         else:
             value = backend.to_numpy(graph.state_refs[name].read())
             scalars.append((i, "value", np.asarray(value).item()))
-    return (tuple((erase(s), np.dtype(d).str) for s, d in p.input_types),
-            tuple((s.op, s.args, s.attr_key(), erase(s.shape), np.dtype(s.dtype).str)
-                  for s in p.steps),
-            p.outputs, tuple(sorted((i, j) for i, (j, _) in member.roles.items())),
+    return (*p.key_by(erase), tuple(sorted((i, j) for i, (j, _) in member.roles.items())),
             tuple(scalars))
 
 
