@@ -19,7 +19,7 @@ def live_nodes(graph) -> set[int]:
 def prune_dead_nodes(graph, ctx=None):
     live = live_nodes(graph) | set(graph.inputs)
     dead = [n for n in graph.nx.nodes if n not in live]
-    graph.nx.remove_nodes_from(dead)
+    graph.remove_nodes(dead)
     for name, n in list(graph.state_reads.items()):
         if n not in live:
             del graph.state_reads[name]

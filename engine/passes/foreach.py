@@ -235,7 +235,7 @@ def _merge(graph, members, backend) -> None:
             for m in members:
                 graph.replace_uses(m.outs[j], out)
     for m in members:
-        graph.nx.remove_nodes_from({m.node, *m.outs})
+        graph.remove_nodes({m.node, *m.outs})
     _drop_unused_reads(graph, [n for m in members for n in m.args])
     for names in per_member:
         graph.guards.append(_equal_guard(graph, names))

@@ -121,7 +121,7 @@ def fuse_group(graph, members, roots) -> int:
         for i, o in enumerate(outputs):
             get = graph.add_like(o, "get", [fused], {"index": i}, shape=graph[o]["shape"])
             graph.replace_uses(o, get)
-    graph.nx.remove_nodes_from(members)
+    graph.remove_nodes(members)
     return fused
 
 
