@@ -17,6 +17,9 @@ from ..errors import GraphError
 from .tracked import NodeIndexedDict, TrackedMultiDiGraph, copy_structure
 
 SOURCE_OPS = ("input", "state", "const")
+# Graph's own mutators call networkx's methods unwrapped: they keep the caches current
+# themselves, so they do not move `version` (which flags changes made behind their back).
+_MDG = nx.MultiDiGraph
 
 
 class Graph:
@@ -72,7 +75,7 @@ class Graph:
             self._drop_caches()
 
     def _add_edge(self, a: int, n: int, k: int) -> None:
-        self._nx.add_edge(a, n, key=k)
+        _MDG.add_edge(self._nx, a, n, key=k)
         if self._order is not None and self._pos.get(a, -1) >= self._pos.get(n, -1):
             self._order = None  # the new edge runs against the cached order
 
@@ -82,8 +85,8 @@ class Graph:
         self._sync()
         n = self._next_id
         self._next_id += 1
-        self._nx.add_node(n, op=op, attrs=attrs or {}, shape=tuple(shape), dtype=dtype,
-                          phase=phase, source=source, name=name, scope=scope)
+        _MDG.add_node(self._nx, n, op=op, attrs=attrs or {}, shape=tuple(shape), dtype=dtype,
+                      phase=phase, source=source, name=name, scope=scope)
         if self._order is not None:  # a new node uses only older ones: it can go last
             self._pos[n] = len(self._order)
             self._order.append(n)
@@ -91,7 +94,6 @@ class Graph:
         for k, a in enumerate(args):
             self._add_edge(a, n, k)
         self._args[n] = args
-        self._seen = self._nx.version
         return n
 
     def add_like(self, like: int, op: str, args=(), attrs=None, *, shape, dtype=None) -> int:
@@ -105,12 +107,13 @@ class Graph:
     def set_args(self, n: int, args) -> None:
         """Replace node n's arguments (used by rewrites)."""
         self._sync()
-        self._nx.remove_edges_from(list(self._nx.in_edges(n, keys=True)))
+        for u, keys in list(self._nx._pred[n].items()):
+            for k in list(keys):
+                _MDG.remove_edge(self._nx, u, n, key=k)
         args = list(args)
         for k, a in enumerate(args):
             self._add_edge(a, n, k)
         self._args[n] = args
-        self._seen = self._nx.version
 
     def replace_uses(self, old: int, new: int) -> None:
         """Every use of `old` (as an argument, output or state write) now uses `new`."""
@@ -120,11 +123,10 @@ class Graph:
         for user, keys in list(self._nx._succ[old].items()):
             args = self._args.get(user)
             for k in list(keys):
-                self._nx.remove_edge(old, user, key=k)
+                _MDG.remove_edge(self._nx, old, user, key=k)
                 self._add_edge(new, user, k)
                 if args is not None:
                     args[k] = new
-        self._seen = self._nx.version
         if old in self.outputs:
             self.outputs = [new if o == old else o for o in self.outputs]
         for name in self._state_writes.names_of(old):
@@ -137,10 +139,9 @@ class Graph:
         self._sync()
         for user in self._nx._succ[n]:
             self._args.pop(user, None)  # (it loses an argument: recomputed if asked)
-        self._nx.remove_node(n)
+        _MDG.remove_node(self._nx, n)
         self._args.pop(n, None)
         self._removed += 1
-        self._seen = self._nx.version
 
     def remove_nodes(self, nodes) -> None:
         """Remove every node of `nodes` that is in the graph (with its edges), as
@@ -200,13 +201,13 @@ class Graph:
 
     def nodes_by_phase(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for _, phase in self.nx.nodes(data="phase"):
-            counts[phase] = counts.get(phase, 0) + 1
+        for data in self._nx._node.values():
+            counts[data["phase"]] = counts.get(data["phase"], 0) + 1
         return counts
 
     def kernel_count(self) -> int:
         """How many kernels one run launches (source nodes cost none)."""
-        return sum(1 for _, op in self.nx.nodes(data="op") if op not in SOURCE_OPS)
+        return sum(1 for data in self._nx._node.values() if data["op"] not in SOURCE_OPS)
 
     def phase(self, *phases: str) -> Graph:
         """The part of the graph in the given phases (e.g. "forward", or "backward"), with
