@@ -106,17 +106,33 @@ def backprop(roots, seeds, wanted=None, create_graph=False) -> dict[int, tuple[T
             _check_versions(t)
             if anomaly.enabled:  # gg.detect_anomaly() names the op whose gradient this is
                 anomaly.differentiating(t)
-            ctx = t._ctx
-            for x, gx in zip(ctx.inputs, ctx.op.vjp(g, t, *ctx.inputs, **ctx.attrs)):
-                if gx is None or not x.requires_grad or needed is not None and id(x) not in needed:
-                    continue
-                if callable(gx):
-                    gx = gx()
-                if gx.dtype != x.dtype:
-                    gx = gx.astype(x.dtype)
-                prev = grads.get(id(x))
-                grads[id(x)] = gx if prev is None else prev + gx
+            with _scope_of(t):
+                _push_back(t, g, grads, needed)
     return results
+
+
+def _push_back(t: Tensor, g: Tensor, grads: dict, needed) -> None:
+    """Add the cotangents of t's inputs (t's op's VJP applied to g) into `grads`."""
+    ctx = t._ctx
+    for x, gx in zip(ctx.inputs, ctx.op.vjp(g, t, *ctx.inputs, **ctx.attrs)):
+        if gx is None or not x.requires_grad or needed is not None and id(x) not in needed:
+            continue
+        if callable(gx):
+            gx = gx()
+        if gx.dtype != x.dtype:
+            gx = gx.astype(x.dtype)
+        prev = grads.get(id(x))
+        grads[id(x)] = gx if prev is None else prev + gx
+
+
+def _scope_of(t: Tensor):
+    """While tracing, the backward nodes of t's op belong to the module that made t (so
+    diagrams cluster the backward pass by module too)."""
+    tracer = tracing.current
+    if tracer is None or t._value is not None or t._tracer is not tracer:
+        return _NO_SCOPE
+    scope = tracer.graph[t._node]["scope"]
+    return tracer.in_scope(scope) if scope else _NO_SCOPE
 
 
 def backward(root: Tensor, gradient=None, create_graph: bool = False) -> None:

@@ -179,6 +179,17 @@ class Graph:
         return [n for n in dict.fromkeys([*self.outputs, *self.state_writes.values(),
                                           *self.input_grads.values()]) if n is not None]
 
+    def live_nodes(self) -> set[int]:
+        """Nodes the function's results depend on: the live roots and all they read."""
+        live, stack = set(), self.live_roots()
+        pred = self._nx._pred
+        while stack:
+            n = stack.pop()
+            if n not in live:
+                live.add(n)
+                stack.extend(p for p in pred[n] if p not in live)
+        return live
+
     def topo_order(self) -> list[int]:
         """A topological order that keeps creation order where it can (RNG draws stay put):
         the lexicographic one by node id, cached and kept up to date by the mutators."""

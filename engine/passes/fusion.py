@@ -183,6 +183,7 @@ def fuse_group(graph, members, roots) -> int:
         "fused", inputs, {"program": program}, shape=first["shape"], dtype=first["dtype"],
         phase=first["phase"] if len(set(phases)) == 1 else graph[outputs[-1]]["phase"],
         source=first["source"], scope=first["scope"])
+    graph[fused]["phases"] = tuple(dict.fromkeys(phases))  # (diagrams: what it spans)
     if len(outputs) == 1:
         graph.replace_uses(outputs[0], fused)
     else:

@@ -75,8 +75,8 @@ def test_function_to_dot(script, tmp_path, capsys):
     labels = " ".join(a["label"] for a in dot.nodes_with_class("gg-node").values())
     assert "<b>W1</b>" in labels and "<b>W2</b>" in labels and "<b>x</b>" in labels
     assert "i64[32]" in labels
-    phases = {c for a in dot.nodes_with_class("gg-node").values() for c in a["class"].split()
-              if c.startswith("phase-")}
+    drawn = {**dot.nodes_with_class("gg-node"), **dot.nodes_with_class("gg-summary")}
+    phases = {c for a in drawn.values() for c in a["class"].split() if c.startswith("phase-")}
     assert phases == {"phase-forward", "phase-backward", "phase-update"}
     assert len(dot.nodes_with_class("gg-write")) == 2
 
