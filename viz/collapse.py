@@ -24,7 +24,7 @@ from graphgrad.errors import GraphgradError
 from graphgrad.ir.graph import SOURCE_OPS, Graph
 
 UPDATE_MODES = ("optimizer", "parameter")
-MAX_NODES = 150  # computed nodes a default view draws before it collapses modules
+MAX_NODES = 80  # computed nodes a default view draws before it collapses modules
 
 
 @dataclass

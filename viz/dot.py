@@ -21,11 +21,12 @@ from graphgrad.ir.graph import SOURCE_OPS, Graph
 from graphgrad.ir.printer import format_attrs, format_node, format_type
 
 from . import style
-from .labels import attr_list, const_text, html_label, short_attrs
+from .labels import attr_list, const_text, html_label, name_list, short_attrs
 from .select import ViewOptions, kind_of, phases_for, select
 from .summaries import SummaryDrawer
 
 BACKWARD_PHASES = ("backward", "update")
+WRITE_LIMIT = 24  # state writes drawn one by one (unless max_nodes=None: all)
 
 class DotBuilder:
     """Builds one diagram; `build()` returns the Digraph."""
@@ -209,9 +210,10 @@ class DotBuilder:
 
     def add_extras(self) -> None:
         """State writes and outputs: where values leave the step."""
-        for i, (name, w) in enumerate(self.g.state_writes.items()):
-            if w is None or w not in self.drawn:
-                continue  # (a summary's writes are listed in its tooltip)
+        writes = [(i, name, w) for i, (name, w) in enumerate(self.g.state_writes.items())
+                  if w is not None and w in self.drawn]  # (a summary's: in its tooltip)
+        limit = len(writes) if self.sel.options.max_nodes is None else WRITE_LIMIT
+        for i, name, w in writes[:limit]:
             self.kinds.add("write")
             path = tuple(e for e in self.paths[w] if e[0] != "fused")
             self.place(f"w{i}", path, style.node_style("write", "update") | {
@@ -219,7 +221,16 @@ class DotBuilder:
                 "tooltip": f"state {name} <- %{w}\nwritten back after each call",
                 "class": "gg-write", "id": f"w{i}"})
             self.edge(f"n{w}", f"w{i}", **style.WRITE_EDGE,
-                          **{"class": "gg-write-edge", "tooltip": f"{name} <- %{w}"})
+                      **{"class": "gg-write-edge", "tooltip": f"{name} <- %{w}"})
+        if writes[limit:]:  # the rest: one node, so a big step's writes do not fill a row
+            rest = writes[limit:]
+            self.place("w_rest", (), style.node_style("write", "update") | {
+                "label": html_label(f"{len(rest)} more state values", None,
+                                    "\u2190 new values"),
+                "tooltip": "written back after each call: " + name_list([n for _, n, _ in rest]),
+                "class": "gg-write", "id": "w_rest"})
+            for w in dict.fromkeys(w for _, _, w in rest):
+                self.edge(f"n{w}", "w_rest", **style.WRITE_EDGE, **{"class": "gg-write-edge"})
         for i, o in enumerate(self.g.outputs):
             if o not in self.drawn and o not in self.sel.summary_of:
                 continue
@@ -270,7 +281,7 @@ class DotBuilder:
                 written = self.sel.summaries[key[0][1]].writes
             return attrs | style.GROUP_CLUSTER | {
                 "label": key[1], "class": "gg-update-group",
-                "tooltip": "writes " + (", ".join(written) or "nothing")}
+                "tooltip": "writes " + (name_list(written) or "nothing")}
         names = self.g[key]["attrs"]["program"].op_names
         text = "fused: " + ", ".join(names)
         label = "\\l".join(textwrap.wrap(text, 40)) + "\\l"

@@ -44,3 +44,9 @@ def html_label(title: str, typ: str | None, note: str | None = None, bold: bool 
     if typ:
         rows.append(f'<font point-size="8" color="#333333">{html.escape(typ)}</font>')
     return "<" + "<br/>".join(rows) + ">"
+
+
+def name_list(names: list[str], limit: int = 12) -> str:
+    """`a, b, c, ... (40 more)`: Graphviz refuses strings over 16,384 characters."""
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")

@@ -45,6 +45,17 @@ def phases_for(graph: Graph, part) -> set[str]:
 
 
 @dataclass
+class ViewOptions:
+    """What a view hides or summarizes (see `graphgrad.viz.to_dot`)."""
+
+    inline_constants: bool = True
+    dead: bool = False  # draw values no result depends on (unused gradients)
+    updates: str = "optimizer"  # or "parameter": every parameter's update drawn
+    module_depth: int | None = None  # modules deeper than this drawn as one node each
+    max_nodes: int | None = MAX_NODES
+
+
+@dataclass
 class Selection:
     nodes: list[int]  # drawn Graph nodes, topological order
     ghosts: list[int]  # computed values from hidden phases that drawn nodes use
@@ -54,6 +65,7 @@ class Selection:
     phase: dict[int, str] = field(default_factory=dict)  # node -> the phase it is drawn in
     summaries: list[Summary] = field(default_factory=list)  # drawn as one node each
     hidden_dead: int = 0  # computed nodes left out because no result depends on them
+    options: ViewOptions | None = None
 
     def __post_init__(self):
         self.drawn = set(self.nodes)
@@ -62,17 +74,6 @@ class Selection:
 
 def is_inlinable(data: dict) -> bool:
     return data["op"] == "const" and not data["shape"]
-
-
-@dataclass
-class ViewOptions:
-    """What a view hides or summarizes (see `graphgrad.viz.to_dot`)."""
-
-    inline_constants: bool = True
-    dead: bool = False  # draw values no result depends on (unused gradients)
-    updates: str = "optimizer"  # or "parameter": every parameter's update drawn
-    module_depth: int | None = None  # modules deeper than this drawn as one node each
-    max_nodes: int | None = MAX_NODES
 
 
 def select(graph: Graph, phases: set[str], inline_constants: bool = True,
@@ -94,12 +95,14 @@ def select(graph: Graph, phases: set[str], inline_constants: bool = True,
     hidden |= {m for s in modules for m in s.members}
     drawn = {n for n in shown if n not in hidden}
     inlined = _sources(graph, order, phase, phases, drawn, hidden, live, options)
-    ghosts = dict.fromkeys(a for n in order if n in drawn or n in hidden for a in args[n]
+    # (a summary's inputs from other views are left out: one ghost per saved value of
+    # a collapsed module would outnumber the module)
+    ghosts = dict.fromkeys(a for n in order if n in drawn for a in args[n]
                            if a not in drawn and a not in inlined and a not in hidden
                            and graph[a]["op"] not in SOURCE_OPS)
     nodes = [n for n in order if n in drawn]
     return Selection(nodes, list(ghosts), inlined, groups, args, phase, summaries,
-                     len(computed) - len(shown))
+                     len(computed) - len(shown), options)
 
 
 def _sources(graph, order, phase, phases, drawn, hidden, live, options) -> set[int]:

@@ -112,7 +112,7 @@ def legend_rows(kinds: set[str], phases: set[str], saved: bool) -> list[Row]:
         rows.append((SPANNING[0], SPANNING[1], "fused kernel spanning phases", ""))
     if "summary" in kinds:
         rows.append(("#ffffff", "#444444", "several ops drawn as one (module, optimizer)",
-                     "bold"))
+                     ""))
     if "fused" in kinds:
         rows.append((FUSED_CLUSTER["fillcolor"], FUSED_CLUSTER["color"],
                      "fused group (one kernel)", "rounded"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from graphgrad.ir.graph import SOURCE_OPS
 
 from . import style
-from .labels import html_label
+from .labels import html_label, name_list
 
 
 class SummaryDrawer:
@@ -40,7 +40,7 @@ class SummaryDrawer:
                 label = html_label(f"{s.key} step", None, f"{s.count} parameters \u00d7 "
                                                           f"{ops} ops")
                 tip = (f"{s.key}: the same update for each of {s.count} parameters, drawn "
-                       "once (updates='parameter' draws each)\nwrites: " + ", ".join(s.writes))
+                       "once (updates='parameter' draws each)\nwrites: " + name_list(s.writes))
             else:
                 label = html_label(f"module {s.key}", None, f"{len(s.members)} ops, collapsed")
                 tip = (f"module {s.key}: {len(s.members)} {s.phase} ops drawn as one "
@@ -62,11 +62,13 @@ class SummaryDrawer:
                 for a in b.sel.args[m]:
                     if a in inside or a in b.sel.inlined:
                         continue
-                    source = b.g[a]["op"] in SOURCE_OPS
-                    if source and (s.kind == "update" or a not in b.drawn):
+                    if b.g[a]["op"] in SOURCE_OPS and s.kind == "update":
                         continue  # (a parameter and its optimizer state: in the tooltip)
-                    tail = self.name_of(a) or b.tails.get((a, self.path(i, s)[:1]), f"n{a}")
-                    self._edge(tail, f"s{i}")
+                    tail = self.name_of(a)
+                    if tail is None and a in b.drawn:
+                        tail = b.tails.get((a, self.path(i, s)[:1]), f"n{a}")
+                    if tail is not None:  # (else a value from another view: left out)
+                        self._edge(tail, f"s{i}")
 
     def _edge(self, u: str, v: str) -> None:
         if (u, v) not in self.seen:
