@@ -86,7 +86,9 @@ def select(graph: Graph, phases: set[str], inline_constants: bool = True,
     live = graph.live_nodes() if not options.dead and graph.live_roots() else None
     computed = [n for n in order if graph[n]["op"] not in SOURCE_OPS
                 and in_view(phase[n], phases)]
-    shown = [n for n in computed if live is None or n in live]
+    # (a named value, e.g. the implicit loss `graphgrad render` adds, is shown even
+    # when nothing reads it: backward() starts from its seed, not from its value)
+    shown = [n for n in computed if live is None or n in live or graph[n].get("name")]
     summaries, groups = collapse_updates(graph, shown, args, phase, options.updates)
     hidden = {m for s in summaries for m in s.members}
     modules = collapse_modules(graph, [n for n in shown if n not in hidden], phase,

@@ -123,3 +123,11 @@ def test_uncalled_compiled_function_is_traced_and_optimized(script, tmp_path):
     dot = parse_dot(out.read_text())
     assert dot.clusters_with_class("gg-fused")  # the default passes ran
     assert any("phase-update" in a["class"] for a in dot.nodes_with_class("gg-node").values())
+
+
+def test_the_implicit_loss_of_a_model_is_labelled(script, tmp_path):
+    out = tmp_path / "tiny.dot"
+    assert main([f"{script}:tiny", "--input-shape", "5,8", "-o", str(out)]) == 0
+    nodes = parse_dot(out.read_text()).nodes_with_class("gg-node")
+    (loss,) = [a for a in nodes.values() if "implicit loss" in a["label"]]
+    assert "<b>sum</b>" in loss["label"] and "phase-forward" in loss["class"]
