@@ -16,6 +16,7 @@ its buffers and constants, so a loop over ever-new shapes keeps bounded memory.
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import sys
 import time
@@ -311,6 +312,18 @@ class CompiledFunction:
 
     # ------------------------------------------------------------------ tracing
     def _trace(self, signature, args, backend, reason) -> Entry:
+        # Python's cyclic GC is paused while compiling: tracing and the passes allocate
+        # many small objects, and its full collections walk every live one (a fifth of
+        # a big graph's first call, for nothing to collect).
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._compile(signature, args, backend, reason)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _compile(self, signature, args, backend, reason) -> Entry:
         t0 = time.perf_counter()
         graph, rebuild, tracer = self._trace_graph(signature, args, backend)
         if self.debug:
