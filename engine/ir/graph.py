@@ -14,12 +14,17 @@ import heapq
 import networkx as nx
 
 from ..errors import GraphError
-from .tracked import NodeIndexedDict, TrackedMultiDiGraph, copy_structure
+from .tracked import (
+    NodeIndexedDict,
+    TrackedMultiDiGraph,
+    copy_structure,
+    drop_node,
+    link,
+    new_node,
+    unlink,
+)
 
 SOURCE_OPS = ("input", "state", "const")
-# Graph's own mutators call networkx's methods unwrapped: they keep the caches current
-# themselves, so they do not move `version` (which flags changes made behind their back).
-_MDG = nx.MultiDiGraph
 
 
 class Graph:
@@ -75,7 +80,8 @@ class Graph:
             self._drop_caches()
 
     def _add_edge(self, a: int, n: int, k: int) -> None:
-        _MDG.add_edge(self._nx, a, n, key=k)
+        if not link(self._nx, a, n, k):
+            raise GraphError(f"argument {k} of %{n} is %{a}, which is not a node of the graph")
         if self._order is not None and self._pos.get(a, -1) >= self._pos.get(n, -1):
             self._order = None  # the new edge runs against the cached order
 
@@ -85,8 +91,9 @@ class Graph:
         self._sync()
         n = self._next_id
         self._next_id += 1
-        _MDG.add_node(self._nx, n, op=op, attrs=attrs or {}, shape=tuple(shape), dtype=dtype,
-                      phase=phase, source=source, name=name, scope=scope)
+        new_node(self._nx, n, {"op": op, "attrs": attrs or {}, "shape": tuple(shape),
+                               "dtype": dtype, "phase": phase, "source": source, "name": name,
+                               "scope": scope})
         if self._order is not None:  # a new node uses only older ones: it can go last
             self._pos[n] = len(self._order)
             self._order.append(n)
@@ -109,7 +116,7 @@ class Graph:
         self._sync()
         for u, keys in list(self._nx._pred[n].items()):
             for k in list(keys):
-                _MDG.remove_edge(self._nx, u, n, key=k)
+                unlink(self._nx, u, n, k)
         args = list(args)
         for k, a in enumerate(args):
             self._add_edge(a, n, k)
@@ -123,7 +130,7 @@ class Graph:
         for user, keys in list(self._nx._succ[old].items()):
             args = self._args.get(user)
             for k in list(keys):
-                _MDG.remove_edge(self._nx, old, user, key=k)
+                unlink(self._nx, old, user, k)
                 self._add_edge(new, user, k)
                 if args is not None:
                     args[k] = new
@@ -139,7 +146,7 @@ class Graph:
         self._sync()
         for user in self._nx._succ[n]:
             self._args.pop(user, None)  # (it loses an argument: recomputed if asked)
-        _MDG.remove_node(self._nx, n)
+        drop_node(self._nx, n)
         self._args.pop(n, None)
         self._removed += 1
 
@@ -191,8 +198,10 @@ class Graph:
         return live
 
     def topo_order(self) -> list[int]:
-        """A topological order that keeps creation order where it can (RNG draws stay put):
-        the lexicographic one by node id, cached and kept up to date by the mutators."""
+        """A topological order that keeps creation order where it can (RNG draws stay put).
+        Made as the lexicographic order by node id, then kept by the mutators: a new node
+        goes last, a removed one drops out, and an edge against the order has it made
+        again (an order still valid after edges went away is kept as it is)."""
         self._sync()
         if self._order is None:
             self._order = _lexicographic_order(self._nx)

@@ -42,6 +42,54 @@ for _name in _MUTATORS:
     setattr(TrackedMultiDiGraph, _name, _counting(_name))
 
 
+# Graph's own mutators change the adjacency dicts directly (networkx's MultiDiGraph
+# layout: `_node`, and `_succ[u][v]` / `_pred[v][u]` sharing one {key: data} dict per
+# node pair): networkx's generic methods cost more than the rest of a rewrite. They
+# leave `version` alone (Graph updates its caches itself) and clear networkx's own
+# cache as its methods do.
+def _changed(g) -> None:
+    cache = getattr(g, "__networkx_cache__", None)
+    if cache:
+        cache.clear()
+
+
+def new_node(g: TrackedMultiDiGraph, n: int, data: dict) -> None:
+    g._node[n] = data
+    g._succ[n] = {}
+    g._pred[n] = {}
+    _changed(g)
+
+
+def link(g: TrackedMultiDiGraph, u: int, v: int, key: int) -> bool:
+    """Add the edge u -> v with `key`; False if u is not a node."""
+    succ = g._succ.get(u)
+    if succ is None:
+        return False
+    keys = succ.get(v)
+    if keys is None:
+        keys = succ[v] = g._pred[v][u] = {}
+    keys[key] = {}
+    _changed(g)
+    return True
+
+
+def unlink(g: TrackedMultiDiGraph, u: int, v: int, key: int) -> None:
+    keys = g._succ[u][v]
+    del keys[key]
+    if not keys:
+        del g._succ[u][v], g._pred[v][u]
+    _changed(g)
+
+
+def drop_node(g: TrackedMultiDiGraph, n: int) -> None:
+    for u in g._pred[n]:
+        del g._succ[u][n]
+    for v in g._succ[n]:
+        del g._pred[v][n]
+    del g._succ[n], g._pred[n], g._node[n]
+    _changed(g)
+
+
 def copy_structure(g: nx.MultiDiGraph) -> TrackedMultiDiGraph:
     """A copy of `g` (node attribute dicts copied one level, as `nx.MultiDiGraph.copy`),
     built from its adjacency dicts directly: networkx's copy re-adds edge by edge."""
