@@ -89,7 +89,7 @@ class _Search:
 
     def __init__(self, groups, adjacency, start, target, within):
         self.groups, self.adj, self.start, self.target = groups, adjacency, start, target
-        self.within = within  # whether a node can still lie on such a path
+        self.within = within  # whether a node outside groups can still lie on such a path
         self.stack = list(groups.members[start])
         self.seen: set[int] = set()
         self.other: _Search | None = None
@@ -108,14 +108,29 @@ class _Search:
                 if outside:
                     return True
                 continue
-            if s in self.seen or not self.within(s):
-                continue
+            if s in self.seen or r is None and not self.within(s):
+                continue  # (a group is entered whole: what one member cannot, another may)
             if s in self.other.seen:
                 return True  # start reaches s and s reaches target
             expand = (s,) if r is None else self.groups.members[r]
             self.seen.update(expand)
             self.stack.extend(expand)
         return None
+
+
+def _sealed(groups, adjacency, start, other, most: int = 4) -> bool:
+    """Whether small group `start` has no neighbours (along `adjacency`) outside itself
+    and `other` that could lie on a path between them: the common case (an Adam step's
+    chain, a bias add read only by its relu), settled without a search."""
+    members = groups.members[start]
+    if len(members) > most:
+        return False
+    for m in members:
+        for s in adjacency[m]:
+            r = groups.root(s)  # (a group is entered whole: no shortcut for its members)
+            if r not in (start, other) and (r is not None or adjacency[s]):
+                return False
+    return True
 
 
 def _creates_cycle(graph, groups, pos, producer_root, consumer_root, limit) -> bool:
@@ -125,11 +140,16 @@ def _creates_cycle(graph, groups, pos, producer_root, consumer_root, limit) -> b
     stops as soon as either side runs out (a relu and the `gt` reading only it)."""
     if groups.up[producer_root] & groups.down[consumer_root]:
         return True
+    succ, pred = graph.nx._succ, graph.nx._pred
+    if _sealed(groups, succ, producer_root, consumer_root) or \
+            _sealed(groups, pred, consumer_root, producer_root):
+        return False
     # `limit`: the consumer's position. Groups hold only nodes up to it (fusion runs in
     # topological order), so nothing after it can lead back into the consumer's group.
-    succ, pred = graph.nx._succ, graph.nx._pred
-    forward = _Search(groups, succ, producer_root, consumer_root, lambda s: pos[s] <= limit)
-    backward = _Search(groups, pred, consumer_root, producer_root, lambda s: True)
+    # (a node nothing reads cannot lead on, one that reads nothing cannot be reached)
+    forward = _Search(groups, succ, producer_root, consumer_root,
+                      lambda s: pos[s] <= limit and bool(succ[s]))
+    backward = _Search(groups, pred, consumer_root, producer_root, lambda s: bool(pred[s]))
     forward.other, backward.other = backward, forward
     while True:
         for search in (forward, backward):
