@@ -29,6 +29,9 @@ def scalar_value(graph, n):
     if data["op"] != "const":
         return None
     value = np.asarray(data["attrs"]["value"])
+    if value.ndim == 0:
+        first = value.item()
+        return first if first == first else None  # (NaN: never "every element equal")
     if value.size == 0:
         return None
     first = value.flat[0]
