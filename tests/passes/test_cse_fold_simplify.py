@@ -5,8 +5,8 @@ import numpy as np
 
 import graphgrad as gg
 from graphgrad.ir.graph import Graph
-from graphgrad.passes.simplify import simplify
 from graphgrad.passes import run_passes
+from graphgrad.passes.simplify import simplify
 
 
 def _count(graph, op):
