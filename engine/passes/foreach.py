@@ -243,7 +243,7 @@ def _merge(graph, members, backend) -> None:
 def _drop_unused_reads(graph, nodes) -> None:
     for n in set(nodes):
         if n in graph and graph[n]["op"] == "state" and not graph.nx.succ[n] \
-                and n not in graph.state_writes.values():
+                and not graph.state_writes.names_of(n):
             del graph.state_reads[graph[n]["name"]]
             graph.remove_node(n)
 
