@@ -106,7 +106,7 @@ class Graph:
     def add_like(self, like: int, op: str, args=(), attrs=None, *, shape, dtype=None) -> int:
         """A node that rewrites place where `like` was: its phase, source line and scope
         (and its dtype unless given)."""
-        d = self.nx.nodes[like]
+        d = self[like]
         return self.add_node(op, args, attrs, shape=shape,
                              dtype=d["dtype"] if dtype is None else dtype, phase=d["phase"],
                              source=d["source"], scope=d["scope"])
@@ -216,8 +216,8 @@ class Graph:
         return list(self._order)
 
     def label(self, n: int) -> str:
-        name = self.nx.nodes[n].get("name")
-        return f"%{name}" if name and self.nx.nodes[n]["op"] in ("input", "state") else f"%{n}"
+        name = self[n].get("name")
+        return f"%{name}" if name and self[n]["op"] in ("input", "state") else f"%{n}"
 
     def nodes_by_phase(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -295,7 +295,7 @@ class Graph:
         return repr_mimebundle(self, include, exclude)
 
     def node_error(self, n: int, message: str) -> GraphError:
-        data = self.nx.nodes[n]
+        data = self[n]
         return GraphError(f"%{n} ({data['op']}): {message}", op=data["op"], source=data["source"])
 
 

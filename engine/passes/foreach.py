@@ -122,7 +122,7 @@ def _member(graph, n) -> _Member | None:
         names = graph.state_writes.names_of(o)  # (a node index: no scan per output)
         name = names[0] if len(names) == 1 else None
         i = read_at.get(graph.state_reads.get(name, -1))
-        if (name is None or i is None or graph.nx.succ[o] or o in graph.outputs
+        if (name is None or i is None or graph.users(o) or o in graph.outputs
                 or o in graph.input_grads.values()
                 or graph.state_refs[name].kind != "tensor"):
             return None  # an array output with other uses: leave the node alone
@@ -242,7 +242,7 @@ def _merge(graph, members, backend) -> None:
 
 def _drop_unused_reads(graph, nodes) -> None:
     for n in set(nodes):
-        if n in graph and graph[n]["op"] == "state" and not graph.nx.succ[n] \
+        if n in graph and graph[n]["op"] == "state" and not graph.users(n) \
                 and not graph.state_writes.names_of(n):
             del graph.state_reads[graph[n]["name"]]
             graph.remove_node(n)

@@ -189,7 +189,7 @@ def _program(graph, members, roots):
         steps.append(Step(d["op"], tuple(reg[a] for a in graph.args(n)), dict(d["attrs"]),
                           d["shape"], d["dtype"], d["source"]))
     outputs = [n for n in members
-               if n in roots or any(u not in member_set for u in graph.nx.succ[n])]
+               if n in roots or any(u not in member_set for u in graph.users(n))]
     program = FusedProgram(tuple((graph[a]["shape"], graph[a]["dtype"]) for a in inputs),
                            tuple(steps), tuple(reg[o] for o in outputs))
     return program, inputs, outputs
