@@ -118,7 +118,7 @@ class _Search:
         return None
 
 
-def _sealed(groups, adjacency, start, other, most: int = 4) -> bool:
+def _sealed(groups, adjacency, start, other, most: int = 16) -> bool:
     """Whether small group `start` has no neighbours (along `adjacency`) outside itself
     and `other` that could lie on a path between them: the common case (an Adam step's
     chain, a bias add read only by its relu), settled without a search."""
