@@ -186,6 +186,12 @@ class Graph:
         return [n for n in dict.fromkeys([*self.outputs, *self.state_writes.values(),
                                           *self.input_grads.values()]) if n is not None]
 
+    def is_live_root(self, n: int) -> bool:
+        """Whether n is an output, a state write or an input's gradient (constant time
+        for state writes: their node index)."""
+        return n in self.outputs or bool(self._state_writes.names_of(n)) \
+            or n in self.input_grads.values()
+
     def live_nodes(self) -> set[int]:
         """Nodes the function's results depend on: the live roots and all they read."""
         live, stack = set(), self.live_roots()

@@ -104,7 +104,7 @@ def _rewrite(graph, n) -> bool:
     if op == "sum" and inner["op"] == "gather_backward":
         return _sum_of_scatter(graph, n, args[0])
     if op == "permute" and inner["op"] == "matmul" and data["attrs"]["axes"] == (1, 0) \
-            and len(graph.users(args[0])) == 1 and args[0] not in graph.live_roots():
+            and len(graph.users(args[0])) == 1 and not graph.is_live_root(args[0]):
         return _transpose_product(graph, n, args[0])
     return _absorb_broadcast(graph, n, op, args)
 
