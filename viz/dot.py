@@ -256,7 +256,8 @@ class DotBuilder:
                     continue
                 attrs = {"class": "gg-edge", "tooltip": f"%{u} \u2192 %{v} (argument {k})"}
                 if v_phase in BACKWARD_PHASES and self.g[u]["op"] not in SOURCE_OPS \
-                        and self.sel.phase[u] not in BACKWARD_PHASES:
+                        and self.sel.phase[u] not in BACKWARD_PHASES \
+                        and "+" not in self.sel.phase[u]:  # (a kernel to its own `get`s)
                     attrs |= style.SAVED_EDGE | {"class": "gg-edge gg-saved"}
                     self.saved_edges = True
                 tail = self.tails.get((u, self.paths[v][:1]), f"n{u}")
