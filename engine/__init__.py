@@ -44,7 +44,14 @@ from .errors import (
     SignatureError,
     TracingError,
 )
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .gradcheck import gradcheck
 from .ir.graph import Graph
 from .ops.elementwise import (
@@ -102,6 +109,9 @@ from .ops.shape import (
     unsqueeze,
 )
 from .tensor import Tensor
+from .device import device
+from .predicates import allclose, equal, is_tensor
+from . import cuda  # noqa: E402,F401
 from .compile import compile  # noqa: A004
 from . import passes  # noqa: E402,I001
 from .trace import Spec, differentiate, run_graph, trace

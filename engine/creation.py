@@ -57,8 +57,9 @@ def _flat(data):
 
 
 def _backend(backend):
-    return default_backend() if backend is None else (
-        get_backend(backend) if isinstance(backend, str) else backend)
+    """The backend a `device=` argument names: None (the default), a backend's name, a
+    device string (`"cpu"`, `"cuda"`), a `gg.device`, or a backend instance."""
+    return default_backend() if backend is None else get_backend(backend)
 
 
 def from_numpy(arr: np.ndarray, backend=None) -> Tensor:
