@@ -215,9 +215,9 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
     if end is None:
         start, end = 0, start
     if step == 0:
-        raise ArgumentError("arange: step must not be zero", op="arange", source=user_source())
+        raise ShapeError("arange: step must not be zero", op="arange", source=user_source())
     if (end - start) * step < 0:
-        raise ArgumentError(f"arange: the bounds start={start}, end={end} are inconsistent "
+        raise ShapeError(f"arange: the bounds start={start}, end={end} are inconsistent "
                             f"with the sign of step={step}", op="arange", source=user_source())
     count = max(0, math.ceil((end - start) / step))
     check_allocation((count,), np.float64, "arange")
