@@ -36,9 +36,9 @@ def as_array(data, dtype=None) -> np.ndarray:
             raise ShapeError(f"cannot make a tensor from this {type(data).__name__}: its "
                              f"nested sequences have different lengths ({e})",
                              source=user_source()) from None
-    if arr.dtype.kind == "O" and _has_huge_int(data):
-        raise ArgumentError(f"cannot make a tensor from {data!r:.60}: an integer does not fit "
-                            "in int64 (overflow)", source=user_source())
+    if not isinstance(data, (np.ndarray, np.generic)) and (arr.dtype.kind == "O" or (
+            arr.dtype.kind == "f" and arr.size and np.abs(arr).max() >= 2.0**63)):
+        arr = _python_ints(data, arr, dtype)  # the scan only runs where ints may overflow
     if arr.dtype.kind in "OUSVcmM":  # None, strings, complex, ...: no silent NaN or cast
         raise DtypeError(f"cannot make a tensor from {type(data).__name__} data "
                          f"({data!r:.60} has NumPy dtype {arr.dtype})", source=user_source())
@@ -65,10 +65,19 @@ def check_int64_range(arr: np.ndarray, target: np.dtype, what: str) -> None:
                                 source=user_source())
 
 
-def _has_huge_int(data) -> bool:
-    items = _flat(data) if isinstance(data, (list, tuple)) else [data]
-    lo, hi = np.iinfo(np.int64).min, np.iinfo(np.uint64).max
-    return any(isinstance(x, int) and not lo <= x <= hi for x in items)
+def _python_ints(data, arr: np.ndarray, dtype) -> np.ndarray:
+    """Python ints beyond int64 make NumPy build an object (or float) array; PyTorch
+    raises "Overflow" unless a float dtype was asked for or a float is among the data."""
+    items = list(_flat(data)) if isinstance(data, (list, tuple)) else [data]
+    lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    if not any(isinstance(x, int) and not lo <= x <= hi for x in items):
+        return arr
+    wants_float = dtypes.is_float(dtypes.as_dtype(dtype)) if dtype is not None else \
+        any(isinstance(x, float) for x in items)
+    if not wants_float:
+        raise ArgumentError(f"cannot make a tensor from {data!r:.60}: an integer does not fit "
+                            "in int64 (overflow)", source=user_source())
+    return np.array(data, dtype=np.float64) if arr.dtype.kind == "O" else arr
 
 
 def check_allocation(shape: tuple[int, ...], dtype, what: str) -> None:

@@ -45,7 +45,14 @@ def test_integer_overflow_raises_instead_of_wrapping():
                gg.ArgumentError, "overflow")
     both_raise(lambda: gg.tensor(np.array([2**64 - 1], np.uint64)),
                lambda: torch.tensor([2**64 - 1]), gg.ArgumentError, "int64")
+    both_raise(lambda: gg.tensor([-1, 2**63]), lambda: torch.tensor([-1, 2**63]),
+               gg.ArgumentError, "overflow")  # NumPy alone would silently make floats
     assert gg.tensor([2**63 - 1]).item() == torch.tensor([2**63 - 1]).item()
+    for data, dtype, tdtype in [([-1, 2**63], gg.float64, torch.float64),
+                                ([2**63], gg.float32, torch.float32),
+                                ([1.5, 2**70], None, None)]:
+        np.testing.assert_array_equal(gg.tensor(data, dtype=dtype).numpy(),
+                                      torch.tensor(data, dtype=tdtype).numpy())
 
 
 def test_requires_grad_on_an_integer_tensor_raises_however_it_is_set():
