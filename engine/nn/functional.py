@@ -256,8 +256,15 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
 
 
 def _kept(target, ignore_index):
-    """(mask of targets that count or None, targets safe to index with)."""
+    """(mask of targets that count or None, targets safe to index with).
+
+    Eagerly, a batch without any ignored target skips the masking (the same numbers,
+    five ops fewer); a traced step must mask, since its targets change per call.
+    """
     if ignore_index is None:
+        return None, target
+    if target._value is not None and \
+            not (target._backend.to_numpy(target._value) == ignore_index).any():
         return None, target
     keep = target != ignore_index
     return keep, where(keep, target, 0)
