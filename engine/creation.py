@@ -236,6 +236,7 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
 
 
 def linspace(start, end, steps: int, dtype=None, requires_grad=False) -> Tensor:
+    check_allocation(_shape((steps,)), np.float64, "linspace")
     return tensor(np.linspace(start, end, steps), dtype=dtype or dtypes.default_float,
                   requires_grad=requires_grad)
 

@@ -135,6 +135,8 @@ def test_transpose_of_a_0d_tensor():
     (lambda: gg.full((10**6, 10**7), 2.0), "full"),
     (lambda: gg.eye(10**7), "eye"),
     (lambda: gg.arange(10**13), "arange"),
+    (lambda: gg.linspace(0, 1, 10**13), "linspace"),
+    (lambda: gg.ones(1).expand(10**6, 10**7) * 2, "mul"),  # a kernel's own MemoryError
     (lambda: gg.randn(10**6, 10**7), "randn"),
     (lambda: nn.Linear(10**6, 10**6), "empty"),
 ])
