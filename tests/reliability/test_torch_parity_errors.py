@@ -219,3 +219,12 @@ def _step(x):
 def test_trace_ignores_objects_that_only_pretend_to_have_named_parameters():
     graph = gg.trace(_step, gg.Spec((4, 3)))
     assert "%weight" in str(graph) and "%bias" in str(graph)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
+                                  "Adamax", "NAdam", "RAdam", "ASGD", "Rprop", "LBFGS"])
+def test_every_optimizer_refuses_a_string_learning_rate(name):
+    p, tp = gg.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+    both_raise(lambda: getattr(optim, name)([p], lr="0.1"),
+               lambda: getattr(torch.optim, name)([tp], lr="0.1"),
+               gg.ArgumentTypeError, "learning rate", "str")
