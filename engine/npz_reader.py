@@ -27,6 +27,7 @@ from .errors import SerializationError
 #: Deflate cannot expand by more than 1032:1; the slack covers tiny members.
 MAX_DEFLATE_RATIO, DEFLATE_SLACK = 1100, 1 << 16
 MAX_HEADER_BYTES = 1 << 16
+LOCAL_HEADER = 30  # bytes of a zip local file header before its name and extra field
 NPY_MAGIC = b"\x93NUMPY"
 
 #: What damaged archive data can raise from zipfile, zlib and struct while being read.
@@ -117,7 +118,9 @@ def _check_members(infos, archive_size: int, where: str, max_bytes: int) -> None
 def _check_no_overlap(infos, archive_size: int, where: str) -> None:
     """Members must occupy disjoint byte ranges of the archive: overlapping members
     (one compressed stream counted many times) are how small zip bombs grow huge."""
-    spans = sorted((info.header_offset, info.compress_size, info.filename) for info in infos)
+    # a member spans at least its fixed 30-byte local header and its compressed data
+    spans = sorted((info.header_offset, LOCAL_HEADER + info.compress_size, info.filename)
+                   for info in infos)
     for (start, length, name), (next_start, _, _) in zip(spans, spans[1:]):
         if start + length > next_start:
             raise SerializationError(f"{where}: archive member {name!r:.80} overlaps the next "
