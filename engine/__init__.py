@@ -32,12 +32,16 @@ from .creation import (
 )
 from .dtypes import bool_, float32, float64, int64
 from .errors import (
+    AllocationError,
+    ArgumentError,
+    ArgumentTypeError,
     AutogradError,
     BackendError,
     DtypeError,
     GradcheckError,
     GraphError,
     GraphgradError,
+    IndexingError,
     NumericalError,
     SerializationError,
     ShapeError,

@@ -46,6 +46,24 @@ class DtypeError(GraphgradError, TypeError):
     """Operands whose dtypes the op does not accept."""
 
 
+class IndexingError(ShapeError, IndexError):
+    """A dim or index out of range, or a boolean mask of the wrong shape (PyTorch raises
+    IndexError there, so this is one too)."""
+
+
+class ArgumentError(GraphgradError, ValueError):
+    """A hyperparameter or argument with a value outside what the function accepts
+    (`Dropout(2)`, `label_smoothing=2`, `randperm(-3)`)."""
+
+
+class ArgumentTypeError(GraphgradError, TypeError):
+    """An argument of the wrong Python type (`SGD(lr="0.1")`, `p.grad = [...]`)."""
+
+
+class AllocationError(GraphgradError, MemoryError):
+    """A tensor too large to allocate; the message says how many bytes were asked for."""
+
+
 class TracingError(GraphgradError, RuntimeError):
     """Something that cannot work on a symbolic (traced) value."""
 

@@ -69,7 +69,7 @@ class BackwardNode:
 
 class Tensor:
     __slots__ = (
-        "_value", "_node", "_tracer", "shape", "dtype", "requires_grad", "_ctx", "_grad",
+        "_value", "_node", "_tracer", "shape", "dtype", "_requires_grad", "_ctx", "_grad",
         "_version", "_backend", "__weakref__",
     )
     __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
@@ -90,7 +90,7 @@ class Tensor:
         self._tracer = None
         self.shape = tuple(value.shape)
         self.dtype = value.dtype
-        self.requires_grad = requires_grad
+        self._requires_grad = requires_grad
         self._ctx = None
         self._grad = None
         self._version = 0
@@ -107,7 +107,7 @@ class Tensor:
         t._tracer = tracer
         t.shape = shape
         t.dtype = dtype
-        t.requires_grad = False
+        t._requires_grad = False
         t._ctx = None
         t._grad = None
         t._version = 0
@@ -227,6 +227,20 @@ class Tensor:
 
     # ---------------------------------------------------------------- autograd
     @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and not dtypes.is_float(self.dtype):
+            raise AutogradError(
+                f"only floating-point tensors can require grad, this one is "
+                f"{dtypes.short(self.dtype)}; convert it with .float() first",
+                source=user_source(),
+            )
+        self._requires_grad = bool(value)
+
+    @property
     def grad(self):
         tracer = tracing.current
         if tracer is not None:
@@ -238,20 +252,11 @@ class Tensor:
         tracer = tracing.current
         if tracer is not None:
             tracer.note_grad_owner(self)
-        if value is not None and value.shape != self.shape:
-            raise ShapeError(
-                f"assigned grad of shape {value.shape} to a tensor of shape {self.shape}",
-                source=user_source(),
-            )
+        if value is not None:
+            _check_grad_value(self, value)
         self._grad = value
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and not dtypes.is_float(self.dtype):
-            raise AutogradError(
-                f"only floating-point tensors can require grad, this one is "
-                f"{dtypes.short(self.dtype)}; convert it with .float() first",
-                source=user_source(),
-            )
         if not requires_grad and self._ctx is not None:
             raise AutogradError(
                 "requires_grad_(False) on a non-leaf tensor; use .detach() instead",
@@ -429,6 +434,20 @@ class Tensor:
             arr = self._backend.to_numpy(self._value)
             body = np.array2string(arr, separator=", ", precision=4, prefix="tensor(")
         return "tensor(" + ", ".join([body] + extra) + ")"
+
+
+def _check_grad_value(t: Tensor, value) -> None:
+    """What PyTorch checks on `t.grad = value`: a Tensor of t's shape and dtype."""
+    if not isinstance(value, Tensor):
+        raise DtypeError(f"assigned grad expected to be a Tensor or None but got grad of "
+                         f"type {type(value).__name__}", source=user_source())
+    if value.shape != t.shape:
+        raise ShapeError(f"assigned grad of shape {value.shape} to a tensor of shape {t.shape}",
+                         source=user_source())
+    if value.dtype != t.dtype:
+        raise DtypeError(f"assigned grad of dtype {dtypes.short(value.dtype)} to a tensor of "
+                         f"dtype {dtypes.short(t.dtype)}; the gradient must have the tensor's "
+                         "dtype", source=user_source())
 
 
 class WeakScalar(Tensor):

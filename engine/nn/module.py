@@ -70,7 +70,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
                             f"'{name}' (gg.nn.Parameter or None required)")
-        self._forget(name)
+        self._forget(name, keep="_parameters")
         params[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -78,7 +78,7 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer "
                             f"'{name}' (gg.Tensor or None required)")
-        self._forget(name)
+        self._forget(name, keep="_buffers")
         buffers[name] = tensor
         if not persistent:
             self._non_persistent.add(name)
@@ -90,15 +90,19 @@ class Module:
                             f"instance, nn.{module.__name__}()")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        self._forget(name)
+        self._forget(name, keep="_modules")
         modules[name] = module
 
     register_module = add_module
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: str | None = None) -> None:
+        # Re-registering under the same kind keeps the entry where it is (a dict
+        # assignment), so `seq[0] = ...` and `m.weight = Parameter(...)` keep PyTorch's
+        # order in children, parameters and state_dict().
         self.__dict__.pop(name, None)
         for kind in ("_parameters", "_buffers", "_modules"):
-            self.__dict__[kind].pop(name, None)
+            if kind != keep:
+                self.__dict__[kind].pop(name, None)
         self._non_persistent.discard(name)
 
     def __setattr__(self, name: str, value) -> None:
