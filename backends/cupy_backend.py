@@ -32,6 +32,7 @@ from .cuda_codegen import (
     kernel_parts,
     signature,
 )
+from .cupy_collectives import collective_kernels
 
 INSTALL_HINT = "pip install graphgrad[cuda]"
 
@@ -179,6 +180,7 @@ class CupyBackend(Backend):
         scatter_add = getattr(cupy.add, "at", None) or cupyx.scatter_add
         self.kernels.update(_array_kernels(cupy, scatter_add))
         self.kernels.update(_random_kernels(self))
+        self.kernels.update(collective_kernels(cupy))
 
     # ------------------------------------------------------------------ arrays
     def from_numpy(self, array: np.ndarray):

@@ -306,6 +306,11 @@ class NumpyBackend(Backend):
             gather=_gather, binary_cross_entropy=_binary_cross_entropy,
             gather_backward=_gather_backward, one_hot=_one_hot,
         )
+        # collectives over a gg.distributed process group (MPI on host buffers)
+        k.update(
+            all_reduce=lambda x, op, group: group.all_reduce_host(np.array(x, order="C"), op),
+            broadcast=lambda x, src, group: group.broadcast_host(np.array(x, order="C"), src),
+        )
         # random
         k.update(
             rand=lambda shape, dtype: self.rng.random(shape, dtype=np.float64).astype(dtype),
