@@ -69,7 +69,7 @@ def test_least_recently_used_goes_first():
         f(gg.ones(n))
     f(gg.ones(1))  # a hit refreshes 1
     f(gg.ones(4))  # so 2 is evicted, not 1
-    sizes = sorted(sig[1][0][1][0] for sig in f.entries)
+    sizes = sorted(sig[3][0][1][0] for sig in f.entries)  # (grad mode, tree, kw, specs)
     assert sizes == [1, 3, 4]
     traces = f.cache_info().traces
     np.testing.assert_array_equal(f(gg.ones(2)).numpy(), [2.0, 2.0])  # traced again
