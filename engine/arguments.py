@@ -22,24 +22,30 @@ from .tensor import Tensor
 _PLAIN = (int, float, bool, str, complex, type(None))
 
 
-class Leaf:
-    """A tensor argument: where it sits (`path`, for messages and input names), the
-    caller's object (written back to when the step changes it in place) and its array
-    on the plan's backend."""
-
-    __slots__ = ("path", "obj", "array")
-
-    def __init__(self, path, obj, array):
-        self.path, self.obj, self.array = path, obj, array
+_FLAT_TREES: dict[int, tuple] = {}  # n -> ("T",) * n: the tree of n tensor arguments
 
 
 def flatten_call(args, kwargs, names, backend):
-    """(signature, leaves) for a call: see the module docstring."""
+    """(signature, arrays, objects) for a call: see the module docstring. `arrays` are
+    the tensor leaves' arrays on `backend` (the plan's inputs), `objects` the caller's
+    tensors (or NumPy arrays) they came from, written back to after in-place changes."""
+    if not kwargs:  # the common call: tensors on the plan's backend, positionally
+        specs, arrays = [], []
+        for a in args:
+            if type(a) is not Tensor or a._backend is not backend or a._value is None:
+                break
+            specs.append(("tensor", a.shape, a.dtype, a.requires_grad))
+            arrays.append(a._value)
+        else:
+            tree = _FLAT_TREES.get(len(args)) or _FLAT_TREES.setdefault(
+                len(args), ("T",) * len(args))
+            return (grad_mode._enabled, tree, (), tuple(specs)), arrays, args
     specs, leaves = [], []
     tree = tuple(_walk(a, names[i] if i < len(names) else f"arg{i}", specs, leaves, backend)
                  for i, a in enumerate(args))
     kw = tuple((k, _walk(v, k, specs, leaves, backend)) for k, v in kwargs.items())
-    return (grad_mode._enabled, tree, kw, tuple(specs)), leaves
+    return ((grad_mode._enabled, tree, kw, tuple(specs)), [a for _, a in leaves],
+            [o for o, _ in leaves])
 
 
 def _walk(a, path, specs, leaves, backend):
@@ -50,12 +56,12 @@ def _walk(a, path, specs, leaves, backend):
         array = a._value if a._backend is backend \
             else backend.from_numpy(a._backend.to_numpy(a._value))
         specs.append(("tensor", a.shape, a.dtype, a.requires_grad))
-        leaves.append(Leaf(path, a, array))
+        leaves.append((a, array))
         return "T"
     if isinstance(a, np.ndarray):
         arr = np.asarray(a, dtypes.from_numpy_dtype(a.dtype))
         specs.append(("tensor", arr.shape, arr.dtype, False))
-        leaves.append(Leaf(path, a, backend.from_numpy(arr)))
+        leaves.append((a, backend.from_numpy(arr)))
         return "T"
     if isinstance(a, _PLAIN):
         specs.append(("static", type(a), a))

@@ -89,16 +89,20 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         self._args = (args, kwargs)
         backend = self._current_backend()
-        signature, leaves = flatten_call(args, kwargs, self._names, backend)
+        signature, arrays, objs = flatten_call(args, kwargs, self._names, backend)
         reason = None
         for entry in self.entries.get(signature, ()):
-            reason = entry.failed_guard()
-            if reason is None:
+            try:
+                valid = entry.valid()
+            except Exception:  # noqa: BLE001  (failed_guard says which guard could not run)
+                valid = False
+            if valid:
                 self._hits += 1
                 self._clock += 1
                 entry.used = self._clock
                 self.last = entry
-                return self._run(entry, leaves)
+                return self._run(entry, arrays, objs)
+            reason = entry.failed_guard()
         self._check_arity(args, kwargs)
         changed = None
         if reason is not None:
@@ -107,7 +111,7 @@ class CompiledFunction:
             reason, changed = describe_change(self._last_signature, signature,
                                               arg_names(self.fn, len(args)))
         entry = self._trace(signature, (args, kwargs), backend, reason, changed)
-        return self._run(entry, leaves)
+        return self._run(entry, arrays, objs)
 
     def _check_arity(self, args, kwargs):
         """A call that could not bind to `fn`'s parameters fails here, not inside the trace."""
@@ -122,11 +126,11 @@ class CompiledFunction:
             raise SignatureError(f"compiled function {name}{params} was called with "
                                  f"{len(args)} argument(s): {e}", source=user_source()) from None
 
-    def _run(self, entry, leaves):
+    def _run(self, entry, arrays, objs):
         if _anomaly.enabled:  # gg.detect_anomaly(): a plan that checks every result
             entry = _anomaly.checked_entry(self, entry)
         try:
-            outs = entry.plan.run(*[leaf.array for leaf in leaves])
+            outs = entry.plan.run(*arrays)
         except GraphgradError:
             raise
         except Exception as exc:
@@ -134,20 +138,20 @@ class CompiledFunction:
         backend = entry.plan.backend
         n_out = entry.n_outputs
         if entry.input_writes:
-            _write_back(entry.input_writes, outs[n_out:], leaves, backend)
-        n_all = n_out + len(entry.input_writes)
+            _write_back(entry.input_writes, outs[n_out:], objs, backend)
         if entry.optimized.input_grads:
-            self._set_input_grads(entry, outs[n_all:], leaves, backend)
+            n_all = n_out + len(entry.input_writes)
+            self._set_input_grads(entry, outs[n_all:], objs, backend)
         return entry.rebuild([Tensor._wrap(o, backend) for o in outs[:n_out]])
 
-    def _set_input_grads(self, entry, grads, leaves, backend):
+    def _set_input_grads(self, entry, grads, objs, backend):
         """Inputs that required grad get their gradient in `.grad` as eagerly: added to
         what was there, or replacing it where the step assigned `x.grad` itself."""
         graph = entry.optimized
         grads = iter(grads)
         for k in sorted(graph.input_grads):
             g = None if graph.input_grads[k] is None else next(grads)
-            arg = leaves[k].obj
+            arg = objs[k]
             if not isinstance(arg, Tensor):
                 continue
             if g is None or k in graph.input_grad_assign or arg._grad is None:
@@ -275,10 +279,10 @@ class CompiledFunction:
         return repr_mimebundle(self, include, exclude)
 
 
-def _write_back(positions, values, leaves, backend) -> None:
+def _write_back(positions, values, objs, backend) -> None:
     """In-place changes the step made to argument tensors reach the caller's objects."""
     for k, value in zip(positions, values):
-        obj = leaves[k].obj
+        obj = objs[k]
         if isinstance(obj, Tensor):
             if obj._backend is not backend:
                 value = obj._backend.from_numpy(backend.to_numpy(value))

@@ -46,14 +46,22 @@ class GuardSet:
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         exec(compile(source, filename, "exec"), namespace)  # noqa: S102
         self.check = namespace["check"]
+        self.valid = self.check if not self.extra else self._valid
         self.source = source
         self._filename = filename
         self._exprs = exprs
         self._namespace = namespace
 
+    def _valid(self) -> bool:
+        return self.check() and all(holds() for _, holds in self.extra)
+
     def failed(self) -> str | None:
         """The first failed guard's description, or None when the plan may run."""
-        if self.check():
+        try:
+            ok = self.check()
+        except Exception:  # noqa: BLE001  (e.g. an attribute the plan relied on was deleted)
+            ok = False
+        if ok:
             for describe, holds in self.extra:
                 if not holds():
                     return describe
@@ -164,7 +172,7 @@ def _state_guards(tracer):
             continue
         t = ref.tensor
         yield Guard(f"{name} changed shape or dtype (traced as {t.dtype.name}{list(t.shape)})",
-                    "{0}.shape == {1} and {0}.dtype == {2}", (t, t.shape, t.dtype))
+                    "{0}.shape == {1} and {0}.dtype is {2}", (t, t.shape, t.dtype))
         if t.requires_grad:
             yield Guard(f"{name}.requires_grad was True when traced",
                         "{0}.requires_grad is True", (t,))

@@ -55,6 +55,7 @@ class Entry:
         self.plan = plan
         self.rebuild = rebuild
         self.guards = guards  # a GuardSet (engine/guards.py)
+        self.valid = guards.valid  # () -> bool, the fast check before every call
         self.input_writes = list(getattr(graph, "input_writes", ()))
         self.n_outputs = len(optimized.outputs) - len(self.input_writes)
 

@@ -44,6 +44,9 @@ class Optimizer:
     #: Hyperparameters `_update` reads with `tracing.dynamic_scalar`: a compiled step reads
     #: them at every call. Any other hyperparameter is guarded (a change retraces).
     dynamic_hyperparameters: tuple = ("lr",)
+    #: Dynamic hyperparameters the update's Python code branches on (`momentum != 0`):
+    #: a change to or from zero retraces.
+    branched_on_zero: tuple = ("momentum", "dampening", "weight_decay", "lr_decay")
     #: Attributes a traced step may change in Python (state is created on first use).
     traced_mutable_attributes = ("state",)
 
