@@ -179,14 +179,17 @@ def _state_guards(tracer):
 
 
 def _binding_guards(fn, names):
-    """Globals and closure variables holding modules, optimizers or tensors: the same
+    """Globals and closure variables (and the attributes of plain objects they hold,
+    such as a trainer's `self.model`) holding modules, optimizers or tensors: the same
     objects at every call (`model = Net()` again means a new trace)."""
     target = getattr(fn, "__func__", fn)
     code = getattr(target, "__code__", None)
     if code is None:
         return
-    cells = zip(code.co_freevars, getattr(target, "__closure__", None) or ())
-    for var, cell in cells:
+    owner = getattr(fn, "__self__", None)
+    if owner is not None:
+        yield from _attribute_bindings("self", owner)
+    for var, cell in zip(code.co_freevars, getattr(target, "__closure__", None) or ()):
         try:
             value = cell.cell_contents
         except ValueError:
@@ -194,12 +197,27 @@ def _binding_guards(fn, names):
         if _is_state_holder(value):
             yield Guard(f"the variable {var!r} now holds a different object",
                         "{0}.cell_contents is {1}", (cell, value))
+        else:
+            yield from _attribute_bindings(var, value)
     globs = getattr(target, "__globals__", {})
     for var in code.co_names:
         value = globs.get(var)
-        if var in globs and _is_state_holder(value):
+        if var not in globs:
+            continue
+        if _is_state_holder(value):
             yield Guard(f"the global {var!r} now holds a different object",
                         f"{{0}}.get({var!r}) is {{1}}", (globs, value))
+
+
+def _attribute_bindings(var, obj):
+    attrs = getattr(obj, "__dict__", None)
+    if not isinstance(attrs, dict) or isinstance(obj, type) or _is_state_holder(obj) \
+            or callable(obj):
+        return
+    for key, value in list(attrs.items())[:64]:
+        if _is_state_holder(value):
+            yield Guard(f"{var}.{key} now holds a different object",
+                        f"{{0}}.get({key!r}) is {{1}}", (attrs, value))
 
 
 def _is_state_holder(value) -> bool:

@@ -79,13 +79,13 @@ class Snapshot:
                     out.append(label)
             elif kind == "items":
                 if not _same(_copy(target), saved):
-                    out.append(label)
+                    out.append(_item_label(label, target, saved))
             else:
                 skip = set(getattr(type(target), "traced_mutable_attributes", ()))
                 now = {k: v for k, v in target.__dict__.items() if k not in skip}
                 if now.keys() != saved.keys() or any(now[k] is not saved[k] for k in now):
-                    keys = [k for k in {*now, *saved} if now.get(k) is not saved.get(k)]
-                    out.append(f"{label}.{sorted(keys)[0]}" if keys else label)
+                    keys = sorted(k for k in {*now, *saved} if now.get(k) is not saved.get(k))
+                    out += [f"{label}.{k}" for k in keys[:3]] or [label]
         return out
 
     def restore(self) -> None:
@@ -144,6 +144,16 @@ def _functions_in(obj, seen) -> list:
         return []
     seen.add(id(obj))
     return [obj]
+
+
+def _item_label(label, target, saved) -> str:
+    """`label['key']` for the first changed key of a dict, else `label`."""
+    if isinstance(target, dict) and saved[1] is not None:
+        before = dict(saved[1])
+        for k in {*target, *before}:
+            if target.get(k, _EMPTY) is not before.get(k, _EMPTY):
+                return f"{label}[{k!r}]"
+    return label
 
 
 def _get(container, key):

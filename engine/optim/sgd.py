@@ -48,10 +48,13 @@ class SGD(Optimizer):
             momentum = hyper(group, "momentum", p)
             buf = state["momentum_buffer"]
             if group["dampening"] != 0:
-                step = state["step"]
                 damped = grad * hyper(group, "1-dampening", p, fn=lambda g: 1 - g["dampening"])
-                buf.copy_(where(step == 0, grad, buf * momentum + damped))
-                step.add_(1)
+                step = state.get("step")
+                if step is None:  # made while dampening was 0: its first step is done
+                    buf.mul_(momentum).add_(damped)
+                else:
+                    buf.copy_(where(step == 0, grad, buf * momentum + damped))
+                    step.add_(1)
             else:
                 buf.mul_(momentum).add_(grad)
             grad = grad + buf * momentum if group["nesterov"] else buf
