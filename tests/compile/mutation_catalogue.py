@@ -14,6 +14,8 @@ and test_mutation_catalogue.py.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 import graphgrad as gg
@@ -366,3 +368,15 @@ MUTATIONS = {
     "grad_preset_between_calls": _grad_preset,
     "unoptimized_parameter_replaced": _new_scale_param,
 }
+
+
+@functools.cache
+def applicable(opt_name: str) -> tuple[str, ...]:
+    """The catalogue's changes that apply to a world with this optimizer (after a step)."""
+    names = []
+    for name, mutate in MUTATIONS.items():
+        world = World(opt_name, compiled=False)
+        world.call()
+        if mutate(world):
+            names.append(name)
+    return tuple(names)
