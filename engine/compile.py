@@ -90,8 +90,8 @@ class CompiledFunction:
         self._args = (args, kwargs)
         backend = self._current_backend()
         signature, arrays, objs = flatten_call(args, kwargs, self._names, backend)
-        reason = None
-        for entry in self.entries.get(signature, ()):
+        entries = self.entries.get(signature, ())
+        for entry in entries:
             try:
                 valid = entry.valid()
             except Exception:  # noqa: BLE001  (failed_guard says which guard could not run)
@@ -102,11 +102,10 @@ class CompiledFunction:
                 entry.used = self._clock
                 self.last = entry
                 return self._run(entry, arrays, objs)
-            reason = entry.failed_guard()
         self._check_arity(args, kwargs)
         changed = None
-        if reason is not None:
-            reason = f"guard failed: {reason}"
+        if entries:  # what changed since the plan of this signature used last
+            reason = f"guard failed: {max(entries, key=lambda e: e.used).failed_guard()}"
         else:
             reason, changed = describe_change(self._last_signature, signature,
                                               arg_names(self.fn, len(args)))

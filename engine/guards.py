@@ -18,6 +18,7 @@ import itertools
 import linecache
 from dataclasses import dataclass
 
+from .side_effects import roots
 from .tensor import Tensor
 
 _counter = itertools.count()
@@ -179,34 +180,49 @@ def _state_guards(tracer):
 
 
 def _binding_guards(fn, names):
-    """Globals and closure variables (and the attributes of plain objects they hold,
-    such as a trainer's `self.model`) holding modules, optimizers or tensors: the same
-    objects at every call (`model = Net()` again means a new trace)."""
-    target = getattr(fn, "__func__", fn)
-    code = getattr(target, "__code__", None)
-    if code is None:
-        return
+    """Globals and closure variables the function (or a helper it calls) reads: those
+    holding modules, optimizers or tensors hold the same objects at every call (`model =
+    Net()` again means a new trace), as do the attributes of plain objects they hold
+    (a trainer's `self.model`); those holding Python values (numbers, strings, small
+    lists and dicts of them: `if config["clip"]:`) hold equal values, since the trace
+    ran Python code on them once."""
     owner = getattr(fn, "__self__", None)
     if owner is not None:
         yield from _attribute_bindings("self", owner)
-    for var, cell in zip(code.co_freevars, getattr(target, "__closure__", None) or ()):
+    for var, container, key in roots(fn):
+        is_cell = key is None
         try:
-            value = cell.cell_contents
-        except ValueError:
+            value = container.cell_contents if is_cell else container[key]
+        except (ValueError, KeyError):
             continue
+        read = "{0}.cell_contents" if is_cell else f"{{0}}.get({key!r})"
+        kind = "variable" if is_cell else "global"
         if _is_state_holder(value):
-            yield Guard(f"the variable {var!r} now holds a different object",
-                        "{0}.cell_contents is {1}", (cell, value))
+            yield Guard(f"the {kind} {var!r} now holds a different object",
+                        f"{read} is {{1}}", (container, value))
+        elif is_plain_value(value) or _is_plain_container(value):
+            yield Guard(f"the {kind} {var!r} changed (traced with {_short(value)})",
+                        f"{read} == {{1}}", (container, _copy(value)))
         else:
             yield from _attribute_bindings(var, value)
-    globs = getattr(target, "__globals__", {})
-    for var in code.co_names:
-        value = globs.get(var)
-        if var not in globs:
-            continue
-        if _is_state_holder(value):
-            yield Guard(f"the global {var!r} now holds a different object",
-                        f"{{0}}.get({var!r}) is {{1}}", (globs, value))
+
+
+def _is_plain_container(value) -> bool:
+    if type(value) in (list, tuple) and len(value) <= 32:
+        return all(is_plain_value(v) for v in value)
+    if type(value) is dict and len(value) <= 32:
+        return all(is_plain_value(k) and is_plain_value(v) for k, v in value.items())
+    return False
+
+
+def _copy(value):
+    return dict(value) if type(value) is dict else list(value) if type(value) is list \
+        else value
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _attribute_bindings(var, obj):

@@ -35,7 +35,7 @@ class Snapshot:
     def __init__(self, fn):
         self.entries: list[tuple] = []  # (label, kind, container, saved)
         self._seen: set[int] = set()
-        for label, container, key in _roots(fn):
+        for label, container, key in roots(fn):
             self._take(label, "binding", (container, key), _get(container, key))
             self._visit(label, _get(container, key), 1)
 
@@ -116,9 +116,9 @@ class Snapshot:
             source=user_source())
 
 
-def _roots(fn):
+def roots(fn):
     """(label, container, key) for the globals and closure cells fn (and the functions it
-    calls, two levels down) reads."""
+    calls, two levels down) reads: `container` is a cell (key None) or a globals dict."""
     out, frontier, seen = [], [fn], {id(fn)}
     for _ in range(3):
         nxt = []

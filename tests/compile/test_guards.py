@@ -204,3 +204,51 @@ def test_guards_are_one_generated_function():
     guards = step.last.guards
     assert guards.source.startswith("def check():") and guards.check() is True
     assert step.cache_info().traces == 1
+
+
+CONFIG = {"clip": True, "scale": 2.0}
+LIMIT = 1.0
+
+
+def test_python_values_read_from_globals_are_guarded():
+    global LIMIT
+
+    @gg.compile
+    def f(x):
+        y = x * CONFIG["scale"]
+        if CONFIG["clip"]:
+            y = y.clamp(max=LIMIT)
+        return y
+
+    x = gg.full((2,), 3.0)
+    assert f(x).numpy().tolist() == [1.0, 1.0]
+    CONFIG["clip"] = False
+    assert f(x).numpy().tolist() == [6.0, 6.0]
+    assert "the global 'CONFIG' changed" in _reason(f)
+    LIMIT = 5.0
+    assert f(x).numpy().tolist() == [6.0, 6.0]
+    assert "the global 'LIMIT' changed (traced with 1.0)" in _reason(f)
+    CONFIG["clip"] = True
+    assert f(x).numpy().tolist() == [5.0, 5.0]
+    CONFIG["clip"], LIMIT = True, 1.0
+    assert f(x).numpy().tolist() == [1.0, 1.0] and f.cache_info().hits == 1
+
+
+def test_a_closure_number_is_guarded():
+    def make():
+        factor = 2.0
+
+        def f(x):
+            return x * factor
+
+        def set_factor(v):
+            nonlocal factor
+            factor = v
+        return f, set_factor
+
+    f, set_factor = make()
+    compiled = gg.compile(f)
+    assert compiled(gg.ones(1)).item() == 2.0
+    set_factor(3.0)
+    assert compiled(gg.ones(1)).item() == 3.0
+    assert "the variable 'factor' changed" in _reason(compiled)
