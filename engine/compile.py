@@ -134,6 +134,8 @@ class CompiledFunction:
             raise
         except Exception as exc:
             raise self._runtime_error(entry, exc) from exc
+        for module, training in entry.mode_sets:  # train()/eval() inside the step
+            object.__setattr__(module, "training", training)
         backend = entry.plan.backend
         n_out = entry.n_outputs
         if entry.input_writes:
@@ -187,7 +189,8 @@ class CompiledFunction:
         ctx = PassContext(backend=backend, debug=self.debug)
         optimized, stats = run_passes(graph, self.passes, ctx)
         plan = Executable(optimized, backend, getattr(self.fn, "__name__", "plan"))
-        guard_set = guards.GuardSet(guards.collect(tracer, self.fn), optimized.guards)
+        guard_set = guards.GuardSet(guards.collect(tracer, self.fn, graph.mode_sets),
+                                    optimized.guards)
         entry = Entry(signature, graph, optimized, stats, plan, rebuild, guard_set)
         self.entries.setdefault(signature, []).append(entry)
         self._clock += 1
@@ -223,6 +226,7 @@ class CompiledFunction:
             tracer.abort()
             snapshot.restore()
             raise
+        graph.mode_sets = snapshot.mode_sets()
         return graph, rebuild, tracer
 
     def _evict(self) -> None:

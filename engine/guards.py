@@ -111,11 +111,15 @@ def is_plain_value(value) -> bool:
 
 
 # ---------------------------------------------------------------------- from a trace
-def collect(tracer, fn) -> list[Guard]:
-    """Every guard a finished trace implies (see the module docstring)."""
+def collect(tracer, fn, mode_sets=()) -> list[Guard]:
+    """Every guard a finished trace implies (see the module docstring). Modules whose
+    train()/eval() mode the traced code set itself (`mode_sets`) need no mode guard."""
+    set_mode = {id(m) for m, _ in mode_sets}
     guards = [Guard(*g) for g in tracer.guards]  # recorded while tracing (e.g. optimizers)
-    guards += _module_guards(tracer)
-    guards += _attribute_guards(tracer)
+    guards += [g for g in _module_guards(tracer) if id(g.objs[0]) not in set_mode]
+    guards += [g for g in _attribute_guards(tracer)
+               if not (g.expr.startswith("{0}.get('training'") and id(g.objs[0]) in
+                       {id(m.__dict__) for m, _ in mode_sets})]
     guards += _grad_guards(tracer)
     guards += _state_guards(tracer)
     guards += _binding_guards(fn, tracer.names)

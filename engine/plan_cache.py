@@ -57,6 +57,7 @@ class Entry:
         self.guards = guards  # a GuardSet (engine/guards.py)
         self.valid = guards.valid  # () -> bool, the fast check before every call
         self.input_writes = list(getattr(graph, "input_writes", ()))
+        self.mode_sets = tuple(getattr(graph, "mode_sets", ()))  # (module, training)
         self.n_outputs = len(optimized.outputs) - len(self.input_writes)
 
     @property

@@ -85,7 +85,19 @@ class Snapshot:
                 now = {k: v for k, v in target.__dict__.items() if k not in skip}
                 if now.keys() != saved.keys() or any(now[k] is not saved[k] for k in now):
                     keys = sorted(k for k in {*now, *saved} if now.get(k) is not saved.get(k))
+                    if keys == ["training"] and hasattr(target, "named_parameters"):
+                        continue  # train()/eval(): replayed by the plan (`mode_sets`)
                     out += [f"{label}.{k}" for k in keys[:3]] or [label]
+        return out
+
+    def mode_sets(self) -> list[tuple]:
+        """(module, training) for the modules whose train()/eval() mode the traced code
+        set: the plan sets them again at every call, as the code would."""
+        out = []
+        for _label, kind, target, saved in self.entries:
+            if kind == "attrs" and hasattr(target, "named_parameters") \
+                    and target.__dict__.get("training") is not saved.get("training"):
+                out.append((target, target.__dict__.get("training")))
         return out
 
     def restore(self) -> None:

@@ -163,3 +163,23 @@ def test_optimizer_state_made_by_the_first_step_is_fine():
 
     step(gg.randn(5, 3))
     assert len(opt.state) == 6
+
+
+def test_train_or_eval_inside_the_step_is_part_of_the_plan():
+    """`model.eval()` inside a compiled evaluation step is replayed at every call (as
+    the code would run), not an error, and needs no retrace when the caller had switched
+    the model back to training in between."""
+    model = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5))
+
+    def evaluate(x):
+        model.eval()
+        return model(x).sum()
+
+    compiled = gg.compile(evaluate)
+    x = gg.ones(2, 3)
+    want = evaluate(x).item()
+    for _ in range(3):
+        model.train()
+        assert compiled(x).item() == pytest.approx(want, rel=1e-6)
+        assert not model.training and not model[1].training
+    assert compiled.cache_info().traces == 1
