@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
+import weakref
 
 import numpy as np
 
@@ -272,7 +273,9 @@ class NumpyBackend(Backend):
     def __init__(self):
         super().__init__()
         self.rng = np.random.default_rng()
-        self._fused_cache = {}
+        # fused functions by program key, alive while a plan holds them: an evicted plan
+        # frees its kernels (and their buffers) with it
+        self._fused_cache = weakref.WeakValueDictionary()
         k = self.kernels
         # elementwise
         k.update(

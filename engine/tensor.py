@@ -275,6 +275,10 @@ class Tensor:
         if self._value is None:
             return Tensor._symbolic(self._tracer, self._node, self.shape, self.dtype,
                                     self._backend)
+        tracer = tracing.current
+        if tracer is not None:  # traced: the value at each call (state), not a constant
+            return Tensor._symbolic(tracer, tracer.node_of(self), self.shape, self.dtype,
+                                    self._backend)
         return Tensor._wrap(self._value, self._backend)
 
     def detach_(self) -> Tensor:
