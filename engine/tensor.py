@@ -9,30 +9,69 @@ on and an input requires grad, the result remembers how it was made (`_ctx`), an
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
-from . import dtypes, forward_ad, grad_mode
+from . import dtypes, grad_mode
 from .errors import AutogradError, DtypeError, ShapeError, TracingError
 from .ir import tracing
 from .source import user_source
 
 
 class Ctx:
-    """How a tensor was made: the op, its inputs (and their versions), its attrs."""
+    """How a tensor was made: one node of the eager autograd graph.
 
-    __slots__ = ("op", "inputs", "attrs", "versions")
+    `parents` are the nodes the inputs stood for when the op ran (their `Ctx`, or the
+    leaf tensor itself), fixed at creation, so an in-place op that later gives an input
+    a new history does not reroute this node's gradient (PyTorch's graph of nodes, not
+    of tensors). `saved` are the input positions whose values the VJP reads: only those
+    are version-checked, and `release()` (backward without retain_graph) frees them.
+    `out` is a weak reference to the result: a strong one would be a reference cycle.
+    """
 
-    def __init__(self, op, inputs, attrs):
+    __slots__ = ("op", "inputs", "attrs", "versions", "parents", "saved", "out", "released",
+                 "__weakref__")
+
+    def __init__(self, op, inputs, attrs, out=None):
         self.op = op
         self.inputs = inputs
         self.attrs = attrs
-        self.versions = tuple(t._version for t in inputs)
+        self.parents = tuple(x._ctx if x._ctx is not None else x if x.requires_grad else None
+                             for x in inputs)
+        rule = op.saves
+        saved = range(len(inputs)) if rule is None else rule(
+            tuple(p is not None for p in self.parents))
+        self.saved = tuple(i for i in saved if inputs[i].shape or inputs[i].requires_grad)
+        self.versions = tuple(inputs[i]._version for i in self.saved)
+        self.out = None if out is None else weakref.ref(out)
+        self.released = False
+
+    def release(self, released_ids=frozenset()) -> None:
+        """Free what backward needed (PyTorch frees saved tensors unless retain_graph).
+
+        An input made by a node that this backward did not release stays: that node may
+        still be differentiated and read it as its output. 0-d constants (Python numbers)
+        stay too: PyTorch keeps scalars."""
+        self.released = True
+        self.inputs = tuple(
+            x if not x.shape and not x.requires_grad
+            or isinstance(p, Ctx) and id(p) not in released_ids else _shell(x)
+            for x, p in zip(self.inputs, self.parents))
+        self.out = None
+
+
+def _shell(t):
+    """A stand-in with `t`'s shape, dtype and backend but no value (for a freed input)."""
+    s = Tensor._symbolic(None, None, t.shape, t.dtype, t._backend)
+    s.requires_grad = t.requires_grad
+    return s
 
 
 class Tensor:
     __slots__ = (
         "_value", "_node", "_tracer", "shape", "dtype", "requires_grad", "_ctx", "_grad",
-        "_version", "_backend", "__weakref__",
+        "_vc", "_backend", "_base", "_steps", "_linked", "_views", "__weakref__",
     )
     __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
     weak = False  # True for WeakScalar: promotes like a Python number
@@ -55,8 +94,8 @@ class Tensor:
         self.requires_grad = requires_grad
         self._ctx = None
         self._grad = None
-        self._version = 0
         self._backend = backend
+        self._make_root()
         tracer = tracing.current
         if tracer is not None:
             tracer.note_created(self)
@@ -72,9 +111,26 @@ class Tensor:
         t.requires_grad = False
         t._ctx = None
         t._grad = None
-        t._version = 0
         t._backend = backend
+        t._make_root()
         return t
+
+    def _make_root(self) -> None:
+        """No base, no views yet, a version counter of its own."""
+        self._vc = [0]
+        self._base = None
+        self._steps = ()
+        self._linked = True
+        self._views = None
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's memory has seen (shared with its views)."""
+        return self._vc[0]
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        self._vc[0] = value
 
     def __init__(self, data, dtype=None, requires_grad=False):
         from .backends.registry import default_backend
@@ -224,13 +280,11 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into every leaf's `.grad` (see autodiff.backward)."""
         from .autodiff import backward
 
-        backward(self, gradient, create_graph=create_graph)
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     def detach(self) -> Tensor:
-        if self._value is None:
-            return Tensor._symbolic(self._tracer, self._node, self.shape, self.dtype,
-                                    self._backend)
-        return Tensor._wrap(self._value, self._backend)
+        """A tensor sharing this one's memory and version counter, outside autograd."""
+        return self._detached_alias(share_version=True)
 
     def detach_(self) -> Tensor:
         self._ctx = None
@@ -239,12 +293,42 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        return self.detach()
+        """Like detach(), but with a version counter of its own (in-place changes through
+        `.data` go unnoticed by autograd, as in PyTorch)."""
+        return self._detached_alias(share_version=False)
 
     @data.setter
     def data(self, other: Tensor) -> None:
         with grad_mode.no_grad():
+            self._views = None  # new memory: the old views no longer see this tensor
             self._assign(other.detach(), check_leaf=False)
+
+    def _detached_alias(self, share_version: bool) -> Tensor:
+        tracer = tracing.current
+        if tracer is not None:  # symbolic, so reads of it see the base's current node
+            t = Tensor._symbolic(tracer, tracer.node_of(self), self.shape, self.dtype,
+                                 self._backend)
+        else:
+            t = Tensor._wrap(self._value, self._backend)
+        self._mark_view(t, None, linked=False)
+        if not share_version:
+            t._vc = [0]
+        return t
+
+    def _mark_view(self, view: Tensor, step, linked: bool = True) -> None:
+        """Record that `view` shares this tensor's memory (`step`: the (op, attrs) that
+        made it, None for an alias of the whole): same base, same version counter."""
+        base = self if self._base is None else self._base
+        view._base = base
+        view._steps = self._steps if step is None else self._steps + (step,)
+        view._linked = linked and self._linked
+        view._vc = self._vc
+        views = base._views
+        if views is None:
+            base._views = views = []
+        elif len(views) > 32 and len(views) & (len(views) - 1) == 0:  # prune dead, amortized
+            views[:] = [r for r in views if r() is not None]
+        views.append(weakref.ref(view))
 
     def retain_grad(self) -> None:
         # Only leaves keep a .grad here (PyTorch's retain_grad on non-leaves is not built).
@@ -252,7 +336,8 @@ class Tensor:
 
     # ---------------------------------------------------------------- in-place updates
     def _alias(self) -> Tensor:
-        """A new Tensor object standing for this one's current value and history."""
+        """A new Tensor object standing for this one's current value and history (the
+        value an in-place op reads); it takes over the history's node as its output."""
         tracer = tracing.current
         if tracer is not None:
             t = Tensor._symbolic(tracer, tracer.node_of(self), self.shape, self.dtype,
@@ -261,23 +346,33 @@ class Tensor:
             t = Tensor._wrap(self._concrete("an in-place update"), self._backend)
         t.requires_grad = self.requires_grad
         t._ctx = self._ctx
+        if t._ctx is not None:
+            t._ctx.out = weakref.ref(t)
         t._version = self._version
         return t
 
+    def _check_leaf_write(self) -> None:
+        """PyTorch's rule: a leaf that requires grad (or a view of one) is changed in place
+        only under no_grad."""
+        if not grad_mode._enabled:
+            return
+        base = self if self._base is None or not self._linked else self._base
+        if base.requires_grad and base._ctx is None or self.requires_grad and self._ctx is None:
+            what = "a leaf tensor" if base is self else "a view of a leaf tensor"
+            raise AutogradError(
+                f"{what} that requires grad was changed in place while grad mode is on; "
+                "wrap the update in `with gg.no_grad():` (or write through `.data`)",
+                source=user_source(),
+            )
+
     def _assign(self, result: Tensor, check_leaf: bool = True) -> Tensor:
         """Make `self` hold `result`'s value and history (the core of every in-place op)."""
-        if check_leaf and self.requires_grad and self._ctx is None and grad_mode._enabled:
-            raise AutogradError(
-                "a leaf tensor that requires grad was changed in place while grad mode is on; "
-                "wrap the update in `with gg.no_grad():`",
-                source=user_source(),
-            )
-        if result.shape != self.shape and check_leaf:
-            raise ShapeError(
-                f"in-place result of shape {result.shape} does not fit a tensor of shape "
-                f"{self.shape}",
-                source=user_source(),
-            )
+        if check_leaf:
+            self._check_leaf_write()
+            if result.shape != self.shape:
+                raise ShapeError(
+                    f"in-place result of shape {result.shape} does not fit a tensor of shape "
+                    f"{self.shape}", source=user_source())
         if result.dtype != self.dtype:
             from .ops.elementwise import cast
 
@@ -288,22 +383,13 @@ class Tensor:
         else:
             self._value = result._value
             self.shape = result.shape
-        if result.requires_grad or self._ctx is not None:
+        if grad_mode._enabled and (result.requires_grad or self._ctx is not None):
             self._ctx = result._ctx
+            if self._ctx is not None:
+                self._ctx.out = weakref.ref(self)
             self.requires_grad = result.requires_grad or self.requires_grad
         self._version += 1
         return self
-
-    def _inplace(self, fn, *args) -> Tensor:
-        if self.requires_grad and self._ctx is None and grad_mode._enabled:
-            self._assign(self, check_leaf=True)  # raises the leaf error with the user's line
-        source = self._alias()
-        if forward_ad._levels:  # forward mode: the update's tangent replaces self's
-            forward_ad.share_tangents(self, source)
-        result = fn(source, *args)
-        if forward_ad._levels:
-            forward_ad.share_tangents(result, self)
-        return self._assign(result)
 
     # ---------------------------------------------------------------- conversion
     def to(self, target) -> Tensor:

@@ -1,6 +1,9 @@
 """The op registry and every op definition, grouped by kind."""
 
-from .. import inplace  # noqa: F401  (the in-place Tensor methods)
+from .. import (
+    inplace,  # noqa: F401  (the in-place Tensor methods)
+    views,  # noqa: F401,E402,I001  (in-place writes through views: needs the ops)
+)
 from . import elementwise, linalg, logic, nn, reduction, shape  # noqa: F401  (registers the ops)
 from .registry import REGISTRY, Op, apply, get_op
 
