@@ -82,8 +82,11 @@ def _check_usable(ctx: Ctx) -> None:
             f"backward through the graph a second time: the values `{ctx.op.name}` saved for "
             "its gradient were freed by the first backward(); pass retain_graph=True to the "
             "first call if you need to backward twice", op=ctx.op.name, source=user_source())
-    for i, v in zip(ctx.saved, ctx.versions):
-        x = ctx.inputs[i]
+    checks = [(ctx.inputs[i], v) for i, v in zip(ctx.saved, ctx.versions)]
+    out = None if ctx.out_version is None or ctx.out is None else ctx.out()
+    if out is not None:
+        checks.append((out, ctx.out_version))
+    for x, v in checks:
         if x._version != v:
             raise AutogradError(
                 f"a tensor of shape {x.shape} that the gradient of `{ctx.op.name}` needs was "

@@ -30,8 +30,8 @@ class Ctx:
     `out` is a weak reference to the result: a strong one would be a reference cycle.
     """
 
-    __slots__ = ("op", "inputs", "attrs", "versions", "parents", "saved", "out", "released",
-                 "__weakref__")
+    __slots__ = ("op", "inputs", "attrs", "versions", "parents", "saved", "out", "out_version",
+                 "released", "__weakref__")
 
     def __init__(self, op, inputs, attrs, out=None):
         self.op = op
@@ -42,22 +42,21 @@ class Ctx:
         rule = op.saves
         saved = range(len(inputs)) if rule is None else rule(
             tuple(p is not None for p in self.parents))
-        self.saved = tuple(i for i in saved if inputs[i].shape or inputs[i].requires_grad)
+        self.saved = tuple(saved)
         self.versions = tuple(inputs[i]._version for i in self.saved)
         self.out = None if out is None else weakref.ref(out)
+        # an op without a `saves` rule may read its result: that is version-checked too
+        self.out_version = out._version if rule is None and out is not None else None
         self.released = False
 
     def release(self, released_ids=frozenset()) -> None:
         """Free what backward needed (PyTorch frees saved tensors unless retain_graph).
 
         An input made by a node that this backward did not release stays: that node may
-        still be differentiated and read it as its output. 0-d constants (Python numbers)
-        stay too: PyTorch keeps scalars."""
+        still be differentiated and read it as its output."""
         self.released = True
-        self.inputs = tuple(
-            x if not x.shape and not x.requires_grad
-            or isinstance(p, Ctx) and id(p) not in released_ids else _shell(x)
-            for x, p in zip(self.inputs, self.parents))
+        self.inputs = tuple(x if isinstance(p, Ctx) and id(p) not in released_ids else _shell(x)
+                            for x, p in zip(self.inputs, self.parents))
         self.out = None
 
 
@@ -303,93 +302,9 @@ class Tensor:
             self._views = None  # new memory: the old views no longer see this tensor
             self._assign(other.detach(), check_leaf=False)
 
-    def _detached_alias(self, share_version: bool) -> Tensor:
-        tracer = tracing.current
-        if tracer is not None:  # symbolic, so reads of it see the base's current node
-            t = Tensor._symbolic(tracer, tracer.node_of(self), self.shape, self.dtype,
-                                 self._backend)
-        else:
-            t = Tensor._wrap(self._value, self._backend)
-        self._mark_view(t, None, linked=False)
-        if not share_version:
-            t._vc = [0]
-        return t
-
-    def _mark_view(self, view: Tensor, step, linked: bool = True) -> None:
-        """Record that `view` shares this tensor's memory (`step`: the (op, attrs) that
-        made it, None for an alias of the whole): same base, same version counter."""
-        base = self if self._base is None else self._base
-        view._base = base
-        view._steps = self._steps if step is None else self._steps + (step,)
-        view._linked = linked and self._linked
-        view._vc = self._vc
-        views = base._views
-        if views is None:
-            base._views = views = []
-        elif len(views) > 32 and len(views) & (len(views) - 1) == 0:  # prune dead, amortized
-            views[:] = [r for r in views if r() is not None]
-        views.append(weakref.ref(view))
-
     def retain_grad(self) -> None:
         # Only leaves keep a .grad here (PyTorch's retain_grad on non-leaves is not built).
         raise AutogradError("retain_grad() is not supported; make the tensor a leaf instead")
-
-    # ---------------------------------------------------------------- in-place updates
-    def _alias(self) -> Tensor:
-        """A new Tensor object standing for this one's current value and history (the
-        value an in-place op reads); it takes over the history's node as its output."""
-        tracer = tracing.current
-        if tracer is not None:
-            t = Tensor._symbolic(tracer, tracer.node_of(self), self.shape, self.dtype,
-                                 self._backend)
-        else:
-            t = Tensor._wrap(self._concrete("an in-place update"), self._backend)
-        t.requires_grad = self.requires_grad
-        t._ctx = self._ctx
-        if t._ctx is not None:
-            t._ctx.out = weakref.ref(t)
-        t._version = self._version
-        return t
-
-    def _check_leaf_write(self) -> None:
-        """PyTorch's rule: a leaf that requires grad (or a view of one) is changed in place
-        only under no_grad."""
-        if not grad_mode._enabled:
-            return
-        base = self if self._base is None or not self._linked else self._base
-        if base.requires_grad and base._ctx is None or self.requires_grad and self._ctx is None:
-            what = "a leaf tensor" if base is self else "a view of a leaf tensor"
-            raise AutogradError(
-                f"{what} that requires grad was changed in place while grad mode is on; "
-                "wrap the update in `with gg.no_grad():` (or write through `.data`)",
-                source=user_source(),
-            )
-
-    def _assign(self, result: Tensor, check_leaf: bool = True) -> Tensor:
-        """Make `self` hold `result`'s value and history (the core of every in-place op)."""
-        if check_leaf:
-            self._check_leaf_write()
-            if result.shape != self.shape:
-                raise ShapeError(
-                    f"in-place result of shape {result.shape} does not fit a tensor of shape "
-                    f"{self.shape}", source=user_source())
-        if result.dtype != self.dtype:
-            from .ops.elementwise import cast
-
-            result = cast(result, self.dtype)
-        tracer = tracing.current
-        if tracer is not None:
-            tracer.assign(self, result)
-        else:
-            self._value = result._value
-            self.shape = result.shape
-        if grad_mode._enabled and (result.requires_grad or self._ctx is not None):
-            self._ctx = result._ctx
-            if self._ctx is not None:
-                self._ctx.out = weakref.ref(self)
-            self.requires_grad = result.requires_grad or self.requires_grad
-        self._version += 1
-        return self
 
     # ---------------------------------------------------------------- conversion
     def to(self, target) -> Tensor:

@@ -25,13 +25,106 @@ import weakref
 import numpy as np
 
 from . import forward_ad, grad_mode
-from .errors import ShapeError
+from .errors import AutogradError, ShapeError
 from .ir import tracing
-from .ops.elementwise import where
+from .ops.elementwise import cast, where
 from .ops.registry import apply
 from .ops.shape import index_backward_op, index_op, permute_op, reshape_op
 from .source import user_source
 from .tensor import Tensor
+
+
+def detached_alias(self: Tensor, share_version: bool) -> Tensor:
+    """`.detach()` (sharing the version counter) and `.data` (with one of its own): a view
+    of the whole that autograd does not follow; writes through it change the base's
+    value, never its history."""
+    tracer = tracing.current
+    if tracer is not None:  # symbolic, so reads of it see the base's current node
+        t = Tensor._symbolic(tracer, tracer.node_of(self), self.shape, self.dtype,
+                             self._backend)
+    else:
+        t = Tensor._wrap(self._value, self._backend)
+    self._mark_view(t, None, linked=False)
+    if not share_version:
+        t._vc = [0]
+    return t
+
+
+def mark_view(self: Tensor, view: Tensor, step, linked: bool = True) -> None:
+    """Record that `view` shares this tensor's memory (`step`: the (op, attrs) that
+    made it, None for an alias of the whole): same base, same version counter."""
+    base = self if self._base is None else self._base
+    view._base = base
+    view._steps = self._steps if step is None else self._steps + (step,)
+    view._linked = linked and self._linked
+    view._vc = self._vc
+    views = base._views
+    if views is None:
+        base._views = views = []
+    elif len(views) > 32 and len(views) & (len(views) - 1) == 0:  # prune dead, amortized
+        views[:] = [r for r in views if r() is not None]
+    views.append(weakref.ref(view))
+
+
+def alias(self: Tensor) -> Tensor:
+    """A new Tensor object standing for this one's current value and history (the
+    value an in-place op reads); it takes over the history's node as its output."""
+    tracer = tracing.current
+    if tracer is not None:
+        t = Tensor._symbolic(tracer, tracer.node_of(self), self.shape, self.dtype,
+                             self._backend)
+    else:
+        t = Tensor._wrap(self._concrete("an in-place update"), self._backend)
+    t.requires_grad = self.requires_grad
+    t._ctx = self._ctx
+    if t._ctx is not None:
+        t._ctx.out = weakref.ref(t)
+    t._version = self._version
+    return t
+
+
+def check_leaf_write(self: Tensor) -> None:
+    """PyTorch's rule: a leaf that requires grad (or a view of one) is changed in place
+    only under no_grad."""
+    if not grad_mode._enabled:
+        return
+    base = self if self._base is None or not self._linked else self._base
+    if base.requires_grad and base._ctx is None or self.requires_grad and self._ctx is None:
+        what = "a leaf tensor" if base is self else "a view of a leaf tensor"
+        raise AutogradError(
+            f"{what} that requires grad was changed in place while grad mode is on; "
+            "wrap the update in `with gg.no_grad():` (or write through `.data`)",
+            source=user_source(),
+        )
+
+
+def assign(self: Tensor, result: Tensor, check_leaf: bool = True) -> Tensor:
+    """Make `self` hold `result`'s value and history (the core of every in-place op)."""
+    if check_leaf:
+        self._check_leaf_write()
+        if result.shape != self.shape:
+            raise ShapeError(
+                f"in-place result of shape {result.shape} does not fit a tensor of shape "
+                f"{self.shape}", source=user_source())
+    if result.dtype != self.dtype:
+        result = cast(result, self.dtype)
+    tracer = tracing.current
+    if tracer is not None:
+        tracer.assign(self, result)
+    else:
+        self._value = result._value
+        self.shape = result.shape
+    took = grad_mode._enabled and (result.requires_grad or self._ctx is not None)
+    if took:
+        self._ctx = result._ctx
+        self.requires_grad = result.requires_grad or self.requires_grad
+    self._version += 1
+    ctx = self._ctx
+    if took and ctx is not None:  # self is that node's output now, at this version
+        ctx.out = weakref.ref(self)
+        if ctx.out_version is not None:
+            ctx.out_version = self._version
+    return self
 
 
 def inplace(self: Tensor, fn, *args) -> Tensor:
@@ -70,14 +163,22 @@ def _write_through(view: Tensor, result: Tensor) -> None:
         result = result.astype(view.dtype)
     base = view._base
     if view._linked:
-        new_base = _scatter(base._alias(), view._steps, result)
-        base._assign(new_base, check_leaf=False)
+        base._assign(_scatter(base._alias(), view._steps, result), check_leaf=False)
     else:  # .data / .detach(): the base's value changes, its history does not
         with grad_mode.no_grad():
             new_base = _scatter(base, view._steps, result)
         _set_value(base, new_base)
         view._version += 1
     refresh_views(base)
+
+
+def overwrite(old: Tensor, result: Tensor) -> Tensor:
+    """`result` written over `old` by an op that ignores old's value (fill_, copy_):
+    PyTorch keeps old in the graph with a zero gradient, and so do we."""
+    if not grad_mode._enabled or not old.requires_grad:
+        return result
+    true = Tensor._wrap(old._backend.from_numpy(np.array(True)), old._backend)
+    return where(true, result, old)
 
 
 def _set_value(t: Tensor, value: Tensor) -> None:
@@ -160,5 +261,10 @@ def derived_node(t: Tensor, tracer) -> int | None:
     return v._node
 
 
+Tensor._mark_view = mark_view
+Tensor._detached_alias = detached_alias
+Tensor._alias = alias
+Tensor._check_leaf_write = check_leaf_write
+Tensor._assign = assign
 Tensor._inplace = inplace
 Tensor._derived_node = derived_node

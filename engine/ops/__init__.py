@@ -1,9 +1,7 @@
 """The op registry and every op definition, grouped by kind."""
 
-from .. import (
-    inplace,  # noqa: F401  (the in-place Tensor methods)
-    views,  # noqa: F401,E402,I001  (in-place writes through views: needs the ops)
-)
+# the in-place Tensor methods and writes through views (they load the op groups they use)
+from .. import inplace, views  # noqa: F401
 from . import elementwise, linalg, logic, nn, reduction, shape  # noqa: F401  (registers the ops)
 from .registry import REGISTRY, Op, apply, get_op
 
