@@ -52,18 +52,22 @@ class Ctx:
     def release(self, released_ids=frozenset()) -> None:
         """Free what backward needed (PyTorch frees saved tensors unless retain_graph).
 
-        An input made by a node that this backward did not release stays: that node may
-        still be differentiated and read it as its output."""
+        Leaves stay (the caller owns them), and so does an input made by a node that this
+        backward did not release: that node may still be differentiated and read it as
+        its output. The others become value-less shells that keep the graph's shape."""
         self.released = True
-        self.inputs = tuple(x if isinstance(p, Ctx) and id(p) not in released_ids else _shell(x)
-                            for x, p in zip(self.inputs, self.parents))
+        self.inputs = tuple(
+            x if p is x or isinstance(p, Ctx) and id(p) not in released_ids else _shell(x, p)
+            for x, p in zip(self.inputs, self.parents))
         self.out = None
 
 
-def _shell(t):
-    """A stand-in with `t`'s shape, dtype and backend but no value (for a freed input)."""
+def _shell(t, ctx):
+    """A stand-in with `t`'s shape, dtype, backend and history but no value (for a freed
+    input): walkers of the graph (viz, gradcheck) still see its structure."""
     s = Tensor._symbolic(None, None, t.shape, t.dtype, t._backend)
     s.requires_grad = t.requires_grad
+    s._ctx = ctx
     return s
 
 

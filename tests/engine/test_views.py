@@ -217,3 +217,45 @@ def test_retain_graph_accumulates():
     z.backward(retain_graph=True)
     z.backward()
     assert x.grad.tolist() == [4.0, 8.0]
+
+
+def test_compiled_writes_through_data_become_state_writes():
+    def make():
+        gg.manual_seed(3)
+        return gg.nn.Linear(3, 2)
+
+    def step(lin, x):
+        lin.weight.data.mul_(0.5)
+        lin.bias.data[0] = 1.0
+        lin.weight.data.T[1].add_(0.25)
+        return lin(x).sum()
+
+    eager, traced = make(), make()
+    compiled = gg.compile(lambda x: step(traced, x))
+    x = gg.ones(4, 3)
+    for _ in range(3):
+        want = step(eager, x).item()
+        assert compiled(x).item() == pytest.approx(want, rel=1e-6)
+        np.testing.assert_allclose(traced.weight.numpy(), eager.weight.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(traced.bias.numpy(), eager.bias.numpy(), rtol=1e-6)
+
+
+def test_a_view_made_before_compiling_reads_its_base_live():
+    lin = gg.nn.Linear(3, 2)
+    wt = lin.weight.T  # kept across calls, as a module attribute might be
+    opt = gg.optim.SGD(lin.parameters(), lr=0.1)
+
+    @gg.compile
+    def step(x):
+        opt.zero_grad()
+        loss = (x @ wt).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    x = gg.ones(4, 3)
+    for _ in range(3):
+        before = lin.weight.numpy().copy()
+        loss = step(x)
+        assert loss.item() == pytest.approx(float((np.ones((4, 3)) @ before.T).sum()), rel=1e-5)
+        np.testing.assert_allclose(wt.numpy(), lin.weight.numpy().T)
