@@ -48,6 +48,7 @@ def _matmul_vjp(g, out, a, b):
 
 matmul_op.infer = _matmul_infer
 matmul_op.vjp = _matmul_vjp
+matmul_op.saves = lambda need: tuple(1 - i for i in (0, 1) if need[i])
 matmul_op.jvp = lambda t, out, a, b: tangent_sum(
     None if t[0] is None else matmul_op(t[0], b), None if t[1] is None else matmul_op(a, t[1]))
 matmul_op.samples = lambda: [

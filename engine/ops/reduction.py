@@ -53,6 +53,7 @@ sum_op = Op("sum")
 sum_op.infer = _reduce_infer
 sum_op.vjp = lambda g, out, x, axis, keepdims: (_expand_back(g, x, axis, keepdims),)
 sum_op.jvp = linear_jvp(sum_op)
+sum_op.saves = lambda need: ()
 sum_op.samples = _reduce_samples
 
 

@@ -98,6 +98,8 @@ REFERENCE = {
     "gather": lambda x, idx, axis: np.take_along_axis(x, idx, axis),
     "binary_cross_entropy": lambda p, t: _bce(p, t),
     "gather_backward": _gather_backward, "one_hot": _one_hot,
+    # collectives over a group of one process: the identity
+    "all_reduce": lambda x, op, group: x, "broadcast": lambda x, src, group: x,
 }
 
 
