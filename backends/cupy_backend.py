@@ -25,6 +25,7 @@ import numpy as np
 from graphgrad.ir.fused import split_by_output_shape
 from graphgrad.ops.shape import index_tuple
 
+from . import nn_kernels
 from .base import Backend, run_parts
 from .cuda_codegen import (
     HELPERS,
@@ -172,6 +173,7 @@ class CupyBackend(Backend):
         # `cupy.add.at` (CuPy >= 13) replaces the deprecated `cupyx.scatter_add`.
         scatter_add = getattr(cupy.add, "at", None) or cupyx.scatter_add
         self.kernels.update(_array_kernels(cupy, scatter_add))
+        self.kernels.update(nn_kernels.kernels(cupy))  # convolution and pooling
         self.kernels.update(_random_kernels(self))
 
     # ------------------------------------------------------------------ arrays

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import nn_reference
 import numpy as np
 
 import graphgrad as gg
@@ -91,6 +92,7 @@ REFERENCE = {
     "softmax": _softmax, "log_softmax": _log_softmax,
     "gather": lambda x, idx, axis: np.take_along_axis(x, idx, axis),
     "gather_backward": _gather_backward, "one_hot": _one_hot,
+    **nn_reference.REFERENCE,
 }
 
 
