@@ -130,43 +130,44 @@ def kernels(xp) -> dict[str, Callable]:
         """(O, Cg, *kernel) -> (O, prod(kernel) * Cg), matching the columns' order."""
         return xp.moveaxis(w, 1, -1).reshape(w.shape[0], -1)
 
-    def grad_rows(g):
-        """An (N, O, *out) gradient as (N * prod(out), O) rows."""
-        return last(g).reshape(-1, g.shape[1])
+    def channel_rows(g):
+        """An (N, O, *out) array as (O, N * prod(out)): a copy in runs of prod(out),
+        where the (N * prod(out), O) layout would move one number at a time."""
+        n, o = g.shape[:2]
+        return xp.ascontiguousarray(g.reshape(n, o, -1).transpose(1, 0, 2)).reshape(o, -1)
 
     def conv(x, w, stride, padding, dilation, groups):
-        kernel = w.shape[2:]
+        kernel, (n, o) = w.shape[2:], (x.shape[0], w.shape[0])
         cols, out = columns(x, kernel, stride, padding, dilation)
-        w2, o = flat_weight(w), w.shape[0]
-        if groups == 1:
-            res = cols @ w2.T
-        else:
-            wg = w2.reshape(groups, o // groups, -1).transpose(0, 2, 1)
-            res = xp.matmul(split(cols, kernel, groups), wg)
-            res = res.transpose(1, 0, 2).reshape(cols.shape[0], o)
-        return first(res.reshape((x.shape[0],) + out + (o,)))
-
-    def conv_input_grad(g, w, stride, padding, dilation, groups, shape):
-        rows, kernel, o = grad_rows(g), w.shape[2:], w.shape[0]
         w2 = flat_weight(w)
         if groups == 1:
-            dcols = rows @ w2
+            res = w2 @ cols.T
         else:
-            rg = rows.reshape(rows.shape[0], groups, -1).transpose(1, 0, 2)
+            per = split(cols, kernel, groups).transpose(0, 2, 1)
+            res = xp.matmul(w2.reshape(groups, o // groups, -1), per).reshape(o, -1)
+        res = xp.ascontiguousarray(res.reshape(o, n, -1).transpose(1, 0, 2))
+        return res.reshape((n, o) + out)
+
+    def conv_input_grad(g, w, stride, padding, dilation, groups, shape):
+        rows, kernel, o = channel_rows(g), w.shape[2:], w.shape[0]
+        w2 = flat_weight(w)
+        if groups == 1:
+            dcols = rows.T @ w2
+        else:
+            rg = rows.reshape(groups, o // groups, -1).transpose(0, 2, 1)
             dcols = merge(xp.matmul(rg, w2.reshape(groups, o // groups, -1)), kernel)
         dcols = dcols.reshape((g.shape[0],) + g.shape[2:] + tuple(kernel) + (shape[1],))
         return first(col2im(dcols, shape[2:], kernel, stride, padding, dilation))
 
     def conv_weight_grad(x, g, stride, padding, dilation, groups, shape):
-        kernel = shape[2:]
+        kernel, o = shape[2:], shape[0]
         cols, _ = columns(x, kernel, stride, padding, dilation)
-        rows = grad_rows(g)
+        rows = channel_rows(g)
         if groups == 1:
-            dw = rows.T @ cols
+            dw = rows @ cols
         else:
-            rg = rows.reshape(rows.shape[0], groups, -1).transpose(1, 2, 0)
-            dw = xp.matmul(rg, split(cols, kernel, groups))
-        return first(dw.reshape((shape[0],) + tuple(kernel) + (shape[1],)))
+            dw = xp.matmul(rows.reshape(groups, o // groups, -1), split(cols, kernel, groups))
+        return first(dw.reshape((o,) + tuple(kernel) + (shape[1],)))
 
     # ------------------------------------------------------------------ pooling
     # Pooling stays channels-first: its windows are copied once into a contiguous
