@@ -124,3 +124,15 @@ def test_max_pool_gradient_goes_to_the_first_of_tied_maxima_like_torch():
     xg = gg.tensor(x, requires_grad=True)
     F.max_pool2d(xg, 3, 1).sum().backward()
     np.testing.assert_array_equal(xg.grad.numpy(), xt.grad.numpy())
+
+
+def test_max_pool_gradient_with_infinite_and_nan_cotangents_like_torch():
+    """Non-argmax positions get exactly 0 even where the incoming gradient is inf/NaN."""
+    x = rand(1, 2, 4, 4)
+    g = np.ones((1, 2, 2, 2), np.float32)
+    g[0, 0, 0, 0], g[0, 1, 1, 1] = np.inf, np.nan
+    xt = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool2d(xt, 2).backward(torch.tensor(g))
+    xg = gg.tensor(x, requires_grad=True)
+    F.max_pool2d(xg, 2).backward(gg.tensor(g))
+    np.testing.assert_array_equal(xg.grad.numpy(), xt.grad.numpy())
