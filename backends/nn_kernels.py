@@ -140,16 +140,32 @@ def kernels(xp) -> dict[str, Callable]:
         kernel, (n, o) = w.shape[2:], (x.shape[0], w.shape[0])
         cols, out = columns(x, kernel, stride, padding, dilation)
         w2 = flat_weight(w)
-        if groups == 1:
-            res = w2 @ cols.T
+        if groups == 1:  # (rows, KC) @ (KC, O): BLAS's faster orientation here (~1.6x)
+            res = cols @ w2.T
         else:
-            per = split(cols, kernel, groups).transpose(0, 2, 1)
-            res = xp.matmul(w2.reshape(groups, o // groups, -1), per).reshape(o, -1)
-        res = xp.ascontiguousarray(res.reshape(o, n, -1).transpose(1, 0, 2))
+            wg = w2.reshape(groups, o // groups, -1).transpose(0, 2, 1)
+            res = xp.matmul(split(cols, kernel, groups), wg)
+            res = res.transpose(1, 0, 2).reshape(cols.shape[0], o)
+        res = xp.ascontiguousarray(res.reshape(n, -1, o).transpose(0, 2, 1))
         return res.reshape((n, o) + out)
 
+    def transposed_weight(w, groups):
+        """(O, C/g, *k) -> (C, O/g, *k) flipped: the weight whose convolution with the
+        output gradient is the input gradient (stride 1)."""
+        o, cg, kernel = w.shape[0], w.shape[1], w.shape[2:]
+        flipped = w[(slice(None), slice(None)) + (slice(None, None, -1),) * len(kernel)]
+        per = flipped.reshape((groups, o // groups, cg) + kernel).swapaxes(1, 2)
+        return per.reshape((groups * cg, o // groups) + kernel)
+
     def conv_input_grad(g, w, stride, padding, dilation, groups, shape):
-        rows, kernel, o = channel_rows(g), w.shape[2:], w.shape[0]
+        kernel = w.shape[2:]
+        reach = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        if all(s == 1 for s in stride) and all(max(p) <= r for p, r in zip(padding, reach)):
+            # stride 1: a "full" convolution of g, im2col in long runs and one GEMM,
+            # instead of a GEMM and one strided add per kernel offset
+            pads = tuple((r - lo, r - hi) for r, (lo, hi) in zip(reach, padding))
+            return conv(g, transposed_weight(w, groups), stride, pads, dilation, groups)
+        rows, o = channel_rows(g), w.shape[0]
         w2 = flat_weight(w)
         if groups == 1:
             dcols = rows.T @ w2
