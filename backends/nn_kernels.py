@@ -30,11 +30,24 @@ pooling's `ceil_mode` (both may pad one side more) need no separate pad op.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
 
 from graphgrad.ops.conv import out_size
+
+
+@functools.cache
+def to_last(ndim: int) -> tuple[int, ...]:
+    """The permutation (N, C, *S) -> (N, *S, C) (a tuple: no moveaxis per call)."""
+    return (0,) + tuple(range(2, ndim)) + (1,)
+
+
+@functools.cache
+def to_first(ndim: int) -> tuple[int, ...]:
+    """The permutation (N, *S, C) -> (N, C, *S)."""
+    return (0, ndim - 1) + tuple(range(1, ndim - 1))
 
 
 def kernels(xp) -> dict[str, Callable]:
@@ -43,11 +56,11 @@ def kernels(xp) -> dict[str, Callable]:
 
     def last(x):
         """(N, C, *S) -> contiguous (N, *S, C) (free when C == 1)."""
-        return xp.ascontiguousarray(xp.moveaxis(x, 1, -1))
+        return xp.ascontiguousarray(x.transpose(to_last(x.ndim)))
 
     def first(x):
         """(N, *S, C) -> contiguous (N, C, *S)."""
-        return xp.ascontiguousarray(xp.moveaxis(x, -1, 1))
+        return xp.ascontiguousarray(x.transpose(to_first(x.ndim)))
 
     def inner(spatial, padding, lead=1):
         return (slice(None),) * lead + tuple(slice(lo, lo + s)
@@ -128,7 +141,7 @@ def kernels(xp) -> dict[str, Callable]:
 
     def flat_weight(w):
         """(O, Cg, *kernel) -> (O, prod(kernel) * Cg), matching the columns' order."""
-        return xp.moveaxis(w, 1, -1).reshape(w.shape[0], -1)
+        return w.transpose(to_last(w.ndim)).reshape(w.shape[0], -1)
 
     def channel_rows(g):
         """An (N, O, *out) array as (O, N * prod(out)): a copy in runs of prod(out),

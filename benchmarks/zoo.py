@@ -8,14 +8,17 @@ time.
 Each workload is one entry of WORKLOADS: a name, a title and a factory that builds the
 systems (step functions from the same initial weights and data) and times the
 compiled step's first call. Append a Workload to add a row. Systems are timed in
-alternating rounds in one process (graphgrad.bench.measure) and the table gives each
-one's median time per step and its ratio to PyTorch eager.
+alternating rounds in one process and the table gives each one's median wall-clock
+time per step and its ratio to PyTorch eager, and the same for the process's CPU time
+(on a shared machine the wall clock also counts the time other processes held the
+cores; the CPU time does not).
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +30,7 @@ import torch
 
 import graphgrad as gg
 from graphgrad import nn, optim
-from graphgrad.bench import blas_threads, measure
+from graphgrad.bench import blas_threads
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import cnn_digits  # noqa: E402  (the example's model, so the benchmark times what it trains)
@@ -126,13 +129,32 @@ WORKLOADS: list[Workload] = [
 ]
 
 
-def format_rows(workload: Workload, times: dict[str, float], first: float, threads) -> str:
-    base = times[TORCH]
-    lines = [f"{workload.name}: {workload.title}  [threads: {threads}]"]
-    for name, t in times.items():
-        lines.append(f"  {name:<20} {t * 1e3:>9.3f} ms/step  {t / base:5.2f}x torch eager")
-    lines.append(f"  {'first call':<20} {first * 1e3:>9.1f} ms (trace, autodiff, passes, lower,"
-                 f" run)")
+def measure(systems: dict, steps: int, rounds: int) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds per step of each system, alternating round by round."""
+    for step in systems.values():  # warm-up: caches, BLAS buffers
+        for _ in range(3):
+            step()
+    samples = {name: [] for name in systems}
+    for _ in range(rounds):
+        for name, step in systems.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(steps):
+                step()
+            samples[name].append(((time.perf_counter() - wall) / steps,
+                                  (time.process_time() - cpu) / steps))
+    return {name: (statistics.median(w for w, _ in s), statistics.median(c for _, c in s))
+            for name, s in samples.items()}
+
+
+def format_rows(workload: Workload, times: dict, first: float, threads) -> str:
+    wall0, cpu0 = times[TORCH]
+    lines = [f"{workload.name}: {workload.title}  [threads: {threads}]",
+             f"  {'system':<20} {'wall ms/step':>12} {'ratio':>6} {'CPU ms/step':>12} "
+             f"{'ratio':>6}"]
+    for name, (wall, cpu) in times.items():
+        lines.append(f"  {name:<20} {wall * 1e3:>12.3f} {wall / wall0:>5.2f}x "
+                     f"{cpu * 1e3:>12.3f} {cpu / cpu0:>5.2f}x")
+    lines.append(f"  first call (trace, autodiff, passes, lower, run): {first * 1e3:.0f} ms")
     return "\n".join(lines)
 
 
