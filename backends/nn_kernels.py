@@ -69,7 +69,7 @@ def kernels(xp) -> dict[str, Callable]:
     def padded(x, padding, value=0, lead=1):
         """x with its spatial dims (after `lead` dims) padded by `value`."""
         if not any(lo or hi for lo, hi in padding):
-            return x
+            return xp.ascontiguousarray(x)
         nd = len(padding)
         spatial = x.shape[lead:lead + nd]
         shape = x.shape[:lead] + tuple(s + lo + hi for s, (lo, hi) in zip(spatial, padding)) \
@@ -123,7 +123,9 @@ def kernels(xp) -> dict[str, Callable]:
     def columns(x, kernel, stride, padding, dilation):
         """im2col: (N * prod(out), prod(kernel) * C) rows, and the output's spatial shape."""
         out = out_shape(x.shape[2:], kernel, stride, padding, dilation)
-        win = windows(padded(last(x), padding), kernel, stride, dilation, out)
+        # channels-last and padded in one copy
+        win = windows(padded(x.transpose(to_last(x.ndim)), padding), kernel, stride,
+                      dilation, out)
         return win.reshape(x.shape[0] * math.prod(out), -1), out
 
     def split(cols, kernel, groups):
