@@ -31,6 +31,8 @@ CONV = [
     ("Conv2d", (2, 5, 1), {}, (3, 2, 4, 4)),
     ("Conv1d", (3, 4, 5), dict(stride=2, padding=2), (2, 3, 11)),
     ("Conv1d", (4, 4, 3), dict(padding="same", dilation=2, groups=2), (2, 4, 9)),
+    ("Conv1d", (2, 3, 1), dict(padding=1), (2, 2, 5)),  # padding beyond the kernel
+    ("Conv2d", (2, 4, 3), dict(stride=2, padding=2, bias=False), (1, 2, 6, 5)),
 ]
 POOL = [
     ("MaxPool2d", (2,), {}, (2, 3, 6, 8)),
