@@ -114,6 +114,7 @@ def _array_kernels(cp, scatter_add) -> dict[str, Callable]:
         gather_backward=gather_backward,
         one_hot=lambda idx, num_classes: (idx[..., None] == cp.arange(num_classes))
         .astype(cp.int64),
+        **nn_kernels.kernels(cp),  # convolution and pooling
     )
 
 
@@ -173,7 +174,6 @@ class CupyBackend(Backend):
         # `cupy.add.at` (CuPy >= 13) replaces the deprecated `cupyx.scatter_add`.
         scatter_add = getattr(cupy.add, "at", None) or cupyx.scatter_add
         self.kernels.update(_array_kernels(cupy, scatter_add))
-        self.kernels.update(nn_kernels.kernels(cupy))  # convolution and pooling
         self.kernels.update(_random_kernels(self))
 
     # ------------------------------------------------------------------ arrays
