@@ -3,29 +3,33 @@
 `kernels(xp)` returns the kernel table for `xp` (NumPy, CuPy, or the CPU emulation of
 CuPy); the NumPy and CuPy backends each add it with one line. Only functions both
 modules share are used: `xp.lib.stride_tricks.as_strided`, `matmul`, `zeros`/`full`,
-`where`, `maximum`, slicing and in-place adds on views (no `add.at`).
+`where`, `ascontiguousarray`, slicing and in-place adds on views (no `add.at`).
 
 The layout is PyTorch's: an input is (N, C, *spatial), a weight (O, C/groups,
 *kernel); `padding` is one (before, after) pair per spatial dim, so "same" padding and
 pooling's `ceil_mode` (both may pad one side more) need no separate pad op.
 
-- Inside the kernels activations are channels-last, (N, *spatial, C): a window's
-  rows are then runs of kernel_w * C contiguous numbers, where channels-first gives
-  runs of kernel_w (3), and NumPy's strided copies and elementwise calls cost per
-  run. One transposing copy in and one out pays for itself many times over on small
+- Inside the convolution kernels activations are channels-last, (N, *spatial, C): a
+  window's rows are then runs of kernel_w * C contiguous numbers, where channels-first
+  gives runs of kernel_w (3), and NumPy's strided copies cost per run. The transposing
+  copy in (fused with the padding) and out pays for itself many times over on small
   images (measured: im2col of a 64x16x4x4 batch 20x faster).
 - Convolution is a GEMM over a window view: the view (N, *out, *kernel, C) of the
   padded input costs nothing; one reshape copies it into columns (im2col), and one
   matmul (one batched matmul over the groups) gives the output.
-- Its input gradient is the transposed GEMM followed by col2im: one strided add per
-  kernel offset (9 for a 3x3 kernel) into the padded input's shape, never a loop over
-  positions; where windows do not overlap (stride >= the window's extent) the columns
-  are assigned through the window view in one copy.
+- Its input gradient at stride 1 is a "full" convolution of the output gradient with
+  the flipped, transposed weight (im2col + one GEMM); at other strides it is the
+  transposed GEMM followed by col2im: one strided add per kernel offset (9 for a 3x3
+  kernel), never a loop over positions, or one assignment through the window view
+  where windows do not overlap.
 - Its weight gradient is one GEMM of the output gradient with the columns.
-- Pooling reduces over the kernel offsets with one elementwise call per offset on
-  whole (N, *out, C) views (`maximum`, `add`), which beats a reduction over short
-  trailing axes; max pooling's backward recomputes the first maximum of each window
-  (PyTorch's tie rule) and routes the gradient there with the same col2im.
+- Pooling copies the windows once into a contiguous (prod(kernel), N, C, *out) stack
+  (for the usual stride == kernel tiling in two copies of long runs), after which the
+  maximum, the sum and max pooling's first-maximum mask (PyTorch's tie rule, NaN
+  wins) are calls over whole contiguous rows; the backward unstacks the routed
+  gradient the same way (col2im where windows overlap).
+- Every (kernel, stride, padding) argument is per spatial dim, so 1-d, 2-d and 3-d
+  share the code.
 """
 
 from __future__ import annotations
@@ -250,18 +254,28 @@ def kernels(xp) -> dict[str, Callable]:
         return xp.ascontiguousarray(col2im(cl, shape[2:], kernel, stride, padding, dilation,
                                            lead=2))
 
-    def first_max(x, kernel, stride, padding, dilation):
-        """A (prod(kernel), N, C, *out) mask of each window's first maximum (PyTorch's
-        rule: a later value wins if greater or NaN, so a NaN is the maximum)."""
-        cols = stacked(x, kernel, stride, padding, dilation, lowest(x.dtype))
-        best = cols.max(axis=0)
-        hit = cols == best
-        if cols.dtype.kind == "f":
-            hit |= cols != cols
-        seen = hit[0].copy()
-        for i in range(1, hit.shape[0]):  # keep only the first hit of each window
+    def only_first(hit, reverse=False):
+        """Keep each window's first True along axis 0 (its last, if `reverse`)."""
+        order = range(hit.shape[0] - 1, -1, -1) if reverse else range(hit.shape[0])
+        seen = None
+        for i in order:
+            if seen is None:
+                seen = hit[i].copy()
+                continue
             hit[i] &= ~seen
             seen |= hit[i]
+        return hit
+
+    def first_max(x, kernel, stride, padding, dilation):
+        """A (prod(kernel), N, C, *out) mask of each window's maximum as PyTorch picks
+        it: scanning the offsets in order, a value wins if greater than the best so far
+        or NaN; so the first of tied maxima, or the last NaN of a window with NaNs."""
+        cols = stacked(x, kernel, stride, padding, dilation, lowest(x.dtype))
+        hit = only_first(cols == cols.max(axis=0))
+        if cols.dtype.kind == "f":
+            nan = cols != cols
+            if bool(nan.any()):
+                hit = xp.where(nan.any(axis=0), only_first(nan, reverse=True), hit)
         return hit
 
     def max_pool(x, kernel, stride, padding, dilation):

@@ -138,3 +138,17 @@ def test_max_pool_gradient_with_infinite_and_nan_cotangents_like_torch():
     xg = gg.tensor(x, requires_grad=True)
     F.max_pool2d(xg, 2).backward(gg.tensor(g))
     np.testing.assert_array_equal(xg.grad.numpy(), xt.grad.numpy())
+
+
+def test_max_pool_gradient_goes_where_torch_sends_it_in_windows_with_nan():
+    x = np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4)
+    x[0, 0, 0, 0] = x[0, 0, 1, 1] = np.nan  # two NaNs in one window: torch picks the last
+    x[0, 1, 2, 3] = np.nan  # one NaN beside larger numbers
+    xt = torch.tensor(x, requires_grad=True)
+    out_t = torch.nn.functional.max_pool2d(xt, 2)
+    out_t.sum().backward()
+    xg = gg.tensor(x, requires_grad=True)
+    out = F.max_pool2d(xg, 2)
+    out.sum().backward()
+    np.testing.assert_array_equal(out.numpy(), out_t.detach().numpy())
+    np.testing.assert_array_equal(xg.grad.numpy(), xt.grad.numpy())
