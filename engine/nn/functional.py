@@ -22,12 +22,25 @@ from ..ops.nn import log_softmax as _log_softmax
 from ..ops.nn import softmax as _softmax
 from ..source import user_frame, user_source
 from ..tensor import Tensor
+from .functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.max_pool2d, ...)
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    max_pool1d,
+    max_pool2d,
+)
+from .functional_norm import embedding, group_norm, layer_norm  # noqa: F401  (re-exported)
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "softplus", "softmax",
     "log_softmax", "linear", "dropout", "batch_norm", "flatten", "one_hot", "mse_loss",
     "l1_loss", "nll_loss", "cross_entropy", "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "layer_norm", "group_norm", "embedding",
 ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import nn_reference
 import numpy as np
 
 import graphgrad as gg
@@ -100,6 +101,7 @@ REFERENCE = {
     "gather_backward": _gather_backward, "one_hot": _one_hot,
     # collectives over a group of one process: the identity
     "all_reduce": lambda x, op, group: x, "broadcast": lambda x, src, group: x,
+    **nn_reference.REFERENCE,
 }
 
 
