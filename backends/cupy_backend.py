@@ -25,6 +25,7 @@ import numpy as np
 from graphgrad.ir.fused import split_by_output_shape
 from graphgrad.ops.shape import index_tuple
 
+from . import seq_kernels
 from .base import Backend, run_parts
 from .cuda_codegen import (
     HELPERS,
@@ -173,6 +174,7 @@ class CupyBackend(Backend):
         scatter_add = getattr(cupy.add, "at", None) or cupyx.scatter_add
         self.kernels.update(_array_kernels(cupy, scatter_add))
         self.kernels.update(_random_kernels(self))
+        self.kernels.update(seq_kernels.kernels(cupy))  # recurrent layers, cumsum, argsort
 
     # ------------------------------------------------------------------ arrays
     def from_numpy(self, array: np.ndarray):

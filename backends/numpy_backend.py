@@ -16,6 +16,7 @@ import numpy as np
 
 from graphgrad.ops.shape import index_tuple
 
+from . import seq_kernels
 from .base import Backend
 
 
@@ -298,6 +299,7 @@ class NumpyBackend(Backend):
             gather=_gather,
             gather_backward=_gather_backward, one_hot=_one_hot,
         )
+        k.update(seq_kernels.kernels(np))  # recurrent layers, cumsum, argsort, einsum
         # random
         k.update(
             rand=lambda shape, dtype: self.rng.random(shape, dtype=np.float64).astype(dtype),
