@@ -72,9 +72,22 @@ from .ops.elementwise import (
     tanh,
     where,
 )
-from .ops.linalg import dot, matmul
+from .ops.linalg import dot, einsum, matmul, norm
 from .ops.logic import eq, ge, gt, le, logical_and, logical_not, logical_or, lt, ne
 from .ops.nn import gather, log_softmax, one_hot, softmax, take_along_dim
+from .ops.slicing import (
+    chunk,
+    flip,
+    index_select,
+    masked_fill,
+    narrow,
+    roll,
+    split,
+    tril,
+    triu,
+    unbind,
+)
+from .ops.sorting import argsort, cumsum, multinomial, sort, topk
 from .ops.reduction import (
     amax,
     amin,
@@ -108,7 +121,7 @@ from .trace import Spec, differentiate, run_graph, trace
 
 from . import autograd  # noqa: E402,I001
 from . import func  # noqa: E402,F401
-from . import data, nn, optim  # noqa: E402,F401
+from . import data, linalg, nn, optim  # noqa: E402,F401
 from .data import Generator  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .backends import registry as _backend_registry  # noqa: E402

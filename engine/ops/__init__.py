@@ -2,7 +2,7 @@
 
 from .. import inplace  # noqa: F401  (the in-place Tensor methods)
 from . import elementwise, linalg, logic, nn, reduction, shape  # noqa: F401  (registers the ops)
-from . import recurrent  # noqa: F401,I001
+from . import recurrent, slicing, sorting  # noqa: F401,I001
 from .registry import REGISTRY, Op, apply, get_op
 
 __all__ = ["REGISTRY", "Op", "apply", "get_op"]
