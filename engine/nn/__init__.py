@@ -1,6 +1,7 @@
 """`gg.nn`: modules, parameters, layers and losses with PyTorch's names and semantics."""
 
 from . import functional, init, parameter  # noqa: F401
+from .attention import MultiheadAttention
 from .container import ModuleList, Sequential
 from .layers import (
     GELU,
@@ -26,5 +27,5 @@ __all__ = [
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "SiLU", "GELU", "Softmax", "LogSoftmax",
     "Dropout", "BatchNorm1d", "MSELoss", "L1Loss", "NLLLoss", "CrossEntropyLoss", "BCELoss",
     "BCEWithLogitsLoss", "functional", "init", "RNN", "GRU", "LSTM", "RNNCell", "GRUCell",
-    "LSTMCell",
+    "LSTMCell", "MultiheadAttention",
 ]
