@@ -5,10 +5,10 @@ from __future__ import annotations
 from ..errors import ShapeError
 from ..tensor import Tensor, tensor_method
 from .common import (
-    promote_float,
     Sample,
     broadcast_shapes,
     promote,
+    promote_float,
     rand_array,
     same_dtype,
     tangent_sum,

@@ -165,6 +165,14 @@ def _edge_indices(n: int, before: int, after: int, mode: str) -> np.ndarray:
     return np.where(pos >= n, period - pos, pos)
 
 
+def _pad_constant(x: Tensor, axis: int, before: int, after: int, value) -> Tensor:
+    def block(k):
+        shape = x.shape[:axis] + (k,) + x.shape[axis + 1:]
+        return as_tensor(np.full(shape, value, x.dtype), like=x)
+    return cat(([block(before)] if before else []) + [x] + ([block(after)] if after else []),
+               axis)
+
+
 def pad(x: Tensor, pad: tuple, mode: str = "constant", value: float | None = None) -> Tensor:
     """PyTorch's F.pad: `pad` lists (before, after) pairs from the last dim backwards;
     negative amounts crop. Modes: constant, reflect, replicate, circular."""
@@ -181,11 +189,7 @@ def pad(x: Tensor, pad: tuple, mode: str = "constant", value: float | None = Non
         if not before and not after:
             continue
         if mode == "constant":
-            def block(k):
-                shape = x.shape[:axis] + (k,) + x.shape[axis + 1:]
-                return as_tensor(np.full(shape, 0 if value is None else value, x.dtype), like=x)
-            x = cat(([block(before)] if before else []) + [x]
-                    + ([block(after)] if after else []), axis)
+            x = _pad_constant(x, axis, before, after, 0 if value is None else value)
         else:
             idx = _edge_indices(x.shape[axis], before, after, mode)
             x = index_op(x, as_tensor(idx, like=x), spec=(_ALL,) * axis + (("tensor",),))

@@ -32,13 +32,13 @@ argsort_op.samples = lambda: [
 
 
 @tensor_method()
-def argsort(x, dim: int = -1, descending: bool = False, stable: bool = True) -> Tensor:
+def argsort(x, dim: int = -1, descending: bool = False, *, stable: bool = True) -> Tensor:
     """Indices that sort `x` along `dim` (stable: equal values keep their order)."""
     return argsort_op(x, axis=normalize_axis(dim, x.ndim, "argsort"), descending=bool(descending))
 
 
 @tensor_method()
-def sort(x, dim: int = -1, descending: bool = False, stable: bool = True):
+def sort(x, dim: int = -1, descending: bool = False, *, stable: bool = True):
     """(values, indices) sorted along `dim`; gradients flow back through the gather."""
     idx = argsort(x, dim, descending)
     return gather(x, dim, idx), idx
