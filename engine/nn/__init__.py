@@ -1,6 +1,6 @@
 """`gg.nn`: modules, parameters, layers and losses with PyTorch's names and semantics."""
 
-from . import functional, init, parameter  # noqa: F401
+from . import functional, init, parameter, utils  # noqa: F401
 from .attention import MultiheadAttention
 from .container import ModuleList, Sequential
 from .layers import (
@@ -26,6 +26,6 @@ __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "Linear", "Identity", "Flatten",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "SiLU", "GELU", "Softmax", "LogSoftmax",
     "Dropout", "BatchNorm1d", "MSELoss", "L1Loss", "NLLLoss", "CrossEntropyLoss", "BCELoss",
-    "BCEWithLogitsLoss", "functional", "init", "RNN", "GRU", "LSTM", "RNNCell", "GRUCell",
+    "BCEWithLogitsLoss", "functional", "init", "utils", "RNN", "GRU", "LSTM", "RNNCell", "GRUCell",
     "LSTMCell", "MultiheadAttention",
 ]

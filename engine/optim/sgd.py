@@ -42,8 +42,9 @@ class SGD(Optimizer):
 
     def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         lr = tracing.dynamic_scalar(group, "lr")
-        momentum, dampening = group["momentum"], group["dampening"]
-        if momentum != 0:
+        dampening = group["dampening"]
+        if group["momentum"] != 0:  # read afresh at every call: OneCycleLR cycles it
+            momentum = tracing.dynamic_scalar(group, "momentum")
             buf = state["momentum_buffer"]
             if dampening != 0:
                 step = state["step"]
