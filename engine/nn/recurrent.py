@@ -106,12 +106,10 @@ class RNNBase(Module):
                 out = _run(self.kind, x, init_states, self._weights(layer, suffix, x),
                            self.nonlinearity, reverse=bool(d))
                 last = 0 if d else -1
-                if len(states) == 2:  # LSTM: out is (2, T, B, H)
-                    finals[0].append(out[0, last])
+                if self.kind == "lstm_seq":  # out is (2, T, B, H): h, c
                     finals[1].append(out[1, last])
-                    out = out[0]
-                else:
-                    finals[0].append(out[last])
+                out = out[0] if self.kind != "rnn_seq" else out  # GRU: (5, T, B, H)
+                finals[0].append(out[last])
                 outs.append(out)
             x = outs[0] if D == 1 else cat(outs, -1)
             if self.dropout and self.training and layer < self.num_layers - 1:
@@ -223,7 +221,7 @@ class GRUCell(RNNCellBase):
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         x, states, batched = self._states(input, hx, 1)
-        h = self._step(x, states)[0]
+        h = self._step(x, states)[0, 0]
         return h if batched else h.squeeze(0)
 
 

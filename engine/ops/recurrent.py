@@ -3,8 +3,10 @@
 One op runs one layer in one direction over a whole time-major sequence (x: (T, B, I),
 PyTorch's gate layouts and formulas), looping over time inside the kernel as cuDNN
 does, so a traced model holds one node per layer whatever T is: tracing and compiling
-cost O(1) in the sequence length. `lstm_seq` returns (2, T, B, H), the hidden states
-then the cell states (an op has one output). Each backward op recomputes the gates
+cost O(1) in the sequence length. An op has one output: `lstm_seq` returns (2, T, B, H),
+the hidden states then the cell states; `gru_seq` returns (5, T, B, H), the hidden
+states then the gates its backward needs (r, z, n, W_hn h + b_hn), saved rather than
+recomputed (their cotangents are honoured too, so the op is an ordinary function). Each backward op recomputes the gates
 from the saved outputs and returns every gradient packed in one flat array that the
 VJP unpacks into views.
 
@@ -28,6 +30,10 @@ from .registry import Op
 from .shape import index_op, reshape, stack
 
 GATES = {"rnn_seq": 1, "gru_seq": 3, "lstm_seq": 4}
+#: rnn_seq: the hidden states; gru_seq: h, then the workspace r, z, n, W_hn h + b_hn;
+#: lstm_seq: h, then the cell states c.
+OUTPUT_SHAPE = {"rnn_seq": lambda T, B, H: (T, B, H), "gru_seq": lambda T, B, H: (5, T, B, H),
+                "lstm_seq": lambda T, B, H: (2, T, B, H)}
 
 
 def _check(name: str, x, states, w_ih, w_hh, b_ih, b_hh) -> tuple[int, int, int, int]:
@@ -73,7 +79,7 @@ def _make(name: str, n_states: int, reference):
     def infer(x, *rest, **attrs):
         states, weights = rest[:n_states], rest[n_states:]
         T, B, _, H = _check(name, x, states, *weights)
-        return ((2, T, B, H) if n_states == 2 else (T, B, H)), x.dtype
+        return OUTPUT_SHAPE[name](T, B, H), x.dtype
 
     def vjp(g, out, *inputs, **attrs):
         flat = back(g, *inputs, out, **attrs)
@@ -117,15 +123,16 @@ def _reference_rnn(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh", reverse=F
 
 def _reference_gru(x, h0, w_ih, w_hh, b_ih, b_hh, reverse=False):
     H = h0.shape[1]
-    h, hs = h0, []
+    h, seqs = h0, [[] for _ in range(5)]
     for t in _step_order(x.shape[0], reverse):
         gi, gh = _linear(x[t], w_ih, b_ih), _linear(h, w_hh, b_hh)
         r = sigmoid(gi[:, :H] + gh[:, :H])
         z = sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
         n = tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
         h = (1 - z) * n + z * h
-        hs.append(h)
-    return _collect(hs, reverse)
+        for seq, v in zip(seqs, (h, r, z, n, gh[:, 2 * H:])):
+            seq.append(v)
+    return stack([_collect(seq, reverse) for seq in seqs], 0)
 
 
 def _reference_lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False):

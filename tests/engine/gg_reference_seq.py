@@ -27,12 +27,13 @@ def _rnn_cell(w_ih, w_hh, b_ih, b_hh, nonlinearity):
 
 
 def _gru_cell(w_ih, w_hh, b_ih, b_hh):
-    def cell(x, h):
+    """State (h, r, z, n, W_hn h + b_hn): the op also returns the gates it saves."""
+    def cell(x, h, *_):
         ir, iz, in_ = (x @ w_ih.T + b_ih).chunk(3, -1)
         hr, hz, hn = (h @ w_hh.T + b_hh).chunk(3, -1)
         r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
         n = torch.tanh(in_ + r * hn)
-        return ((1 - z) * n + z * h,)
+        return (1 - z) * n + z * h, r, z, n, hn
     return cell
 
 
@@ -51,8 +52,10 @@ def _forward(name, tensors, nonlinearity="tanh", reverse=False):
         cell = _rnn_cell(*weights, nonlinearity)
     else:
         cell = (_gru_cell if name == "gru_seq" else _lstm_cell)(*weights)
+    if name == "gru_seq":
+        states = tuple(states) + (states[0],) * 4  # (the gates' initial values are unused)
     outs = _loop(cell, x, states, reverse)
-    return outs[0] if n_states == 1 else torch.stack(outs)
+    return outs[0] if len(outs) == 1 else torch.stack(outs)
 
 
 def _seq(name):
