@@ -126,7 +126,8 @@ class Block(nn.Module):
         super().__init__()
         self.ln1, self.attn = LayerNorm(dim), CausalSelfAttention(dim, heads)
         self.ln2 = LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(approximate="tanh"),
+                                 nn.Linear(4 * dim, dim))
 
     def forward(self, x):
         x = x + self.attn(self.ln1(x))

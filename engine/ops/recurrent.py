@@ -6,9 +6,9 @@ does, so a traced model holds one node per layer whatever T is: tracing and comp
 cost O(1) in the sequence length. An op has one output: `lstm_seq` returns (2, T, B, H),
 the hidden states then the cell states; `gru_seq` returns (5, T, B, H), the hidden
 states then the gates its backward needs (r, z, n, W_hn h + b_hn), saved rather than
-recomputed (their cotangents are honoured too, so the op is an ordinary function). Each backward op recomputes the gates
-from the saved outputs and returns every gradient packed in one flat array that the
-VJP unpacks into views.
+recomputed (their cotangents are honoured too, so the op is an ordinary function). The
+other backward ops recompute the gates from the saved outputs (two large GEMMs, no
+loop); each returns every gradient packed in one flat array that the VJP unpacks.
 
 The JVP rules run an unrolled composition of Tensor ops (`_reference_*`) under a fresh
 forward-mode level: forward mode is rare on recurrent models and this keeps one set
