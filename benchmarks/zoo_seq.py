@@ -152,7 +152,8 @@ def run(kind: str, steps: int, rounds: int) -> dict:
     for _ in range(rounds):  # alternate systems round by round (a busy machine drifts)
         for name, step in systems.items():
             times[name].append(per_step(step, steps, 1))
-    return {"first": first, "compile": compile_s, **{k: statistics.median(v) for k, v in times.items()}}
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    return {"first": first, "compile": compile_s, **medians}
 
 
 def main(argv=None) -> int:
