@@ -30,7 +30,7 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .dtypes import bool_, float32, float64, int64
+from .dtypes import bool_, float32, float64, int16, int32, int64, uint8
 from .errors import (
     AutogradError,
     BackendError,
@@ -127,6 +127,8 @@ from .serialization import load, save  # noqa: E402
 from .backends import registry as _backend_registry  # noqa: E402
 
 long = int64
+int = int32  # noqa: A001  (PyTorch's spelling: torch.int is int32)
+short = int16
 double = float64
 float = float32  # noqa: A001  (PyTorch's spelling: gg.float is float32)
 bool = bool_  # noqa: A001
