@@ -17,6 +17,7 @@ temperature, and writes the step's diagrams and a loss plot.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -229,6 +230,18 @@ def _options(p) -> None:
     p.add_argument("--lr", type=float, default=None, help="Adam's lr (default per model)")
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--sample-length", type=int, default=300)
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS threads (default 1: the recurrence's GEMMs are small, and "
+                        "OpenBLAS's waiting threads slow a busy machine many times over)")
+
+
+def limit_threads(n: int):
+    """Limit the BLAS thread pool to n threads (a no-op without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(n)
 
 
 def train(model, corpus: Corpus, args) -> tuple[dict, object, float]:
@@ -263,7 +276,8 @@ def main(argv: list[str] | None = None) -> dict:
     setup(args)
     corpus = Corpus()
     model = make_model(args.model, len(corpus.chars), args.context)
-    history, train_step, seconds = train(model, corpus, args)
+    with limit_threads(args.threads):
+        history, train_step, seconds = train(model, corpus, args)
     steps = args.epochs * args.steps
     print(f"held-out loss {history['valid_loss'][-1]:.3f} nats/char after {steps} steps of "
           f"{args.batch_size}x{args.context} characters ({seconds:.1f} s on {args.backend}, "

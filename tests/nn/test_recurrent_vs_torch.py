@@ -144,3 +144,27 @@ def test_trace_is_constant_in_sequence_length():
 
     small, large = count(3), count(40)
     assert small == large < 60
+
+
+def test_dropout_between_layers_only_in_training():
+    gg.manual_seed(4)
+    module = nn.LSTM(3, 5, num_layers=2, dropout=0.5)
+    ref = _to_torch(module, torch.nn.LSTM, 3, 5, num_layers=2, dropout=0.5)
+    x = _data(4, 2, 3)
+    module.eval()
+    ref.eval()
+    _close(module(gg.tensor(x))[0].numpy(), ref(torch.tensor(x))[0].detach().numpy())
+    module.train()
+    a, b = module(gg.tensor(x))[0].numpy(), module(gg.tensor(x))[0].numpy()
+    assert not np.allclose(a, b)  # a fresh mask each call between the two layers
+    single = nn.GRU(3, 5, dropout=0.0)
+    assert np.allclose(single(gg.tensor(x))[0].numpy(), single(gg.tensor(x))[0].numpy())
+
+
+def test_errors_in_user_terms():
+    with pytest.raises(gg.ShapeError, match="hidden state of shape"):
+        nn.GRU(3, 4)(gg.randn(5, 2, 3), gg.randn(1, 3, 4))
+    with pytest.raises(gg.ShapeError, match="w_ih has shape"):
+        nn.GRU(3, 4)(gg.randn(5, 2, 7))
+    with pytest.raises(NotImplementedError, match="proj_size"):
+        nn.LSTM(3, 4, proj_size=2)
