@@ -197,38 +197,42 @@ def _gru_extra(xp, out, g, ki):
 
 # ---------------------------------------------------------------------- LSTM
 
+def _sigmoid_to(xp, src, dst):
+    """dst <- sigmoid(src), as 0.5 tanh(src / 2) + 0.5."""
+    half = src.dtype.type(0.5)
+    xp.multiply(src, half, out=dst)
+    xp.tanh(dst, out=dst)
+    dst *= half
+    dst += half
+    return dst
+
+
 def make_lstm(xp) -> tuple[Callable, Callable]:
     def lstm_seq(x, h0, c0, w_ih, w_hh, b_ih, b_hh, *, reverse=False):
-        """Returns (2, T, B, H): the hidden states, then the cell states."""
+        """Returns (6, T, B, H): h, c, then the gates i, f, g, o the backward reads."""
         gi = _projection(x, w_ih, b_ih)
         gi += b_hh
         H = h0.shape[1]
-        out = xp.empty((2,) + x.shape[:2] + (H,), dtype=x.dtype)
+        out = xp.empty((6,) + x.shape[:2] + (H,), dtype=x.dtype)
         h, c, whT = h0, c0, xp.ascontiguousarray(w_hh.T)  # contiguous: faster GEMMs
         for t in _steps(x.shape[0], reverse):
             gates = h @ whT
             gates += gi[t]
-            ifo = _sigmoid(xp, gates[:, :2 * H])
-            cand = xp.tanh(gates[:, 2 * H:3 * H])
-            o = _sigmoid(xp, gates[:, 3 * H:])
-            c = xp.multiply(ifo[:, H:], c, out=out[1, t])
-            c += ifo[:, :H] * cand
+            i, f, g, o = (out[k, t] for k in range(2, 6))
+            _sigmoid_to(xp, gates[:, :H], i)
+            _sigmoid_to(xp, gates[:, H:2 * H], f)
+            xp.tanh(gates[:, 2 * H:3 * H], out=g)
+            _sigmoid_to(xp, gates[:, 3 * H:], o)
+            c = xp.multiply(f, c, out=out[1, t])
+            c += i * g
             h = xp.multiply(o, xp.tanh(c), out=out[0, t])
         return out
 
     def lstm_seq_backward(g, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, *, reverse=False):
         _, T, B, H = out.shape
-        hs, cs = out[0], out[1]
-        hp, cp = _previous(xp, hs, h0, reverse), _previous(xp, cs, c0, reverse)
-        gates = _projection(x, w_ih, b_ih)
-        gates += _projection(hp, w_hh, b_hh)
-        i, f = _sigmoid(xp, gates[..., :H]), _sigmoid(xp, gates[..., H:2 * H])
-        cand, o = xp.tanh(gates[..., 2 * H:3 * H]), _sigmoid(xp, gates[..., 3 * H:])
-        tc = xp.tanh(cs)
-        # dc-driven factors for gates i, f, g; dh-driven ones for o and for dc itself.
-        kc = xp.concatenate([cand * i * (1 - i), cp * f * (1 - f), i * (1 - cand * cand)],
-                            axis=-1).reshape(T, B, 3, H)
-        ko, kdc = tc * o * (1 - o), o * (1 - tc * tc)
+        hp, cp = _previous(xp, out[0], h0, reverse), _previous(xp, out[1], c0, reverse)
+        kc, ko, kdc, f = _lstm_factors(xp, out, cp)
+        extra = _lstm_extra(xp, out, g) if g[2:].any() else None
         dgates = xp.empty((T, B, 4, H), dtype=out.dtype)
         dh = xp.zeros((B, H), dtype=out.dtype)
         dc = xp.zeros((B, H), dtype=out.dtype)
@@ -238,6 +242,8 @@ def make_lstm(xp) -> tuple[Callable, Callable]:
             dc += dh * kdc[t]
             xp.multiply(dc[:, None, :], kc[t], out=dgates[t, :, :3])
             xp.multiply(dh, ko[t], out=dgates[t, :, 3])
+            if extra is not None:
+                dgates[t] += extra[t]
             dh = dgates[t].reshape(B, 4 * H) @ w_hh
             dc *= f[t]
         dgates = dgates.reshape(T, B, 4 * H)
@@ -245,6 +251,23 @@ def make_lstm(xp) -> tuple[Callable, Callable]:
         return _pack(xp, dx, dh, dc, *_weight_grads(xp, dgates, dgates, x, hp))
 
     return lstm_seq, lstm_seq_backward
+
+
+def _lstm_factors(xp, out, cp):
+    """Factors over all steps: d(i, f, g pre-activations) = dc * kc, d(o pre) = dh * ko,
+    and dc's share of dh is dh * kdc."""
+    i, f, g, o = out[2], out[3], out[4], out[5]
+    tc = xp.tanh(out[1])
+    kc = xp.stack([g * i * (1 - i), cp * f * (1 - f), i * (1 - g * g)], axis=2)
+    return kc, tc * o * (1 - o), o * (1 - tc * tc), f
+
+
+def _lstm_extra(xp, out, g):
+    """The pre-activation gradients from cotangents of the saved gates (zero in a model,
+    which reads h and c only)."""
+    i, f, gg, o = out[2], out[3], out[4], out[5]
+    return xp.stack([g[2] * i * (1 - i), g[3] * f * (1 - f), g[4] * (1 - gg * gg),
+                     g[5] * o * (1 - o)], axis=2)
 
 
 # ---------------------------------------------------------------------- the table

@@ -106,7 +106,7 @@ class RNNBase(Module):
                 out = _run(self.kind, x, init_states, self._weights(layer, suffix, x),
                            self.nonlinearity, reverse=bool(d))
                 last = 0 if d else -1
-                if self.kind == "lstm_seq":  # out is (2, T, B, H): h, c
+                if self.kind == "lstm_seq":  # out is (6, T, B, H): h, c, gates
                     finals[1].append(out[1, last])
                 out = out[0] if self.kind != "rnn_seq" else out  # GRU: (5, T, B, H)
                 finals[0].append(out[last])

@@ -3,12 +3,12 @@
 One op runs one layer in one direction over a whole time-major sequence (x: (T, B, I),
 PyTorch's gate layouts and formulas), looping over time inside the kernel as cuDNN
 does, so a traced model holds one node per layer whatever T is: tracing and compiling
-cost O(1) in the sequence length. An op has one output: `lstm_seq` returns (2, T, B, H),
-the hidden states then the cell states; `gru_seq` returns (5, T, B, H), the hidden
-states then the gates its backward needs (r, z, n, W_hn h + b_hn), saved rather than
-recomputed (their cotangents are honoured too, so the op is an ordinary function). The
-other backward ops recompute the gates from the saved outputs (two large GEMMs, no
-loop); each returns every gradient packed in one flat array that the VJP unpacks.
+cost O(1) in the sequence length. An op has one output: `gru_seq` returns (5, T, B, H),
+the hidden states then the gates its backward needs (r, z, n, W_hn h + b_hn);
+`lstm_seq` returns (6, T, B, H), the hidden states, the cell states, then the gates
+i, f, g, o. The gates are saved rather than recomputed (their cotangents are honoured
+too, so each op is an ordinary function); `rnn_seq` needs nothing beyond its output.
+Each backward op returns every gradient packed in one flat array that the VJP unpacks.
 
 The JVP rules run an unrolled composition of Tensor ops (`_reference_*`) under a fresh
 forward-mode level: forward mode is rare on recurrent models and this keeps one set
@@ -31,9 +31,9 @@ from .shape import index_op, reshape, stack
 
 GATES = {"rnn_seq": 1, "gru_seq": 3, "lstm_seq": 4}
 #: rnn_seq: the hidden states; gru_seq: h, then the workspace r, z, n, W_hn h + b_hn;
-#: lstm_seq: h, then the cell states c.
+#: lstm_seq: h, the cell states c, then the workspace i, f, g, o.
 OUTPUT_SHAPE = {"rnn_seq": lambda T, B, H: (T, B, H), "gru_seq": lambda T, B, H: (5, T, B, H),
-                "lstm_seq": lambda T, B, H: (2, T, B, H)}
+                "lstm_seq": lambda T, B, H: (6, T, B, H)}
 
 
 def _check(name: str, x, states, w_ih, w_hh, b_ih, b_hh) -> tuple[int, int, int, int]:
@@ -137,16 +137,16 @@ def _reference_gru(x, h0, w_ih, w_hh, b_ih, b_hh, reverse=False):
 
 def _reference_lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False):
     H = h0.shape[1]
-    h, c, hs, cs = h0, c0, [], []
+    h, c, seqs = h0, c0, [[] for _ in range(6)]
     for t in _step_order(x.shape[0], reverse):
         gates = _linear(x[t], w_ih, b_ih) + _linear(h, w_hh, b_hh)
         i, f = sigmoid(gates[:, :H]), sigmoid(gates[:, H:2 * H])
         g, o = tanh(gates[:, 2 * H:3 * H]), sigmoid(gates[:, 3 * H:])
         c = f * c + i * g
         h = o * tanh(c)
-        hs.append(h)
-        cs.append(c)
-    return stack([_collect(hs, reverse), _collect(cs, reverse)], 0)
+        for seq, v in zip(seqs, (h, c, i, f, g, o)):
+            seq.append(v)
+    return stack([_collect(seq, reverse) for seq in seqs], 0)
 
 
 rnn_seq_op, rnn_seq_backward_op = _make("rnn_seq", 1, _reference_rnn)

@@ -38,10 +38,12 @@ def _gru_cell(w_ih, w_hh, b_ih, b_hh):
 
 
 def _lstm_cell(w_ih, w_hh, b_ih, b_hh):
-    def cell(x, h, c):
+    """State (h, c, i, f, g, o): the op also returns the gates it saves."""
+    def cell(x, h, c, *_):
         i, f, g, o = (x @ w_ih.T + b_ih + h @ w_hh.T + b_hh).chunk(4, -1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c + i * g
+        return o * torch.tanh(c), c, i, f, g, o
     return cell
 
 
@@ -52,8 +54,8 @@ def _forward(name, tensors, nonlinearity="tanh", reverse=False):
         cell = _rnn_cell(*weights, nonlinearity)
     else:
         cell = (_gru_cell if name == "gru_seq" else _lstm_cell)(*weights)
-    if name == "gru_seq":
-        states = tuple(states) + (states[0],) * 4  # (the gates' initial values are unused)
+    if name != "rnn_seq":  # the saved gates' initial values are unused
+        states = tuple(states) + (states[0],) * 4
     outs = _loop(cell, x, states, reverse)
     return outs[0] if len(outs) == 1 else torch.stack(outs)
 
