@@ -25,7 +25,7 @@ import numpy as np
 from graphgrad.ir.fused import split_by_output_shape
 from graphgrad.ops.shape import index_tuple
 
-from . import nn_kernels
+from . import nn_kernels, seq_kernels
 from .base import Backend, run_parts
 from .cuda_codegen import (
     HELPERS,
@@ -183,6 +183,7 @@ class CupyBackend(Backend):
         self.kernels.update(_array_kernels(cupy, scatter_add))
         self.kernels.update(_random_kernels(self))
         self.kernels.update(collective_kernels(cupy))
+        self.kernels.update(seq_kernels.kernels(cupy))  # recurrent layers, cumsum, argsort
 
     # ------------------------------------------------------------------ arrays
     def from_numpy(self, array: np.ndarray):

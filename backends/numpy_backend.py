@@ -17,7 +17,7 @@ import numpy as np
 
 from graphgrad.ops.shape import index_tuple
 
-from . import nn_kernels
+from . import nn_kernels, seq_kernels
 from .base import Backend
 
 
@@ -138,6 +138,9 @@ def _index(x, *arrays, spec):
 
 def _index_backward(g, *arrays, spec, shape):
     out = np.zeros(shape, dtype=g.dtype)
+    if not arrays:  # basic indexing reaches each element at most once: plain assignment
+        out[index_tuple(spec, arrays)] = g  # (np.add.at is ~10x slower; slices, split)
+        return out
     np.add.at(out, index_tuple(spec, arrays), g)
     return out
 
@@ -332,6 +335,7 @@ class NumpyBackend(Backend):
             all_reduce=lambda x, op, group: group.all_reduce_host(np.array(x, order="C"), op),
             broadcast=lambda x, src, group: group.broadcast_host(np.array(x, order="C"), src),
         )
+        k.update(seq_kernels.kernels(np))  # recurrent layers, cumsum, argsort, einsum
         # random
         k.update(
             rand=lambda shape, dtype: self.rng.random(shape, dtype=np.float64).astype(dtype),

@@ -1,6 +1,7 @@
 """`gg.nn`: modules, parameters, layers and losses with PyTorch's names and semantics."""
 
-from . import functional, init, parameter  # noqa: F401
+from . import functional, init, parameter, utils  # noqa: F401
+from .attention import MultiheadAttention
 from .container import ModuleList, Sequential
 from .conv import Conv1d, Conv2d
 from .layers import (
@@ -28,6 +29,7 @@ from .pooling import (
     MaxPool1d,
     MaxPool2d,
 )
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .regularization import BatchNorm1d, Dropout
 from .sparse import Embedding
 
@@ -38,4 +40,5 @@ __all__ = [
     "BCEWithLogitsLoss", "functional", "init",
     "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Embedding",
+    "utils", "RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "MultiheadAttention",
 ]

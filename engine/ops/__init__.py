@@ -10,8 +10,11 @@ from . import (  # noqa: F401  (registers the ops)
     logic,
     loss,
     nn,
+    recurrent,
     reduction,
     shape,
+    slicing,
+    sorting,
 )
 from .registry import REGISTRY, Op, apply, get_op
 

@@ -10,6 +10,7 @@ import math
 
 import nn_reference
 import numpy as np
+from gg_reference_seq import SEQ_REFERENCE
 
 import graphgrad as gg
 from graphgrad.ops import REGISTRY
@@ -136,3 +137,6 @@ def to_tensor(a, dtype=None):
 def float64_args(sample):
     return [np.asarray(a, dtype=np.float64) if np.asarray(a).dtype.kind == "f"
             else np.asarray(a) for a in sample.args]
+
+
+REFERENCE.update(SEQ_REFERENCE)  # recurrent ops, argsort, cumsum, einsum
