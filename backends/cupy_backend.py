@@ -25,6 +25,7 @@ import numpy as np
 from graphgrad.ir.fused import split_by_output_shape
 from graphgrad.ops.shape import index_tuple
 
+from . import nn_kernels, seq_kernels
 from .base import Backend, run_parts
 from .cuda_codegen import (
     HELPERS,
@@ -120,6 +121,7 @@ def _array_kernels(cp, scatter_add) -> dict[str, Callable]:
         gather_backward=gather_backward,
         one_hot=lambda idx, num_classes: (idx[..., None] == cp.arange(num_classes))
         .astype(cp.int64),
+        **nn_kernels.kernels(cp),  # convolution and pooling
     )
 
 
@@ -181,6 +183,7 @@ class CupyBackend(Backend):
         self.kernels.update(_array_kernels(cupy, scatter_add))
         self.kernels.update(_random_kernels(self))
         self.kernels.update(collective_kernels(cupy))
+        self.kernels.update(seq_kernels.kernels(cupy))  # recurrent layers, cumsum, argsort
 
     # ------------------------------------------------------------------ arrays
     def from_numpy(self, array: np.ndarray):

@@ -53,6 +53,7 @@ sum_op = Op("sum")
 sum_op.infer = _reduce_infer
 sum_op.vjp = lambda g, out, x, axis, keepdims: (_expand_back(g, x, axis, keepdims),)
 sum_op.jvp = linear_jvp(sum_op)
+sum_op.saves = lambda need: ()
 sum_op.samples = _reduce_samples
 
 
@@ -115,8 +116,8 @@ def _axes(x, dim, axis, op):
 @tensor_method()
 def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
     """Sum over `dim` (int or tuple; all axes when None)."""
-    if x.dtype == dtypes.bool_:
-        x = x.long()
+    if x.dtype == dtypes.bool_ or (x.dtype.kind in "iu" and x.dtype != dtypes.int64):
+        x = x.long()  # PyTorch sums bools and every integer type as int64
     if dtype is not None:
         x = x.astype(dtype)
     keep = keepdim if keepdims is None else keepdims

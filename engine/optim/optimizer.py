@@ -147,7 +147,7 @@ class Optimizer:
             index.update({id(p): i for i, p in zip(packed["params"], group["params"])})
             start += len(group["params"])
             groups.append(packed)
-        state = {index[id(p)]: {k: v.detach() if isinstance(v, Tensor) else v
+        state = {index[id(p)]: {k: v.detach().clone() if isinstance(v, Tensor) else v
                                 for k, v in st.items()}
                  for p, st in self.state.items() if id(p) in index}
         return {"state": state, "param_groups": groups}
