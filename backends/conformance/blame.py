@@ -1,0 +1,98 @@
+"""Finding the kernel to blame when a composite check fails.
+
+A VJP check runs many kernels: the op's own, then those of its backward rule
+(`gather_backward` for `gather`, `sum` and `where` for a reduction's, ...). When the
+check fails, the op's VJP *rule* is rarely wrong (the registry's rules are checked on
+the NumPy backend); one of the kernels is. `recording` keeps the first few calls of
+every kernel during the check, with copies of their operands and results; `blame`
+replays each call on the NumPy reference kernel (in float64) and returns the calls
+whose result disagrees, so the failure names the kernel that is wrong.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphgrad.backends.conformance.cases import _REFERENCE, TOLERANCE, compare
+from graphgrad.backends.conformance.checks import is_array, operands, snapshot
+
+CALLS_PER_OP = 4  # enough to see a kernel's bug; replaying stays cheap
+
+
+@dataclass
+class Call:
+    op: str
+    args: list
+    attrs: dict
+    result: np.ndarray | None
+
+    def __str__(self) -> str:
+        attrs = f" {self.attrs}" if self.attrs else ""
+        return f"{self.op}({operands(self.args)}){attrs}"
+
+
+@contextmanager
+def recording(backend) -> Iterator[list[Call]]:
+    """Record kernel calls on `backend` while the block runs (its kernels are wrapped
+    for the duration and restored afterwards)."""
+    calls: list[Call] = []
+    seen: dict[str, int] = defaultdict(int)
+    original = backend.kernels
+
+    def wrap(op, kernel):
+        def recorded(*args, **attrs):
+            keep = seen[op] < CALLS_PER_OP
+            before = [snapshot(backend, a) for a in args] if keep else None
+            out = kernel(*args, **attrs)
+            if keep:
+                seen[op] += 1
+                calls.append(Call(op, before, dict(attrs),
+                                  snapshot(backend, out) if is_array(out) else None))
+            return out
+        return recorded
+
+    backend.kernels = {op: wrap(op, k) for op, k in original.items()}
+    try:
+        yield calls
+    finally:
+        backend.kernels = original
+
+
+def disagreement(call: Call) -> str | None:
+    """How `call`'s result differs from the NumPy reference kernel's, or None."""
+    reference = _REFERENCE.kernels.get(call.op)
+    if reference is None or call.result is None:
+        return None
+    wide = [a.astype(np.float64) if is_array(a) and a.dtype.kind == "f" else a
+            for a in call.args]
+    try:
+        with np.errstate(all="ignore"):
+            expected = np.asarray(reference(*wide, **call.attrs))
+    except Exception:  # the reference refuses these operands: not this kernel's fault
+        return None
+    got = call.result
+    if got.shape != expected.shape:
+        return f"result shape {got.shape}, the reference gives {expected.shape}"
+    rtol, atol = TOLERANCE.get(str(got.dtype), (0.0, 0.0))
+    ratio, abs_err, where = compare(got, expected, rtol * 10, atol * 10)
+    if ratio > 1.0:
+        return f"result differs from the NumPy reference {where} (|error| {abs_err:.3g})"
+    return None
+
+
+def blame(calls: list[Call]) -> list[tuple[Call, str]]:
+    """The recorded calls whose results disagree with the reference, one per op."""
+    found, ops = [], set()
+    for call in calls:
+        if call.op in ops:
+            continue
+        problem = disagreement(call)
+        if problem is not None:
+            found.append((call, problem))
+            ops.add(call.op)
+    return found
