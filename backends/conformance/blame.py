@@ -38,34 +38,47 @@ class Call:
 
 @contextmanager
 def recording(backend) -> Iterator[list[Call]]:
-    """Record kernel calls on `backend` while the block runs (its kernels are wrapped
-    for the duration and restored afterwards)."""
+    """Record kernel calls on `backend` while the block runs: its kernels, and the
+    kernels its `specialize` returns for plans compiled meanwhile (recorded with the
+    node's attributes, under the name `op (specialized)`), are wrapped for the
+    duration; the originals are restored afterwards."""
     calls: list[Call] = []
     seen: dict[str, int] = defaultdict(int)
     original = backend.kernels
+    had_own = "specialize" in vars(backend)
+    specialize = backend.specialize
 
-    def wrap(op, kernel):
+    def wrap(op, kernel, fixed=None):
         def recorded(*args, **attrs):
             keep = seen[op] < CALLS_PER_OP
             before = [snapshot(backend, a) for a in args] if keep else None
             out = kernel(*args, **attrs)
             if keep:
                 seen[op] += 1
-                calls.append(Call(op, before, dict(attrs),
+                calls.append(Call(op, before, dict(fixed if fixed is not None else attrs),
                                   snapshot(backend, out) if is_array(out) else None))
             return out
         return recorded
 
+    def specialize_recorded(op, arg_types, attrs):
+        special = specialize(op, arg_types, attrs)
+        return None if special is None else wrap(f"{op} (specialized)", special, attrs)
+
     backend.kernels = {op: wrap(op, k) for op, k in original.items()}
+    backend.specialize = specialize_recorded
     try:
         yield calls
     finally:
         backend.kernels = original
+        if had_own:
+            backend.specialize = specialize
+        else:
+            del backend.specialize
 
 
 def disagreement(call: Call) -> str | None:
     """How `call`'s result differs from the NumPy reference kernel's, or None."""
-    reference = _REFERENCE.kernels.get(call.op)
+    reference = _REFERENCE.kernels.get(call.op.removesuffix(" (specialized)"))
     if reference is None or call.result is None:
         return None
     wide = [a.astype(np.float64) if is_array(a) and a.dtype.kind == "f" else a

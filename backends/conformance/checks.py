@@ -54,7 +54,8 @@ def check_array(value, where: str, what: str = "kernel") -> None:
                    f"{'' if dtype is None else ' of type ' + type(dtype).__name__}), not an "
                    "array with a tuple .shape, a numpy.dtype .dtype and .ndim")
     raise ConformanceFailure(where, problem, "array-type",
-                             cause=problem.split(" (")[0] if "Python" in problem else None)
+                             cause="kernel returned a Python number" if "Python" in problem
+                             else None)
 
 
 def snapshot(backend, value):

@@ -93,7 +93,10 @@ def _identity(item) -> tuple[str, str, object]:
     params = getattr(item, "callspec", None)
     params = params.params if params else {}
     case = params.get("case")
-    op = getattr(case, "op", None) or params.get("op") or "(backend)"
+    row = marker.kwargs.get("row", "(backend)") if marker else "(backend)"
+    op = getattr(case, "op", None) or params.get("op") or row
+    if not isinstance(op, str):  # an empty parametrization (no op selected by --ops)
+        op = row
     return op, check, case
 
 
@@ -207,7 +210,7 @@ def cause_of(exc: BaseException) -> str:
     if cause is None:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         cause = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return re.sub(r"(?<![\w.])-?\d+(\.\d+)?(e[-+]?\d+)?", "#", cause)[:300]
+    return re.sub(r"(?<![\w.])-?\d+(\.\d+)?(e[-+]?\d+)?(?!-d)", "#", cause)[:300]
 
 
 def _outcome(report) -> str:

@@ -41,7 +41,7 @@ def status(rec) -> str:
 
 def format_report(records: dict) -> list[str]:
     rows = []
-    for op in sorted(records, key=lambda o: (o == "(backend)", o)):
+    for op in sorted(records, key=lambda o: (o.startswith("("), o)):
         rec = records[op]
         counts = ", ".join(f"{rec.counts[k]} {k}" for k in ORDER if rec.counts[k])
         ratio, abs_err, where = rec.worst

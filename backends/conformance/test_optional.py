@@ -100,6 +100,12 @@ def test_pack_copies_and_views_share_memory(backend, dtype):
         raise ConformanceFailure(where, f"returned {got.dtype}{list(got.shape)}, not the "
                                  f"parts one after another ({whole.dtype}{list(whole.shape)})",
                                  "pack-copies", cause="pack returned the wrong array")
+    single = backend.pack([arrays[0]])
+    single[...] = backend.from_numpy(np.zeros(parts[0].size, dtype))
+    if not np.array_equal(backend.to_numpy(arrays[0]), parts[0]):
+        raise ConformanceFailure(f"pack([{operands(parts[:1])}])", "writing into the packed "
+                                 "array changed the array packed: pack shares its memory",
+                                 "pack-copies")
     views = backend.views(flat, [tuple(s) for s in PARTS])
     flat[...] = backend.from_numpy(np.concatenate([p.ravel() for p in new]))
     for i, (a, p) in enumerate(zip(arrays, parts)):
