@@ -47,6 +47,10 @@ def _matmul_vjp(g, out, a, b):
 
 
 matmul_op.infer = _matmul_infer
+matmul_op.document(
+    "x @ y (NumPy's matmul: a 1-d x is a row, a 1-d y a column, both then dropped from the "
+    "result; leading batch dims broadcast)",
+    result="batch dims broadcast, then x's rows and y's columns; their dtype (one dtype)")
 matmul_op.vjp = _matmul_vjp
 matmul_op.jvp = lambda t, out, a, b: tangent_sum(
     None if t[0] is None else matmul_op(t[0], b), None if t[1] is None else matmul_op(a, t[1]))
