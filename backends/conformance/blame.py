@@ -19,7 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphgrad.backends.conformance.cases import _REFERENCE, TOLERANCE, compare
-from graphgrad.backends.conformance.checks import is_array, operands, snapshot
+from graphgrad.backends.conformance.checks import (
+    ConformanceFailure,
+    check_array,
+    is_array,
+    operands,
+    snapshot,
+)
 
 CALLS_PER_OP = 4  # enough to see a kernel's bug; replaying stays cheap
 
@@ -36,13 +42,22 @@ class Call:
         return f"{self.op}({operands(self.args)}){attrs}"
 
 
+class Calls(list):
+    """Recorded calls, and the contract violations seen while recording (a kernel
+    returning a Python number, which makes the engine fail far from the cause)."""
+
+    def __init__(self):
+        super().__init__()
+        self.violations: list[ConformanceFailure] = []
+
+
 @contextmanager
-def recording(backend) -> Iterator[list[Call]]:
+def recording(backend) -> Iterator[Calls]:
     """Record kernel calls on `backend` while the block runs: its kernels, and the
     kernels its `specialize` returns for plans compiled meanwhile (recorded with the
     node's attributes, under the name `op (specialized)`), are wrapped for the
     duration; the originals are restored afterwards."""
-    calls: list[Call] = []
+    calls = Calls()
     seen: dict[str, int] = defaultdict(int)
     original = backend.kernels
     had_own = "specialize" in vars(backend)
@@ -53,6 +68,13 @@ def recording(backend) -> Iterator[list[Call]]:
             keep = seen[op] < CALLS_PER_OP
             before = [snapshot(backend, a) for a in args] if keep else None
             out = kernel(*args, **attrs)
+            if not is_array(out) and not calls.violations:  # the engine would crash on it
+                try:
+                    check_array(out, f"kernel {op!r} on ({operands(args)})"
+                                     f"{' ' + str(fixed or attrs) if fixed or attrs else ''}")
+                except ConformanceFailure as failure:
+                    failure.kernel = op
+                    calls.violations.append(failure)
             if keep:
                 seen[op] += 1
                 calls.append(Call(op, before, dict(fixed if fixed is not None else attrs),

@@ -27,7 +27,9 @@ class ConformanceFailure(AssertionError):
                  cause: str | None = None):
         cited = f" {rule(rule_name)}" if rule_name else ""
         super().__init__(f"{where}: {problem}{cited}")
-        self.cause = (cause or problem) + cited
+        self.rule = rule_name
+        self.cause = (cause or problem) + (f" [contract rule '{rule_name}']" if rule_name
+                                           else "")
 
 
 def to_backend(backend, arrays) -> list[Tensor]:

@@ -174,18 +174,20 @@ class ConformanceSession:
         rec.counts[outcome] += 1
         if outcome == "failed":
             rec.failed_checks.add(check)
-            self._blame(op, props)
+            self._blame(op, check, props)
         if outcome in ("unsupported", "xfail"):
             rec.reasons.add(_reason(report))
         for name, value in report.user_properties:
             if name == "conformance_error" and value[0] > rec.worst[0]:
                 rec.worst = value
 
-    def _blame(self, op: str, props: dict) -> None:
+    def _blame(self, op: str, check: str, props: dict) -> None:
         culprit = props.get(BLAME)
         if culprit is not None and culprit != op:
             self.records[op].blames.add(culprit)
-            self.records.setdefault(culprit, OpRecord()).blamed_by.add(op)
+            self.records.setdefault(culprit, OpRecord()).blamed_by.add(
+                f"the vjp of {op}" if check == "vjp" else f"{check} training"
+                if check == "compiled" else f"{check} of {op}")
         self.causes[props.get(CAUSE, "(no message)")].append(op)
 
     @pytest.hookimpl(trylast=True)

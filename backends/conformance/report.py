@@ -25,9 +25,9 @@ def status(rec) -> str:
         checks = sorted(rec.failed_checks)
         if rec.blames:
             checks = [f"{ch}: kernel {', '.join(sorted(rec.blames))} is wrong"
-                      if ch == "vjp" else ch for ch in checks]
+                      if ch in ("vjp", "compiled") else ch for ch in checks]
         if rec.blamed_by:
-            checks.append(f"breaks the vjp of {', '.join(sorted(rec.blamed_by))}")
+            checks.append(f"breaks {', '.join(sorted(rec.blamed_by))}")
         return f"FAIL ({'; '.join(checks)})"
     notes = [f"{c[k]} {k}" for k in ("xfail", "xpass", "unsupported") if c[k]]
     if c["passed"]:

@@ -82,6 +82,9 @@ def test_compiled_training(backend, model, optimizer, passes, request):
             raise
         except Exception as exc:
             problem = ("raised", f"{type(exc).__name__}: {exc}")
+    if calls.violations:
+        request.node.user_properties.append((BLAME, calls.violations[0].kernel))
+        raise calls.violations[0]
     if problem is None:
         return
     what, how = problem

@@ -60,8 +60,11 @@ def test_shape_dtype_and_support(on_backend, op, shape):
             assert np.array_equal(np.sort(a), np.arange(a.size)), "randperm is no permutation"
 
 
-@pytest.mark.parametrize("op, mean, std", [("rand", 0.5, 12 ** -0.5), ("randn", 0.0, 1.0),
-                                           ("randint", 0.5, (64 - 1) ** 0.5 / 12 ** 0.5)])
+MOMENTS = {"rand": (0.5, 12 ** -0.5), "randn": (0.0, 1.0),
+           "randint": (0.5, (64 - 1) ** 0.5 / 12 ** 0.5)}
+
+
+@pytest.mark.parametrize("op, mean, std", [(op, *MOMENTS[op]) for op in selected(MOMENTS)])
 def test_moments(on_backend, op, mean, std):
     a = _draw(op, (20000,), "float64")[1].astype(np.float64)
     se = std / np.sqrt(a.size)

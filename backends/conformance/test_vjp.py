@@ -28,14 +28,24 @@ def test_vjp(backend, case, request):
     for i in case.sample.diff:
         inputs[i].requires_grad_(True)
     op, kwargs = REGISTRY[case.op], case.kwargs()
+    where = f"{describe(case)} on backend {backend.name!r}"
     with recording(backend) as calls:
-        result = check_gradients(lambda *xs: op(*xs, **kwargs), inputs)
+        try:
+            result = check_gradients(lambda *xs: op(*xs, **kwargs), inputs)
+        except Exception as exc:
+            if calls.violations:
+                request.node.user_properties.append((BLAME, calls.violations[0].kernel))
+                raise calls.violations[0] from exc
+            raise ConformanceFailure(where, f"the gradient check raised {type(exc).__name__}: "
+                                     f"{exc}") from exc
+    if calls.violations:
+        request.node.user_properties.append((BLAME, calls.violations[0].kernel))
+        raise calls.violations[0]
     if result.worst is not None:
         w = result.worst
         record_error(request.node, w.ratio, abs(w.analytical - w.numerical), "vjp float64")
     if result.passed:
         return
-    where = f"{describe(case)} on backend {backend.name!r}"
     culprits = blame(calls)
     if not culprits:
         raise ConformanceFailure(where, result.message, cause=f"the VJP of op {case.op!r} "
