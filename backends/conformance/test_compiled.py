@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.conformance(check="compiled", row="(compiled)"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
 TOLERANCE = {"float32": (2e-3, 1e-5), "float64": (1e-7, 1e-10)}
-COMBINATIONS = [(m, o, p) for m in training.MODELS for o in training.OPTIMIZERS
+COMBINATIONS = [(m, o, p) for m in training.MODELS for o in training.PER_MODEL[m]
                 for p in ("default", "none")]
 
 
@@ -95,6 +95,12 @@ def test_compiled_training(backend, model, optimizer, passes, request):
         how += f"; kernel {call.op!r} is to blame: on {call}, its {wrong}"
     raise ConformanceFailure(where, f"{what} {how}", "compiled-matches-numpy",
                              cause=f"compiled training: {how.split(':')[0].split(' at ')[0]}")
+
+
+def test_every_builtin_optimizer_is_trained():
+    missing = training.uncovered_optimizers()
+    assert not missing, f"no compiled conformance run uses {missing}: add them to " \
+                        "graphgrad/backends/conformance/training.py OPTIMIZERS"
 
 
 def test_compiled_dropout_masks(backend):

@@ -35,7 +35,27 @@ OPTIMIZERS = {
     "RMSprop(centered, momentum)": lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5,
                                                             centered=True),
     "Adagrad(lr_decay)": lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.01),
+    "Adadelta(weight_decay)": lambda ps: optim.Adadelta(ps, lr=1.0, weight_decay=0.01),
+    "Adamax": lambda ps: optim.Adamax(ps, lr=0.01),
+    "NAdam": lambda ps: optim.NAdam(ps, lr=0.01),
+    "RAdam": lambda ps: optim.RAdam(ps, lr=0.01),
+    "ASGD": lambda ps: optim.ASGD(ps, lr=0.05),
+    "Rprop": lambda ps: optim.Rprop(ps, lr=0.01),
 }
+#: Optimizers a compiled step cannot run (they need a closure evaluated eagerly).
+EAGER_ONLY = frozenset({"LBFGS"})
+#: The optimizers each model trains with: every one on the MLP, a few on the others.
+PER_MODEL = {"mlp+cross_entropy": tuple(OPTIMIZERS),
+             "regression+mse": ("SGD(momentum, dampening)", "Adam(amsgrad, weight_decay)",
+                                "Rprop"),
+             "batchnorm+dropout": ("SGD(nesterov, weight_decay)", "AdamW", "NAdam")}
+
+
+def uncovered_optimizers() -> list[str]:
+    """Built-in optimizers (graphgrad.optim.__all__) no compiled run trains with."""
+    covered = {name.split("(")[0] for name in OPTIMIZERS}
+    return sorted(name for name in optim.__all__ if isinstance(getattr(optim, name), type)
+                  and name != "Optimizer" and name not in covered | EAGER_ONLY)
 
 
 def _mlp():
