@@ -46,9 +46,37 @@ class Calls(list):
     """Recorded calls, and the contract violations seen while recording (a kernel
     returning a Python number, which makes the engine fail far from the cause)."""
 
-    def __init__(self):
+    def __init__(self, backend):
         super().__init__()
+        self.backend = backend
         self.violations: list[ConformanceFailure] = []
+        self.seen: dict[str, int] = defaultdict(int)
+
+    def wrap(self, op: str, kernel, fixed: dict | None = None):
+        """`kernel`, recording its first calls (with `fixed` as the attributes of a
+        specialized kernel, which is called without them)."""
+        backend = self.backend
+
+        def recorded(*args, **attrs):
+            keep = self.seen[op] < CALLS_PER_OP
+            before = [snapshot(backend, a) for a in args] if keep else None
+            out = kernel(*args, **attrs)
+            if not is_array(out) and not self.violations:  # the engine would crash on it
+                self.violation(op, out, args, fixed or attrs)
+            if keep:
+                self.seen[op] += 1
+                self.append(Call(op, before, dict(fixed if fixed is not None else attrs),
+                                 snapshot(backend, out) if is_array(out) else None))
+            return out
+        return recorded
+
+    def violation(self, op: str, out, args, attrs) -> None:
+        try:
+            check_array(out, f"kernel {op!r} on ({operands(args)})"
+                             f"{' ' + str(attrs) if attrs else ''}")
+        except ConformanceFailure as failure:
+            failure.kernel = op
+            self.violations.append(failure)
 
 
 @contextmanager
@@ -57,36 +85,16 @@ def recording(backend) -> Iterator[Calls]:
     kernels its `specialize` returns for plans compiled meanwhile (recorded with the
     node's attributes, under the name `op (specialized)`), are wrapped for the
     duration; the originals are restored afterwards."""
-    calls = Calls()
-    seen: dict[str, int] = defaultdict(int)
+    calls = Calls(backend)
     original = backend.kernels
     had_own = "specialize" in vars(backend)
     specialize = backend.specialize
 
-    def wrap(op, kernel, fixed=None):
-        def recorded(*args, **attrs):
-            keep = seen[op] < CALLS_PER_OP
-            before = [snapshot(backend, a) for a in args] if keep else None
-            out = kernel(*args, **attrs)
-            if not is_array(out) and not calls.violations:  # the engine would crash on it
-                try:
-                    check_array(out, f"kernel {op!r} on ({operands(args)})"
-                                     f"{' ' + str(fixed or attrs) if fixed or attrs else ''}")
-                except ConformanceFailure as failure:
-                    failure.kernel = op
-                    calls.violations.append(failure)
-            if keep:
-                seen[op] += 1
-                calls.append(Call(op, before, dict(fixed if fixed is not None else attrs),
-                                  snapshot(backend, out) if is_array(out) else None))
-            return out
-        return recorded
-
     def specialize_recorded(op, arg_types, attrs):
         special = specialize(op, arg_types, attrs)
-        return None if special is None else wrap(f"{op} (specialized)", special, attrs)
+        return None if special is None else calls.wrap(f"{op} (specialized)", special, attrs)
 
-    backend.kernels = {op: wrap(op, k) for op, k in original.items()}
+    backend.kernels = {op: calls.wrap(op, k) for op, k in original.items()}
     backend.specialize = specialize_recorded
     try:
         yield calls
