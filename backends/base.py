@@ -35,8 +35,9 @@ RULES: dict[str, str] = {
                        "writes, and only into the out= buffers it is handed)",
     "python-numbers": "kernels and fused kernels accept Python numbers (float, int, bool) "
                       "wherever they accept a 0-d array beside an array operand, with the "
-                      "result the 0-d array would give: a compiled plan hands optimizer "
-                      "hyperparameters (SGD's momentum, Adam's betas) over as Python floats",
+                      "result the 0-d array would give, and cast takes a Python number alone "
+                      "(giving a 0-d array of its dtype): a compiled plan reads optimizer "
+                      "hyperparameters (the learning rate) as Python floats and casts them",
     "from-numpy-copies": "from_numpy returns an array that shares no memory with the "
                          "caller's NumPy array (which the caller may change afterwards)",
     "to-numpy": "to_numpy returns a numpy.ndarray with the array's shape, dtype and "

@@ -60,7 +60,12 @@ class Calls(list):
         def recorded(*args, **attrs):
             keep = self.seen[op] < CALLS_PER_OP
             before = [snapshot(backend, a) for a in args] if keep else None
-            out = kernel(*args, **attrs)
+            try:
+                out = kernel(*args, **attrs)
+            except Exception as exc:
+                if any(isinstance(a, (bool, int, float)) for a in args):
+                    self.violation(op, exc, args, fixed or attrs)
+                raise
             if not is_array(out) and not self.violations:  # the engine would crash on it
                 self.violation(op, out, args, fixed or attrs)
             if keep:
@@ -71,9 +76,16 @@ class Calls(list):
         return recorded
 
     def violation(self, op: str, out, args, attrs) -> None:
+        """Note the first broken rule: a non-array result, or an exception on Python
+        number operands (`out` is then the exception)."""
+        if self.violations:
+            return
+        where = f"kernel {op!r} on ({operands(args)}){' ' + str(attrs) if attrs else ''}"
         try:
-            check_array(out, f"kernel {op!r} on ({operands(args)})"
-                             f"{' ' + str(attrs) if attrs else ''}")
+            if isinstance(out, Exception):
+                raise ConformanceFailure(where, f"kernel raised {type(out).__name__}: {out}",
+                                         "python-numbers")
+            check_array(out, where)
         except ConformanceFailure as failure:
             failure.kernel = op
             self.violations.append(failure)

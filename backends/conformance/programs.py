@@ -93,6 +93,14 @@ def _reuse(dtype):
     return b.build(first, second), [_rand((3, 4), 8), _rand((3, 4), 9), 0.5]
 
 
+def _hyperparameter(dtype):
+    """An SGD update: the learning rate comes in as float64 (a Python float in a plan)."""
+    b = ProgramBuilder([((3, 4), dtype), ((3, 4), dtype), ((), np.dtype("float64"))])
+    lr = b.add("cast", 2, dtype=np.dtype(dtype))
+    return b.build(b.add("sub", 0, b.add("mul", 1, lr))), [_rand((3, 4), 10),
+                                                          _rand((3, 4), 11), 0.1]
+
+
 CHAINS = {
     "adam": _adam,
     "activation": _activation,
@@ -100,6 +108,7 @@ CHAINS = {
     "masked": _masked,
     "scalars": _scalars,
     "reuse": _reuse,
+    "hyperparameter": _hyperparameter,
 }
 
 

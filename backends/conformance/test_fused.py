@@ -127,7 +127,7 @@ def test_fused_out_aliasing_an_input(backend, name, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("name", ["adam", "masked", "reuse"])
+@pytest.mark.parametrize("name", ["adam", "masked", "reuse", "hyperparameter"])
 def test_fused_python_float_inputs(backend, name, dtype):
     program, arrays = chain_on(backend, name, dtype)
     want = _unfused(backend, program, arrays)

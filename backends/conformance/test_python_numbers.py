@@ -1,10 +1,11 @@
 """Python numbers as operands: a compiled plan hands some operands over as Python floats.
 
-A plan reads an optimizer's hyperparameters (SGD's momentum, Adam's betas, the
-learning rate) from its param groups at every call, so kernels receive them as
-Python floats, not 0-d arrays (rule 'python-numbers'). Oracle: the same kernel on
-the same value as a 0-d array of the other operands' dtype; the result must have the
-same shape, dtype and values.
+A plan reads an optimizer's hyperparameters (the learning rate) from its param groups
+at every call, so kernels receive them as Python floats, not 0-d arrays (rule
+'python-numbers'): first `cast` (to the plan's dtype), then any elementwise op beside
+an array. Oracle: the same kernel on the same value as a 0-d array of the other
+operands' dtype (for cast: NumPy's conversion); the result must have the same shape,
+dtype and values.
 """
 
 import numpy as np
@@ -71,3 +72,17 @@ def test_python_float_operand(backend, case, position):
         raise ConformanceFailure(where, f"result differs from the 0-d array's {at}",
                                  "python-numbers",
                                  cause="a Python float operand changed the result's values")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_cast_of_a_python_float(backend, dtype):
+    if dtype in backend.unsupported_dtypes:
+        pytest.skip(f"unsupported: backend {backend.name!r} declares dtype {dtype}")
+    where = f"op 'cast' on (float 0.1) {{'dtype': dtype('{dtype}')}} [a learning rate]"
+    kernel = backend.kernels["cast"]
+    out = to_numpy_checked(backend, call_kernel(backend, kernel, [0.1], {"dtype": np.dtype(dtype)},
+                                                where, rule_on_error="python-numbers"), where)
+    want = np.asarray(0.1).astype(dtype)
+    if out.shape != () or out.dtype != want.dtype or out != want:
+        raise ConformanceFailure(where, f"result {out.dtype}{list(out.shape)} {out!r}, "
+                                 f"expected {want.dtype}[] {want!r}", "python-numbers")

@@ -50,6 +50,7 @@ MUTANTS = {
     "OneHotFloat": ("one_hot", "forward", "result dtype float64"),
     "RandintInclusive": ("randint", "support", "randint drew outside [-3, 5)"),
     "CastKeepsDtype": ("cast", "forward", "op 'cast'"),
+    "CastNeedsArray": ("cast", "python", "'python-numbers'"),
 }
 
 
