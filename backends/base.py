@@ -9,8 +9,10 @@ autodiff, passes, scheduling) is the engine's and is shared by every backend.
 **The array type** is the backend's own (a NumPy array, a CuPy array, a wrapper around
 a tensor library's tensor). The engine reads only these attributes of it: `.shape`
 (a tuple of ints), `.dtype` (a `numpy.dtype`: float32, float64, int64 or bool; a
-`torch.Tensor`, whose dtype is `torch.float32`, needs a thin wrapper), `.ndim` and
-`.size`; with `flat_state`, it also assigns `flat[...] = x`. A 0-d result is a 0-d
+`torch.Tensor`, whose dtype is `torch.float32`, needs a thin wrapper) and `.ndim`
+(checked by the suite); with `flat_state`, it also assigns `flat[...] = x`. Kernels
+are only ever handed this type, Python numbers, and what the backend's own kernels
+return. A 0-d result is a 0-d
 array (or a NumPy scalar), never a Python number.
 
 **The rules** a backend follows are `RULES` below, by name; `graphgrad ops` prints
