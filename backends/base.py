@@ -35,6 +35,9 @@ RULES: dict[str, str] = {
                    "(REGISTRY[op].infer; see `graphgrad ops`)",
     "no-input-writes": "a kernel never writes into its operands (only a fused kernel "
                        "writes, and only into the out= buffers it is handed)",
+    "new-result": "the kernel of an op not marked 'may return a view' returns a new array, "
+                  "never an operand or a view of one (a plan may later write into it while "
+                  "the operand lives on)",
     "python-numbers": "kernels and fused kernels accept Python numbers (float, int, bool) "
                       "wherever they accept a 0-d array beside an array operand, with the "
                       "result the 0-d array would give, and cast takes a Python number alone "

@@ -75,9 +75,11 @@ def same_values(a, b) -> bool:
 
 
 def call_kernel(backend, kernel, args, kwargs, where: str, what: str = "kernel",
-                rule_on_error: str | None = None):
+                rule_on_error: str | None = None, may_alias: bool = True):
     """`kernel(*args, **kwargs)`, checked against the rules a single call can break;
-    an exception it raises is reported citing `rule_on_error`, if given."""
+    an exception it raises is reported citing `rule_on_error`, if given; unless
+    `may_alias`, the result must not share memory with an operand (seen where
+    `to_numpy` returns views, as with NumPy arrays)."""
     before = [snapshot(backend, a) for a in args]
     try:
         with np.errstate(all="ignore"):
@@ -91,7 +93,17 @@ def call_kernel(backend, kernel, args, kwargs, where: str, what: str = "kernel",
     for i, (a, b) in enumerate(zip(args, before)):
         if is_array(a) and not same_values(backend.to_numpy(a), b):
             raise ConformanceFailure(where, f"{what} modified its input {i}", "no-input-writes")
+    if not may_alias:
+        _check_new(backend, out, args, where, what)
     return out
+
+
+def _check_new(backend, out, args, where: str, what: str) -> None:
+    result = np.asarray(backend.to_numpy(out))
+    for i, a in enumerate(args):
+        if is_array(a) and result.size and np.shares_memory(result, backend.to_numpy(a)):
+            raise ConformanceFailure(where, f"{what} returned its input {i} (or a view of "
+                                     "it) for an op that returns a new array", "new-result")
 
 
 def run_case(backend, case) -> np.ndarray:
@@ -100,7 +112,8 @@ def run_case(backend, case) -> np.ndarray:
     if case.op not in backend.kernels:
         raise ConformanceFailure(describe(case), f"backend {backend.name!r} has no kernel "
                                  f"for op {case.op!r} (add one or list it in unsupported_ops)")
-    out = call_kernel(backend, backend.kernels[case.op], args, case.kwargs(), describe(case))
+    out = call_kernel(backend, backend.kernels[case.op], args, case.kwargs(), describe(case),
+                      may_alias=REGISTRY[case.op].view)
     return to_numpy_checked(backend, out, describe(case))
 
 

@@ -259,6 +259,8 @@ MUTANT_KERNELS = {
         "one_hot": lambda idx, num_classes: np.eye(num_classes)[idx]}),
     "RandintInclusive": ("randint draws from [low, high] instead of [low, high)",
                          {"randint": _randint_inclusive}),
+    "IdentityReturnsInput": ("identity returns its operand instead of a copy",
+                             {"identity": lambda x: x}),
     "CastNeedsArray": ("cast calls .astype: a learning rate (a Python float) crashes it",
                        {"cast": lambda x, dtype: x.astype(dtype)}),
     "CastKeepsDtype": ("cast returns its input unchanged when asked for bool", {

@@ -185,6 +185,9 @@ VIOLATIONS = {
     "no-input-writes": (_breaking("no-input-writes", "neg negates in place",
                                   kernels={"neg": lambda x: np.negative(x, out=x)}),
                         "neg", "forward"),
+    "new-result": (_breaking("new-result", "cast to the same dtype returns its operand",
+                             kernels={"cast": lambda x, dtype: x if x.dtype == dtype
+                                      else np.array(x, dtype=dtype)}), "cast", "forward"),
     "python-numbers": (_breaking("python-numbers", "mul reads its second operand's dtype",
                                  kernels={"mul": lambda x, y: np.multiply(x, y.astype(x.dtype))}),
                        "mul", "python"),

@@ -51,6 +51,7 @@ MUTANTS = {
     "RandintInclusive": ("randint", "support", "randint drew outside [-3, 5)"),
     "CastKeepsDtype": ("cast", "forward", "op 'cast'"),
     "CastNeedsArray": ("cast", "python", "'python-numbers'"),
+    "IdentityReturnsInput": ("identity", "forward", "'new-result'"),
 }
 
 
