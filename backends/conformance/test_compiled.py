@@ -22,7 +22,7 @@ from graphgrad.backends.conformance import training
 from graphgrad.backends.conformance.blame import blame, recording
 from graphgrad.backends.conformance.cases import compare
 from graphgrad.backends.conformance.checks import ConformanceFailure
-from graphgrad.backends.conformance.plugin import BLAME
+from graphgrad.backends.conformance.plugin import BLAME, record_error
 
 pytestmark = [pytest.mark.conformance(check="compiled", row="(compiled)"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
@@ -43,8 +43,9 @@ def reference(model: str, optimizer: str, dtype: str) -> training.Run:
                           training.batches(model, dtype))
 
 
-def _differences(run, ref, dtype):
-    """(what, where) of the first quantity that differs, step by step."""
+def _differences(run, ref, dtype, node=None):
+    """(what, where) of the first quantity that differs, step by step (the worst error
+    of those that agree goes to the report)."""
     rtol, atol = TOLERANCE[dtype]
     pairs = [(f"step {i + 1}: loss", a, b) for i, (a, b) in enumerate(zip(run.losses,
                                                                           ref.losses))]
@@ -63,6 +64,8 @@ def _differences(run, ref, dtype):
         ratio, abs_err, at = compare(got, want, rtol, atol)
         if ratio > 1.0:
             return what, f"differs from the NumPy backend's {at} (|error| {abs_err:.3g})"
+        if node is not None:
+            record_error(node, ratio, abs_err, f"compiled {dtype}, {what}")
     return None
 
 
@@ -77,7 +80,8 @@ def test_compiled_training(backend, model, optimizer, passes, request):
         try:
             run = training.train(net, loss_fn, optimizer, backend.name, passes,
                                  training.batches(model, dtype))
-            problem = _differences(run, reference(model, optimizer, dtype), dtype)
+            problem = _differences(run, reference(model, optimizer, dtype), dtype,
+                                   request.node)
         except AssertionError:
             raise
         except Exception as exc:

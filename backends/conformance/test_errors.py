@@ -26,6 +26,8 @@ def test_operands_that_do_not_fit_raise_a_shape_error(backend, op, shapes):
     xs = to_backend(backend, [np.ones(s, np.float32) for s in shapes])
     with pytest.raises(gg.ShapeError, match=op):
         REGISTRY[op](*xs)
+        pytest.fail(f"op {op!r} on ({', '.join(f'float32{list(s)}' for s in shapes)}): the "
+                    "kernel accepted operands that do not fit instead of raising")
 
 
 def test_an_op_without_a_kernel_is_a_backend_error(backend):
