@@ -155,12 +155,12 @@ class ConformanceSession:
         if mine:
             declare(backend_under_test(config), mine)
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(hookwrapper=True)  # old-style: works with every pytest >= 7
     def pytest_runtest_makereport(self, item, call):
-        report = yield
+        outcome = yield
+        report = outcome.get_result()
         if call.excinfo is not None and item.get_closest_marker("conformance"):
             report.user_properties.append((CAUSE, cause_of(call.excinfo.value)))
-        return report
 
     def pytest_runtest_logreport(self, report) -> None:
         props = dict(report.user_properties)
