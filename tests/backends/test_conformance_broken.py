@@ -10,6 +10,8 @@ blame a wrong backward kernel rather than the op whose VJP uses it.
 
 import os
 import re
+import subprocess
+import sys
 
 from test_conformance_numpy import run_conformance
 
@@ -85,11 +87,20 @@ def test_the_report_is_the_last_thing_printed():
     assert "kernel modified its input 0 [contract rule 'no-input-writes'" in proc.stdout
 
 
+def _console_script(*args):
+    """`graphgrad ...` as the console script runs it: without the current directory on
+    sys.path (`python -P`), unlike `python -m`."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-P", "-m", "graphgrad.cli", *args], cwd=HERE,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
 def test_module_spec_loads_from_the_current_directory_without_pythonpath():
-    proc = run_conformance("broken_backends:WrongDtype", "--ops", "exp", "-k", "forward",
-                           cwd=HERE)
-    assert proc.returncode == 1 and "INTERNALERROR" not in proc.stdout + proc.stderr
+    proc = _console_script("conformance", "broken_backends:WrongDtype", "--ops", "exp", "-k",
+                           "forward")
+    assert proc.returncode == 1 and "INTERNALERROR" not in proc.stdout + proc.stderr, \
+        proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "FAILED for exp" in proc.stdout
-    missing = run_conformance("no_such_module:Backend", cwd=HERE)
+    missing = _console_script("conformance", "no_such_module:Backend")
     assert missing.returncode != 0 and "cannot load backend class" in missing.stdout + \
         missing.stderr
