@@ -6,7 +6,10 @@ check fails, the op's VJP *rule* is rarely wrong (the registry's rules are check
 the NumPy backend); one of the kernels is. `recording` keeps the first few calls of
 every kernel during the check, with copies of their operands and results; `blame`
 replays each call on the NumPy reference kernel (in float64) and returns the calls
-whose result disagrees, so the failure names the kernel that is wrong.
+whose result disagrees, so the failure names the kernel that is wrong. Under
+`gg.compile` the specialized kernels (`specialize`) and fused kernels
+(`compile_fused`, replayed as their steps on the NumPy kernels, without `out=`) are
+recorded too.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graphgrad.backends.base import Backend
 from graphgrad.backends.conformance.cases import _REFERENCE, TOLERANCE, compare
 from graphgrad.backends.conformance.checks import (
     ConformanceFailure,
@@ -35,7 +39,8 @@ class Call:
     op: str
     args: list
     attrs: dict
-    result: np.ndarray | None
+    result: np.ndarray | tuple | None
+    program: object = None  # a fused call's FusedProgram
 
     def __str__(self) -> str:
         attrs = f" {self.attrs}" if self.attrs else ""
@@ -51,6 +56,24 @@ class Calls(list):
         self.backend = backend
         self.violations: list[ConformanceFailure] = []
         self.seen: dict[str, int] = defaultdict(int)
+
+    def wrap_fused(self, program, fused):
+        """A fused kernel recording its first calls (operands copied before the call:
+        an `out=` buffer may be one of them)."""
+        op = f"fused[{','.join(program.op_names)}]"
+        backend = self.backend
+
+        def recorded(*args, out=None):
+            keep = self.seen[op] < CALLS_PER_OP
+            before = [snapshot(backend, a) for a in args] if keep else None
+            result = fused(*args) if out is None else fused(*args, out=out)
+            if keep:
+                self.seen[op] += 1
+                values = result if isinstance(result, tuple) else (result,)
+                self.append(Call(op, before, {}, tuple(snapshot(backend, v) for v in values),
+                                 program))
+            return result
+        return recorded
 
     def wrap(self, op: str, kernel, fixed: dict | None = None):
         """`kernel`, recording its first calls (with `fixed` as the attributes of a
@@ -99,40 +122,65 @@ def recording(backend) -> Iterator[Calls]:
     duration; the originals are restored afterwards."""
     calls = Calls(backend)
     original = backend.kernels
-    had_own = "specialize" in vars(backend)
     specialize = backend.specialize
 
     def specialize_recorded(op, arg_types, attrs):
         special = specialize(op, arg_types, attrs)
         return None if special is None else calls.wrap(f"{op} (specialized)", special, attrs)
 
+    compile_fused = backend.compile_fused
+    own = {name: name in vars(backend) for name in ("specialize", "compile_fused")}
     backend.kernels = {op: calls.wrap(op, k) for op, k in original.items()}
     backend.specialize = specialize_recorded
+    backend.compile_fused = lambda program: calls.wrap_fused(program, compile_fused(program))
     try:
         yield calls
     finally:
         backend.kernels = original
-        if had_own:
-            backend.specialize = specialize
-        else:
-            del backend.specialize
+        for name, value in (("specialize", specialize), ("compile_fused", compile_fused)):
+            if own[name]:
+                setattr(backend, name, value)
+            else:
+                delattr(backend, name)
 
 
-def disagreement(call: Call) -> str | None:
-    """How `call`'s result differs from the NumPy reference kernel's, or None."""
+def _expected(call: Call):
+    """The NumPy reference's result(s) for the call's operands (float64 for a kernel;
+    a fused program's steps one NumPy kernel at a time, in its own dtypes)."""
+    if call.program is not None:
+        found = Backend.compile_fused(_REFERENCE, call.program)(*call.args)
+        return tuple(np.asarray(v) for v in (found if isinstance(found, tuple) else (found,)))
     reference = _REFERENCE.kernels.get(call.op.removesuffix(" (specialized)"))
-    if reference is None or call.result is None:
+    if reference is None:
         return None
     wide = [a.astype(np.float64) if is_array(a) and a.dtype.kind == "f" else a
             for a in call.args]
+    return (np.asarray(reference(*wide, **call.attrs)),)
+
+
+def disagreement(call: Call) -> str | None:
+    """How `call`'s result differs from the NumPy reference's, or None."""
+    if call.result is None:
+        return None
     try:
         with np.errstate(all="ignore"):
-            expected = np.asarray(reference(*wide, **call.attrs))
+            expected = _expected(call)
     except Exception:  # the reference refuses these operands: not this kernel's fault
         return None
-    got = call.result
-    if got.shape != expected.shape:
-        return f"result shape {got.shape}, the reference gives {expected.shape}"
+    if expected is None:
+        return None
+    results = call.result if isinstance(call.result, tuple) else (call.result,)
+    for i, (got, want) in enumerate(zip(results, expected)):
+        problem = _differs(got, want, exact_dtype=call.program is not None)
+        if problem is not None:
+            return problem if len(results) == 1 else f"output {i}: {problem}"
+    return None
+
+
+def _differs(got, expected, exact_dtype: bool) -> str | None:
+    if got.shape != expected.shape or (exact_dtype and got.dtype != expected.dtype):
+        return (f"result is {got.dtype}{list(got.shape)}, the reference gives "
+                f"{expected.dtype}{list(expected.shape)}")
     rtol, atol = TOLERANCE.get(str(got.dtype), (0.0, 0.0))
     ratio, abs_err, where = compare(got, expected, rtol * 10, atol * 10)
     if ratio > 1.0:
