@@ -293,3 +293,19 @@ class ZeroDAsPythonNumbers(NumpyBackend):
             out = kernel(*args, **attrs)
             return out.item() if np.ndim(out) == 0 else out
         return run
+
+
+class CupyKernelTable(NumpyBackend):
+    """Not broken: the CuPy backend's kernel table with NumPy as its array module (the
+    way tests/backends/test_cupy_backend.py checks the table's logic without a GPU)."""
+
+    name = "cupy_kernel_table"
+
+    def __init__(self):
+        super().__init__()
+        from graphgrad.backends.cupy_backend import _array_kernels, _elementwise_kernels
+
+        numpy_kernels = dict(self.kernels)
+        self.kernels.update({**_elementwise_kernels(np, numpy_kernels["erf"],
+                                                    numpy_kernels["sigmoid"]),
+                             **_array_kernels(np, np.add.at)})

@@ -104,3 +104,10 @@ def test_module_spec_loads_from_the_current_directory_without_pythonpath():
     missing = _console_script("conformance", "no_such_module:Backend")
     assert missing.returncode != 0 and "cannot load backend class" in missing.stdout + \
         missing.stderr
+
+
+def test_cupy_kernel_table_takes_python_numbers():
+    """The CuPy kernels' logic (NumPy as the array module) under the Python-number rule:
+    its cast once called `x.astype`, which a compiled step's learning rate crashed."""
+    proc = run_conformance("broken_backends:CupyKernelTable", "-k", "python", env_path=HERE)
+    assert proc.returncode == 0, proc.stdout[-3000:]
