@@ -8,6 +8,7 @@ pytest -k expression) that must catch each (test_conformance_mutants.py).
 
 import numpy as np
 
+from graphgrad.backends.cupy_backend import _array_kernels, _elementwise_kernels
 from graphgrad.backends.numpy_backend import NumpyBackend
 from graphgrad.errors import BackendError
 from graphgrad.ops.shape import index_tuple
@@ -303,8 +304,6 @@ class CupyKernelTable(NumpyBackend):
 
     def __init__(self):
         super().__init__()
-        from graphgrad.backends.cupy_backend import _array_kernels, _elementwise_kernels
-
         numpy_kernels = dict(self.kernels)
         self.kernels.update({**_elementwise_kernels(np, numpy_kernels["erf"],
                                                     numpy_kernels["sigmoid"]),
