@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphgrad.backends.base import Backend
-from graphgrad.backends.conformance.cases import _REFERENCE, TOLERANCE, compare
+from graphgrad.backends.conformance.cases import REFERENCE, TOLERANCE, compare
 from graphgrad.backends.conformance.checks import (
     ConformanceFailure,
     check_array,
@@ -148,9 +148,9 @@ def _expected(call: Call):
     """The NumPy reference's result(s) for the call's operands (float64 for a kernel;
     a fused program's steps one NumPy kernel at a time, in its own dtypes)."""
     if call.program is not None:
-        found = Backend.compile_fused(_REFERENCE, call.program)(*call.args)
+        found = Backend.compile_fused(REFERENCE, call.program)(*call.args)
         return tuple(np.asarray(v) for v in (found if isinstance(found, tuple) else (found,)))
-    reference = _REFERENCE.kernels.get(call.op.removesuffix(" (specialized)"))
+    reference = REFERENCE.kernels.get(call.op.removesuffix(" (specialized)"))
     if reference is None:
         return None
     wide = [a.astype(np.float64) if is_array(a) and a.dtype.kind == "f" else a

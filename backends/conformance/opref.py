@@ -23,7 +23,7 @@ import sys
 import numpy as np
 
 from graphgrad.backends import base
-from graphgrad.backends.conformance.cases import _dtypes_for, samples_of
+from graphgrad.backends.conformance.cases import dtypes_for, samples_of
 from graphgrad.ops import REGISTRY
 
 REGENERATE = "python -m graphgrad.backends.conformance.opref --write docs/ops.md"
@@ -91,7 +91,7 @@ def _show(value) -> str:
 def checked_dtypes(op) -> list[str]:
     if op.samples is None or op.random:
         return []
-    found = {d for s in samples_of(op.name) for d in _dtypes_for(op.name, s)}
+    found = {d for s in samples_of(op.name) for d in dtypes_for(op.name, s)}
     return sorted(found - {"native"}) + (["as sampled"] if "native" in found else [])
 
 

@@ -16,8 +16,8 @@ from graphgrad.backends.base import Backend
 from graphgrad.backends.conformance.cases import (
     TOLERANCE,
     Case,
-    _dtypes_for,
     compare,
+    dtypes_for,
     sampled_ops,
     samples_of,
 )
@@ -36,7 +36,7 @@ SPECIALIZED_VARIANTS = ("contiguous", "strided")
 
 
 def _specialize_cases(op):
-    return [Case(op, i, dt, v) for i, s in enumerate(samples_of(op)) for dt in _dtypes_for(op, s)
+    return [Case(op, i, dt, v) for i, s in enumerate(samples_of(op)) for dt in dtypes_for(op, s)
             for v in SPECIALIZED_VARIANTS]
 
 
