@@ -32,6 +32,7 @@ from .cuda_codegen import (
     kernel_parts,
     signature,
 )
+from .cupy_collectives import collective_kernels
 
 INSTALL_HINT = "pip install graphgrad[cuda]"
 
@@ -91,6 +92,11 @@ def _array_kernels(cp, scatter_add) -> dict[str, Callable]:
         scatter_add(out.reshape(-1), flat.reshape(-1), g.reshape(-1))
         return out
 
+    def binary_cross_entropy(p, t):
+        if not bool(((p >= 0) & (p <= 1)).all()):
+            raise ValueError("all elements of input should be between 0 and 1")
+        return -(t * cp.maximum(cp.log(p), -100.0) + (1 - t) * cp.maximum(cp.log(1 - p), -100.0))
+
     def softmax(x, axis):
         e = cp.exp(x - x.max(axis=axis, keepdims=True))
         return e / e.sum(axis=axis, keepdims=True)
@@ -111,6 +117,7 @@ def _array_kernels(cp, scatter_add) -> dict[str, Callable]:
         index_backward=index_backward,
         softmax=softmax, log_softmax=log_softmax,
         gather=lambda x, idx, axis: cp.take_along_axis(x, idx, axis),
+        binary_cross_entropy=binary_cross_entropy,
         gather_backward=gather_backward,
         one_hot=lambda idx, num_classes: (idx[..., None] == cp.arange(num_classes))
         .astype(cp.int64),
@@ -174,6 +181,7 @@ class CupyBackend(Backend):
         scatter_add = getattr(cupy.add, "at", None) or cupyx.scatter_add
         self.kernels.update(_array_kernels(cupy, scatter_add))
         self.kernels.update(_random_kernels(self))
+        self.kernels.update(collective_kernels(cupy))
 
     # ------------------------------------------------------------------ arrays
     def from_numpy(self, array: np.ndarray):
