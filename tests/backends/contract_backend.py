@@ -82,6 +82,8 @@ KERNELS = {
         shape, g.dtype, _gather_where(_checked(idx, shape[axis]), axis), g),
     "one_hot": lambda idx, num_classes: np.eye(num_classes, dtype=np.int64)[
         _checked(idx, num_classes)],
+    "binary_cross_entropy": lambda p, t: -(
+        t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log(1 - p), -100)),
 }
 
 
@@ -96,9 +98,10 @@ def _log_softmax(x, axis):
 
 
 class ContractBackend(Backend):
-    """NumPy arrays, kernels written from docs/ops.md, nothing optional."""
+    """NumPy arrays, kernels written from docs/ops.md, nothing optional, no collectives."""
 
     name = "contract"
+    unsupported_ops = frozenset({"all_reduce", "broadcast"})
 
     def __init__(self):
         super().__init__()
