@@ -57,7 +57,8 @@ def _elementwise_kernels(cp, erf, sigmoid) -> dict[str, Callable]:
         eq=cp.equal, ne=cp.not_equal, lt=cp.less, le=cp.less_equal, gt=cp.greater,
         ge=cp.greater_equal, logical_not=cp.logical_not,
         logical_and=cp.logical_and, logical_or=cp.logical_or,
-        cast=lambda x, dtype: x.astype(dtype), identity=lambda x: x.copy(),
+        # cp.array, not x.astype: a plan casts its learning rate, a Python float
+        cast=lambda x, dtype: cp.array(x, dtype=dtype), identity=lambda x: x.copy(),
     )
 
 
