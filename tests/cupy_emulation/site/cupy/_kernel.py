@@ -244,6 +244,7 @@ class RawKernel:
             raise ValueError(f"cupy emulation: no extern \"C\" __global__ {name} in source")
         self.code, self.name = code, name
         self.params = [p.strip() for p in match.group(1).split(",") if p.strip()]
+        request(self._launcher())
 
     def _launcher(self) -> str:
         unpack = []
@@ -257,12 +258,13 @@ class RawKernel:
             for v, lim in (("bz", "g[2]"), ("by", "g[1]"), ("bx", "g[0]"),
                            ("tz", "b[2]"), ("ty", "b[1]"), ("tx", "b[0]")))
         return "\n".join([
+            "namespace ns_GG_EMU_ENTRY {",  # apart from the other kernels of a batch
             self.code,
-            'extern "C" void gg_launch(const unsigned* g, const unsigned* b, void** args) {',
+            'extern "C" void GG_EMU_ENTRY(const unsigned* g, const unsigned* b, void** args) {',
             "  gridDim = {g[0], g[1], g[2]}; blockDim = {b[0], b[1], b[2]};",
             loops + " {",
             "    blockIdx = {bx, by, bz}; threadIdx = {tx, ty, tz};",
-            f"    {self.name}({', '.join(unpack)});", "  }", "}"])
+            f"    {self.name}({', '.join(unpack)});", "  }", "}", "}  // namespace"])
 
     def __call__(self, grid, block, args, shared_mem=0, stream=None):
         if len(args) != len(self.params):
@@ -274,7 +276,7 @@ class RawKernel:
             ptrs.append(ctypes.cast(ctypes.pointer(keep[-1]), ctypes.c_void_p))
         dims = [tuple(d) + (1,) * (3 - len(d)) if isinstance(d, tuple) else (d, 1, 1)
                 for d in (grid, block)]
-        fn = load(self._launcher()).gg_launch
+        fn = entry(self._launcher())
         fn((ctypes.c_uint * 3)(*dims[0]), (ctypes.c_uint * 3)(*dims[1]),
            (ctypes.c_void_p * len(ptrs))(*ptrs))
 
