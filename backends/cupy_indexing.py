@@ -25,8 +25,10 @@ import numpy as np
 from graphgrad.errors import GraphgradError
 from graphgrad.ops.shape import index_tuple
 
-#: The ops whose indices are checked, in flag-slot order.
+#: The ops whose indices are checked here (a kernel elsewhere may call `check` with its
+#: own op name: each name gets a slot of the flag on first use, up to MAX_SLOTS).
 CHECKED_OPS = ("index", "index_backward", "gather", "gather_backward", "one_hot")
+MAX_SLOTS = 32
 THREADS = 256
 MAX_BLOCKS = 4096
 
@@ -100,21 +102,27 @@ class IndexKernels:
 
     def __init__(self, cp):
         self.cp = cp
-        self.flag = cp.zeros(2 * len(CHECKED_OPS), dtype=cp.int64)
+        self.flag = cp.zeros(2 * MAX_SLOTS, dtype=cp.int64)
+        self.slots: dict[str, int] = {op: i for i, op in enumerate(CHECKED_OPS)}
         self.armed = False  # a check ran since the flag was last read
         self.check_kernel = cp.RawKernel(CHECK_SOURCE, "gg_check_index")
         self.segment_kernels: dict = {}
 
     # ------------------------------------------------------------------ checks
     def check(self, idx, lo: int, hi: int, op: str) -> None:
-        """Record (on the device, no wait) any element of `idx` outside [lo, hi)."""
+        """Record (on the device, no wait) any element of `idx` outside [lo, hi); `op` is
+        the name the error will give. For any kernel taking indices from the user."""
         cp = self.cp
+        slot = self.slots.setdefault(op, len(self.slots))
+        if slot >= MAX_SLOTS:
+            raise GraphgradError(f"cupy backend: more than {MAX_SLOTS} ops check indices",
+                                 op=op)
         idx = cp.ascontiguousarray(idx, dtype=cp.int64)
         if idx.size == 0:
             return
         grid, block = launch_shape(idx.size)
         self.check_kernel(grid, block, (idx, np.int64(idx.size), np.int64(lo), np.int64(hi),
-                                        np.int64(CHECKED_OPS.index(op)), self.flag))
+                                        np.int64(slot), self.flag))
         self.armed = True
 
     def raise_pending(self) -> None:
@@ -128,7 +136,7 @@ class IndexKernels:
             return
         self.flag.fill(0)
         slot = int(np.flatnonzero(host[0::2])[0])
-        op = CHECKED_OPS[slot]
+        op = next(name for name, i in self.slots.items() if i == slot)
         raise DeviceIndexError(
             f"index {int(host[2 * slot + 1])} is out of bounds (found on the GPU by {op}'s "
             "bounds check when results were read back: the values computed since, and "

@@ -1,4 +1,5 @@
-"""Every example trains compiled on `--backend cupy` as on NumPy, under the CPU emulation of CuPy.
+"""Every example trains compiled on `--backend cupy` as on NumPy: under the CPU emulation of
+CuPy (`[cupy-emulated]`) and, marked gpu, on a real device (`[cupy-gpu]`).
 
 Oracle: the same example on the NumPy backend, with the same initial weights (the
 emulated backend draws, for this test only, from the NumPy backend's generator stream,
@@ -14,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cupy_emulation import LABEL, fixtures
+from cupy_emulation import fixtures
 
 from graphgrad.backends.cupy_backend import CupyBackend
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from example_helpers import example  # noqa: E402 (the examples' folder goes first)
 
-emulated_cupy = fixtures.emulated_cupy  # the fixture, under its name here
+cupy_backend = fixtures.cupy_backend  # the fixture (emulated, and on a GPU where present)
 
 #: example -> its fast options (what the example tests use, or fewer epochs)
 EXAMPLES = {
@@ -57,11 +58,11 @@ class NumpyStream:
 
 
 @pytest.fixture
-def cupy_with_numpy_stream(emulated_cupy, monkeypatch):
-    cp = emulated_cupy._cp
+def cupy_with_numpy_stream(cupy_backend, monkeypatch):
+    cp = cupy_backend._cp
     monkeypatch.setattr(CupyBackend, "seed",
                         lambda self, seed: setattr(self, "rng", NumpyStream(cp, seed)))
-    return emulated_cupy
+    return cupy_backend
 
 
 def scalars(result, prefix=""):
@@ -77,7 +78,7 @@ def scalars(result, prefix=""):
     return out
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLES), ids=lambda n: f"{n}-{LABEL}")
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_example_on_cupy_matches_numpy(cupy_with_numpy_stream, name, tmp_path, capsys):
     module = example(name)
     options = EXAMPLES[name] + ["--out", str(tmp_path)]

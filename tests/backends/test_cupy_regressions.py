@@ -1,6 +1,8 @@
 """Regressions of issue 19's findings on the CuPy backend, run under the CPU emulation of CuPy.
 
-Each test failed on the code before the fix, under the emulation (which keeps CuPy's
+Each test runs under the emulation (`[cupy-emulated]`) and, marked gpu, on a real device
+(`[cupy-gpu]`, skipped without one). Each failed on the code before the fix, under the
+emulation (which keeps CuPy's
 rules: no implicit device-to-host conversion, index wrapping, atomics in a random order,
 by-reference binding of ElementwiseKernel arguments). Oracles: the NumPy backend on the
 same code and weights (compiled training; float32 tolerance), NumPy's `add.at` and
@@ -24,7 +26,9 @@ from graphgrad.ir.fused import FusedProgram, Step
 
 ROOT = Path(__file__).resolve().parents[2]
 
-emulated_cupy = fixtures.emulated_cupy  # the fixture, under its name here
+# Fixtures, under their names here: `cupy_backend` runs a test under the emulation and
+# (marked gpu) on a real device; `emulated_cupy` only under the emulation.
+cupy_backend, emulated_cupy = fixtures.cupy_backend, fixtures.emulated_cupy
 
 
 def mlp_losses(backend, opt_factory, passes, steps=3):
@@ -54,7 +58,7 @@ OPTIMIZERS = {
 
 
 @pytest.mark.parametrize("passes", ["default", "none"])
-def test_compiled_training_step_runs_and_matches_numpy(emulated_cupy, passes):
+def test_compiled_training_step_runs_and_matches_numpy(cupy_backend, passes):
     """Finding: the first call crashed (constants frozen from trace-time tensors held
     device arrays; passes and lowering called np.asarray on them)."""
     got = mlp_losses("cupy", OPTIMIZERS["adam"], passes)
@@ -62,11 +66,11 @@ def test_compiled_training_step_runs_and_matches_numpy(emulated_cupy, passes):
                                rtol=1e-5)
 
 
-def test_cast_of_a_python_number(emulated_cupy):
+def test_cast_of_a_python_number(cupy_backend):
     """Finding: `cast` on a Python float (an optimizer setting) raised AttributeError, so
     every optimizer but Adam failed compiled with passes="none"."""
-    out = emulated_cupy.kernels["cast"](0.5, dtype=np.dtype("float32"))
-    assert emulated_cupy.to_numpy(out).dtype == np.float32
+    out = cupy_backend.kernels["cast"](0.5, dtype=np.dtype("float32"))
+    assert cupy_backend.to_numpy(out).dtype == np.float32
     got = mlp_losses("cupy", OPTIMIZERS["sgd-momentum"], "none")
     np.testing.assert_allclose(got, mlp_losses("numpy", OPTIMIZERS["sgd-momentum"], "none"),
                                rtol=1e-5)
@@ -89,28 +93,28 @@ def bad_index_calls(cp):
 
 @pytest.mark.parametrize("op", ["index", "index_backward", "gather", "gather_backward",
                                 "one_hot"])
-def test_out_of_range_indices_raise_when_results_are_read(emulated_cupy, op, monkeypatch):
+def test_out_of_range_indices_raise_when_results_are_read(cupy_backend, op, monkeypatch):
     """Finding: CuPy wraps out-of-range indices silently. The check runs on the device
     without a host synchronization per kernel: nothing is read back until `to_numpy`."""
-    cp = emulated_cupy._cp
+    cp = cupy_backend._cp
     reads = []
     monkeypatch.setattr(cp, "asnumpy", lambda a, *args, **kw: reads.append(1) or a.get())
-    result = bad_index_calls(cp)[op](emulated_cupy.kernels)
+    result = bad_index_calls(cp)[op](cupy_backend.kernels)
     assert reads == [], "the kernel waited for the device"
     with pytest.raises(DeviceIndexError, match=op) as err:
-        emulated_cupy.to_numpy(result)
+        cupy_backend.to_numpy(result)
     assert isinstance(err.value, IndexError) and isinstance(err.value, gg.GraphgradError)
-    emulated_cupy.to_numpy(result)  # reported once; the flag is clear again
+    cupy_backend.to_numpy(result)  # reported once; the flag is clear again
 
 
-def test_valid_negative_indices_still_work_where_numpy_takes_them(emulated_cupy):
-    cp, k = emulated_cupy._cp, emulated_cupy.kernels
+def test_valid_negative_indices_still_work_where_numpy_takes_them(cupy_backend):
+    cp, k = cupy_backend._cp, cupy_backend.kernels
     x = np.arange(12.0).reshape(3, 4)
     got = k["index"](cp.asarray(x), cp.array([-1, 0]), spec=(("tensor",),))
-    np.testing.assert_array_equal(emulated_cupy.to_numpy(got), x[[-1, 0]])
+    np.testing.assert_array_equal(cupy_backend.to_numpy(got), x[[-1, 0]])
 
 
-def test_bad_labels_in_a_compiled_loss_raise(emulated_cupy):
+def test_bad_labels_in_a_compiled_loss_raise(cupy_backend):
     model = nn.Linear(4, 3).to("cupy")
 
     @gg.compile(backend="cupy")
@@ -122,10 +126,10 @@ def test_bad_labels_in_a_compiled_loss_raise(emulated_cupy):
         loss(x, gg.tensor(np.array([0, 7])).to("cupy")).item()
 
 
-def test_scatter_of_duplicates_is_deterministic_and_equals_numpy(emulated_cupy):
+def test_scatter_of_duplicates_is_deterministic_and_equals_numpy(cupy_backend):
     """Finding: `add.at` (atomics) summed duplicates in a changing order. Values whose
     float32 sum depends on the order; the emulation shuffles atomics at every call."""
-    cp, k = emulated_cupy._cp, emulated_cupy.kernels
+    cp, k = cupy_backend._cp, cupy_backend.kernels
     rng = np.random.default_rng(0)
     idx = rng.integers(0, 3, 400)
     g = (rng.normal(size=(400, 2)) * 10.0 ** rng.integers(-4, 8, (400, 1))).astype(np.float32)
@@ -134,14 +138,14 @@ def test_scatter_of_duplicates_is_deterministic_and_equals_numpy(emulated_cupy):
     for _ in range(4):
         got = k["index_backward"](cp.asarray(g), cp.asarray(idx), spec=(("tensor",),),
                                   shape=(3, 2))
-        np.testing.assert_array_equal(emulated_cupy.to_numpy(got), want)
+        np.testing.assert_array_equal(cupy_backend.to_numpy(got), want)
     gw = np.zeros((3, 5), np.float32)
     gidx = rng.integers(0, 5, (3, 50))
     gg_ = g[:150, 0].reshape(3, 50)
     np.add.at(gw, (np.arange(3)[:, None], gidx), gg_)
     for _ in range(4):
         got = k["gather_backward"](cp.asarray(gg_), cp.asarray(gidx), axis=1, shape=(3, 5))
-        np.testing.assert_array_equal(emulated_cupy.to_numpy(got), gw)
+        np.testing.assert_array_equal(cupy_backend.to_numpy(got), gw)
 
 
 def test_scatter_uses_64_bit_sizes_and_no_atomics(emulated_cupy, monkeypatch):
@@ -160,17 +164,17 @@ def test_scatter_uses_64_bit_sizes_and_no_atomics(emulated_cupy, monkeypatch):
         emulated_cupy.synchronize()
 
 
-def test_fused_kernel_ignores_a_buffer_overlapping_an_input(emulated_cupy):
+def test_fused_kernel_ignores_a_buffer_overlapping_an_input(cupy_backend):
     """Finding: ElementwiseKernel binds by reference (only CuPy's ufuncs copy overlapping
     inputs). An `out` buffer that is another view of an input's memory must not be
     written while the input is read."""
-    cp = emulated_cupy._cp
+    cp = cupy_backend._cp
     f32 = np.dtype("float32")
     program = FusedProgram((((4, 4), f32),), (Step("mul", (0, 0), {}, (4, 4), f32),), (1,))
     base = cp.asarray(np.arange(16, dtype=np.float32).reshape(4, 4))
     want = (np.arange(16, dtype=np.float32).reshape(4, 4).T) ** 2
-    got = emulated_cupy.compile_fused(program)(base.T, out=(base,))
-    np.testing.assert_array_equal(emulated_cupy.to_numpy(got), want)
+    got = cupy_backend.compile_fused(program)(base.T, out=(base,))
+    np.testing.assert_array_equal(cupy_backend.to_numpy(got), want)
 
 
 def _extras() -> dict[str, str]:
