@@ -11,10 +11,11 @@
 #               graphviz package from benchmarks/wheels/ if missing; without pip, a
 #               site folder mapping the checkout, with graphgrad's entry points)
 #   gpu-tests   the tests marked gpu (the [cupy-gpu] kernels, fused kernels, regressions,
-#               examples vs numpy, training) and the nvcc code-generator tests
-#   conformance graphgrad conformance cupy
+#               every example vs numpy, training)
 #   bench       benchmarks/gpu_bench.py: wide MLP, fused elementwise (+ bandwidth), CNN and
 #               transformer where present, against PyTorch CUDA eager
+#   conformance graphgrad conformance cupy
+#   nvcc-tests  the code generator's nvcc tests
 # and ends with one compact summary (one line per step, then the benchmark's SUMMARY lines).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -129,7 +130,13 @@ gpu_tests() {
   [ -n "$GG_CHECK_EMULATE" ] && select=(-m "not gpu" -k "cupy-emulated")
   "$PY" -m pytest -q -p no:cacheprovider -x "${select[@]}" \
     tests/backends/test_cupy_backend.py tests/backends/test_cupy_regressions.py \
-    tests/backends/test_cupy_examples.py tests/backends/test_cupy_codegen_nvcc.py
+    tests/backends/test_cupy_examples.py
+}
+
+# The code generator's output built by nvcc (its own tests; no gpu marker, nvcc needed).
+nvcc_tests() {
+  command -v nvcc >/dev/null || { echo "nvcc not installed: skipped"; return 0; }
+  "$PY" -m pytest -q -p no:cacheprovider -x tests/backends/test_cupy_codegen_nvcc.py
 }
 
 conformance() { "$PY" -m graphgrad.cli conformance cupy -q; }
@@ -142,12 +149,14 @@ bench() {
   fi
 }
 
-export -f environment gpu_tests conformance bench
+export -f environment gpu_tests nvcc_tests conformance bench
+# In the order of what matters most, should the time budget run out.
 step environment 60 environment
 step install 0 install
-step gpu-tests 170 gpu_tests
-step conformance 150 conformance
-step bench 200 bench
+step gpu-tests 150 gpu_tests
+step bench 150 bench
+step conformance 120 conformance
+step nvcc-tests 90 nvcc_tests
 
 echo "== graphgrad device check: $MODE, $(( $(date +%s) - START ))s, logs in $LOGS"
 printf '%s\n' "${SUMMARY[@]}"
