@@ -24,14 +24,16 @@ from example_helpers import example  # noqa: E402 (the examples' folder goes fir
 
 cupy_backend = fixtures.cupy_backend  # the fixture (emulated, and on a GPU where present)
 
-#: example -> its fast options (what the example tests use, or fewer epochs)
-EXAMPLES = {
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+#: example -> its fast options (what the example tests use, or fewer epochs); an example
+#: not named here (added since) runs with `--epochs 1`.
+FAST = {
     "autodiff_basics": ["--epochs", "20"],
     "linear_erm": ["--steps", "50", "--epochs", "2"],
     "two_layer_nn": ["--steps", "50", "--epochs", "2"],
     "temperature": ["--epochs", "300"],
-    "mlp_digits": ["--epochs", "1"],
 }
+EXAMPLES = sorted(p.stem for p in EXAMPLES_DIR.glob("*.py") if not p.stem.startswith("_"))
 
 
 TIMINGS = {"seconds", "time", "elapsed"}  # wall-clock figures: not results
@@ -65,6 +67,16 @@ def cupy_with_numpy_stream(cupy_backend, monkeypatch):
     return cupy_backend
 
 
+def tolerance(key: str) -> dict:
+    """float32 tolerance for what training computes. Held-out figures get 1%: a weight
+    whose gradient is only rounding noise (a conv bias before BatchNorm) takes Adam steps
+    of full size in a direction that noise decides, and reaches the held-out loss through
+    the running statistics; an accuracy may flip a borderline sample or two."""
+    if "test" in key or "acc" in key:
+        return dict(rtol=1e-2, atol=1e-2)
+    return dict(rtol=2e-4, atol=1e-5)
+
+
 def scalars(result, prefix=""):
     """The numbers of an example's result dict, flattened: {path: float}."""
     out = {}
@@ -78,13 +90,13 @@ def scalars(result, prefix=""):
     return out
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLES))
+@pytest.mark.parametrize("name", EXAMPLES)
 def test_example_on_cupy_matches_numpy(cupy_with_numpy_stream, name, tmp_path, capsys):
     module = example(name)
-    options = EXAMPLES[name] + ["--out", str(tmp_path)]
+    options = FAST.get(name, ["--epochs", "1"]) + ["--out", str(tmp_path)]
     want = scalars(module.main(["--backend", "numpy", *options]))
     got = scalars(module.main(["--backend", "cupy", *options]))
     capsys.readouterr()
     assert got.keys() == want.keys() and want
     for key in want:
-        np.testing.assert_allclose(got[key], want[key], rtol=2e-4, atol=1e-5, err_msg=key)
+        np.testing.assert_allclose(got[key], want[key], err_msg=key, **tolerance(key))
