@@ -11,14 +11,35 @@ import subprocess
 import sys
 
 import pytest
-from cupy_emulation import LABEL, subprocess_env, usable
+from cupy_emulation import LABEL, activate, deactivate, subprocess_env, usable
 
+from graphgrad.backends.conformance.cases import fusable_cases
+from graphgrad.backends.conformance.programs import CHAINS, chain, single_op_program
+from graphgrad.backends.cupy_backend import CupyBackend
 from graphgrad.ops import REGISTRY
+
+
+def compile_the_suites_kernels() -> None:
+    """Build the fused kernels the suite will ask for in one g++ run, here, before it runs
+    (the emulation's disk cache then serves the child process: one compiler start
+    instead of one per kernel)."""
+    cp = activate()
+    try:
+        backend = CupyBackend()
+        for case in fusable_cases():
+            backend.compile_fused(single_op_program(case.op, case.arrays(), case.kwargs()))
+        for name in CHAINS:
+            for dtype in ("float32", "float64"):
+                backend.compile_fused(chain(name, dtype)[0])
+        cp._emulation_compile_pending()
+    finally:
+        deactivate()
 
 
 @pytest.mark.skipif(not usable()[0], reason=f"CuPy emulation unusable: {usable()[1]}")
 @pytest.mark.parametrize("flavour", [LABEL])
 def test_cupy_backend_conforms_under_the_emulation(flavour):
+    compile_the_suites_kernels()
     proc = subprocess.run([sys.executable, "-m", "graphgrad.cli", "conformance", "cupy"],
                           capture_output=True, text=True, env=subprocess_env(), timeout=600)
     out = proc.stdout

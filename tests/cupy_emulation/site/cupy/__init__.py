@@ -11,6 +11,7 @@ import numpy as _np
 
 from . import cuda, lib, random  # noqa: F401 (the module's namespaces)
 from ._array import ndarray  # noqa: F401
+from ._compiler import compile_pending as _emulation_compile_pending  # noqa: F401
 from ._functions import *  # noqa: F403
 from ._functions import abs, array, asarray, asnumpy, sort, take  # noqa: F401
 from ._kernel import ElementwiseKernel, RawKernel  # noqa: F401

@@ -1,8 +1,8 @@
 """CPU EMULATION of `cupy.ElementwiseKernel` and `cupy.RawKernel`: the CUDA source runs for real.
 
-The source a program hands CuPy is compiled as host C++ with g++ (with `_shim.h` standing
-in for CUDA's built-ins) into a shared library, cached by the hash of the generated text
-in a temporary folder, loaded with ctypes and called on the arrays' own memory. So the
+The source a program hands CuPy is compiled as host C++ (`_compiler`: g++, with `_shim.h`
+standing in for CUDA's built-ins), loaded with ctypes and called on the arrays' own
+memory. So the
 very code the GPU would run is checked, with CuPy's binding rules: an ElementwiseKernel
 binds its non-raw parameters *by reference* (`const T &x = _raw_x[_ind.get()]`, as CuPy's
 generated code does), so an output buffer overlapping an input is seen exactly as on the
@@ -14,96 +14,12 @@ Threads run one after another: timings and races mean nothing here.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
 import re
-import subprocess
-import tempfile
-import threading
-from pathlib import Path
 
 import numpy as np
 
 from ._array import ndarray, unwrap_array
-
-SHIM = Path(__file__).with_name("_shim.h")
-CACHE = Path(tempfile.gettempdir()) / f"graphgrad-cupy-emulation-{os.getuid()}"
-_libraries: dict[str, ctypes.CDLL] = {}
-_lock = threading.Lock()
-#: How many libraries this process compiled with g++ (tests read it).
-compile_count = 0
-
-TYPES = {"float32": ("float", np.float32), "float64": ("double", np.float64),
-         "int64": ("long long", np.int64), "int32": ("int", np.int32),
-         "int16": ("short", np.int16), "int8": ("signed char", np.int8),
-         "uint8": ("unsigned char", np.uint8), "uint32": ("unsigned int", np.uint32),
-         "uint64": ("unsigned long long", np.uint64), "bool": ("bool", np.bool_)}
-
-
-def load(source: str) -> ctypes.CDLL:
-    """The shared library of `source` (host C++ with the shim), compiled once per text."""
-    digest = _digest(source)
-    with _lock:
-        lib = _libraries.get(digest)
-        if lib is None:
-            lib = _libraries[digest] = ctypes.CDLL(str(_compile(digest, source)))
-    return lib
-
-
-def _compile(digest: str, source: str) -> Path:
-    global compile_count
-    CACHE.mkdir(parents=True, exist_ok=True)
-    target = CACHE / f"{digest}.so"
-    if target.exists():
-        return target
-    src = CACHE / f"{digest}.{os.getpid()}.cpp"
-    src.write_text(f'#include "{SHIM}"\n{source}')
-    tmp = CACHE / f"{digest}.{os.getpid()}.so"
-    result = subprocess.run(["g++", "-std=c++17", "-O1", "-shared", "-fPIC", "-w", str(src),
-                             "-o", str(tmp)], capture_output=True, text=True)
-    if result.returncode:
-        raise RuntimeError(f"cupy emulation: the CUDA source does not compile as host C++:\n"
-                           f"{result.stderr[-4000:]}\n--- source ---\n{source[-20000:]}")
-    os.replace(tmp, target)
-    src.unlink()
-    compile_count += 1
-    return target
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256((SHIM.read_text() + text).encode()).hexdigest()[:24]
-
-
-#: ElementwiseKernel entry points made but not compiled yet: digest -> source. They are
-#: compiled together, in one g++ run, when the first of them is called (one compiler
-#: start instead of one per kernel: what keeps the emulated test runs short).
-_pending: dict[str, str] = {}
-_entries: dict[str, object] = {}
-
-
-def request(source: str) -> str:
-    """Queue an entry-point source (its function is named GG_EMU_ENTRY); returns its key."""
-    digest = _digest(source)
-    if digest not in _entries:
-        _pending[digest] = source
-    return digest
-
-
-def entry(source: str):
-    """The compiled function of an entry-point source (compiling every queued one)."""
-    digest = request(source)
-    fn = _entries.get(digest)
-    if fn is None:
-        with _lock:
-            batch = dict(sorted(_pending.items()))
-            _pending.clear()
-        text = "\n".join(src.replace("GG_EMU_ENTRY", f"gg_entry_{d}") for d, src in batch.items())
-        lib = load(text)
-        for d in batch:
-            _entries[d] = getattr(lib, f"gg_entry_{d}")
-        fn = _entries[digest]
-    return fn
-
+from ._compiler import TYPES, entry, request
 
 # ---------------------------------------------------------------------- ElementwiseKernel
 
