@@ -108,7 +108,7 @@ from .trace import Spec, differentiate, run_graph, trace
 
 from . import autograd  # noqa: E402,I001
 from . import func  # noqa: E402,F401
-from . import data, nn, optim  # noqa: E402,F401
+from . import data, nn, optim, utils  # noqa: E402,F401
 from .data import Generator  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .backends import registry as _backend_registry  # noqa: E402
