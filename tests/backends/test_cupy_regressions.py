@@ -55,6 +55,19 @@ OPTIMIZERS = {
     "adam": lambda p: optim.Adam(p, lr=1e-2),
     "sgd-momentum": lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
 }
+#: Every compilable optimizer with settings that reach the plan as Python numbers.
+ALL_OPTIMIZERS = {
+    **OPTIMIZERS,
+    "adamw": lambda p: optim.AdamW(p, lr=1e-2, weight_decay=0.1),
+    "rmsprop": lambda p: optim.RMSprop(p, lr=1e-2, momentum=0.5),
+    "adagrad": lambda p: optim.Adagrad(p, lr=0.1),
+    "adadelta": lambda p: optim.Adadelta(p, lr=1.0),
+    "adamax": lambda p: optim.Adamax(p, lr=1e-2),
+    "nadam": lambda p: optim.NAdam(p, lr=1e-2),
+    "radam": lambda p: optim.RAdam(p, lr=1e-2),
+    "asgd": lambda p: optim.ASGD(p, lr=1e-2),
+    "rprop": lambda p: optim.Rprop(p, lr=1e-2),
+}
 
 
 @pytest.mark.parametrize("passes", ["default", "none"])
@@ -74,6 +87,14 @@ def test_cast_of_a_python_number(cupy_backend):
     got = mlp_losses("cupy", OPTIMIZERS["sgd-momentum"], "none")
     np.testing.assert_allclose(got, mlp_losses("numpy", OPTIMIZERS["sgd-momentum"], "none"),
                                rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(ALL_OPTIMIZERS))
+def test_every_optimizer_compiled_without_passes(cupy_backend, name):
+    """Finding: optimizer settings reach a `passes="none"` plan as Python numbers."""
+    factory = ALL_OPTIMIZERS[name]
+    np.testing.assert_allclose(mlp_losses("cupy", factory, "none"),
+                               mlp_losses("numpy", factory, "none"), rtol=1e-5)
 
 
 def bad_index_calls(cp):
