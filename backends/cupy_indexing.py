@@ -77,23 +77,23 @@ def launch_shape(n: int) -> tuple[tuple[int], tuple[int]]:
 
 def indexed_axes(spec, arrays, ndim: int) -> list[tuple[object, int]]:
     """(integer index array, the axis of x it indexes) for each tensor in an index spec;
-    boolean masks index no single axis and need no bounds check."""
-    arrays = iter(arrays)
-    consumed = sum(0 if item[0] in ("none", "ellipsis") else 1 for item in spec)
+    boolean masks index no single axis (they span their ndim axes: no bounds to check)."""
+    it = iter(arrays)
+    items = [(item[0], next(it) if item[0] == "tensor" else None) for item in spec]
+
+    def width(kind, a) -> int:  # how many axes of x an item consumes
+        if kind in ("none", "ellipsis"):
+            return 0
+        return a.ndim if a is not None and a.dtype.kind == "b" else 1
+
+    consumed = sum(width(kind, a) for kind, a in items)
     out, axis = [], 0
-    for item in spec:
-        kind = item[0]
+    for kind, a in items:
         if kind == "ellipsis":
             axis += ndim - consumed
-        elif kind == "tensor":
-            a = next(arrays)
-            if a.dtype.kind == "b":
-                axis += a.ndim
-                continue
+        elif a is not None and a.dtype.kind != "b":
             out.append((a, axis))
-            axis += 1
-        elif kind != "none":
-            axis += 1
+        axis += width(kind, a)
     return out
 
 

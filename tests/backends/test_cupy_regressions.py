@@ -226,3 +226,22 @@ def test_readme_cuda_extras_exist_and_match_their_cuda_version():
         assert extra in extras, f"README names .[{extra}], setup.cfg has {sorted(extras)}"
     for extra, major in re.findall(r'"\.\[(cuda\w*)\]"`?\s*\(CUDA (\d+)\)', readme):
         assert extras[extra] == f"cupy-cuda{major}x"
+
+
+def test_index_checks_the_axis_each_index_array_indexes(cupy_backend):
+    """x[:, idx] checks idx against axis 1, x[mask, idx] against the axis after the mask's:
+    valid indices give NumPy's values, an index too large for its axis raises."""
+    cp, k = cupy_backend._cp, cupy_backend.kernels
+    x = np.arange(24.0).reshape(2, 3, 4)
+    mask = np.array([[True, False, True], [False, True, False]])
+    cases = [((("slice", None, None, None), ("tensor",)), [np.array([2, -3])], x[:, [2, -3]]),
+             ((("tensor",), ("tensor",)), [mask, np.array([3, 0, 1])], x[mask, [3, 0, 1]]),
+             ((("ellipsis",), ("tensor",)), [np.array([3])], x[..., [3]])]
+    for spec, arrays, want in cases:
+        got = k["index"](cp.asarray(x), *map(cp.asarray, arrays), spec=spec)
+        np.testing.assert_array_equal(cupy_backend.to_numpy(got), want)
+    for spec, arrays in [((("slice", None, None, None), ("tensor",)), [np.array([3])]),
+                         ((("tensor",), ("tensor",)), [mask, np.array([4, 0, 1])])]:
+        got = k["index"](cp.asarray(x), *map(cp.asarray, arrays), spec=spec)
+        with pytest.raises(DeviceIndexError, match="index"):
+            cupy_backend.to_numpy(got)
