@@ -31,6 +31,7 @@ from .cuda_codegen import (
     kernel_parts,
     signature,
 )
+from .cupy_collectives import collective_kernels
 from .cupy_indexing import IndexKernels
 
 #: What to install: CuPy's wheel for the machine's CUDA major version (or, from a
@@ -77,6 +78,11 @@ def _array_kernels(cp) -> dict[str, Callable]:
             return cp.expand_dims(out, axis) if keepdims and axis is not None else out
         return kernel
 
+    def binary_cross_entropy(p, t):
+        if not bool(((p >= 0) & (p <= 1)).all()):
+            raise ValueError("all elements of input should be between 0 and 1")
+        return -(t * cp.maximum(cp.log(p), -100.0) + (1 - t) * cp.maximum(cp.log(1 - p), -100.0))
+
     def softmax(x, axis):
         e = cp.exp(x - x.max(axis=axis, keepdims=True))
         return e / e.sum(axis=axis, keepdims=True)
@@ -94,6 +100,7 @@ def _array_kernels(cp) -> dict[str, Callable]:
         broadcast_to=lambda x, shape: cp.broadcast_to(x, shape),
         concat=lambda *xs, axis: cp.concatenate(xs, axis=axis),
         softmax=softmax, log_softmax=log_softmax,
+        binary_cross_entropy=binary_cross_entropy,
     )
 
 
@@ -166,6 +173,7 @@ class CupyBackend(Backend):
         self.kernels.update(_array_kernels(cupy))
         self.kernels.update(_index_kernels(self.indexing))
         self.kernels.update(_random_kernels(self))
+        self.kernels.update(collective_kernels(cupy))
 
     @property
     def device(self) -> str:

@@ -236,6 +236,14 @@ def _gather(x, idx, axis):
     return np.take_along_axis(x, idx, axis)
 
 
+def _binary_cross_entropy(p, t):
+    """PyTorch's elementwise BCE: each log clamped at -100, so p = 0 or 1 stays finite."""
+    if not ((p >= 0) & (p <= 1)).all():  # NaN too, as PyTorch: never a silent NaN loss
+        raise ValueError("all elements of input should be between 0 and 1")
+    with np.errstate(divide="ignore"):
+        return -(t * np.maximum(np.log(p), -100.0) + (1 - t) * np.maximum(np.log(1 - p), -100.0))
+
+
 def _one_hot(idx, num_classes):
     _non_negative(idx, "one_hot", num_classes)
     out = np.zeros(idx.shape + (num_classes,), dtype=np.int64)
@@ -295,8 +303,13 @@ class NumpyBackend(Backend):
             concat=lambda *xs, axis: np.concatenate(xs, axis=axis),
             index=_index, index_backward=_index_backward,
             softmax=_softmax, log_softmax=_log_softmax,
-            gather=_gather,
+            gather=_gather, binary_cross_entropy=_binary_cross_entropy,
             gather_backward=_gather_backward, one_hot=_one_hot,
+        )
+        # collectives over a gg.distributed process group (MPI on host buffers)
+        k.update(
+            all_reduce=lambda x, op, group: group.all_reduce_host(np.array(x, order="C"), op),
+            broadcast=lambda x, src, group: group.broadcast_host(np.array(x, order="C"), src),
         )
         # random
         k.update(

@@ -32,19 +32,31 @@ from .creation import (
 )
 from .dtypes import bool_, float32, float64, int64
 from .errors import (
+    DistributedError,
+    AllocationError,
+    ArgumentError,
+    ArgumentTypeError,
     AutogradError,
     BackendError,
     DtypeError,
     GradcheckError,
     GraphError,
     GraphgradError,
+    IndexingError,
     NumericalError,
     SerializationError,
     ShapeError,
     SignatureError,
     TracingError,
 )
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .gradcheck import gradcheck
 from .ir.graph import Graph
 from .ops.elementwise import (
@@ -102,13 +114,16 @@ from .ops.shape import (
     unsqueeze,
 )
 from .tensor import Tensor
+from .device import device
+from .predicates import allclose, equal, is_tensor
+from . import cuda  # noqa: E402,F401
 from .compile import compile  # noqa: A004
 from . import passes  # noqa: E402,I001
 from .trace import Spec, differentiate, run_graph, trace
 
 from . import autograd  # noqa: E402,I001
 from . import func  # noqa: E402,F401
-from . import data, nn, optim, utils  # noqa: E402,F401
+from . import data, distributed, nn, optim, utils  # noqa: E402,F401
 from .data import Generator  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .backends import registry as _backend_registry  # noqa: E402

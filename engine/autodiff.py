@@ -11,6 +11,9 @@ history, which is what makes higher derivatives work.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import weakref
+from collections.abc import Callable
 
 from . import anomaly, grad_mode
 from .errors import AutogradError, ShapeError
@@ -134,6 +137,43 @@ def backward(root: Tensor, gradient=None, create_graph: bool = False) -> None:
             if not create_graph:
                 g = g.detach()
             leaf.grad = g if leaf.grad is None else leaf.grad + g
+            for hook in _post_accumulate_hooks.get(id(leaf), {}).values():
+                hook(leaf)
+
+
+# ----------------------------------------------------------------- gradient hooks
+#: id(leaf) -> {handle id: hook}; entries leave with their tensor (weakref.finalize).
+_post_accumulate_hooks: dict[int, dict[int, Callable]] = {}
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What registering a hook returns: `handle.remove()` takes the hook away."""
+
+    def __init__(self, key: int, hook_id: int):
+        self._key, self._id = key, hook_id
+
+    def remove(self) -> None:
+        _post_accumulate_hooks.get(self._key, {}).pop(self._id, None)
+
+
+def register_post_accumulate_grad_hook(leaf: Tensor, hook: Callable) -> RemovableHandle:
+    """Call `hook(leaf)` each time `backward()` has accumulated into `leaf.grad` (PyTorch's
+    `Tensor.register_post_accumulate_grad_hook`: where data-parallel training averages
+    gradients). While tracing, what the hook computes becomes part of the plan."""
+    if not leaf.is_leaf or not leaf.requires_grad:
+        raise AutogradError("post-accumulate-grad hooks go on leaf tensors that require grad",
+                            source=user_source())
+    key = id(leaf)
+    if key not in _post_accumulate_hooks:
+        _post_accumulate_hooks[key] = {}
+        weakref.finalize(leaf, _post_accumulate_hooks.pop, key, None)
+    handle = RemovableHandle(key, next(_hook_ids))
+    _post_accumulate_hooks[key][handle._id] = hook
+    return handle
+
+
+Tensor.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,

@@ -34,8 +34,17 @@ def parse_args(argv: list[str] | None, description: str, epochs: int,
 
 
 def setup(args: argparse.Namespace) -> None:
-    """Make `args.backend` the default for new tensors, seed it, and create `args.out`."""
-    gg.set_default_backend(args.backend)
+    """Make `args.backend` the default for new tensors, seed it, and create `args.out`.
+
+    A backend that cannot run here ends the example with argparse's one-line error (and
+    exit status 2), saying why and what is available, not with a traceback."""
+    try:
+        gg.set_default_backend(args.backend)
+    except gg.BackendError as e:
+        message = str(e).replace(f" (at {e.source})", "")
+        print(f"{Path(sys.argv[0]).name}: error: --backend {args.backend}: {message}",
+              file=sys.stderr)
+        raise SystemExit(2) from None
     gg.manual_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
 

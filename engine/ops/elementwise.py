@@ -328,8 +328,10 @@ def where(condition, x, y) -> Tensor:
 
     x, y = promote(x, y)
     condition = as_tensor(condition, like=x)
-    if condition.dtype != dtypes.bool_:
-        condition = cast(condition, dtypes.bool_)
+    if condition.dtype != dtypes.bool_:  # PyTorch refuses too: 0.5 is not a truth value
+        raise DtypeError(f"where expected condition to be a boolean tensor, but got a tensor "
+                         f"with dtype {dtypes.short(condition.dtype)} (compare it, e.g. "
+                         "`cond != 0`)", op="where", source=user_source())
     return where_op(condition, x, y)
 
 

@@ -214,7 +214,13 @@ def logsumexp(x, dim, keepdim=False) -> Tensor:
 
 @tensor_method()
 def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor:
-    """Variance; `unbiased`/`correction` as in PyTorch (Bessel's correction by default)."""
+    """Variance; `unbiased`/`correction` as in PyTorch (Bessel's correction by default).
+
+    A bool second argument is `unbiased`, as in `torch.var(x, True)` (a bool is never a
+    dim there, although Python counts it as an int).
+    """
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
     (x,) = promote_float(x)
     axes = normalize_axes(dim, x.ndim, "var")
     n = x.numel() if axes is None else _count(x.shape, axes)
@@ -226,7 +232,16 @@ def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor
 
 
 @tensor_method()
-def std(x, dim=None, unbiased=True, keepdim=False) -> Tensor:
-    from .elementwise import sqrt
+def std(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor:
+    """sqrt(var), with PyTorch's gradient 0 (not NaN) where every value is the same.
 
-    return sqrt(var(x, dim, unbiased, keepdim))
+    sqrt's derivative is infinite at 0; PyTorch masks it to 0 where std is 0, so the
+    square root is taken of a safe stand-in there. NaN (too few values) stays NaN.
+    """
+    from .elementwise import sqrt, where
+
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    v = var(x, dim, unbiased, keepdim, correction=correction)
+    nonzero = v != 0
+    return where(nonzero, sqrt(where(nonzero, v, 1.0)), 0.0)

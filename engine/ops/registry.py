@@ -26,7 +26,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import anomaly, forward_ad, grad_mode
-from ..errors import BackendError, DtypeError, GraphgradError, ShapeError, TracingError
+from ..errors import (
+    AllocationError,
+    BackendError,
+    DtypeError,
+    GraphgradError,
+    ShapeError,
+    TracingError,
+)
 from ..ir import tracing
 from ..source import user_source
 from ..tensor import Ctx, Tensor
@@ -145,6 +152,8 @@ def explain_failure(op: Op, inputs, attrs, exc: Exception) -> GraphgradError:
 
 def failure_class(exc: Exception) -> type:
     """The graphgrad error for a kernel's own exception (NumPy: TypeError means dtypes)."""
+    if isinstance(exc, MemoryError):
+        return AllocationError
     if isinstance(exc, TypeError):
         return DtypeError
     if isinstance(exc, (ValueError, IndexError)):

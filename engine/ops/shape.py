@@ -12,7 +12,7 @@ import operator
 import numpy as np
 
 from .. import dtypes
-from ..errors import ShapeError, TracingError
+from ..errors import IndexingError, ShapeError, TracingError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .common import (
@@ -139,6 +139,8 @@ def permute(x, *dims) -> Tensor:
 def transpose(x, dim0=0, dim1=1) -> Tensor:
     axes = list(range(x.ndim))
     d0, d1 = normalize_axis(dim0, x.ndim, "transpose"), normalize_axis(dim1, x.ndim, "transpose")
+    if x.ndim == 0:  # dims 0 / -1 of a 0-d tensor name the tensor itself (PyTorch's rule)
+        return x
     axes[d0], axes[d1] = axes[d1], axes[d0]
     return permute(x, axes)
 
@@ -323,7 +325,7 @@ def _index_spec(x, key):
     if not isinstance(key, tuple):
         key = (key,)
     spec, tensors = [], []
-    for k in key:
+    for i, k in enumerate(key):
         if k is None:
             spec.append(("none",))
         elif k is Ellipsis:
@@ -336,7 +338,8 @@ def _index_spec(x, key):
         else:
             t = k if isinstance(k, Tensor) else as_tensor(np.asarray(k), like=x)
             if t.dtype == dtypes.bool_:
-                t = _mask_to_indices(t, spec, tensors)
+                _check_mask_shape(x, key, i, t)
+                _mask_to_indices(t, spec, tensors)
                 continue
             if t.dtype.kind not in "iu":
                 raise ShapeError(f"index: tensors used as indices must be integer or bool, "
@@ -344,6 +347,35 @@ def _index_spec(x, key):
             spec.append(("tensor",))
             tensors.append(t)
     return tuple(spec), tensors
+
+
+def _check_mask_shape(x, key, i, mask) -> None:
+    """A boolean mask must match the dims it covers (PyTorch's IndexError), not be read
+    as indices of its True entries whatever its length."""
+    def width(k):  # how many dims of x the index entry k consumes
+        if k is None or k is Ellipsis:
+            return 0
+        if isinstance(k, (slice, int, np.integer)) and not isinstance(k, bool):
+            return 1
+        if isinstance(k, Tensor):
+            return k.ndim if k.dtype.kind == "b" else 1
+        return np.ndim(k) if np.asarray(k).dtype.kind == "b" else 1
+
+    if any(k is Ellipsis for k in key[:i]):
+        start = x.ndim - sum(width(k) for k in key[i:])
+    else:
+        start = sum(width(k) for k in key[:i])
+    covered = x.shape[start:start + mask.ndim]
+    for j, (m, s) in enumerate(zip(mask.shape, covered)):
+        if m != s:
+            raise IndexingError(
+                f"index: the shape of the mask {list(mask.shape)} at index {j} does not match "
+                f"the shape of the indexed tensor {list(x.shape)} at index {start + j}",
+                op="index", source=user_source())
+    if len(covered) < mask.ndim:
+        raise IndexingError(f"index: a {mask.ndim}-d mask does not fit the indexed tensor of "
+                            f"shape {list(x.shape)} at dim {start}", op="index",
+                            source=user_source())
 
 
 def _mask_to_indices(mask, spec, tensors):

@@ -12,10 +12,11 @@ them as state that it reads and writes; the learning rate is read through
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping
 
 from .. import grad_mode
-from ..errors import SerializationError
+from ..errors import ArgumentError, ArgumentTypeError, SerializationError
 from ..ir import tracing
 from ..source import user_source
 from ..tensor import Tensor
@@ -24,8 +25,12 @@ from ..tensor import Tensor
 def check_nonnegative(*named) -> None:
     """PyTorch's argument checks: each `(name, value)` pair must not be negative."""
     for name, value in named:
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, Tensor)):
+            raise ArgumentTypeError(f"Invalid {name}: {value!r:.40} is a "
+                                    f"{type(value).__name__}, not a number",
+                                    source=user_source())
         if value < 0.0:
-            raise ValueError(f"Invalid {name}: {value}")
+            raise ArgumentError(f"Invalid {name}: {value}", source=user_source())
 
 
 class Optimizer:

@@ -6,6 +6,7 @@ be identical), and PyTorch's documented behaviour for worker seeds, `get_worker_
 """
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ class Noisy(Dataset):
         return 8
 
     def __getitem__(self, i):
+        time.sleep(0.05)  # long enough that both workers get items
         info = get_worker_info()
         return np.float64(np.random.rand()), info.id, info.seed
 
@@ -70,9 +72,8 @@ def test_tensor_dataset_and_drop_last_with_workers():
 
 def test_each_worker_is_seeded_differently_and_says_who_it_is():
     out = [b for b in DataLoader(Noisy(), batch_size=1, num_workers=2)]
-    ids = {int(b[1]) for b in out}
-    seeds = {int(b[2]) for b in out}
-    assert ids == {0, 1} and len(seeds) == 2
+    seed_of = {int(b[1]): int(b[2]) for b in out}
+    assert set(seed_of) == {0, 1} and seed_of[1] == seed_of[0] + 1  # base_seed + worker id
     assert len({float(b[0]) for b in out}) == len(out)
     assert get_worker_info() is None  # the main process is no worker
 
@@ -82,7 +83,8 @@ def test_persistent_workers_are_kept_between_passes():
     first = {int(p) for b in loader for p in b["pid"].tolist()}
     pool = loader._pool
     second = {int(p) for b in loader for p in b["pid"].tolist()}
-    assert loader._pool is pool and first == second
+    processes = set(pool.executor._processes)  # the pool's worker pids
+    assert loader._pool is pool and first | second <= processes
     pool.shutdown()
 
 

@@ -30,6 +30,12 @@ def _index_backward(g, *idx, spec, shape):
     return out
 
 
+def _bce(p, t):
+    """PyTorch's definition: each log clamped at -100 (log(0) = -inf is expected)."""
+    with np.errstate(divide="ignore"):
+        return -(t * np.maximum(np.log(p), -100.0) + (1 - t) * np.maximum(np.log1p(-p), -100.0))
+
+
 def _gather_backward(g, idx, axis, shape):
     out = np.zeros(shape)
     grids = list(np.indices(idx.shape, sparse=True))
@@ -90,6 +96,7 @@ REFERENCE = {
     "index_backward": _index_backward,
     "softmax": _softmax, "log_softmax": _log_softmax,
     "gather": lambda x, idx, axis: np.take_along_axis(x, idx, axis),
+    "binary_cross_entropy": lambda p, t: _bce(p, t),
     "gather_backward": _gather_backward, "one_hot": _one_hot,
 }
 

@@ -41,11 +41,12 @@ class ufunc:
             if isinstance(a, (list, tuple)):
                 raise TypeError(f"Unsupported type {type(a)}")
         arrays = [unwrap(a, self.name) for a in args]
-        if out is not None:
-            self._u(*arrays, out=unwrap_array(out, f"{self.name} out"), dtype=dtype,
-                    casting=casting)
-            return out
-        return wrap(self._u(*arrays, dtype=dtype, casting=casting))
+        with np.errstate(all="ignore"):  # a GPU raises no floating-point warnings
+            if out is not None:
+                self._u(*arrays, out=unwrap_array(out, f"{self.name} out"), dtype=dtype,
+                        casting=casting)
+                return out
+            return wrap(self._u(*arrays, dtype=dtype, casting=casting))
 
     def at(self, a, indices, b=None):
         """Unbuffered in-place `a[indices] op= b`, duplicates in a random order (atomics)."""
