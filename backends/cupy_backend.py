@@ -180,8 +180,11 @@ class CupyBackend(Backend):
         """The device in words (the emulation's label under the test suite's emulation)."""
         if self.emulation:
             return self.emulation
-        props = self._cp.cuda.runtime.getDeviceProperties(self._cp.cuda.Device().id)
-        name = props["name"]
+        device = self._cp.cuda.Device()
+        try:
+            name = self._cp.cuda.runtime.getDeviceProperties(device.id)["name"]
+        except Exception:  # the properties' fields vary with CUDA versions
+            return f"CUDA device {device.id}"
         return name.decode() if isinstance(name, bytes) else str(name)
 
     # ------------------------------------------------------------------ arrays
