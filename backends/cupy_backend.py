@@ -241,7 +241,13 @@ class CupyBackend(Backend):
         out_types = program.output_types
         single = len(out_types) == 1
 
+        first_dtype = program.input_types[0][1] if program.input_types else None
+
         def run(*arrays, out=None):
+            if arrays and not any(isinstance(a, cp.ndarray) for a in arrays):
+                # Python numbers only (optimizer settings): CuPy needs one array to size
+                # the loop ("Loop size is undecided").
+                arrays = (cp.asarray(arrays[0], dtype=first_dtype), *arrays[1:])
             if out is None or all(o is None for o in out):
                 return kernel(*arrays)
             # CuPy takes all outputs or none: allocate the ones the plan did not hand in.

@@ -89,12 +89,23 @@ def test_cast_of_a_python_number(cupy_backend):
                                rtol=1e-5)
 
 
+@pytest.mark.parametrize("passes", ["none", "default"])
 @pytest.mark.parametrize("name", sorted(ALL_OPTIMIZERS))
-def test_every_optimizer_compiled_without_passes(cupy_backend, name):
+def test_every_optimizer_compiled(cupy_backend, name, passes):
     """Finding: optimizer settings reach a `passes="none"` plan as Python numbers."""
     factory = ALL_OPTIMIZERS[name]
-    np.testing.assert_allclose(mlp_losses("cupy", factory, "none"),
-                               mlp_losses("numpy", factory, "none"), rtol=1e-5)
+    np.testing.assert_allclose(mlp_losses("cupy", factory, passes),
+                               mlp_losses("numpy", factory, passes), rtol=1e-5)
+
+
+def test_fused_kernel_of_python_numbers_only(cupy_backend):
+    """CuPy sizes an ElementwiseKernel's loop by its array arguments ("Loop size is
+    undecided" without one): a fused group of optimizer settings gets Python numbers."""
+    f32 = np.dtype("float32")
+    program = FusedProgram((((), f32), ((), f32)),
+                           (Step("mul", (0, 1), {}, (), f32),), (2,))
+    got = cupy_backend.compile_fused(program)(0.5, 3.0)
+    assert cupy_backend.to_numpy(got) == np.float32(1.5)
 
 
 def bad_index_calls(cp):

@@ -58,6 +58,8 @@ class ElementwiseKernel:
             raise TypeError(f"Wrong number of arguments for {self.name!r}: expected "
                             f"{self.nin} or {self.nargs}, got {len(args)}")
         ins, outs = list(args[:self.nin]), list(args[self.nin:])
+        if size is None and not any(isinstance(a, ndarray) for a in args):
+            raise ValueError("Loop size is undecided")  # CuPy: no array, no loop shape
         types = self._placeholders(ins)
         in_arrays = [self._input(a, p, types) for a, p in zip(ins, self.in_params)]
         shape = np.broadcast_shapes(*[a.shape for a in in_arrays],
