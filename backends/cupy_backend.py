@@ -13,6 +13,11 @@ every shape (every parameter of an Adam update) shares it, and CuPy handles
 broadcasting, strides and several outputs. A program whose outputs have different
 shapes (ElementwiseKernel gives all outputs one shape) runs as one kernel per output
 shape; see `ir.fused.split_by_output_shape`.
+
+The test suite runs all of this on every CI run under a CPU emulation of CuPy
+(tests/cupy_emulation: CuPy's rules, the generated CUDA compiled as host C++); the
+backend then says so (`availability()`'s reason, `device`, `emulation`), since nothing it
+computes there is GPU truth. benchmarks/gpu_check.sh is the check on a real device.
 """
 
 from __future__ import annotations
