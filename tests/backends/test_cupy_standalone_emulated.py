@@ -1,7 +1,8 @@
 """The standalone CUDA form of fused programs (cuda_standalone.py) runs as a `cupy.RawKernel`
 under the CPU emulation of CuPy, and computes what the NumPy kernels compute.
 
-Oracle: each program run step by step with the NumPy backend's kernels
+Programs: every elementwise op alone (each dtype it takes) and the traced groups, as in
+test_cupy_codegen_nvcc.py. Oracle: each program run step by step with the NumPy backend's kernels
 (cupy_fused_cases.Case.expected). The emulation compiles the very translation unit a
 GPU would get as host C++ and launches its grid-stride loop over a small grid, so the
 broadcasting offsets and the once-per-element stores of smaller outputs are checked
@@ -11,7 +12,7 @@ where nvcc is absent (test_cupy_codegen_nvcc.py needs it). Not GPU truth.
 import numpy as np
 import pytest
 from cupy_emulation import LABEL, activate, deactivate, usable
-from cupy_fused_cases import group_cases
+from cupy_fused_cases import group_cases, single_op_cases
 
 from graphgrad.backends import cuda_standalone as cs
 
@@ -26,15 +27,18 @@ def broadcastable(case) -> bool:
     return True
 
 
-CASES = [c for c in group_cases() if broadcastable(c)]
+CASES = [c for c in single_op_cases() + group_cases() if broadcastable(c)]
+
+
+_queued = []
 
 
 @pytest.fixture
 def cp():
     module = activate()
-    for case in CASES:  # queued now, compiled together in one g++ run at the first call
-        raw = cs.raw_source(case.program)
-        module.RawKernel(raw.source, raw.name)
+    if not _queued:  # queued once, compiled together in one g++ run at the first call
+        _queued.extend(module.RawKernel(cs.raw_source(c.program).source,
+                                        cs.raw_source(c.program).name) for c in CASES)
     yield module
     deactivate()
 
