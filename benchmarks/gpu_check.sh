@@ -128,7 +128,7 @@ except Exception as e:
 gpu_tests() {
   local select=(-m gpu)
   [ -n "$GG_CHECK_EMULATE" ] && select=(-m "not gpu" -k "cupy-emulated")
-  "$PY" -m pytest -q -p no:cacheprovider -x "${select[@]}" \
+  "$PY" -m pytest -q -p no:cacheprovider --maxfail=20 -rfE "${select[@]}" \
     tests/backends/test_cupy_backend.py tests/backends/test_cupy_regressions.py \
     tests/backends/test_cupy_examples.py
 }
@@ -136,7 +136,7 @@ gpu_tests() {
 # The code generator's output built by nvcc (its own tests; no gpu marker, nvcc needed).
 nvcc_tests() {
   command -v nvcc >/dev/null || { echo "nvcc not installed: skipped"; return 0; }
-  "$PY" -m pytest -q -p no:cacheprovider -x tests/backends/test_cupy_codegen_nvcc.py
+  "$PY" -m pytest -q -p no:cacheprovider --maxfail=20 -rfE tests/backends/test_cupy_codegen_nvcc.py
 }
 
 conformance() { "$PY" -m graphgrad.cli conformance cupy -q; }
