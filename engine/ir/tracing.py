@@ -324,7 +324,10 @@ class Tracer:
             ref = g.state_refs[name]
             if ref.kind == "tensor" and id(ref.tensor) in self.created and name not in written:
                 data = g[n]
-                data.update(op="const", attrs={"value": ref.tensor._value}, name=None)
+                # Host-side, through the backend: passes and lowering read constants with
+                # NumPy, and a device array refuses implicit conversion (CuPy).
+                value = ref.tensor._backend.to_numpy(ref.tensor._value)
+                data.update(op="const", attrs={"value": value}, name=None)
                 del g.state_reads[name], g.state_refs[name]
 
 

@@ -52,6 +52,10 @@ def _matmul_vjp(g, out, a, b):
 
 
 matmul_op.infer = _matmul_infer
+matmul_op.document(
+    "x @ y (NumPy's matmul: a 1-d x is a row, a 1-d y a column, both then dropped from the "
+    "result; leading batch dims broadcast)",
+    result="batch dims broadcast, then x's rows and y's columns; their dtype (one dtype)")
 matmul_op.vjp = _matmul_vjp
 matmul_op.saves = lambda need: tuple(1 - i for i in (0, 1) if need[i])
 matmul_op.jvp = lambda t, out, a, b: tangent_sum(
