@@ -9,8 +9,6 @@ DOT source where the SVG would be.
 import pytest
 from example_helpers import example
 
-import graphgrad as gg
-
 autodiff_basics = example("autodiff_basics")
 temperature = example("temperature")
 
