@@ -4,7 +4,9 @@ A Tensor holds either a backend array (`_value`) or, while `gg.compile`/`gg.trac
 tracing, a node id in the tracer's Graph (`_node`). Ops never look at which: they go
 through `ops.registry.apply`, which runs the kernel or adds a node. When grad mode is
 on and an input requires grad, the result remembers how it was made (`_ctx`), and
-`backward()` walks those records in reverse (see `autodiff.py`).
+`backward()` walks those records in reverse (see `autodiff.py`). A view (a slice,
+a reshape, `.detach()`...) remembers its base and shares its version counter; writes
+through it reach the base (see `views.py`, which also defines the in-place core).
 """
 
 from __future__ import annotations

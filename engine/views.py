@@ -25,6 +25,7 @@ import weakref
 import numpy as np
 
 from . import forward_ad, grad_mode
+from .creation import as_tensor
 from .errors import AutogradError, ShapeError
 from .ir import tracing
 from .ops.elementwise import cast, where
@@ -205,17 +206,15 @@ def _scatter(base: Tensor, steps, value: Tensor) -> Tensor:
         return permute_op(new_mid, axes=tuple(np.argsort(attrs["axes"]).tolist()))
     spec = attrs["spec"]
     placed = index_backward_op(new_mid, spec=spec, shape=base.shape)
-    return where(_region(base, spec), placed, base)
+    return where(region(base, spec), placed, base)
 
 
-def _region(base: Tensor, spec) -> Tensor:
-    """A boolean tensor of the base's shape, true where the slice `spec` reads."""
-    from .creation import as_tensor
-
+def region(base: Tensor, spec, index_tensors=()) -> Tensor:
+    """A boolean tensor of the base's shape, true where `base[spec]` reads."""
     with grad_mode.no_grad():
         ones = as_tensor(np.ones(base.shape, np.float32), like=base)
-        sel = index_op(ones, spec=spec)
-        return index_backward_op(sel, spec=spec, shape=base.shape) > 0
+        sel = index_op(ones, *index_tensors, spec=spec)
+        return index_backward_op(sel, *index_tensors, spec=spec, shape=base.shape) > 0
 
 
 def replay(base: Tensor, steps) -> Tensor:
