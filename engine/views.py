@@ -139,7 +139,12 @@ def inplace(self: Tensor, fn, *args) -> Tensor:
     source = self._alias()
     if forward_ad._levels:  # forward mode: the update's tangent replaces self's
         forward_ad.share_tangents(self, source)
-    result = fn(source, *args)
+    try:
+        result = fn(source, *args)
+    except BaseException:
+        if self._ctx is not None:  # nothing was written: self is still that node's output
+            self._ctx.out = weakref.ref(self)
+        raise
     if forward_ad._levels:
         forward_ad.share_tangents(result, self)
     if self._base is None:

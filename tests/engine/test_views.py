@@ -287,3 +287,12 @@ def test_views_taken_between_compiled_calls_follow_the_parameter(update):
         np.testing.assert_array_equal(data.numpy(), lin.weight.numpy())
         np.testing.assert_array_equal(row.detach().numpy(), lin.weight.numpy().T[1])
     assert step.cache_info().traces == traces  # the plan ran: no trace saw these views
+
+
+def test_a_failed_in_place_op_leaves_the_tensor_usable():
+    x = gg.tensor(X, dtype="float64", requires_grad=True)
+    y = x.exp()
+    with pytest.raises(gg.ShapeError):
+        y.add_(gg.ones(5))
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.exp(X))
