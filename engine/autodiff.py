@@ -11,6 +11,9 @@ history, which is what makes higher derivatives work.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import weakref
+from collections.abc import Callable
 
 from . import anomaly, grad_mode
 from .errors import AutogradError, ShapeError
@@ -153,13 +156,26 @@ def backprop(roots, seeds, wanted=None, create_graph=False,
             elif not isinstance(n, Ctx):
                 results[id(n)] = (n, g)
             if isinstance(n, Ctx):
-                _push_back(n, g, grads, needed)
+                with _scope_of(n):
+                    _push_back(n, g, grads, needed)
                 walked.append(n)
     if not retain:  # after the walk: a node's output must live until its own VJP ran
         ids = {id(n) for n in walked}
         for n in walked:
             n.release(ids)
     return results
+
+
+def _scope_of(ctx: Ctx):
+    """While tracing, the backward nodes of ctx's op belong to the module that made its
+    output (so diagrams cluster the backward pass by module too)."""
+    tracer = tracing.current
+    out = None if tracer is None or ctx.out is None else ctx.out()
+    if out is None or out._value is not None or out._tracer is not tracer \
+            or out._node not in tracer.graph:
+        return _NO_SCOPE
+    scope = tracer.graph[out._node]["scope"]
+    return tracer.in_scope(scope) if scope else _NO_SCOPE
 
 
 def _push_back(ctx: Ctx, g: Tensor, grads: dict, needed) -> None:
@@ -194,6 +210,43 @@ def backward(root: Tensor, gradient=None, retain_graph=None, create_graph: bool 
             if not create_graph:
                 g = g.detach()
             leaf.grad = g if leaf.grad is None else leaf.grad + g
+            for hook in _post_accumulate_hooks.get(id(leaf), {}).values():
+                hook(leaf)
+
+
+# ----------------------------------------------------------------- gradient hooks
+#: id(leaf) -> {handle id: hook}; entries leave with their tensor (weakref.finalize).
+_post_accumulate_hooks: dict[int, dict[int, Callable]] = {}
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What registering a hook returns: `handle.remove()` takes the hook away."""
+
+    def __init__(self, key: int, hook_id: int):
+        self._key, self._id = key, hook_id
+
+    def remove(self) -> None:
+        _post_accumulate_hooks.get(self._key, {}).pop(self._id, None)
+
+
+def register_post_accumulate_grad_hook(leaf: Tensor, hook: Callable) -> RemovableHandle:
+    """Call `hook(leaf)` each time `backward()` has accumulated into `leaf.grad` (PyTorch's
+    `Tensor.register_post_accumulate_grad_hook`: where data-parallel training averages
+    gradients). While tracing, what the hook computes becomes part of the plan."""
+    if not leaf.is_leaf or not leaf.requires_grad:
+        raise AutogradError("post-accumulate-grad hooks go on leaf tensors that require grad",
+                            source=user_source())
+    key = id(leaf)
+    if key not in _post_accumulate_hooks:
+        _post_accumulate_hooks[key] = {}
+        weakref.finalize(leaf, _post_accumulate_hooks.pop, key, None)
+    handle = RemovableHandle(key, next(_hook_ids))
+    _post_accumulate_hooks[key][handle._id] = hook
+    return handle
+
+
+Tensor.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,

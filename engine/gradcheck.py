@@ -208,7 +208,7 @@ def _vjp(out: Tensor, xs: list[Tensor], u: np.ndarray) -> list[np.ndarray]:
         if tuple(g.shape) != tuple(x.shape):
             raise GradcheckError(f"gradcheck: the gradient for an input of shape {x.shape} has "
                                  f"shape {tuple(g.shape)} (ops: {', '.join(_recorded_ops([out]))})",
-                                 op=out.grad_fn)
+                                 op=out._ctx.op.name if out._ctx else None)
         result.append(g.numpy().astype(np.float64).reshape(-1))
     return result
 

@@ -16,6 +16,8 @@ import weakref
 import numpy as np
 
 from . import dtypes, grad_mode
+from .device import backend_of
+from .device import device as Device
 from .errors import AutogradError, DtypeError, ShapeError, TracingError
 from .ir import tracing
 from .source import user_source
@@ -73,9 +75,45 @@ def _shell(t, ctx):
     return s
 
 
+#: PyTorch's names for the backward of ops whose graphgrad name differs from its own.
+_TORCH_NAMES = {"identity": "Clone", "matmul": "Mm", "pow_scalar": "Pow",
+                "broadcast_to": "Expand", "reshape": "View", "index": "Index",
+                "concat": "Cat", "relu": "Relu", "log_softmax": "LogSoftmax"}
+
+
+class BackwardNode:
+    """What `t.grad_fn` is: the recorded op, named as PyTorch names it (`MulBackward0`),
+    with `next_functions` pointing at the inputs' nodes (None for leaves and constants)."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: Ctx):
+        self._ctx = ctx
+
+    def name(self) -> str:
+        op = self._ctx.op.name
+        camel = _TORCH_NAMES.get(op) or "".join(w.capitalize() for w in op.split("_"))
+        return f"{camel}Backward0"
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple((t.grad_fn, 0) for t in self._ctx.inputs)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):  # `t.grad_fn == "mul"`: the op's own name
+            return other in (self._ctx.op.name, self.name())
+        return isinstance(other, BackwardNode) and other._ctx is self._ctx
+
+    def __hash__(self) -> int:
+        return id(self._ctx)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self._ctx):#x}>"
+
+
 class Tensor:
     __slots__ = (
-        "_value", "_node", "_tracer", "shape", "dtype", "requires_grad", "_ctx", "_grad",
+        "_value", "_node", "_tracer", "shape", "dtype", "_requires_grad", "_ctx", "_grad",
         "_vc", "_backend", "_base", "_steps", "_linked", "_views", "__weakref__",
     )
     __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
@@ -96,7 +134,7 @@ class Tensor:
         self._tracer = None
         self.shape = tuple(value.shape)
         self.dtype = value.dtype
-        self.requires_grad = requires_grad
+        self._requires_grad = requires_grad
         self._ctx = None
         self._grad = None
         self._backend = backend
@@ -113,7 +151,7 @@ class Tensor:
         t._tracer = tracer
         t.shape = shape
         t.dtype = dtype
-        t.requires_grad = False
+        t._requires_grad = False
         t._ctx = None
         t._grad = None
         t._backend = backend
@@ -180,16 +218,18 @@ class Tensor:
         return self._backend
 
     @property
-    def device(self) -> str:
-        return self._backend.name
+    def device(self) -> Device:
+        """Where the tensor lives, in PyTorch's words (`device(type='cpu')` for NumPy); it
+        compares equal to the backend's name too (`t.device == "numpy"`)."""
+        return Device(self._backend.name)
 
     @property
     def is_leaf(self) -> bool:
         return self._ctx is None
 
     @property
-    def grad_fn(self):
-        return None if self._ctx is None else self._ctx.op.name
+    def grad_fn(self) -> BackwardNode | None:
+        return None if self._ctx is None else BackwardNode(self._ctx)
 
     # ---------------------------------------------------------------- values
     def _concrete(self, what: str):
@@ -248,6 +288,20 @@ class Tensor:
 
     # ---------------------------------------------------------------- autograd
     @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and not dtypes.is_float(self.dtype):
+            raise AutogradError(
+                f"only floating-point tensors can require grad, this one is "
+                f"{dtypes.short(self.dtype)}; convert it with .float() first",
+                source=user_source(),
+            )
+        self._requires_grad = bool(value)
+
+    @property
     def grad(self):
         tracer = tracing.current
         if tracer is not None:
@@ -259,20 +313,11 @@ class Tensor:
         tracer = tracing.current
         if tracer is not None:
             tracer.note_grad_owner(self)
-        if value is not None and value.shape != self.shape:
-            raise ShapeError(
-                f"assigned grad of shape {value.shape} to a tensor of shape {self.shape}",
-                source=user_source(),
-            )
+        if value is not None:
+            _check_grad_value(self, value)
         self._grad = value
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and not dtypes.is_float(self.dtype):
-            raise AutogradError(
-                f"only floating-point tensors can require grad, this one is "
-                f"{dtypes.short(self.dtype)}; convert it with .float() first",
-                source=user_source(),
-            )
         if not requires_grad and self._ctx is not None:
             raise AutogradError(
                 "requires_grad_(False) on a non-leaf tensor; use .detach() instead",
@@ -313,20 +358,31 @@ class Tensor:
         raise AutogradError("retain_grad() is not supported; make the tensor a leaf instead")
 
     # ---------------------------------------------------------------- conversion
-    def to(self, target) -> Tensor:
-        """`to(dtype)` casts; `to("cupy")`/`to("numpy")` moves to that backend."""
-        from .backends.registry import get_backend
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False,
+           copy: bool = False) -> Tensor:
+        """PyTorch's forms: `to(device)` (`"cpu"`, `"cuda"`, a backend's name, a
+        `gg.device`), `to(dtype)`, `to(device, dtype)`, `to(other_tensor)` and the
+        keywords. Returns `self` when nothing changes (unless `copy`)."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg._backend, arg.dtype
+            elif isinstance(arg, Device) or (isinstance(arg, str) and arg not in dtypes._ALIASES
+                                             and not dtypes.names_a_dtype(arg)):
+                device = arg  # ("complex64" names a dtype: a dtype error, not a backend)
+            else:
+                dtype = arg
+        out = self if device is None else self._moved_to(backend_of(device))
+        if dtype is not None and dtypes.as_dtype(dtype) != out.dtype:
+            out = out.astype(dtype)
+        return out.clone() if copy and out is self else out
 
-        if isinstance(target, str) and target not in dtypes._ALIASES \
-                and not dtypes.names_a_dtype(target):  # "complex64": a dtype error, not a backend
-            backend = get_backend(target)
-            if backend is self._backend:
-                return self
-            host = self._backend.to_numpy(self._concrete(".to(backend)"))
-            t = Tensor._wrap(backend.from_numpy(host), backend)
-            t.requires_grad = self.requires_grad
-            return t
-        return self.astype(target)
+    def _moved_to(self, backend) -> Tensor:
+        if backend is self._backend:
+            return self
+        host = self._backend.to_numpy(self._concrete(".to(device)"))
+        t = Tensor._wrap(backend.from_numpy(host), backend)
+        t.requires_grad = self.requires_grad
+        return t
 
     def astype(self, dtype) -> Tensor:
         from .ops.elementwise import cast
@@ -345,6 +401,12 @@ class Tensor:
     def long(self) -> Tensor:
         return self.astype(dtypes.int64)
 
+    def int(self) -> Tensor:
+        return self.astype("int32")
+
+    def short(self) -> Tensor:
+        return self.astype("int16")
+
     def bool(self) -> Tensor:
         return self.astype(dtypes.bool_)
 
@@ -354,7 +416,13 @@ class Tensor:
         return identity(self)
 
     def cpu(self) -> Tensor:
-        return self.to("numpy")
+        return self.to("cpu")
+
+    def cuda(self, device=None, non_blocking: bool = False) -> Tensor:
+        """On the CuPy backend (`"cuda"`); a clear BackendError where it cannot run."""
+        if device is None:
+            return self.to("cuda")
+        return self.to(Device("cuda", device) if isinstance(device, int) else Device(device))
 
     # ---------------------------------------------------------------- printing
     def __repr__(self) -> str:
@@ -364,7 +432,7 @@ class Tensor:
         if self._backend is not None and self._backend.name != "numpy":
             extra.append(f"device='{self._backend.name}'")
         if self._ctx is not None:
-            extra.append(f"grad_fn=<{self._ctx.op.name}>")
+            extra.append(f"grad_fn=<{BackwardNode(self._ctx).name()}>")
         elif self.requires_grad:
             extra.append("requires_grad=True")
         if self._value is None:
@@ -373,6 +441,20 @@ class Tensor:
             arr = self._backend.to_numpy(self._value)
             body = np.array2string(arr, separator=", ", precision=4, prefix="tensor(")
         return "tensor(" + ", ".join([body] + extra) + ")"
+
+
+def _check_grad_value(t: Tensor, value) -> None:
+    """What PyTorch checks on `t.grad = value`: a Tensor of t's shape and dtype."""
+    if not isinstance(value, Tensor):
+        raise DtypeError(f"assigned grad expected to be a Tensor or None but got grad of "
+                         f"type {type(value).__name__}", source=user_source())
+    if value.shape != t.shape:
+        raise ShapeError(f"assigned grad of shape {value.shape} to a tensor of shape {t.shape}",
+                         source=user_source())
+    if value.dtype != t.dtype:
+        raise DtypeError(f"assigned grad of dtype {dtypes.short(value.dtype)} to a tensor of "
+                         f"dtype {dtypes.short(t.dtype)}; the gradient must have the tensor's "
+                         "dtype", source=user_source())
 
 
 class WeakScalar(Tensor):

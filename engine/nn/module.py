@@ -9,15 +9,39 @@ scope named after the module, which the IR and the diagrams use to group nodes.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict, namedtuple
 from collections.abc import Iterator, Mapping
 
 from .. import dtypes, grad_mode
+from ..device import device as Device
 from ..errors import SerializationError
 from ..ir import tracing
 from ..source import user_source
 from ..tensor import Tensor
 from .parameter import Parameter
+
+
+def _traced_getattribute(self, name: str):
+    """Module attribute reads while tracing (installed only then): a compiled plan
+    assumes the values it saw (guards in engine/guards.py)."""
+    value = object.__getattribute__(self, name)
+    tracer = tracing.current
+    if tracer is not None and name[:2] != "__":
+        d = object.__getattribute__(self, "__dict__")
+        if name in d:
+            tracer.note_attr(self, name, value)
+    return value
+
+
+@contextlib.contextmanager
+def _record_attribute_reads(tracer):
+    Module.__getattribute__ = _traced_getattribute
+    try:
+        yield
+    finally:
+        del Module.__getattribute__
+
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -26,6 +50,16 @@ class Module:
     """Base class of every layer: subclass it, assign parameters/submodules, write forward."""
 
     training: bool
+
+    def __new__(cls, *args, **kwargs):
+        # `sigma = nn.ReLU; sigma(x)`: the class called on a tensor would build a module
+        # with the tensor as a setting and fail later with a confusing message.
+        if any(isinstance(a, Tensor) for a in args):
+            name = cls.__name__
+            raise TypeError(f"nn.{name} is a class, and it was called on a tensor: make the "
+                            f"module first, then call it (`layer = nn.{name}(...)`, then "
+                            f"`layer(x)`)")
+        return super().__new__(cls)
 
     def __init__(self):
         object.__setattr__(self, "training", True)
@@ -59,7 +93,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
                             f"'{name}' (gg.nn.Parameter or None required)")
-        self._forget(name)
+        self._forget(name, keep="_parameters")
         params[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -67,24 +101,31 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer "
                             f"'{name}' (gg.Tensor or None required)")
-        self._forget(name)
+        self._forget(name, keep="_buffers")
         buffers[name] = tensor
         if not persistent:
             self._non_persistent.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
         modules = self._registry("_modules")
+        if isinstance(module, type) and issubclass(module, Module):
+            raise TypeError(f"{name!r}: nn.{module.__name__} is a class; pass a module "
+                            f"instance, nn.{module.__name__}()")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        self._forget(name)
+        self._forget(name, keep="_modules")
         modules[name] = module
 
     register_module = add_module
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: str | None = None) -> None:
+        # Re-registering under the same kind keeps the entry where it is (a dict
+        # assignment), so `seq[0] = ...` and `m.weight = Parameter(...)` keep PyTorch's
+        # order in children, parameters and state_dict().
         self.__dict__.pop(name, None)
         for kind in ("_parameters", "_buffers", "_modules"):
-            self.__dict__[kind].pop(name, None)
+            if kind != keep:
+                self.__dict__[kind].pop(name, None)
         self._non_persistent.discard(name)
 
     def __setattr__(self, name: str, value) -> None:
@@ -107,6 +148,8 @@ class Module:
         for kind in ("_parameters", "_buffers", "_modules"):
             reg = d.get(kind)
             if reg is not None and name in reg:
+                if tracing.current is not None:  # a compiled plan assumes this object
+                    tracing.current.note_attr(self, name, reg[name], kind)
                 return reg[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
@@ -269,7 +312,8 @@ class Module:
         made before or after the move keeps working.
         """
         if target is not None:
-            if isinstance(target, str) and target not in dtypes._ALIASES:
+            if isinstance(target, Device) or (isinstance(target, str)
+                                              and target not in dtypes._ALIASES):
                 device = target
             else:
                 dtype = target
@@ -284,7 +328,12 @@ class Module:
         return self.to(dtypes.float64)
 
     def cpu(self) -> Module:
-        return self.to("numpy")
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> Module:
+        """Parameters and buffers onto the CuPy backend (`"cuda"`), in place."""
+        return self.to("cuda" if device is None else Device("cuda", device)
+                       if isinstance(device, int) else Device(device))
 
     # ------------------------------------------------------------------ printing
     def extra_repr(self) -> str:
@@ -356,3 +405,6 @@ def _convert_in_place(t: Tensor, device, dtype) -> None:
         g = t._grad.detach()
         g = g.to(device) if device is not None else g
         t._grad = g.astype(t.dtype)
+
+
+tracing.trace_hooks.append(_record_attribute_reads)

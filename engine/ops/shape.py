@@ -13,7 +13,7 @@ import operator
 import numpy as np
 
 from .. import dtypes
-from ..errors import ShapeError, TracingError
+from ..errors import IndexingError, ShapeError, TracingError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .common import (
@@ -39,6 +39,10 @@ def _reshape_infer(x, shape):
 
 
 reshape_op.infer = _reshape_infer
+reshape_op.document("x's elements in C order, in a new shape (a view where possible)",
+                    result="shape; x's dtype",
+                    shape="tuple[int, ...]: the new shape, fully resolved (no -1), with "
+                          "x's number of elements")
 reshape_op.vjp = lambda g, out, x, shape: (reshape(g, x.shape),)
 reshape_op.jvp = linear_jvp(reshape_op)
 reshape_op.saves = lambda need: ()
@@ -123,6 +127,10 @@ def _permute_infer(x, axes):
 
 
 permute_op.infer = _permute_infer
+permute_op.document("x with its axes reordered: result axis i is x's axis axes[i] (NumPy's "
+                    "transpose(x, axes); a view where possible)",
+                    result="x's shape permuted; x's dtype",
+                    axes="tuple[int, ...]: a permutation of range(x.ndim)")
 permute_op.vjp = lambda g, out, x, axes: (permute_op(g, axes=tuple(np.argsort(axes).tolist())),)
 permute_op.jvp = linear_jvp(permute_op)
 permute_op.saves = lambda need: ()
@@ -142,6 +150,8 @@ def permute(x, *dims) -> Tensor:
 def transpose(x, dim0=0, dim1=1) -> Tensor:
     axes = list(range(x.ndim))
     d0, d1 = normalize_axis(dim0, x.ndim, "transpose"), normalize_axis(dim1, x.ndim, "transpose")
+    if x.ndim == 0:  # dims 0 / -1 of a 0-d tensor name the tensor itself (PyTorch's rule)
+        return x
     axes[d0], axes[d1] = axes[d1], axes[d0]
     return permute(x, axes)
 
@@ -164,6 +174,9 @@ def _broadcast_to_infer(x, shape):
 
 
 broadcast_to_op.infer = _broadcast_to_infer
+broadcast_to_op.document("x broadcast to shape (np.broadcast_to; a read-only view is fine)",
+                         result="shape; x's dtype",
+                         shape="tuple[int, ...]: the target shape (x broadcasts to it)")
 broadcast_to_op.vjp = lambda g, out, x, shape: (unbroadcast(g, x.shape),)
 broadcast_to_op.jvp = linear_jvp(broadcast_to_op)
 broadcast_to_op.saves = lambda need: ()
@@ -231,6 +244,10 @@ def _concat_vjp(g, out, *xs, axis):
 
 
 concat_op.infer = _concat_infer
+concat_op.document("the operands joined along axis (np.concatenate); one or more operands "
+                   "of one dtype, equal outside axis", operands=("*xs",),
+                   result="the operands' shape with the sizes along axis added; their dtype",
+                   axis="int: the axis joined along, non-negative")
 concat_op.vjp = _concat_vjp
 concat_op.saves = lambda need: ()
 concat_op.jvp = lambda t, out, *xs, axis: concat_op(
@@ -298,6 +315,14 @@ def _index_infer(x, *idx, spec):
 
 
 index_op.infer = _index_infer
+_SPEC = ("tuple: the index, one item per part, each ('int', i) | ('slice', start, stop, "
+         "step) (None for a missing field) | ('none',) (a new axis) | ('ellipsis',) | "
+         "('tensor',) (the next idx operand: int64 indices or a bool mask). "
+         "graphgrad.ops.shape.index_tuple(spec, idx) rebuilds the Python index")
+index_op.document("x[index] as NumPy indexes (basic indexing may return a view; integer and "
+                  "mask indexing copy); an integer index out of range raises",
+                  operands=("x", "*idx"), result="what NumPy's x[index] gives; x's dtype",
+                  spec=_SPEC)
 index_op.vjp = lambda g, out, x, *idx, spec: (
     index_backward_op(g, *idx, spec=spec, shape=x.shape),) + (None,) * len(idx)
 index_op.jvp = linear_jvp(index_op)
@@ -314,6 +339,10 @@ index_op.samples = lambda: [
     Sample((rand_array(()),), {"spec": (("none",),)}),
 ]
 index_backward_op.infer = lambda g, *idx, spec, shape: (tuple(shape), g.dtype)
+index_backward_op.document(
+    "the VJP of index: zeros of `shape`, with g added at x[index]; repeated indices "
+    "accumulate (np.add.at, never plain assignment)", operands=("g", "*idx"),
+    result="shape; g's dtype", spec=_SPEC, shape="tuple[int, ...]: the shape of index's x")
 index_backward_op.vjp = lambda g, out, g0, *idx, spec, shape: (
     index_op(g, *idx, spec=spec),) + (None,) * len(idx)
 index_backward_op.jvp = linear_jvp(index_backward_op)
@@ -330,7 +359,7 @@ def _index_spec(x, key):
     if not isinstance(key, tuple):
         key = (key,)
     spec, tensors = [], []
-    for k in key:
+    for i, k in enumerate(key):
         if k is None:
             spec.append(("none",))
         elif k is Ellipsis:
@@ -343,7 +372,8 @@ def _index_spec(x, key):
         else:
             t = k if isinstance(k, Tensor) else as_tensor(np.asarray(k), like=x)
             if t.dtype == dtypes.bool_:
-                t = _mask_to_indices(t, spec, tensors)
+                _check_mask_shape(x, key, i, t)
+                _mask_to_indices(t, spec, tensors)
                 continue
             if t.dtype.kind not in "iu":
                 raise ShapeError(f"index: tensors used as indices must be integer or bool, "
@@ -351,6 +381,35 @@ def _index_spec(x, key):
             spec.append(("tensor",))
             tensors.append(t)
     return tuple(spec), tensors
+
+
+def _check_mask_shape(x, key, i, mask) -> None:
+    """A boolean mask must match the dims it covers (PyTorch's IndexError), not be read
+    as indices of its True entries whatever its length."""
+    def width(k):  # how many dims of x the index entry k consumes
+        if k is None or k is Ellipsis:
+            return 0
+        if isinstance(k, (slice, int, np.integer)) and not isinstance(k, bool):
+            return 1
+        if isinstance(k, Tensor):
+            return k.ndim if k.dtype.kind == "b" else 1
+        return np.ndim(k) if np.asarray(k).dtype.kind == "b" else 1
+
+    if any(k is Ellipsis for k in key[:i]):
+        start = x.ndim - sum(width(k) for k in key[i:])
+    else:
+        start = sum(width(k) for k in key[:i])
+    covered = x.shape[start:start + mask.ndim]
+    for j, (m, s) in enumerate(zip(mask.shape, covered)):
+        if m != s:
+            raise IndexingError(
+                f"index: the shape of the mask {list(mask.shape)} at index {j} does not match "
+                f"the shape of the indexed tensor {list(x.shape)} at index {start + j}",
+                op="index", source=user_source())
+    if len(covered) < mask.ndim:
+        raise IndexingError(f"index: a {mask.ndim}-d mask does not fit the indexed tensor of "
+                            f"shape {list(x.shape)} at dim {start}", op="index",
+                            source=user_source())
 
 
 def _mask_to_indices(mask, spec, tensors):
