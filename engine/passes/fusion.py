@@ -151,11 +151,14 @@ def _creates_cycle(graph, groups, pos, producer_root, consumer_root, limit) -> b
                       lambda s: pos[s] <= limit and bool(succ[s]))
     backward = _Search(groups, pred, consumer_root, producer_root, lambda s: bool(pred[s]))
     forward.other, backward.other = backward, forward
-    while True:
-        for search in (forward, backward):
-            found = search.step()
-            if found is not None:
-                return found
+    try:
+        while True:
+            for search in (forward, backward):
+                found = search.step()
+                if found is not None:
+                    return found
+    finally:  # the two searches point at each other: unlink them (no cycle for the GC)
+        forward.other = backward.other = None
 
 
 def find_groups(graph) -> list[list[int]]:
