@@ -108,24 +108,25 @@ def paths(signature, names) -> list[str]:
     """The path of every leaf (tensor or Python value) in the signature, in order."""
     out: list[str] = []
     _, tree, kw, _ = signature
-
-    def walk(t, path):
-        if t in ("T", "S"):
-            out.append(path)
-            return
-        kind, items = t
-        if kind is dict:
-            for k, sub in items:
-                walk(sub, f"{path}[{k!r}]")
-        else:
-            for i, sub in enumerate(items):
-                walk(sub, f"{path}[{i}]")
-
     for i, t in enumerate(tree):
-        walk(t, names[i] if i < len(names) else f"arg{i}")
+        _walk_paths(t, names[i] if i < len(names) else f"arg{i}", out)
     for k, t in kw:
-        walk(t, k)
+        _walk_paths(t, k, out)
     return out
+
+
+def _walk_paths(t, path: str, out: list) -> None:
+    # a module function: a nested closure calling itself would be a reference cycle
+    if t in ("T", "S"):
+        out.append(path)
+        return
+    kind, items = t
+    if kind is dict:
+        for k, sub in items:
+            _walk_paths(sub, f"{path}[{k!r}]", out)
+    else:
+        for i, sub in enumerate(items):
+            _walk_paths(sub, f"{path}[{i}]", out)
 
 
 def describe_change(old, new, names) -> tuple[str, str | None]:

@@ -20,6 +20,7 @@ from .errors import BackendError
 from .ir.graph import SOURCE_OPS
 from .ops.registry import REGISTRY
 from .passes.memory import last_uses
+from .views import refresh_views
 
 _counter = itertools.count()
 
@@ -246,6 +247,10 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
             writer.emit(f"del {', '.join(dying[i])}")
     for name, n in graph.state_writes.items():
         writer.emit(_state_write(writer, graph, name, n), None, f"state {name}")
+        ref = graph.state_refs[name]
+        if ref.kind == "tensor":  # views of it (`p.data`, `p.T` kept by the user) see it too
+            obj = writer.bind(_ident(f"T_{name}", "T"), ref.tensor)
+            writer.emit(f"if {obj}._views: {writer.bind('refresh_views', refresh_views)}({obj})")
     results = [*graph.outputs, *(graph.input_grads[i] for i in sorted(graph.input_grads)
                                  if graph.input_grads[i] is not None)]
     outs = ", ".join(_returned(writer, graph, o, k) for k, o in enumerate(results))
