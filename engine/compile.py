@@ -260,7 +260,7 @@ class CompiledFunction:
             f"gg.compile: {name} was traced again on {len(recent)} of its last "
             f"{calls - recent[0].call + 1} calls, more signatures than its cache holds "
             f"(cache_size={self.cache_size}); {what}. Pass values that change as tensors, "
-            "keep shapes fixed, or raise cache_size.", stacklevel=4)
+            "keep shapes fixed, or raise cache_size.", stacklevel=5)
 
     # ------------------------------------------------------------------ introspection
     def cache_info(self) -> CacheInfo:

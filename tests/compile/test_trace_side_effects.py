@@ -193,7 +193,7 @@ def test_python_or_numpy_randomness_inside_the_step_is_a_clear_error():
     def noisy(x):
         return x + float(rng.standard_normal())
 
-    with pytest.raises(gg.TracingError, match="`rng \(a NumPy random generator\)`.*gg.rand"):
+    with pytest.raises(gg.TracingError, match=r"`rng \(a NumPy random generator\)`.*gg.rand"):
         noisy(gg.ones(2))
     assert rng.bit_generator.state == state
 
