@@ -25,6 +25,7 @@ import numpy as np
 from graphgrad.ir.fused import split_by_output_shape
 from graphgrad.ops.shape import index_tuple
 
+from . import nn_kernels, seq_kernels
 from .base import Backend, run_parts
 from .cuda_codegen import (
     HELPERS,
@@ -32,6 +33,7 @@ from .cuda_codegen import (
     kernel_parts,
     signature,
 )
+from .cupy_collectives import collective_kernels
 
 INSTALL_HINT = "pip install graphgrad[cuda]"
 
@@ -90,6 +92,11 @@ def _array_kernels(cp, scatter_add) -> dict[str, Callable]:
         scatter_add(out.reshape(-1), flat.reshape(-1), g.reshape(-1))
         return out
 
+    def binary_cross_entropy(p, t):
+        if not bool(((p >= 0) & (p <= 1)).all()):
+            raise ValueError("all elements of input should be between 0 and 1")
+        return -(t * cp.maximum(cp.log(p), -100.0) + (1 - t) * cp.maximum(cp.log(1 - p), -100.0))
+
     def softmax(x, axis):
         e = cp.exp(x - x.max(axis=axis, keepdims=True))
         return e / e.sum(axis=axis, keepdims=True)
@@ -110,9 +117,11 @@ def _array_kernels(cp, scatter_add) -> dict[str, Callable]:
         index_backward=index_backward,
         softmax=softmax, log_softmax=log_softmax,
         gather=lambda x, idx, axis: cp.take_along_axis(x, idx, axis),
+        binary_cross_entropy=binary_cross_entropy,
         gather_backward=gather_backward,
         one_hot=lambda idx, num_classes: (idx[..., None] == cp.arange(num_classes))
         .astype(cp.int64),
+        **nn_kernels.kernels(cp),  # convolution and pooling
     )
 
 
@@ -173,6 +182,8 @@ class CupyBackend(Backend):
         scatter_add = getattr(cupy.add, "at", None) or cupyx.scatter_add
         self.kernels.update(_array_kernels(cupy, scatter_add))
         self.kernels.update(_random_kernels(self))
+        self.kernels.update(collective_kernels(cupy))
+        self.kernels.update(seq_kernels.kernels(cupy))  # recurrent layers, cumsum, argsort
 
     # ------------------------------------------------------------------ arrays
     def from_numpy(self, array: np.ndarray):

@@ -87,11 +87,32 @@ def available() -> list[str]:
     return [b.name for b in info() if b.usable]
 
 
-def get_backend(name: str):
-    """The backend instance called `name`, or a BackendError saying what is available."""
+#: PyTorch's device types and the built-in backend each names: code written for PyTorch
+#: (`.to("cuda")`, `device="cpu"`) runs on NumPy and CuPy unchanged.
+DEVICE_BACKENDS = {"cpu": "numpy", "cuda": "cupy"}
+
+
+def backend_name(spec) -> str:
+    """The backend a spec names: a backend's own name (`"numpy"`, a plugin's), a PyTorch
+    device string (`"cpu"`, `"cuda"`, `"cuda:0"`) or a `gg.device`."""
+    text = str(spec)
+    kind, _, index = text.partition(":")
+    if index and kind in DEVICE_BACKENDS:
+        if not index.isdigit():
+            raise BackendError(f"invalid device string {text!r}", source=user_source())
+        if int(index) != 0:
+            raise BackendError(f"device {text!r}: graphgrad uses one device per backend, "
+                               f"{kind}:0", source=user_source())
+    return DEVICE_BACKENDS.get(kind, text)
+
+
+def get_backend(name):
+    """The backend instance `name` names (see `backend_name`), or a BackendError saying
+    what is available."""
     _discover()
-    if not isinstance(name, str):
-        return name
+    if not isinstance(name, str) and hasattr(name, "kernels"):
+        return name  # already a backend
+    name = backend_name(name)
     if name not in _factories:
         raise BackendError(f"unknown backend {name!r}; available backends: "
                            f"{', '.join(available()) or 'none'}", source=user_source())

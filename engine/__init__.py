@@ -30,21 +30,33 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .dtypes import bool_, float32, float64, int64
+from .dtypes import bool_, float32, float64, int16, int32, int64, uint8
 from .errors import (
+    DistributedError,
+    AllocationError,
+    ArgumentError,
+    ArgumentTypeError,
     AutogradError,
     BackendError,
     DtypeError,
     GradcheckError,
     GraphError,
     GraphgradError,
+    IndexingError,
     NumericalError,
     SerializationError,
     ShapeError,
     SignatureError,
     TracingError,
 )
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .gradcheck import gradcheck
 from .ir.graph import Graph
 from .ops.elementwise import (
@@ -72,9 +84,22 @@ from .ops.elementwise import (
     tanh,
     where,
 )
-from .ops.linalg import dot, matmul
+from .ops.linalg import dot, einsum, matmul, norm
 from .ops.logic import eq, ge, gt, le, logical_and, logical_not, logical_or, lt, ne
 from .ops.nn import gather, log_softmax, one_hot, softmax, take_along_dim
+from .ops.slicing import (
+    chunk,
+    flip,
+    index_select,
+    masked_fill,
+    narrow,
+    roll,
+    split,
+    tril,
+    triu,
+    unbind,
+)
+from .ops.sorting import argsort, cumsum, multinomial, sort, topk
 from .ops.reduction import (
     amax,
     amin,
@@ -102,18 +127,23 @@ from .ops.shape import (
     unsqueeze,
 )
 from .tensor import Tensor
+from .device import device
+from .predicates import allclose, equal, is_tensor
+from . import cuda  # noqa: E402,F401
 from .compile import compile  # noqa: A004
 from . import passes  # noqa: E402,I001
 from .trace import Spec, differentiate, run_graph, trace
 
 from . import autograd  # noqa: E402,I001
 from . import func  # noqa: E402,F401
-from . import data, nn, optim  # noqa: E402,F401
+from . import data, distributed, linalg, nn, optim, utils  # noqa: E402,F401
 from .data import Generator  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .backends import registry as _backend_registry  # noqa: E402
 
 long = int64
+int = int32  # noqa: A001  (PyTorch's spelling: torch.int is int32)
+short = int16
 double = float64
 float = float32  # noqa: A001  (PyTorch's spelling: gg.float is float32)
 bool = bool_  # noqa: A001

@@ -8,13 +8,15 @@ order as eager code would.
 
 from __future__ import annotations
 
+import math
 import operator
+import os
 
 import numpy as np
 
 from . import dtypes
 from .backends.registry import default_backend, get_backend, seed_all
-from .errors import DtypeError, ShapeError
+from .errors import AllocationError, ArgumentError, ArgumentTypeError, DtypeError, ShapeError
 from .ir import tracing
 from .source import user_source
 from .tensor import Tensor
@@ -34,6 +36,9 @@ def as_array(data, dtype=None) -> np.ndarray:
             raise ShapeError(f"cannot make a tensor from this {type(data).__name__}: its "
                              f"nested sequences have different lengths ({e})",
                              source=user_source()) from None
+    if not isinstance(data, (np.ndarray, np.generic)) and (arr.dtype.kind == "O" or (
+            arr.dtype.kind == "f" and arr.size and np.abs(arr).max() >= 2.0**63)):
+        arr = _python_ints(data, arr, dtype)  # the scan only runs where ints may overflow
     if arr.dtype.kind in "OUSVcmM":  # None, strings, complex, ...: no silent NaN or cast
         raise DtypeError(f"cannot make a tensor from {type(data).__name__} data "
                          f"({data!r:.60} has NumPy dtype {arr.dtype})", source=user_source())
@@ -45,7 +50,72 @@ def as_array(data, dtype=None) -> np.ndarray:
         target = dtypes.default_float
     else:
         target = dtypes.from_numpy_dtype(arr.dtype)
+    check_int64_range(arr, target, "tensor")
     return np.asarray(arr, dtype=target, order="C")
+
+
+def check_int64_range(arr: np.ndarray, target: np.dtype, what: str) -> None:
+    """Refuse unsigned values above int64's range, which the cast would wrap to negatives
+    (PyTorch raises "Overflow" for `torch.tensor([2**63])`)."""
+    if arr.dtype.kind == "u" and target.kind in "iu" and arr.size and arr.dtype.itemsize >= 8:
+        top = int(arr.max())
+        if top > np.iinfo(np.int64).max:
+            raise ArgumentError(f"{what}: the value {top} does not fit in int64 (overflow); "
+                                "pass dtype=gg.float64 to keep it approximately",
+                                source=user_source())
+
+
+def _python_ints(data, arr: np.ndarray, dtype) -> np.ndarray:
+    """Python ints beyond int64 make NumPy build an object (or float) array; PyTorch
+    raises "Overflow" unless a float dtype was asked for or a float is among the data."""
+    items = list(_flat(data)) if isinstance(data, (list, tuple)) else [data]
+    lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    if not any(isinstance(x, int) and not lo <= x <= hi for x in items):
+        return arr
+    wants_float = dtypes.is_float(dtypes.as_dtype(dtype)) if dtype is not None else \
+        any(isinstance(x, float) for x in items)
+    if not wants_float:
+        raise ArgumentError(f"cannot make a tensor from {data!r:.60}: an integer does not fit "
+                            "in int64 (overflow)", source=user_source())
+    return np.array(data, dtype=np.float64) if arr.dtype.kind == "O" else arr
+
+
+def check_allocation(shape: tuple[int, ...], dtype, what: str) -> None:
+    """Refuse a tensor larger than this machine's memory before NumPy tries, so the user
+    reads the op, the shape and the byte count instead of a bare MemoryError."""
+    itemsize = np.dtype(dtype).itemsize
+    nbytes = math.prod(shape) * itemsize
+    limit = physical_memory()
+    if limit is not None and nbytes > limit:
+        raise AllocationError(
+            f"{what}: a tensor of shape {tuple(shape)} and dtype {np.dtype(dtype)} needs "
+            f"{nbytes} bytes ({_human(nbytes)}), more than this machine's memory "
+            f"({_human(limit)})", op=what, source=user_source())
+
+
+def out_of_memory(shape, dtype, what: str) -> AllocationError:
+    """The error for a NumPy MemoryError raised while allocating `shape`."""
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    return AllocationError(f"{what}: could not allocate a tensor of shape {tuple(shape)} and "
+                           f"dtype {np.dtype(dtype)} ({nbytes} bytes, {_human(nbytes)})",
+                           op=what, source=user_source())
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM on this machine (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _human(nbytes: int) -> str:
+    size = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024 or unit == "PiB":
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} PiB"
 
 
 def _flat(data):
@@ -57,8 +127,9 @@ def _flat(data):
 
 
 def _backend(backend):
-    return default_backend() if backend is None else (
-        get_backend(backend) if isinstance(backend, str) else backend)
+    """The backend a `device=` argument names: None (the default), a backend's name, a
+    device string (`"cpu"`, `"cuda"`), a `gg.device`, or a backend instance."""
+    return default_backend() if backend is None else get_backend(backend)
 
 
 def from_numpy(arr: np.ndarray, backend=None) -> Tensor:
@@ -109,22 +180,33 @@ def _shape(size) -> tuple[int, ...]:
 
 
 def full(size, fill_value, dtype=None, requires_grad=False, backend=None) -> Tensor:
+    return _filled(size, fill_value, dtype, requires_grad, backend, "full")
+
+
+def _filled(size, fill_value, dtype, requires_grad, backend, what: str) -> Tensor:
     size = _shape((size,))
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.scalar_dtype(fill_value)
-    return tensor(np.full(size, fill_value, dtype=dt), requires_grad=requires_grad,
-                  device=backend)
+    check_allocation(size, dt, what)
+    try:
+        arr = np.full(size, fill_value, dtype=dt)
+    except MemoryError:
+        raise out_of_memory(size, dt, what) from None
+    return tensor(arr, requires_grad=requires_grad, device=backend)
 
 
 def zeros(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
-    return full(_shape(size), 0, dtype or dtypes.default_float, requires_grad, device)
+    return _filled(_shape(size), 0, dtype or dtypes.default_float, requires_grad, device,
+                   "zeros")
 
 
 def ones(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
-    return full(_shape(size), 1, dtype or dtypes.default_float, requires_grad, device)
+    return _filled(_shape(size), 1, dtype or dtypes.default_float, requires_grad, device,
+                   "ones")
 
 
 def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
-    return zeros(*size, dtype=dtype, requires_grad=requires_grad, device=device)
+    return _filled(_shape(size), 0, dtype or dtypes.default_float, requires_grad, device,
+                   "empty")
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
@@ -143,31 +225,54 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
     if end is None:
         start, end = 0, start
     if step == 0:
-        raise ShapeError("arange: step must not be zero", source=user_source())
+        raise ShapeError("arange: step must not be zero", op="arange", source=user_source())
+    if (end - start) * step < 0:
+        raise ShapeError(f"arange: the bounds start={start}, end={end} are inconsistent "
+                            f"with the sign of step={step}", op="arange", source=user_source())
+    count = max(0, math.ceil((end - start) / step))
+    check_allocation((count,), np.float64, "arange")
     arr = np.arange(start, end, step)
     return tensor(arr, dtype=dtype or (dtypes.default_float if arr.dtype.kind == "f"
                                        else dtypes.int64), requires_grad=requires_grad)
 
 
 def linspace(start, end, steps: int, dtype=None, requires_grad=False) -> Tensor:
+    check_allocation(_shape((steps,)), np.float64, "linspace")
     return tensor(np.linspace(start, end, steps), dtype=dtype or dtypes.default_float,
                   requires_grad=requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad=False) -> Tensor:
-    return tensor(np.eye(n, m), dtype=dtype or dtypes.default_float, requires_grad=requires_grad)
+    shape = _shape((n, n if m is None else m))
+    check_allocation(shape, np.float64, "eye")
+    return tensor(np.eye(*shape), dtype=dtype or dtypes.default_float,
+                  requires_grad=requires_grad)
 
 
 # ---------------------------------------------------------------------- random
 
 def manual_seed(seed: int) -> None:
-    """Seed every backend's generator, so eager and compiled runs draw the same numbers."""
-    seed_all(int(seed))
+    """Seed every backend's generator, so eager and compiled runs draw the same numbers.
+
+    Like `torch.manual_seed`, the seed is anything `int()` accepts, and a negative seed
+    is taken modulo 2**64; a seed outside [-2**63, 2**64) is refused.
+    """
+    try:
+        value = int(seed)
+    except (TypeError, ValueError) as e:
+        cls = ArgumentTypeError if isinstance(e, TypeError) else ArgumentError
+        raise cls(f"manual_seed: the seed must be an integer, got {seed!r:.40} "
+                  f"({type(seed).__name__})", op="manual_seed", source=user_source()) from None
+    if not -2**63 <= value < 2**64:
+        raise ArgumentError(f"manual_seed: the seed {value} is outside [-2**63, 2**64) "
+                            "(overflow)", op="manual_seed", source=user_source())
+    seed_all(value % 2**64)
 
 
 def _random(op_name, shape, dtype, requires_grad=False, **attrs) -> Tensor:
     from .ops.registry import get_op
 
+    check_allocation(shape, dtype, op_name)
     t = get_op(op_name)(shape=shape, dtype=dtype, **attrs)
     if requires_grad:
         t.requires_grad_(True)
@@ -196,7 +301,15 @@ def randint(low, high=None, size=(), dtype=None) -> Tensor:
 
 def randperm(n: int, dtype=None) -> Tensor:
     """A random permutation of 0..n-1."""
-    return _random("randperm", (int(n),), dtypes.as_dtype(dtype or dtypes.int64))
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise ArgumentTypeError(f"randperm: n must be an int, got {type(n).__name__}",
+                                op="randperm", source=user_source()) from None
+    if n < 0:
+        raise ArgumentError(f"randperm: n must be non-negative, got {n}", op="randperm",
+                            source=user_source())
+    return _random("randperm", (n,), dtypes.as_dtype(dtype or dtypes.int64))
 
 
 def rand_like(t: Tensor) -> Tensor:

@@ -6,6 +6,13 @@ and the `file:line` of the user's code that called it.
 
 from __future__ import annotations
 
+#: Sources that name no file a user could open (`python -c`, a piped script).
+_NO_FILE = ("<string>:", "<stdin>:", "<unknown>")
+
+
+def _points_at_a_file(source: str | None) -> bool:
+    return bool(source) and not source.startswith(_NO_FILE)
+
 
 class GraphgradError(Exception):
     """Base class of every error graphgrad raises on purpose."""
@@ -14,7 +21,7 @@ class GraphgradError(Exception):
         self.op = op
         self.source = source
         parts = [message if not op or op in message else f"{op}: {message}"]
-        if source and source not in message:
+        if _points_at_a_file(source) and source not in message:
             parts.append(f"(at {source})")
         super().__init__(" ".join(parts))
 
@@ -26,7 +33,7 @@ class GraphgradError(Exception):
                 self.args = (f"{op}: {self.args[0]}", *self.args[1:])
         if self.source is None and source:
             self.source = source
-            if source not in str(self):
+            if _points_at_a_file(source) and source not in str(self):
                 self.args = (f"{self.args[0]} (at {source})", *self.args[1:])
         return self
 
@@ -37,6 +44,24 @@ class ShapeError(GraphgradError, ValueError):
 
 class DtypeError(GraphgradError, TypeError):
     """Operands whose dtypes the op does not accept."""
+
+
+class IndexingError(ShapeError, IndexError):
+    """A dim or index out of range, or a boolean mask of the wrong shape (PyTorch raises
+    IndexError there, so this is one too)."""
+
+
+class ArgumentError(GraphgradError, ValueError):
+    """A hyperparameter or argument with a value outside what the function accepts
+    (`Dropout(2)`, `label_smoothing=2`, `randperm(-3)`)."""
+
+
+class ArgumentTypeError(GraphgradError, TypeError):
+    """An argument of the wrong Python type (`SGD(lr="0.1")`, `p.grad = [...]`)."""
+
+
+class AllocationError(GraphgradError, MemoryError):
+    """A tensor too large to allocate; the message says how many bytes were asked for."""
 
 
 class TracingError(GraphgradError, RuntimeError):
@@ -56,6 +81,10 @@ class BackendError(GraphgradError, RuntimeError):
         interpreted alike)."""
         return cls(f"backend {backend.name!r} has no kernel for op {op!r}", op=op,
                    source=source)
+
+
+class DistributedError(GraphgradError, RuntimeError):
+    """A collective that cannot complete: no process group, a timeout, a failed rank."""
 
 
 class AutogradError(GraphgradError, RuntimeError):

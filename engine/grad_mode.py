@@ -55,3 +55,21 @@ class no_grad(set_grad_enabled):
 class enable_grad(set_grad_enabled):
     def __init__(self):
         super().__init__(True)
+
+
+class inference_mode(set_grad_enabled):
+    """PyTorch's `inference_mode`: for graphgrad the same as `no_grad` (nothing recorded;
+    graphgrad keeps no extra bookkeeping that inference mode could skip).
+    `inference_mode(False)` leaves recording as it is."""
+
+    def __init__(self, mode: bool = True):
+        super().__init__(not mode and is_grad_enabled())
+
+    def __call__(self, fn=None):
+        if fn is None or not callable(fn):  # `@inference_mode()` with no function yet
+            return self
+        return super().__call__(fn)
+
+
+def is_inference_mode_enabled() -> bool:
+    return not _enabled

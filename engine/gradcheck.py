@@ -199,7 +199,7 @@ def _vjp(out: Tensor, xs: list[Tensor], u: np.ndarray) -> list[np.ndarray]:
     if not out.requires_grad:
         return [np.zeros(x.numel()) for x in xs]
     seed = _with_value(out, u.reshape(out.shape).astype(out.dtype))
-    grads = grad(out, xs, grad_outputs=seed, allow_unused=True)
+    grads = grad(out, xs, grad_outputs=seed, retain_graph=True, allow_unused=True)
     result = []
     for x, g in zip(xs, grads):
         if g is None:
@@ -208,7 +208,7 @@ def _vjp(out: Tensor, xs: list[Tensor], u: np.ndarray) -> list[np.ndarray]:
         if tuple(g.shape) != tuple(x.shape):
             raise GradcheckError(f"gradcheck: the gradient for an input of shape {x.shape} has "
                                  f"shape {tuple(g.shape)} (ops: {', '.join(_recorded_ops([out]))})",
-                                 op=out.grad_fn)
+                                 op=out._ctx.op.name if out._ctx else None)
         result.append(g.numpy().astype(np.float64).reshape(-1))
     return result
 

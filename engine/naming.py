@@ -13,8 +13,10 @@ import inspect
 MAX_DEPTH = 3
 
 
-def _is_namable(obj) -> bool:
-    return hasattr(obj, "named_parameters") and callable(obj.named_parameters)
+def is_namable(obj) -> bool:
+    """Whether obj is module-like: its *class* defines `named_parameters` (an instance
+    whose `__getattr__` answers every name, a mock or proxy, is not)."""
+    return callable(getattr(type(obj), "named_parameters", None))
 
 
 def _referenced(fn) -> list[tuple[str, object]]:
@@ -43,7 +45,7 @@ def reachable_named_objects(fn):
     (tensor, variable name) for tensors it refers to directly."""
     from .tensor import Tensor
 
-    if _is_namable(fn):
+    if is_namable(fn):
         return [(fn, "")]
     tensors, modules, seen = [], [], {id(fn)}
     frontier = [fn]
@@ -56,7 +58,7 @@ def reachable_named_objects(fn):
                 seen.add(id(obj))
                 if isinstance(obj, Tensor):
                     tensors.append((obj, name))
-                elif _is_namable(obj):
+                elif is_namable(obj):
                     modules.append((name, obj))
                 elif inspect.isfunction(obj) or inspect.ismethod(obj):
                     next_frontier.append(obj)

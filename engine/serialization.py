@@ -4,26 +4,31 @@ A file is an ordinary .npz archive: one array per tensor (named by its path in t
 saved structure, so `np.load(path)["0.weight"]` works) plus `__graphgrad__`, a JSON
 manifest (stored as bytes) describing the structure: dicts with str/int keys, lists,
 tuples, numbers, strings and None around the tensors. That covers module and optimizer
-state dicts. Loading uses `allow_pickle=False` and reads every array up front, so a
-truncated file, a pickle, or an archive holding Python objects is refused with a
-`SerializationError` instead of executing anything.
+state dicts. Loading treats the file as untrusted (`npz_reader`): it never unpickles,
+checks the archive's structure, sizes and headers before allocating anything, and
+validates every manifest entry, so any damaged or hostile file is a `SerializationError`
+naming the file and what is wrong, never an internal error or a huge allocation.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import zipfile
 
 import numpy as np
 
-from .creation import tensor
+from .creation import physical_memory, tensor
 from .errors import SerializationError
+from .npz_reader import read_npz
 from .source import user_source
 from .tensor import Tensor
 
 MANIFEST = "__graphgrad__"
 FORMAT, VERSION = "graphgrad", 1
+#: Deeper manifests than this are refused (a state dict is a few levels deep).
+MAX_DEPTH = 64
+#: Default byte limit on what a file may decompress to, when the OS does not say.
+DEFAULT_MAX_BYTES = 1 << 34
 
 __all__ = ["save", "load"]
 
@@ -92,78 +97,102 @@ def _store(arr: np.ndarray, arrays: dict, path: str) -> str:
     return name
 
 
-def load(f, map_location=None):
+def load(f, map_location=None, *, max_bytes: int | None = None):
     """Read what `gg.save` wrote; tensors land on backend `map_location` (default backend).
 
-    Raises `SerializationError` for a damaged or truncated file, a file that is not a
-    graphgrad .npz, or one that would need unpickling (pickles, object arrays).
+    The file is untrusted input: anything damaged, forged or hostile (a pickle, object
+    arrays, malformed manifest entries, forged .npy headers, damaged compression, zip
+    bombs) raises `SerializationError` naming the file and the problem, and nothing is
+    allocated before the archive's declared sizes have been checked against `max_bytes`
+    (default: half this machine's memory).
     """
     try:
-        return _load(f, map_location)
+        return _load(f, map_location, _byte_limit(max_bytes))
     except SerializationError as e:
         raise e.locate(user_source(), "load") from e.__cause__
 
 
-def _load(f, map_location):
-    where = f if isinstance(f, (str, os.PathLike)) else getattr(f, "name", "<file object>")
-    manifest, arrays = _read(f, where)
+def _byte_limit(max_bytes: int | None) -> int:
+    if max_bytes is not None:
+        return int(max_bytes)
+    memory = physical_memory()
+    return memory // 2 if memory else DEFAULT_MAX_BYTES
+
+
+def _load(f, map_location, max_bytes: int):
+    where = os.fspath(f) if isinstance(f, (str, os.PathLike)) else \
+        getattr(f, "name", "<file object>")
+    manifest, arrays = _read(f, where, max_bytes)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise SerializationError(f"{where}: the manifest is not a graphgrad manifest")
     if manifest.get("version") != VERSION:
-        raise SerializationError(f"{where}: file format version {manifest.get('version')} is "
-                                 f"not supported (this graphgrad reads version {VERSION})")
-    return _decode(manifest.get("tree"), arrays, map_location, where)
+        raise SerializationError(f"{where}: file format version {manifest.get('version')!r:.40}"
+                                 f" is not supported (this graphgrad reads version {VERSION})")
+    return _decode(manifest.get("tree"), arrays, map_location, where, 0)
 
 
-def _read(f, where):
-    try:
-        npz = np.load(f, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise SerializationError(f"{where} holds a single .npy array, not a graphgrad "
-                                     "state file (.npz written by gg.save)")
-        with npz:
-            arrays = {k: npz[k] for k in npz.files}  # reads (and checks) every member now
-    except SerializationError:
-        raise
-    except ValueError as e:
-        if "pickle" in str(e):
-            raise SerializationError(
-                f"{where} was refused: reading it would unpickle Python objects (it is a "
-                "pickle, holds object arrays, or is not an .npz file at all); gg.load only "
-                "reads plain arrays, since unpickling can run arbitrary code") from None
-        raise SerializationError(f"{where} is damaged or not a graphgrad state file: {e}") \
-            from None
-    except (EOFError, OSError, zipfile.BadZipFile, KeyError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise SerializationError(f"{where} is damaged (truncated or corrupt) or not a graphgrad "
-                                 f"state file: {type(e).__name__}: {e}") from None
+def _read(f, where, max_bytes: int):
+    arrays = read_npz(f, where, max_bytes)
     if MANIFEST not in arrays:
         raise SerializationError(
             f"{where} is an .npz archive but not a graphgrad state file (it has no "
             f"{MANIFEST} entry); it holds {', '.join(list(arrays)[:5]) or 'nothing'}")
+    raw = arrays.pop(MANIFEST)
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise SerializationError(f"{where}: the manifest is damaged (a {raw.dtype} array of "
+                                 f"shape {raw.shape}, not bytes)")
     try:
-        manifest = json.loads(arrays.pop(MANIFEST).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise SerializationError(f"{where}: the manifest is damaged: {e}") from None
+        manifest = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise SerializationError(f"{where}: the manifest is damaged: "
+                                 f"{type(e).__name__}: {str(e)[:120]}") from None
     return manifest, arrays
 
 
-def _decode(node, arrays: dict, map_location, where: str):
+def _decode(node, arrays: dict, map_location, where: str, depth: int):
+    if depth > MAX_DEPTH:
+        raise SerializationError(f"{where}: the manifest nests deeper than {MAX_DEPTH} levels")
     if not isinstance(node, dict) or len(node) != 1:
         raise SerializationError(f"{where}: malformed manifest entry {node!r:.80}")
     (kind, payload), = node.items()
     if kind in ("tensor", "ndarray"):
-        if payload not in arrays:
-            raise SerializationError(f"{where}: the manifest names array {payload!r}, which "
-                                     "the archive does not hold")
-        arr = arrays[payload]
-        return tensor(arr, device=map_location) if kind == "tensor" else arr
+        return _decode_array(kind, payload, arrays, map_location, where)
     if kind == "value":
+        if payload is not None and not isinstance(payload, (bool, int, float, str)):
+            raise SerializationError(f"{where}: malformed value entry {payload!r:.80}")
         return payload
     if kind == "dict":
-        return {k: _decode(v, arrays, map_location, where) for k, v in payload}
+        return {_key(item, where): _decode(item[1], arrays, map_location, where, depth + 1)
+                for item in _entries(payload, kind, where)}
     if kind in ("list", "tuple"):
-        items = [_decode(v, arrays, map_location, where) for v in payload]
+        items = [_decode(v, arrays, map_location, where, depth + 1)
+                 for v in _entries(payload, kind, where)]
         return items if kind == "list" else tuple(items)
-    raise SerializationError(f"{where}: unknown manifest entry kind {kind!r}")
+    raise SerializationError(f"{where}: unknown manifest entry kind {kind!r:.40}")
+
+
+def _entries(payload, kind: str, where: str) -> list:
+    if not isinstance(payload, list):
+        raise SerializationError(f"{where}: malformed {kind} entry {payload!r:.80} (not a list)")
+    return payload
+
+
+def _key(item, where: str):
+    if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], (str, int))
+            and not isinstance(item[0], bool)):
+        raise SerializationError(f"{where}: malformed dict item {item!r:.80} (expected "
+                                 "[str-or-int key, entry])")
+    return item[0]
+
+
+def _decode_array(kind: str, payload, arrays: dict, map_location, where: str):
+    if not isinstance(payload, str) or payload not in arrays:
+        raise SerializationError(f"{where}: the manifest names array {payload!r:.80}, which "
+                                 "the archive does not hold")
+    arr = arrays[payload]
+    if kind == "ndarray":
+        return arr
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise SerializationError(f"{where}: array {payload!r:.80} holds the value "
+                                 f"{int(arr.max())}, which does not fit a tensor's int64")
+    return tensor(arr, device=map_location)

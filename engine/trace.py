@@ -54,12 +54,12 @@ def arg_names(fn, n: int) -> list[str]:
 
 def register_names(tracer, fn) -> None:
     """Name parameters, buffers and optimizer state after the modules `fn` can reach."""
-    from .naming import reachable_named_objects
+    from .naming import is_namable, reachable_named_objects
 
     for obj, prefix in reachable_named_objects(fn):
         if isinstance(obj, Tensor):
             tracer.names.setdefault(id(obj), prefix)
-        elif hasattr(obj, "named_parameters"):
+        elif is_namable(obj):
             tracer.names.setdefault(id(obj), prefix.rstrip(".") or type(obj).__name__)
             for name, t in obj.named_parameters():
                 tracer.names.setdefault(id(t), f"{prefix}{name}")

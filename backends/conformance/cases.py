@@ -49,7 +49,8 @@ NONFINITE_OPS = frozenset({
     "lt", "le", "gt", "ge", "sum", "max", "min", "identity",
 })
 #: Ops whose float error grows with the sum of the magnitudes of their terms.
-ACCUMULATING_OPS = frozenset({"sum", "matmul", "gather_backward", "index_backward"})
+ACCUMULATING_OPS = frozenset({"sum", "matmul", "gather_backward", "index_backward", "conv",
+                              "conv_input_grad", "conv_weight_grad", "sum_pool", "sum_pool_grad"})
 
 TOLERANCE = {"float32": (1e-4, 1e-5), "float64": (1e-7, 1e-9)}  # (rtol, atol)
 

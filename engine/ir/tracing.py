@@ -132,8 +132,8 @@ class Tracer:
                 )
             return t._node
         n = self.bindings.get(id(t))
-        if n is None:
-            n = self._read_state(t)
+        if n is None:  # a view made before the trace reads its base (engine/views.py)
+            n = t._derived_node(self) if t._base is not None else self._read_state(t)
         return n
 
     def _read_state(self, t) -> int:

@@ -8,23 +8,43 @@ hyperparameters are fine: those are fixed when a step is traced.
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
+
+import numpy as np
 
 from .. import dtypes, grad_mode
 from ..creation import as_tensor, rand
-from ..errors import ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..ops.elementwise import abs as _abs
-from ..ops.elementwise import clamp, erf, exp, log, log1p, relu, sigmoid, tanh, where
+from ..ops.elementwise import erf, exp, log1p, relu, sigmoid, tanh, where
+from ..ops.loss import binary_cross_entropy_op
 from ..ops.nn import gather, one_hot  # noqa: F401  (re-exported, as in torch.nn.functional)
 from ..ops.nn import log_softmax as _log_softmax
 from ..ops.nn import softmax as _softmax
-from ..source import user_source
+from ..ops.slicing import pad  # noqa: F401  (re-exported, as in torch.nn.functional)
+from ..source import user_frame, user_source
 from ..tensor import Tensor
+from .functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.max_pool2d, ...)
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    max_pool1d,
+    max_pool2d,
+)
+from .functional_norm import embedding, group_norm, layer_norm  # noqa: F401  (re-exported)
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "softplus", "softmax",
     "log_softmax", "linear", "dropout", "batch_norm", "flatten", "one_hot", "mse_loss",
     "l1_loss", "nll_loss", "cross_entropy", "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "layer_norm", "group_norm", "embedding",
+    "scaled_dot_product_attention", "pad",
 ]
 
 
@@ -96,8 +116,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
     The mask comes from `gg.rand`, an op, so a compiled step draws a fresh mask each call,
     in the same order as eager code.
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    check_dropout_p(p)
     if not training or p == 0.0:
         return x
     if p == 1.0:
@@ -106,6 +125,18 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
     if noise._value is not None and noise._backend is not x._backend:
         noise = noise.to(x._backend.name)
     return x * (noise >= p) * (1.0 / (1.0 - p))
+
+
+def check_dropout_p(p) -> float:
+    """p as a float in [0, 1], or the error PyTorch gives (Dropout(2), Dropout("a"))."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise ArgumentTypeError(f"dropout probability must be a float, got "
+                                f"{type(p).__name__} {p!r:.30}", op="dropout",
+                                source=user_source())
+    if not 0.0 <= p <= 1.0:
+        raise ArgumentError(f"dropout probability has to be between 0 and 1, but got {p}",
+                            op="dropout", source=user_source())
+    return float(p)
 
 
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
@@ -163,17 +194,39 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
         return loss.sum()
     if reduction == "none":
         return loss
-    raise ValueError(f"{reduction} is not a valid value for reduction "
-                     "(use 'mean', 'sum' or 'none')")
+    raise ArgumentError(f"{reduction!r} is not a valid value for reduction "
+                        "(use 'mean', 'sum' or 'none')", source=user_source())
+
+
+def _warn_if_broadcast(input: Tensor, target: Tensor, op: str) -> None:
+    """PyTorch's warning for a target whose size differs from the input's: (N, 1) against
+    (N,) broadcasts to an (N, N) loss, almost never what was meant."""
+    if tuple(input.shape) == tuple(target.shape):
+        return
+    message = (f"{op}: Using a target size ({tuple(target.shape)}) that is different to the "
+               f"input size ({tuple(input.shape)}). This will likely lead to incorrect results "
+               "due to broadcasting. Please ensure they have the same size.")
+    frame = user_frame()
+    if frame is None:
+        warnings.warn(message, UserWarning, stacklevel=3)
+        return
+    warnings.warn_explicit(message, UserWarning, frame.f_code.co_filename, frame.f_lineno,
+                           module=frame.f_globals.get("__name__"),
+                           registry=frame.f_globals.setdefault("__warningregistry__", {}))
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """Mean squared error, (input - target)^2 reduced."""
+    """Mean squared error, (input - target)^2 reduced (warns on a broadcasting target)."""
+    target = as_tensor(target, like=input)
+    _warn_if_broadcast(input, target, "mse_loss")
     diff = input - target
     return _reduce(diff * diff, reduction)
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean absolute error, |input - target| reduced (warns on a broadcasting target)."""
+    target = as_tensor(target, like=input)
+    _warn_if_broadcast(input, target, "l1_loss")
     return _reduce(_abs(input - target), reduction)
 
 
@@ -188,18 +241,27 @@ def _check_targets(input: Tensor, target: Tensor, op: str) -> None:
                          f"{dtypes.short(target.dtype)}", op=op, source=user_source())
 
 
+def _check_class_weight(weight: Tensor | None, n_classes: int, op: str) -> None:
+    if weight is not None and tuple(weight.shape) != (n_classes,):
+        raise ShapeError(f"{op}: weight tensor should be defined either for all {n_classes} "
+                         f"classes or no classes but got weight tensor of shape: "
+                         f"{list(weight.shape)}", op=op, source=user_source())
+
+
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
-             ignore_index: int | None = None, reduction: str = "mean") -> Tensor:
+             ignore_index: int | None = -100, reduction: str = "mean") -> Tensor:
     """-input[i, target[i]] (input holds log-probabilities, classes along dim 1).
 
     With `weight`, each term is scaled by weight[target] and 'mean' divides by the sum
-    of those weights. `ignore_index` (when given) drops the targets equal to it.
+    of those weights. Targets equal to `ignore_index` (PyTorch's -100 by default, the
+    usual padding value) count for nothing, in the sum and in the mean's divisor.
     """
     target = as_tensor(target, like=input)
     if input.ndim == 1:  # one unbatched sample
         out = nll_loss(input.unsqueeze(0), target.reshape(1), weight, ignore_index, reduction)
         return out.reshape(()) if reduction == "none" else out
     _check_targets(input, target, "nll_loss")
+    _check_class_weight(weight, input.shape[1], "nll_loss")
     keep, safe = _kept(target, ignore_index)
     picked = -gather(input, 1, safe.unsqueeze(1)).squeeze(1)
     w = _target_weights(weight, safe, keep, input.dtype)
@@ -211,8 +273,15 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
 
 
 def _kept(target, ignore_index):
-    """(mask of targets that count or None, targets safe to index with)."""
+    """(mask of targets that count or None, targets safe to index with).
+
+    Eagerly, a batch without any ignored target skips the masking (the same numbers,
+    five ops fewer); a traced step must mask, since its targets change per call.
+    """
     if ignore_index is None:
+        return None, target
+    if target._value is not None and \
+            not (target._backend.to_numpy(target._value) == ignore_index).any():
         return None, target
     keep = target != ignore_index
     return keep, where(keep, target, 0)
@@ -226,17 +295,31 @@ def _target_weights(weight, target, keep, dtype):
     return w
 
 
+def check_label_smoothing(label_smoothing) -> float:
+    """label_smoothing as a float in [0, 1], or an error naming it (PyTorch's range)."""
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+        raise ArgumentTypeError(f"cross_entropy: label_smoothing must be a float in [0, 1], "
+                                f"got {type(label_smoothing).__name__}", op="cross_entropy",
+                                source=user_source())
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ArgumentError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got "
+                            f"{label_smoothing}", op="cross_entropy", source=user_source())
+    return float(label_smoothing)
+
+
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
-                  ignore_index: int | None = None, reduction: str = "mean",
+                  ignore_index: int | None = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
     """log_softmax over dim 1 followed by nll_loss, with PyTorch's label smoothing.
 
     `target` holds class indices (int64, shape (N, ...)) or, if it is a float tensor of
     the input's shape, class probabilities.
     """
+    label_smoothing = check_label_smoothing(label_smoothing)
     class_dim = 0 if input.ndim == 1 else 1
-    logp = _log_softmax(input, class_dim)
     n_classes = input.shape[class_dim]
+    _check_class_weight(weight, n_classes, "cross_entropy")
+    logp = _log_softmax(input, class_dim)
     target = as_tensor(target, like=input)
     if dtypes.is_float(target.dtype):
         return _soft_cross_entropy(logp, target, weight, reduction, label_smoothing, class_dim)
@@ -277,18 +360,46 @@ def _soft_cross_entropy(logp, target, weight, reduction, label_smoothing, class_
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                          reduction: str = "mean") -> Tensor:
-    """-(t log p + (1 - t) log(1 - p)), each log clamped at -100 as PyTorch does."""
-    loss = -(target * clamp(log(input), min=-100.0)
-             + (1.0 - target) * clamp(log(1.0 - input), min=-100.0))
+    """-(t log p + (1 - t) log(1 - p)), PyTorch's op: each log clamped at -100, and the
+    gradient (p - t) / max(p (1 - p), 1e-12), so p = 0 or 1 gives finite values and grads.
+
+    As in PyTorch, a target of another size is an error (not a broadcast), and so is a
+    probability outside [0, 1] (checked here eagerly, and by the kernel in a compiled plan).
+    """
+    target = as_tensor(target, like=input)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ShapeError(f"binary_cross_entropy: Using a target size ({tuple(target.shape)}) "
+                         f"that is different to the input size ({tuple(input.shape)}) is "
+                         "deprecated. Please ensure they have the same size.",
+                         op="binary_cross_entropy", source=user_source())
+    if input._value is not None:
+        _check_probabilities(input)
+    loss = binary_cross_entropy_op(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
+
+
+def _check_probabilities(input: Tensor) -> None:
+    values = input._backend.to_numpy(input._value)
+    if values.size and not ((values >= 0) & (values <= 1)).all():
+        raise ArgumentError(f"binary_cross_entropy: all elements of input should be between 0 "
+                            f"and 1, got values in [{values.min()}, {values.max()}] "
+                            f"(input {dtypes.short(input.dtype)}{list(input.shape)}); apply "
+                            "sigmoid first, or use BCEWithLogitsLoss on the logits",
+                            op="binary_cross_entropy", source=user_source())
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
                                      weight: Tensor | None = None, reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
     """BCE of sigmoid(input), computed stably: (1 - t) x + w_t softplus(-x)."""
+    target = as_tensor(target, like=input)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ShapeError(f"binary_cross_entropy_with_logits: Target size "
+                         f"({tuple(target.shape)}) must be the same as input size "
+                         f"({tuple(input.shape)})", op="binary_cross_entropy_with_logits",
+                         source=user_source())
     softplus_neg = _softplus(-input)
     if pos_weight is not None:
         softplus_neg = softplus_neg * ((pos_weight - 1.0) * target + 1.0)
@@ -296,3 +407,33 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------------- attention
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Tensor | None = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False) -> Tensor:
+    """softmax(q k^T * scale + mask) v over the last two dims, as PyTorch defines it.
+
+    A bool `attn_mask` marks the pairs that may attend (True: take part); a float one is
+    added to the scores; `is_causal` lets query i see keys j <= i only. Dropout applies
+    whenever `dropout_p > 0`, as in PyTorch (the function has no training flag).
+    """
+    L, S = query.shape[-2], key.shape[-2]
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query * scale) @ key.transpose(-2, -1)
+    if is_causal:
+        attn_mask = as_tensor(np.tri(L, S, dtype=bool), like=query)
+    if attn_mask is not None:
+        if attn_mask.dtype == dtypes.bool_:
+            scores = where(attn_mask, scores, as_tensor(float("-inf"), scores.dtype, like=scores))
+        else:
+            scores = scores + attn_mask
+    weights = _softmax(scores, -1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p, True)
+    return weights @ value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..errors import ArgumentError
+from ..source import user_source
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -11,8 +13,9 @@ class _Loss(Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
         if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"{reduction} is not a valid value for reduction "
-                             "(use 'mean', 'sum' or 'none')")
+            raise ArgumentError(f"{type(self).__name__}: {reduction!r} is not a valid value "
+                                "for reduction (use 'mean', 'sum' or 'none')",
+                                source=user_source())
         self.reduction = reduction
 
 
@@ -35,7 +38,7 @@ class L1Loss(_Loss):
 class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of class-index targets given log-probabilities."""
 
-    def __init__(self, weight: Tensor | None = None, ignore_index: int | None = None,
+    def __init__(self, weight: Tensor | None = None, ignore_index: int | None = -100,
                  reduction: str = "mean"):
         super().__init__(weight, reduction)
         self.ignore_index = ignore_index
@@ -47,16 +50,15 @@ class NLLLoss(_WeightedLoss):
 class CrossEntropyLoss(_WeightedLoss):
     """log_softmax + NLL over logits (classes along dim 1), with optional label smoothing.
 
-    `ignore_index` drops targets equal to it when given (PyTorch's default of -100 is
-    not applied implicitly: a -100 target is an out-of-range index here).
+    Targets equal to `ignore_index` (PyTorch's default -100, the usual padding value of
+    sequence models) count for nothing; `None` turns the check off.
     """
 
-    def __init__(self, weight: Tensor | None = None, ignore_index: int | None = None,
+    def __init__(self, weight: Tensor | None = None, ignore_index: int | None = -100,
                  reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(weight, reduction)
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+        self.ignore_index = ignore_index
+        self.label_smoothing = F.check_label_smoothing(label_smoothing)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction,

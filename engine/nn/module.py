@@ -14,6 +14,7 @@ from collections import OrderedDict, namedtuple
 from collections.abc import Iterator, Mapping
 
 from .. import dtypes, grad_mode
+from ..device import device as Device
 from ..errors import SerializationError
 from ..ir import tracing
 from ..source import user_source
@@ -50,6 +51,16 @@ class Module:
 
     training: bool
 
+    def __new__(cls, *args, **kwargs):
+        # `sigma = nn.ReLU; sigma(x)`: the class called on a tensor would build a module
+        # with the tensor as a setting and fail later with a confusing message.
+        if any(isinstance(a, Tensor) for a in args):
+            name = cls.__name__
+            raise TypeError(f"nn.{name} is a class, and it was called on a tensor: make the "
+                            f"module first, then call it (`layer = nn.{name}(...)`, then "
+                            f"`layer(x)`)")
+        return super().__new__(cls)
+
     def __init__(self):
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -82,7 +93,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
                             f"'{name}' (gg.nn.Parameter or None required)")
-        self._forget(name)
+        self._forget(name, keep="_parameters")
         params[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -90,24 +101,31 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer "
                             f"'{name}' (gg.Tensor or None required)")
-        self._forget(name)
+        self._forget(name, keep="_buffers")
         buffers[name] = tensor
         if not persistent:
             self._non_persistent.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
         modules = self._registry("_modules")
+        if isinstance(module, type) and issubclass(module, Module):
+            raise TypeError(f"{name!r}: nn.{module.__name__} is a class; pass a module "
+                            f"instance, nn.{module.__name__}()")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        self._forget(name)
+        self._forget(name, keep="_modules")
         modules[name] = module
 
     register_module = add_module
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: str | None = None) -> None:
+        # Re-registering under the same kind keeps the entry where it is (a dict
+        # assignment), so `seq[0] = ...` and `m.weight = Parameter(...)` keep PyTorch's
+        # order in children, parameters and state_dict().
         self.__dict__.pop(name, None)
         for kind in ("_parameters", "_buffers", "_modules"):
-            self.__dict__[kind].pop(name, None)
+            if kind != keep:
+                self.__dict__[kind].pop(name, None)
         self._non_persistent.discard(name)
 
     def __setattr__(self, name: str, value) -> None:
@@ -294,7 +312,8 @@ class Module:
         made before or after the move keeps working.
         """
         if target is not None:
-            if isinstance(target, str) and target not in dtypes._ALIASES:
+            if isinstance(target, Device) or (isinstance(target, str)
+                                              and target not in dtypes._ALIASES):
                 device = target
             else:
                 dtype = target
@@ -309,7 +328,12 @@ class Module:
         return self.to(dtypes.float64)
 
     def cpu(self) -> Module:
-        return self.to("numpy")
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> Module:
+        """Parameters and buffers onto the CuPy backend (`"cuda"`), in place."""
+        return self.to("cuda" if device is None else Device("cuda", device)
+                       if isinstance(device, int) else Device(device))
 
     # ------------------------------------------------------------------ printing
     def extra_repr(self) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import dtypes
 from ..creation import as_tensor
-from ..errors import DtypeError, ShapeError
+from ..errors import DtypeError, IndexingError, ShapeError
 from ..source import user_source
 from ..tensor import Tensor
 
@@ -65,8 +65,8 @@ def normalize_axes(axis, ndim: int, op: str) -> tuple[int, ...] | None:
     out = []
     for a in axes:
         if not -max(ndim, 1) <= a < max(ndim, 1):
-            raise ShapeError(f"{op}: dim {a} is out of range for a {ndim}-d tensor", op=op,
-                             source=user_source())
+            raise IndexingError(f"{op}: dim {a} is out of range for a {ndim}-d tensor",
+                                op=op, source=user_source())
         out.append(a % max(ndim, 1))
     if ndim == 0:
         return ()  # dim 0 / -1 of a 0-d tensor is the tensor itself: reduce over no axis

@@ -77,14 +77,20 @@ add_op = _binary("add", lambda g, out, x, y: (_ub(g, x.shape), _ub(g, y.shape)),
                  jvp=lambda t, out, x, y: tangent_sum(t[0], t[1]))
 sub_op = _binary("sub", lambda g, out, x, y: (_ub(g, x.shape), _ub(-g, y.shape)),
                  jvp=lambda t, out, x, y: tangent_sum(t[0], None if t[1] is None else -t[1]))
-mul_op = _binary("mul", lambda g, out, x, y: (_ub(g * y, x.shape), _ub(g * x, y.shape)),
+mul_op = _binary("mul", lambda g, out, x, y: (lambda: _ub(g * y, x.shape),
+                                               lambda: _ub(g * x, y.shape)),
                  jvp=lambda t, out, x, y: tangent_sum(_on(t[0], lambda tx: tx * y),
                                                       _on(t[1], lambda ty: x * ty)))
-div_op = _binary("div", lambda g, out, x, y: (_ub(g / y, x.shape), _ub(-g * out / y, y.shape)),
+div_op = _binary("div", lambda g, out, x, y: (lambda: _ub(g / y, x.shape),
+                                               lambda: _ub(-g * out / y, y.shape)),
                  binary_samples(low_b=0.5, high_b=2.0),
                  jvp=lambda t, out, x, y: tangent_sum(_on(t[0], lambda tx: tx / y),
                                                       _on(t[1], lambda ty: -ty * out / y)))
 neg_op = _unary("neg", lambda g, out, x: (-g,), jvp=lambda t, out, x: -t[0])
+# what each VJP reads (Op.saves): sums and negation only shapes, a product the other factor
+add_op.saves = sub_op.saves = neg_op.saves = lambda need: ()
+mul_op.saves = lambda need: tuple(1 - i for i in (0, 1) if need[i])
+div_op.saves = lambda need: (1,) if any(need) else ()
 
 
 def _no_bool(op):
@@ -308,6 +314,7 @@ where_op.infer = _where_infer
 where_op.vjp = lambda g, out, c, a, b: (
     None, _ub(where_op(c, g, zeros_scalar(g)), a.shape), _ub(where_op(c, zeros_scalar(g), g),
                                                             b.shape))
+where_op.saves = lambda need: (0,)
 where_op.jvp = lambda t, out, c, a, b: where_op(
     c, zeros_scalar(a) if t[1] is None else t[1], zeros_scalar(b) if t[2] is None else t[2])
 where_op.samples = lambda: [
@@ -328,8 +335,10 @@ def where(condition, x, y) -> Tensor:
 
     x, y = promote(x, y)
     condition = as_tensor(condition, like=x)
-    if condition.dtype != dtypes.bool_:
-        condition = cast(condition, dtypes.bool_)
+    if condition.dtype != dtypes.bool_:  # PyTorch refuses too: 0.5 is not a truth value
+        raise DtypeError(f"where expected condition to be a boolean tensor, but got a tensor "
+                         f"with dtype {dtypes.short(condition.dtype)} (compare it, e.g. "
+                         "`cond != 0`)", op="where", source=user_source())
     return where_op(condition, x, y)
 
 
@@ -377,6 +386,7 @@ cast_op.infer = lambda x, dtype: (x.shape, dtype)
 cast_op.vjp = lambda g, out, x, dtype: (
     cast_op(g, dtype=x.dtype) if dtypes.is_float(x.dtype) else None,)
 cast_op.jvp = lambda t, out, x, dtype: cast_op(t[0], dtype=dtype)
+cast_op.saves = lambda need: ()
 cast_op.samples = lambda: [Sample((rand_array((3, 4)),), {"dtype": dtypes.float64}),
                            Sample((rand_array((3,)) * 5,), {"dtype": dtypes.int64}, diff=()),
                            Sample((rand_array((2, 3)),), {"dtype": dtypes.bool_}, diff=()),
@@ -389,6 +399,7 @@ def cast(x: Tensor, dtype) -> Tensor:
 
 
 identity_op = _unary("identity", lambda g, out, x: (g,), jvp=lambda t, out, x: t[0])
+identity_op.saves = lambda need: ()
 
 
 def identity(x: Tensor) -> Tensor:

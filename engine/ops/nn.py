@@ -89,7 +89,12 @@ def gather(x, dim: int, index) -> Tensor:
 
 
 @tensor_method()
-def take_along_dim(x, indices, dim: int) -> Tensor:
+def take_along_dim(x, indices, dim: int | None = None) -> Tensor:
+    """gather along `dim`; without `dim`, on the flattened tensor (PyTorch's rule)."""
+    if dim is None:
+        from ..creation import as_tensor
+
+        return gather(x.reshape(-1), 0, as_tensor(indices, like=x).reshape(-1))
     return gather(x, dim, indices)
 
 

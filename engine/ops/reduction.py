@@ -53,6 +53,7 @@ sum_op = Op("sum")
 sum_op.infer = _reduce_infer
 sum_op.vjp = lambda g, out, x, axis, keepdims: (_expand_back(g, x, axis, keepdims),)
 sum_op.jvp = linear_jvp(sum_op)
+sum_op.saves = lambda need: ()
 sum_op.samples = _reduce_samples
 
 
@@ -115,8 +116,8 @@ def _axes(x, dim, axis, op):
 @tensor_method()
 def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
     """Sum over `dim` (int or tuple; all axes when None)."""
-    if x.dtype == dtypes.bool_:
-        x = x.long()
+    if x.dtype == dtypes.bool_ or (x.dtype.kind in "iu" and x.dtype != dtypes.int64):
+        x = x.long()  # PyTorch sums bools and every integer type as int64
     if dtype is not None:
         x = x.astype(dtype)
     keep = keepdim if keepdims is None else keepdims
@@ -214,7 +215,13 @@ def logsumexp(x, dim, keepdim=False) -> Tensor:
 
 @tensor_method()
 def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor:
-    """Variance; `unbiased`/`correction` as in PyTorch (Bessel's correction by default)."""
+    """Variance; `unbiased`/`correction` as in PyTorch (Bessel's correction by default).
+
+    A bool second argument is `unbiased`, as in `torch.var(x, True)` (a bool is never a
+    dim there, although Python counts it as an int).
+    """
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
     (x,) = promote_float(x)
     axes = normalize_axes(dim, x.ndim, "var")
     n = x.numel() if axes is None else _count(x.shape, axes)
@@ -226,7 +233,16 @@ def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor
 
 
 @tensor_method()
-def std(x, dim=None, unbiased=True, keepdim=False) -> Tensor:
-    from .elementwise import sqrt
+def std(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor:
+    """sqrt(var), with PyTorch's gradient 0 (not NaN) where every value is the same.
 
-    return sqrt(var(x, dim, unbiased, keepdim))
+    sqrt's derivative is infinite at 0; PyTorch masks it to 0 where std is 0, so the
+    square root is taken of a safe stand-in there. NaN (too few values) stays NaN.
+    """
+    from .elementwise import sqrt, where
+
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    v = var(x, dim, unbiased, keepdim, correction=correction)
+    nonzero = v != 0
+    return where(nonzero, sqrt(where(nonzero, v, 1.0)), 0.0)

@@ -26,7 +26,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import anomaly, forward_ad, grad_mode
-from ..errors import BackendError, DtypeError, GraphgradError, ShapeError, TracingError
+from ..errors import (
+    AllocationError,
+    BackendError,
+    DtypeError,
+    GraphgradError,
+    ShapeError,
+    TracingError,
+)
 from ..ir import tracing
 from ..source import user_source
 from ..tensor import Ctx, Tensor
@@ -46,6 +53,10 @@ class Op:
         self.differentiable = differentiable
         self.random = random
         self.view = view
+        # positions of the inputs whose values the VJP reads, given which inputs need a
+        # gradient (None: all of them, and the output): only those are version-checked
+        # and kept after backward (see tensor.Ctx)
+        self.saves: Callable | None = None
         self.infer: Callable | None = None
         self.vjp: Callable | None = None
         self.jvp: Callable | None = None
@@ -84,13 +95,24 @@ def apply(op: Op, inputs: tuple[Tensor, ...], attrs: dict) -> Tensor:
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
-                out._ctx = Ctx(op, inputs, attrs)
+                out._ctx = Ctx(op, inputs, attrs, out)
                 break
+    if op.view and inputs:
+        _mark_view(op, inputs[0], attrs, out)
     if forward_ad._active:
         forward_ad.propagate(op, inputs, attrs, out)
     if anomaly.enabled:  # gg.detect_anomaly(): check the result for NaN/Inf
         anomaly.check_op(op, inputs, attrs, out)
     return out
+
+
+def _mark_view(op: Op, x: Tensor, attrs: dict, out: Tensor) -> None:
+    """A view op's result shares its input's memory (engine/views.py), except an index
+    with integer-array parts (a gather, a copy, as in PyTorch)."""
+    if op.name == "index" and any(s[0] == "tensor" for s in attrs["spec"]):
+        return
+    expands = op.name == "broadcast_to" and out.numel() != x.numel()
+    x._mark_view(out, (op, attrs, expands))
 
 
 def _backend_of(op: Op, inputs):
@@ -145,6 +167,8 @@ def explain_failure(op: Op, inputs, attrs, exc: Exception) -> GraphgradError:
 
 def failure_class(exc: Exception) -> type:
     """The graphgrad error for a kernel's own exception (NumPy: TypeError means dtypes)."""
+    if isinstance(exc, MemoryError):
+        return AllocationError
     if isinstance(exc, TypeError):
         return DtypeError
     if isinstance(exc, (ValueError, IndexError)):

@@ -1,8 +1,9 @@
 """Shape and indexing ops: reshape, permute, broadcast_to, concat, index.
 
-Views are not a concept here: every op returns a new tensor (kernels may share memory,
-but graphgrad never writes through a view). Squeeze, unsqueeze, flatten and `view` are
-reshapes; transpose and `.T` are permutes; stack is unsqueeze + concat.
+Reshape, permute, broadcast_to and basic indexing are views (`Op(view=True)`): their
+results share memory with their input (see engine/views.py for writes through them).
+Squeeze, unsqueeze, flatten and `view` are reshapes; transpose and `.T` are permutes;
+expand is broadcast_to; narrow is a slice; stack is unsqueeze + concat.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import operator
 import numpy as np
 
 from .. import dtypes
-from ..errors import ShapeError, TracingError
+from ..errors import IndexingError, ShapeError, TracingError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .common import (
@@ -40,6 +41,7 @@ def _reshape_infer(x, shape):
 reshape_op.infer = _reshape_infer
 reshape_op.vjp = lambda g, out, x, shape: (reshape(g, x.shape),)
 reshape_op.jvp = linear_jvp(reshape_op)
+reshape_op.saves = lambda need: ()
 reshape_op.samples = lambda: [Sample((rand_array((3, 4)),), {"shape": (4, 3)}),
                               Sample((rand_array((2, 3, 4)),), {"shape": (6, 4)}),
                               Sample((rand_array(()),), {"shape": (1, 1)}),
@@ -123,6 +125,7 @@ def _permute_infer(x, axes):
 permute_op.infer = _permute_infer
 permute_op.vjp = lambda g, out, x, axes: (permute_op(g, axes=tuple(np.argsort(axes).tolist())),)
 permute_op.jvp = linear_jvp(permute_op)
+permute_op.saves = lambda need: ()
 permute_op.samples = lambda: [Sample((rand_array((3, 4)),), {"axes": (1, 0)}),
                               Sample((rand_array((2, 3, 4)),), {"axes": (2, 0, 1)})]
 
@@ -139,6 +142,8 @@ def permute(x, *dims) -> Tensor:
 def transpose(x, dim0=0, dim1=1) -> Tensor:
     axes = list(range(x.ndim))
     d0, d1 = normalize_axis(dim0, x.ndim, "transpose"), normalize_axis(dim1, x.ndim, "transpose")
+    if x.ndim == 0:  # dims 0 / -1 of a 0-d tensor name the tensor itself (PyTorch's rule)
+        return x
     axes[d0], axes[d1] = axes[d1], axes[d0]
     return permute(x, axes)
 
@@ -163,6 +168,7 @@ def _broadcast_to_infer(x, shape):
 broadcast_to_op.infer = _broadcast_to_infer
 broadcast_to_op.vjp = lambda g, out, x, shape: (unbroadcast(g, x.shape),)
 broadcast_to_op.jvp = linear_jvp(broadcast_to_op)
+broadcast_to_op.saves = lambda need: ()
 broadcast_to_op.samples = lambda: [Sample((rand_array((3, 1)),), {"shape": (2, 3, 4)}),
                                    Sample((rand_array(()),), {"shape": (5,)}),
                                    Sample((rand_array((0, 1)),), {"shape": (2, 0, 3)})]
@@ -228,6 +234,7 @@ def _concat_vjp(g, out, *xs, axis):
 
 concat_op.infer = _concat_infer
 concat_op.vjp = _concat_vjp
+concat_op.saves = lambda need: ()
 concat_op.jvp = lambda t, out, *xs, axis: concat_op(
     *[zeros_tangent(x) if tx is None else tx for tx, x in zip(t, xs)], axis=axis)
 concat_op.samples = lambda: [Sample((rand_array((2, 3)), rand_array((4, 3), seed=1)),
@@ -296,6 +303,7 @@ index_op.infer = _index_infer
 index_op.vjp = lambda g, out, x, *idx, spec: (
     index_backward_op(g, *idx, spec=spec, shape=x.shape),) + (None,) * len(idx)
 index_op.jvp = linear_jvp(index_op)
+index_op.saves = lambda need: tuple(range(1, len(need)))  # the index arrays, never x
 index_op.samples = lambda: [
     Sample((rand_array((4, 5)),), {"spec": (("int", 1),)}),
     Sample((rand_array((4, 5)),), {"spec": (("slice", 1, None, 2), ("none",), ("int", -1))}),
@@ -311,6 +319,7 @@ index_backward_op.infer = lambda g, *idx, spec, shape: (tuple(shape), g.dtype)
 index_backward_op.vjp = lambda g, out, g0, *idx, spec, shape: (
     index_op(g, *idx, spec=spec),) + (None,) * len(idx)
 index_backward_op.jvp = linear_jvp(index_backward_op)
+index_backward_op.saves = lambda need: tuple(range(1, len(need)))
 index_backward_op.samples = lambda: [
     Sample((rand_array((4,)), np.array([0, 2, 2, 1])),
            {"spec": (("tensor",),), "shape": (3,)})]
@@ -323,7 +332,7 @@ def _index_spec(x, key):
     if not isinstance(key, tuple):
         key = (key,)
     spec, tensors = [], []
-    for k in key:
+    for i, k in enumerate(key):
         if k is None:
             spec.append(("none",))
         elif k is Ellipsis:
@@ -336,7 +345,8 @@ def _index_spec(x, key):
         else:
             t = k if isinstance(k, Tensor) else as_tensor(np.asarray(k), like=x)
             if t.dtype == dtypes.bool_:
-                t = _mask_to_indices(t, spec, tensors)
+                _check_mask_shape(x, key, i, t)
+                _mask_to_indices(t, spec, tensors)
                 continue
             if t.dtype.kind not in "iu":
                 raise ShapeError(f"index: tensors used as indices must be integer or bool, "
@@ -344,6 +354,35 @@ def _index_spec(x, key):
             spec.append(("tensor",))
             tensors.append(t)
     return tuple(spec), tensors
+
+
+def _check_mask_shape(x, key, i, mask) -> None:
+    """A boolean mask must match the dims it covers (PyTorch's IndexError), not be read
+    as indices of its True entries whatever its length."""
+    def width(k):  # how many dims of x the index entry k consumes
+        if k is None or k is Ellipsis:
+            return 0
+        if isinstance(k, (slice, int, np.integer)) and not isinstance(k, bool):
+            return 1
+        if isinstance(k, Tensor):
+            return k.ndim if k.dtype.kind == "b" else 1
+        return np.ndim(k) if np.asarray(k).dtype.kind == "b" else 1
+
+    if any(k is Ellipsis for k in key[:i]):
+        start = x.ndim - sum(width(k) for k in key[i:])
+    else:
+        start = sum(width(k) for k in key[:i])
+    covered = x.shape[start:start + mask.ndim]
+    for j, (m, s) in enumerate(zip(mask.shape, covered)):
+        if m != s:
+            raise IndexingError(
+                f"index: the shape of the mask {list(mask.shape)} at index {j} does not match "
+                f"the shape of the indexed tensor {list(x.shape)} at index {start + j}",
+                op="index", source=user_source())
+    if len(covered) < mask.ndim:
+        raise IndexingError(f"index: a {mask.ndim}-d mask does not fit the indexed tensor of "
+                            f"shape {list(x.shape)} at dim {start}", op="index",
+                            source=user_source())
 
 
 def _mask_to_indices(mask, spec, tensors):
@@ -357,6 +396,19 @@ def _mask_to_indices(mask, spec, tensors):
     for idx in np.nonzero(mask.numpy()):
         spec.append(("tensor",))
         tensors.append(as_tensor(idx.astype(np.int64), like=mask))
+
+
+@tensor_method()
+def narrow(x, dim: int, start: int, length: int) -> Tensor:
+    """Elements start..start+length-1 along dim: a view, as in PyTorch."""
+    d = normalize_axis(dim, x.ndim, "narrow")
+    size = x.shape[d]
+    start = start + size if start < 0 else start
+    if not (0 <= start and length >= 0 and start + length <= size):
+        raise ShapeError(f"narrow: start {start} and length {length} do not fit dim {d} of "
+                         f"size {size}", op="narrow", source=user_source())
+    spec = (("slice", None, None, None),) * d + (("slice", start, start + length, None),)
+    return index_op(x, spec=spec)
 
 
 def getitem(x, key) -> Tensor:

@@ -12,10 +12,11 @@ them as state that it reads and writes; the learning rate is read through
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping
 
 from .. import grad_mode
-from ..errors import SerializationError
+from ..errors import ArgumentError, ArgumentTypeError, SerializationError
 from ..ir import tracing
 from ..source import user_source
 from ..tensor import Tensor
@@ -25,8 +26,12 @@ from .guards import guard_optimizer, guard_param_state
 def check_nonnegative(*named) -> None:
     """PyTorch's argument checks: each `(name, value)` pair must not be negative."""
     for name, value in named:
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, Tensor)):
+            raise ArgumentTypeError(f"Invalid {name}: {value!r:.40} is a "
+                                    f"{type(value).__name__}, not a number",
+                                    source=user_source())
         if value < 0.0:
-            raise ValueError(f"Invalid {name}: {value}")
+            raise ArgumentError(f"Invalid {name}: {value}", source=user_source())
 
 
 def hyper(group: dict, key: str, like: Tensor, index=None, fn=None):
@@ -142,7 +147,7 @@ class Optimizer:
             index.update({id(p): i for i, p in zip(packed["params"], group["params"])})
             start += len(group["params"])
             groups.append(packed)
-        state = {index[id(p)]: {k: v.detach() if isinstance(v, Tensor) else v
+        state = {index[id(p)]: {k: v.detach().clone() if isinstance(v, Tensor) else v
                                 for k, v in st.items()}
                  for p, st in self.state.items() if id(p) in index}
         return {"state": state, "param_groups": groups}

@@ -1,14 +1,21 @@
 """The example third-party backend (examples/checking_backend), installed like a user would.
 
-A fresh virtual environment (seeing this one's packages, so no download is needed)
-gets the example with `pip install --no-deps --no-build-isolation -e`; then its entry
-point must make `checking` appear in `gg.backends.available()` there (and only
-there), and `graphgrad conformance checking` must pass. Oracle: the suite.
+A fresh virtual environment gets the example with `pip install --no-deps
+--no-build-isolation --no-index -e`; then its entry point must make `checking` appear in
+`gg.backends.available()` there (and only there), and `graphgrad conformance checking`
+must pass. Oracle: the suite.
+
+The new environment must not depend on the base interpreter (which may hold nothing
+beyond what `python -m venv` gives: no `wheel`, no graphgrad): it sees *this* test
+environment's packages (graphgrad, pip, setuptools) through a `.pth` file that adds our
+site directories, so nothing is downloaded and nothing of the base Python is needed.
 """
 
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -27,11 +34,15 @@ def venv_python(tmp_path_factory):
     root = tmp_path_factory.mktemp("checking")
     source = root / "checking_backend"  # a copy, so the build leaves nothing in the repo
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("*.egg-info", "build"))
-    made = run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
-               root / "venv")
+    made = run(sys.executable, "-m", "venv", "--without-pip", root / "venv")
     assert made.returncode == 0, made.stderr
     python = root / "venv" / ("Scripts" if sys.platform == "win32" else "bin") / "python"
-    # pip comes from the system site-packages; it installs into the venv it runs in.
+    # Our site directories, processed as site dirs (so graphgrad's editable-install hook
+    # in them runs too); pip, run from there, installs into the venv it runs in.
+    purelib = run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    ours = dict.fromkeys([sysconfig.get_paths()["purelib"], *site.getsitepackages()])
+    lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in ours)
+    (Path(purelib.stdout.strip()) / "graphgrad_test_env.pth").write_text(lines)
     installed = run(python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     "--no-index", "-e", source)
     assert installed.returncode == 0, installed.stdout + installed.stderr

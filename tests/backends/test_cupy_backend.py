@@ -23,7 +23,7 @@ from cupy_fused_cases import group_cases, single_op_cases, single_op_program
 
 import graphgrad as gg
 from graphgrad import nn, optim
-from graphgrad.backends import get_backend, info, registry
+from graphgrad.backends import get_backend, info, registry, seq_kernels
 from graphgrad.backends.cupy_backend import (
     INSTALL_HINT,
     CupyBackend,
@@ -108,7 +108,7 @@ def kernels_on_numpy() -> dict:
     is CuPy's np.add.at; erf and sigmoid, which CuPy gets elsewhere, from the NumPy backend)."""
     numpy_kernels = get_backend("numpy").kernels
     return {**_elementwise_kernels(np, numpy_kernels["erf"], numpy_kernels["sigmoid"]),
-            **_array_kernels(np, np.add.at)}
+            **_array_kernels(np, np.add.at), **seq_kernels.kernels(np)}
 
 
 def test_kernel_table_covers_every_registered_op():

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 
+import nn_reference
 import numpy as np
+from gg_reference_seq import SEQ_REFERENCE
 
 import graphgrad as gg
 from graphgrad.ops import REGISTRY
@@ -28,6 +30,12 @@ def _index_backward(g, *idx, spec, shape):
     out = np.zeros(shape)
     np.add.at(out, _index_key(spec, idx), g)
     return out
+
+
+def _bce(p, t):
+    """PyTorch's definition: each log clamped at -100 (log(0) = -inf is expected)."""
+    with np.errstate(divide="ignore"):
+        return -(t * np.maximum(np.log(p), -100.0) + (1 - t) * np.maximum(np.log1p(-p), -100.0))
 
 
 def _gather_backward(g, idx, axis, shape):
@@ -90,7 +98,11 @@ REFERENCE = {
     "index_backward": _index_backward,
     "softmax": _softmax, "log_softmax": _log_softmax,
     "gather": lambda x, idx, axis: np.take_along_axis(x, idx, axis),
+    "binary_cross_entropy": lambda p, t: _bce(p, t),
     "gather_backward": _gather_backward, "one_hot": _one_hot,
+    # collectives over a group of one process: the identity
+    "all_reduce": lambda x, op, group: x, "broadcast": lambda x, src, group: x,
+    **nn_reference.REFERENCE,
 }
 
 
@@ -125,3 +137,6 @@ def to_tensor(a, dtype=None):
 def float64_args(sample):
     return [np.asarray(a, dtype=np.float64) if np.asarray(a).dtype.kind == "f"
             else np.asarray(a) for a in sample.args]
+
+
+REFERENCE.update(SEQ_REFERENCE)  # recurrent ops, argsort, cumsum, einsum

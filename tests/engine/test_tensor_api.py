@@ -122,7 +122,7 @@ def test_repr_shows_values_dtype_and_origin():
     assert repr(gg.tensor([1.0], dtype="float64")) == "tensor([1.], dtype=float64)"
     a = gg.tensor(2.0, requires_grad=True)
     assert repr(a) == "tensor(2., requires_grad=True)"
-    assert repr(a * 3) == "tensor(6., grad_fn=<mul>)"
+    assert repr(a * 3) == "tensor(6., grad_fn=<MulBackward0>)"
     assert repr(gg.tensor([0.123456])) == "tensor([0.1235])"
 
 

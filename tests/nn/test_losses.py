@@ -4,17 +4,23 @@ Oracles: hand-derived values (CrossEntropyLoss on [[2, 8], [5, 5]] with targets 
 is (log(e^2 + e^8) - 2 + log 2) / 2 = 3.347811; well-separated logits give 0), the
 defining formulas evaluated in NumPy float64 (PyTorch's documented definitions of
 label smoothing, class weights and BCE), the analytic gradient softmax - onehot of
-cross entropy, and central finite differences (gg.gradcheck).
+cross entropy, central finite differences (gg.gradcheck), and PyTorch 2.13 itself for
+issue 25's cases (BCE at saturated probabilities, out-of-range and mis-sized inputs,
+MSE/L1's broadcast warning, the ignore_index default of -100), eager and compiled.
 """
 
 import math
+import warnings
 
 import numpy as np
 import pytest
+import torch
 
 import graphgrad as gg
 from graphgrad import nn
 from graphgrad.nn import functional as F
+
+FILE = "test_losses.py"
 
 RNG = np.random.default_rng(0)
 LOGITS = RNG.standard_normal((5, 4))
@@ -163,3 +169,122 @@ def test_logit_losses_have_the_exact_gradient_at_zero():
     s = t64([0.0]).requires_grad_()
     F.softplus(s).sum().backward()  # d softplus / dz = sigmoid(z)
     assert s.grad.item() == 0.5
+
+
+# ---------------------------------------------------------------------- issue 25, vs PyTorch
+
+SATURATED_P = [0.0, 1.0, 0.0, 1.0, 0.5, 1e-30, 1.0 - 1e-7]
+SATURATED_T = [0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.3]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_at_saturated_probabilities_matches_torch_values_and_grads(dtype, reduction):
+    p, t = np.array(SATURATED_P, dtype), np.array(SATURATED_T, dtype)
+    tp = torch.tensor(p, requires_grad=True)
+    tt = torch.tensor(t, requires_grad=True)
+    want = torch.nn.BCELoss(reduction=reduction)(tp, tt)
+    want.sum().backward()
+    gp, gt = gg.tensor(p, requires_grad=True), gg.tensor(t, requires_grad=True)
+    got = nn.BCELoss(reduction=reduction)(gp, gt)
+    got.sum().backward()
+    rtol = 1e-6 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=rtol)
+    np.testing.assert_allclose(gp.grad.numpy(), tp.grad.numpy(), rtol=rtol)
+    assert np.isfinite(gp.grad.numpy()).all()
+    # d/dt is log(1 - p) - log(p), +-inf at p = 0 and 1 in PyTorch too
+    np.testing.assert_allclose(gt.grad.numpy(), tt.grad.numpy(), rtol=rtol)
+
+
+def test_bce_saturated_compiled_equals_eager_and_torch():
+    p, t = np.array(SATURATED_P), np.array(SATURATED_T)
+    x = gg.tensor(p, requires_grad=True)
+
+    @gg.compile
+    def step(x, t):
+        loss = F.binary_cross_entropy(x, t)
+        loss.backward()
+        return loss
+
+    loss = step(x, gg.tensor(t))
+    tp = torch.tensor(p, requires_grad=True)
+    want = torch.nn.functional.binary_cross_entropy(tp, torch.tensor(t))
+    want.backward()
+    assert loss.item() == pytest.approx(want.item(), rel=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), tp.grad.numpy(), rtol=1e-12)
+
+
+def test_bce_autoencoder_recipe_trains_through_saturated_outputs():
+    # sigmoid saturates to exactly 1.0 in float32 at large logits: the loss and the
+    # gradient must stay finite, as PyTorch's do.
+    w = gg.tensor([[40.0, -40.0]], requires_grad=True)
+    out = (gg.ones(3, 1) @ w).sigmoid()
+    assert out.numpy().max() == 1.0 and out.numpy().min() == 0.0
+    F.binary_cross_entropy(out, gg.tensor([[0.0, 1.0]] * 3)).backward()
+    assert np.isfinite(w.grad.numpy()).all()
+
+
+def test_bce_of_values_outside_0_1_raises_like_torch():
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        torch.nn.BCELoss()(torch.tensor([1.5]), torch.tensor([1.0]))
+    for bad in ([1.5, 0.5], [-0.1, 0.5], [float("nan"), 0.5]):
+        with pytest.raises(gg.ArgumentError, match="between 0 and 1") as info:
+            nn.BCELoss()(gg.tensor(bad), gg.tensor([1.0, 0.0]))
+        assert f"{FILE}:" in str(info.value) and "binary_cross_entropy" in str(info.value)
+
+
+def test_bce_outside_0_1_in_a_compiled_step_raises_too():
+    step = gg.compile(lambda p, t: F.binary_cross_entropy(p, t))
+    assert step(gg.tensor([0.5]), gg.tensor([1.0])).item() == pytest.approx(math.log(2))
+    with pytest.raises(gg.GraphgradError, match="between 0 and 1"):
+        step(gg.tensor([1.5]), gg.tensor([1.0]))
+
+
+def test_bce_target_of_another_size_raises_like_torch():
+    with pytest.raises(ValueError, match="different to the input size"):
+        torch.nn.BCELoss()(torch.full((3, 1), 0.5), torch.zeros(3))
+    with pytest.raises(gg.ShapeError, match=r"target size \(\(3,\)\).*input size \(\(3, 1\)\)"):
+        nn.BCELoss()(gg.full((3, 1), 0.5), gg.zeros(3))
+    with pytest.raises(gg.ShapeError, match="must be the same as input size"):
+        nn.BCEWithLogitsLoss()(gg.zeros(3, 1), gg.zeros(3))
+
+
+@pytest.mark.parametrize("loss", ["MSELoss", "L1Loss"])
+def test_mse_and_l1_warn_on_a_broadcasting_target_like_torch(loss):
+    a, b = RNG.standard_normal((4, 1)), RNG.standard_normal(4)
+    with warnings.catch_warnings(record=True) as theirs:
+        warnings.simplefilter("always")
+        want = getattr(torch.nn, loss)()(torch.tensor(a), torch.tensor(b)).item()
+    with warnings.catch_warnings(record=True) as ours:
+        warnings.simplefilter("always")
+        got = getattr(nn, loss)()(t64(a), t64(b)).item()  # the warning names this line
+    line = test_mse_and_l1_warn_on_a_broadcasting_target_like_torch.__code__.co_firstlineno + 8
+    assert got == pytest.approx(want, rel=1e-12)  # same (broadcast) value as PyTorch
+    assert [w.category for w in theirs] == [w.category for w in ours] == [UserWarning]
+    msg = str(ours[0].message)
+    assert "target size ((4,))" in msg and "input size ((4, 1))" in msg
+    assert ours[0].filename.endswith(FILE) and ours[0].lineno == line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        getattr(nn, loss)()(t64(a), t64(a))  # same sizes: no warning
+
+
+def test_ignore_index_defaults_to_minus_100_eager_and_compiled():
+    logits = RNG.standard_normal((6, 4))
+    target = np.array([0, -100, 3, 1, -100, 2])
+    tl = torch.tensor(logits, requires_grad=True)
+    want = torch.nn.CrossEntropyLoss()(tl, torch.tensor(target))
+    want.backward()
+    assert nn.CrossEntropyLoss().ignore_index == nn.NLLLoss().ignore_index == -100
+    x = t64(logits).requires_grad_()
+    got = nn.CrossEntropyLoss()(x, gg.tensor(target))
+    got.backward()
+    assert got.item() == pytest.approx(want.item(), rel=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), tl.grad.numpy(), rtol=1e-10, atol=1e-14)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+    step = gg.compile(lambda x, t: loss_fn(x, t))
+    want_s = torch.nn.CrossEntropyLoss(label_smoothing=0.1)(tl, torch.tensor(target))
+    assert step(t64(logits), gg.tensor(target)).item() == pytest.approx(want_s.item(),
+                                                                        rel=1e-12)
+    nll = nn.NLLLoss()(t64(np_log_softmax(logits)), gg.tensor(target))
+    assert nll.item() == pytest.approx(want.item(), rel=1e-12)

@@ -1,4 +1,5 @@
-"""Layers, losses, init and repr against PyTorch itself, when it is installed.
+"""Layers, losses, init and repr against PyTorch itself (installed by the test command,
+test-only, so these never skip).
 
 Oracle: torch.nn (CPU, float64) on the same inputs and weights. Every behaviour
 checked here also has a torch-free test elsewhere in tests/nn.
@@ -6,11 +7,11 @@ checked here also has a torch-free test elsewhere in tests/nn.
 
 import numpy as np
 import pytest
+import torch
 
 import graphgrad as gg
 from graphgrad import nn
 
-torch = pytest.importorskip("torch")
 RNG = np.random.default_rng(0)
 
 

@@ -1,4 +1,5 @@
-"""Optimizers and schedulers against PyTorch itself, when it is installed.
+"""Optimizers and schedulers against PyTorch itself (installed by the test command,
+test-only, so these never skip).
 
 Oracle: torch.optim (CPU, float64) run from the same parameters on the same loss.
 The torch-free tests in test_update_formulas.py and test_lr_scheduler.py check the
@@ -7,12 +8,11 @@ same behaviour against the documented formulas.
 
 import numpy as np
 import pytest
+import torch
 
 import graphgrad as gg
 from graphgrad import optim
 from graphgrad.optim import lr_scheduler
-
-torch = pytest.importorskip("torch")
 
 CONFIGS = [
     ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01)),

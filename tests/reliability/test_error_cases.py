@@ -150,12 +150,16 @@ def test_compiled_function_called_with_the_wrong_arity():
     expect(gg.SignatureError, lambda: add(gg.ones(2), gg.ones(2), gg.ones(2)), "add(x, y)")
 
 
-def test_compiled_function_called_with_an_argument_it_cannot_take():
+def test_compiled_function_called_with_a_changing_python_value():
     @gg.compile
     def scale(x, k):
         return x * k
 
-    scale(gg.ones(2), 2.0)  # a changing Python number retraces (issue 16), no error
+    # A Python number is part of the signature (issue 16): a new value retraces and
+    # cache_info says which argument changed; the numbers are never stale.
+    assert scale(gg.ones(2), 2.0).tolist() == [2.0, 2.0]
+    assert scale(gg.ones(2), 3.0).tolist() == [3.0, 3.0]
+    assert "argument 'k' changed: 2.0 -> 3.0" in str(scale.cache_info())
     expect(gg.SignatureError, lambda: scale(gg.ones(2), object()), "argument 'k'", "object",
            "tensors")
 

@@ -1,0 +1,5 @@
+"""`graphgrad.utils`: PyTorch's `torch.utils` names (`graphgrad.utils.data`)."""
+
+from . import data
+
+__all__ = ["data"]

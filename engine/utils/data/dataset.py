@@ -1,0 +1,166 @@
+"""Datasets, their collation into batches, and random splits (torch.utils.data's names).
+
+Shuffling and splitting draw from a `gg.Generator`; without one, the order is seeded
+from graphgrad's global RNG, so `gg.manual_seed` makes the whole run reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ... import dtypes
+from ...creation import randint, tensor
+from ...ops.shape import stack
+from ...tensor import Tensor
+
+__all__ = ["Generator", "Dataset", "TensorDataset", "Subset", "random_split", "default_collate"]
+
+
+class Generator:
+    """A seeded source of random orders: `gg.Generator().manual_seed(42)`.
+
+    A new Generator takes its seed from graphgrad's global RNG (so `gg.manual_seed`
+    fixes it); `manual_seed` restarts it from a given seed.
+    """
+
+    def __init__(self, seed: int | None = None):
+        self.manual_seed(_global_seed() if seed is None else seed)
+
+    def manual_seed(self, seed: int) -> Generator:
+        self._seed = int(seed)
+        self._rng = np.random.default_rng(self._seed)
+        return self
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def permutation(self, n: int) -> np.ndarray:
+        """A random permutation of 0..n-1 (int64), advancing the generator."""
+        return self._rng.permutation(int(n)).astype(np.int64)
+
+
+def _global_seed() -> int:
+    return int(randint(0, 2 ** 62, size=(1,)).numpy()[0])
+
+
+class Dataset:
+    """A map-style dataset: `len(ds)` samples, `ds[i]` is the i-th (often (x, y))."""
+
+    def __getitem__(self, index: int):
+        raise NotImplementedError(f"{type(self).__name__} must implement __getitem__")
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must implement __len__")
+
+
+class TensorDataset(Dataset):
+    """Samples are rows of the given tensors: `ds[i] == (x[i], y[i])`."""
+
+    def __init__(self, *tensors):
+        if not tensors:
+            raise ValueError("TensorDataset needs at least one tensor")
+        self.tensors = tuple(t if isinstance(t, Tensor) else _collate_array(np.asarray(t))
+                             for t in tensors)
+        n = self.tensors[0].shape[0] if self.tensors[0].ndim else None
+        if n is None or any(not t.ndim or t.shape[0] != n for t in self.tensors):
+            raise ValueError("Size mismatch between tensors: every tensor needs the same "
+                             f"first dimension, got {[t.shape for t in self.tensors]}")
+
+    def __getitem__(self, index):
+        return tuple(t[index] for t in self.tensors)
+
+    def __len__(self) -> int:
+        return self.tensors[0].shape[0]
+
+    def _get_batch(self, indices: np.ndarray) -> tuple:
+        # One gather per tensor instead of one index op per sample and a stack.
+        return tuple(t[indices] for t in self.tensors)
+
+
+class Subset(Dataset):
+    """The samples of `dataset` at `indices`, in that order."""
+
+    def __init__(self, dataset: Dataset, indices: Sequence[int]):
+        self.dataset, self.indices = dataset, list(indices)
+
+    def __getitem__(self, index):
+        if isinstance(index, (list, np.ndarray)):
+            return [self.dataset[self.indices[int(i)]] for i in index]
+        return self.dataset[self.indices[index]]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def _get_batch(self, indices: np.ndarray) -> tuple:
+        return self.dataset._get_batch(np.asarray(self.indices, dtype=np.int64)[indices])
+
+
+# ---------------------------------------------------------------------- collation
+
+def _collate_array(arr: np.ndarray) -> Tensor:
+    if arr.dtype.kind == "f":
+        return tensor(arr, dtype=dtypes.float32)
+    if arr.dtype.kind in "iu":
+        return tensor(arr, dtype=dtypes.int64)
+    if arr.dtype.kind == "b":
+        return tensor(arr, dtype=dtypes.bool_)
+    raise TypeError(f"default_collate: cannot make a tensor from arrays of dtype {arr.dtype}")
+
+
+def default_collate(batch: list):
+    """Stack samples into batch Tensors: floats become float32, integers int64.
+
+    Tuples/lists of fields are collated field by field, dicts key by key, strings
+    are kept as lists; Tensors keep their dtype.
+    """
+    elem = batch[0]
+    if isinstance(elem, Tensor):
+        return stack(batch)
+    if isinstance(elem, (np.ndarray, np.generic)):
+        return _collate_array(np.stack([np.asarray(b) for b in batch]))
+    if isinstance(elem, (bool, int, float)):
+        return _collate_array(np.asarray(batch))
+    if isinstance(elem, str):
+        return list(batch)
+    if isinstance(elem, Mapping):
+        return {k: default_collate([d[k] for d in batch]) for k in elem}
+    if isinstance(elem, (tuple, list)):
+        if any(len(b) != len(elem) for b in batch):
+            raise ValueError("default_collate: each sample in a batch must have the same "
+                             "number of fields")
+        fields = [default_collate(list(f)) for f in zip(*batch)]
+        return tuple(fields) if isinstance(elem, tuple) else fields
+    raise TypeError("default_collate: a batch must hold Tensors, NumPy arrays, numbers, "
+                    f"strings, dicts or tuples/lists of them; found {type(elem).__name__}")
+
+
+def has_batch_getter(dataset) -> bool:
+    """Whether batches can be gathered at once (TensorDataset rows) instead of per sample."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return isinstance(dataset, TensorDataset)
+
+
+def random_split(dataset: Dataset, lengths: Sequence[float],
+                 generator: Generator | None = None) -> list[Subset]:
+    """Split into non-overlapping random Subsets of the given lengths (or fractions)."""
+    n = len(dataset)
+    lengths = list(lengths)
+    if lengths and all(0 <= f <= 1 for f in lengths) and math.isclose(sum(lengths), 1) \
+            and sum(lengths) != n:
+        counts = [int(math.floor(n * f)) for f in lengths]
+        for i in range(n - sum(counts)):
+            counts[i % len(counts)] += 1
+        lengths = counts
+    if sum(lengths) != n:
+        raise ValueError("Sum of input lengths does not equal the length of the input "
+                         f"dataset ({sum(lengths)} vs {n})")
+    order = (generator or Generator()).permutation(n).tolist()
+    out, offset = [], 0
+    for length in lengths:
+        out.append(Subset(dataset, order[offset:offset + int(length)]))
+        offset += int(length)
+    return out
