@@ -45,6 +45,14 @@ def _samples(key, value):
 
 all_reduce_op = Op("all_reduce")
 all_reduce_op.infer = lambda x, op, group: (x.shape, x.dtype)
+all_reduce_op.document(
+    "the elementwise reduction of x over the ranks of group (every rank gets the result)",
+    result="x's shape and dtype",
+    op="str: 'sum', 'avg', 'max' or 'min'",
+    group="a graphgrad.distributed process group (.rank, .size): for host arrays, "
+          "group.all_reduce_host(C-contiguous NumPy array, op) and "
+          "group.broadcast_host(array, src) do the work (MPI); device backends use their "
+          "own communicator (CuPy: NCCL)")
 
 
 def _all_reduce_vjp(g, out, x, op, group):
@@ -61,6 +69,8 @@ all_reduce_op.samples = _samples("op", "sum")
 
 broadcast_op = Op("broadcast")
 broadcast_op.infer = lambda x, src, group: (x.shape, x.dtype)
+broadcast_op.document("rank src's x, on every rank of group", result="x's shape and dtype",
+                      src="int: the rank whose x is sent", group=all_reduce_op.attr_docs["group"])
 
 
 def _broadcast_vjp(g, out, x, src, group):

@@ -52,6 +52,10 @@ def _matmul_vjp(g, out, a, b):
 
 
 matmul_op.infer = _matmul_infer
+matmul_op.document(
+    "x @ y (NumPy's matmul: a 1-d x is a row, a 1-d y a column, both then dropped from the "
+    "result; leading batch dims broadcast)",
+    result="batch dims broadcast, then x's rows and y's columns; their dtype (one dtype)")
 matmul_op.vjp = _matmul_vjp
 matmul_op.saves = lambda need: tuple(1 - i for i in (0, 1) if need[i])
 matmul_op.jvp = lambda t, out, a, b: tangent_sum(
@@ -143,6 +147,15 @@ def _einsum_vjp(g, out, *xs, equation):
 
 
 einsum_op.infer = _einsum_infer
+einsum_op.document(
+    "Einstein summation, np.einsum(equation, *xs): each operand's subscripts name its axes, "
+    "letters shared between operands are multiplied, letters missing from the output are "
+    "summed; a new array, also where NumPy returns a view (a pure transpose or diagonal "
+    "such as 'ij->ji' or 'ii->i')", operands=("*xs",),
+    result="the output subscripts' sizes, in their order (() when empty); the operands' "
+           "one dtype",
+    equation="str: 'ij,jk->ik' with no spaces and no ellipsis, one letter per operand axis; "
+             "implicit (no '->'): the output is the letters used once, sorted")
 einsum_op.vjp = _einsum_vjp
 einsum_op.jvp = lambda t, out, *xs, equation: tangent_sum(*[
     None if tx is None else einsum_op(*xs[:i], tx, *xs[i + 1:], equation=equation)

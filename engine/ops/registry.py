@@ -16,7 +16,10 @@ files (`elementwise.py`, `reduction.py`, ...), in the manner of JAX's autodidax:
 - `elementwise`: whether the fusion pass may merge it into a fused kernel;
 - `random`: it draws from the backend's generator (never folded, CSE'd or reordered);
 - `view`: its result may share memory with its first input (a reshape, a slice), so
-  memory planning never writes into it while that input lives on.
+  memory planning never writes into it while that input lives on;
+- `document(doc, result=..., operands=..., **attrs)`: what the op computes, its result
+  rule and each attribute's type and meaning, in words: the op reference a backend
+  author implements kernels from (`graphgrad ops`, docs/ops.md).
 
 Backends provide a kernel per op name; nothing else needs to change to add an op.
 """
@@ -61,6 +64,10 @@ class Op:
         self.vjp: Callable | None = None
         self.jvp: Callable | None = None
         self.samples: Callable | None = None  # () -> iterable of Sample, for tests/conformance
+        self.doc = ""  # what the kernel computes (see `document`)
+        self.result = ""  # the result's shape and dtype, in words
+        self.operands: tuple[str, ...] | None = None  # names; None: infer's parameters
+        self.attr_docs: dict[str, str] = {}  # attribute -> "type: meaning"
         REGISTRY[name] = self
 
     def __repr__(self) -> str:
@@ -68,6 +75,21 @@ class Op:
 
     def __call__(self, *inputs: Tensor, **attrs) -> Tensor:
         return apply(self, inputs, attrs)
+
+    def document(self, doc: str, *, result: str | None = None, operands=None,
+                 **attrs: str) -> Op:
+        """Describe the op for backend authors: `doc` says what a kernel computes (NumPy's
+        name for it where there is one), `result` the result rule in words, `operands`
+        the operand names, and each keyword an attribute as "type: meaning". Kept
+        beside the op's other rules, so the op reference (`graphgrad ops`) is generated
+        from the registry and stays one definition per op."""
+        self.doc = doc
+        if result is not None:
+            self.result = result
+        if operands is not None:
+            self.operands = tuple(operands)
+        self.attr_docs.update(attrs)
+        return self
 
 
 def get_op(name: str) -> Op:

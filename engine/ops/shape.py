@@ -39,6 +39,10 @@ def _reshape_infer(x, shape):
 
 
 reshape_op.infer = _reshape_infer
+reshape_op.document("x's elements in C order, in a new shape (a view where possible)",
+                    result="shape; x's dtype",
+                    shape="tuple[int, ...]: the new shape, fully resolved (no -1), with "
+                          "x's number of elements")
 reshape_op.vjp = lambda g, out, x, shape: (reshape(g, x.shape),)
 reshape_op.jvp = linear_jvp(reshape_op)
 reshape_op.saves = lambda need: ()
@@ -123,6 +127,10 @@ def _permute_infer(x, axes):
 
 
 permute_op.infer = _permute_infer
+permute_op.document("x with its axes reordered: result axis i is x's axis axes[i] (NumPy's "
+                    "transpose(x, axes); a view where possible)",
+                    result="x's shape permuted; x's dtype",
+                    axes="tuple[int, ...]: a permutation of range(x.ndim)")
 permute_op.vjp = lambda g, out, x, axes: (permute_op(g, axes=tuple(np.argsort(axes).tolist())),)
 permute_op.jvp = linear_jvp(permute_op)
 permute_op.saves = lambda need: ()
@@ -166,6 +174,9 @@ def _broadcast_to_infer(x, shape):
 
 
 broadcast_to_op.infer = _broadcast_to_infer
+broadcast_to_op.document("x broadcast to shape (np.broadcast_to; a read-only view is fine)",
+                         result="shape; x's dtype",
+                         shape="tuple[int, ...]: the target shape (x broadcasts to it)")
 broadcast_to_op.vjp = lambda g, out, x, shape: (unbroadcast(g, x.shape),)
 broadcast_to_op.jvp = linear_jvp(broadcast_to_op)
 broadcast_to_op.saves = lambda need: ()
@@ -233,6 +244,10 @@ def _concat_vjp(g, out, *xs, axis):
 
 
 concat_op.infer = _concat_infer
+concat_op.document("the operands joined along axis (np.concatenate); one or more operands "
+                   "of one dtype, equal outside axis", operands=("*xs",),
+                   result="the operands' shape with the sizes along axis added; their dtype",
+                   axis="int: the axis joined along, non-negative")
 concat_op.vjp = _concat_vjp
 concat_op.saves = lambda need: ()
 concat_op.jvp = lambda t, out, *xs, axis: concat_op(
@@ -300,6 +315,14 @@ def _index_infer(x, *idx, spec):
 
 
 index_op.infer = _index_infer
+_SPEC = ("tuple: the index, one item per part, each ('int', i) | ('slice', start, stop, "
+         "step) (None for a missing field) | ('none',) (a new axis) | ('ellipsis',) | "
+         "('tensor',) (the next idx operand: int64 indices or a bool mask). "
+         "graphgrad.ops.shape.index_tuple(spec, idx) rebuilds the Python index")
+index_op.document("x[index] as NumPy indexes (basic indexing may return a view; integer and "
+                  "mask indexing copy); an integer index out of range raises",
+                  operands=("x", "*idx"), result="what NumPy's x[index] gives; x's dtype",
+                  spec=_SPEC)
 index_op.vjp = lambda g, out, x, *idx, spec: (
     index_backward_op(g, *idx, spec=spec, shape=x.shape),) + (None,) * len(idx)
 index_op.jvp = linear_jvp(index_op)
@@ -316,6 +339,10 @@ index_op.samples = lambda: [
     Sample((rand_array(()),), {"spec": (("none",),)}),
 ]
 index_backward_op.infer = lambda g, *idx, spec, shape: (tuple(shape), g.dtype)
+index_backward_op.document(
+    "the VJP of index: zeros of `shape`, with g added at x[index]; repeated indices "
+    "accumulate (np.add.at, never plain assignment)", operands=("g", "*idx"),
+    result="shape; g's dtype", spec=_SPEC, shape="tuple[int, ...]: the shape of index's x")
 index_backward_op.vjp = lambda g, out, g0, *idx, spec, shape: (
     index_op(g, *idx, spec=spec),) + (None,) * len(idx)
 index_backward_op.jvp = linear_jvp(index_backward_op)
