@@ -25,6 +25,15 @@ _PLAIN = (int, float, bool, str, complex, type(None))
 _FLAT_TREES: dict[int, tuple] = {}  # n -> ("T",) * n: the tree of n tensor arguments
 
 
+def flat_tree(n: int) -> tuple:
+    """The signature's tree for n positional tensor arguments (shared, so equal ones hash
+    and compare fast)."""
+    tree = _FLAT_TREES.get(n)
+    if tree is None:
+        tree = _FLAT_TREES[n] = ("T",) * n
+    return tree
+
+
 def flatten_call(args, kwargs, names, backend):
     """(signature, arrays, objects) for a call: see the module docstring. `arrays` are
     the tensor leaves' arrays on `backend` (the plan's inputs), `objects` the caller's
@@ -37,8 +46,7 @@ def flatten_call(args, kwargs, names, backend):
             specs.append(("tensor", a.shape, a.dtype, a.requires_grad))
             arrays.append(a._value)
         else:
-            tree = _FLAT_TREES.get(len(args)) or _FLAT_TREES.setdefault(
-                len(args), ("T",) * len(args))
+            tree = _FLAT_TREES.get(len(args)) or flat_tree(len(args))
             return (grad_mode._enabled, tree, (), tuple(specs)), arrays, args
     specs, leaves = [], []
     tree = tuple(_walk(a, names[i] if i < len(names) else f"arg{i}", specs, leaves, backend)

@@ -211,14 +211,7 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
     order = getattr(graph, "schedule", None) or graph.topo_order()
     order = [n for n in order if n in graph]
     last = last_uses(graph, order)
-    writer.names.update(zip(graph.inputs, params))
-    for n in order:
-        data = graph[n]
-        if data["op"] == "const":  # used by its global name: no line, nothing to free
-            value = backend.from_numpy(np.asarray(data["attrs"]["value"]))
-            writer.names[n] = writer.bind(f"c{n}", value)
-        elif data["op"] != "input":
-            writer.names[n] = f"v{n}"
+    _name_values(writer, graph, order, params)
     gets: dict[int, list[int]] = {}
     for n in order:
         if graph[n]["op"] == "get":
@@ -258,6 +251,19 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
     writer.fn_name = writer.free_name(fn_name)
     writer.header = f"def {writer.fn_name}({', '.join(params)}):"
     return writer
+
+
+def _name_values(writer, graph, order, params) -> None:
+    """Each node's name in the plan: the parameters for inputs, a global bound to the
+    array for constants, `v<node>` for the rest."""
+    writer.names.update(zip(graph.inputs, params))
+    for n in order:
+        data = graph[n]
+        if data["op"] == "const":  # used by its global name: no line, nothing to free
+            value = writer.backend.from_numpy(np.asarray(data["attrs"]["value"]))
+            writer.names[n] = writer.bind(f"c{n}", value)
+        elif data["op"] != "input":
+            writer.names[n] = f"v{n}"
 
 
 def _holds_buffer(graph, n) -> bool:
