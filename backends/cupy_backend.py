@@ -29,6 +29,7 @@ import numpy as np
 
 from graphgrad.ir.fused import split_by_output_shape
 
+from . import nn_kernels, seq_kernels
 from .base import Backend, run_parts
 from .cuda_codegen import (
     HELPERS,
@@ -179,6 +180,8 @@ class CupyBackend(Backend):
         self.kernels.update(_index_kernels(self.indexing))
         self.kernels.update(_random_kernels(self))
         self.kernels.update(collective_kernels(cupy))
+        self.kernels.update(nn_kernels.kernels(cupy))  # convolution and pooling
+        self.kernels.update(seq_kernels.kernels(cupy))  # recurrent layers, cumsum, argsort
 
     @property
     def device(self) -> str:

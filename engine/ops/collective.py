@@ -13,10 +13,46 @@ program, so every rank's plan issues the same collectives in the same order.
 from __future__ import annotations
 
 from ..tensor import Tensor
+from .common import Sample, rand_array
 from .registry import Op
+
+
+class LocalGroup:
+    """A group of one process: collectives return their input. The op samples (and so the
+    conformance suite) use it, so every backend's collective kernels run without MPI."""
+
+    rank, size = 0, 1
+
+    def all_reduce_host(self, buf, op: str):
+        return buf
+
+    def broadcast_host(self, buf, src: int):
+        return buf
+
+    def barrier(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "local[1]"
+
+
+LOCAL = LocalGroup()
+
+
+def _samples(key, value):
+    return lambda: [Sample((rand_array(shape),), {key: value, "group": LOCAL})
+                    for shape in ((3, 4), (), (0, 2), (5,))]
 
 all_reduce_op = Op("all_reduce")
 all_reduce_op.infer = lambda x, op, group: (x.shape, x.dtype)
+all_reduce_op.document(
+    "the elementwise reduction of x over the ranks of group (every rank gets the result)",
+    result="x's shape and dtype",
+    op="str: 'sum', 'avg', 'max' or 'min'",
+    group="a graphgrad.distributed process group (.rank, .size): for host arrays, "
+          "group.all_reduce_host(C-contiguous NumPy array, op) and "
+          "group.broadcast_host(array, src) do the work (MPI); device backends use their "
+          "own communicator (CuPy: NCCL)")
 
 
 def _all_reduce_vjp(g, out, x, op, group):
@@ -29,9 +65,12 @@ def _all_reduce_vjp(g, out, x, op, group):
 
 all_reduce_op.vjp = _all_reduce_vjp
 all_reduce_op.jvp = lambda t, out, x, op, group: all_reduce_op(t[0], op=op, group=group)
+all_reduce_op.samples = _samples("op", "sum")
 
 broadcast_op = Op("broadcast")
 broadcast_op.infer = lambda x, src, group: (x.shape, x.dtype)
+broadcast_op.document("rank src's x, on every rank of group", result="x's shape and dtype",
+                      src="int: the rank whose x is sent", group=all_reduce_op.attr_docs["group"])
 
 
 def _broadcast_vjp(g, out, x, src, group):
@@ -42,6 +81,7 @@ def _broadcast_vjp(g, out, x, src, group):
 
 broadcast_op.vjp = _broadcast_vjp
 broadcast_op.jvp = lambda t, out, x, src, group: broadcast_op(t[0], src=src, group=group)
+broadcast_op.samples = _samples("src", 0)
 
 
 def all_reduce(x: Tensor, op: str, group) -> Tensor:

@@ -115,3 +115,16 @@ def test_distributed_sampler_matches_torch():
             assert list(ours) == list(theirs) and len(ours) == len(theirs)
     shards = [set(DistributedSampler(data, num_replicas=2, rank=r, seed=5)) for r in (0, 1)]
     assert shards[0] | shards[1] == set(data) and not shards[0] & shards[1]
+
+
+@needs_mpi
+def test_the_digits_example_trains_on_two_processes_and_rank_0_prints(tmp_path):
+    script = Path(__file__).resolve().parents[2] / "examples" / "mlp_digits.py"
+    proc = subprocess.run([MPIRUN, "-n", "2", sys.executable, str(script), "--distributed",
+                           "--epochs", "2", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("held-out accuracy") == 1
+    assert "on numpy x 2 processes" in proc.stdout
+    accuracy = float(proc.stdout.split("held-out accuracy ")[1].split("%")[0])
+    assert accuracy > 70
