@@ -147,6 +147,15 @@ def _einsum_vjp(g, out, *xs, equation):
 
 
 einsum_op.infer = _einsum_infer
+einsum_op.document(
+    "Einstein summation, np.einsum(equation, *xs): each operand's subscripts name its axes, "
+    "letters shared between operands are multiplied, letters missing from the output are "
+    "summed; a new array, also where NumPy returns a view (a pure transpose or diagonal "
+    "such as 'ij->ji' or 'ii->i')", operands=("*xs",),
+    result="the output subscripts' sizes, in their order (() when empty); the operands' "
+           "one dtype",
+    equation="str: 'ij,jk->ik' with no spaces and no ellipsis, one letter per operand axis; "
+             "implicit (no '->'): the output is the letters used once, sorted")
 einsum_op.vjp = _einsum_vjp
 einsum_op.jvp = lambda t, out, *xs, equation: tangent_sum(*[
     None if tx is None else einsum_op(*xs[:i], tx, *xs[i + 1:], equation=equation)
