@@ -166,6 +166,7 @@ einsum_op.samples = lambda: [
     Sample((rand_array((2, 3, 4)), rand_array((2, 4, 5), seed=1)),
            {"equation": "bij,bjk->bik"}, diff=(0, 1)),
     Sample((rand_array((3, 4)),), {"equation": "ij->j"}),
+    Sample((rand_array((3, 4)),), {"equation": "ij->ji"}, note="a pure transpose"),
     Sample((rand_array((3, 4)), rand_array((4,), seed=1)), {"equation": "ij,j->"},
            diff=(0, 1)),
     Sample((rand_array((2, 3)), rand_array((4,), seed=1)), {"equation": "ij,k->ikj"},

@@ -297,8 +297,9 @@ class ZeroDAsPythonNumbers(NumpyBackend):
 
 
 class CupyKernelTable(NumpyBackend):
-    """Not broken: the CuPy backend's kernel table with NumPy as its array module (the
-    way tests/backends/test_cupy_backend.py checks the table's logic without a GPU)."""
+    """Not broken: the CuPy backend's elementwise and array kernels with NumPy as their
+    array module (its indexing kernels need CuPy's RawKernels: the CuPy emulation,
+    tests/cupy_emulation, runs those)."""
 
     name = "cupy_kernel_table"
 
