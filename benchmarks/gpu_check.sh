@@ -162,6 +162,13 @@ echo "== graphgrad device check: $MODE, $(( $(date +%s) - START ))s, logs in $LO
 printf '%s\n' "${SUMMARY[@]}"
 grep -h '^cupy \|^NVIDIA\|^GPU ' "$LOGS/environment.log" 2>/dev/null | head -3
 grep -h '^SUMMARY ' "$LOGS/bench.log" 2>/dev/null | sed 's/^SUMMARY /  /'
+for line in "${SUMMARY[@]}"; do  # what went wrong, in short, for each step that failed
+  case "$line" in
+    *FAILED*|*"TIMED OUT"*) name=${line%% *}
+      echo "-- end of $name.log:"; grep -E '^(FAILED|ERROR|E  )' "$LOGS/$name.log" | head -15
+      tail -5 "$LOGS/$name.log" ;;
+  esac
+done
 failed=$(printf '%s\n' "${SUMMARY[@]}" | grep -c 'FAILED\|TIMED OUT\|SKIPPED')
 echo "== $([ "$failed" -eq 0 ] && echo 'all steps ok' || echo "$failed step(s) not ok")"
 exit $(( failed > 0 ))

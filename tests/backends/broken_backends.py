@@ -308,4 +308,4 @@ class CupyKernelTable(NumpyBackend):
         numpy_kernels = dict(self.kernels)
         self.kernels.update({**_elementwise_kernels(np, numpy_kernels["erf"],
                                                     numpy_kernels["sigmoid"]),
-                             **_array_kernels(np)})
+                             **_array_kernels(np)})  # (indexing: cupy_indexing.py)

@@ -35,14 +35,16 @@ def test_skips_cleanly_without_a_gpu():
     assert out.strip() == f"gpu_bench skipped: backend 'cupy' unavailable ({reason})"
 
 
-def check_smoke_output(out):
+def check_smoke_output(out, zoo=True):
     assert "wide mlp" in out and "fused elementwise" in out
+    for workload in ("cnn", "transformer") if zoo else ():  # run, or say why not
+        assert f"SUMMARY {workload}" in out
     assert "SUMMARY wide_mlp_vs_torch" in out and "SUMMARY fused_speedup" in out
     lines = [line for line in out.splitlines() if "first-step losses:" in line]
-    assert lines
-    for line in lines:  # each workload's systems agree with each other
+    assert lines  # one per training workload (wide MLP; CNN, transformer where present)
+    for line in lines:
         losses = [float(v) for v in re.findall(r"(?:compiled|unfused|eager) (\d+\.\d+)", line)]
-        assert len(losses) >= 2 and max(losses) - min(losses) < 1e-5, line
+        assert len(losses) >= 2 and max(losses) - min(losses) < 2e-5, line
     rel_dy = [float(v) for v in re.findall(r"\|dy\|/\|y\| (\d\.\d+e[-+]\d+)", out)]
     max_dg = [float(v) for v in re.findall(r"max \|dg\| (\d\.\d+e[-+]\d+)", out)]
     assert len(rel_dy) == len(max_dg) >= 1
@@ -50,7 +52,9 @@ def check_smoke_output(out):
 
 
 def test_smoke_run_prints_both_tables_with_agreeing_results():
-    check_smoke_output(run("--smoke", "--steps", "1", "--rounds", "1"))
+    out = run("--smoke", "--steps", "1", "--rounds", "1", "--only", "wide_mlp",
+              "fused_elementwise")  # (the model zoo's workloads: on emulated cupy below)
+    check_smoke_output(out, zoo=False)
 
 
 @pytest.mark.skipif(not usable()[0], reason=f"CuPy emulation unusable: {usable()[1]}")
