@@ -134,7 +134,7 @@ def torch_mlp(weights, bias=True):
     return torch.nn.Sequential(*layers)
 
 
-def _relu_mlp_hand_step(weights, loss_kind, opt_kind, lr, bias=True):
+def hand_mlp_step(weights, loss_kind, opt_kind, lr, bias=True):
     """Hand-written NumPy: forward, hand-derived backward, SGD or Adam update (float32
     throughout, like the other systems)."""
     params = [w.T.copy() for w, _ in weights]  # stored (in, out): x @ W, no transposes
@@ -235,7 +235,7 @@ def _mlp_systems(sizes, batch, n_data, loss_kind, opt_kind, lr, index_batches, b
 
         def wrap(step, who):
             return lambda: step(*fixed)
-    hand = _relu_mlp_hand_step(weights, loss_kind, opt_kind, lr, bias)
+    hand = hand_mlp_step(weights, loss_kind, opt_kind, lr, bias)
     systems = {
         "graphgrad compiled": wrap(compiled, "ggc"),
         "graphgrad eager": wrap(eager, "gg"),
