@@ -4,7 +4,7 @@ torch.compile of a functional step, JAX jit, PyTensor.
 
     python benchmarks/peers.py                      # the README table (minutes)
     python benchmarks/peers.py --workloads digits wide --systems numpy gg jax
-    python benchmarks/peers.py --quick              # smoke test: tiny sizes, seconds
+    python benchmarks/peers.py --quick              # smoke test: tiny sizes, no RSS runs
 
 How it measures (and why):
 - Time per step: one process per thread setting runs every system on a workload,
@@ -162,6 +162,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", nargs="*", default=None, help="default and/or 1")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--no-rss", action="store_true", help="skip memory/first-call runs")
+    parser.add_argument("--rss", action="store_true", help="memory runs even with --quick")
     parser.add_argument("--child", choices=["timing", "rss"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.workloads = args.workloads or list(make(True))
@@ -182,7 +183,7 @@ def main(argv=None) -> int:
         timings[t] = _run_child(args, ["--child", "timing", "--threads", t, *common,
                                        "--systems", *args.systems], env)
     memory = []
-    if not args.no_rss:
+    if args.rss or not (args.no_rss or args.quick):  # a process per (system, workload)
         for w in args.workloads:
             for s in args.systems:
                 memory += _run_child(args, ["--child", "rss", "--workloads", w,

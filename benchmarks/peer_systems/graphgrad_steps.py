@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import graphgrad as gg
 from graphgrad import nn, optim
-from graphgrad.bench import gg_mlp
+from graphgrad.bench_steps import gg_mlp
 
 from .workloads import Workload, batches
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphgrad.bench import hand_mlp_step
+from graphgrad.bench_steps import hand_mlp_step
 
 from .workloads import Workload, batches
 
