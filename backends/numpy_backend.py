@@ -18,6 +18,7 @@ from graphgrad.ops.shape import index_tuple
 
 from .base import Backend
 from .numpy_blas import gemm_kernel
+from .numpy_blas import matmul as blas_matmul
 from .numpy_specialize import bind as bind_attributes
 
 
@@ -298,7 +299,7 @@ class NumpyBackend(Backend):
         )
         # linear algebra, shapes, indexing, nn
         k.update(
-            matmul=np.matmul,
+            matmul=blas_matmul,
             reshape=lambda x, shape: x.reshape(shape),
             permute=lambda x, axes: x.transpose(axes),  # the method: no dispatch layer
             broadcast_to=lambda x, shape: np.broadcast_to(x, shape),

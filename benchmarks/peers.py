@@ -139,11 +139,14 @@ def child_rss(args) -> None:
 
 def _workloads(args):
     ws = make(args.quick)
+    for w in ws.values():
+        w.steps = max(1, round(w.steps * args.scale))
     return {k: ws[k] for k in args.workloads}
 
 
 def _run_child(args, extra, env=None) -> list[dict]:
     cmd = [sys.executable, os.path.abspath(__file__), *extra, "--rounds", str(args.rounds),
+           "--scale", str(args.scale),
            *(["--quick"] if args.quick else [])]
     result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})},
                             timeout=3600)
@@ -161,6 +164,7 @@ def main(argv=None) -> int:
                         help=f"some of: {' '.join(SHORT)} (default: all)")
     parser.add_argument("--threads", nargs="*", default=None, help="default and/or 1")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply steps per block")
     parser.add_argument("--no-rss", action="store_true", help="skip memory/first-call runs")
     parser.add_argument("--rss", action="store_true", help="memory runs even with --quick")
     parser.add_argument("--child", choices=["timing", "rss"], help=argparse.SUPPRESS)
