@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 import math
 import operator
+import weakref
 
 import numpy as np
 
 from graphgrad.ops.shape import index_tuple
 
+from . import nn_kernels, seq_kernels
 from .base import Backend
 from .numpy_blas import gemm_kernel
 from .numpy_blas import matmul as blas_matmul
@@ -100,6 +102,8 @@ def _gemv_sum(shape, dtype, axis, keepdims):
     add.reduce at the sizes of bias gradients and softmax rows. None where it does not
     apply (other ranks, axes or dtypes, long reductions). Cached: eager calls and
     log_softmax look it up at every call."""
+    if len(shape) > 2 and axis == (0,) + tuple(range(2, len(shape))):
+        return _channel_sum(shape, dtype, keepdims)
     if len(shape) != 2 or dtype not in _FLOATS or axis not in ((0,), (1,)) \
             or not 0 < shape[axis[0]] <= GEMV_MAX:
         return None
@@ -107,6 +111,20 @@ def _gemv_sum(shape, dtype, axis, keepdims):
     if axis == (0,):
         return (lambda x: (ones @ x)[None, :]) if keepdims else (lambda x: ones @ x)
     return (lambda x: (x @ ones)[:, None]) if keepdims else (lambda x: x @ ones)
+
+
+def _channel_sum(shape, dtype, keepdims):
+    """Per-channel sums of an (N, C, *spatial) float array (batch norm's statistics and
+    a convolution bias's gradient) as two GEMVs with ones: NumPy reduces over the
+    batch and the short spatial rows ~10x slower. None past GEMV_MAX terms per GEMV."""
+    n, c, rest = shape[0], shape[1], math.prod(shape[2:])
+    if dtype not in _FLOATS or not (0 < n <= GEMV_MAX and 0 < rest <= GEMV_MAX):
+        return None
+    ones_n, ones_rest = _ones(n, dtype), _ones(rest, dtype)
+    kept = (1, c) + (1,) * (len(shape) - 2)
+    if keepdims:
+        return lambda x: (ones_n @ (x.reshape(n, c, rest) @ ones_rest)).reshape(kept)
+    return lambda x: ones_n @ (x.reshape(n, c, rest) @ ones_rest)
 
 
 def _sum(x, axis, keepdims):
@@ -123,6 +141,9 @@ def _index(x, *arrays, spec):
 
 def _index_backward(g, *arrays, spec, shape):
     out = np.zeros(shape, dtype=g.dtype)
+    if not arrays:  # basic indexing reaches each element at most once: plain assignment
+        out[index_tuple(spec, arrays)] = g  # (np.add.at is ~10x slower; slices, split)
+        return out
     np.add.at(out, index_tuple(spec, arrays), g)
     return out
 
@@ -275,7 +296,9 @@ class NumpyBackend(Backend):
     def __init__(self):
         super().__init__()
         self.rng = np.random.default_rng()
-        self._fused_cache = {}
+        # fused functions by program key, alive while a plan holds them: an evicted plan
+        # frees its kernels (and their buffers) with it
+        self._fused_cache = weakref.WeakValueDictionary()
         k = self.kernels
         # elementwise
         k.update(
@@ -309,6 +332,13 @@ class NumpyBackend(Backend):
             gather=_gather, binary_cross_entropy=_binary_cross_entropy,
             gather_backward=_gather_backward, one_hot=_one_hot,
         )
+        k.update(nn_kernels.kernels(np))  # convolution and pooling
+        # collectives over a gg.distributed process group (MPI on host buffers)
+        k.update(
+            all_reduce=lambda x, op, group: group.all_reduce_host(np.array(x, order="C"), op),
+            broadcast=lambda x, src, group: group.broadcast_host(np.array(x, order="C"), src),
+        )
+        k.update(seq_kernels.kernels(np))  # recurrent layers, cumsum, argsort, einsum
         # random
         k.update(
             rand=lambda shape, dtype: self.rng.random(shape, dtype=np.float64).astype(dtype),

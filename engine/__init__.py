@@ -30,8 +30,9 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .dtypes import bool_, float32, float64, int64
+from .dtypes import bool_, float32, float64, int16, int32, int64, uint8
 from .errors import (
+    DistributedError,
     AllocationError,
     ArgumentError,
     ArgumentTypeError,
@@ -83,9 +84,22 @@ from .ops.elementwise import (
     tanh,
     where,
 )
-from .ops.linalg import dot, matmul
+from .ops.linalg import dot, einsum, matmul, norm
 from .ops.logic import eq, ge, gt, le, logical_and, logical_not, logical_or, lt, ne
 from .ops.nn import gather, log_softmax, one_hot, softmax, take_along_dim
+from .ops.slicing import (
+    chunk,
+    flip,
+    index_select,
+    masked_fill,
+    narrow,
+    roll,
+    split,
+    tril,
+    triu,
+    unbind,
+)
+from .ops.sorting import argsort, cumsum, multinomial, sort, topk
 from .ops.reduction import (
     amax,
     amin,
@@ -122,12 +136,14 @@ from .trace import Spec, differentiate, run_graph, trace
 
 from . import autograd  # noqa: E402,I001
 from . import func  # noqa: E402,F401
-from . import data, nn, optim, utils  # noqa: E402,F401
+from . import data, distributed, linalg, nn, optim, utils  # noqa: E402,F401
 from .data import Generator  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .backends import registry as _backend_registry  # noqa: E402
 
 long = int64
+int = int32  # noqa: A001  (PyTorch's spelling: torch.int is int32)
+short = int16
 double = float64
 float = float32  # noqa: A001  (PyTorch's spelling: gg.float is float32)
 bool = bool_  # noqa: A001

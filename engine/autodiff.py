@@ -11,12 +11,15 @@ history, which is what makes higher derivatives work.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import weakref
+from collections.abc import Callable
 
 from . import anomaly, grad_mode
 from .errors import AutogradError, ShapeError
 from .ir import tracing
 from .source import user_source
-from .tensor import Tensor
+from .tensor import Ctx, Tensor
 
 _NO_SCOPE = contextlib.nullcontext()
 
@@ -41,25 +44,68 @@ def _topological(roots, follow=lambda x: x.requires_grad) -> list[Tensor]:
     return order
 
 
+def _node(t: Tensor):
+    """The autograd node a tensor stands for now: its Ctx, or itself for a leaf."""
+    return t._ctx if t._ctx is not None else t
+
+
+def _node_order(roots) -> list:
+    """Nodes (Ctx objects and leaf tensors) reachable from `roots`, parents first."""
+    order, seen = [], set()
+    stack = [(r, False) for r in reversed(roots)]
+    while stack:
+        n, expanded = stack.pop()
+        if expanded:
+            order.append(n)
+            continue
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        stack.append((n, True))
+        if isinstance(n, Ctx):
+            stack.extend((p, False) for p in reversed(n.parents)
+                         if p is not None and id(p) not in seen)
+    return order
+
+
 def _leading_to(order, wanted_ids) -> set[int]:
-    """Ids of the tensors (in topological `order`) from which a wanted tensor is reached:
+    """Ids of the nodes (in topological `order`) from which a wanted node is reached:
     the only ones whose gradients `grad(outputs, wanted)` has to compute."""
     needed = set(wanted_ids)
-    for t in order:
-        if t._ctx is not None and any(id(x) in needed for x in t._ctx.inputs):
-            needed.add(id(t))
+    for n in order:
+        if isinstance(n, Ctx) and any(id(p) in needed for p in n.parents if p is not None):
+            needed.add(id(n))
     return needed
 
 
-def _check_versions(t: Tensor) -> None:
-    ctx = t._ctx
-    for x, v in zip(ctx.inputs, ctx.versions):
+def _check_usable(ctx: Ctx) -> None:
+    """PyTorch's two refusals: saved values were freed, or changed in place since."""
+    if ctx.released and ctx.saved:
+        raise AutogradError(
+            f"backward through the graph a second time: the values `{ctx.op.name}` saved for "
+            "its gradient were freed by the first backward(); pass retain_graph=True to the "
+            "first call if you need to backward twice", op=ctx.op.name, source=user_source())
+    checks = [(ctx.inputs[i], v) for i, v in zip(ctx.saved, ctx.versions)]
+    out = None if ctx.out_version is None or ctx.out is None else ctx.out()
+    if out is not None:
+        checks.append((out, ctx.out_version))
+    for x, v in checks:
         if x._version != v:
             raise AutogradError(
                 f"a tensor of shape {x.shape} that the gradient of `{ctx.op.name}` needs was "
                 f"changed by an in-place operation after {ctx.op.name} used it (its version "
                 f"went from {v} to {x._version}); use an out-of-place op or .clone() it first",
                 op=ctx.op.name, source=user_source())
+
+
+def _output_of(ctx: Ctx, g: Tensor) -> Tensor:
+    """The tensor `ctx` made, or (when it is gone, and so its VJP does not read it) a
+    stand-in of the cotangent's shape."""
+    out = None if ctx.out is None else ctx.out()
+    if out is None:
+        out = Tensor._symbolic(None, None, g.shape, g.dtype, g._backend)
+        out._ctx, out.requires_grad = ctx, True
+    return out
 
 
 def _seed(root: Tensor, gradient) -> Tensor:
@@ -79,47 +125,77 @@ def _seed(root: Tensor, gradient) -> Tensor:
     return g
 
 
-def backprop(roots, seeds, wanted=None, create_graph=False) -> dict[int, tuple[Tensor, Tensor]]:
+def backprop(roots, seeds, wanted=None, create_graph=False,
+             retain_graph=None) -> dict[int, tuple[Tensor, Tensor]]:
     """Cotangents of `roots` (seeded with `seeds`) pushed back to every leaf.
 
     Returns `{id(tensor): (tensor, gradient)}` for the leaves, and for the tensors in `wanted`
     (which may be non-leaves). When `wanted` is given, only the part of the graph that
-    leads to it is walked, and leaves outside that part get nothing.
+    leads to it is walked, and leaves outside that part get nothing. Unless
+    `retain_graph` (default: `create_graph`), each node walked frees its saved values.
     """
-    wanted_ids = {id(t) for t in wanted or ()}
+    retain = create_graph if retain_graph is None else retain_graph
+    wanted_nodes = {id(_node(t)): t for t in wanted or ()}
     grads: dict[int, Tensor] = {}
     for r, s in zip(roots, seeds):
-        grads[id(r)] = s if id(r) not in grads else grads[id(r)] + s
+        k = id(_node(r))
+        grads[k] = s if k not in grads else grads[k] + s
     results: dict[int, tuple[Tensor, Tensor]] = {}
-    order = _topological(roots)
-    needed = None if wanted is None else _leading_to(order, wanted_ids)
+    order = _node_order([_node(r) for r in roots])
+    walked = []
+    needed = None if wanted is None else _leading_to(order, wanted_nodes)
     with tracing.phase("backward"), grad_mode.set_grad_enabled(create_graph), \
             (anomaly.backward_scope() if anomaly.enabled else _NO_SCOPE):
-        for t in reversed(order):
-            g = grads.pop(id(t), None)
+        for n in reversed(order):
+            g = grads.pop(id(n), None)
             if g is None:
                 continue
-            if t._ctx is None or id(t) in wanted_ids:
+            if id(n) in wanted_nodes:
+                t = wanted_nodes[id(n)]
                 results[id(t)] = (t, g)
-            if t._ctx is None:
-                continue
-            _check_versions(t)
-            if anomaly.enabled:  # gg.detect_anomaly() names the op whose gradient this is
-                anomaly.differentiating(t)
-            ctx = t._ctx
-            for x, gx in zip(ctx.inputs, ctx.op.vjp(g, t, *ctx.inputs, **ctx.attrs)):
-                if gx is None or not x.requires_grad or needed is not None and id(x) not in needed:
-                    continue
-                if callable(gx):
-                    gx = gx()
-                if gx.dtype != x.dtype:
-                    gx = gx.astype(x.dtype)
-                prev = grads.get(id(x))
-                grads[id(x)] = gx if prev is None else prev + gx
+            elif not isinstance(n, Ctx):
+                results[id(n)] = (n, g)
+            if isinstance(n, Ctx):
+                with _scope_of(n):
+                    _push_back(n, g, grads, needed)
+                walked.append(n)
+    if not retain:  # after the walk: a node's output must live until its own VJP ran
+        ids = {id(n) for n in walked}
+        for n in walked:
+            n.release(ids)
     return results
 
 
-def backward(root: Tensor, gradient=None, create_graph: bool = False) -> None:
+def _scope_of(ctx: Ctx):
+    """While tracing, the backward nodes of ctx's op belong to the module that made its
+    output (so diagrams cluster the backward pass by module too)."""
+    tracer = tracing.current
+    out = None if tracer is None or ctx.out is None else ctx.out()
+    if out is None or out._value is not None or out._tracer is not tracer \
+            or out._node not in tracer.graph:
+        return _NO_SCOPE
+    scope = tracer.graph[out._node]["scope"]
+    return tracer.in_scope(scope) if scope else _NO_SCOPE
+
+
+def _push_back(ctx: Ctx, g: Tensor, grads: dict, needed) -> None:
+    """Apply ctx's VJP to `g` and add the results to its parents' cotangents."""
+    _check_usable(ctx)
+    out = _output_of(ctx, g)
+    if anomaly.enabled:  # gg.detect_anomaly() names the op whose gradient this is
+        anomaly.differentiating(out)
+    for x, p, gx in zip(ctx.inputs, ctx.parents, ctx.op.vjp(g, out, *ctx.inputs, **ctx.attrs)):
+        if gx is None or p is None or needed is not None and id(p) not in needed:
+            continue
+        if callable(gx):
+            gx = gx()
+        if gx.dtype != x.dtype:
+            gx = gx.astype(x.dtype)
+        prev = grads.get(id(p))
+        grads[id(p)] = gx if prev is None else prev + gx
+
+
+def backward(root: Tensor, gradient=None, retain_graph=None, create_graph: bool = False) -> None:
     """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad."""
     if not root.requires_grad:
         raise AutogradError(
@@ -128,15 +204,52 @@ def backward(root: Tensor, gradient=None, create_graph: bool = False) -> None:
             source=user_source())
     with tracing.phase("backward"):
         seed = _seed(root, gradient)
-    grads = backprop([root], [seed], create_graph=create_graph)
+    grads = backprop([root], [seed], create_graph=create_graph, retain_graph=retain_graph)
     with grad_mode.set_grad_enabled(create_graph):
         for leaf, g in grads.values():
             if not create_graph:
                 g = g.detach()
             leaf.grad = g if leaf.grad is None else leaf.grad + g
+            for hook in _post_accumulate_hooks.get(id(leaf), {}).values():
+                hook(leaf)
 
 
-def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
+# ----------------------------------------------------------------- gradient hooks
+#: id(leaf) -> {handle id: hook}; entries leave with their tensor (weakref.finalize).
+_post_accumulate_hooks: dict[int, dict[int, Callable]] = {}
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What registering a hook returns: `handle.remove()` takes the hook away."""
+
+    def __init__(self, key: int, hook_id: int):
+        self._key, self._id = key, hook_id
+
+    def remove(self) -> None:
+        _post_accumulate_hooks.get(self._key, {}).pop(self._id, None)
+
+
+def register_post_accumulate_grad_hook(leaf: Tensor, hook: Callable) -> RemovableHandle:
+    """Call `hook(leaf)` each time `backward()` has accumulated into `leaf.grad` (PyTorch's
+    `Tensor.register_post_accumulate_grad_hook`: where data-parallel training averages
+    gradients). While tracing, what the hook computes becomes part of the plan."""
+    if not leaf.is_leaf or not leaf.requires_grad:
+        raise AutogradError("post-accumulate-grad hooks go on leaf tensors that require grad",
+                            source=user_source())
+    key = id(leaf)
+    if key not in _post_accumulate_hooks:
+        _post_accumulate_hooks[key] = {}
+        weakref.finalize(leaf, _post_accumulate_hooks.pop, key, None)
+    handle = RemovableHandle(key, next(_hook_ids))
+    _post_accumulate_hooks[key][handle._id] = hook
+    return handle
+
+
+Tensor.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
          allow_unused: bool = False):
     """d(outputs)/d(inputs) as a tuple, without touching any `.grad` (torch.autograd.grad)."""
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
@@ -151,7 +264,8 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
             raise AutogradError("grad(): an output does not require grad", source=user_source())
     with tracing.phase("backward"):
         seeds = [_seed(o, g) for o, g in zip(outputs, grad_outputs)]
-    found = backprop(outputs, seeds, wanted=inputs, create_graph=create_graph)
+    found = backprop(outputs, seeds, wanted=inputs, create_graph=create_graph,
+                     retain_graph=retain_graph)
     result = []
     for x in inputs:
         g = found.get(id(x), (None, None))[1]

@@ -3,6 +3,7 @@
     graphgrad backends                     what is installed and usable, and why not
     graphgrad render SCRIPT.py:NAME ...    draw a function's or model's graphs
     graphgrad conformance NAME             run the backend conformance suite
+    graphgrad ops [--markdown] [OP ...]    the op reference and Backend contract (docs/ops.md)
     graphgrad bench                        print the benchmark table
 """
 
@@ -18,6 +19,7 @@ SUBCOMMANDS = {
     "backends": ("graphgrad.cli", "backends_main"),
     "render": ("graphgrad.viz.cli", "main"),
     "conformance": ("graphgrad.backends.conformance.cli", "main"),
+    "ops": ("graphgrad.backends.conformance.opref", "main"),
     "bench": ("graphgrad.bench", "main"),
 }
 

@@ -1,156 +1,52 @@
 """`gg.compile`: trace a step once per input signature, optimize it, run the flat plan.
 
-The first call with a new signature (input shapes, dtypes and requires_grad, grad
-mode) traces the function into a Graph: parameters, buffers, `.grad` and optimizer
-state become state reads; `loss.backward()` adds the backward graph; `opt.step()`
-adds update nodes as state writes. The graph goes through the pass pipeline and is
-lowered to an `Executable`. Later calls check the entry's guards (train/eval mode of
-the modules it touched, which grads existed, which parameters required grad) and run
-the plan. `fn.cache_info()` says what was traced and why.
+The first call with a new signature (the arguments' structure, each tensor's shape,
+dtype and requires_grad, each Python value, grad mode: engine/arguments.py) traces the
+function into a Graph: parameters, buffers, `.grad` and optimizer state become state
+reads; `loss.backward()` adds the backward graph; `opt.step()` adds update nodes as
+state writes; in-place changes to argument tensors become extra outputs written back to
+the caller's tensors. The graph goes through the pass pipeline and is lowered to an
+`Executable`. Everything else the trace read from Python is either an input of the plan
+(read afresh at every call, like an optimizer's `lr` or `momentum`) or a guard, checked
+at every call by one generated function (engine/guards.py); a failed guard traces again
+and `fn.cache_info()` says what changed. A trace that raises, or that changed Python
+state (engine/side_effects.py), leaves everything as it was.
 
 The cache holds at most `cache_size` plans (default `CACHE_SIZE`, 8, as torch.compile's
-`cache_size_limit`); tracing a ninth signature drops the least recently used plan, with
-its buffers and constants, so a loop over ever-new shapes keeps bounded memory.
+`cache_size_limit`); tracing a ninth drops the least recently used plan, with its
+buffers, constants and fused kernels, so a loop over ever-new shapes keeps bounded
+memory. A function retraced on most calls is warned about once, naming the argument
+that keeps changing.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
+import gc
 import inspect
 import sys
 import time
-from dataclasses import dataclass, field
-
-import numpy as np
+import warnings
 
 from . import anomaly as _anomaly
-from . import dtypes, grad_mode
+from . import dtypes, guards
+from .arguments import describe_change, flatten_call, paths, rebuild_call
 from .backends import registry as _backend_registry
 from .backends.registry import default_backend, get_backend
 from .errors import GraphgradError, SignatureError, TracingError
 from .ir import tracing
-from .ir.graph import Graph
 from .passes import PassContext, run_passes
+from .plan_cache import MAX_RECORDS, CacheInfo, Entry, TraceRecord
 from .runtime import Executable
+from .side_effects import Snapshot
 from .source import user_source
 from .tensor import Tensor
 from .trace import Spec, arg_names, register_names, trace_into
 
 CACHE_SIZE = 8  # plans kept per compiled function (least recently used dropped first)
 
-
-@dataclass
-class TraceRecord:
-    signature: tuple
-    reason: str
-    seconds: float
-
-
-@dataclass
-class CacheInfo:
-    traces: int
-    hits: int
-    entries: int
-    records: list = field(default_factory=list)
-    evictions: int = 0  # plans dropped to keep the cache within its size
-
-    def __str__(self) -> str:
-        lines = [f"{self.traces} trace(s), {self.hits} cached call(s), {self.entries} plan(s), "
-                 f"{self.evictions} evicted"]
-        lines += [f"  trace {i + 1}: {r.reason} ({r.seconds * 1e3:.0f} ms)"
-                  for i, r in enumerate(self.records)]
-        return "\n".join(lines)
-
-
-class Entry:
-    """One traced signature: its graphs, its plan, and the guards that keep it valid."""
-
-    checked = None  # the plan gg.detect_anomaly() runs instead (built on first use)
-    used = 0  # the owner's clock at the last call (least recently used is evicted first)
-
-    def __init__(self, signature, graph, optimized, stats, plan, rebuild, guards):
-        self.signature = signature
-        self.graph = graph  # as traced (phases forward / backward / update)
-        self.optimized = optimized
-        self.pass_stats = stats
-        self.plan = plan
-        self.rebuild = rebuild
-        self.guards = guards
-
-    @property
-    def source(self) -> str:
-        return self.plan.source
-
-    @property
-    def forward(self) -> Graph:
-        """The traced forward graph (before optimization)."""
-        return self.graph.phase("forward")
-
-    @property
-    def backward(self) -> Graph:
-        """The traced backward graph: what `loss.backward()` added."""
-        return self.graph.phase("backward")
-
-    @property
-    def update(self) -> Graph:
-        """The traced optimizer update (what `opt.step()` added)."""
-        return self.graph.phase("update")
-
-    def failed_guard(self) -> str | None:
-        for describe, obj, attr, expected in self.guards:
-            if (getattr(obj, attr) is None if attr == "_grad" else getattr(obj, attr)) \
-                    != expected:
-                return describe
-        for describe, holds in self.optimized.guards:  # added by passes (e.g. foreach)
-            if not holds():
-                return describe
-        return None
-
-    @property
-    def stats(self) -> dict:
-        return {
-            "nodes_by_phase": self.graph.nodes_by_phase(),
-            "kernels_before": self.graph.kernel_count(),
-            "kernels_after": self.plan.kernel_calls,
-            "nodes_before": len(self.graph),
-            "nodes_after": len(self.optimized),
-            "passes": [str(s) for s in self.pass_stats],
-        }
-
-
-def _guards(tracer) -> list:
-    guards = []
-    for m in tracer.modules.values():
-        name = tracer.names.get(id(m)) or type(m).__name__
-        guards.append((f"module {name!r} training={m.training}", m, "training", m.training))
-    for owner, was_none in tracer.grad_reads.values():
-        name = tracer.names.get(id(owner), "a tensor")
-        guards.append((f"{name}.grad was {'None' if was_none else 'set'}", owner, "_grad",
-                       was_none))
-    for name, ref in tracer.graph.state_refs.items():
-        if ref.kind == "tensor" and ref.tensor.requires_grad:
-            guards.append((f"{name}.requires_grad was True", ref.tensor, "requires_grad", True))
-    return guards
-
-
-def _describe_change(old: tuple, new: tuple, names) -> str:
-    if old is None:
-        return "first call"
-    if old[0] != new[0]:
-        return f"grad mode changed ({old[0]} -> {new[0]})"
-    if len(old[1]) != len(new[1]):
-        return f"number of arguments changed ({len(old[1])} -> {len(new[1])})"
-    for i, (a, b) in enumerate(zip(old[1], new[1])):
-        if a != b:
-            name = names[i] if i < len(names) else i
-            return f"argument {name!r} changed: {_spec(a)} -> {_spec(b)}"
-    return "signature changed"
-
-
-def _spec(s) -> str:
-    if s[0] == "tensor":
-        return f"{dtypes.short(s[2])}{list(s[1])}{' requires_grad' if s[3] else ''}"
-    return repr(s[1])
+__all__ = ["CACHE_SIZE", "CacheInfo", "CompiledFunction", "Entry", "TraceRecord", "compile"]
 
 
 class CompiledFunction:
@@ -170,11 +66,13 @@ class CompiledFunction:
         self.debug = debug
         self.entries: dict[tuple, list[Entry]] = {}
         self.last: Entry | None = None
-        self._records: list[TraceRecord] = []
+        self._records: collections.deque = collections.deque(maxlen=MAX_RECORDS)
+        self._traces = 0
         self._hits = 0
+        self._warned = False
         self._last_signature = None
-        self._static: dict[tuple, tuple] = {}
-        self._args: tuple = ()
+        self._args: tuple = ((), {})
+        self._names = arg_names(fn, 64)
         self._backend_key, self._backend_obj = None, None
         functools.update_wrapper(self, fn, updated=())
 
@@ -189,76 +87,46 @@ class CompiledFunction:
             self._backend_key, self._backend_obj = key, self.backend
         return self._backend_obj
 
-    def _signature(self, args, backend):
-        specs, arrays = [], []
-        for a in args:
-            if type(a) is Tensor and a._backend is backend and a._value is not None:
-                specs.append(("tensor", a.shape, a.dtype, a.requires_grad))
-                arrays.append(a._value)
-            elif isinstance(a, Tensor):
-                if a._value is None:
-                    raise TracingError("a compiled function was called with a symbolic tensor",
-                                       source=user_source())
-                specs.append(("tensor", a.shape, a.dtype, a.requires_grad))
-                arrays.append(a._value if a._backend is backend
-                              else backend.from_numpy(a._backend.to_numpy(a._value)))
-            elif isinstance(a, np.ndarray):
-                arr = np.asarray(a, dtypes.from_numpy_dtype(a.dtype))
-                specs.append(("tensor", arr.shape, arr.dtype, False))
-                arrays.append(backend.from_numpy(arr))
-            else:
-                specs.append(("static", a))
-        return (grad_mode._enabled, tuple(specs)), arrays
-
-    def __call__(self, *args):
-        self._args = args
+    def __call__(self, *args, **kwargs):
+        self._args = (args, kwargs)
         backend = self._current_backend()
-        signature, arrays = self._signature(args, backend)
-        reason = None
-        for entry in self.entries.get(signature, ()):
-            reason = entry.failed_guard()
-            if reason is None:
+        signature, arrays, objs = flatten_call(args, kwargs, self._names, backend)
+        entries = self.entries.get(signature, ())
+        for entry in entries:
+            try:
+                valid = entry.valid()
+            except Exception:  # noqa: BLE001  (failed_guard says which guard could not run)
+                valid = False
+            if valid:
                 self._hits += 1
                 self._clock += 1
                 entry.used = self._clock
                 self.last = entry
-                return self._run(entry, arrays)
-        self._check_arity(args)
-        self._check_static(signature)
-        if reason is not None:
-            reason = f"guard failed: {reason}"
+                return self._run(entry, arrays, objs)
+        self._check_arity(args, kwargs)
+        changed = None
+        if entries:  # what changed since the plan of this signature used last
+            reason = f"guard failed: {max(entries, key=lambda e: e.used).failed_guard()}"
         else:
-            reason = _describe_change(self._last_signature, signature,
-                                      arg_names(self.fn, len(args)))
-        entry = self._trace(signature, args, backend, reason)
-        return self._run(entry, arrays)
+            reason, changed = describe_change(self._last_signature, signature,
+                                              arg_names(self.fn, len(args)))
+        entry = self._trace(signature, (args, kwargs), backend, reason, changed)
+        return self._run(entry, arrays, objs)
 
-    def _check_arity(self, args):
+    def _check_arity(self, args, kwargs):
         """A call that could not bind to `fn`'s parameters fails here, not inside the trace."""
         try:
             params = inspect.signature(self.fn)
         except (TypeError, ValueError):
             return
         try:
-            params.bind(*args)
+            params.bind(*args, **kwargs)
         except TypeError as e:
             name = getattr(self.fn, "__name__", "the compiled function")
             raise SignatureError(f"compiled function {name}{params} was called with "
                                  f"{len(args)} argument(s): {e}", source=user_source()) from None
 
-    def _check_static(self, signature):
-        """Python values among the arguments are baked into the plan; they must not vary."""
-        tensors = tuple(s if s[0] == "tensor" else ("static",) for s in signature[1])
-        statics = tuple(s[1] for s in signature[1] if s[0] == "static")
-        seen = self._static.setdefault(tensors, statics)
-        if seen != statics:
-            raise TracingError(
-                f"{getattr(self.fn, '__name__', 'the compiled function')} was called with "
-                f"Python values {statics!r} where an earlier call passed {seen!r}; Python "
-                "values are constants of the traced graph. Pass values that change between "
-                "calls as tensors (gg.tensor(...)).", source=user_source())
-
-    def _run(self, entry, arrays):
+    def _run(self, entry, arrays, objs):
         if _anomaly.enabled:  # gg.detect_anomaly(): a plan that checks every result
             entry = _anomaly.checked_entry(self, entry)
         try:
@@ -267,21 +135,25 @@ class CompiledFunction:
             raise
         except Exception as exc:
             raise self._runtime_error(entry, exc) from exc
+        for module, training in entry.mode_sets:  # train()/eval() inside the step
+            object.__setattr__(module, "training", training)
         backend = entry.plan.backend
-        n_out = len(entry.optimized.outputs)
+        n_out = entry.n_outputs
+        if entry.input_writes:
+            _write_back(entry.input_writes, outs[n_out:], objs, backend)
         if entry.optimized.input_grads:
-            self._set_input_grads(entry, outs[n_out:], backend)
+            n_all = n_out + len(entry.input_writes)
+            self._set_input_grads(entry, outs[n_all:], objs, backend)
         return entry.rebuild([Tensor._wrap(o, backend) for o in outs[:n_out]])
 
-    def _set_input_grads(self, entry, grads, backend):
+    def _set_input_grads(self, entry, grads, objs, backend):
         """Inputs that required grad get their gradient in `.grad` as eagerly: added to
         what was there, or replacing it where the step assigned `x.grad` itself."""
         graph = entry.optimized
-        positions = [i for i, s in enumerate(entry.signature[1]) if s[0] == "tensor"]
         grads = iter(grads)
         for k in sorted(graph.input_grads):
             g = None if graph.input_grads[k] is None else next(grads)
-            arg = self._args[positions[k]]
+            arg = objs[k]
             if not isinstance(arg, Tensor):
                 continue
             if g is None or k in graph.input_grad_assign or arg._grad is None:
@@ -310,56 +182,102 @@ class CompiledFunction:
                     op=op if op in REGISTRY else None, source=data["source"])
 
     # ------------------------------------------------------------------ tracing
-    def _trace(self, signature, args, backend, reason) -> Entry:
+    def _trace(self, signature, call, backend, reason, changed=None) -> Entry:
+        # Python's cyclic GC is paused while compiling: tracing and the passes allocate
+        # many small objects, and its full collections walk every live one (a fifth of
+        # a big graph's first call, for nothing to collect).
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._compile(signature, call, backend, reason, changed)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _compile(self, signature, call, backend, reason, changed=None) -> Entry:
         t0 = time.perf_counter()
-        graph, rebuild, tracer = self._trace_graph(signature, args, backend)
+        graph, rebuild, tracer = self._trace_graph(signature, call, backend)
         if self.debug:
             graph.verify()
-        guards = _guards(tracer)
         ctx = PassContext(backend=backend, debug=self.debug)
         optimized, stats = run_passes(graph, self.passes, ctx)
         plan = Executable(optimized, backend, getattr(self.fn, "__name__", "plan"))
-        entry = Entry(signature, graph, optimized, stats, plan, rebuild, guards)
+        guard_set = guards.GuardSet(guards.collect(tracer, self.fn, graph.mode_sets),
+                                    optimized.guards)
+        entry = Entry(signature, graph, optimized, stats, plan, rebuild, guard_set)
         self.entries.setdefault(signature, []).append(entry)
         self._clock += 1
         entry.used = self._clock
+        self._traces += 1
+        self._records.append(TraceRecord(signature, reason, time.perf_counter() - t0,
+                                         changed, self._hits + self._traces))
         self._evict()
-        self._records.append(TraceRecord(signature, reason, time.perf_counter() - t0))
         self._last_signature = signature
         self.last = entry
         return entry
 
-    def _trace_graph(self, signature, args, backend):
-        """Trace `fn` on symbolic stand-ins for the tensor arguments: (graph, rebuild, tracer)."""
+    def _trace_graph(self, signature, call, backend):
+        """Trace `fn` on symbolic stand-ins for the tensor arguments: (graph, rebuild,
+        tracer). A trace that raises, or that changed Python state, changes nothing."""
+        args, kwargs = call
         tracer = tracing.Tracer(backend)
         register_names(tracer, self.fn)
-        names = arg_names(self.fn, len(args))
-        tensor_pos = [i for i, s in enumerate(signature[1]) if s[0] == "tensor"]
-        specs = [Spec(signature[1][i][1], signature[1][i][2], signature[1][i][3])
-                 for i in tensor_pos]
+        names = paths(signature, arg_names(self.fn, len(args)))
+        tensor_pos = [i for i, s in enumerate(signature[3]) if s[0] == "tensor"]
+        specs = [Spec(*signature[3][i][1:4]) for i in tensor_pos]
 
-        def call(*tensors):
-            full = list(args)
-            for i, t in zip(tensor_pos, tensors):
-                full[i] = t
-            return self.fn(*full)
+        def traced(*tensors):
+            new_args, new_kwargs = rebuild_call(signature, args, kwargs, tensors)
+            return self.fn(*new_args, **new_kwargs)
 
-        graph, rebuild = trace_into(tracer, call, specs, [names[i] for i in tensor_pos])
+        snapshot = Snapshot(self.fn)
+        try:
+            graph, rebuild = trace_into(tracer, traced, specs, [names[i] for i in tensor_pos],
+                                        write_back=True)
+            snapshot.check(getattr(self.fn, "__name__", "the compiled function"))
+        except BaseException:
+            tracer.abort()
+            snapshot.restore()
+            raise
+        graph.mode_sets = snapshot.mode_sets()
         return graph, rebuild, tracer
 
     def _evict(self) -> None:
         """Drop least recently used plans until at most `cache_size` remain."""
         plans = [e for group in self.entries.values() for e in group]
-        for old in sorted(plans, key=lambda e: e.used)[:max(0, len(plans) - self.cache_size)]:
+        excess = len(plans) - self.cache_size
+        if excess <= 0:
+            return
+        for old in sorted(plans, key=lambda e: e.used)[:excess]:
             group = self.entries[old.signature]
             group.remove(old)
             if not group:
                 del self.entries[old.signature]
             self._evictions += 1
+        self._warn_if_thrashing()
+
+    def _warn_if_thrashing(self) -> None:
+        """Once: most recent calls traced (more live signatures than the cache holds)."""
+        recent = list(self._records)[-(self.cache_size + 1):]
+        calls = self._hits + self._traces
+        if self._warned or len(recent) <= self.cache_size \
+                or calls - recent[0].call + 1 > 2 * len(recent):
+            return
+        self._warned = True
+        counts = collections.Counter(r.changed for r in recent if r.changed)
+        culprit = counts.most_common(1)[0][0] if counts else None
+        name = getattr(self.fn, "__name__", "a compiled function")
+        what = (f"argument {culprit!r} keeps changing (e.g. {recent[-1].reason.split(': ', 1)[-1]})"
+                if culprit else f"the last trace's reason: {recent[-1].reason}")
+        warnings.warn(
+            f"gg.compile: {name} was traced again on {len(recent)} of its last "
+            f"{calls - recent[0].call + 1} calls, more signatures than its cache holds "
+            f"(cache_size={self.cache_size}); {what}. Pass values that change as tensors, "
+            "keep shapes fixed, or raise cache_size.", stacklevel=4)
 
     # ------------------------------------------------------------------ introspection
     def cache_info(self) -> CacheInfo:
-        return CacheInfo(len(self._records), self._hits,
+        return CacheInfo(self._traces, self._hits,
                          sum(len(v) for v in self.entries.values()), list(self._records),
                          self._evictions)
 
@@ -377,6 +295,19 @@ class CompiledFunction:
         return repr_mimebundle(self, include, exclude)
 
 
+def _write_back(positions, values, objs, backend) -> None:
+    """In-place changes the step made to argument tensors reach the caller's objects."""
+    for k, value in zip(positions, values):
+        obj = objs[k]
+        if isinstance(obj, Tensor):
+            if obj._backend is not backend:
+                value = obj._backend.from_numpy(backend.to_numpy(value))
+            obj._value, obj.shape = value, tuple(value.shape)
+            obj._version += 1
+        else:  # a NumPy array argument
+            obj[...] = backend.to_numpy(value)
+
+
 def compile(fn=None, *, backend: str | None = None, passes="default", debug: bool = False,
             cache_size: int = CACHE_SIZE):
     """Trace `fn` once per input signature into an optimized plan (see module docstring).
@@ -391,4 +322,7 @@ def compile(fn=None, *, backend: str | None = None, passes="default", debug: boo
                                  cache_size=cache_size)
     if backend is not None:
         get_backend(backend)  # an unknown or unavailable backend fails here, clearly
+    if not callable(fn):
+        raise GraphgradError(f"gg.compile expects a function or a module, got a "
+                             f"{type(fn).__name__}", source=user_source())
     return CompiledFunction(fn, backend, passes, debug, cache_size)

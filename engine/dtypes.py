@@ -1,4 +1,7 @@
-"""The four dtypes graphgrad speaks, and PyTorch's type-promotion rule.
+"""The dtypes graphgrad speaks, and PyTorch's type-promotion rule.
+
+float32, float64, int64 and bool, plus int32, int16 and uint8 kept as given (images
+arrive as bytes; PyTorch keeps them too).
 
 Tensors carry NumPy dtypes. Promotion follows PyTorch rather than NumPy: a Python
 float never widens a float32 tensor, an int tensor meets a float scalar as float32,
@@ -16,8 +19,11 @@ float32 = np.dtype("float32")
 float64 = np.dtype("float64")
 int64 = np.dtype("int64")
 bool_ = np.dtype("bool")
+int32 = np.dtype("int32")
+int16 = np.dtype("int16")
+uint8 = np.dtype("uint8")
 
-SUPPORTED = (float32, float64, int64, bool_)
+SUPPORTED = (float32, float64, int64, int32, int16, uint8, bool_)
 FLOATS = (float32, float64)
 default_float = float32
 default_int = int64
@@ -26,10 +32,13 @@ _ALIASES = {
     "float": float32, "float32": float32, "f32": float32,
     "double": float64, "float64": float64, "f64": float64,
     "long": int64, "int64": int64, "int": int64, "i64": int64,
+    "int32": int32, "i32": int32, "int16": int16, "short": int16, "i16": int16,
+    "uint8": uint8, "u8": uint8,
     "bool": bool_,
     float: float32, int: int64, bool: bool_,
 }
-_SHORT = {float32: "f32", float64: "f64", int64: "i64", bool_: "bool"}
+_SHORT = {float32: "f32", float64: "f64", int64: "i64", int32: "i32", int16: "i16",
+          uint8: "u8", bool_: "bool"}
 
 
 def as_dtype(dtype) -> np.dtype:
@@ -45,7 +54,8 @@ def as_dtype(dtype) -> np.dtype:
     if dt in SUPPORTED:
         return dt
     raise DtypeError(
-        f"unsupported dtype {dtype!r}; graphgrad supports float32, float64, int64 and bool",
+        f"unsupported dtype {dtype!r}; graphgrad supports float32, float64, int64, int32, "
+        "int16, uint8 and bool",
         source=user_source(),
     )
 
@@ -60,7 +70,7 @@ def names_a_dtype(name: str) -> bool:
 
 
 def from_numpy_dtype(dt: np.dtype) -> np.dtype:
-    """Map any NumPy dtype onto the supported one of its kind (int32 -> int64, f16 -> f32)."""
+    """Map any NumPy dtype onto the supported one of its kind (int8 -> int64, f16 -> f32)."""
     if dt in SUPPORTED:
         return dt
     kind = dt.kind

@@ -83,6 +83,10 @@ class BackendError(GraphgradError, RuntimeError):
                    source=source)
 
 
+class DistributedError(GraphgradError, RuntimeError):
+    """A collective that cannot complete: no process group, a timeout, a failed rank."""
+
+
 class AutogradError(GraphgradError, RuntimeError):
     """Misuse of backward(), requires_grad or in-place updates."""
 

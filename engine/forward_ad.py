@@ -128,7 +128,7 @@ def alias(x: Tensor) -> Tensor:
         a = Tensor._wrap(x._concrete("a function transform"), x._backend)
     if x.requires_grad and grad_mode.is_grad_enabled():
         a.requires_grad = True
-        a._ctx = Ctx(identity_op, (x,), {})
+        a._ctx = Ctx(identity_op, (x,), {}, a)
     for level in _levels:
         t = level.tangent(x)
         if t is not None:

@@ -125,6 +125,7 @@ def _pullback(outputs, inputs, cotangents, keep: bool):
     if live:
         with grad_mode.enable_grad():
             grads = autodiff.grad([o for o, _ in live], list(inputs), [c for _, c in live],
+                                  retain_graph=True,
                                   create_graph=keep, allow_unused=True)
     with tracing.phase("backward"):
         return [zeros_tangent(x) if g is None else g for x, g in zip(inputs, grads)]

@@ -199,7 +199,7 @@ def _vjp(out: Tensor, xs: list[Tensor], u: np.ndarray) -> list[np.ndarray]:
     if not out.requires_grad:
         return [np.zeros(x.numel()) for x in xs]
     seed = _with_value(out, u.reshape(out.shape).astype(out.dtype))
-    grads = grad(out, xs, grad_outputs=seed, allow_unused=True)
+    grads = grad(out, xs, grad_outputs=seed, retain_graph=True, allow_unused=True)
     result = []
     for x, g in zip(xs, grads):
         if g is None:

@@ -9,6 +9,7 @@ state write when the tensor is a parameter, a buffer or optimizer state).
 from __future__ import annotations
 
 from .tensor import Tensor, tensor_method
+from .views import overwrite
 
 
 @tensor_method()
@@ -62,14 +63,16 @@ def copy_(self, src) -> Tensor:
     from .ops.elementwise import identity
     from .ops.shape import broadcast_to
 
-    return self._inplace(lambda s: identity(broadcast_to(src, s.shape)).astype(s.dtype))
+    return self._inplace(
+        lambda s: overwrite(s, identity(broadcast_to(src, s.shape)).astype(s.dtype)))
 
 
 @tensor_method()
 def fill_(self, value) -> Tensor:
     from .creation import full
 
-    return self._inplace(lambda s: full(s.shape, value, dtype=s.dtype, backend=s._backend))
+    return self._inplace(
+        lambda s: overwrite(s, full(s.shape, value, dtype=s.dtype, backend=s._backend)))
 
 
 @tensor_method()
@@ -81,3 +84,43 @@ Tensor.__iadd__ = add_
 Tensor.__isub__ = sub_
 Tensor.__imul__ = mul_
 Tensor.__itruediv__ = div_
+
+
+def _unary_(name: str, fn) -> None:
+    """`t.exp_()` and friends: the out-of-place op, written back in place."""
+    setattr(Tensor, name, lambda self: self._inplace(fn))
+
+
+for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "neg"):
+    _unary_(f"{_name}_", lambda s, _name=_name: getattr(s, _name)())
+
+
+@tensor_method()
+def masked_fill_(self, mask, value) -> Tensor:
+    from .ops.elementwise import where
+
+    return self._inplace(lambda s: where(mask, value, s))
+
+
+def _draw(kind: str, like: Tensor) -> Tensor:
+    """Samples in float64 (as nn.init draws them, so both give the same numbers), moved to
+    `like`'s backend."""
+    from . import dtypes
+    from .creation import rand, randn
+
+    draw = (randn if kind == "normal" else rand)(*like.shape, dtype=dtypes.float64)
+    if draw._value is not None and draw._backend is not like._backend:
+        draw = draw.to(like._backend.name)
+    return draw
+
+
+@tensor_method()
+def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fill with samples of N(mean, std^2) (`m.weight.data.normal_(0, 0.02)`)."""
+    return self._inplace(lambda s: overwrite(s, _draw("normal", s) * std + mean))
+
+
+@tensor_method()
+def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fill with samples uniform in [a, b)."""
+    return self._inplace(lambda s: overwrite(s, _draw("uniform", s) * (b - a) + a))

@@ -4,37 +4,35 @@ from __future__ import annotations
 
 
 def flatten(obj, is_leaf):
-    """(leaves, rebuild) where rebuild(new_leaves) gives obj's structure back."""
+    """(leaves, rebuild) where rebuild(new_leaves) gives obj's structure back.
+
+    The walkers are module functions, not nested closures: a closure that calls itself
+    is a reference cycle, which would keep every leaf alive until the cyclic GC runs."""
     leaves: list = []
-
-    def walk(x):
-        if is_leaf(x):
-            leaves.append(x)
-            return ("leaf",)
-        if isinstance(x, (tuple, list)):
-            return (type(x), [walk(v) for v in x])
-        if isinstance(x, dict):
-            return (dict, [(k, walk(v)) for k, v in x.items()])
-        return ("const", x)
-
-    tree = walk(obj)
+    tree = _walk(obj, is_leaf, leaves)
     if tree == ("leaf",):
         return leaves, lambda values: values[0]
+    return leaves, lambda values: _build(tree, iter(values))
 
-    def rebuild(values):
-        it = iter(values)
 
-        def build(node):
-            kind = node[0]
-            if kind == "leaf":
-                return next(it)
-            if kind == "const":
-                return node[1]
-            if kind is dict:
-                return {k: build(v) for k, v in node[1]}
-            items = [build(v) for v in node[1]]
-            return kind(*items) if hasattr(kind, "_fields") else kind(items)
+def _walk(x, is_leaf, leaves: list):
+    if is_leaf(x):
+        leaves.append(x)
+        return ("leaf",)
+    if isinstance(x, (tuple, list)):
+        return (type(x), [_walk(v, is_leaf, leaves) for v in x])
+    if isinstance(x, dict):
+        return (dict, [(k, _walk(v, is_leaf, leaves)) for k, v in x.items()])
+    return ("const", x)
 
-        return build(tree)
 
-    return leaves, rebuild
+def _build(node, it):
+    kind = node[0]
+    if kind == "leaf":
+        return next(it)
+    if kind == "const":
+        return node[1]
+    if kind is dict:
+        return {k: _build(v, it) for k, v in node[1]}
+    items = [_build(v, it) for v in node[1]]
+    return kind(*items) if hasattr(kind, "_fields") else kind(items)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import BackendError
 from .ir.graph import SOURCE_OPS
+from .ops.registry import REGISTRY
 from .passes.memory import last_uses
 
 _counter = itertools.count()
@@ -43,9 +44,11 @@ def _is_literal(v) -> bool:
 class _Writer:
     """Collects the plan's lines and the objects its code refers to."""
 
-    def __init__(self, backend):
+    def __init__(self, backend, local_names=()):
         self.backend = backend
-        self.namespace: dict = {"dtype": np.dtype}
+        self.namespace: dict = {}
+        self.reserved = set(local_names)  # the plan's parameters: no global may shadow them
+        self.dtype = self.bind("dtype", np.dtype)
         self.lines: list[str] = []
         self.line_nodes: dict[int, int] = {}  # source line number -> graph node
         self.names: dict[int, str] = {}
@@ -53,15 +56,24 @@ class _Writer:
 
     def bind(self, name: str, obj) -> str:
         base, i = name, 1
-        while name in self.namespace and self.namespace[name] is not obj:
+        while (name in self.namespace and self.namespace[name] is not obj) \
+                or name in self.reserved or _TEMP.fullmatch(name):
             name, i = f"{base}_{i}", i + 1
         self.namespace[name] = obj
         return name
 
+    def free_name(self, name: str) -> str:
+        """A name neither bound nor reserved (for the plan's own `def`)."""
+        base, i = name, 1
+        while name in self.namespace or name in self.reserved:
+            name, i = f"{base}_{i}", i + 1
+        return name
+
     def literal(self, value, hint: str) -> str:
         if isinstance(value, np.dtype):
-            return f"dtype({value.name!r})"
+            return f"{self.dtype}({value.name!r})"
         return repr(value) if _is_literal(value) else self.bind(hint, value)
+
 
     def emit(self, line: str, node: int | None = None, comment: str | None = None):
         text = f"    {line}"
@@ -70,6 +82,21 @@ class _Writer:
         self.lines.append(text)
         if node is not None:
             self.line_nodes[len(self.lines) + 1] = node  # +1: the `def` line comes first
+
+
+_TEMP = re.compile(r"v\d+|vc\d+")  # the plan's temporaries (locals)
+
+
+def _param_names(graph) -> list[str]:
+    """Readable, unique parameter names that cannot be a temporary's name."""
+    names: list[str] = []
+    for n in graph.inputs:
+        name = _ident(graph[n]["name"], "x")
+        base, i = name, 1
+        while name in names or _TEMP.fullmatch(name):
+            name, i = f"{base}_{i}", i + 1
+        names.append(name)
+    return names
 
 
 def _kernel(writer, op, source=None):
@@ -98,7 +125,11 @@ def _state_read(writer, graph, n) -> str:
         obj = writer.bind(_ident(f"G_{data['name']}", "G"), ref.owner)
         return f"{var} = {obj}._grad._value"
     obj = writer.bind(_ident(f"C_{data['name']}", "C"), ref.container)
-    return f"{var} = {obj}[{ref.key!r}]"
+    if getattr(ref, "fn", None) is not None:
+        fn = writer.bind(_ident("F_" + data["name"], "F"), ref.fn)
+        return f"{var} = {fn}({obj})"
+    index = "" if getattr(ref, "index", None) is None else f"[{ref.index!r}]"
+    return f"{var} = {obj}[{ref.key!r}]{index}"
 
 
 def _state_write(writer, graph, name, n) -> str:
@@ -173,19 +204,20 @@ def _frees(data) -> bool:
 
 def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
     """The plan's source, namespace and line map for `graph` on `backend`."""
-    writer = _Writer(backend)
+    params = _param_names(graph)
+    writer = _Writer(backend, params)
     writer.check = check
     order = getattr(graph, "schedule", None) or graph.topo_order()
     order = [n for n in order if n in graph]
     last = last_uses(graph, order)
+    writer.names.update(zip(graph.inputs, params))
     for n in order:
         data = graph[n]
         if data["op"] == "const":  # used by its global name: no line, nothing to free
             value = backend.from_numpy(np.asarray(data["attrs"]["value"]))
             writer.names[n] = writer.bind(f"c{n}", value)
-        else:
-            writer.names[n] = _ident(data["name"], "x") if data["op"] == "input" else f"v{n}"
-    params = [writer.names[n] for n in graph.inputs]
+        elif data["op"] != "input":
+            writer.names[n] = f"v{n}"
     gets: dict[int, list[int]] = {}
     for n in order:
         if graph[n]["op"] == "get":
@@ -216,10 +248,36 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
         writer.emit(_state_write(writer, graph, name, n), None, f"state {name}")
     results = [*graph.outputs, *(graph.input_grads[i] for i in sorted(graph.input_grads)
                                  if graph.input_grads[i] is not None)]
-    outs = ", ".join(writer.names[o] for o in results)
+    outs = ", ".join(_returned(writer, graph, o, k) for k, o in enumerate(results))
     writer.emit(f"return ({outs}{',' if len(results) == 1 else ''})")
-    writer.header = f"def {fn_name}({', '.join(params)}):"
+    writer.fn_name = writer.free_name(fn_name)
+    writer.header = f"def {writer.fn_name}({', '.join(params)}):"
     return writer
+
+
+def _holds_buffer(graph, n) -> bool:
+    """Whether node n's value is (a view of) a buffer the plan keeps after the call: a
+    state value (read or written) or a constant. Returning it as is would let a later
+    call (or the user) change the other."""
+    written = {w for w in graph.state_writes.values() if w is not None}
+    while True:
+        op = graph[n]["op"]
+        if op in ("state", "const") or n in written:
+            return True
+        if op == "get" and graph[graph.args(n)[0]]["op"] == "fused":
+            return False
+        if not (op == "get" or op in REGISTRY and REGISTRY[op].view) or not graph.args(n):
+            return False
+        n = graph.args(n)[0]
+
+
+def _returned(writer, graph, n, k) -> str:
+    """The name returned for result n: a copy where the plan still holds its buffer."""
+    if not _holds_buffer(graph, n):
+        return writer.names[n]
+    copy = writer.bind("copy", writer.backend.kernels["identity"])
+    writer.emit(f"vc{k} = {copy}({writer.names[n]})", None, "a result the user owns")
+    return f"vc{k}"
 
 
 class Executable:
@@ -239,7 +297,7 @@ class Executable:
                                           self.source.splitlines(True), self.filename)
         namespace = writer.namespace
         exec(compile(self.source, self.filename, "exec"), namespace)  # noqa: S102
-        self.run = namespace[_ident(name, "plan")]
+        self.run = namespace[writer.fn_name]
         self.line_nodes = writer.line_nodes
         self.kernel_calls = sum(1 for n in graph.nx if graph[n]["op"] not in
                                 (*SOURCE_OPS, "get"))

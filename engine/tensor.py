@@ -9,9 +9,11 @@ on and an input requires grad, the result remembers how it was made (`_ctx`), an
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
-from . import dtypes, forward_ad, grad_mode
+from . import dtypes, grad_mode
 from .device import backend_of
 from .device import device as Device
 from .errors import AutogradError, DtypeError, ShapeError, TracingError
@@ -20,15 +22,55 @@ from .source import user_source
 
 
 class Ctx:
-    """How a tensor was made: the op, its inputs (and their versions), its attrs."""
+    """How a tensor was made: one node of the eager autograd graph.
 
-    __slots__ = ("op", "inputs", "attrs", "versions")
+    `parents` are the nodes the inputs stood for when the op ran (their `Ctx`, or the
+    leaf tensor itself), fixed at creation, so an in-place op that later gives an input
+    a new history does not reroute this node's gradient (PyTorch's graph of nodes, not
+    of tensors). `saved` are the input positions whose values the VJP reads: only those
+    are version-checked, and `release()` (backward without retain_graph) frees them.
+    `out` is a weak reference to the result: a strong one would be a reference cycle.
+    """
 
-    def __init__(self, op, inputs, attrs):
+    __slots__ = ("op", "inputs", "attrs", "versions", "parents", "saved", "out", "out_version",
+                 "released", "__weakref__")
+
+    def __init__(self, op, inputs, attrs, out=None):
         self.op = op
         self.inputs = inputs
         self.attrs = attrs
-        self.versions = tuple(t._version for t in inputs)
+        self.parents = tuple(x._ctx if x._ctx is not None else x if x.requires_grad else None
+                             for x in inputs)
+        rule = op.saves
+        saved = range(len(inputs)) if rule is None else rule(
+            tuple(p is not None for p in self.parents))
+        self.saved = tuple(saved)
+        self.versions = tuple(inputs[i]._version for i in self.saved)
+        self.out = None if out is None else weakref.ref(out)
+        # an op without a `saves` rule may read its result: that is version-checked too
+        self.out_version = out._version if rule is None and out is not None else None
+        self.released = False
+
+    def release(self, released_ids=frozenset()) -> None:
+        """Free what backward needed (PyTorch frees saved tensors unless retain_graph).
+
+        Leaves stay (the caller owns them), and so does an input made by a node that this
+        backward did not release: that node may still be differentiated and read it as
+        its output. The others become value-less shells that keep the graph's shape."""
+        self.released = True
+        self.inputs = tuple(
+            x if p is x or isinstance(p, Ctx) and id(p) not in released_ids else _shell(x, p)
+            for x, p in zip(self.inputs, self.parents))
+        self.out = None
+
+
+def _shell(t, ctx):
+    """A stand-in with `t`'s shape, dtype, backend and history but no value (for a freed
+    input): walkers of the graph (viz, gradcheck) still see its structure."""
+    s = Tensor._symbolic(None, None, t.shape, t.dtype, t._backend)
+    s.requires_grad = t.requires_grad
+    s._ctx = ctx
+    return s
 
 
 #: PyTorch's names for the backward of ops whose graphgrad name differs from its own.
@@ -70,7 +112,7 @@ class BackwardNode:
 class Tensor:
     __slots__ = (
         "_value", "_node", "_tracer", "shape", "dtype", "_requires_grad", "_ctx", "_grad",
-        "_version", "_backend", "__weakref__",
+        "_vc", "_backend", "_base", "_steps", "_linked", "_views", "__weakref__",
     )
     __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
     weak = False  # True for WeakScalar: promotes like a Python number
@@ -93,8 +135,8 @@ class Tensor:
         self._requires_grad = requires_grad
         self._ctx = None
         self._grad = None
-        self._version = 0
         self._backend = backend
+        self._make_root()
         tracer = tracing.current
         if tracer is not None:
             tracer.note_created(self)
@@ -110,9 +152,26 @@ class Tensor:
         t._requires_grad = False
         t._ctx = None
         t._grad = None
-        t._version = 0
         t._backend = backend
+        t._make_root()
         return t
+
+    def _make_root(self) -> None:
+        """No base, no views yet, a version counter of its own."""
+        self._vc = [0]
+        self._base = None
+        self._steps = ()
+        self._linked = True
+        self._views = None
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's memory has seen (shared with its views)."""
+        return self._vc[0]
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        self._vc[0] = value
 
     def __init__(self, data, dtype=None, requires_grad=False):
         from .backends.registry import default_backend
@@ -269,13 +328,11 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into every leaf's `.grad` (see autodiff.backward)."""
         from .autodiff import backward
 
-        backward(self, gradient, create_graph=create_graph)
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     def detach(self) -> Tensor:
-        if self._value is None:
-            return Tensor._symbolic(self._tracer, self._node, self.shape, self.dtype,
-                                    self._backend)
-        return Tensor._wrap(self._value, self._backend)
+        """A tensor sharing this one's memory and version counter, outside autograd."""
+        return self._detached_alias(share_version=True)
 
     def detach_(self) -> Tensor:
         self._ctx = None
@@ -284,71 +341,19 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        return self.detach()
+        """Like detach(), but with a version counter of its own (in-place changes through
+        `.data` go unnoticed by autograd, as in PyTorch)."""
+        return self._detached_alias(share_version=False)
 
     @data.setter
     def data(self, other: Tensor) -> None:
         with grad_mode.no_grad():
+            self._views = None  # new memory: the old views no longer see this tensor
             self._assign(other.detach(), check_leaf=False)
 
     def retain_grad(self) -> None:
         # Only leaves keep a .grad here (PyTorch's retain_grad on non-leaves is not built).
         raise AutogradError("retain_grad() is not supported; make the tensor a leaf instead")
-
-    # ---------------------------------------------------------------- in-place updates
-    def _alias(self) -> Tensor:
-        """A new Tensor object standing for this one's current value and history."""
-        tracer = tracing.current
-        if tracer is not None:
-            t = Tensor._symbolic(tracer, tracer.node_of(self), self.shape, self.dtype,
-                                 self._backend)
-        else:
-            t = Tensor._wrap(self._concrete("an in-place update"), self._backend)
-        t.requires_grad = self.requires_grad
-        t._ctx = self._ctx
-        t._version = self._version
-        return t
-
-    def _assign(self, result: Tensor, check_leaf: bool = True) -> Tensor:
-        """Make `self` hold `result`'s value and history (the core of every in-place op)."""
-        if check_leaf and self.requires_grad and self._ctx is None and grad_mode._enabled:
-            raise AutogradError(
-                "a leaf tensor that requires grad was changed in place while grad mode is on; "
-                "wrap the update in `with gg.no_grad():`",
-                source=user_source(),
-            )
-        if result.shape != self.shape and check_leaf:
-            raise ShapeError(
-                f"in-place result of shape {result.shape} does not fit a tensor of shape "
-                f"{self.shape}",
-                source=user_source(),
-            )
-        if result.dtype != self.dtype:
-            from .ops.elementwise import cast
-
-            result = cast(result, self.dtype)
-        tracer = tracing.current
-        if tracer is not None:
-            tracer.assign(self, result)
-        else:
-            self._value = result._value
-            self.shape = result.shape
-        if result.requires_grad or self._ctx is not None:
-            self._ctx = result._ctx
-            self.requires_grad = result.requires_grad or self.requires_grad
-        self._version += 1
-        return self
-
-    def _inplace(self, fn, *args) -> Tensor:
-        if self.requires_grad and self._ctx is None and grad_mode._enabled:
-            self._assign(self, check_leaf=True)  # raises the leaf error with the user's line
-        source = self._alias()
-        if forward_ad._levels:  # forward mode: the update's tangent replaces self's
-            forward_ad.share_tangents(self, source)
-        result = fn(source, *args)
-        if forward_ad._levels:
-            forward_ad.share_tangents(result, self)
-        return self._assign(result)
 
     # ---------------------------------------------------------------- conversion
     def to(self, *args, dtype=None, device=None, non_blocking: bool = False,

@@ -70,8 +70,13 @@ def register_names(tracer, fn) -> None:
                                         prefix.rstrip(".") or type(m).__name__)
 
 
-def trace_into(tracer, fn, specs, names):
-    """Call fn on symbolic inputs under `tracer`; returns (graph, rebuild-outputs)."""
+def trace_into(tracer, fn, specs, names, write_back: bool = False):
+    """Call fn on symbolic inputs under `tracer`; returns (graph, rebuild-outputs).
+
+    With `write_back`, inputs the function changed in place (`x.add_(1)`, `x[0] = 5`,
+    `x.data = ...`) are extra outputs after the function's own, and
+    `graph.input_writes` lists their input positions: the caller's tensors get them.
+    """
     with tracing.tracing(tracer):
         args = []
         for spec, name in zip(specs, names):
@@ -81,7 +86,10 @@ def trace_into(tracer, fn, specs, names):
             args.append(t)
         result = fn(*args)
         leaves, rebuild = flatten(result, lambda x: isinstance(x, Tensor))
-        graph = tracer.finish(leaves)
+        written = [k for k, t in enumerate(args) if t._node != tracer.graph.inputs[k]] \
+            if write_back else []
+        graph = tracer.finish(leaves + [args[k] for k in written])
+        graph.input_writes = written
     return graph, rebuild
 
 

@@ -2,6 +2,7 @@
 
     python examples/mlp_digits.py --out out/            # numpy, 15 epochs
     python examples/mlp_digits.py --backend cupy --epochs 30
+    mpirun -n 2 python examples/mlp_digits.py --distributed   # data-parallel, 2 processes
 
 The PyTorch recipe, unchanged: a Dataset and DataLoader, an `nn.Sequential` MLP
 (64 -> 128 -> 128 -> 10), CrossEntropyLoss and Adam. The train step is decorated
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import parse_args, setup, write_diagrams
+from _common import add_distributed_option, data_parallel, parse_args, setup, write_diagrams
 from tqdm import tqdm
 
 import graphgrad as gg
@@ -89,15 +90,19 @@ def plot(history: dict, path: Path) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv, __doc__.splitlines()[0], epochs=15,
-                      extra=lambda p: p.add_argument("--batch-size", type=int, default=64))
+    def options(parser):
+        parser.add_argument("--batch-size", type=int, default=64)
+        add_distributed_option(parser)
+
+    args = parse_args(argv, __doc__.splitlines()[0], epochs=15, extra=options)
     setup(args)
     train_set, test_set = random_split(Digits(), [0.8, 0.2])
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
-                              drop_last=True)
+    model, loader_options, is_main = data_parallel(args, make_model(), train_set,
+                                                   args.batch_size)
+    train_loader = DataLoader(train_set, **loader_options)
     test_loader = DataLoader(test_set, batch_size=512)
+    say = print if is_main else (lambda *a, **k: None)
 
-    model = make_model()
     loss_fn = nn.CrossEntropyLoss()
     opt = optim.Adam(model.parameters(), lr=1e-3)
 
@@ -113,23 +118,28 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         model.train()
-        losses = [train_step(x, y).item()
-                  for x, y in tqdm(train_loader, desc=f"epoch {epoch}", leave=False)]
+        if hasattr(train_loader.sampler, "set_epoch"):
+            train_loader.sampler.set_epoch(epoch)
+        batches = tqdm(train_loader, desc=f"epoch {epoch}", leave=False, disable=not is_main)
+        losses = [train_step(x, y).item() for x, y in batches]
         test_loss, test_acc = evaluate(model, test_loader, loss_fn)
         history["train_loss"].append(float(np.mean(losses)))
         history["test_loss"].append(test_loss)
         history["test_acc"].append(test_acc)
-        print(f"epoch {epoch:2d}  train loss {history['train_loss'][-1]:.4f}  "
+        say(f"epoch {epoch:2d}  train loss {history['train_loss'][-1]:.4f}  "
               f"held-out loss {test_loss:.4f}  accuracy {test_acc:.1%}")
     seconds = time.perf_counter() - start
 
-    print(f"held-out accuracy {history['test_acc'][-1]:.1%} on {len(test_set)} digits after "
-          f"{args.epochs} epochs ({seconds:.1f} s on {args.backend})")
-    print(f"compile cache: {train_step.cache_info()}")
-    write_diagrams(train_step, args.out, "mlp_digits")
-    png = plot(history, args.out / "mlp_digits_training.png")
-    if png:
-        print(f"plot: {png}")
+    where = f"{args.backend} x {gg.distributed.world_size()} processes" if args.distributed \
+        else args.backend
+    say(f"held-out accuracy {history['test_acc'][-1]:.1%} on {len(test_set)} digits after "
+        f"{args.epochs} epochs ({seconds:.1f} s on {where})")
+    say(f"compile cache: {train_step.cache_info()}")
+    if is_main:
+        write_diagrams(train_step, args.out, "mlp_digits")
+        png = plot(history, args.out / "mlp_digits_training.png")
+        if png:
+            print(f"plot: {png}")
     return {"accuracy": history["test_acc"][-1], "history": history, "seconds": seconds,
             "step": train_step}
 

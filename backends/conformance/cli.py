@@ -1,8 +1,10 @@
 """`graphgrad conformance NAME [pytest options]`: run the conformance suite on a backend.
 
 NAME is an installed backend (entry point group `graphgrad.backends`) or `module:Class`
-for one not installed yet. Extra options go to pytest (`-k erf`, `-x`, `-v`). The run
-ends with the per-op report; the exit status is pytest's (0 = conformant).
+for one not installed yet (imported from the current directory too). `--ops exp,sum*`
+checks only those ops (op names or fnmatch patterns; cases of other ops are not even
+generated). Extra options go to pytest (`-k erf`, `-x`, `-v`). The run ends with the
+per-op report; the exit status is pytest's (0 = conformant).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from importlib.metadata import entry_points
 
 PLUGIN = "graphgrad.backends.conformance.plugin"
+OPS_ENV = "GRAPHGRAD_CONFORMANCE_OPS"  # read by cases.py (not imported here: no numpy yet)
 
 
 def _plugin_autoloaded() -> bool:
@@ -50,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Run graphgrad's backend conformance suite (a pytest run) on a backend.",
         epilog="Other options are passed to pytest, e.g. -k erf, -x, -v.")
     parser.add_argument("backend", help="an installed backend's name, or module:Class")
+    parser.add_argument("--ops", help="check only these ops: comma-separated names or "
+                                      "fnmatch patterns (e.g. exp,sum,log*)")
     args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if args.ops:
+        os.environ[OPS_ENV] = args.ops
     problem = _check_backend(args.backend)
     if problem:
         print(f"graphgrad conformance: {problem}", file=sys.stderr)

@@ -5,14 +5,19 @@ pytest loads conftest options only from paths given on the command line, not fro
 module under pytest's `pytest11` entry point. Everything it does is limited to the
 suite's own tests (marked `conformance`): it picks the backend, turns the backend's
 declarations (`unsupported_ops`, `unsupported_dtypes`, `expected_failures`) into skips
-and xfails with reasons, and ends the run with a per-op report: pass / FAIL /
-unsupported / expected failure, and the worst error seen.
+and xfails with reasons, and ends the run with a report that leads to the cause:
+the failures grouped by shared cause (one contract mistake shows as one line with a
+count, not as 44 failing ops), then, as the run's last lines (after pytest's own list
+of failures), the per-op table: pass / FAIL / unsupported / expected failure, the
+worst error seen, and the kernel a failure is blamed on.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -21,6 +26,9 @@ import pytest
 ENV = "GRAPHGRAD_CONFORMANCE_BACKEND"
 SESSION = "graphgrad-conformance-session"
 _BACKEND = pytest.StashKey[object]()
+#: user property: the op whose kernel a failure is blamed on (blame.py)
+BLAME = "conformance_blame"
+CAUSE = "conformance_cause"
 
 
 def pytest_addoption(parser) -> None:
@@ -51,8 +59,7 @@ def backend_under_test(config):
 
     spec = backend_name(config)
     if ":" in spec:
-        module, _, attr = spec.partition(":")
-        cls = getattr(importlib.import_module(module), attr)
+        cls = load_class(spec)
         register(cls.name, cls)
         spec = cls.name
     try:
@@ -61,6 +68,20 @@ def backend_under_test(config):
         raise pytest.UsageError(f"graphgrad conformance: {exc}") from None
     config.stash[_BACKEND] = backend
     return backend
+
+
+def load_class(spec: str):
+    """The class `module.path:Class` names, imported from the current directory too
+    (a backend's own folder, before it is installed), or a UsageError saying why not."""
+    module, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise pytest.UsageError(
+            f"graphgrad conformance: cannot load backend class {spec!r} (looked in "
+            f"{os.getcwd()} and sys.path): {type(exc).__name__}: {exc}") from None
 
 
 # ---------------------------------------------------------------------- declarations
@@ -72,7 +93,10 @@ def _identity(item) -> tuple[str, str, object]:
     params = getattr(item, "callspec", None)
     params = params.params if params else {}
     case = params.get("case")
-    op = getattr(case, "op", None) or params.get("op") or "(backend)"
+    row = marker.kwargs.get("row", "(backend)") if marker else "(backend)"
+    op = getattr(case, "op", None) or params.get("op") or row
+    if not isinstance(op, str):  # an empty parametrization (no op selected by --ops)
+        op = row
     return op, check, case
 
 
@@ -113,6 +137,8 @@ class OpRecord:
     failed_checks: set = field(default_factory=set)
     reasons: set = field(default_factory=set)
     worst: tuple = (0.0, 0.0, "")  # (error / tolerance, absolute error, where)
+    blamed_by: set = field(default_factory=set)  # ops whose failures this kernel caused
+    blames: set = field(default_factory=set)  # kernels this op's failures are blamed on
 
 
 class ConformanceSession:
@@ -121,12 +147,20 @@ class ConformanceSession:
     def __init__(self, config):
         self.config = config
         self.records: dict[str, OpRecord] = {}
+        self.causes: dict[str, list[str]] = defaultdict(list)  # cause -> failing ops
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config, items) -> None:
         mine = [item for item in items if item.get_closest_marker("conformance")]
         if mine:
             declare(backend_under_test(config), mine)
+
+    @pytest.hookimpl(hookwrapper=True)  # old-style: works with every pytest >= 7
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if call.excinfo is not None and item.get_closest_marker("conformance"):
+            report.user_properties.append((CAUSE, cause_of(call.excinfo.value)))
 
     def pytest_runtest_logreport(self, report) -> None:
         props = dict(report.user_properties)
@@ -140,22 +174,45 @@ class ConformanceSession:
         rec.counts[outcome] += 1
         if outcome == "failed":
             rec.failed_checks.add(check)
+            self._blame(op, check, props)
         if outcome in ("unsupported", "xfail"):
             rec.reasons.add(_reason(report))
         for name, value in report.user_properties:
             if name == "conformance_error" and value[0] > rec.worst[0]:
                 rec.worst = value
 
-    def pytest_terminal_summary(self, terminalreporter) -> None:
-        if not self.records:
+    def _blame(self, op: str, check: str, props: dict) -> None:
+        culprit = props.get(BLAME)
+        if culprit is not None and culprit != op:
+            self.records[op].blames.add(culprit)
+            self.records.setdefault(culprit, OpRecord()).blamed_by.add(
+                f"the vjp of {op}" if check == "vjp" else f"{check} training"
+                if check == "compiled" else f"{check} of {op}")
+        self.causes[props.get(CAUSE, "(no message)")].append(op)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config) -> None:
+        # After pytest's failures, short summary and final counts: the run's last lines.
+        terminal = config.pluginmanager.get_plugin("terminalreporter")
+        if not self.records or terminal is None:
             return
-        from graphgrad.backends.conformance.report import format_report
+        from graphgrad.backends.conformance.report import format_causes, format_report
 
         backend = self.config.stash.get(_BACKEND, None)
         name = getattr(backend, "name", backend_name(self.config))
-        terminalreporter.write_sep("=", f"graphgrad conformance report: backend {name!r}")
-        for line in format_report(self.records):
-            terminalreporter.write_line(line)
+        terminal.write_sep("=", f"graphgrad conformance report: backend {name!r}")
+        for line in format_causes(self.causes) + format_report(self.records):
+            terminal.write_line(line)
+
+
+def cause_of(exc: BaseException) -> str:
+    """What a failure shares with others of the same mistake: the failure's `cause`
+    (checks.py), else its exception type and first line, numbers masked."""
+    cause = getattr(exc, "cause", None)
+    if cause is None:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        cause = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return re.sub(r"(?<![\w.])-?\d+(\.\d+)?(e[-+]?\d+)?(?!-d)", "#", cause)[:300]
 
 
 def _outcome(report) -> str:

@@ -85,12 +85,30 @@ def _scalars(dtype):
     return b.build(out), [1.5, 0.25]
 
 
+def _reuse(dtype):
+    """Output 0 is ready before input 0's last read: out=(input 0, ...) must wait."""
+    b = ProgramBuilder([((3, 4), dtype), ((3, 4), dtype), ((), dtype)])
+    first = b.add("mul", 0, 2)
+    second = b.add("mul", b.add("add", first, 0), 1)
+    return b.build(first, second), [_rand((3, 4), 8), _rand((3, 4), 9), 0.5]
+
+
+def _hyperparameter(dtype):
+    """An SGD update: the learning rate comes in as float64 (a Python float in a plan)."""
+    b = ProgramBuilder([((3, 4), dtype), ((3, 4), dtype), ((), np.dtype("float64"))])
+    lr = b.add("cast", 2, dtype=np.dtype(dtype))
+    return b.build(b.add("sub", 0, b.add("mul", 1, lr))), [_rand((3, 4), 10),
+                                                          _rand((3, 4), 11), 0.1]
+
+
 CHAINS = {
     "adam": _adam,
     "activation": _activation,
     "activation_empty": lambda dtype: _activation(dtype, rows=0),
     "masked": _masked,
     "scalars": _scalars,
+    "reuse": _reuse,
+    "hyperparameter": _hyperparameter,
 }
 
 

@@ -3,8 +3,10 @@ run one kernel at a time on the same backend (the base class's unfused runner).
 
 Oracle: the backend's own unfused kernels (themselves checked against NumPy float64 by
 test_forward.py); outputs must also have the program's declared shapes and dtypes, and
-the result must not change when the plan offers `out=` buffers, fresh or aliasing an
-input (as the runtime does when an update overwrites its parameter).
+the result must not change when the plan offers `out=` buffers, fresh or aliasing any
+input of the output's type (as the runtime does when an update overwrites its
+parameter; rule 'out-aliasing'), nor when 0-d inputs come as Python floats (a
+plan's hyperparameters; rule 'python-numbers').
 """
 
 import numpy as np
@@ -12,11 +14,25 @@ import pytest
 
 from graphgrad.backends.base import Backend
 from graphgrad.backends.conformance.cases import TOLERANCE, compare, fusable_cases
+from graphgrad.backends.conformance.checks import ConformanceFailure
 from graphgrad.backends.conformance.plugin import record_error
 from graphgrad.backends.conformance.programs import CHAINS, chain, single_op_program
 
 pytestmark = [pytest.mark.conformance(check="fused"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
+
+
+def chain_on(backend, name, dtype):
+    """The chain's program and inputs, or a skip when it uses what the backend lacks."""
+    program, arrays = chain(name, dtype)
+    lacking = sorted(set(program.op_names) & set(backend.unsupported_ops))
+    if lacking:
+        pytest.skip(f"unsupported: backend {backend.name!r} declares op "
+                    f"{', '.join(lacking)} in unsupported_ops")
+    if str(dtype) in backend.unsupported_dtypes:
+        pytest.skip(f"unsupported: backend {backend.name!r} declares dtype {dtype} in "
+                    "unsupported_dtypes")
+    return program, arrays
 
 
 def _outputs(result, program):
@@ -56,7 +72,7 @@ def test_fused_op(backend, case, request):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", sorted(CHAINS))
 def test_fused_chain(backend, name, dtype, request):
-    program, arrays = chain(name, dtype)
+    program, arrays = chain_on(backend, name, dtype)
     check_program(backend, program, arrays, request.node)
 
 
@@ -67,8 +83,71 @@ def _fresh_buffers(program, backend):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_fused_out_buffers(backend, dtype, request):
-    program, arrays = chain("adam", dtype)
+    program, arrays = chain_on(backend, "adam", dtype)
     check_program(backend, program, arrays, request.node, out=_fresh_buffers(program, backend))
     # The runtime hands an update the buffer of the parameter it replaces.
     check_program(backend, program, arrays, request.node,
                   out=lambda args: (args[0], None, None))
+
+
+def _aliasings(program):
+    """(output, input) pairs of one type: the plan may hand that input as that output's
+    out= buffer."""
+    return [(j, i) for j, t in enumerate(program.output_types)
+            for i, u in enumerate(program.input_types)
+            if tuple(t[0]) == tuple(u[0]) and np.dtype(t[1]) == np.dtype(u[1])]
+
+
+def _unfused(backend, program, arrays):
+    args = [backend.from_numpy(a) for a in arrays]
+    return [backend.to_numpy(x).copy() for x in
+            _outputs(Backend.compile_fused(backend, program)(*args), program)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(CHAINS))
+def test_fused_out_aliasing_an_input(backend, name, dtype):
+    program, arrays = chain_on(backend, name, dtype)
+    want = _unfused(backend, program, arrays)
+    fused = backend.compile_fused(program)
+    for j, i in _aliasings(program):
+        args = [backend.from_numpy(a) for a in arrays]
+        out = tuple(args[i] if k == j else None for k in range(len(program.outputs)))
+        got = [backend.to_numpy(x) for x in _outputs(fused(*args, out=out), program)]
+        for k, (g, w) in enumerate(zip(got, want)):
+            rtol, atol = TOLERANCE[dtype]
+            ratio, _, at = compare(g, w, rtol, atol)
+            if g.shape != w.shape or ratio > 1.0:
+                raise ConformanceFailure(
+                    f"fused[{', '.join(program.op_names)}] ({name} chain, {dtype})",
+                    f"with input {i} handed in as output {j}'s out= buffer, output {k} "
+                    f"differs from the unfused steps {at}: an input was overwritten before a "
+                    f"later step read it\n{program}", "out-aliasing",
+                    cause="a fused kernel overwrote an input a later step reads")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["adam", "masked", "reuse", "hyperparameter"])
+def test_fused_python_float_inputs(backend, name, dtype):
+    program, arrays = chain_on(backend, name, dtype)
+    want = _unfused(backend, program, arrays)
+    # (a program of Python floats alone has no array to take its dtype from: one 0-d
+    # input stays an array, as a plan's step counter or loss scale does)
+    keep = next((i for i, a in enumerate(arrays) if a.ndim > 0), 0)
+    args = [float(a) if a.ndim == 0 and i != keep else backend.from_numpy(a)
+            for i, a in enumerate(arrays)]
+    where = f"fused[{', '.join(program.op_names)}] ({name} chain, {dtype}, 0-d inputs as " \
+            "Python floats)"
+    try:
+        result = _outputs(backend.compile_fused(program)(*args), program)
+    except Exception as exc:
+        raise ConformanceFailure(where, f"raised {type(exc).__name__}: {exc}",
+                                 "python-numbers") from exc
+    for k, (x, w) in enumerate(zip(result, want)):
+        g = np.asarray(backend.to_numpy(x))
+        rtol, atol = TOLERANCE[dtype]
+        if g.dtype != w.dtype or g.shape != w.shape or compare(g, w, rtol, atol)[0] > 1.0:
+            raise ConformanceFailure(where, f"output {k} is {g.dtype}{list(g.shape)} "
+                                     f"{g.ravel()[:3]}, unfused with 0-d arrays "
+                                     f"{w.dtype}{list(w.shape)} {w.ravel()[:3]}",
+                                     "python-numbers")

@@ -106,21 +106,9 @@ class FusedProgram:
         Two groups fused from the same expression then have equal programs whatever
         order their nodes were traced in (an Adam update of a weight and of a bias)."""
         n_in, order, inputs = self.n_inputs, [], []
-        seen = set()
-
-        def visit(r):
-            if r in seen:
-                return
-            seen.add(r)
-            if r < n_in:
-                inputs.append(r)
-                return
-            for a in self.steps[r - n_in].args:
-                visit(a)
-            order.append(r)
-
+        seen: set[int] = set()
         for o in self.outputs:
-            visit(o)
+            self._visit(o, seen, inputs, order)
         inputs += [r for r in range(n_in) if r not in seen]  # unused inputs keep a place
         new = {r: i for i, r in enumerate(inputs)}
         new.update({r: len(inputs) + i for i, r in enumerate(order)})
@@ -129,6 +117,19 @@ class FusedProgram:
         program = FusedProgram(tuple(self.input_types[r] for r in inputs), steps,
                                tuple(new[o] for o in self.outputs))
         return program, inputs
+
+    def _visit(self, r: int, seen: set, inputs: list, order: list) -> None:
+        """Depth-first from value r (a method, not a nested closure: a closure that calls
+        itself is a reference cycle, left for the cyclic GC)."""
+        if r in seen:
+            return
+        seen.add(r)
+        if r < self.n_inputs:
+            inputs.append(r)
+            return
+        for a in self.steps[r - self.n_inputs].args:
+            self._visit(a, seen, inputs, order)
+        order.append(r)
 
     def __str__(self) -> str:
         lines = [f"fused({', '.join(f'r{i}' for i in range(self.n_inputs))}):"]

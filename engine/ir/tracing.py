@@ -64,15 +64,20 @@ def _tensor_class():
 
 
 class ScalarRef:
-    """A Python number read from a container at each call (e.g. an optimizer's lr)."""
+    """A Python number read from a container at each call (e.g. an optimizer's lr, or
+    `betas[0]`: `index` picks an item of a tuple-valued entry; or `fn(container)`, a
+    number derived from it, such as `1 - betas[0]`, computed in Python as eagerly)."""
 
     kind = "scalar"
 
-    def __init__(self, container, key):
-        self.container, self.key = container, key
+    def __init__(self, container, key, index=None, fn=None):
+        self.container, self.key, self.index, self.fn = container, key, index, fn
 
     def read(self):
-        return self.container[self.key]
+        if self.fn is not None:
+            return self.fn(self.container)
+        value = self.container[self.key]
+        return value if self.index is None else value[self.index]
 
 
 class Tracer:
@@ -94,6 +99,12 @@ class Tracer:
         self.modules: dict[int, object] = {}  # modules called: their train()/eval() is guarded
         self.scalars: dict[tuple, object] = {}
         self.grad_reads: dict[int, tuple] = {}  # id(owner) -> (owner, grad was None)
+        self.guards: list[tuple] = []  # (description, expression, *objects): see engine/guards
+        self.attr_reads: dict[tuple, tuple] = {}  # (id(obj), name) -> (obj, name, value, kind)
+        self.new_entries: list[tuple] = []  # (dict, key) added during the trace (undone on error)
+        # first state read (position, name) by node and by id(tensor): `_name_of_state`
+        self.read_by_node: dict[int, tuple] = {}
+        self.read_by_tensor: dict[int, tuple] = {}
 
     # ------------------------------------------------------------------ nodes
     def add(self, op, args, attrs, shape, dtype, name=None) -> int:
@@ -124,8 +135,8 @@ class Tracer:
                 )
             return t._node
         n = self.bindings.get(id(t))
-        if n is None:
-            n = self._read_state(t)
+        if n is None:  # a view made before the trace reads its base (engine/views.py)
+            n = t._derived_node(self) if t._base is not None else self._read_state(t)
         return n
 
     def _read_state(self, t) -> int:
@@ -135,6 +146,7 @@ class Tracer:
     def _state_node(self, t, name, ref) -> int:
         # phase: where it is first read (parameters: forward; the backward seed: backward)
         n = self.add("state", (), {}, t.shape, t.dtype, name=name)
+        self._index_read(name, n, t if ref.kind == "tensor" else None)
         self.graph.state_reads[name] = n
         self.graph.state_refs[name] = ref
         self.bindings[id(t)] = n
@@ -147,18 +159,20 @@ class Tracer:
             name, i = f"{base}_{i}", i + 1
         return name
 
-    def scalar(self, container, key, dtype):
+    def scalar(self, container, key, dtype, index=None, fn=None):  # noqa: PLR0913
         """A Python number that is read afresh at every call (not baked into the plan)."""
         from ..tensor import WeakScalar
 
-        k = (id(container), key)
+        k = (id(container), key, index, dtype)
         n = self.scalars.get(k)
         if n is None:
-            name = self.unique_name(f"{self.names.get(id(container), 'scalar')}.{key}")
+            label = key if index is None else f"{key}.{index}"
+            name = self.unique_name(f"{self.names.get(id(container), 'scalar')}.{label}")
             with self.in_phase("forward"):
                 n = self.add("state", (), {"scalar": True}, (), dtype, name=name)
+            self._index_read(name, n, None)
             self.graph.state_reads[name] = n
-            self.graph.state_refs[name] = ScalarRef(container, key)
+            self.graph.state_refs[name] = ScalarRef(container, key, index, fn)
             self.scalars[k] = n
             self.keep[id(container)] = container
         return WeakScalar._symbolic(self, n, (), dtype, self.backend)
@@ -203,6 +217,23 @@ class Tracer:
     def note_module(self, module) -> None:
         self.modules[id(module)] = module
 
+    def guard(self, describe: str, expr: str, *objs) -> None:
+        """Record a guard: `expr` (with `{0}`, `{1}`... for `objs`) must hold at every call."""
+        self.guards.append((describe, expr, objs))
+
+    def note_attr(self, obj, name: str, value, kind: str = "__dict__") -> None:
+        """`obj.name` was read while tracing (kind: where it lives: `__dict__` or one of a
+        module's registries, `_parameters`, `_buffers`, `_modules`)."""
+        key = (id(obj), name)
+        if key not in self.attr_reads:
+            self.attr_reads[key] = (obj, name, value, kind)
+            self.keep[id(obj)] = obj
+
+    def note_new_entry(self, container: dict, key) -> None:
+        """`container[key]` was created by the traced code (e.g. optimizer state made on
+        the first step): a trace that fails removes it again."""
+        self.new_entries.append((container, key))
+
     # ------------------------------------------------------------------ context
     @contextlib.contextmanager
     def in_phase(self, phase: str):
@@ -222,6 +253,19 @@ class Tracer:
             self.scopes.pop()
 
     # ------------------------------------------------------------------ finishing
+    def abort(self) -> None:
+        """Undo what a trace that raised did to concrete objects: grads, the bookkeeping
+        of tensors written in place, entries it created (e.g. optimizer state)."""
+        for owner, before in self.grad_owners.values():
+            owner._grad = before
+        self._restore_written()
+        for container, key in reversed(self.new_entries):
+            container.pop(key, None)
+
+    def _restore_written(self) -> None:
+        for tid, t in self.writes.items():
+            t._ctx, t.requires_grad, t._version = self.saved[tid]
+
     def finish(self, outputs) -> Graph:
         """Record outputs and state writes, restore Python-side state, return the Graph."""
         g = self.graph
@@ -231,9 +275,8 @@ class Tracer:
             final_grads[oid] = owner._grad
             owner._grad = before
         grad_objects = {id(gr) for gr in final_grads.values() if gr is not None}
+        self._restore_written()
         for tid, t in self.writes.items():
-            ctx, req, version = self.saved[tid]
-            t._ctx, t.requires_grad, t._version = ctx, req, version
             if tid in grad_objects:
                 continue  # written through its owner's grad slot below
             name = self._name_of_state(t)
@@ -256,11 +299,19 @@ class Tracer:
         self._freeze_constants()
         return g
 
+    def _index_read(self, name, n, tensor) -> None:
+        entry = (len(self.graph.state_reads), name)
+        self.read_by_node.setdefault(n, entry)
+        if tensor is not None:
+            self.read_by_tensor.setdefault(id(tensor), entry)
+
     def _name_of_state(self, t) -> str:
-        n = self.bindings.get(id(t))
-        for name, node in self.graph.state_reads.items():
-            if node == n or self.graph.state_refs[name].__dict__.get("tensor") is t:
-                return name
+        """The first state read standing for t's current node or holding t (indexed: a
+        scan of all reads per written tensor made tracing quadratic)."""
+        hits = [h for h in (self.read_by_node.get(self.bindings.get(id(t))),
+                            self.read_by_tensor.get(id(t))) if h is not None]
+        if hits:
+            return min(hits)[1]
         name = self.unique_name(self.names.get(id(t), "state"))
         self.graph.state_refs[name] = TensorRef(t)
         return name
@@ -273,8 +324,17 @@ class Tracer:
             ref = g.state_refs[name]
             if ref.kind == "tensor" and id(ref.tensor) in self.created and name not in written:
                 data = g[n]
-                data.update(op="const", attrs={"value": ref.tensor._value}, name=None)
+                # Host-side, through the backend: passes and lowering read constants with
+                # NumPy, and a device array refuses implicit conversion (CuPy).
+                value = ref.tensor._backend.to_numpy(ref.tensor._value)
+                data.update(op="const", attrs={"value": value}, name=None)
                 del g.state_reads[name], g.state_refs[name]
+
+
+#: Context-manager factories entered around every trace: layers above `ir` (e.g. `nn`,
+#: which records the module attributes a trace reads) register here instead of being
+#: imported from below.
+trace_hooks: list = []
 
 
 @contextlib.contextmanager
@@ -286,7 +346,10 @@ def tracing(tracer: Tracer):
                            source=user_source())
     current = tracer
     try:
-        yield tracer
+        with contextlib.ExitStack() as stack:
+            for hook in trace_hooks:
+                stack.enter_context(hook(tracer))
+            yield tracer
     finally:
         current = None
 
@@ -307,10 +370,21 @@ def name_state(tensor, name: str) -> None:
         current.names.setdefault(id(tensor), name)
 
 
-def dynamic_scalar(container, key):
-    """`container[key]`, a Python number, read at every call of a compiled plan."""
+def dynamic_scalar(container, key, index=None, fn=None, dtype=None):
+    """`container[key]` (or `container[key][index]`, or `fn(container)` for a number
+    derived from it, named `key`), a Python number read at every call of a compiled plan.
+
+    Eagerly it is just that number. Python arithmetic on hyperparameters (`1 - beta1`)
+    belongs in `fn`: computed in Python at every call, it stays a weak Python number,
+    so `grad * (1 - beta1)` rounds in float32 exactly as eager code does. `dtype` (say
+    the parameter's) types the node like the tensors it scales, so no cast is needed
+    (a cast shared by every parameter would weld their updates into one fused group);
+    the default is float64."""
     if current is None:
-        return container[key]
+        if fn is not None:
+            return fn(container)
+        value = container[key]
+        return value if index is None else value[index]
     from .. import dtypes
 
-    return current.scalar(container, key, dtypes.float64)
+    return current.scalar(container, key, dtype or dtypes.float64, index, fn)

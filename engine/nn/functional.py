@@ -11,6 +11,8 @@ import math
 import numbers
 import warnings
 
+import numpy as np
+
 from .. import dtypes, grad_mode
 from ..creation import as_tensor, rand
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
@@ -20,14 +22,29 @@ from ..ops.loss import binary_cross_entropy_op
 from ..ops.nn import gather, one_hot  # noqa: F401  (re-exported, as in torch.nn.functional)
 from ..ops.nn import log_softmax as _log_softmax
 from ..ops.nn import softmax as _softmax
+from ..ops.slicing import pad  # noqa: F401  (re-exported, as in torch.nn.functional)
 from ..source import user_frame, user_source
 from ..tensor import Tensor
+from .functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.max_pool2d, ...)
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    max_pool1d,
+    max_pool2d,
+)
+from .functional_norm import embedding, group_norm, layer_norm  # noqa: F401  (re-exported)
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "softplus", "softmax",
     "log_softmax", "linear", "dropout", "batch_norm", "flatten", "one_hot", "mse_loss",
     "l1_loss", "nll_loss", "cross_entropy", "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "layer_norm", "group_norm", "embedding",
+    "scaled_dot_product_attention", "pad",
 ]
 
 
@@ -390,3 +407,33 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------------- attention
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Tensor | None = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False) -> Tensor:
+    """softmax(q k^T * scale + mask) v over the last two dims, as PyTorch defines it.
+
+    A bool `attn_mask` marks the pairs that may attend (True: take part); a float one is
+    added to the scores; `is_causal` lets query i see keys j <= i only. Dropout applies
+    whenever `dropout_p > 0`, as in PyTorch (the function has no training flag).
+    """
+    L, S = query.shape[-2], key.shape[-2]
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query * scale) @ key.transpose(-2, -1)
+    if is_causal:
+        attn_mask = as_tensor(np.tri(L, S, dtype=bool), like=query)
+    if attn_mask is not None:
+        if attn_mask.dtype == dtypes.bool_:
+            scores = where(attn_mask, scores, as_tensor(float("-inf"), scores.dtype, like=scores))
+        else:
+            scores = scores + attn_mask
+    weights = _softmax(scores, -1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p, True)
+    return weights @ value

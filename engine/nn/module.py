@@ -9,6 +9,7 @@ scope named after the module, which the IR and the diagrams use to group nodes.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict, namedtuple
 from collections.abc import Iterator, Mapping
 
@@ -19,6 +20,28 @@ from ..ir import tracing
 from ..source import user_source
 from ..tensor import Tensor
 from .parameter import Parameter
+
+
+def _traced_getattribute(self, name: str):
+    """Module attribute reads while tracing (installed only then): a compiled plan
+    assumes the values it saw (guards in engine/guards.py)."""
+    value = object.__getattribute__(self, name)
+    tracer = tracing.current
+    if tracer is not None and name[:2] != "__":
+        d = object.__getattribute__(self, "__dict__")
+        if name in d:
+            tracer.note_attr(self, name, value)
+    return value
+
+
+@contextlib.contextmanager
+def _record_attribute_reads(tracer):
+    Module.__getattribute__ = _traced_getattribute
+    try:
+        yield
+    finally:
+        del Module.__getattribute__
+
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -125,6 +148,8 @@ class Module:
         for kind in ("_parameters", "_buffers", "_modules"):
             reg = d.get(kind)
             if reg is not None and name in reg:
+                if tracing.current is not None:  # a compiled plan assumes this object
+                    tracing.current.note_attr(self, name, reg[name], kind)
                 return reg[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
@@ -380,3 +405,6 @@ def _convert_in_place(t: Tensor, device, dtype) -> None:
         g = t._grad.detach()
         g = g.to(device) if device is not None else g
         t._grad = g.astype(t.dtype)
+
+
+tracing.trace_hooks.append(_record_attribute_reads)

@@ -27,7 +27,8 @@ class Parameter(Tensor):
         source = data.detach()
         for slot in _SLOTS:
             setattr(self, slot, getattr(source, slot))
-        self._ctx, self._grad, self._version = None, None, 0
+        self._ctx, self._grad = None, None
+        self._make_root()  # its own memory from now on (not a view of `data`)
         self.requires_grad = False
         self.requires_grad_(requires_grad)
 

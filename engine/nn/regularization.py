@@ -65,12 +65,17 @@ class BatchNorm1d(Module):
             self.running_var.fill_(1)
             self.num_batches_tracked.zero_()
 
+    #: The input ranks accepted (BatchNorm2d: 4).
+    input_dims: tuple[int, ...] = (2, 3)
+
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim not in (2, 3):
-            raise ShapeError(f"BatchNorm1d: expected 2D or 3D input (got {x.ndim}D input)",
-                             op="batch_norm", source=user_source())
+        name = type(self).__name__
+        if x.ndim not in self.input_dims:
+            raise ShapeError(f"{name}: expected {' or '.join(f'{d}D' for d in self.input_dims)}"
+                             f" input (got {x.ndim}D input)", op="batch_norm",
+                             source=user_source())
         if x.shape[1] != self.num_features:
-            raise ShapeError(f"BatchNorm1d({self.num_features}): input of shape {x.shape} has "
+            raise ShapeError(f"{name}({self.num_features}): input of shape {x.shape} has "
                              f"{x.shape[1]} channels in dim 1", op="batch_norm",
                              source=user_source())
         use_batch_stats = self.training or self.running_mean is None

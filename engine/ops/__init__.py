@@ -1,7 +1,21 @@
 """The op registry and every op definition, grouped by kind."""
 
-from .. import inplace  # noqa: F401  (the in-place Tensor methods)
-from . import elementwise, linalg, logic, loss, nn, reduction, shape  # noqa: F401  (registers the ops)
+# the in-place Tensor methods and writes through views (they load the op groups they use)
+from .. import inplace, views  # noqa: F401
+from . import (  # noqa: F401  (registers the ops)
+    collective,
+    conv,
+    elementwise,
+    linalg,
+    logic,
+    loss,
+    nn,
+    recurrent,
+    reduction,
+    shape,
+    slicing,
+    sorting,
+)
 from .registry import REGISTRY, Op, apply, get_op
 
 __all__ = ["REGISTRY", "Op", "apply", "get_op"]

@@ -48,6 +48,7 @@ def _unary(name, vjp, samples=None, differentiable=True, jvp=None):
     op.vjp = vjp
     op.jvp = jvp
     op.samples = samples or unary_samples()
+    op.operands, op.result = ("x",), "x's shape and dtype"
     return op
 
 
@@ -68,6 +69,9 @@ def _binary(name, vjp, samples=None, jvp=None):
     op.vjp = vjp
     op.jvp = jvp
     op.samples = samples or binary_samples()
+    op.operands = ("x", "y")
+    op.result = ("the broadcast of x's and y's shapes (NumPy's rules); their dtype (the "
+                 "engine promotes both operands to one dtype first)")
     return op
 
 
@@ -77,14 +81,25 @@ add_op = _binary("add", lambda g, out, x, y: (_ub(g, x.shape), _ub(g, y.shape)),
                  jvp=lambda t, out, x, y: tangent_sum(t[0], t[1]))
 sub_op = _binary("sub", lambda g, out, x, y: (_ub(g, x.shape), _ub(-g, y.shape)),
                  jvp=lambda t, out, x, y: tangent_sum(t[0], None if t[1] is None else -t[1]))
-mul_op = _binary("mul", lambda g, out, x, y: (_ub(g * y, x.shape), _ub(g * x, y.shape)),
+mul_op = _binary("mul", lambda g, out, x, y: (lambda: _ub(g * y, x.shape),
+                                               lambda: _ub(g * x, y.shape)),
                  jvp=lambda t, out, x, y: tangent_sum(_on(t[0], lambda tx: tx * y),
                                                       _on(t[1], lambda ty: x * ty)))
-div_op = _binary("div", lambda g, out, x, y: (_ub(g / y, x.shape), _ub(-g * out / y, y.shape)),
+div_op = _binary("div", lambda g, out, x, y: (lambda: _ub(g / y, x.shape),
+                                               lambda: _ub(-g * out / y, y.shape)),
                  binary_samples(low_b=0.5, high_b=2.0),
                  jvp=lambda t, out, x, y: tangent_sum(_on(t[0], lambda tx: tx / y),
                                                       _on(t[1], lambda ty: -ty * out / y)))
 neg_op = _unary("neg", lambda g, out, x: (-g,), jvp=lambda t, out, x: -t[0])
+# what each VJP reads (Op.saves): sums and negation only shapes, a product the other factor
+add_op.saves = sub_op.saves = neg_op.saves = lambda need: ()
+mul_op.saves = lambda need: tuple(1 - i for i in (0, 1) if need[i])
+div_op.saves = lambda need: (1,) if any(need) else ()
+add_op.document("x + y")
+sub_op.document("x - y (never called on bool)")
+mul_op.document("x * y")
+div_op.document("x / y, true division (float operands)")
+neg_op.document("-x (never called on bool)")
 
 
 def _no_bool(op):
@@ -120,8 +135,12 @@ pow_op = _binary(
                                          _on(t[1], lambda ty: ty * _log_base(out, x))),
 )
 
+pow_op.document("x ** y elementwise (NumPy's power)")
 pow_scalar_op = Op("pow_scalar", elementwise=True)
 pow_scalar_op.infer = lambda x, exponent: (x.shape, x.dtype)
+pow_scalar_op.document("x ** exponent, the exponent taken in x's dtype "
+                       "(np.power(x, x.dtype.type(exponent)))", result="x's shape and dtype",
+                       exponent="int | float: the exponent, any real number")
 
 
 def _pow_scalar_vjp(g, out, x, exponent):
@@ -211,6 +230,18 @@ relu_op = _unary("relu", lambda g, out, x: (where(x > 0, g, 0.0),),
                  jvp=lambda t, out, x: where(x > 0, t[0], 0.0))
 erf_op = _smooth("erf", lambda out, x: (2 / math.sqrt(math.pi)) * exp(-x * x))
 sign_op = _unary("sign", None, differentiable=False)
+exp_op.document("e ** x")
+log_op.document("natural logarithm of x (NaN below 0, -inf at 0)")
+log1p_op.document("log(1 + x), accurate for tiny x")
+sqrt_op.document("square root of x (NaN below 0)")
+abs_op.document("|x| (int64 stays int64)")
+sin_op.document("sine of x (radians)")
+cos_op.document("cosine of x (radians)")
+tanh_op.document("hyperbolic tangent of x")
+sigmoid_op.document("1 / (1 + e ** -x), without overflow for large |x|")
+relu_op.document("max(x, 0) (NaN stays NaN; bool stays bool)")
+erf_op.document("the error function, 2/sqrt(pi) * integral of e ** -t**2 from 0 to x")
+sign_op.document("-1, 0 or 1 by the sign of x, in x's dtype (NaN for NaN)")
 
 
 def _float_unary(op):
@@ -280,6 +311,8 @@ maximum_op = _binary("maximum", _tie_split(lambda a, b: a > b), _tie_samples,
                      jvp=_tie_split_jvp(lambda a, b: a > b))
 minimum_op = _binary("minimum", _tie_split(lambda a, b: a < b), _tie_samples,
                      jvp=_tie_split_jvp(lambda a, b: a < b))
+maximum_op.document("the larger of x and y elementwise; NaN propagates (np.maximum, not fmax)")
+minimum_op.document("the smaller of x and y elementwise; NaN propagates (np.minimum)")
 
 
 @tensor_method()
@@ -305,9 +338,13 @@ def _where_infer(c, a, b):
 
 
 where_op.infer = _where_infer
+where_op.document("x where cond is true, else y (np.where)", operands=("cond", "x", "y"),
+                  result="the broadcast of the three shapes; x's dtype (cond is bool, x and y "
+                         "share one dtype)")
 where_op.vjp = lambda g, out, c, a, b: (
     None, _ub(where_op(c, g, zeros_scalar(g)), a.shape), _ub(where_op(c, zeros_scalar(g), g),
                                                             b.shape))
+where_op.saves = lambda need: (0,)
 where_op.jvp = lambda t, out, c, a, b: where_op(
     c, zeros_scalar(a) if t[1] is None else t[1], zeros_scalar(b) if t[2] is None else t[2])
 where_op.samples = lambda: [
@@ -339,6 +376,12 @@ Tensor.where = lambda self, condition, other: where(condition, self, other)
 
 clamp_op = Op("clamp", elementwise=True)
 clamp_op.infer = lambda x, min, max: (x.shape, x.dtype)
+clamp_op.document("x limited to [min, max] (np.clip); a bound that is None is not applied",
+                  result="x's shape and dtype",
+                  min="float | int | None: the lower bound (a Python number of x's kind), "
+                      "None for no lower bound",
+                  max="float | int | None: the upper bound, None for no upper bound (at "
+                      "least one bound is given)")
 clamp_op.vjp = lambda g, out, x, min, max: (where(_within(x, min, max), g, 0.0),)
 clamp_op.jvp = lambda t, out, x, min, max: where(_within(x, min, max), t[0], 0.0)
 clamp_op.samples = lambda: [Sample((rand_array((3, 4)),), {"min": -0.5, "max": 0.7}),
@@ -376,9 +419,13 @@ tensor_method("clip")(clamp)
 
 cast_op = Op("cast", elementwise=True)
 cast_op.infer = lambda x, dtype: (x.shape, dtype)
+cast_op.document("x converted to dtype (NumPy's astype: float to int truncates toward 0, "
+                 "nonzero to bool is True); always a new array", result="x's shape; dtype",
+                 dtype="numpy.dtype: the result's dtype (float32, float64, int64 or bool)")
 cast_op.vjp = lambda g, out, x, dtype: (
     cast_op(g, dtype=x.dtype) if dtypes.is_float(x.dtype) else None,)
 cast_op.jvp = lambda t, out, x, dtype: cast_op(t[0], dtype=dtype)
+cast_op.saves = lambda need: ()
 cast_op.samples = lambda: [Sample((rand_array((3, 4)),), {"dtype": dtypes.float64}),
                            Sample((rand_array((3,)) * 5,), {"dtype": dtypes.int64}, diff=()),
                            Sample((rand_array((2, 3)),), {"dtype": dtypes.bool_}, diff=()),
@@ -391,6 +438,8 @@ def cast(x: Tensor, dtype) -> Tensor:
 
 
 identity_op = _unary("identity", lambda g, out, x: (g,), jvp=lambda t, out, x: t[0])
+identity_op.saves = lambda need: ()
+identity_op.document("a copy of x in a new buffer (never x itself or a view of it)")
 
 
 def identity(x: Tensor) -> Tensor:

@@ -17,6 +17,8 @@ def _compare(name, method):
     op = Op(name, elementwise=True, differentiable=False)
     op.infer = _broadcast(name, dtypes.bool_)
     op.samples = binary_samples()
+    op.operands = ("x", "y")
+    op.result = "the broadcast of x's and y's shapes; bool (x and y share one dtype)"
 
     def fn(a, b) -> Tensor:
         return op(*promote(a, b))
@@ -31,6 +33,9 @@ lt_op, lt = _compare("lt", "__lt__")
 le_op, le = _compare("le", "__le__")
 gt_op, gt = _compare("gt", "__gt__")
 ge_op, ge = _compare("ge", "__ge__")
+for _op, _symbol in ((eq_op, "=="), (ne_op, "!="), (lt_op, "<"), (le_op, "<="), (gt_op, ">"),
+                     (ge_op, ">=")):
+    _op.document(f"x {_symbol} y elementwise (IEEE: comparisons with NaN are false, != true)")
 
 logical_not_op = Op("logical_not", elementwise=True, differentiable=False)
 logical_not_op.infer = lambda x: (x.shape, dtypes.bool_)
@@ -42,6 +47,11 @@ logical_and_op.samples = lambda: [Sample((rand_array((3, 4)) > 0, rand_array((4,
 logical_or_op = Op("logical_or", elementwise=True, differentiable=False)
 logical_or_op.infer = _broadcast("logical_or", dtypes.bool_)
 logical_or_op.samples = logical_and_op.samples
+logical_not_op.document("not x (bool operands)", result="x's shape; bool")
+logical_and_op.document("x and y (bool operands)", operands=("x", "y"),
+                        result="the broadcast of x's and y's shapes; bool")
+logical_or_op.document("x or y (bool operands)", operands=("x", "y"),
+                       result="the broadcast of x's and y's shapes; bool")
 
 
 def _as_bool(x):

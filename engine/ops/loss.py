@@ -58,6 +58,10 @@ def _bce_jvp(tangents, out, p, t):
 
 
 binary_cross_entropy_op.infer = _bce_infer
+binary_cross_entropy_op.document(
+    "-(t log p + (1 - t) log(1 - p)) elementwise, each log clamped at -100 (PyTorch's "
+    "value: finite at p = 0 and 1)", operands=("p", "t"),
+    result="the broadcast of p's and t's shapes; their dtype")
 binary_cross_entropy_op.vjp = _bce_vjp
 binary_cross_entropy_op.jvp = _bce_jvp
 binary_cross_entropy_op.samples = lambda: [

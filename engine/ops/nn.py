@@ -26,12 +26,18 @@ def _softmax_samples():
 
 softmax_op = Op("softmax")
 softmax_op.infer = lambda x, axis: (x.shape, x.dtype)
+softmax_op.document("e ** x / sum(e ** x) along axis, stable for large x (subtract the max)",
+                    result="x's shape and dtype",
+                    axis="int: the axis normalized over, non-negative")
 softmax_op.vjp = lambda g, out, x, axis: (out * (g - (g * out).sum(axis, keepdim=True)),)
 softmax_op.jvp = lambda t, out, x, axis: out * (t[0] - (t[0] * out).sum(axis, keepdim=True))
 softmax_op.samples = _softmax_samples
 
 log_softmax_op = Op("log_softmax")
 log_softmax_op.infer = lambda x, axis: (x.shape, x.dtype)
+log_softmax_op.document("x - log(sum(e ** x)) along axis, stable for large x",
+                        result="x's shape and dtype",
+                        axis="int: the axis normalized over, non-negative")
 log_softmax_op.vjp = lambda g, out, x, axis: (g - out.exp() * g.sum(axis, keepdim=True),)
 log_softmax_op.jvp = lambda t, out, x, axis: t[0] - (out.exp() * t[0]).sum(axis, keepdim=True)
 log_softmax_op.samples = _softmax_samples
@@ -65,6 +71,11 @@ def _gather_infer(x, idx, axis):
 
 
 gather_op.infer = _gather_infer
+gather_op.document(
+    "NumPy's take_along_axis(x, idx, axis) (PyTorch's gather): out[i][j] = x[i][idx[i][j]] "
+    "for axis 1. idx is int64 with x's ndim; an index out of [0, x.shape[axis]) raises",
+    operands=("x", "idx"), result="idx's shape; x's dtype",
+    axis="int: the axis idx picks along, non-negative")
 gather_op.vjp = lambda g, out, x, idx, axis: (
     gather_backward_op(g, idx, axis=axis, shape=x.shape), None)
 gather_op.jvp = linear_jvp(gather_op)
@@ -73,6 +84,12 @@ gather_op.samples = lambda: [
     Sample((rand_array((3, 4)), np.array([[0, 1, 2, 0], [2, 2, 1, 0]])), {"axis": 0}),
     Sample((rand_array((2, 3, 4)), np.array([[[1], [0], [3]], [[2], [2], [0]]])), {"axis": 2})]
 gather_backward_op.infer = lambda g, idx, axis, shape: (tuple(shape), g.dtype)
+gather_backward_op.document(
+    "the VJP of gather: zeros of `shape`, with g added at the positions gather(x, idx, axis) "
+    "read; repeated indices accumulate (np.add.at, never plain assignment)",
+    operands=("g", "idx"), result="shape; g's dtype",
+    axis="int: the axis idx picks along, non-negative",
+    shape="tuple[int, ...]: the shape of gather's input x")
 gather_backward_op.vjp = lambda g, out, g0, idx, axis, shape: (gather_op(g, idx, axis=axis), None)
 gather_backward_op.jvp = linear_jvp(gather_backward_op)
 gather_backward_op.samples = lambda: [
@@ -100,6 +117,10 @@ def take_along_dim(x, indices, dim: int | None = None) -> Tensor:
 
 one_hot_op = Op("one_hot", differentiable=False)
 one_hot_op.infer = lambda idx, num_classes: (idx.shape + (num_classes,), dtypes.int64)
+one_hot_op.document("rows of the num_classes x num_classes identity picked by idx (int64); "
+                    "an index out of [0, num_classes) raises", operands=("idx",),
+                    result="idx's shape + (num_classes,); int64",
+                    num_classes="int: the length of each row")
 one_hot_op.samples = lambda: [Sample((np.array([0, 2, 1]),), {"num_classes": 4}, diff=())]
 
 
@@ -125,3 +146,13 @@ rand_op = _random_op("rand")
 randn_op = _random_op("randn")
 randint_op = _random_op("randint")
 randperm_op = _random_op("randperm")
+_DRAW = dict(operands=(), result="shape; dtype",
+             shape="tuple[int, ...]: the result's shape",
+             dtype="numpy.dtype: the result's dtype")
+rand_op.document("uniform draws in [0, 1) from the backend's generator (see Backend.seed)",
+                 **_DRAW)
+randn_op.document("standard normal draws from the backend's generator", **_DRAW)
+randint_op.document("uniform integers in [low, high) from the backend's generator",
+                    low="int: the smallest value drawn", high="int: one above the largest",
+                    **_DRAW)
+randperm_op.document("a random permutation of 0 .. shape[0] - 1 (shape is 1-d)", **_DRAW)

@@ -31,6 +31,12 @@ _SHAPES = [((3, 4), None), ((3, 4), (1,)), ((2, 3, 4), (0, 2)), ((5,), (0,)), ((
            ((0, 3), (0,))]
 
 
+_AXES = ("tuple[int, ...] | None: the reduced axes, sorted and non-negative; None: all "
+         "axes; (): none (a 0-d operand)")
+_KEEPDIMS = "bool: keep each reduced axis as size 1"
+_REDUCED = "x's shape without the reduced axes (with keepdims: with size 1 there); x's dtype"
+
+
 def _reduce_infer(x, axis, keepdims):
     return reduced_shape(x.shape, axis, keepdims), x.dtype
 
@@ -51,8 +57,12 @@ def _expand_back(g, x, axis, keepdims):
 
 sum_op = Op("sum")
 sum_op.infer = _reduce_infer
+sum_op.document("the sum over axis (np.add.reduce(x, axis, keepdims=keepdims))",
+                result=_REDUCED,
+                axis=_AXES, keepdims=_KEEPDIMS)
 sum_op.vjp = lambda g, out, x, axis, keepdims: (_expand_back(g, x, axis, keepdims),)
 sum_op.jvp = linear_jvp(sum_op)
+sum_op.saves = lambda need: ()
 sum_op.samples = _reduce_samples
 
 
@@ -77,6 +87,8 @@ def _extreme_jvp(t, out, x, axis, keepdims):
 
 max_op = Op("max")
 max_op.infer = _reduce_infer
+max_op.document("the largest element over axis; NaN propagates (np.maximum.reduce)",
+                result=_REDUCED, axis=_AXES, keepdims=_KEEPDIMS)
 max_op.vjp = _extreme_vjp
 max_op.jvp = _extreme_jvp
 def _extreme_samples():
@@ -89,6 +101,8 @@ def _extreme_samples():
 max_op.samples = _extreme_samples
 min_op = Op("min")
 min_op.infer = _reduce_infer
+min_op.document("the smallest element over axis; NaN propagates (np.minimum.reduce)",
+                result=_REDUCED, axis=_AXES, keepdims=_KEEPDIMS)
 min_op.vjp = _extreme_vjp
 min_op.jvp = _extreme_jvp
 min_op.samples = max_op.samples
@@ -101,10 +115,17 @@ def _arg_infer(x, axis, keepdims):
 
 argmax_op = Op("argmax", differentiable=False)
 argmax_op.infer = _arg_infer
+argmax_op.document("the index of the first largest element along axis (np.argmax)",
+                   result="x's shape without axis (all axes when None; with keepdims: size "
+                          "1 there); int64",
+                   axis="int | None: the axis, non-negative; None: over the flattened x",
+                   keepdims="bool: keep the axis as size 1 (only with an int axis)")
 argmax_op.samples = lambda: [Sample((rand_array((3, 4)),), {"axis": a, "keepdims": False},
                                     diff=()) for a in (None, 0, 1)]
 argmin_op = Op("argmin", differentiable=False)
 argmin_op.infer = _arg_infer
+argmin_op.document("the index of the first smallest element along axis (np.argmin)",
+                   result=argmax_op.result, **argmax_op.attr_docs)
 argmin_op.samples = argmax_op.samples
 
 
@@ -115,8 +136,8 @@ def _axes(x, dim, axis, op):
 @tensor_method()
 def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
     """Sum over `dim` (int or tuple; all axes when None)."""
-    if x.dtype == dtypes.bool_:
-        x = x.long()
+    if x.dtype == dtypes.bool_ or (x.dtype.kind in "iu" and x.dtype != dtypes.int64):
+        x = x.long()  # PyTorch sums bools and every integer type as int64
     if dtype is not None:
         x = x.astype(dtype)
     keep = keepdim if keepdims is None else keepdims

@@ -16,7 +16,10 @@ files (`elementwise.py`, `reduction.py`, ...), in the manner of JAX's autodidax:
 - `elementwise`: whether the fusion pass may merge it into a fused kernel;
 - `random`: it draws from the backend's generator (never folded, CSE'd or reordered);
 - `view`: its result may share memory with its first input (a reshape, a slice), so
-  memory planning never writes into it while that input lives on.
+  memory planning never writes into it while that input lives on;
+- `document(doc, result=..., operands=..., **attrs)`: what the op computes, its result
+  rule and each attribute's type and meaning, in words: the op reference a backend
+  author implements kernels from (`graphgrad ops`, docs/ops.md).
 
 Backends provide a kernel per op name; nothing else needs to change to add an op.
 """
@@ -53,10 +56,18 @@ class Op:
         self.differentiable = differentiable
         self.random = random
         self.view = view
+        # positions of the inputs whose values the VJP reads, given which inputs need a
+        # gradient (None: all of them, and the output): only those are version-checked
+        # and kept after backward (see tensor.Ctx)
+        self.saves: Callable | None = None
         self.infer: Callable | None = None
         self.vjp: Callable | None = None
         self.jvp: Callable | None = None
         self.samples: Callable | None = None  # () -> iterable of Sample, for tests/conformance
+        self.doc = ""  # what the kernel computes (see `document`)
+        self.result = ""  # the result's shape and dtype, in words
+        self.operands: tuple[str, ...] | None = None  # names; None: infer's parameters
+        self.attr_docs: dict[str, str] = {}  # attribute -> "type: meaning"
         REGISTRY[name] = self
 
     def __repr__(self) -> str:
@@ -64,6 +75,21 @@ class Op:
 
     def __call__(self, *inputs: Tensor, **attrs) -> Tensor:
         return apply(self, inputs, attrs)
+
+    def document(self, doc: str, *, result: str | None = None, operands=None,
+                 **attrs: str) -> Op:
+        """Describe the op for backend authors: `doc` says what a kernel computes (NumPy's
+        name for it where there is one), `result` the result rule in words, `operands`
+        the operand names, and each keyword an attribute as "type: meaning". Kept
+        beside the op's other rules, so the op reference (`graphgrad ops`) is generated
+        from the registry and stays one definition per op."""
+        self.doc = doc
+        if result is not None:
+            self.result = result
+        if operands is not None:
+            self.operands = tuple(operands)
+        self.attr_docs.update(attrs)
+        return self
 
 
 def get_op(name: str) -> Op:
@@ -91,13 +117,24 @@ def apply(op: Op, inputs: tuple[Tensor, ...], attrs: dict) -> Tensor:
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
-                out._ctx = Ctx(op, inputs, attrs)
+                out._ctx = Ctx(op, inputs, attrs, out)
                 break
+    if op.view and inputs:
+        _mark_view(op, inputs[0], attrs, out)
     if forward_ad._active:
         forward_ad.propagate(op, inputs, attrs, out)
     if anomaly.enabled:  # gg.detect_anomaly(): check the result for NaN/Inf
         anomaly.check_op(op, inputs, attrs, out)
     return out
+
+
+def _mark_view(op: Op, x: Tensor, attrs: dict, out: Tensor) -> None:
+    """A view op's result shares its input's memory (engine/views.py), except an index
+    with integer-array parts (a gather, a copy, as in PyTorch)."""
+    if op.name == "index" and any(s[0] == "tensor" for s in attrs["spec"]):
+        return
+    expands = op.name == "broadcast_to" and out.numel() != x.numel()
+    x._mark_view(out, (op, attrs, expands))
 
 
 def _backend_of(op: Op, inputs):

@@ -1,8 +1,9 @@
 """Shape and indexing ops: reshape, permute, broadcast_to, concat, index.
 
-Views are not a concept here: every op returns a new tensor (kernels may share memory,
-but graphgrad never writes through a view). Squeeze, unsqueeze, flatten and `view` are
-reshapes; transpose and `.T` are permutes; stack is unsqueeze + concat.
+Reshape, permute, broadcast_to and basic indexing are views (`Op(view=True)`): their
+results share memory with their input (see engine/views.py for writes through them).
+Squeeze, unsqueeze, flatten and `view` are reshapes; transpose and `.T` are permutes;
+expand is broadcast_to; narrow is a slice; stack is unsqueeze + concat.
 """
 
 from __future__ import annotations
@@ -38,8 +39,13 @@ def _reshape_infer(x, shape):
 
 
 reshape_op.infer = _reshape_infer
+reshape_op.document("x's elements in C order, in a new shape (a view where possible)",
+                    result="shape; x's dtype",
+                    shape="tuple[int, ...]: the new shape, fully resolved (no -1), with "
+                          "x's number of elements")
 reshape_op.vjp = lambda g, out, x, shape: (reshape(g, x.shape),)
 reshape_op.jvp = linear_jvp(reshape_op)
+reshape_op.saves = lambda need: ()
 reshape_op.samples = lambda: [Sample((rand_array((3, 4)),), {"shape": (4, 3)}),
                               Sample((rand_array((2, 3, 4)),), {"shape": (6, 4)}),
                               Sample((rand_array(()),), {"shape": (1, 1)}),
@@ -121,8 +127,13 @@ def _permute_infer(x, axes):
 
 
 permute_op.infer = _permute_infer
+permute_op.document("x with its axes reordered: result axis i is x's axis axes[i] (NumPy's "
+                    "transpose(x, axes); a view where possible)",
+                    result="x's shape permuted; x's dtype",
+                    axes="tuple[int, ...]: a permutation of range(x.ndim)")
 permute_op.vjp = lambda g, out, x, axes: (permute_op(g, axes=tuple(np.argsort(axes).tolist())),)
 permute_op.jvp = linear_jvp(permute_op)
+permute_op.saves = lambda need: ()
 permute_op.samples = lambda: [Sample((rand_array((3, 4)),), {"axes": (1, 0)}),
                               Sample((rand_array((2, 3, 4)),), {"axes": (2, 0, 1)})]
 
@@ -163,8 +174,12 @@ def _broadcast_to_infer(x, shape):
 
 
 broadcast_to_op.infer = _broadcast_to_infer
+broadcast_to_op.document("x broadcast to shape (np.broadcast_to; a read-only view is fine)",
+                         result="shape; x's dtype",
+                         shape="tuple[int, ...]: the target shape (x broadcasts to it)")
 broadcast_to_op.vjp = lambda g, out, x, shape: (unbroadcast(g, x.shape),)
 broadcast_to_op.jvp = linear_jvp(broadcast_to_op)
+broadcast_to_op.saves = lambda need: ()
 broadcast_to_op.samples = lambda: [Sample((rand_array((3, 1)),), {"shape": (2, 3, 4)}),
                                    Sample((rand_array(()),), {"shape": (5,)}),
                                    Sample((rand_array((0, 1)),), {"shape": (2, 0, 3)})]
@@ -229,7 +244,12 @@ def _concat_vjp(g, out, *xs, axis):
 
 
 concat_op.infer = _concat_infer
+concat_op.document("the operands joined along axis (np.concatenate); one or more operands "
+                   "of one dtype, equal outside axis", operands=("*xs",),
+                   result="the operands' shape with the sizes along axis added; their dtype",
+                   axis="int: the axis joined along, non-negative")
 concat_op.vjp = _concat_vjp
+concat_op.saves = lambda need: ()
 concat_op.jvp = lambda t, out, *xs, axis: concat_op(
     *[zeros_tangent(x) if tx is None else tx for tx, x in zip(t, xs)], axis=axis)
 concat_op.samples = lambda: [Sample((rand_array((2, 3)), rand_array((4, 3), seed=1)),
@@ -295,9 +315,18 @@ def _index_infer(x, *idx, spec):
 
 
 index_op.infer = _index_infer
+_SPEC = ("tuple: the index, one item per part, each ('int', i) | ('slice', start, stop, "
+         "step) (None for a missing field) | ('none',) (a new axis) | ('ellipsis',) | "
+         "('tensor',) (the next idx operand: int64 indices or a bool mask). "
+         "graphgrad.ops.shape.index_tuple(spec, idx) rebuilds the Python index")
+index_op.document("x[index] as NumPy indexes (basic indexing may return a view; integer and "
+                  "mask indexing copy); an integer index out of range raises",
+                  operands=("x", "*idx"), result="what NumPy's x[index] gives; x's dtype",
+                  spec=_SPEC)
 index_op.vjp = lambda g, out, x, *idx, spec: (
     index_backward_op(g, *idx, spec=spec, shape=x.shape),) + (None,) * len(idx)
 index_op.jvp = linear_jvp(index_op)
+index_op.saves = lambda need: tuple(range(1, len(need)))  # the index arrays, never x
 index_op.samples = lambda: [
     Sample((rand_array((4, 5)),), {"spec": (("int", 1),)}),
     Sample((rand_array((4, 5)),), {"spec": (("slice", 1, None, 2), ("none",), ("int", -1))}),
@@ -310,9 +339,14 @@ index_op.samples = lambda: [
     Sample((rand_array(()),), {"spec": (("none",),)}),
 ]
 index_backward_op.infer = lambda g, *idx, spec, shape: (tuple(shape), g.dtype)
+index_backward_op.document(
+    "the VJP of index: zeros of `shape`, with g added at x[index]; repeated indices "
+    "accumulate (np.add.at, never plain assignment)", operands=("g", "*idx"),
+    result="shape; g's dtype", spec=_SPEC, shape="tuple[int, ...]: the shape of index's x")
 index_backward_op.vjp = lambda g, out, g0, *idx, spec, shape: (
     index_op(g, *idx, spec=spec),) + (None,) * len(idx)
 index_backward_op.jvp = linear_jvp(index_backward_op)
+index_backward_op.saves = lambda need: tuple(range(1, len(need)))
 index_backward_op.samples = lambda: [
     Sample((rand_array((4,)), np.array([0, 2, 2, 1])),
            {"spec": (("tensor",),), "shape": (3,)})]
@@ -389,6 +423,19 @@ def _mask_to_indices(mask, spec, tensors):
     for idx in np.nonzero(mask.numpy()):
         spec.append(("tensor",))
         tensors.append(as_tensor(idx.astype(np.int64), like=mask))
+
+
+@tensor_method()
+def narrow(x, dim: int, start: int, length: int) -> Tensor:
+    """Elements start..start+length-1 along dim: a view, as in PyTorch."""
+    d = normalize_axis(dim, x.ndim, "narrow")
+    size = x.shape[d]
+    start = start + size if start < 0 else start
+    if not (0 <= start and length >= 0 and start + length <= size):
+        raise ShapeError(f"narrow: start {start} and length {length} do not fit dim {d} of "
+                         f"size {size}", op="narrow", source=user_source())
+    spec = (("slice", None, None, None),) * d + (("slice", start, start + length, None),)
+    return index_op(x, spec=spec)
 
 
 def getitem(x, key) -> Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..creation import full_like, zeros
 from ..ir import tracing
 from ..tensor import Tensor
-from .optimizer import Optimizer, check_nonnegative
+from .optimizer import Optimizer, check_nonnegative, hyper
 
 
 class Adagrad(Optimizer):
@@ -27,13 +27,16 @@ class Adagrad(Optimizer):
         return {"step": zeros((), device=p._backend),
                 "sum": full_like(p, group["initial_accumulator_value"])}
 
+    dynamic_hyperparameters = ("lr", "lr_decay", "eps", "weight_decay")
+
     def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         lr = tracing.dynamic_scalar(group, "lr")
         step = state["step"]
         step.add_(1)
         clr = lr
         if group["lr_decay"] != 0:
-            clr = lr / ((step.double() - 1) * group["lr_decay"] + 1)
+            lr_decay = tracing.dynamic_scalar(group, "lr_decay")
+            clr = lr / ((step.double() - 1) * lr_decay + 1)
         state["sum"].add_(grad * grad)
-        std = state["sum"].sqrt() + group["eps"]
+        std = state["sum"].sqrt() + hyper(group, "eps", p)
         p.sub_(grad / std * clr)

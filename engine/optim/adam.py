@@ -16,7 +16,7 @@ from ..creation import zeros, zeros_like
 from ..ir import tracing
 from ..ops.elementwise import maximum
 from ..tensor import Tensor
-from .optimizer import Optimizer, check_nonnegative
+from .optimizer import Optimizer, check_nonnegative, hyper
 
 
 def _check(lr, eps, betas, weight_decay):
@@ -43,24 +43,28 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = zeros_like(p)
         return state
 
+    dynamic_hyperparameters = ("lr", "betas", "eps", "weight_decay")
+
     def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         lr = tracing.dynamic_scalar(group, "lr")
-        beta1, beta2 = group["betas"]
-        wd = group["weight_decay"]
+        beta1 = tracing.dynamic_scalar(group, "betas", 0)  # float64: beta1 ** t
+        beta2 = hyper(group, "betas", p, index=1)
         step, exp_avg, exp_avg_sq = state["step"], state["exp_avg"], state["exp_avg_sq"]
         step.add_(1)
-        if wd != 0 and self.decoupled_weight_decay:  # (L2 decay: added by `step`)
-            p.mul_(1 - lr * wd)
-        exp_avg.lerp_(grad, 1 - beta1)
-        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        if group["weight_decay"] != 0 and self.decoupled_weight_decay:  # (L2: in `step`)
+            p.mul_(hyper(group, "1-lr*weight_decay", p,
+                         fn=lambda g: 1 - g["lr"] * g["weight_decay"]))
+        exp_avg.lerp_(grad, hyper(group, "1-beta1", p, fn=lambda g: 1 - g["betas"][0]))
+        exp_avg_sq.mul_(beta2).addcmul_(
+            grad, grad, value=hyper(group, "1-beta2", p, fn=lambda g: 1 - g["betas"][1]))
         t = step.double()
         bias_correction1 = 1 - beta1 ** t
-        bias_correction2_sqrt = (1 - beta2 ** t).sqrt()
+        bias_correction2_sqrt = (1 - tracing.dynamic_scalar(group, "betas", 1) ** t).sqrt()
         second = exp_avg_sq
         if group["amsgrad"]:
             second = state["max_exp_avg_sq"]
             second.copy_(maximum(second, exp_avg_sq))
-        denom = second.sqrt() / bias_correction2_sqrt + group["eps"]
+        denom = second.sqrt() / bias_correction2_sqrt + hyper(group, "eps", p)
         p.sub_(exp_avg / denom * (lr / bias_correction1))
 
 

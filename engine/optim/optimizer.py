@@ -20,6 +20,7 @@ from ..errors import ArgumentError, ArgumentTypeError, SerializationError
 from ..ir import tracing
 from ..source import user_source
 from ..tensor import Tensor
+from .guards import guard_optimizer, guard_param_state
 
 
 def check_nonnegative(*named) -> None:
@@ -33,11 +34,26 @@ def check_nonnegative(*named) -> None:
             raise ArgumentError(f"Invalid {name}: {value}", source=user_source())
 
 
+def hyper(group: dict, key: str, like: Tensor, index=None, fn=None):
+    """A hyperparameter that scales `like`-typed tensors (e.g. `momentum` in `buf *
+    momentum`), read at every call of a compiled step (`tracing.dynamic_scalar`, typed
+    like `like` so it needs no cast); eagerly the plain Python number."""
+    return tracing.dynamic_scalar(group, key, index, fn, like.dtype)
+
+
 class Optimizer:
     """Base class: holds `param_groups` (dicts of params + hyperparameters) and `state`."""
 
     #: True where `_update` applies weight decay to the weights itself (AdamW).
     decoupled_weight_decay = False
+    #: Hyperparameters `_update` reads with `tracing.dynamic_scalar`: a compiled step reads
+    #: them at every call. Any other hyperparameter is guarded (a change retraces).
+    dynamic_hyperparameters: tuple = ("lr",)
+    #: Dynamic hyperparameters the update's Python code branches on (`momentum != 0`):
+    #: a change to or from zero retraces.
+    branched_on_zero: tuple = ("momentum", "dampening", "weight_decay", "lr_decay")
+    #: Attributes a traced step may change in Python (state is created on first use).
+    traced_mutable_attributes = ("state",)
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
@@ -86,6 +102,8 @@ class Optimizer:
             with grad_mode.enable_grad():
                 loss = closure()
         with grad_mode.no_grad(), tracing.phase("update"):
+            if tracing.current is not None:
+                guard_optimizer(tracing.current, self)
             for i, group in enumerate(self.param_groups):
                 tracing.name_state(group, f"{type(self).__name__}.param_groups.{i}")
                 for p in group["params"]:
@@ -95,15 +113,19 @@ class Optimizer:
                     if group.get("maximize", False):
                         grad = -grad
                     if group.get("weight_decay", 0) != 0 and not self.decoupled_weight_decay:
-                        grad = grad + p * group["weight_decay"]
+                        grad = grad + p * hyper(group, "weight_decay", p)
                     self._update(p, grad, self._state_of(p, group), group)
         return loss
 
     def _state_of(self, p: Tensor, group: dict) -> dict:
         state = self.state.get(p)
+        tracer = tracing.current
         if state is None:
             state = self.state[p] = self._init_state(p, group)
-        tracer = tracing.current
+            if tracer is not None:
+                tracer.note_new_entry(self.state, p)
+        if tracer is not None:
+            guard_param_state(tracer, self, p, state)
         if tracer is not None and id(p) in tracer.names:
             for key, t in state.items():
                 tracing.name_state(t, f"{tracer.names[id(p)]}.{key}")
@@ -125,7 +147,7 @@ class Optimizer:
             index.update({id(p): i for i, p in zip(packed["params"], group["params"])})
             start += len(group["params"])
             groups.append(packed)
-        state = {index[id(p)]: {k: v.detach() if isinstance(v, Tensor) else v
+        state = {index[id(p)]: {k: v.detach().clone() if isinstance(v, Tensor) else v
                                 for k, v in st.items()}
                  for p, st in self.state.items() if id(p) in index}
         return {"state": state, "param_groups": groups}

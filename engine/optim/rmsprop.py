@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..creation import zeros, zeros_like
 from ..ir import tracing
 from ..tensor import Tensor
-from .optimizer import Optimizer, check_nonnegative
+from .optimizer import Optimizer, check_nonnegative, hyper
 
 
 class RMSprop(Optimizer):
@@ -32,21 +32,24 @@ class RMSprop(Optimizer):
             state["grad_avg"] = zeros_like(p)
         return state
 
+    dynamic_hyperparameters = ("lr", "alpha", "eps", "weight_decay", "momentum")
+
     def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         lr = tracing.dynamic_scalar(group, "lr")
-        alpha = group["alpha"]
+        eps = hyper(group, "eps", p)
+        one_minus_alpha = hyper(group, "1-alpha", p, fn=lambda g: 1 - g["alpha"])
         state["step"].add_(1)
         square_avg = state["square_avg"]
-        square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+        square_avg.mul_(hyper(group, "alpha", p)).addcmul_(grad, grad, value=one_minus_alpha)
         if group["centered"]:
             grad_avg = state["grad_avg"]
-            grad_avg.lerp_(grad, 1 - alpha)
-            avg = (square_avg - grad_avg * grad_avg).sqrt() + group["eps"]
+            grad_avg.lerp_(grad, one_minus_alpha)
+            avg = (square_avg - grad_avg * grad_avg).sqrt() + eps
         else:
-            avg = square_avg.sqrt() + group["eps"]
+            avg = square_avg.sqrt() + eps
         if group["momentum"] > 0:
             buf = state["momentum_buffer"]
-            buf.mul_(group["momentum"]).add_(grad / avg)
+            buf.mul_(hyper(group, "momentum", p)).add_(grad / avg)
             p.sub_(buf * lr)
         else:
             p.sub_(grad / avg * lr)

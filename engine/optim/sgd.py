@@ -6,7 +6,7 @@ from ..creation import zeros, zeros_like
 from ..ir import tracing
 from ..ops.elementwise import where
 from ..tensor import Tensor
-from .optimizer import Optimizer, check_nonnegative
+from .optimizer import Optimizer, check_nonnegative, hyper
 
 
 class SGD(Optimizer):
@@ -40,15 +40,21 @@ class SGD(Optimizer):
             state["step"] = zeros((), device=p._backend)
         return state
 
+    dynamic_hyperparameters = ("lr", "momentum", "dampening", "weight_decay")
+
     def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         lr = tracing.dynamic_scalar(group, "lr")
-        momentum, dampening = group["momentum"], group["dampening"]
-        if momentum != 0:
+        if group["momentum"] != 0:
+            momentum = hyper(group, "momentum", p)
             buf = state["momentum_buffer"]
-            if dampening != 0:
-                step = state["step"]
-                buf.copy_(where(step == 0, grad, buf * momentum + grad * (1 - dampening)))
-                step.add_(1)
+            if group["dampening"] != 0:
+                damped = grad * hyper(group, "1-dampening", p, fn=lambda g: 1 - g["dampening"])
+                step = state.get("step")
+                if step is None:  # made while dampening was 0: its first step is done
+                    buf.mul_(momentum).add_(damped)
+                else:
+                    buf.copy_(where(step == 0, grad, buf * momentum + damped))
+                    step.add_(1)
             else:
                 buf.mul_(momentum).add_(grad)
             grad = grad + buf * momentum if group["nesterov"] else buf

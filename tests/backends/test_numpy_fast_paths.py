@@ -93,6 +93,24 @@ def test_sums_propagate_nan_and_inf():
                                       [3.0, np.nan, np.inf, -np.inf])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(64, 16, 8, 8), (3, 2, 5), (2, 3, 4, 5, 2), (1, 4, 1, 1)])
+@pytest.mark.parametrize("layout", ["C", "channels-last"])
+def test_per_channel_sums_match_float64(dtype, shape, layout):
+    """sum over every axis but 1 (batch norm's statistics): two GEMVs with ones."""
+    x = RNG.standard_normal(shape).astype(dtype)
+    if layout == "channels-last":
+        x = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+    axis = (0,) + tuple(range(2, len(shape)))
+    for keepdims in (False, True):
+        got = K["sum"](x, axis=axis, keepdims=keepdims)
+        want = np.sum(x.astype(np.float64), axis=axis, keepdims=keepdims)
+        assert got.dtype == np.dtype(dtype) and got.shape == want.shape
+        magnitude = np.sum(np.abs(x.astype(np.float64)), axis=axis, keepdims=keepdims)
+        eps = 1e-15 if dtype == "float64" else 1e-6
+        assert (np.abs(got - want) <= eps * magnitude + 1e-30).all()
+
+
 # ------------------------------------------------------------------ relu
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
 def test_relu_of_floats_with_nan_and_infinities(dtype):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 
+import nn_reference
 import numpy as np
+from gg_reference_seq import SEQ_REFERENCE
 
 import graphgrad as gg
 from graphgrad.ops import REGISTRY
@@ -98,6 +100,9 @@ REFERENCE = {
     "gather": lambda x, idx, axis: np.take_along_axis(x, idx, axis),
     "binary_cross_entropy": lambda p, t: _bce(p, t),
     "gather_backward": _gather_backward, "one_hot": _one_hot,
+    # collectives over a group of one process: the identity
+    "all_reduce": lambda x, op, group: x, "broadcast": lambda x, src, group: x,
+    **nn_reference.REFERENCE,
 }
 
 
@@ -132,3 +137,6 @@ def to_tensor(a, dtype=None):
 def float64_args(sample):
     return [np.asarray(a, dtype=np.float64) if np.asarray(a).dtype.kind == "f"
             else np.asarray(a) for a in sample.args]
+
+
+REFERENCE.update(SEQ_REFERENCE)  # recurrent ops, argsort, cumsum, einsum

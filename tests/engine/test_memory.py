@@ -18,8 +18,10 @@ def _model():
     b = gg.zeros(3, requires_grad=True)
     x, y = gg.randn(8, 4), gg.randn(8, 3)
 
-    def step():
+    def step(seen=None):
         loss = ((gg.tanh(x @ w + b) - y) ** 2).mean()
+        if seen is not None:  # the graph before backward() frees what it saved
+            seen(loss)
         loss.backward()
         with gg.no_grad():
             w.sub_(0.01 * w.grad)
@@ -33,16 +35,19 @@ def _model():
 
 def test_intermediates_die_with_the_loss():
     step = _model()
-    loss = step()
     refs = []
-    stack = [loss]
-    while stack:
-        t = stack.pop()
-        refs.append(weakref.ref(t))
-        if t._ctx is not None:
-            stack.extend(t._ctx.inputs)
+
+    def seen(loss):
+        stack = [loss]
+        while stack:
+            t = stack.pop()
+            refs.append(weakref.ref(t))
+            if t._ctx is not None:
+                stack.extend(t._ctx.inputs)
+
+    loss = step(seen)
     assert len(refs) > 8
-    del loss, stack, t
+    del loss
     gc.collect()
     alive = [r() for r in refs if r() is not None]
     # Only the leaves and data (owned by the training loop) outlive the step.

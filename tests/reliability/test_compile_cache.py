@@ -69,7 +69,7 @@ def test_least_recently_used_goes_first():
         f(gg.ones(n))
     f(gg.ones(1))  # a hit refreshes 1
     f(gg.ones(4))  # so 2 is evicted, not 1
-    sizes = sorted(sig[1][0][1][0] for sig in f.entries)
+    sizes = sorted(sig[3][0][1][0] for sig in f.entries)  # (grad mode, tree, kw, specs)
     assert sizes == [1, 3, 4]
     traces = f.cache_info().traces
     np.testing.assert_array_equal(f(gg.ones(2)).numpy(), [2.0, 2.0])  # traced again
@@ -102,3 +102,50 @@ def test_forty_retraces_hold_at_most_cache_size_plans():
     assert f.cache_info().entries == CACHE_SIZE
     assert held <= (CACHE_SIZE + 1) * one, \
         f"40 retraces hold {held / 2**20:.1f} MB, one plan {one / 2**20:.1f} MB"
+
+
+def _fused_kernels(entry) -> list:
+    return [v for k, v in entry.plan.run.__globals__.items() if k.startswith("fused_")]
+
+
+def test_evicted_plans_free_their_fused_kernels():
+    f = gg.compile(lambda x: ((x * 2 + 1).exp() * x).sum(), cache_size=2)
+    kernels = {}
+    for n in range(1, 6):
+        f(gg.ones(n * 1000))
+        kernels[n] = [weakref.ref(k) for k in _fused_kernels(f.last)]
+        assert kernels[n], "the plan should hold a fused kernel"
+    gc.collect()
+    assert all(r() is None for n in (1, 2, 3) for r in kernels[n])
+    assert all(r() is not None for n in (4, 5) for r in kernels[n])
+
+
+def test_trace_records_are_bounded():
+    from graphgrad.plan_cache import MAX_RECORDS
+
+    f = gg.compile(lambda x: x + 1, cache_size=1)
+    with pytest.warns(UserWarning):
+        for n in range(1, MAX_RECORDS + 11):
+            f(gg.ones(n))
+    info = f.cache_info()
+    assert info.traces == MAX_RECORDS + 10 and len(info.records) == MAX_RECORDS
+    assert f"trace {MAX_RECORDS + 10}:" in str(info)
+
+
+def test_retracing_on_most_calls_warns_once_naming_the_argument():
+    f = gg.compile(lambda x, n: x * n, cache_size=4)
+    with pytest.warns(UserWarning, match="argument 'n' keeps changing") as record:
+        for n in range(20):
+            f(gg.ones(2), n)
+    assert len([w for w in record if "keeps changing" in str(w.message)]) == 1
+
+
+def test_a_few_signatures_in_turn_do_not_warn():
+    import warnings
+
+    f = gg.compile(lambda x: x * 2, cache_size=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for i in range(40):
+            f(gg.ones(1 + i % 3))
+    assert f.cache_info().traces == 3

@@ -22,11 +22,13 @@ __all__ = ["CheckingBackend"]
 
 
 class _Aval:
-    """Shape and dtype only: what an op's `infer` rule reads."""
+    """Shape and dtype only: what an op's `infer` rule reads. A Python number (a compiled
+    step's hyperparameter) stands for a 0-d array of the array operands' dtype."""
 
-    def __init__(self, array):
+    def __init__(self, array, like=None):
         self.shape = tuple(np.shape(array))
-        self.dtype = np.asarray(array).dtype
+        self.dtype = np.asarray(array).dtype if hasattr(array, "dtype") or like is None \
+            else like
 
     @property
     def ndim(self) -> int:
@@ -70,7 +72,9 @@ class CheckingBackend(NumpyBackend):
                                f"{type(out).__name__}, not an array", op=name)
         op = REGISTRY.get(name)
         if op is not None and op.infer is not None:
-            shape, dtype = op.infer(*[_Aval(a) for a in arrays], **attrs)
+            dts = [a.dtype for a in arrays if hasattr(a, "dtype")]
+            like = next((d for d in dts if d != np.bool_), dts[0] if dts else None)
+            shape, dtype = op.infer(*[_Aval(a, like) for a in arrays], **attrs)
             if tuple(out.shape) != tuple(shape) or out.dtype != np.dtype(dtype):
                 raise BackendError(
                     f"checking backend: the kernel of {name!r} returned "

@@ -1,0 +1,297 @@
+"""Kernels for sequence models, written once against the array module `xp` (NumPy or CuPy).
+
+The recurrent ops (`rnn_seq`, `gru_seq`, `lstm_seq`) run a whole layer over a whole
+sequence in one kernel, looping over time inside it, as cuDNN does: the graph holds one
+node per layer whatever the length, so tracing and compiling cost O(1) in T. Each
+loop step does only what must be sequential (one small GEMM with the hidden weights
+and a few elementwise updates); the input projection, and in the backward pass the
+recomputed gates and every weight gradient, are one large GEMM over all steps.
+
+Backward kernels recompute the gates from the saved outputs (the hidden sequence
+gives every step's previous state, so the recomputation is two GEMMs, not a loop)
+and return all gradients packed in one flat array, in the order of the forward op's
+operands (x, h0 [, c0], w_ih, w_hh, b_ih, b_hh): an op has one output.
+
+Only functions CuPy also has are used, so `kernels(cupy)` serves the CuPy backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def _sigmoid(xp, x):
+    # 0.5 tanh(x / 2) + 0.5: no overflow for large |x|, three ufuncs.
+    out = xp.multiply(x, x.dtype.type(0.5))
+    xp.tanh(out, out=out)
+    out *= x.dtype.type(0.5)
+    out += x.dtype.type(0.5)
+    return out
+
+
+def _steps(T: int, reverse: bool) -> range:
+    return range(T - 1, -1, -1) if reverse else range(T)
+
+
+def _previous(xp, seq, first, reverse: bool):
+    """Each step's previous state: `first` at the first step processed, else the state of
+    the step processed before (seq is (T, B, H), time-major)."""
+    if reverse:
+        return xp.concatenate([seq[1:], first[None]], axis=0)
+    return xp.concatenate([first[None], seq[:-1]], axis=0)
+
+
+def _projection(x, w, b):
+    """x @ w.T + b over all steps at once: (T, B, I) -> (T, B, G)."""
+    T, B, n = x.shape
+    return (x.reshape(T * B, n) @ w.T + b).reshape(T, B, w.shape[0])
+
+
+def _weight_grads(xp, dgi, dgh, x, hp):
+    """(dw_ih, dw_hh, db_ih, db_hh) from the gate gradients over all steps: two GEMMs."""
+    T, B, G = dgi.shape
+    dgi2, dgh2 = dgi.reshape(T * B, G), dgh.reshape(T * B, G)
+    return (dgi2.T @ x.reshape(T * B, -1), dgh2.T @ hp.reshape(T * B, -1),
+            dgi2.sum(axis=0), dgh2.sum(axis=0))
+
+
+def _pack(xp, *grads):
+    return xp.concatenate([g.reshape(-1) for g in grads])
+
+
+# ---------------------------------------------------------------------- Elman RNN
+
+def _activate(xp, pre, nonlinearity: str):
+    if nonlinearity == "tanh":
+        return xp.tanh(pre, out=pre)
+    return xp.maximum(pre, 0, out=pre)
+
+
+def make_rnn(xp) -> tuple[Callable, Callable]:
+    def rnn_seq(x, h0, w_ih, w_hh, b_ih, b_hh, *, nonlinearity="tanh", reverse=False):
+        gi = _projection(x, w_ih, b_ih)
+        hs = xp.empty(gi.shape, dtype=x.dtype)
+        h, whT = h0, xp.ascontiguousarray(w_hh.T)  # contiguous: a faster per-step GEMM
+        for t in _steps(x.shape[0], reverse):
+            pre = h @ whT
+            pre += gi[t]
+            pre += b_hh
+            h = hs[t] = _activate(xp, pre, nonlinearity)
+        return hs
+
+    def rnn_seq_backward(g, x, h0, w_ih, w_hh, b_ih, b_hh, hs, *, nonlinearity="tanh",
+                         reverse=False):
+        hp = _previous(xp, hs, h0, reverse)
+        slope = 1 - hs * hs if nonlinearity == "tanh" else (hs > 0).astype(hs.dtype)
+        dpre = xp.empty(hs.shape, dtype=hs.dtype)
+        dh = xp.zeros(h0.shape, dtype=hs.dtype)
+        for t in _steps(x.shape[0], not reverse):
+            dh += g[t]
+            xp.multiply(dh, slope[t], out=dpre[t])
+            dh = dpre[t] @ w_hh
+        T, B, H = hs.shape
+        dx = (dpre.reshape(T * B, H) @ w_ih).reshape(x.shape)
+        return _pack(xp, dx, dh, *_weight_grads(xp, dpre, dpre, x, hp))
+
+    return rnn_seq, rnn_seq_backward
+
+
+# ---------------------------------------------------------------------- GRU
+
+def _sigmoid_(xp, x):
+    """In place: x <- sigmoid(x), as 0.5 tanh(x / 2) + 0.5."""
+    half = x.dtype.type(0.5)
+    x *= half
+    xp.tanh(x, out=x)
+    x *= half
+    x += half
+    return x
+
+
+def make_gru(xp) -> tuple[Callable, Callable]:
+    def gru_seq(x, h0, w_ih, w_hh, b_ih, b_hh, *, reverse=False):
+        """Returns (5, T, B, H): h, then the workspace the backward reads (r, z, n and
+        W_hn h + b_hn), written in place during the loop: no recomputation later."""
+        T, B, _ = x.shape
+        H = h0.shape[1]
+        gi = _projection(x, w_ih, b_ih)
+        gi[..., :2 * H] += b_hh[:2 * H]  # r and z add both biases: fold b_hh in once
+        out = xp.empty((5, T, B, H), dtype=x.dtype)
+        # W_hh^T made contiguous once: OpenBLAS runs the small per-step GEMM ~2x faster
+        h, whT, b_hn = h0, xp.ascontiguousarray(w_hh.T), b_hh[2 * H:]
+        for t in _steps(T, reverse):
+            gh = h @ whT
+            r, z, n, ghn = out[1, t], out[2, t], out[3, t], out[4, t]
+            _sigmoid_(xp, xp.add(gi[t, :, :H], gh[:, :H], out=r))
+            _sigmoid_(xp, xp.add(gi[t, :, H:2 * H], gh[:, H:2 * H], out=z))
+            xp.add(gh[:, 2 * H:], b_hn, out=ghn)
+            xp.multiply(r, ghn, out=n)
+            n += gi[t, :, 2 * H:]
+            xp.tanh(n, out=n)
+            hn = xp.subtract(h, n, out=out[0, t])  # h' = n + z (h - n)
+            hn *= z
+            hn += n
+            h = hn
+        return out
+
+    def gru_seq_backward(g, x, h0, w_ih, w_hh, b_ih, b_hh, out, *, reverse=False):
+        _, T, B, H = out.shape
+        hp = _previous(xp, out[0], h0, reverse)
+        ki, kh = _gru_factors(xp, out, hp)
+        extra = _gru_extra(xp, out, g, ki) if g[1:].any() else None
+        dgh = xp.empty((T, B, 3, H), dtype=out.dtype)
+        dhs = xp.empty((T, B, H), dtype=out.dtype)  # each step's total dh
+        dh = xp.zeros((B, H), dtype=out.dtype)
+        w, z = w_hh.reshape(3 * H, H), out[2]
+        for t in _steps(T, not reverse):
+            cur = xp.add(dh, g[0, t], out=dhs[t])
+            xp.multiply(cur[:, None, :], kh[t], out=dgh[t])
+            if extra is not None:
+                dgh[t] += extra[1][t]
+            dh = dgh[t].reshape(B, 3 * H) @ w
+            dh += cur * z[t]
+        dgi = dhs[:, :, None, :] * ki
+        if extra is not None:
+            dgi += extra[0]
+        dgi, dgh = dgi.reshape(T, B, 3 * H), dgh.reshape(T, B, 3 * H)
+        dx = (dgi.reshape(T * B, 3 * H) @ w_ih).reshape(x.shape)
+        return _pack(xp, dx, dh, *_weight_grads(xp, dgi, dgh, x, hp))
+
+    return gru_seq, gru_seq_backward
+
+
+def _gru_factors(xp, out, hp):
+    """The gate gradients are linear in each step's dh: d(gi) = dh * ki and
+    d(gh) = dh * kh, gate by gate (r, z, n); computed over all steps at once, in place."""
+    r, z, n, ghn = out[1], out[2], out[3], out[4]
+    T, B, H = r.shape
+    ki = xp.empty((T, B, 3, H), dtype=out.dtype)
+    kr, kz, kn = ki[:, :, 0], ki[:, :, 1], ki[:, :, 2]
+    xp.multiply(n, n, out=kn)                 # kn = (1 - z)(1 - n^2): d n_pre / d h'
+    xp.subtract(1, kn, out=kn)
+    kn *= 1 - z
+    xp.subtract(1, r, out=kr)                 # kr = kn ghn r (1 - r)
+    kr *= r
+    kr *= ghn
+    kr *= kn
+    xp.subtract(hp, n, out=kz)                # kz = (h - n) z (1 - z)
+    kz *= z
+    kz *= 1 - z
+    kh = ki.copy()
+    kh[:, :, 2] *= r                          # gh_n enters n_pre times r
+    return ki, kh
+
+
+def _gru_extra(xp, out, g, ki):
+    """(ei, eh): the gate gradients that come from cotangents of the workspace outputs
+    (r, z, n, W_hn h + b_hn) rather than from h; zero in a model, which uses h only."""
+    r, z, n, ghn = out[1], out[2], out[3], out[4]
+    en = g[3] * (1 - n * n)
+    dr = r * (1 - r)
+    e_r = en * ghn * dr + g[1] * dr
+    e_z = g[2] * z * (1 - z)
+    ei = xp.stack([e_r, e_z, en], axis=2)
+    eh = xp.stack([e_r, e_z, en * r + g[4]], axis=2)
+    return ei, eh
+
+
+# ---------------------------------------------------------------------- LSTM
+
+def _sigmoid_to(xp, src, dst):
+    """dst <- sigmoid(src), as 0.5 tanh(src / 2) + 0.5."""
+    half = src.dtype.type(0.5)
+    xp.multiply(src, half, out=dst)
+    xp.tanh(dst, out=dst)
+    dst *= half
+    dst += half
+    return dst
+
+
+def make_lstm(xp) -> tuple[Callable, Callable]:
+    def lstm_seq(x, h0, c0, w_ih, w_hh, b_ih, b_hh, *, reverse=False):
+        """Returns (6, T, B, H): h, c, then the gates i, f, g, o the backward reads."""
+        gi = _projection(x, w_ih, b_ih)
+        gi += b_hh
+        H = h0.shape[1]
+        out = xp.empty((6,) + x.shape[:2] + (H,), dtype=x.dtype)
+        h, c, whT = h0, c0, xp.ascontiguousarray(w_hh.T)  # contiguous: faster GEMMs
+        for t in _steps(x.shape[0], reverse):
+            gates = h @ whT
+            gates += gi[t]
+            i, f, g, o = (out[k, t] for k in range(2, 6))
+            _sigmoid_to(xp, gates[:, :H], i)
+            _sigmoid_to(xp, gates[:, H:2 * H], f)
+            xp.tanh(gates[:, 2 * H:3 * H], out=g)
+            _sigmoid_to(xp, gates[:, 3 * H:], o)
+            c = xp.multiply(f, c, out=out[1, t])
+            c += i * g
+            h = xp.multiply(o, xp.tanh(c), out=out[0, t])
+        return out
+
+    def lstm_seq_backward(g, x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, *, reverse=False):
+        _, T, B, H = out.shape
+        hp, cp = _previous(xp, out[0], h0, reverse), _previous(xp, out[1], c0, reverse)
+        kc, ko, kdc, f = _lstm_factors(xp, out, cp)
+        extra = _lstm_extra(xp, out, g) if g[2:].any() else None
+        dgates = xp.empty((T, B, 4, H), dtype=out.dtype)
+        dh = xp.zeros((B, H), dtype=out.dtype)
+        dc = xp.zeros((B, H), dtype=out.dtype)
+        for t in _steps(T, not reverse):
+            dh += g[0, t]
+            dc += g[1, t]
+            dc += dh * kdc[t]
+            xp.multiply(dc[:, None, :], kc[t], out=dgates[t, :, :3])
+            xp.multiply(dh, ko[t], out=dgates[t, :, 3])
+            if extra is not None:
+                dgates[t] += extra[t]
+            dh = dgates[t].reshape(B, 4 * H) @ w_hh
+            dc *= f[t]
+        dgates = dgates.reshape(T, B, 4 * H)
+        dx = (dgates.reshape(T * B, 4 * H) @ w_ih).reshape(x.shape)
+        return _pack(xp, dx, dh, dc, *_weight_grads(xp, dgates, dgates, x, hp))
+
+    return lstm_seq, lstm_seq_backward
+
+
+def _lstm_factors(xp, out, cp):
+    """Factors over all steps: d(i, f, g pre-activations) = dc * kc, d(o pre) = dh * ko,
+    and dc's share of dh is dh * kdc."""
+    i, f, g, o = out[2], out[3], out[4], out[5]
+    tc = xp.tanh(out[1])
+    kc = xp.stack([g * i * (1 - i), cp * f * (1 - f), i * (1 - g * g)], axis=2)
+    return kc, tc * o * (1 - o), o * (1 - tc * tc), f
+
+
+def _lstm_extra(xp, out, g):
+    """The pre-activation gradients from cotangents of the saved gates (zero in a model,
+    which reads h and c only)."""
+    i, f, gg, o = out[2], out[3], out[4], out[5]
+    return xp.stack([g[2] * i * (1 - i), g[3] * f * (1 - f), g[4] * (1 - gg * gg),
+                     g[5] * o * (1 - o)], axis=2)
+
+
+# ---------------------------------------------------------------------- the table
+
+def kernels(xp) -> dict[str, Callable]:
+    """Every sequence kernel for array module `xp`, by op name (one line per backend)."""
+    rnn, rnn_b = make_rnn(xp)
+    gru, gru_b = make_gru(xp)
+    lstm, lstm_b = make_lstm(xp)
+    return {
+        "rnn_seq": rnn, "rnn_seq_backward": rnn_b,
+        "gru_seq": gru, "gru_seq_backward": gru_b,
+        "lstm_seq": lstm, "lstm_seq_backward": lstm_b,
+        "cumsum": lambda x, axis: xp.cumsum(x, axis=axis),
+        "argsort": lambda x, axis, descending: _argsort(xp, x, axis, descending),
+        "einsum": lambda *xs, equation: xp.einsum(equation, *xs),
+    }
+
+
+def _argsort(xp, x, axis, descending):
+    """A stable argsort (ties keep their order, as torch.sort(stable=True)); descending
+    sorts the negated keys, which keeps ties in order too (bools and unsigned ints are
+    widened first so negation is exact)."""
+    if x.dtype.kind in "bu":
+        x = x.astype("int64")
+    keys = -x if descending else x
+    return xp.argsort(keys, axis=axis, kind="stable").astype("int64")

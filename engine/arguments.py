@@ -1,0 +1,148 @@
+"""The arguments of a compiled call: flattened into tensors and Python values, as eager.
+
+A compiled function takes what the same function takes eagerly: tensors (or NumPy
+arrays), Python numbers, strings and None, and (nested) lists, tuples and dicts of them,
+positionally or by keyword. `flatten_call` turns one call into its *signature* (the
+structure, each tensor's shape/dtype/requires_grad, each Python value itself: a new
+signature traces again) and the list of tensor leaves, which become the plan's inputs.
+Python values are constants of the plan, so a different value is a different signature
+(as torch.compile specializes on them). Anything else gets a SignatureError naming the
+argument.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes, grad_mode
+from .errors import SignatureError, TracingError
+from .source import user_source
+from .tensor import Tensor
+
+_PLAIN = (int, float, bool, str, complex, type(None))
+
+
+_FLAT_TREES: dict[int, tuple] = {}  # n -> ("T",) * n: the tree of n tensor arguments
+
+
+def flatten_call(args, kwargs, names, backend):
+    """(signature, arrays, objects) for a call: see the module docstring. `arrays` are
+    the tensor leaves' arrays on `backend` (the plan's inputs), `objects` the caller's
+    tensors (or NumPy arrays) they came from, written back to after in-place changes."""
+    if not kwargs:  # the common call: tensors on the plan's backend, positionally
+        specs, arrays = [], []
+        for a in args:
+            if type(a) is not Tensor or a._backend is not backend or a._value is None:
+                break
+            specs.append(("tensor", a.shape, a.dtype, a.requires_grad))
+            arrays.append(a._value)
+        else:
+            tree = _FLAT_TREES.get(len(args)) or _FLAT_TREES.setdefault(
+                len(args), ("T",) * len(args))
+            return (grad_mode._enabled, tree, (), tuple(specs)), arrays, args
+    specs, leaves = [], []
+    tree = tuple(_walk(a, names[i] if i < len(names) else f"arg{i}", specs, leaves, backend)
+                 for i, a in enumerate(args))
+    kw = tuple((k, _walk(v, k, specs, leaves, backend)) for k, v in kwargs.items())
+    return ((grad_mode._enabled, tree, kw, tuple(specs)), [a for _, a in leaves],
+            [o for o, _ in leaves])
+
+
+def _walk(a, path, specs, leaves, backend):
+    if isinstance(a, Tensor):
+        if a._value is None:
+            raise TracingError(f"a compiled function was called with a symbolic tensor as "
+                               f"argument {path!r}", source=user_source())
+        array = a._value if a._backend is backend \
+            else backend.from_numpy(a._backend.to_numpy(a._value))
+        specs.append(("tensor", a.shape, a.dtype, a.requires_grad))
+        leaves.append((a, array))
+        return "T"
+    if isinstance(a, np.ndarray):
+        arr = np.asarray(a, dtypes.from_numpy_dtype(a.dtype))
+        specs.append(("tensor", arr.shape, arr.dtype, False))
+        leaves.append((a, backend.from_numpy(arr)))
+        return "T"
+    if isinstance(a, _PLAIN):
+        specs.append(("static", type(a), a))
+        return "S"
+    if isinstance(a, (list, tuple)) and type(a) in (list, tuple) or _is_namedtuple(a):
+        return (type(a), tuple(_walk(v, f"{path}[{i}]", specs, leaves, backend)
+                               for i, v in enumerate(a)))
+    if type(a) is dict:
+        return (dict, tuple((k, _walk(v, f"{path}[{k!r}]", specs, leaves, backend))
+                            for k, v in a.items()))
+    raise SignatureError(
+        f"argument {path!r} of a compiled function is a {type(a).__name__}; a compiled "
+        "function takes tensors, NumPy arrays, Python numbers, strings, None and (nested) "
+        "lists, tuples and dicts of them. Reach other objects (modules, optimizers) through "
+        "a global or a closure instead.", source=user_source())
+
+
+def _is_namedtuple(a) -> bool:
+    return isinstance(a, tuple) and hasattr(type(a), "_fields")
+
+
+def rebuild_call(signature, args, kwargs, tensors):
+    """The call's (args, kwargs) with the tensor leaves replaced by `tensors` (in order)."""
+    it = iter(tensors)
+    _, tree, kw, _ = signature
+    new_args = [_build(t, a, it) for t, a in zip(tree, args)]
+    new_kwargs = {k: _build(t, kwargs[k], it) for k, t in kw}
+    return new_args, new_kwargs
+
+
+def _build(tree, value, it):
+    if tree == "T":
+        return next(it)
+    if tree == "S":
+        return value
+    kind, items = tree
+    if kind is dict:
+        return {k: _build(t, value[k], it) for k, t in items}
+    built = [_build(t, v, it) for t, v in zip(items, value)]
+    return kind(*built) if hasattr(kind, "_fields") else kind(built)
+
+
+def paths(signature, names) -> list[str]:
+    """The path of every leaf (tensor or Python value) in the signature, in order."""
+    out: list[str] = []
+    _, tree, kw, _ = signature
+
+    def walk(t, path):
+        if t in ("T", "S"):
+            out.append(path)
+            return
+        kind, items = t
+        if kind is dict:
+            for k, sub in items:
+                walk(sub, f"{path}[{k!r}]")
+        else:
+            for i, sub in enumerate(items):
+                walk(sub, f"{path}[{i}]")
+
+    for i, t in enumerate(tree):
+        walk(t, names[i] if i < len(names) else f"arg{i}")
+    for k, t in kw:
+        walk(t, k)
+    return out
+
+
+def describe_change(old, new, names) -> tuple[str, str | None]:
+    """(why a new signature was traced, the argument that changed or None)."""
+    if old is None:
+        return "first call", None
+    if old[0] != new[0]:
+        return f"grad mode changed ({old[0]} -> {new[0]})", None
+    if old[1:3] != new[1:3]:
+        return "the structure of the arguments changed (number, nesting or keywords)", None
+    for path, a, b in zip(paths(new, names), old[3], new[3]):
+        if a != b:
+            return f"argument {path!r} changed: {_spec(a)} -> {_spec(b)}", path
+    return "signature changed", None
+
+
+def _spec(s) -> str:
+    if s[0] == "tensor":
+        return f"{dtypes.short(s[2])}{list(s[1])}{' requires_grad' if s[3] else ''}"
+    return repr(s[2])

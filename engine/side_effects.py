@@ -1,0 +1,221 @@
+"""Python state a trace must not change: counters, lists, scheduler steps, attributes.
+
+A compiled function's Python code runs once, when it is traced; the plan replays only
+tensor operations. A Python side effect inside the step (`scheduler.step()`, `count +=
+1`, `history.append(loss)`, `self.calls += 1`) would therefore happen once and then
+silently never again. So before a trace we take a shallow snapshot of the Python state
+the function can reach (its globals and closure variables, the attributes of the
+objects they hold, the items of lists and dicts, a few levels deep); after the trace we
+compare, and any difference restores the snapshot and raises a TracingError that names
+what changed and says what to do. Tensors are not part of the snapshot: their changes
+are traced (state writes), and objects may declare attributes a trace legitimately
+fills in (`traced_mutable_attributes`, e.g. an optimizer's lazily created `state`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+
+from .errors import TracingError
+from .source import user_source
+from .tensor import Tensor
+
+MAX_DEPTH = 4  # globals -> object -> attribute -> list/dict -> item
+MAX_ITEMS = 64  # longer lists and dicts: only their length is compared
+MAX_OBJECTS = 2000
+
+_SKIP = (Tensor, type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
+         types.MethodType, str, bytes, int, float, complex, bool, type(None), range)
+
+
+class Snapshot:
+    """Shallow copies of the mutable Python state reachable from `fn`."""
+
+    def __init__(self, fn):
+        self.entries: list[tuple] = []  # (label, kind, container, saved)
+        self._seen: set[int] = set()
+        for label, container, key in roots(fn):
+            self._take(label, "binding", (container, key), _get(container, key))
+            self._visit(label, _get(container, key), 1)
+
+    def _take(self, label, kind, target, saved) -> None:
+        self.entries.append((label, kind, target, saved))
+
+    def _visit(self, label, obj, depth) -> None:
+        if depth > MAX_DEPTH or isinstance(obj, _SKIP) or id(obj) in self._seen \
+                or len(self._seen) > MAX_OBJECTS or hasattr(obj, "__wrapped__") \
+                or type(obj).__module__.startswith(("numpy", "networkx")):
+            return
+        self._seen.add(id(obj))
+        if isinstance(obj, (list, dict, set)):
+            saved = _copy(obj)
+            self._take(label, "items", obj, saved)
+            if saved[1] is not None:
+                items = obj.items() if isinstance(obj, dict) else enumerate(obj) \
+                    if isinstance(obj, list) else ()
+                for k, v in items:
+                    self._visit(f"{label}[{k!r}]", v, depth + 1)
+            return
+        if isinstance(obj, tuple):
+            for i, v in enumerate(obj):
+                self._visit(f"{label}[{i}]", v, depth + 1)
+            return
+        attrs = getattr(obj, "__dict__", None)
+        if not isinstance(attrs, dict):
+            return
+        skip = set(getattr(type(obj), "traced_mutable_attributes", ()))
+        saved = {k: v for k, v in attrs.items() if k not in skip}
+        self._take(label, "attrs", obj, saved)
+        for k, v in saved.items():
+            self._visit(f"{label}.{k}", v, depth + 1)
+
+    def changes(self) -> list[str]:
+        """What differs from the snapshot now (labels in the user's names)."""
+        out = []
+        for label, kind, target, saved in self.entries:
+            if kind == "binding":
+                if _get(*target) is not saved:
+                    out.append(label)
+            elif kind == "items":
+                if not _same(_copy(target), saved):
+                    out.append(_item_label(label, target, saved))
+            else:
+                skip = set(getattr(type(target), "traced_mutable_attributes", ()))
+                now = {k: v for k, v in target.__dict__.items() if k not in skip}
+                if now.keys() != saved.keys() or any(now[k] is not saved[k] for k in now):
+                    keys = sorted(k for k in {*now, *saved} if now.get(k) is not saved.get(k))
+                    if keys == ["training"] and hasattr(target, "named_parameters"):
+                        continue  # train()/eval(): replayed by the plan (`mode_sets`)
+                    out += [f"{label}.{k}" for k in keys[:3]] or [label]
+        return out
+
+    def mode_sets(self) -> list[tuple]:
+        """(module, training) for the modules whose train()/eval() mode the traced code
+        set: the plan sets them again at every call, as the code would."""
+        out = []
+        for _label, kind, target, saved in self.entries:
+            if kind == "attrs" and hasattr(target, "named_parameters") \
+                    and target.__dict__.get("training") is not saved.get("training"):
+                out.append((target, target.__dict__.get("training")))
+        return out
+
+    def restore(self) -> None:
+        for _label, kind, target, saved in reversed(self.entries):
+            if kind == "binding":
+                _set(*target, saved)
+            elif kind == "items" and saved[1] is not None:
+                _restore_items(target, saved)
+            elif kind == "attrs":
+                skip = set(getattr(type(target), "traced_mutable_attributes", ()))
+                for k in [k for k in target.__dict__ if k not in skip and k not in saved]:
+                    del target.__dict__[k]
+                target.__dict__.update(saved)
+
+    def check(self, fn_name: str) -> None:
+        """Raise (after restoring the snapshot) if the trace changed Python state."""
+        changed = self.changes()
+        if not changed:
+            return
+        self.restore()
+        what = ", ".join(f"`{c}`" for c in changed[:4])
+        raise TracingError(
+            f"{fn_name} changed Python state while it was traced: {what}. A compiled "
+            "function's Python code runs only once, when it is traced, so the change would "
+            "not happen on later calls. Do it outside the compiled function: call "
+            "scheduler.step() after the compiled step, keep counters outside (or in a "
+            "tensor), and return values you want to collect (append them after the call).",
+            source=user_source())
+
+
+def roots(fn):
+    """(label, container, key) for the globals and closure cells fn (and the functions it
+    calls, two levels down) reads: `container` is a cell (key None) or a globals dict."""
+    out, frontier, seen = [], [fn], {id(fn)}
+    for _ in range(3):
+        nxt = []
+        for f in frontier:
+            target = inspect.unwrap(f) if callable(f) else f
+            code = getattr(target, "__code__", None)
+            if code is None:
+                continue
+            for name, cell in zip(code.co_freevars, getattr(target, "__closure__", None) or ()):
+                out.append((name, cell, None))
+                nxt += _functions_in(_get(cell, None), seen)
+            globs = getattr(target, "__globals__", {})
+            for name in code.co_names:
+                if name in globs:
+                    out.append((name, globs, name))
+                    nxt += _functions_in(globs[name], seen)
+        frontier = nxt
+    return out
+
+
+def _functions_in(obj, seen) -> list:
+    if id(obj) in seen or not inspect.isfunction(obj):
+        return []
+    seen.add(id(obj))
+    return [obj]
+
+
+def _item_label(label, target, saved) -> str:
+    """`label['key']` for the first changed key of a dict, else `label`."""
+    if isinstance(target, dict) and saved[1] is not None:
+        before = dict(saved[1])
+        for k in {*target, *before}:
+            if target.get(k, _EMPTY) is not before.get(k, _EMPTY):
+                return f"{label}[{k!r}]"
+    return label
+
+
+def _get(container, key):
+    if isinstance(container, types.CellType):
+        try:
+            return container.cell_contents
+        except ValueError:
+            return _EMPTY
+    return container.get(key, _EMPTY)
+
+
+def _set(container, key, value) -> None:
+    if isinstance(container, types.CellType):
+        if value is not _EMPTY:
+            container.cell_contents = value
+    elif value is _EMPTY:
+        container.pop(key, None)
+    else:
+        container[key] = value
+
+
+_EMPTY = object()
+
+
+def _copy(obj) -> tuple:
+    """(length, shallow copy of the items, or None past MAX_ITEMS)."""
+    if len(obj) > MAX_ITEMS:
+        return len(obj), None
+    return len(obj), list(obj.items()) if isinstance(obj, dict) else list(obj)
+
+
+def _same(now, saved) -> bool:
+    if now[0] != saved[0] or (now[1] is None) != (saved[1] is None):
+        return False
+    return now[1] is None or all(_identical(a, b) for a, b in zip(now[1], saved[1]))
+
+
+def _identical(a, b) -> bool:
+    if isinstance(a, tuple) and isinstance(b, tuple):  # dict items
+        return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+    return a is b
+
+
+def _restore_items(target, saved) -> None:
+    saved = saved[1]
+    if isinstance(target, dict):
+        target.clear()
+        target.update(saved)
+    elif isinstance(target, list):
+        target[:] = saved
+    else:
+        target.clear()
+        target.update(saved)

@@ -1,0 +1,127 @@
+"""The tensor ops around sequence models against PyTorch 2.13: split, chunk, unbind,
+narrow, flip, roll, index_select, masked_fill, tril, triu, F.pad, cumsum, einsum, norm,
+sort, argsort, topk, multinomial.
+
+Oracle: the torch function on the same float32 input: outputs (and indices) and the
+input gradient of sum(out * w) for fixed weights w (rtol 1e-4), eagerly and compiled.
+multinomial: frequencies over many draws against the given probabilities.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import graphgrad as gg
+import graphgrad.nn.functional as F
+
+X = np.random.default_rng(0).standard_normal((4, 5, 6)).astype(np.float32)
+IDX = np.array([4, 0, 2, 2])
+MASK = np.random.default_rng(1).random((5, 6)) > 0.5
+
+CASES = {
+    "split": (lambda x: gg.split(x, 2, 1), lambda x: torch.split(x, 2, 1)),
+    "split_sizes": (lambda x: x.split([1, 4, 1], -1), lambda x: x.split([1, 4, 1], -1)),
+    "chunk": (lambda x: x.chunk(3, 2), lambda x: x.chunk(3, 2)),
+    "unbind": (lambda x: gg.unbind(x, 1), lambda x: torch.unbind(x, 1)),
+    "narrow": (lambda x: x.narrow(2, 1, 3), lambda x: x.narrow(2, 1, 3)),
+    "flip": (lambda x: gg.flip(x, (0, 2)), lambda x: torch.flip(x, (0, 2))),
+    "roll": (lambda x: gg.roll(x, (2, -1), (1, 2)), lambda x: torch.roll(x, (2, -1), (1, 2))),
+    "roll_flat": (lambda x: x.roll(7), lambda x: x.roll(7)),
+    "index_select": (lambda x: x.index_select(1, gg.tensor(IDX)),
+                     lambda x: x.index_select(1, torch.tensor(IDX))),
+    "masked_fill": (lambda x: x.masked_fill(gg.tensor(MASK), -2.5),
+                    lambda x: x.masked_fill(torch.tensor(MASK), -2.5)),
+    "tril": (lambda x: gg.tril(x, -1), lambda x: torch.tril(x, -1)),
+    "triu": (lambda x: x.triu(1), lambda x: x.triu(1)),
+    "pad_constant": (lambda x: F.pad(x, (1, 2, 0, 1), value=0.5),
+                     lambda x: torch.nn.functional.pad(x, (1, 2, 0, 1), value=0.5)),
+    "pad_crop": (lambda x: F.pad(x, (-1, 2)), lambda x: torch.nn.functional.pad(x, (-1, 2))),
+    "pad_reflect": (lambda x: F.pad(x, (2, 3), mode="reflect"),
+                    lambda x: torch.nn.functional.pad(x, (2, 3), mode="reflect")),
+    "pad_replicate": (lambda x: F.pad(x, (2, 1, 1, 3), mode="replicate"),
+                      lambda x: torch.nn.functional.pad(x, (2, 1, 1, 3), mode="replicate")),
+    "pad_circular": (lambda x: F.pad(x, (2, 1), mode="circular"),
+                     lambda x: torch.nn.functional.pad(x, (2, 1), mode="circular")),
+    "cumsum": (lambda x: gg.cumsum(x, 1), lambda x: torch.cumsum(x, 1)),
+    "einsum": (lambda x: gg.einsum("bij,bkj->bik", x, x), lambda x: torch.einsum(
+        "bij,bkj->bik", x, x)),
+    "einsum_sum": (lambda x: gg.einsum("bij->j", x), lambda x: torch.einsum("bij->j", x)),
+    "norm": (lambda x: gg.norm(x), lambda x: torch.norm(x)),
+    "norm_p3": (lambda x: x.norm(3, dim=1), lambda x: x.norm(3, dim=1)),
+    "linalg_norm_inf": (lambda x: gg.linalg.norm(x, float("inf"), dim=-1),
+                        lambda x: torch.linalg.norm(x, float("inf"), dim=-1)),
+    "vector_norm_1": (lambda x: gg.linalg.vector_norm(x, 1, dim=(0, 2), keepdim=True),
+                      lambda x: torch.linalg.vector_norm(x, 1, dim=(0, 2), keepdim=True)),
+    "sort": (lambda x: gg.sort(x, 1), lambda x: torch.sort(x, stable=True, dim=1)),
+    "sort_desc": (lambda x: x.sort(-1, descending=True),
+                  lambda x: x.sort(stable=True, dim=-1, descending=True)),
+    "argsort": (lambda x: gg.argsort(x, 0), lambda x: torch.argsort(x, stable=True, dim=0)),
+    "topk": (lambda x: gg.topk(x, 3, 2), lambda x: torch.topk(x, 3, 2)),
+    "topk_smallest": (lambda x: x.topk(2, 1, largest=False), lambda x: x.topk(2, 1, largest=False)),
+}
+
+
+def _flat(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_matches_torch(name, compiled):
+    ours_fn, torch_fn = CASES[name]
+
+    def step(x):
+        outs = _flat(ours_fn(x))
+        loss = sum((o * gg.tensor(np.cos(np.arange(o.numel())).reshape(o.shape)
+                                  .astype(np.float32))).sum() for o in outs if o.dtype.kind == "f")
+        if not isinstance(loss, int):
+            loss.backward()
+        return outs, x.grad
+
+    x = gg.tensor(X, requires_grad=True)
+    outs, grad = (gg.compile(step) if compiled else step)(x)
+    t = torch.tensor(X, requires_grad=True)
+    routs = _flat(torch_fn(t))
+    floats = [o for o in routs if o.dtype.is_floating_point]
+    if floats:
+        sum((o * torch.tensor(np.cos(np.arange(o.numel())).reshape(o.shape)
+                              .astype(np.float32))).sum() for o in floats).backward()
+    assert len(outs) == len(routs)
+    for o, r in zip(outs, routs):
+        assert o.shape == tuple(r.shape)
+        np.testing.assert_allclose(o.numpy(), r.detach().numpy(), rtol=1e-4, atol=1e-5)
+    if floats:
+        np.testing.assert_allclose(grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("fn", [lambda x: gg.cumsum(x, 0), lambda x: gg.einsum("ij,jk->ik", x, x.T),
+                                lambda x: gg.topk(x, 2, 1)[0], lambda x: gg.norm(x, 3, dim=1),
+                                lambda x: F.pad(x, (1, 2), mode="reflect")],
+                         ids=["cumsum", "einsum", "topk", "norm", "pad"])
+def test_gradcheck_float64(fn):
+    x = gg.tensor(np.random.default_rng(2).standard_normal((3, 4)), dtype="float64",
+                  requires_grad=True)
+    assert gg.gradcheck(fn, (x,), check_forward=True)
+
+
+@pytest.mark.parametrize("replacement", [True, False])
+def test_multinomial_frequencies(replacement):
+    gg.manual_seed(0)
+    p = np.array([0.1, 0.0, 0.6, 0.3])
+    probs = gg.tensor(np.tile(p, (4000, 1)), dtype="float64")
+    draws = gg.multinomial(probs, 2 if not replacement else 3, replacement=replacement).numpy()
+    assert draws.dtype == np.int64 and not (draws == 1).any()
+    if replacement:
+        freq = np.bincount(draws.reshape(-1), minlength=4) / draws.size
+        np.testing.assert_allclose(freq, p, atol=0.02)
+    else:
+        assert (draws[:, 0] != draws[:, 1]).all()
+        first = np.bincount(draws[:, 0], minlength=4) / len(draws)
+        np.testing.assert_allclose(first, p, atol=0.03)
+
+
+def test_multinomial_compiled_draws_fresh_samples():
+    probs = gg.softmax(gg.randn(2, 6), -1)
+    step = gg.compile(lambda p: gg.multinomial(p, 5, replacement=True))
+    a, b = step(probs).numpy(), step(probs).numpy()
+    assert a.shape == (2, 5) and (a != b).any()

@@ -1,0 +1,128 @@
+"""F.scaled_dot_product_attention and nn.MultiheadAttention against PyTorch 2.13.
+
+Oracle: torch's functions and modules with the same weights (loaded through
+`load_state_dict`, which checks the parameter names) and inputs: outputs, returned
+attention weights, input and parameter gradients in float32 (rtol 1e-4), eagerly and
+compiled.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import graphgrad as gg
+import graphgrad.nn.functional as F
+from graphgrad import nn
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def _data(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _close(a, b):
+    np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+
+
+def _weights(shape):
+    return np.cos(np.arange(int(np.prod(shape)))).reshape(shape).astype(np.float32)
+
+
+MASK = np.array([[True, False, True, True], [True, True, False, True],
+                 [False, True, True, True]])
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("kw", [{}, {"is_causal": True}, {"scale": 0.3},
+                                {"attn_mask": "bool"}, {"attn_mask": "float"}],
+                         ids=["plain", "causal", "scale", "bool_mask", "float_mask"])
+def test_sdpa_matches_torch(kw, compiled):
+    q, k, v = _data(2, 2, 3, 4), _data(2, 2, 4, 4, seed=1), _data(2, 2, 4, 5, seed=2)
+    if kw.get("is_causal"):
+        k, v = k[:, :, :3], v[:, :, :3]
+    kw_g, kw_t = dict(kw), dict(kw)
+    if kw.get("attn_mask") == "bool":
+        kw_g["attn_mask"], kw_t["attn_mask"] = gg.tensor(MASK), torch.tensor(MASK)
+    elif kw.get("attn_mask") == "float":
+        m = _data(3, 4, seed=5)
+        kw_g["attn_mask"], kw_t["attn_mask"] = gg.tensor(m), torch.tensor(m)
+    ours = [gg.tensor(a, requires_grad=True) for a in (q, k, v)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+
+    def step(*xs):
+        out = F.scaled_dot_product_attention(*xs, **kw_g)
+        (out * gg.tensor(_weights(out.shape))).sum().backward()
+        return out, [x.grad for x in xs]
+
+    out, grads = (gg.compile(step) if compiled else step)(*ours)
+    ref = torch.nn.functional.scaled_dot_product_attention(*theirs, **kw_t)
+    (ref * torch.tensor(_weights(ref.shape))).sum().backward()
+    _close(out.numpy(), ref.detach().numpy())
+    for g, t in zip(grads, theirs):
+        _close(g.numpy(), t.grad.numpy())
+
+
+def test_sdpa_dropout_keeps_expectation_shape():
+    q = gg.ones(1, 1, 4, 8)
+    out = F.scaled_dot_product_attention(q, q, q, dropout_p=0.5)
+    assert out.shape == (1, 1, 4, 8)
+    assert set(np.unique(out.numpy().round(4))) <= {0.0, 0.5, 1.0, 1.5, 2.0}
+
+
+def _mha_case(batch_first, self_attn, masks, need_avg, compiled):
+    gg.manual_seed(0)
+    E, H, L, S, N = 8, 2, 3, 4, 2
+    module = nn.MultiheadAttention(E, H, batch_first=batch_first)
+    ref = torch.nn.MultiheadAttention(E, H, batch_first=batch_first)
+    ref.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+                         for k, v in module.state_dict().items()})
+    shape = (lambda n: (N, n, E)) if batch_first else (lambda n: (n, N, E))
+    if self_attn:
+        arrays = [_data(*shape(S))]
+    else:
+        arrays = [_data(*shape(L)), _data(*shape(S), seed=1), _data(*shape(S), seed=2)]
+    kw_g, kw_t = {"average_attn_weights": need_avg}, {"average_attn_weights": need_avg}
+    if "attn" in masks:
+        m = ~np.tri(S if self_attn else L, S, dtype=bool)
+        kw_g["attn_mask"], kw_t["attn_mask"] = gg.tensor(m), torch.tensor(m)
+    if "pad" in masks:
+        pad = np.array([[False, False, False, True], [False, True, False, False]])
+        kw_g["key_padding_mask"], kw_t["key_padding_mask"] = gg.tensor(pad), torch.tensor(pad)
+    ours = [gg.tensor(a, requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+
+    def step(*xs):
+        module.zero_grad()
+        qkv = xs * 3 if self_attn else xs
+        out, w = module(*qkv, **kw_g)
+        ((out * gg.tensor(_weights(out.shape))).sum() + (w * w).sum()).backward()
+        return out, w, [x.grad for x in xs]
+
+    out, w, grads = (gg.compile(step) if compiled else step)(*ours)
+    qkv = theirs * 3 if self_attn else theirs
+    rout, rw = ref(*qkv, **kw_t)
+    ((rout * torch.tensor(_weights(rout.shape))).sum() + (rw * rw).sum()).backward()
+    _close(out.numpy(), rout.detach().numpy())
+    _close(w.numpy(), rw.detach().numpy())
+    for g, t in zip(grads, theirs):
+        _close(g.numpy(), t.grad.numpy())
+    rparams = dict(ref.named_parameters())
+    for name, p in module.named_parameters():
+        _close(p.grad.numpy(), rparams[name].grad.numpy())
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("batch_first, self_attn, masks, need_avg", [
+    (False, True, (), True), (True, True, ("attn", "pad"), False),
+    (True, False, ("pad",), True), (False, False, ("attn",), True)])
+def test_mha_matches_torch(batch_first, self_attn, masks, need_avg, compiled):
+    _mha_case(batch_first, self_attn, masks, need_avg, compiled)
+
+
+def test_mha_names_and_unbatched():
+    module = nn.MultiheadAttention(8, 2)
+    assert list(module.state_dict()) == list(torch.nn.MultiheadAttention(8, 2).state_dict())
+    x = gg.randn(5, 8)
+    out, w = module(x, x, x, need_weights=False)
+    assert out.shape == (5, 8) and w is None
