@@ -167,6 +167,7 @@ def main(argv=None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply steps per block")
     parser.add_argument("--no-rss", action="store_true", help="skip memory/first-call runs")
     parser.add_argument("--rss", action="store_true", help="memory runs even with --quick")
+    parser.add_argument("--no-timing", action="store_true", help="memory/first-call runs only")
     parser.add_argument("--child", choices=["timing", "rss"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.workloads = args.workloads or list(make(True))
@@ -182,7 +183,7 @@ def main(argv=None) -> int:
     threads = args.threads or (["default"] if args.quick else ["default", "1"])
     common = ["--workloads", *args.workloads]
     timings = {}
-    for t in threads:
+    for t in [] if args.no_timing else threads:
         env = ONE_THREAD_ENV if t == "1" else {}
         timings[t] = _run_child(args, ["--child", "timing", "--threads", t, *common,
                                        "--systems", *args.systems], env)

@@ -52,12 +52,13 @@ def format_table(workloads: dict, timings: dict[str, list[dict]], memory: list[d
             "peak RSS MB (+ over baseline)", "first call"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, w in workloads.items():
-        systems = list(dict.fromkeys(s for t in settings for (k, s) in by[t] if k == key))
+        systems = list(dict.fromkeys([*(s for t in settings for (k, s) in by[t] if k == key),
+                                      *(s for (k, s) in mem if k == key)]))
         for s in systems:
             cells = [_cell(by[t].get((key, s)), by[t].get((key, "numpy (hand)")))
                      for t in settings]
-            first = by[settings[0]].get((key, s))
-            flag = _flag(first, by[settings[0]].get((key, "numpy (hand)")))
+            first = by[settings[0]].get((key, s)) if settings else None
+            flag = _flag(first, by[settings[0]].get((key, "numpy (hand)")) if settings else None)
             lines.append("| " + " | ".join([w.title if s == systems[0] else "", s + flag,
                                             *cells, *_memory(mem.get((key, s)))]) + " |")
     return "\n".join(lines)
