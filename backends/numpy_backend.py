@@ -347,6 +347,7 @@ class NumpyBackend(Backend):
             .astype(dtype),
             randperm=lambda shape, dtype: self.rng.permutation(shape[0]).astype(dtype),
         )
+        self._stock = dict(k)  # specializations stand in for these kernels only
 
     def from_numpy(self, array: np.ndarray) -> np.ndarray:
         return np.array(array, copy=True)
@@ -358,6 +359,8 @@ class NumpyBackend(Backend):
         self.rng = np.random.default_rng(seed)
 
     def specialize(self, op, arg_types, attrs):
+        if self.kernels.get(op) is not self._stock.get(op):
+            return None  # a kernel replaced (a subclass, a checking wrapper) runs as given
         if op == "sum":
             (shape, dtype), = arg_types
             gemv = _gemv_sum(tuple(shape), np.dtype(dtype), attrs["axis"], attrs["keepdims"])
