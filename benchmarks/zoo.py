@@ -33,6 +33,7 @@ from graphgrad import nn, optim
 from graphgrad.bench import blas_threads
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cnn_digits  # noqa: E402  (the example's model, so the benchmark times what it trains)
 
 TORCH = "torch eager"
@@ -123,9 +124,26 @@ def cnn_systems() -> tuple[dict[str, Callable], float]:
     return systems, first
 
 
+def sequence_systems(kind: str) -> Callable[[], tuple[dict[str, Callable], float]]:
+    """examples/char_lm.py's model of `kind` (benchmarks/zoo_seq.py builds the steps),
+    batch 32, context 64, Adam."""
+    def build():
+        import zoo_seq  # beside this file; it imports the example
+
+        first, _ = zoo_seq.first_call(kind)
+        return {"graphgrad compiled": zoo_seq.gg_step(kind),
+                "graphgrad eager": zoo_seq.gg_step(kind, compiled=False),
+                TORCH: zoo_seq.torch_step(kind)}, first
+    return build
+
+
 WORKLOADS: list[Workload] = [
     Workload("cnn", "digits CNN (2x conv3x3-BN-ReLU-maxpool, linear), batch 64, Adam",
              cnn_systems, steps=30),
+    Workload("gru", "character GRU LM (embedding, GRU 256, linear), batch 32, context 64, "
+             "Adam", sequence_systems("gru"), steps=3),
+    Workload("transformer", "character transformer LM (2 pre-LN blocks, d 128, 4 heads), "
+             "batch 32, context 64, Adam", sequence_systems("transformer"), steps=2),
 ]
 
 

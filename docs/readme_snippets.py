@@ -78,7 +78,9 @@ def parse(text: str) -> list[Snippet]:
 
 
 def _run(args, cwd: Path, shell: bool = False) -> str:
-    env = dict(os.environ, PYTHONHASHSEED="0", COLUMNS="100")
+    # this interpreter's scripts (`graphgrad`) first on PATH, as in an activated venv
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = dict(os.environ, PYTHONHASHSEED="0", COLUMNS="100", PATH=path)
     proc = subprocess.run(args, cwd=cwd, shell=shell, capture_output=True, text=True,
                           env=env, timeout=600, executable="/bin/bash" if shell else None)
     return proc.stdout + proc.stderr

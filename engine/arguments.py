@@ -25,6 +25,15 @@ _PLAIN = (int, float, bool, str, complex, type(None))
 _FLAT_TREES: dict[int, tuple] = {}  # n -> ("T",) * n: the tree of n tensor arguments
 
 
+def flat_tree(n: int) -> tuple:
+    """The signature's tree for n positional tensor arguments (shared, so equal ones hash
+    and compare fast)."""
+    tree = _FLAT_TREES.get(n)
+    if tree is None:
+        tree = _FLAT_TREES[n] = ("T",) * n
+    return tree
+
+
 def flatten_call(args, kwargs, names, backend):
     """(signature, arrays, objects) for a call: see the module docstring. `arrays` are
     the tensor leaves' arrays on `backend` (the plan's inputs), `objects` the caller's
@@ -37,8 +46,7 @@ def flatten_call(args, kwargs, names, backend):
             specs.append(("tensor", a.shape, a.dtype, a.requires_grad))
             arrays.append(a._value)
         else:
-            tree = _FLAT_TREES.get(len(args)) or _FLAT_TREES.setdefault(
-                len(args), ("T",) * len(args))
+            tree = _FLAT_TREES.get(len(args)) or flat_tree(len(args))
             return (grad_mode._enabled, tree, (), tuple(specs)), arrays, args
     specs, leaves = [], []
     tree = tuple(_walk(a, names[i] if i < len(names) else f"arg{i}", specs, leaves, backend)
@@ -108,24 +116,25 @@ def paths(signature, names) -> list[str]:
     """The path of every leaf (tensor or Python value) in the signature, in order."""
     out: list[str] = []
     _, tree, kw, _ = signature
-
-    def walk(t, path):
-        if t in ("T", "S"):
-            out.append(path)
-            return
-        kind, items = t
-        if kind is dict:
-            for k, sub in items:
-                walk(sub, f"{path}[{k!r}]")
-        else:
-            for i, sub in enumerate(items):
-                walk(sub, f"{path}[{i}]")
-
     for i, t in enumerate(tree):
-        walk(t, names[i] if i < len(names) else f"arg{i}")
+        _walk_paths(t, names[i] if i < len(names) else f"arg{i}", out)
     for k, t in kw:
-        walk(t, k)
+        _walk_paths(t, k, out)
     return out
+
+
+def _walk_paths(t, path: str, out: list) -> None:
+    # a module function: a nested closure calling itself would be a reference cycle
+    if t in ("T", "S"):
+        out.append(path)
+        return
+    kind, items = t
+    if kind is dict:
+        for k, sub in items:
+            _walk_paths(sub, f"{path}[{k!r}]", out)
+    else:
+        for i, sub in enumerate(items):
+            _walk_paths(sub, f"{path}[{i}]", out)
 
 
 def describe_change(old, new, names) -> tuple[str, str | None]:

@@ -80,7 +80,7 @@ def _leading_to(order, wanted_ids) -> set[int]:
 
 def _check_usable(ctx: Ctx) -> None:
     """PyTorch's two refusals: saved values were freed, or changed in place since."""
-    if ctx.released and ctx.saved:
+    if ctx.released:
         raise AutogradError(
             f"backward through the graph a second time: the values `{ctx.op.name}` saved for "
             "its gradient were freed by the first backward(); pass retain_graph=True to the "

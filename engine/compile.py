@@ -89,7 +89,9 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         self._args = (args, kwargs)
-        backend = self._current_backend()
+        backend = self._backend_obj  # (the current backend, unless the default changed)
+        if (self.backend_name or _backend_registry._default_name) != self._backend_key:
+            backend = self._current_backend()
         signature, arrays, objs = flatten_call(args, kwargs, self._names, backend)
         entries = self.entries.get(signature, ())
         for entry in entries:
@@ -135,10 +137,12 @@ class CompiledFunction:
             raise
         except Exception as exc:
             raise self._runtime_error(entry, exc) from exc
-        for module, training in entry.mode_sets:  # train()/eval() inside the step
-            object.__setattr__(module, "training", training)
         backend = entry.plan.backend
         n_out = entry.n_outputs
+        if entry.plain:  # no write-backs, mode switches or argument grads
+            return entry.rebuild([Tensor._wrap(o, backend) for o in outs[:n_out]])
+        for module, training in entry.mode_sets:  # train()/eval() inside the step
+            object.__setattr__(module, "training", training)
         if entry.input_writes:
             _write_back(entry.input_writes, outs[n_out:], objs, backend)
         if entry.optimized.input_grads:
@@ -273,7 +277,7 @@ class CompiledFunction:
             f"gg.compile: {name} was traced again on {len(recent)} of its last "
             f"{calls - recent[0].call + 1} calls, more signatures than its cache holds "
             f"(cache_size={self.cache_size}); {what}. Pass values that change as tensors, "
-            "keep shapes fixed, or raise cache_size.", stacklevel=4)
+            "keep shapes fixed, or raise cache_size.", stacklevel=5)
 
     # ------------------------------------------------------------------ introspection
     def cache_info(self) -> CacheInfo:

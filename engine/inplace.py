@@ -1,15 +1,20 @@
 """The in-place methods PyTorch users write (`p.sub_(lr * p.grad)`, `buf.mul_(m)`).
 
-Each is one expression handed to `Tensor._inplace`, which computes it out of place from
-an alias of the tensor's current value and then rebinds the tensor to the result: the
-same code path eagerly (a version bump that autograd checks) and while tracing (a
-state write when the tensor is a parameter, a buffer or optimizer state).
+Each is one expression handed to `Tensor._inplace` (engine/views.py), which computes it
+out of place from an alias of the tensor's current value and then rebinds the tensor
+(or, for a view, its base) to the result: the same code path eagerly (a version bump
+that autograd checks) and while tracing (a state write when the tensor is a parameter,
+a buffer or optimizer state).
 """
 
 from __future__ import annotations
 
+from . import dtypes
+from .creation import as_tensor, full, rand, randn
+from .ops.elementwise import identity, where
+from .ops.shape import _index_spec, broadcast_to, index_backward_op, index_op
 from .tensor import Tensor, tensor_method
-from .views import overwrite
+from .views import overwrite, region
 
 
 @tensor_method()
@@ -60,17 +65,12 @@ def lerp_(self, end, weight) -> Tensor:
 @tensor_method()
 def copy_(self, src) -> Tensor:
     """Copy `src` (broadcast, cast) into this tensor; never aliases src's buffer."""
-    from .ops.elementwise import identity
-    from .ops.shape import broadcast_to
-
     return self._inplace(
         lambda s: overwrite(s, identity(broadcast_to(src, s.shape)).astype(s.dtype)))
 
 
 @tensor_method()
 def fill_(self, value) -> Tensor:
-    from .creation import full
-
     return self._inplace(
         lambda s: overwrite(s, full(s.shape, value, dtype=s.dtype, backend=s._backend)))
 
@@ -97,7 +97,6 @@ for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "neg"):
 
 @tensor_method()
 def masked_fill_(self, mask, value) -> Tensor:
-    from .ops.elementwise import where
 
     return self._inplace(lambda s: where(mask, value, s))
 
@@ -105,8 +104,6 @@ def masked_fill_(self, mask, value) -> Tensor:
 def _draw(kind: str, like: Tensor) -> Tensor:
     """Samples in float64 (as nn.init draws them, so both give the same numbers), moved to
     `like`'s backend."""
-    from . import dtypes
-    from .creation import rand, randn
 
     draw = (randn if kind == "normal" else rand)(*like.shape, dtype=dtypes.float64)
     if draw._value is not None and draw._backend is not like._backend:
@@ -124,3 +121,19 @@ def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
 def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with samples uniform in [a, b)."""
     return self._inplace(lambda s: overwrite(s, _draw("uniform", s) * (b - a) + a))
+
+
+def setitem(self, key, value) -> None:
+    """`x[key] = value`: the selected elements take `value` (broadcast), in place."""
+    spec, tensors = _index_spec(self, key)
+
+    def update(s):
+        v = as_tensor(value, s.dtype, like=s)
+        target = index_op(s, *tensors, spec=spec).shape
+        placed = index_backward_op(broadcast_to(v, target), *tensors, spec=spec, shape=s.shape)
+        return where(region(s, spec, tensors), placed, s)
+
+    self._inplace(update)
+
+
+Tensor.__setitem__ = setitem

@@ -59,6 +59,7 @@ class Entry:
         self.input_writes = list(getattr(graph, "input_writes", ()))
         self.mode_sets = tuple(getattr(graph, "mode_sets", ()))  # (module, training)
         self.n_outputs = len(optimized.outputs) - len(self.input_writes)
+        self.plain = not (self.input_writes or self.mode_sets or optimized.input_grads)
 
     @property
     def source(self) -> str:

@@ -20,6 +20,7 @@ from .errors import BackendError
 from .ir.graph import SOURCE_OPS
 from .ops.registry import REGISTRY
 from .passes.memory import last_uses
+from .views import refresh_views
 
 _counter = itertools.count()
 
@@ -210,14 +211,7 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
     order = getattr(graph, "schedule", None) or graph.topo_order()
     order = [n for n in order if n in graph]
     last = last_uses(graph, order)
-    writer.names.update(zip(graph.inputs, params))
-    for n in order:
-        data = graph[n]
-        if data["op"] == "const":  # used by its global name: no line, nothing to free
-            value = backend.from_numpy(np.asarray(data["attrs"]["value"]))
-            writer.names[n] = writer.bind(f"c{n}", value)
-        elif data["op"] != "input":
-            writer.names[n] = f"v{n}"
+    _name_values(writer, graph, order, params)
     gets: dict[int, list[int]] = {}
     for n in order:
         if graph[n]["op"] == "get":
@@ -246,6 +240,10 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
             writer.emit(f"del {', '.join(dying[i])}")
     for name, n in graph.state_writes.items():
         writer.emit(_state_write(writer, graph, name, n), None, f"state {name}")
+        ref = graph.state_refs[name]
+        if ref.kind == "tensor":  # views of it (`p.data`, `p.T` kept by the user) see it too
+            obj = writer.bind(_ident(f"T_{name}", "T"), ref.tensor)
+            writer.emit(f"if {obj}._views: {writer.bind('refresh_views', refresh_views)}({obj})")
     results = [*graph.outputs, *(graph.input_grads[i] for i in sorted(graph.input_grads)
                                  if graph.input_grads[i] is not None)]
     outs = ", ".join(_returned(writer, graph, o, k) for k, o in enumerate(results))
@@ -253,6 +251,19 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
     writer.fn_name = writer.free_name(fn_name)
     writer.header = f"def {writer.fn_name}({', '.join(params)}):"
     return writer
+
+
+def _name_values(writer, graph, order, params) -> None:
+    """Each node's name in the plan: the parameters for inputs, a global bound to the
+    array for constants, `v<node>` for the rest."""
+    writer.names.update(zip(graph.inputs, params))
+    for n in order:
+        data = graph[n]
+        if data["op"] == "const":  # used by its global name: no line, nothing to free
+            value = writer.backend.from_numpy(np.asarray(data["attrs"]["value"]))
+            writer.names[n] = writer.bind(f"c{n}", value)
+        elif data["op"] != "input":
+            writer.names[n] = f"v{n}"
 
 
 def _holds_buffer(graph, n) -> bool:

@@ -14,8 +14,12 @@ fills in (`traced_mutable_attributes`, e.g. an optimizer's lazily created `state
 
 from __future__ import annotations
 
+import copy
 import inspect
+import random
 import types
+
+import numpy as np
 
 from .errors import TracingError
 from .source import user_source
@@ -38,11 +42,21 @@ class Snapshot:
         for label, container, key in roots(fn):
             self._take(label, "binding", (container, key), _get(container, key))
             self._visit(label, _get(container, key), 1)
+        self._rng = (random.getstate(), np.random.get_state())
+
+    def rng_changed(self) -> bool:
+        """Whether Python's or NumPy's global random generator was drawn from."""
+        py, legacy = self._rng
+        return random.getstate() != py or not _equal_state(legacy, np.random.get_state())
 
     def _take(self, label, kind, target, saved) -> None:
         self.entries.append((label, kind, target, saved))
 
     def _visit(self, label, obj, depth) -> None:
+        if isinstance(obj, np.random.Generator) and id(obj) not in self._seen:
+            self._seen.add(id(obj))
+            self._take(label, "rng", obj, copy.deepcopy(obj.bit_generator.state))
+            return
         if depth > MAX_DEPTH or isinstance(obj, _SKIP) or id(obj) in self._seen \
                 or len(self._seen) > MAX_OBJECTS or hasattr(obj, "__wrapped__") \
                 or type(obj).__module__.startswith(("numpy", "networkx")):
@@ -80,6 +94,9 @@ class Snapshot:
             elif kind == "items":
                 if not _same(_copy(target), saved):
                     out.append(_item_label(label, target, saved))
+            elif kind == "rng":
+                if not _equal_state(target.bit_generator.state, saved):
+                    out.append(f"{label} (a NumPy random generator)")
             else:
                 skip = set(getattr(type(target), "traced_mutable_attributes", ()))
                 now = {k: v for k, v in target.__dict__.items() if k not in skip}
@@ -101,11 +118,15 @@ class Snapshot:
         return out
 
     def restore(self) -> None:
+        random.setstate(self._rng[0])
+        np.random.set_state(self._rng[1])
         for _label, kind, target, saved in reversed(self.entries):
             if kind == "binding":
                 _set(*target, saved)
             elif kind == "items" and saved[1] is not None:
                 _restore_items(target, saved)
+            elif kind == "rng":
+                target.bit_generator.state = saved
             elif kind == "attrs":
                 skip = set(getattr(type(target), "traced_mutable_attributes", ()))
                 for k in [k for k in target.__dict__ if k not in skip and k not in saved]:
@@ -115,6 +136,8 @@ class Snapshot:
     def check(self, fn_name: str) -> None:
         """Raise (after restoring the snapshot) if the trace changed Python state."""
         changed = self.changes()
+        if self.rng_changed():
+            changed.append("the global random state (random / numpy.random)")
         if not changed:
             return
         self.restore()
@@ -124,7 +147,8 @@ class Snapshot:
             "function's Python code runs only once, when it is traced, so the change would "
             "not happen on later calls. Do it outside the compiled function: call "
             "scheduler.step() after the compiled step, keep counters outside (or in a "
-            "tensor), and return values you want to collect (append them after the call).",
+            "tensor), return values you want to collect (append them after the call), and "
+            "draw random numbers with gg.rand/gg.randn (ops of the plan).",
             source=user_source())
 
 
@@ -156,6 +180,17 @@ def _functions_in(obj, seen) -> list:
         return []
     seen.add(id(obj))
     return [obj]
+
+
+def _equal_state(a, b) -> bool:
+    """Equality of random-generator states (nested dicts/tuples holding arrays)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal_state(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_equal_state(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b))
+    return a == b
 
 
 def _item_label(label, target, saved) -> str:

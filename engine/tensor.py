@@ -4,7 +4,9 @@ A Tensor holds either a backend array (`_value`) or, while `gg.compile`/`gg.trac
 tracing, a node id in the tracer's Graph (`_node`). Ops never look at which: they go
 through `ops.registry.apply`, which runs the kernel or adds a node. When grad mode is
 on and an input requires grad, the result remembers how it was made (`_ctx`), and
-`backward()` walks those records in reverse (see `autodiff.py`).
+`backward()` walks those records in reverse (see `autodiff.py`). A view (a slice,
+a reshape, `.detach()`...) remembers its base and shares its version counter; writes
+through it reach the base (see `views.py`, which also defines the in-place core).
 """
 
 from __future__ import annotations
@@ -54,13 +56,18 @@ class Ctx:
     def release(self, released_ids=frozenset()) -> None:
         """Free what backward needed (PyTorch frees saved tensors unless retain_graph).
 
-        Leaves stay (the caller owns them), and so does an input made by a node that this
-        backward did not release: that node may still be differentiated and read it as
-        its output. The others become value-less shells that keep the graph's shape."""
-        self.released = True
+        Leaves stay (the caller owns them), and so do 0-d constants (Python numbers: a
+        `mean`'s 1/n) and an input made by a node that this backward did not release
+        (that node may still be differentiated and read it as its output). The others
+        become value-less shells that keep the graph's shape. `released` then says
+        whether a second backward must be refused: it needs saved values or the result."""
+        inputs = self.inputs
+        self.released = self.out_version is not None or any(
+            inputs[i].shape or inputs[i].requires_grad for i in self.saved)
         self.inputs = tuple(
-            x if p is x or isinstance(p, Ctx) and id(p) not in released_ids else _shell(x, p)
-            for x, p in zip(self.inputs, self.parents))
+            x if p is x or not x.shape and not x.requires_grad
+            or isinstance(p, Ctx) and id(p) not in released_ids else _shell(x, p)
+            for x, p in zip(inputs, self.parents))
         self.out = None
 
 

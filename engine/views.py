@@ -25,6 +25,7 @@ import weakref
 import numpy as np
 
 from . import forward_ad, grad_mode
+from .creation import as_tensor
 from .errors import AutogradError, ShapeError
 from .ir import tracing
 from .ops.elementwise import cast, where
@@ -138,7 +139,12 @@ def inplace(self: Tensor, fn, *args) -> Tensor:
     source = self._alias()
     if forward_ad._levels:  # forward mode: the update's tangent replaces self's
         forward_ad.share_tangents(self, source)
-    result = fn(source, *args)
+    try:
+        result = fn(source, *args)
+    except BaseException:
+        if self._ctx is not None:  # nothing was written: self is still that node's output
+            self._ctx.out = weakref.ref(self)
+        raise
     if forward_ad._levels:
         forward_ad.share_tangents(result, self)
     if self._base is None:
@@ -205,17 +211,15 @@ def _scatter(base: Tensor, steps, value: Tensor) -> Tensor:
         return permute_op(new_mid, axes=tuple(np.argsort(attrs["axes"]).tolist()))
     spec = attrs["spec"]
     placed = index_backward_op(new_mid, spec=spec, shape=base.shape)
-    return where(_region(base, spec), placed, base)
+    return where(region(base, spec), placed, base)
 
 
-def _region(base: Tensor, spec) -> Tensor:
-    """A boolean tensor of the base's shape, true where the slice `spec` reads."""
-    from .creation import as_tensor
-
+def region(base: Tensor, spec, index_tensors=()) -> Tensor:
+    """A boolean tensor of the base's shape, true where `base[spec]` reads."""
     with grad_mode.no_grad():
         ones = as_tensor(np.ones(base.shape, np.float32), like=base)
-        sel = index_op(ones, spec=spec)
-        return index_backward_op(sel, spec=spec, shape=base.shape) > 0
+        sel = index_op(ones, *index_tensors, spec=spec)
+        return index_backward_op(sel, *index_tensors, spec=spec, shape=base.shape) > 0
 
 
 def replay(base: Tensor, steps) -> Tensor:

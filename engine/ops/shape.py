@@ -444,25 +444,3 @@ def getitem(x, key) -> Tensor:
 
 
 Tensor.__getitem__ = getitem
-
-
-def __setitem__(x, key, value):
-    """`x[key] = value`: an in-place update (allowed on leaves under no_grad)."""
-    from .elementwise import where
-
-    spec, tensors = _index_spec(x, key)
-    from ..creation import as_tensor
-
-    def update(s):
-        ones = as_tensor(np.ones(s.shape, bool), like=s)
-        sel = index_op(ones, *tensors, spec=spec)
-        mask = index_backward_op(sel.astype(s.dtype), *tensors, spec=spec, shape=s.shape) > 0
-        v = as_tensor(value, s.dtype, like=s)
-        target_shape = index_op(s, *tensors, spec=spec).shape
-        placed = index_backward_op(broadcast_to(v, target_shape), *tensors, spec=spec,
-                                   shape=s.shape)
-        return where(mask, placed, s)
-    return x._inplace(update)
-
-
-Tensor.__setitem__ = __setitem__

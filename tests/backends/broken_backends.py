@@ -297,8 +297,9 @@ class ZeroDAsPythonNumbers(NumpyBackend):
 
 
 class CupyKernelTable(NumpyBackend):
-    """Not broken: the CuPy backend's kernel table with NumPy as its array module (the
-    way tests/backends/test_cupy_backend.py checks the table's logic without a GPU)."""
+    """Not broken: the CuPy backend's elementwise and array kernels with NumPy as their
+    array module (its indexing kernels need CuPy's RawKernels: the CuPy emulation,
+    tests/cupy_emulation, runs those)."""
 
     name = "cupy_kernel_table"
 
@@ -307,4 +308,4 @@ class CupyKernelTable(NumpyBackend):
         numpy_kernels = dict(self.kernels)
         self.kernels.update({**_elementwise_kernels(np, numpy_kernels["erf"],
                                                     numpy_kernels["sigmoid"]),
-                             **_array_kernels(np, np.add.at)})
+                             **_array_kernels(np)})

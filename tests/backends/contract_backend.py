@@ -92,6 +92,13 @@ def _softmax(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def _argsort(x, axis, descending):
+    # docs/ops.md: stable in both directions; bools and unsigned ints widened first
+    if x.dtype.kind in "bu":
+        x = x.astype(np.int64)
+    return np.argsort(-x if descending else x, axis=axis, kind="stable")
+
+
 def _log_softmax(x, axis):
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
@@ -101,11 +108,23 @@ class ContractBackend(Backend):
     """NumPy arrays, kernels written from docs/ops.md, nothing optional, no collectives."""
 
     name = "contract"
-    unsupported_ops = frozenset({"all_reduce", "broadcast"})
+    # A small backend may leave whole families out: the suite reports them as unsupported.
+    unsupported_ops = frozenset({
+        "all_reduce", "broadcast",  # collectives (need a process group)
+        "conv", "conv_input_grad", "conv_weight_grad", "max_pool", "max_pool_grad",
+        "max_pool_take", "sum_pool", "sum_pool_grad",  # convolution and pooling
+        "rnn_seq", "rnn_seq_backward", "gru_seq", "gru_seq_backward", "lstm_seq",
+        "lstm_seq_backward",  # whole-sequence recurrent layers
+    })
 
     def __init__(self):
         super().__init__()
         self.kernels.update(KERNELS)
+        self.kernels.update(
+            argsort=_argsort,
+            cumsum=lambda x, axis: np.cumsum(x, axis=axis, dtype=x.dtype),
+            einsum=lambda *xs, equation: np.array(np.einsum(equation, *xs), copy=True),
+        )
         self.rng = np.random.default_rng()
         self.kernels.update(
             rand=lambda shape, dtype: self.rng.random(shape).astype(dtype),

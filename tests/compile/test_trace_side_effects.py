@@ -183,3 +183,26 @@ def test_train_or_eval_inside_the_step_is_part_of_the_plan():
         assert compiled(x).item() == pytest.approx(want, rel=1e-6)
         assert not model.training and not model[1].training
     assert compiled.cache_info().traces == 1
+
+
+def test_python_or_numpy_randomness_inside_the_step_is_a_clear_error():
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+
+    @gg.compile
+    def noisy(x):
+        return x + float(rng.standard_normal())
+
+    with pytest.raises(gg.TracingError, match=r"`rng \(a NumPy random generator\)`.*gg.rand"):
+        noisy(gg.ones(2))
+    assert rng.bit_generator.state == state
+
+    @gg.compile
+    def legacy(x):
+        return x * float(np.random.rand())
+
+    before = np.random.get_state()[1].copy()
+    with pytest.raises(gg.TracingError, match="global random state"):
+        legacy(gg.ones(2))
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+    np.testing.assert_allclose(gg.compile(lambda x: x * gg.rand(2))(gg.ones(2)).shape, (2,))

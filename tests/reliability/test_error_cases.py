@@ -160,6 +160,8 @@ def test_compiled_function_called_with_a_changing_python_value():
     assert scale(gg.ones(2), 2.0).tolist() == [2.0, 2.0]
     assert scale(gg.ones(2), 3.0).tolist() == [3.0, 3.0]
     assert "argument 'k' changed: 2.0 -> 3.0" in str(scale.cache_info())
+    expect(gg.SignatureError, lambda: scale(gg.ones(2), object()), "argument 'k'", "object",
+           "tensors")
 
 
 # ---------------------------------------------------------------------- backends
