@@ -64,20 +64,26 @@ def elementwise(key: str, n: int) -> Workload:
                     {"x": x})
 
 
-def make(quick: bool = False) -> dict[str, Workload]:
-    """Every workload by key; `quick` shrinks the large ones for a smoke test."""
+KEYS = ["temp", "temp_idx", "two_layer", "digits", "wide", "elementwise"]
+
+
+def make(quick: bool = False, keys=KEYS) -> dict[str, Workload]:
+    """The workloads named by `keys` (each built only when named: a memory child's
+    baseline holds no other workload's data); `quick` shrinks the large ones."""
     wide = [784, 256, 256, 10] if quick else [784, 2048, 2048, 10]
-    ws = [
-        temperature("temp", indexing=False),
-        temperature("temp_idx", indexing=True),
-        mlp("two_layer", "two-layer ERM 64-128-16, batch 32 by index, SGD",
-            [64, 128, 16], 32, 1024, "mse", "sgd", 1e-2, True, False, 300),
-        mlp("digits", "digits MLP 64-128-128-10, batch 64, Adam",
-            [64, 128, 128, 10], 64, 1797, "ce", "adam", 1e-3, False, True, 100),
-        mlp("wide", f"wide MLP {'-'.join(map(str, wide))}, batch 512, SGD",
-            wide, 64 if quick else 512, 512, "ce", "sgd", 1e-3, False, True, 3),
-        elementwise("elementwise", 1 << 16 if quick else 4_000_000),
-    ]
+    factories = {
+        "temp": lambda: temperature("temp", indexing=False),
+        "temp_idx": lambda: temperature("temp_idx", indexing=True),
+        "two_layer": lambda: mlp("two_layer", "two-layer ERM 64-128-16, batch 32 by index, SGD",
+                                 [64, 128, 16], 32, 1024, "mse", "sgd", 1e-2, True, False, 300),
+        "digits": lambda: mlp("digits", "digits MLP 64-128-128-10, batch 64, Adam",
+                              [64, 128, 128, 10], 64, 1797, "ce", "adam", 1e-3, False, True,
+                              100),
+        "wide": lambda: mlp("wide", f"wide MLP {'-'.join(map(str, wide))}, batch 512, SGD",
+                            wide, 64 if quick else 512, 512, "ce", "sgd", 1e-3, False, True, 3),
+        "elementwise": lambda: elementwise("elementwise", 1 << 16 if quick else 4_000_000),
+    }
+    ws = [factories[k]() for k in keys]
     for w in ws:
         if quick:
             w.steps = max(1, w.steps // 100)
