@@ -49,7 +49,13 @@ _pool = None
 
 
 def _threads() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
+    """Two threads where there are two cores, or fewer where OMP_NUM_THREADS says so
+    (as PyTorch's intra-op threads follow it)."""
+    try:
+        limit = int(os.environ.get("OMP_NUM_THREADS", "2"))
+    except ValueError:
+        limit = 2
+    return max(1, min(2, limit, os.cpu_count() or 1))
 
 
 def _executor():
@@ -150,15 +156,20 @@ def _copy(a, out):
 
 
 def generate(program, kernels, fixed_shapes: bool = True) -> tuple[str, dict]:
-    """Source of `fused(r0, r1, ..., out=None)` and its namespace. With `fixed_shapes`
-    (not run in chunks), arrays a step needs for its shape are bound up front."""
+    """Source of `fused(r0, r1, ..., out=None, scratch=None)` and its namespace. With
+    `fixed_shapes` (not run in chunks), arrays a step needs for its shape are bound up
+    front; without (run in chunks), each temporary of the chunk's shape is written into
+    `scratch[k]`, a buffer the caller keeps from chunk to chunk (`ns["SCRATCH"]` lists
+    their dtypes): no allocation, and no fresh pages to fault in, per chunk."""
     n_in = program.n_inputs
     last = _last_reads(program)
     ns = {"np": np, "copy": _copy, "where": _where, "zeros_of": zeros_of,
           "HALF32": np.float32(0.5)}
     out_pos = {r: k for k, r in enumerate(program.outputs)}
     lines = [f"def fused({', '.join(f'r{i}' for i in range(n_in))}{',' if n_in else ''} "
-             f"out=None):"]
+             f"out=None, scratch=None):"]
+    ns["SCRATCH"] = scratch = []
+    chunk_shape = None if fixed_shapes else tuple(program.output_types[0][0])
     lines.append(f"    outs = out if out is not None else (None,) * {len(program.outputs)}")
     # 0-d inputs read by 0-d steps get a NumPy-scalar twin `s<a>` for them; steps over
     # arrays keep the 0-d array, which NumPy's ufuncs take ~0.2 us faster than a scalar.
@@ -198,6 +209,10 @@ def generate(program, kernels, fixed_shapes: bool = True) -> tuple[str, dict]:
                     (dying if buf in dying else free).remove(buf)
                     out_expr = f"r{buf}"
                     break
+        if out_expr == "None" and _inline(step) and tuple(step.shape) == chunk_shape \
+                and r not in out_pos:
+            out_expr = f"scratch[{len(scratch)}]"
+            scratch.append(np.dtype(step.dtype))
         zeros = None
         if fixed_shapes and step.op == "relu" and step.shape:
             zeros = f"ZEROS_{r}"
@@ -244,15 +259,17 @@ def compile_program(program, kernels):
     single = len(dtypes) == 1
 
     def run_range(flat_in, flat_out, aliases, lo, hi):
+        buffers = [np.empty(CHUNK, dt) for dt in ns["SCRATCH"]]  # reused by every chunk
         for start in range(lo, hi, CHUNK):
             stop = min(start + CHUNK, hi)
+            scratch = buffers if stop - start == CHUNK else [b[:stop - start] for b in buffers]
             part = [a[start:stop] if f else a for a, f in zip(flat_in, full)]
             # an output updating an input in place gets that input's very chunk, so the
             # function's own checks (`o is r2`) see the overlap, and where they decline
             # it (a later step still reads the input), the chunk's result is copied in
             outs = tuple(o[start:stop] if i is None else part[i]
                          for o, i in zip(flat_out, aliases))
-            results = fused(*part, out=outs)
+            results = fused(*part, out=outs, scratch=scratch)
             for o, r in zip(outs, (results,) if single else results):
                 if r is not o:
                     o[...] = r

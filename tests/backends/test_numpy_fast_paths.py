@@ -397,3 +397,18 @@ def test_specialized_kernels_give_the_general_kernels_answers(case):
     got = special(*args)
     assert got.shape == want.shape and got.dtype == want.dtype
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_chunks_reuse_scratch_buffers_and_omp_num_threads_caps_the_threads(monkeypatch):
+    """A chunked program writes its temporaries into per-thread scratch buffers (no
+    allocation per chunk); its results match the same program run whole."""
+    x = gg.tensor(RNG.standard_normal(2 * numpy_fusion.CHUNK + 5).astype(np.float32))
+    f = gg.compile(lambda x: gg.tanh(0.5 * x) * gg.sigmoid(x) + 0.1 * x * x)
+    got = f(x).numpy()
+    fused = [v for k, v in f.last.plan.run.__globals__.items() if k.startswith("fused_")]
+    assert "scratch[" in fused[0].source
+    xs = x.numpy().astype(np.float64)
+    want = np.tanh(0.5 * xs) / (1 + np.exp(-xs)) + 0.1 * xs * xs
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert numpy_fusion._threads() == 1

@@ -1,0 +1,93 @@
+"""Small GEMMs on one BLAS thread.
+
+OpenBLAS splits a GEMM over its thread pool once it holds more than ~262k
+multiply-adds. For the GEMMs of small models (a 64x128 batch times a 128x128 weight:
+1M) the second thread costs more than it saves: it must be woken and joined, and on a
+busy machine it waits for a core, so a 30 µs GEMM can take milliseconds (measured on
+a loaded 2-core machine: 64x128x128 at 23-129 µs on one thread, 0.5-6.3 ms on two).
+Below `SMALL_GEMM` multiply-adds, `gemm_kernel` runs the GEMM with the pool pinned to
+one thread, restoring the count right after (two cheap calls into OpenBLAS).
+
+The switch needs threadpoolctl to find NumPy's OpenBLAS; without it, or with another
+BLAS, GEMMs run as NumPy runs them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from threadpoolctl import ThreadpoolController
+except ImportError:  # pragma: no cover - optional
+    ThreadpoolController = None
+
+SMALL_GEMM = 1 << 22  # multiply-adds; ~1/1000 of the wide MLP's largest GEMM
+
+_switch = None  # (get, set) of NumPy's OpenBLAS thread count, found on first use
+
+
+def _openblas():
+    """ctypes functions (get, set) of the OpenBLAS that NumPy links, or ()."""
+    if ThreadpoolController is None:
+        return ()
+    try:
+        libs = [lib for lib in ThreadpoolController().lib_controllers
+                if lib.internal_api == "openblas"]
+        libs.sort(key=lambda lib: "numpy" not in lib.filepath)  # NumPy's own first
+        for lib in libs:
+            get = lib._get_symbol("openblas_get_num_threads")
+            put = lib._get_symbol("openblas_set_num_threads")
+            if get is not None and put is not None:
+                return get, put
+    except Exception:  # noqa: BLE001 - an unknown library layout: no switching
+        return ()
+    return ()
+
+
+def switch():
+    global _switch
+    if _switch is None:
+        _switch = _openblas()
+    return _switch
+
+
+def one_thread_dot(get, put):
+    """np.dot with OpenBLAS's pool pinned to one thread for the call."""
+    dot = np.dot
+
+    def kernel(a, b):
+        n = get()
+        if n <= 1:
+            return dot(a, b)
+        put(1)
+        try:
+            return dot(a, b)
+        finally:
+            put(n)
+    return kernel
+
+
+def gemm_kernel(shape_a, shape_b):
+    """The kernel for a 2-d float GEMM of these shapes: np.dot, on one BLAS thread when
+    the product is small (see the module docstring)."""
+    (m, k), (_, n) = shape_a, shape_b
+    if m * k * n >= SMALL_GEMM or not switch():
+        return np.dot
+    return one_thread_dot(*switch())
+
+
+def matmul(a, b):
+    """np.matmul as the kernel table's entry (eager calls, plans without a
+    specialization): 2-d GEMMs below SMALL_GEMM run on one BLAS thread, like the
+    lowered ones."""
+    if a.ndim == 2 and b.ndim == 2 and a.shape[0] * a.shape[1] * b.shape[1] < SMALL_GEMM \
+            and switch():
+        get, put = switch()
+        n = get()
+        if n > 1:
+            put(1)
+            try:
+                return np.matmul(a, b)
+            finally:
+                put(n)
+    return np.matmul(a, b)

@@ -1,0 +1,57 @@
+"""Small GEMMs run on one BLAS thread, and leave the thread count as they found it
+(backends/numpy_blas.py).
+
+Oracles: OpenBLAS's own thread count (openblas_get_num_threads), read from inside the
+GEMM by a spy standing in for np.dot / np.matmul, and before and after; results equal
+np.dot's (a GEMM split over threads divides rows or columns, not the sum, so one
+thread gives the same numbers).
+"""
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from graphgrad.backends import numpy_blas
+
+RNG = np.random.default_rng(3)
+pytestmark = pytest.mark.skipif(not numpy_blas.switch(), reason="NumPy links no OpenBLAS")
+
+
+def spy(monkeypatch, name):
+    get, _ = numpy_blas.switch()
+    seen, real = [], getattr(np, name)
+    monkeypatch.setattr(np, name, lambda a, b: (seen.append(get()), real(a, b))[1])
+    return seen
+
+
+def test_small_gemm_runs_on_one_thread_and_restores_the_count(monkeypatch):
+    get, _ = numpy_blas.switch()
+    a, b = RNG.random((64, 128), np.float32), RNG.random((128, 128), np.float32)
+    want = np.dot(a, b)
+    with threadpool_limits(2, user_api="blas"):
+        seen = spy(monkeypatch, "dot")
+        kernel = numpy_blas.gemm_kernel(a.shape, b.shape)
+        np.testing.assert_array_equal(kernel(a, b), want)
+        assert seen == [1] and get() == 2
+        seen_mm = spy(monkeypatch, "matmul")
+        np.testing.assert_array_equal(numpy_blas.matmul(a, b), want)
+        assert seen_mm == [1] and get() == 2
+
+
+def test_large_gemm_and_batched_matmul_keep_the_pool():
+    get, _ = numpy_blas.switch()
+    assert numpy_blas.gemm_kernel((512, 2048), (2048, 2048)) is np.dot
+    with threadpool_limits(2, user_api="blas"):
+        x = RNG.random((3, 4, 5))
+        np.testing.assert_array_equal(numpy_blas.matmul(x, x.transpose(0, 2, 1)),
+                                      np.matmul(x, x.transpose(0, 2, 1)))
+        assert get() == 2
+
+
+def test_a_failing_gemm_still_restores_the_count():
+    get, _ = numpy_blas.switch()
+    kernel = numpy_blas.gemm_kernel((4, 3), (3, 4))
+    with threadpool_limits(2, user_api="blas"):
+        with pytest.raises(ValueError):
+            kernel(np.ones((4, 3)), np.ones((2, 4)))
+        assert get() == 2
