@@ -14,8 +14,9 @@ overflow and division rules are NumPy's business); anything else raises
 `UnsupportedFusion` and the backend falls back to the NumPy fused function.
 
 Numba's `fastmath` is limited to flags that keep IEEE results up to rounding:
-`contract` (FMA) and `afn` (approximate libm, within ulps); never `nnan`/`ninf` (NaN
-and Inf must propagate as in NumPy), nor `reassoc`/`nsz`/`arcp`.
+`contract` (FMA), `afn` (approximate libm, within ulps) and `arcp` (x/y as x*(1/y)): a
+rounding or two per op; never `nnan`/`ninf` (NaN and Inf must propagate as in NumPy),
+`nsz` (the sign of zero) nor `reassoc` (it may cancel catastrophically).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 from .cuda_codegen import UnsupportedFusion
 
 PARALLEL_MIN = 1 << 16  # below this many elements, threads cost more than they save
-FASTMATH = ("contract", "afn")
+FASTMATH = ("contract", "afn", "arcp")
 _DTYPES = {np.dtype("float32"): "f4", np.dtype("float64"): "f8", np.dtype("bool"): "b1"}
 _NP_NAMES = {"f4": "float32", "f8": "float64", "b1": "bool_"}
 
@@ -164,7 +165,10 @@ def _loop(program, name: str, parallel: bool) -> list[str]:
     for _, d in program.input_types:
         _code(d)
     args = [f"x{i}" for i in range(n_in)] + [f"o{j}" for j in range(n_out)]
-    flags = f"fastmath={set(FASTMATH)!r}, parallel={parallel}"
+    # a set literal in sorted order: the source (and its cache file) must not depend on
+    # the process's string hashing
+    fastmath = "{" + ", ".join(repr(f) for f in sorted(FASTMATH)) + "}"
+    flags = f"fastmath={fastmath}, parallel={parallel}"
     lines = [f"@njit(cache=True, {flags})", f"def {name}(n, {', '.join(args)}):"]
     scalars = [i for i, (s, _) in enumerate(program.input_types) if is_scalar(s)]
     lines += [f"    r{i} = x{i}[0]" for i in scalars]
