@@ -3,8 +3,9 @@
 CuPy is imported lazily (in `availability()` and in the constructor), so `import graphgrad`
 never needs it; without CuPy or without a CUDA device the backend is listed as unavailable
 with the reason. The kernel table mirrors the NumPy backend's on CuPy arrays: matmul runs
-through cuBLAS, scatter-adds through `cupy.add.at` (`cupyx.scatter_add` before CuPy 13),
-random draws through a seeded `cupy.random.RandomState` (cuRAND).
+through cuBLAS, random draws through a seeded `cupy.random.RandomState` (cuRAND). The
+indexing kernels (cupy_indexing.py) check their bounds on the device and raise where the
+host waits anyway (`to_numpy`, `synchronize`); their gradients scatter deterministically.
 
 Fused elementwise programs become generated CUDA (cuda_codegen.py): one
 `cupy.ElementwiseKernel` per program, built once per op/attribute/dtype signature, so
@@ -12,18 +13,21 @@ every shape (every parameter of an Adam update) shares it, and CuPy handles
 broadcasting, strides and several outputs. A program whose outputs have different
 shapes (ElementwiseKernel gives all outputs one shape) runs as one kernel per output
 shape; see `ir.fused.split_by_output_shape`.
+
+The test suite runs all of this on every CI run under a CPU emulation of CuPy
+(tests/cupy_emulation: CuPy's rules, the generated CUDA compiled as host C++); the
+backend then says so (`availability()`'s reason, `device`, `emulation`), since nothing it
+computes there is GPU truth. benchmarks/gpu_check.sh is the check on a real device.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 
 import numpy as np
 
 from graphgrad.ir.fused import split_by_output_shape
-from graphgrad.ops.shape import index_tuple
 
 from . import nn_kernels, seq_kernels
 from .base import Backend, run_parts
@@ -34,8 +38,12 @@ from .cuda_codegen import (
     signature,
 )
 from .cupy_collectives import collective_kernels
+from .cupy_indexing import IndexKernels
 
-INSTALL_HINT = "pip install graphgrad[cuda]"
+#: What to install: CuPy's wheel for the machine's CUDA major version (or, from a
+#: checkout, the matching extra of setup.cfg).
+INSTALL_HINT = ('pip install cupy-cuda12x (CUDA 12) or cupy-cuda13x (CUDA 13); from a '
+                'checkout: pip install -e ".[cuda12]" or ".[cuda13]"')
 
 
 def _elementwise_kernels(cp, erf, sigmoid) -> dict[str, Callable]:
@@ -57,14 +65,15 @@ def _elementwise_kernels(cp, erf, sigmoid) -> dict[str, Callable]:
         eq=cp.equal, ne=cp.not_equal, lt=cp.less, le=cp.less_equal, gt=cp.greater,
         ge=cp.greater_equal, logical_not=cp.logical_not,
         logical_and=cp.logical_and, logical_or=cp.logical_or,
-        # cp.array, not x.astype: a plan casts its learning rate, a Python float
-        cast=lambda x, dtype: cp.array(x, dtype=dtype), identity=lambda x: x.copy(),
+        # cast and identity also see Python numbers (optimizer settings reach a plan so)
+        cast=lambda x, dtype: cp.asarray(x).astype(dtype),
+        identity=lambda x: cp.array(x, copy=True),
     )
 
 
-def _array_kernels(cp, scatter_add) -> dict[str, Callable]:
-    """Kernels written against the NumPy-compatible API CuPy shares (so `cp=numpy`,
-    `scatter_add=numpy.add.at` runs them on the CPU: that is how tests check their logic)."""
+def _array_kernels(cp) -> dict[str, Callable]:
+    """Reductions, linear algebra, shapes and softmax, written against the NumPy-compatible
+    API CuPy shares (the indexing kernels are cupy_indexing.py's)."""
 
     def reduce(fn):
         return lambda x, axis, keepdims: fn(x, axis=axis, keepdims=keepdims)
@@ -74,24 +83,6 @@ def _array_kernels(cp, scatter_add) -> dict[str, Callable]:
             out = fn(x, axis=axis)
             return cp.expand_dims(out, axis) if keepdims and axis is not None else out
         return kernel
-
-    def index_backward(g, *arrays, spec, shape):
-        out = cp.zeros(shape, dtype=g.dtype)
-        scatter_add(out, index_tuple(spec, arrays), g)
-        return out
-
-    def gather_backward(g, idx, axis, shape):
-        # One flat index per element of g: scatter-add into the raveled (contiguous) output.
-        out = cp.zeros(shape, dtype=g.dtype)
-        idx = cp.where(idx < 0, idx + shape[axis], idx)
-        strides = [math.prod(shape[d + 1:]) for d in range(len(shape))]
-        flat = cp.zeros(idx.shape, dtype=cp.int64)
-        for d, n in enumerate(idx.shape):
-            pos = idx if d == axis else \
-                cp.arange(n).reshape([n if e == d else 1 for e in range(idx.ndim)])
-            flat = flat + pos * strides[d]
-        scatter_add(out.reshape(-1), flat.reshape(-1), g.reshape(-1))
-        return out
 
     def binary_cross_entropy(p, t):
         if not bool(((p >= 0) & (p <= 1)).all()):
@@ -114,16 +105,15 @@ def _array_kernels(cp, scatter_add) -> dict[str, Callable]:
         permute=lambda x, axes: cp.transpose(x, axes),
         broadcast_to=lambda x, shape: cp.broadcast_to(x, shape),
         concat=lambda *xs, axis: cp.concatenate(xs, axis=axis),
-        index=lambda x, *arrays, spec: x[index_tuple(spec, arrays)],
-        index_backward=index_backward,
         softmax=softmax, log_softmax=log_softmax,
-        gather=lambda x, idx, axis: cp.take_along_axis(x, idx, axis),
         binary_cross_entropy=binary_cross_entropy,
-        gather_backward=gather_backward,
-        one_hot=lambda idx, num_classes: (idx[..., None] == cp.arange(num_classes))
-        .astype(cp.int64),
-        **nn_kernels.kernels(cp),  # convolution and pooling
     )
+
+
+def _index_kernels(indexing: IndexKernels) -> dict[str, Callable]:
+    return dict(index=indexing.index, index_backward=indexing.index_backward,
+                gather=indexing.gather, gather_backward=indexing.gather_backward,
+                one_hot=indexing.one_hot)
 
 
 def _float_draw(dtype) -> np.dtype:
@@ -153,12 +143,17 @@ class CupyBackend(Backend):
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
+        """(True, "") on a CUDA device; (True, label) under the test suite's CPU emulation
+        of CuPy (tests/cupy_emulation), which says so wherever it runs."""
         try:
             import cupy
         except ImportError:
             return False, f"CuPy is not installed ({INSTALL_HINT})"
         except Exception as exc:  # a broken CUDA install can fail in other ways
             return False, f"CuPy failed to import: {type(exc).__name__}: {exc}"
+        emulation = getattr(cupy, "__graphgrad_emulation__", None)
+        if emulation:
+            return True, emulation
         try:
             count = cupy.cuda.runtime.getDeviceCount()
         except Exception as exc:
@@ -170,21 +165,35 @@ class CupyBackend(Backend):
     def __init__(self):
         super().__init__()
         import cupy
-        import cupyx
         from cupyx.scipy.special import erf
 
         self._cp = cupy
+        #: Set under the test suite's CPU emulation of CuPy: nothing it runs is GPU truth.
+        self.emulation: str | None = getattr(cupy, "__graphgrad_emulation__", None)
         self.rng = cupy.random.RandomState()
         self._elementwise: dict[tuple, object] = {}  # signature -> ElementwiseKernel
         sigmoid = cupy.ElementwiseKernel("T x", "T y", "y = gg_sigmoid(x)",
                                          "gg_sigmoid_kernel", preamble=HELPERS["gg_sigmoid"])
         self.kernels.update(_elementwise_kernels(cupy, erf, sigmoid))
-        # `cupy.add.at` (CuPy >= 13) replaces the deprecated `cupyx.scatter_add`.
-        scatter_add = getattr(cupy.add, "at", None) or cupyx.scatter_add
-        self.kernels.update(_array_kernels(cupy, scatter_add))
+        self.indexing = IndexKernels(cupy)
+        self.kernels.update(_array_kernels(cupy))
+        self.kernels.update(_index_kernels(self.indexing))
         self.kernels.update(_random_kernels(self))
         self.kernels.update(collective_kernels(cupy))
+        self.kernels.update(nn_kernels.kernels(cupy))  # convolution and pooling
         self.kernels.update(seq_kernels.kernels(cupy))  # recurrent layers, cumsum, argsort
+
+    @property
+    def device(self) -> str:
+        """The device in words (the emulation's label under the test suite's emulation)."""
+        if self.emulation:
+            return self.emulation
+        device = self._cp.cuda.Device()
+        try:
+            name = self._cp.cuda.runtime.getDeviceProperties(device.id)["name"]
+        except Exception:  # the properties' fields vary with CUDA versions
+            return f"CUDA device {device.id}"
+        return name.decode() if isinstance(name, bytes) else str(name)
 
     # ------------------------------------------------------------------ arrays
     def from_numpy(self, array: np.ndarray):
@@ -192,16 +201,22 @@ class CupyBackend(Backend):
         return self._cp.array(np.asarray(array), copy=True)
 
     def to_numpy(self, array) -> np.ndarray:
-        """Copy a device array to the host (waits for the kernels that produce it)."""
+        """Copy a device array to the host (waits for the kernels that produce it), then
+        report an index out of bounds that a kernel's device-side check recorded."""
         if isinstance(array, self._cp.ndarray):
-            return self._cp.asnumpy(array)
-        return np.asarray(array)
+            host = self._cp.asnumpy(array)
+        else:
+            host = np.asarray(array)
+        self.indexing.raise_pending()
+        return host
 
     def seed(self, seed: int) -> None:
         self.rng = self._cp.random.RandomState(seed)
 
     def synchronize(self) -> None:
+        """Wait for the device, then report what the device-side index checks found."""
         self._cp.cuda.get_current_stream().synchronize()
+        self.indexing.raise_pending()
 
     # ------------------------------------------------------------------ fusion
     def compile_fused(self, program) -> Callable:
@@ -234,15 +249,38 @@ class CupyBackend(Backend):
         out_types = program.output_types
         single = len(out_types) == 1
 
+        first_dtype = program.input_types[0][1] if program.input_types else None
+
         def run(*arrays, out=None):
+            if arrays and not any(isinstance(a, cp.ndarray) for a in arrays):
+                # Python numbers only (optimizer settings): CuPy needs one array to size
+                # the loop ("Loop size is undecided").
+                arrays = (cp.asarray(arrays[0], dtype=first_dtype), *arrays[1:])
             if out is None or all(o is None for o in out):
                 return kernel(*arrays)
             # CuPy takes all outputs or none: allocate the ones the plan did not hand in.
-            # Overwriting an input of the output's shape is safe elementwise (each element
-            # is read before it is written, by the same thread; CuPy copies an input that
-            # merely overlaps an output).
-            outs = [cp.empty(s, d) if o is None else o for o, (s, d) in zip(out, out_types)]
+            # An ElementwiseKernel binds its arguments by reference (unlike CuPy's ufuncs,
+            # it copies no input that overlaps an output). Writing into an input that is
+            # the very same view is safe (each element is read by its thread before it
+            # is written; body() writes input registers' outputs first); a buffer that
+            # overlaps an input any other way would be read after being overwritten, so
+            # it is not used.
+            outs = [cp.empty(s, d) if o is None or _overlaps(cp, o, arrays) else o
+                    for o, (s, d) in zip(out, out_types)]
             result = kernel(*arrays, *outs)
             return result if single else tuple(result)
 
         return run
+
+
+def _overlaps(cp, buffer, arrays) -> bool:
+    """Whether `buffer` shares memory with an argument other than as that very view."""
+    for a in arrays:
+        if a is buffer or not isinstance(a, cp.ndarray):
+            continue
+        if a.data.ptr == buffer.data.ptr and a.strides == buffer.strides \
+                and a.shape == buffer.shape:
+            continue
+        if cp.may_share_memory(a, buffer):
+            return True
+    return False

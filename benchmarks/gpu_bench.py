@@ -3,17 +3,25 @@
     python benchmarks/gpu_bench.py                 # on a machine with CuPy and a CUDA GPU
     python benchmarks/gpu_bench.py --smoke         # tiny sizes on numpy / torch CPU: checks
                                                    # the script itself, times nothing useful
+    python benchmarks/gpu_bench.py --smoke --backend cupy   # tiny sizes on cupy (the test
+                                                   # suite runs this under its CPU emulation)
 
-Two workloads, in one run, each system timed in alternating rounds (median per step):
+Workloads (benchmarks/gpu_workloads.py), each system timed in alternating rounds
+(median per step), every system from the same initial weights and data:
 
-1. wide MLP, batch 512, 784 -> 2048 -> 2048 -> 10, ReLU, cross-entropy, SGD: the time of
-   one training step. Target: graphgrad cupy compiled within 1.2x of PyTorch CUDA eager.
-2. the fusion benchmark f(x) = sum(tanh(0.5*x) * sigmoid(x) + 0.1*x*x) and its gradient
-   on 4M float32: cupy compiled (elementwise groups fused into generated CUDA kernels)
-   vs cupy compiled with every pass but fusion vs PyTorch CUDA eager.
-   Target: fused at least 3x faster than unfused.
+1. wide MLP, batch 512, 784 -> 2048 -> 2048 -> 10, ReLU, cross-entropy, SGD: one training
+   step. Target: graphgrad cupy compiled within 1.2x of PyTorch CUDA eager.
+2. f(x) = sum(tanh(0.5*x) * sigmoid(x) + 0.1*x*x) and its gradient on 4M float32: fused
+   (generated CUDA kernels) vs every pass but fusion vs PyTorch. Targets: fused at least
+   3x faster than unfused, and at least half of the GPU's peak memory bandwidth (counting
+   the 2 x 16 MiB the step must move: read x, write the gradient).
+3. CNN (conv-BN-ReLU-pool x2, linear; batch 128 of 3x32x32) and 4. a transformer encoder
+   block (batch 64, 128 tokens, width 256, 8 heads), where the model zoo's layers exist.
 
-Without a usable cupy backend the script says why and exits 0 (skipped).
+The last lines are a compact summary (`SUMMARY ...`, one per figure, PASS/FAIL against
+the targets on a GPU). Under the test suite's CPU emulation of CuPy, or with --smoke,
+nothing is judged: the figures say nothing about a GPU. Without a usable backend the
+script says why and exits 0 (skipped).
 """
 
 from __future__ import annotations
@@ -22,15 +30,16 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import graphgrad as gg
-from graphgrad import nn, optim
-from graphgrad.bench import gg_mlp, mlp_weights, torch_mlp
-from graphgrad.passes.manager import DEFAULT_PIPELINE
 
-UNFUSED = [p for p in DEFAULT_PIPELINE if p != "fusion"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_workloads import WORKLOADS, Settings, Skip  # noqa: E402 (this folder first)
+
+TARGETS = {"wide_mlp": 1.2, "fused_speedup": 3.0, "bandwidth_fraction": 0.5}
 
 
 def load_torch(device: str):
@@ -62,90 +71,61 @@ def timed(systems: dict, sync: dict, steps: int, rounds: int) -> dict[str, float
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
-# ---------------------------------------------------------------------- wide MLP
-
-def gg_mlp_step(weights, backend: str, passes, lr: float):
-    model = gg_mlp(weights).to(backend)
-    opt, loss_fn = optim.SGD(model.parameters(), lr=lr), nn.CrossEntropyLoss()
-
-    @gg.compile(backend=backend, passes=passes)
-    def step(x, y):
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+def syncs(systems, backend, torch):
+    def torch_sync():
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.synchronize()
+    return {name: torch_sync if name.startswith("pytorch") else backend.synchronize
+            for name in systems}
 
 
-def torch_mlp_step(torch, weights, device: str, lr: float):
-    model = torch_mlp(weights).to(device)
-    opt, loss_fn = torch.optim.SGD(model.parameters(), lr=lr), torch.nn.CrossEntropyLoss()
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
-
-
-def wide_mlp(args, torch):
-    sizes, batch, lr = ([784, 2048, 2048, 10], 512, 0.01) if not args.smoke else \
-        ([12, 16, 16, 10], 8, 0.01)
-    weights = mlp_weights(sizes)
-    rng = np.random.default_rng(1)
-    xs = rng.random((batch, sizes[0]), dtype=np.float32)
-    ys = rng.integers(0, sizes[-1], batch)
-    x, y = gg.tensor(xs).to(args.backend), gg.tensor(ys).to(args.backend)
-    fused = gg_mlp_step(weights, args.backend, "default", lr)
-    unfused = gg_mlp_step(weights, args.backend, UNFUSED, lr)
-    systems = {f"graphgrad {args.backend} compiled": lambda: fused(x, y),
-               f"graphgrad {args.backend} unfused": lambda: unfused(x, y)}
-    losses = {name: fn().item() for name, fn in systems.items()}
-    if torch is not None:
-        tstep = torch_mlp_step(torch, weights, args.device, lr)
-        tx, ty = torch.from_numpy(xs).to(args.device), torch.from_numpy(ys).to(args.device)
-        systems[f"pytorch {args.device} eager"] = lambda: tstep(tx, ty)
-        losses[f"pytorch {args.device} eager"] = tstep(tx, ty).item()
-    return systems, losses
+def peak_bandwidth(backend) -> float | None:
+    """The GPU's peak memory bandwidth in bytes/s: memory clock (kHz) x 2 (double data
+    rate) x bus width (bytes). None off a real GPU or where the runtime does not say
+    (CUDA 13 dropped memoryClockRate from the device properties; the attribute query
+    and NVML are tried next)."""
+    if backend.name != "cupy" or getattr(backend, "emulation", None):
+        return None
+    for read in (_clock_and_bus_from_properties, _clock_and_bus_from_attributes,
+                 _clock_and_bus_from_nvml):
+        try:
+            clock_khz, bus_bits = read()
+        except Exception:  # each source may be missing on some CUDA/driver versions
+            continue
+        if clock_khz and bus_bits:
+            return 2 * clock_khz * 1e3 * bus_bits / 8
+    return None
 
 
-# ---------------------------------------------------------------------- fused elementwise
+def _clock_and_bus_from_properties():
+    import cupy
 
-def bench_function(x):
-    return (gg.tanh(0.5 * x) * gg.sigmoid(x) + 0.1 * x * x).sum()
-
-
-def value_and_grad(x):
-    y = bench_function(x)
-    (g,) = gg.autograd.grad(y, [x])
-    return y, g
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    return props["memoryClockRate"], props["memoryBusWidth"]
 
 
-def fused_elementwise(args, torch):
-    n = 4 * 1024 * 1024 if not args.smoke else 4096
-    xs = np.random.default_rng(2).normal(size=n).astype(np.float32)
-    x = gg.tensor(xs).to(args.backend).requires_grad_(True)
-    fused = gg.compile(value_and_grad, backend=args.backend)
-    unfused = gg.compile(value_and_grad, backend=args.backend, passes=UNFUSED)
-    systems = {f"graphgrad {args.backend} compiled": lambda: fused(x),
-               f"graphgrad {args.backend} unfused": lambda: unfused(x)}
-    summary = {}
-    for name, fn in systems.items():
-        y, g = fn()
-        summary[name] = (y.item(), g.numpy())
-    if torch is not None:
-        tx = torch.from_numpy(xs).to(args.device).requires_grad_(True)
+def _clock_and_bus_from_attributes():
+    import cupy
 
-        def torch_step():
-            y = (torch.tanh(0.5 * tx) * torch.sigmoid(tx) + 0.1 * tx * tx).sum()
-            return y, torch.autograd.grad(y, [tx])[0]
-        systems[f"pytorch {args.device} eager"] = torch_step
-        y, g = torch_step()
-        summary[f"pytorch {args.device} eager"] = (y.item(), g.cpu().numpy())
-    return systems, summary
+    rt, dev = cupy.cuda.runtime, cupy.cuda.Device().id
+    return rt.deviceGetAttribute(36, dev), rt.deviceGetAttribute(37, dev)  # cudaDevAttr...
+
+
+def _clock_and_bus_from_nvml():
+    import pynvml
+
+    pynvml.nvmlInit()
+    handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+    mhz = pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_MEM)
+    return mhz * 1000, pynvml.nvmlDeviceGetMemoryBusWidth(handle)
+
+
+def describe(backend) -> str:
+    device = getattr(backend, "device", None) or "CPU"
+    label = f"gpu_bench on backend {backend.name}: {device}"
+    if getattr(backend, "emulation", None):
+        label += "\nCPU EMULATION of CuPy: code paths only; no figure here is GPU truth"
+    return label
 
 
 # ---------------------------------------------------------------------- report
@@ -160,50 +140,87 @@ def report(title, times, ref_name, extra=""):
         print("  " + extra)
 
 
-def syncs(systems, backend, torch):
-    def device_sync():
-        backend.synchronize()
+def agreement(name: str, results: dict) -> str:
+    """How far each system's first result is from graphgrad compiled's."""
+    first, *rest = results.items()
+    if name != "fused_elementwise":
+        return "first-step losses: " + ", ".join(f"{k} {v:.6f}" for k, v in results.items())
+    ref = first[1]
+    return "vs compiled: " + ", ".join(
+        f"{k}: |dy|/|y| {abs(v[0] - ref[0]) / abs(ref[0]):.2e}, max |dg| "
+        f"{np.max(np.abs(v[1] - ref[1])):.2e}" for k, v in rest)
 
-    def torch_sync():
-        if torch is not None and torch.cuda.is_available():
-            torch.cuda.synchronize()
-    return {name: torch_sync if name.startswith("pytorch") else device_sync
-            for name in systems}
+
+def judge(figure: str, value: float, target: float, bigger_is_better: bool, judged: bool):
+    ok = value >= target if bigger_is_better else value <= target
+    verdict = ("PASS" if ok else "FAIL") if judged else "not judged"
+    sign = ">=" if bigger_is_better else "<="
+    return f"SUMMARY {figure} {value:.2f} (target {sign} {target}) {verdict}"
+
+
+def summarize(name, times, run, torch_name, backend, judged) -> list[str]:
+    lines = []
+    names = list(times)
+    compiled, unfused = times[names[0]], times[names[1]]
+    if torch_name in times:
+        ratio = compiled / times[torch_name]
+        target = TARGETS.get(name)
+        lines.append(judge(f"{name}_vs_torch", ratio, target, False, judged) if target
+                     else f"SUMMARY {name}_vs_torch {ratio:.2f}x (no target)")
+    if name == "fused_elementwise":
+        lines.append(judge("fused_speedup", unfused / compiled, TARGETS["fused_speedup"],
+                           True, judged))
+        achieved = run.min_bytes / compiled
+        peak = peak_bandwidth(backend)
+        if peak:
+            lines.append(judge("bandwidth_fraction", achieved / peak,
+                               TARGETS["bandwidth_fraction"], True, judged)
+                         + f" ({achieved / 1e9:.0f} of {peak / 1e9:.0f} GB/s)")
+        else:
+            lines.append(f"SUMMARY bandwidth {achieved / 1e9:.1f} GB/s (peak unknown here)")
+    return lines
+
+
+def run_workload(name, settings, backend, args) -> list[str]:
+    try:
+        run = WORKLOADS[name](settings)
+    except Skip as why:
+        print(f"\n{name}: skipped ({why})")
+        return [f"SUMMARY {name} skipped ({why})"]
+    torch_name = f"pytorch {settings.device} eager"
+    times = timed(run.systems, syncs(run.systems, backend, settings.torch), args.steps,
+                  args.rounds)
+    report(name.replace("_", " "), times, torch_name, agreement(name, run.results))
+    judged = not args.smoke and not getattr(backend, "emulation", None)
+    return summarize(name, times, run, torch_name, backend, judged)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--smoke", action="store_true",
-                        help="tiny sizes on the numpy backend and torch CPU")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes")
+    parser.add_argument("--backend", help="default: cupy, or numpy with --smoke")
+    parser.add_argument("--only", nargs="*", choices=sorted(WORKLOADS), help="workloads")
     args = parser.parse_args(argv)
-    args.backend, args.device = ("numpy", "cpu") if args.smoke else ("cupy", "cuda")
+    args.backend = args.backend or ("numpy" if args.smoke else "cupy")
     if args.backend not in gg.backends.available():
         reason = {b.name: b.reason for b in gg.backends.info()}.get(args.backend, "not installed")
         print(f"gpu_bench skipped: backend {args.backend!r} unavailable ({reason})")
         return 0
     backend = gg.backends.get_backend(args.backend)
-    torch, why = load_torch(args.device)
+    on_gpu = args.backend == "cupy" and not getattr(backend, "emulation", None)
+    device = "cuda" if on_gpu else "cpu"
+    torch, why = load_torch(device)
+    print(describe(backend))
     if torch is None:
         print(f"(no PyTorch column: {why})")
-
-    systems, losses = wide_mlp(args, torch)
-    times = timed(systems, syncs(systems, backend, torch), args.steps, args.rounds)
-    report("wide MLP 784-2048-2048-10, batch 512, SGD: one training step", times,
-           f"pytorch {args.device} eager",
-           "first-step losses: " + ", ".join(f"{k} {v:.6f}" for k, v in losses.items()))
-
-    systems, results = fused_elementwise(args, torch)
-    times = timed(systems, syncs(systems, backend, torch), args.steps, args.rounds)
-    names = list(times)
-    speedup = times[names[1]] / times[names[0]]
-    ref = results[names[0]]
-    diffs = ", ".join(f"{k}: |dy|/|y| {abs(v[0] - ref[0]) / abs(ref[0]):.2e}, max |dg| "
-                      f"{np.max(np.abs(v[1] - ref[1])):.2e}" for k, v in list(results.items())[1:])
-    report("f(x) = sum(tanh(0.5x) * sigmoid(x) + 0.1x^2) and its gradient, 4M float32",
-           times, f"pytorch {args.device} eager",
-           f"fused vs unfused: {speedup:.2f}x faster (target >= 3x); vs compiled: {diffs}")
+    settings = Settings(args.backend, device, args.smoke, torch)
+    summary = []
+    for name in args.only or list(WORKLOADS):
+        summary += run_workload(name, settings, backend, args)
+    print()
+    print("\n".join(summary))
     return 0
 
 

@@ -156,13 +156,26 @@ def backprop(roots, seeds, wanted=None, create_graph=False,
             elif not isinstance(n, Ctx):
                 results[id(n)] = (n, g)
             if isinstance(n, Ctx):
-                _push_back(n, g, grads, needed)
+                with _scope_of(n):
+                    _push_back(n, g, grads, needed)
                 walked.append(n)
     if not retain:  # after the walk: a node's output must live until its own VJP ran
         ids = {id(n) for n in walked}
         for n in walked:
             n.release(ids)
     return results
+
+
+def _scope_of(ctx: Ctx):
+    """While tracing, the backward nodes of ctx's op belong to the module that made its
+    output (so diagrams cluster the backward pass by module too)."""
+    tracer = tracing.current
+    out = None if tracer is None or ctx.out is None else ctx.out()
+    if out is None or out._value is not None or out._tracer is not tracer \
+            or out._node not in tracer.graph:
+        return _NO_SCOPE
+    scope = tracer.graph[out._node]["scope"]
+    return tracer.in_scope(scope) if scope else _NO_SCOPE
 
 
 def _push_back(ctx: Ctx, g: Tensor, grads: dict, needed) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import gc
 import inspect
 import sys
 import time
@@ -182,6 +183,18 @@ class CompiledFunction:
 
     # ------------------------------------------------------------------ tracing
     def _trace(self, signature, call, backend, reason, changed=None) -> Entry:
+        # Python's cyclic GC is paused while compiling: tracing and the passes allocate
+        # many small objects, and its full collections walk every live one (a fifth of
+        # a big graph's first call, for nothing to collect).
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._compile(signature, call, backend, reason, changed)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _compile(self, signature, call, backend, reason, changed=None) -> Entry:
         t0 = time.perf_counter()
         graph, rebuild, tracer = self._trace_graph(signature, call, backend)
         if self.debug:

@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 import pytest
+from cupy_emulation import usable as emulation_usable
+from cupy_emulation.fixtures import GPU, GPU_REASON
 
 import graphgrad as gg
 
@@ -52,3 +54,12 @@ def pytest_runtest_makereport(item, call):
     if any(name in reason for name in _REFERENCES):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where the test command installs it: {reason}"
+
+
+def pytest_report_header(config):
+    """Say that the `cupy-emulated` tests run on a CPU emulation of CuPy, not a GPU."""
+    ok, why = emulation_usable()
+    emulation = ("CPU emulation of CuPy (tests/cupy_emulation) runs the [cupy-emulated] tests:"
+                 " not GPU truth" if ok else f"CuPy emulation unusable: {why}")
+    gpu = "a CUDA device runs the [cupy-gpu] tests" if GPU else f"no GPU tests ({GPU_REASON})"
+    return f"cupy: {emulation}; {gpu}"

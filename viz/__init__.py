@@ -5,7 +5,10 @@
     graphgrad render model.py:train_step --input-shape 32,64 --input-shape 32:int64
 
 `obj` is a Graph, a gg.compile'd function, or an eager Tensor. viz only reads
-Graphs; nothing runs in it.
+Graphs; nothing runs in it. Real models stay legible by default: one update node per
+optimizer (`updates="parameter"` draws each parameter's), no dead values
+(`dead=True`), modules deeper than `module_depth` drawn as one node each (chosen
+automatically when a view would pass `max_nodes` computed nodes).
 """
 
 from .api import (

@@ -16,8 +16,10 @@ from graphgrad.errors import GraphgradError
 from graphgrad.ir.graph import Graph
 from graphgrad.tensor import Tensor
 
+from .collapse import MAX_NODES
 from .dot import graph_to_dot
 from .eager import graph_of_tensors
+from .select import ViewOptions
 
 FORMATS = ("svg", "png", "pdf", "dot", "gv")
 INLINE_LIMIT = 2000  # nodes; bigger graphs are not drawn inline in notebooks
@@ -78,7 +80,9 @@ def resolve(obj, *, optimized: bool = False, signature=None, params=None) -> tup
 def to_dot(obj, part="both", *, optimized: bool = False, signature=None, scopes: bool = True,
            legend: bool = True, phase_clusters: bool = True, title: str | None = None,
            rankdir: str = "TB", inline_constants: bool = True,
-           params: dict | None = None) -> graphviz.Digraph:
+           params: dict | None = None, dead: bool = False, updates: str = "optimizer",
+           module_depth: int | None = None,
+           max_nodes: int | None = MAX_NODES) -> graphviz.Digraph:
     """The diagram of `obj` as a `graphviz.Digraph` (display it in Jupyter, or `.source`).
 
     `part` picks the phases: "forward", "backward" (backward pass and optimizer
@@ -87,11 +91,19 @@ def to_dot(obj, part="both", *, optimized: bool = False, signature=None, scopes:
     traced one. `scopes` clusters nodes by module; `inline_constants` writes scalar
     constants into their users' labels (`mul(·, 0.9)`) instead of drawing them;
     `params` names an eager tensor's leaves (e.g. `dict(model.named_parameters())`).
+
+    Big models stay legible by default: values no result depends on are left out
+    (`dead=True` draws them); an optimizer's per-parameter updates are one node in one
+    cluster per optimizer (`updates="parameter"` draws each); modules nested deeper
+    than `module_depth` (attribute path depth: `blocks.3.attn` is 3) are one node each,
+    and without a depth, a view of more than `max_nodes` computed nodes collapses the
+    deepest modules until it fits (`max_nodes=None`: never).
     """
     graph, default_title = resolve(obj, optimized=optimized, signature=signature, params=params)
+    view = ViewOptions(inline_constants, dead, updates, module_depth, max_nodes)
     return graph_to_dot(graph, part, scopes=scopes, legend=legend, phase_clusters=phase_clusters,
                         title=default_title if title is None else title, rankdir=rankdir,
-                        inline_constants=inline_constants)
+                        inline_constants=inline_constants, view=view)
 
 
 def render(obj, path, *, format: str | None = None, **options) -> Path:  # noqa: A002

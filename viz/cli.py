@@ -4,7 +4,9 @@ NAME is a function (traced on inputs of the given shapes), an `nn.Module` instan
 or class (anything callable with `parameters()`; a class is instantiated with no
 arguments), or a `gg.compile`'d function (drawn from its cache when it has been
 called in the script, else traced). For a model, the diagram shows its forward pass
-and, unless `--part forward`, the backward pass of `output.sum()`.
+and, unless `--part forward`, the backward pass of `output.sum()` (that `sum` is
+labelled as the implicit loss). `--per-parameter-updates`, `--show-dead` and
+`--module-depth N` choose what the default view summarizes or hides.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 from pathlib import Path
 
 from graphgrad.errors import GraphgradError
+from graphgrad.ir import tracing
 
 from .api import render
 
@@ -57,6 +60,16 @@ def load_object(target: str):
     return obj
 
 
+IMPLICIT_LOSS = "implicit loss: output.sum(), differentiated by the diagram"
+
+
+def name_node(t, name: str) -> None:
+    """While tracing, give the node of symbolic tensor `t` a name the diagram shows."""
+    tracer = tracing.current
+    if tracer is not None and t._value is None and t._tracer is tracer:
+        tracer.graph[t._node]["name"] = name
+
+
 def is_model(obj) -> bool:
     return callable(obj) and callable(getattr(obj, "parameters", None))
 
@@ -81,7 +94,9 @@ def graph_of(obj, specs, part: str, optimized: bool = False):
 
         def fn(*inputs):
             out = model(*inputs)
-            out.sum().backward()
+            loss = out.sum()
+            name_node(loss, IMPLICIT_LOSS)
+            loss.backward()
             return out
 
         try:  # name the inputs after the model's own arguments (x, not inputs)
@@ -117,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-scopes", action="store_true", help="no module clusters")
     p.add_argument("--no-legend", action="store_true")
     p.add_argument("--rankdir", default="TB", choices=["TB", "LR", "BT", "RL"])
+    p.add_argument("--per-parameter-updates", action="store_true",
+                   help="draw each parameter's optimizer update (default: one per optimizer)")
+    p.add_argument("--show-dead", action="store_true",
+                   help="draw values no result depends on (e.g. unused input gradients)")
+    p.add_argument("--module-depth", type=int, default=None, metavar="N",
+                   help="draw modules nested deeper than N as one node each "
+                        "(default: only when the view would be too big)")
     return p
 
 
@@ -128,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         output = args.output or f"{args.target.rpartition(':')[2]}.svg"
         path = render(obj, output, part=args.part, optimized=args.optimized,
                       scopes=not args.no_scopes, legend=not args.no_legend,
-                      rankdir=args.rankdir)
+                      rankdir=args.rankdir, dead=args.show_dead,
+                      updates="parameter" if args.per_parameter_updates else "optimizer",
+                      module_depth=args.module_depth)
     except GraphgradError as e:
         print(f"graphgrad render: {e}", file=sys.stderr)
         return 1

@@ -12,31 +12,35 @@ graphs of any size convert.
 
 from __future__ import annotations
 
-import html
 import textwrap
 
 import graphviz
-import numpy as np
 
 from graphgrad.errors import GraphgradError
 from graphgrad.ir.graph import SOURCE_OPS, Graph
 from graphgrad.ir.printer import format_attrs, format_node, format_type
 
 from . import style
-from .select import kind_of, phases_for, select
+from .labels import attr_list, const_text, html_label, name_list, short_attrs
+from .select import ViewOptions, kind_of, phases_for, select
+from .summaries import SummaryDrawer
 
 BACKWARD_PHASES = ("backward", "update")
+WRITE_LIMIT = 24  # state writes drawn one by one (unless max_nodes=None: all)
 
 class DotBuilder:
     """Builds one diagram; `build()` returns the Digraph."""
 
     def __init__(self, graph: Graph, phases: set[str], *, scopes: bool = True,
                  legend: bool = True, phase_clusters: bool = True, title: str | None = None,
-                 rankdir: str = "TB", inline_constants: bool = True):
+                 rankdir: str = "TB", inline_constants: bool = True,
+                 view: ViewOptions | None = None):
         self.g = graph
-        self.sel = select(graph, phases, inline_constants)
+        view = view or ViewOptions(inline_constants)
+        view.inline_constants = inline_constants
+        self.sel = select(graph, phases, inline_constants, view)
         self.nodes, self.ghosts = self.sel.nodes, self.sel.ghosts
-        if not self.nodes:
+        if not self.nodes and not self.sel.summaries:
             raise GraphgradError(
                 f"nothing to draw: the graph has no nodes in phase(s) {sorted(phases)} "
                 f"(its phases: {graph.nodes_by_phase()})")
@@ -44,6 +48,7 @@ class DotBuilder:
         self.scopes, self.legend, self.title = scopes, legend, title
         computed_phases = {self.sel.phase[n] for n in self.nodes
                            if graph[n]["op"] not in SOURCE_OPS}
+        computed_phases |= {s.phase for s in self.sel.summaries}
         self.phase_clusters = phase_clusters and len(computed_phases) > 1
         self.dot = graphviz.Digraph(
             "graphgrad", graph_attr=style.GRAPH_ATTR | {"rankdir": rankdir},
@@ -55,6 +60,7 @@ class DotBuilder:
         self.saved_edges = False
         self.edges: list[tuple[str, str, dict]] = []
         self.tails: dict[tuple, str] = {}  # (source node, phase cluster) -> its drawing there
+        self.summaries = SummaryDrawer(self)
 
     # ------------------------------------------------------------------ placement
     def base_path(self, n: int) -> tuple:
@@ -148,7 +154,7 @@ class DotBuilder:
         for n in self.ghosts:
             data, phase = self.g[n], self.sel.phase[n]
             self.kinds.add("ghost")
-            label = _html_label(f"%{n} {data['op']}", format_type(data), f"({phase})")
+            label = html_label(f"%{n} {data['op']}", format_type(data), f"({phase})")
             self.place(f"n{n}", (), style.node_style("ghost", phase) | {
                 "label": label, "tooltip": self.tooltip(n, data), "id": f"n{n}",
                 "class": f"gg-ghost phase-{phase}"})
@@ -157,17 +163,19 @@ class DotBuilder:
         typ = format_type(data)
         if kind in ("input", "state", "scalar"):
             unnamed = f"{'input' if kind == 'input' else 'leaf'} %{n}"
-            return _html_label(data.get("name") or unnamed, typ)
+            return html_label(data.get("name") or unnamed, typ)
         if kind == "const":
-            value = _const_text(data["attrs"]["value"])
+            value = const_text(data["attrs"]["value"])
             value = value if len(value) <= 24 else value[:21] + "..."
-            return _html_label(value, typ, bold=False)
+            return html_label(value, typ, bold=False)
         if kind == "fused":
             count = len(data["attrs"]["program"].steps)
-            return _html_label(f"fused \u00d7{count}", typ)
+            spans = self.sel.phase[n]
+            return html_label(f"fused \u00d7{count}", typ, spans if "+" in spans else None)
         if kind == "get":
-            return _html_label(f"get {data['attrs'].get('index', 0)}", typ, bold=False)
-        return _html_label(self.call_text(n, data["op"]), typ, _short_attrs(data["attrs"]))
+            return html_label(f"get {data['attrs'].get('index', 0)}", typ, bold=False)
+        return html_label(self.call_text(n, data["op"]), typ,
+                          data.get("name") or short_attrs(data["attrs"]))
 
     def call_text(self, n: int, op: str) -> str:
         """`op`, or `op(·, 0.9)` when scalar constants are inlined (· is a drawn edge)."""
@@ -175,7 +183,7 @@ class DotBuilder:
         if not any(a in self.sel.inlined for a in args):
             return op
         self.kinds.add("inlined")
-        return op + "(" + ", ".join(_const_text(self.g[a]["attrs"]["value"])
+        return op + "(" + ", ".join(const_text(self.g[a]["attrs"]["value"])
                                     if a in self.sel.inlined else "\u00b7" for a in args) + ")"
 
     def tooltip(self, n: int, data: dict) -> str:
@@ -202,25 +210,35 @@ class DotBuilder:
 
     def add_extras(self) -> None:
         """State writes and outputs: where values leave the step."""
-        for i, (name, w) in enumerate(self.g.state_writes.items()):
-            if w is None or w not in self.drawn:
-                continue
+        writes = [(i, name, w) for i, (name, w) in enumerate(self.g.state_writes.items())
+                  if w is not None and w in self.drawn]  # (a summary's: in its tooltip)
+        limit = len(writes) if self.sel.options.max_nodes is None else WRITE_LIMIT
+        for i, name, w in writes[:limit]:
             self.kinds.add("write")
             path = tuple(e for e in self.paths[w] if e[0] != "fused")
             self.place(f"w{i}", path, style.node_style("write", "update") | {
-                "label": _html_label(name, format_type(self.g[w]), "\u2190 new value"),
+                "label": html_label(name, format_type(self.g[w]), "\u2190 new value"),
                 "tooltip": f"state {name} <- %{w}\nwritten back after each call",
                 "class": "gg-write", "id": f"w{i}"})
             self.edge(f"n{w}", f"w{i}", **style.WRITE_EDGE,
-                          **{"class": "gg-write-edge", "tooltip": f"{name} <- %{w}"})
+                      **{"class": "gg-write-edge", "tooltip": f"{name} <- %{w}"})
+        if writes[limit:]:  # the rest: one node, so a big step's writes do not fill a row
+            rest = writes[limit:]
+            self.place("w_rest", (), style.node_style("write", "update") | {
+                "label": html_label(f"{len(rest)} more state values", None,
+                                    "\u2190 new values"),
+                "tooltip": "written back after each call: " + name_list([n for _, n, _ in rest]),
+                "class": "gg-write", "id": "w_rest"})
+            for w in dict.fromkeys(w for _, _, w in rest):
+                self.edge(f"n{w}", "w_rest", **style.WRITE_EDGE, **{"class": "gg-write-edge"})
         for i, o in enumerate(self.g.outputs):
-            if o not in self.drawn:
+            if o not in self.drawn and o not in self.sel.summary_of:
                 continue
             self.kinds.add("output")
             self.place(f"o{i}", (), style.node_style("output", "forward") | {
-                "label": _html_label(f"output {i}", format_type(self.g[o])),
+                "label": html_label(f"output {i}", format_type(self.g[o])),
                 "tooltip": f"returned value {i} (%{o})", "class": "gg-output", "id": f"o{i}"})
-            self.edge(f"n{o}", f"o{i}", **style.OUTPUT_EDGE,
+            self.edge(self.summaries.name_of(o) or f"n{o}", f"o{i}", **style.OUTPUT_EDGE,
                           **{"class": "gg-output-edge", "tooltip": f"output {i}"})
 
     # ------------------------------------------------------------------ edges
@@ -233,9 +251,13 @@ class DotBuilder:
             for k, u in enumerate(self.sel.args[v]):
                 if u in self.sel.inlined:
                     continue
+                if u in self.sel.summary_of:
+                    self.summaries.edge_out(u, v)
+                    continue
                 attrs = {"class": "gg-edge", "tooltip": f"%{u} \u2192 %{v} (argument {k})"}
                 if v_phase in BACKWARD_PHASES and self.g[u]["op"] not in SOURCE_OPS \
-                        and self.sel.phase[u] not in BACKWARD_PHASES:
+                        and self.sel.phase[u] not in BACKWARD_PHASES \
+                        and "+" not in self.sel.phase[u]:  # (a kernel to its own `get`s)
                     attrs |= style.SAVED_EDGE | {"class": "gg-edge gg-saved"}
                     self.saved_edges = True
                 tail = self.tails.get((u, self.paths[v][:1]), f"n{u}")
@@ -256,9 +278,11 @@ class DotBuilder:
         if kind == "group":
             written = [name for name, w in self.g.state_writes.items()
                        if w in self.sel.groups and self.sel.groups[w][0] == key[0]]
+            if key[0][0] == "optimizer":
+                written = self.sel.summaries[key[0][1]].writes
             return attrs | style.GROUP_CLUSTER | {
                 "label": key[1], "class": "gg-update-group",
-                "tooltip": "writes " + (", ".join(written) or "nothing")}
+                "tooltip": "writes " + (name_list(written) or "nothing")}
         names = self.g[key]["attrs"]["program"].op_names
         text = "fused: " + ", ".join(names)
         label = "\\l".join(textwrap.wrap(text, 40)) + "\\l"
@@ -277,7 +301,7 @@ class DotBuilder:
                                              graph_attr=self.cluster_attrs(p, index[p]))
         for p in paths:
             for name, attrs in self.members[p]:
-                graphs[p].body.append(f"\t{name} [{_attr_list(attrs)}]\n")
+                graphs[p].body.append(f"\t{name} [{attr_list(attrs)}]\n")
         for p in paths:
             if p:
                 graphs[p[:-1]].subgraph(graphs[p])
@@ -300,18 +324,21 @@ class DotBuilder:
         if len(phases) < 2:
             return
         body = self.dot.body
+        spine = {p: "spine_" + p.replace("+", "_") for p in phases}  # (ids: no `+`)
         for p in phases:
-            body.append(f'\tspine_{p} [shape=point style=invis width=0 height=0 label="" '
+            body.append(f'\t{spine[p]} [shape=point style=invis width=0 height=0 label="" '
                         f'class="gg-order"]\n')
-            body.append(f'\tspine_{p} -> {anchors[p]} [style=invis weight=100 '
+            body.append(f'\t{spine[p]} -> {anchors[p]} [style=invis weight=100 '
                         f'class="gg-order"]\n')
-        body.append(f"\t{{rank=same; {'; '.join(f'spine_{p}' for p in phases)}}}\n")
+        body.append(f"\t{{rank=same; {'; '.join(spine[p] for p in phases)}}}\n")
         for a, b in zip(phases, phases[1:]):
-            body.append(f'\tspine_{a} -> spine_{b} [style=invis class="gg-order"]\n')
+            body.append(f'\t{spine[a]} -> {spine[b]} [style=invis class="gg-order"]\n')
 
     def build(self) -> graphviz.Digraph:
         self.add_graph_nodes()
+        self.summaries.add_nodes()
         self.add_edges()
+        self.summaries.add_edges()
         self.add_extras()
         if self.legend:
             rows = style.legend_rows(self.kinds, self.phases_seen, self.saved_edges)
@@ -319,48 +346,11 @@ class DotBuilder:
                                       "class": "gg-legend", "id": "legend", "tooltip": "legend"})
         self.assemble()
         for u, v, attrs in self.edges:  # after the nodes, so node order follows the graph's
-            self.dot.body.append(f"\t{u} -> {v} [{_attr_list(attrs)}]\n")
+            self.dot.body.append(f"\t{u} -> {v} [{attr_list(attrs)}]\n")
         self.order_phases()
         if self.title:
             self.dot.attr(label=self.title)
         return self.dot
-
-
-def _attr_list(attrs: dict) -> str:
-    """DOT attributes, written directly: graphviz.Digraph.node's generic quoting is the
-    slowest part of drawing a 10,000-node graph. HTML labels (`<...>`) stay unquoted."""
-    return " ".join(f"{k}={v}" if v.startswith("<") and v.endswith(">")
-                    else f'{k}="{_escape(v)}"' for k, v in attrs.items())
-
-
-def _escape(value: str) -> str:
-    value = value.replace('"', '\\"')
-    return value + " " if value.endswith("\\") else value  # a final \ would eat the quote
-
-
-def _const_text(value) -> str:
-    arr = np.asarray(value)
-    if arr.ndim == 0 and arr.dtype.kind == "f":
-        return f"{arr.item():.4g}"
-    return format_attrs("const", {"value": value})
-
-
-def _short_attrs(attrs: dict) -> str | None:
-    """`k=v` for small attributes; None/False values are defaults, left out as noise."""
-    parts = [f"{k}={v}" for k, v in attrs.items()
-             if isinstance(v, (int, float, str, bool, tuple)) and v is not False]
-    text = ", ".join(parts)
-    return text if text and len(text) <= 30 else None
-
-
-def _html_label(title: str, typ: str | None, note: str | None = None, bold: bool = True) -> str:
-    head = html.escape(title)
-    rows = [f"<b>{head}</b>" if bold else head]
-    if note:
-        rows.append(f'<font point-size="8" color="#555555">{html.escape(note)}</font>')
-    if typ:
-        rows.append(f'<font point-size="8" color="#333333">{html.escape(typ)}</font>')
-    return "<" + "<br/>".join(rows) + ">"
 
 
 def graph_to_dot(graph: Graph, part="both", **options) -> graphviz.Digraph:

@@ -29,6 +29,7 @@ PHASES = {
     "tangent": ("#ece3f6", "#6a3d9a", "#fbf9fe", "tangent (forward mode)"),
 }
 OTHER_PHASE = ("#eeeeee", "#666666", "#fafafa", "other")
+SPANNING = ("#ece3f6", "#7b5ea7", "#fbf9fe", "several phases")
 
 STATE_FILL, STATE_BORDER = "#cfe0ff", "#1f4e9c"
 INPUT_FILL, INPUT_BORDER = "#fff2c4", "#a07900"
@@ -47,6 +48,10 @@ OUTPUT_EDGE = {"color": "#222222", "penwidth": "1.3"}
 
 
 def phase_colors(phase: str) -> tuple[str, str, str, str]:
+    """(fill, border, background, title); a joined phase (`forward+backward`, one fused
+    kernel spanning both) is titled by its parts."""
+    if phase not in PHASES and "+" in phase:
+        return SPANNING[:3] + (" + ".join(phase.split("+")) + " (fused across phases)",)
     return PHASES.get(phase, OTHER_PHASE)
 
 
@@ -74,6 +79,8 @@ def node_style(kind: str, phase: str) -> dict[str, str]:
                 "fontcolor": "#777777", "fontsize": "8"}
     if kind == "fused":
         return {"shape": "box", "style": "filled,bold", "fillcolor": fill, "color": border}
+    if kind == "summary":
+        return {"shape": "box3d", "style": "filled,bold", "fillcolor": fill, "color": border}
     if kind == "get":
         return {"shape": "box", "style": "filled,rounded", "fillcolor": fill, "color": border,
                 "fontsize": "8", "height": "0.2"}
@@ -101,6 +108,11 @@ def legend_rows(kinds: set[str], phases: set[str], saved: bool) -> list[Row]:
         if phase in phases:
             fill, border, _, title = PHASES[phase]
             rows.append((fill, border, f"{title} op", ""))
+    if any("+" in p for p in phases):
+        rows.append((SPANNING[0], SPANNING[1], "fused kernel spanning phases", ""))
+    if "summary" in kinds:
+        rows.append(("#ffffff", "#444444", "several ops drawn as one (module, optimizer)",
+                     ""))
     if "fused" in kinds:
         rows.append((FUSED_CLUSTER["fillcolor"], FUSED_CLUSTER["color"],
                      "fused group (one kernel)", "rounded"))

@@ -9,110 +9,231 @@ An edge u -> v with key k says: u is argument k of v.
 
 from __future__ import annotations
 
+import heapq
+
 import networkx as nx
 
 from ..errors import GraphError
+from .tracked import (
+    NodeIndexedDict,
+    TrackedMultiDiGraph,
+    copy_structure,
+    drop_node,
+    link,
+    new_node,
+    unlink,
+)
 
 SOURCE_OPS = ("input", "state", "const")
 
 
 class Graph:
-    """The IR of one traced function (see the module docstring for the node schema)."""
+    """The IR of one traced function (see the module docstring for the node schema).
+
+    Reading is constant time per node: each node's argument list and a topological
+    order are cached, and state writes are indexed by node. The mutators below keep
+    those current; a change made straight through `self.nx` is noticed (its
+    `version` moves) and drops the caches, so they are never stale.
+    """
 
     def __init__(self):
-        self.nx = nx.MultiDiGraph()
+        self.nx = TrackedMultiDiGraph()
         self.inputs: list[int] = []
         self.outputs: list[int] = []
         self.state_reads: dict[str, int] = {}
-        self.state_writes: dict[str, int] = {}
+        self.state_writes = {}  # state name -> node id (indexed by node: NodeIndexedDict)
         self.state_refs: dict = {}  # state name -> StateRef: how the runtime reads/writes it
         self.input_grads: dict[int, int | None] = {}  # input position -> node of its .grad
         self.input_grad_assign: set[int] = set()  # positions whose .grad is replaced
         self.guards: list = []  # (description, callable) re-checked before reusing a plan
         self._next_id = 0
 
+    # ------------------------------------------------------------------ caches
+    @property
+    def nx(self) -> TrackedMultiDiGraph:
+        return self._nx
+
+    @nx.setter
+    def nx(self, value: nx.MultiDiGraph) -> None:
+        self._nx = value if isinstance(value, TrackedMultiDiGraph) else copy_structure(value)
+        self._drop_caches()
+
+    @property
+    def state_writes(self) -> NodeIndexedDict:
+        return self._state_writes
+
+    @state_writes.setter
+    def state_writes(self, value: dict) -> None:
+        self._state_writes = value if isinstance(value, NodeIndexedDict) \
+            else NodeIndexedDict(value)
+
+    def _drop_caches(self) -> None:
+        self._args: dict[int, list[int]] = {}
+        self._order: list[int] | None = None
+        self._pos: dict[int, int] = {}
+        self._removed = 0  # nodes removed since `_order` was made (filtered out lazily)
+        self._seen = self._nx.version
+
+    def _sync(self) -> None:
+        """Drop the caches if the networkx graph changed behind Graph's back."""
+        if self._nx.version != self._seen:
+            self._drop_caches()
+
+    def _add_edge(self, a: int, n: int, k: int) -> None:
+        if not link(self._nx, a, n, k):
+            raise GraphError(f"argument {k} of %{n} is %{a}, which is not a node of the graph")
+        if self._order is not None and self._pos.get(a, -1) >= self._pos.get(n, -1):
+            self._order = None  # the new edge runs against the cached order
+
     # ------------------------------------------------------------------ building
     def add_node(self, op: str, args=(), attrs=None, *, shape, dtype, phase="forward",
                  source=None, name=None, scope=None) -> int:
+        self._sync()
         n = self._next_id
         self._next_id += 1
-        self.nx.add_node(n, op=op, attrs=attrs or {}, shape=tuple(shape), dtype=dtype,
-                         phase=phase, source=source, name=name, scope=scope)
+        new_node(self._nx, n, {"op": op, "attrs": attrs or {}, "shape": tuple(shape),
+                               "dtype": dtype, "phase": phase, "source": source, "name": name,
+                               "scope": scope})
+        if self._order is not None:  # a new node uses only older ones: it can go last
+            self._pos[n] = len(self._order)
+            self._order.append(n)
+        args = list(args)
         for k, a in enumerate(args):
-            self.nx.add_edge(a, n, key=k)
+            self._add_edge(a, n, k)
+        self._args[n] = args
         return n
 
     def add_like(self, like: int, op: str, args=(), attrs=None, *, shape, dtype=None) -> int:
         """A node that rewrites place where `like` was: its phase, source line and scope
         (and its dtype unless given)."""
-        d = self.nx.nodes[like]
+        d = self[like]
         return self.add_node(op, args, attrs, shape=shape,
                              dtype=d["dtype"] if dtype is None else dtype, phase=d["phase"],
                              source=d["source"], scope=d["scope"])
 
     def set_args(self, n: int, args) -> None:
         """Replace node n's arguments (used by rewrites)."""
-        self.nx.remove_edges_from(list(self.nx.in_edges(n, keys=True)))
+        self._sync()
+        for u, keys in list(self._nx._pred[n].items()):
+            for k in list(keys):
+                unlink(self._nx, u, n, k)
+        args = list(args)
         for k, a in enumerate(args):
-            self.nx.add_edge(a, n, key=k)
+            self._add_edge(a, n, k)
+        self._args[n] = args
 
     def replace_uses(self, old: int, new: int) -> None:
         """Every use of `old` (as an argument, output or state write) now uses `new`."""
         if old == new:
             return
-        for _, user, k in list(self.nx.out_edges(old, keys=True)):
-            self.nx.remove_edge(old, user, key=k)
-            self.nx.add_edge(new, user, key=k)
-        self.outputs = [new if o == old else o for o in self.outputs]
-        for name, w in self.state_writes.items():
-            if w == old:
-                self.state_writes[name] = new
+        self._sync()
+        for user, keys in list(self._nx._succ[old].items()):
+            args = self._args.get(user)
+            for k in list(keys):
+                unlink(self._nx, old, user, k)
+                self._add_edge(new, user, k)
+                if args is not None:
+                    args[k] = new
+        if old in self.outputs:
+            self.outputs = [new if o == old else o for o in self.outputs]
+        for name in self._state_writes.names_of(old):
+            self._state_writes[name] = new
         for i, w in self.input_grads.items():
             if w == old:
                 self.input_grads[i] = new
 
     def remove_node(self, n: int) -> None:
-        self.nx.remove_node(n)
+        self._sync()
+        for user in self._nx._succ[n]:
+            self._args.pop(user, None)  # (it loses an argument: recomputed if asked)
+        drop_node(self._nx, n)
+        self._args.pop(n, None)
+        self._removed += 1
+
+    def remove_nodes(self, nodes) -> None:
+        """Remove every node of `nodes` that is in the graph (with its edges), as
+        networkx's `remove_nodes_from` does."""
+        for n in set(nodes):
+            if n in self._nx._node:
+                self.remove_node(n)
 
     # ------------------------------------------------------------------ reading
     def __getitem__(self, n: int) -> dict:
-        return self.nx.nodes[n]
+        return self._nx._node[n]
 
     def __contains__(self, n: int) -> bool:
-        return n in self.nx
+        return n in self._nx._node
 
     def __len__(self) -> int:
-        return self.nx.number_of_nodes()
+        return len(self._nx._node)
 
     def args(self, n: int) -> list[int]:
-        edges = sorted(self.nx.in_edges(n, keys=True), key=lambda e: e[2])
-        return [u for u, _, _ in edges]
+        """n's arguments in position order (a fresh list: the caller may change it)."""
+        if self._nx.version != self._seen:
+            self._drop_caches()
+        args = self._args.get(n)
+        if args is None:
+            pairs = sorted((k, u) for u, keys in self._nx._pred[n].items() for k in keys)
+            args = self._args[n] = [u for _, u in pairs]
+        return list(args)
 
     def users(self, n: int) -> list[int]:
-        return list(dict.fromkeys(v for _, v in self.nx.out_edges(n)))
+        """The nodes that take n as an argument (each once, in the order they were linked)."""
+        return list(self._nx._succ[n])
 
     def live_roots(self) -> list[int]:
         """Nodes the function's results depend on: outputs, state writes, input grads."""
         return [n for n in dict.fromkeys([*self.outputs, *self.state_writes.values(),
                                           *self.input_grads.values()]) if n is not None]
 
+    def is_live_root(self, n: int) -> bool:
+        """Whether n is an output, a state write or an input's gradient (constant time
+        for state writes: their node index)."""
+        return n in self.outputs or bool(self._state_writes.names_of(n)) \
+            or n in self.input_grads.values()
+
+    def live_nodes(self) -> set[int]:
+        """Nodes the function's results depend on: the live roots and all they read."""
+        live, stack = set(), self.live_roots()
+        pred = self._nx._pred
+        while stack:
+            n = stack.pop()
+            if n not in live:
+                live.add(n)
+                stack.extend(p for p in pred[n] if p not in live)
+        return live
+
     def topo_order(self) -> list[int]:
-        """A topological order that keeps creation order where it can (RNG draws stay put)."""
-        return list(nx.lexicographical_topological_sort(self.nx))
+        """A topological order that keeps creation order where it can (RNG draws stay put).
+        Made as the lexicographic order by node id, then kept by the mutators: a new node
+        goes last, a removed one drops out, and an edge against the order has it made
+        again (an order still valid after edges went away is kept as it is)."""
+        self._sync()
+        if self._order is None:
+            self._order = _lexicographic_order(self._nx)
+            self._removed = 0
+        elif self._removed:
+            nodes = self._nx._node
+            self._order = [n for n in self._order if n in nodes]
+            self._removed = 0
+        else:
+            return list(self._order)
+        self._pos = {n: i for i, n in enumerate(self._order)}
+        return list(self._order)
 
     def label(self, n: int) -> str:
-        name = self.nx.nodes[n].get("name")
-        return f"%{name}" if name and self.nx.nodes[n]["op"] in ("input", "state") else f"%{n}"
+        name = self[n].get("name")
+        return f"%{name}" if name and self[n]["op"] in ("input", "state") else f"%{n}"
 
     def nodes_by_phase(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for _, phase in self.nx.nodes(data="phase"):
-            counts[phase] = counts.get(phase, 0) + 1
+        for data in self._nx._node.values():
+            counts[data["phase"]] = counts.get(data["phase"], 0) + 1
         return counts
 
     def kernel_count(self) -> int:
         """How many kernels one run launches (source nodes cost none)."""
-        return sum(1 for _, op in self.nx.nodes(data="op") if op not in SOURCE_OPS)
+        return sum(1 for data in self._nx._node.values() if data["op"] not in SOURCE_OPS)
 
     def phase(self, *phases: str) -> Graph:
         """The part of the graph in the given phases (e.g. "forward", or "backward"), with
@@ -141,7 +262,11 @@ class Graph:
 
     def copy(self) -> Graph:
         g = Graph()
-        g.nx = self.nx.copy()
+        g.nx = copy_structure(self.nx)
+        self._sync()
+        g._args = {n: list(a) for n, a in self._args.items()}
+        if self._order is not None and not self._removed:
+            g._order, g._pos = list(self._order), dict(self._pos)
         g.inputs = list(self.inputs)
         g.outputs = list(self.outputs)
         g.state_reads = dict(self.state_reads)
@@ -176,5 +301,25 @@ class Graph:
         return repr_mimebundle(self, include, exclude)
 
     def node_error(self, n: int, message: str) -> GraphError:
-        data = self.nx.nodes[n]
+        data = self[n]
         return GraphError(f"%{n} ({data['op']}): {message}", op=data["op"], source=data["source"])
+
+
+def _lexicographic_order(g: nx.MultiDiGraph) -> list[int]:
+    """Kahn's algorithm taking the smallest ready id first (networkx's
+    `lexicographical_topological_sort`, on the adjacency dicts directly)."""
+    pred, succ = g._pred, g._succ
+    waiting = {n: len(p) for n, p in pred.items()}
+    ready = [n for n, k in waiting.items() if k == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        n = heapq.heappop(ready)
+        order.append(n)
+        for s in succ[n]:
+            waiting[s] -= 1
+            if waiting[s] == 0:
+                heapq.heappush(ready, s)
+    if len(order) != len(waiting):
+        raise GraphError("the graph has a cycle: it has no topological order")
+    return order

@@ -102,6 +102,9 @@ class Tracer:
         self.guards: list[tuple] = []  # (description, expression, *objects): see engine/guards
         self.attr_reads: dict[tuple, tuple] = {}  # (id(obj), name) -> (obj, name, value, kind)
         self.new_entries: list[tuple] = []  # (dict, key) added during the trace (undone on error)
+        # first state read (position, name) by node and by id(tensor): `_name_of_state`
+        self.read_by_node: dict[int, tuple] = {}
+        self.read_by_tensor: dict[int, tuple] = {}
 
     # ------------------------------------------------------------------ nodes
     def add(self, op, args, attrs, shape, dtype, name=None) -> int:
@@ -143,6 +146,7 @@ class Tracer:
     def _state_node(self, t, name, ref) -> int:
         # phase: where it is first read (parameters: forward; the backward seed: backward)
         n = self.add("state", (), {}, t.shape, t.dtype, name=name)
+        self._index_read(name, n, t if ref.kind == "tensor" else None)
         self.graph.state_reads[name] = n
         self.graph.state_refs[name] = ref
         self.bindings[id(t)] = n
@@ -166,6 +170,7 @@ class Tracer:
             name = self.unique_name(f"{self.names.get(id(container), 'scalar')}.{label}")
             with self.in_phase("forward"):
                 n = self.add("state", (), {"scalar": True}, (), dtype, name=name)
+            self._index_read(name, n, None)
             self.graph.state_reads[name] = n
             self.graph.state_refs[name] = ScalarRef(container, key, index, fn)
             self.scalars[k] = n
@@ -294,11 +299,19 @@ class Tracer:
         self._freeze_constants()
         return g
 
+    def _index_read(self, name, n, tensor) -> None:
+        entry = (len(self.graph.state_reads), name)
+        self.read_by_node.setdefault(n, entry)
+        if tensor is not None:
+            self.read_by_tensor.setdefault(id(tensor), entry)
+
     def _name_of_state(self, t) -> str:
-        n = self.bindings.get(id(t))
-        for name, node in self.graph.state_reads.items():
-            if node == n or self.graph.state_refs[name].__dict__.get("tensor") is t:
-                return name
+        """The first state read standing for t's current node or holding t (indexed: a
+        scan of all reads per written tensor made tracing quadratic)."""
+        hits = [h for h in (self.read_by_node.get(self.bindings.get(id(t))),
+                            self.read_by_tensor.get(id(t))) if h is not None]
+        if hits:
+            return min(hits)[1]
         name = self.unique_name(self.names.get(id(t), "state"))
         self.graph.state_refs[name] = TensorRef(t)
         return name
@@ -311,7 +324,10 @@ class Tracer:
             ref = g.state_refs[name]
             if ref.kind == "tensor" and id(ref.tensor) in self.created and name not in written:
                 data = g[n]
-                data.update(op="const", attrs={"value": ref.tensor._value}, name=None)
+                # Host-side, through the backend: passes and lowering read constants with
+                # NumPy, and a device array refuses implicit conversion (CuPy).
+                value = ref.tensor._backend.to_numpy(ref.tensor._value)
+                data.update(op="const", attrs={"value": value}, name=None)
                 del g.state_reads[name], g.state_refs[name]
 
 

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 
 def live_nodes(graph) -> set[int]:
-    """Nodes reachable backwards from outputs and state writes (iteratively)."""
-    live, stack = set(), [n for n in graph.live_roots() if n is not None]
-    pred = graph.nx.pred
-    while stack:
-        n = stack.pop()
-        if n in live:
-            continue
-        live.add(n)
-        stack.extend(p for p in pred[n] if p not in live)
-    return live
+    """Nodes reachable backwards from outputs and state writes (`Graph.live_nodes`)."""
+    return graph.live_nodes()
 
 
 def prune_dead_nodes(graph, ctx=None):
     live = live_nodes(graph) | set(graph.inputs)
     dead = [n for n in graph.nx.nodes if n not in live]
-    graph.nx.remove_nodes_from(dead)
+    graph.remove_nodes(dead)
     for name, n in list(graph.state_reads.items()):
         if n not in live:
             del graph.state_reads[name]

@@ -114,17 +114,16 @@ def _member(graph, n) -> _Member | None:
     node_args = graph.args(n)
     args = [node_args[i] for i in order]
     outs = fused_output_nodes(graph, n, len(program.outputs))
-    writes = {w: name for name, w in graph.state_writes.items() if w is not None}
     read_at = {a: i for i, a in enumerate(args) if graph[a]["op"] == "state"}
     roles = {}
     for j, (o, (out_shape, _)) in enumerate(zip(outs, program.output_types)):
         if not out_shape:
             continue
-        name = writes.get(o)
+        names = graph.state_writes.names_of(o)  # (a node index: no scan per output)
+        name = names[0] if len(names) == 1 else None
         i = read_at.get(graph.state_reads.get(name, -1))
-        if (name is None or i is None or graph.nx.succ[o] or o in graph.outputs
+        if (name is None or i is None or graph.users(o) or o in graph.outputs
                 or o in graph.input_grads.values()
-                or sum(w == o for w in graph.state_writes.values()) != 1
                 or graph.state_refs[name].kind != "tensor"):
             return None  # an array output with other uses: leave the node alone
         roles[i] = (j, name)
@@ -139,8 +138,8 @@ def _scalar_state(graph, member, i) -> str | None:
     data = graph[a]
     if data["op"] != "state" or graph.state_refs[data["name"]].kind != "tensor":
         return None
-    written = {name for name, w in graph.state_writes.items() if w in member.outs}
-    return data["name"] if data["name"] in written else None
+    written = any(data["name"] in graph.state_writes.names_of(o) for o in member.outs)
+    return data["name"] if written else None
 
 
 def _group_key(graph, member, backend):
@@ -235,7 +234,7 @@ def _merge(graph, members, backend) -> None:
             for m in members:
                 graph.replace_uses(m.outs[j], out)
     for m in members:
-        graph.nx.remove_nodes_from({m.node, *m.outs})
+        graph.remove_nodes({m.node, *m.outs})
     _drop_unused_reads(graph, [n for m in members for n in m.args])
     for names in per_member:
         graph.guards.append(_equal_guard(graph, names))
@@ -243,8 +242,8 @@ def _merge(graph, members, backend) -> None:
 
 def _drop_unused_reads(graph, nodes) -> None:
     for n in set(nodes):
-        if n in graph and graph[n]["op"] == "state" and not graph.nx.succ[n] \
-                and n not in graph.state_writes.values():
+        if n in graph and graph[n]["op"] == "state" and not graph.users(n) \
+                and not graph.state_writes.names_of(n):
             del graph.state_reads[graph[n]["name"]]
             graph.remove_node(n)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.fused import FusedProgram, Step
+from ..ir.graph import SOURCE_OPS
 from ..ops.registry import REGISTRY
 
 
@@ -22,11 +23,14 @@ def is_fusable(graph, n) -> bool:
 
 
 class _Groups:
-    """Union-find over nodes, each group remembering its members."""
+    """Union-find over nodes, each group remembering its members and which hubs it
+    reaches (`up`) and is reached from (`down`), as bit masks (see `_hub_masks`)."""
 
-    def __init__(self, nodes):
+    def __init__(self, nodes, up, down):
         self.parent = {n: n for n in nodes}
         self.members = {n: [n] for n in nodes}
+        self.up = {n: up[n] for n in nodes}
+        self.down = {n: down[n] for n in nodes}
 
     def find(self, n):
         while self.parent[n] != n:
@@ -34,53 +38,137 @@ class _Groups:
             n = self.parent[n]
         return n
 
+    def root(self, n):
+        """n's group, or None when n is in no group (not fusable)."""
+        return self.find(n) if n in self.parent else None
+
     def union(self, a, b):
         ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[ra] = rb
-            self.members[rb] += self.members.pop(ra)
+        if ra == rb:
+            return
+        if len(self.members[ra]) > len(self.members[rb]):
+            ra, rb = rb, ra  # (the smaller group moves: linear-logarithmic in all)
+        self.parent[ra] = rb
+        self.members[rb] += self.members.pop(ra)
+        self.up[rb] |= self.up.pop(ra)
+        self.down[rb] |= self.down.pop(ra)
 
 
-def _creates_cycle(graph, groups, pos, producer_root, consumer_root) -> bool:
-    """Whether merging would close a cycle among groups: a path producer-group ->
-    (nodes or other groups) -> consumer-group. Other groups count as single nodes,
-    so a walk that enters one continues from all of its members."""
-    targets = set(groups.members[consumer_root])
-    limit = max(pos[m] for m in targets)
-    inside = set(groups.members[producer_root]) | targets
-    stack = [s for m in groups.members[producer_root] for s in graph.nx.succ[m]
-             if s not in inside]
-    seen = set()
-    while stack:
-        n = stack.pop()
-        if n in seen or pos[n] > limit:
-            continue
-        seen.add(n)
-        if n in groups.parent:
-            expand = groups.members[groups.find(n)]
-            seen.update(expand)
-        else:
-            expand = (n,)
-        for m in expand:
-            for s in graph.nx.succ[m]:
-                if s in targets:
+HUB_SPACING = 16  # every 16th non-fusable node (in topological order) is a hub
+
+
+def _hub_masks(graph, order, fusable) -> tuple[dict, dict]:
+    """For each node, the hubs it reaches (`up`) and those that reach it (`down`), as
+    bit masks. A hub is a node fusion never moves, so a group that reaches a hub
+    another group is reached from has a path to it through an outside node: merging
+    the two would close a cycle. This answers in constant time the queries that would
+    otherwise search the long way round (a forward relu and the backward mask of it,
+    joined through the rest of the network and the loss)."""
+    hubs = [n for n in order if n not in fusable and graph[n]["op"] not in SOURCE_OPS]
+    bit = {n: 1 << i for i, n in enumerate(hubs[::HUB_SPACING])}
+    succ, pred = graph.nx._succ, graph.nx._pred
+    down: dict[int, int] = {}
+    for n in order:
+        mask = bit.get(n, 0)
+        for p in pred[n]:
+            mask |= down[p]
+        down[n] = mask
+    up: dict[int, int] = {}
+    for n in reversed(order):
+        mask = bit.get(n, 0)
+        for s in succ[n]:
+            mask |= up[s]
+        up[n] = mask
+    return up, down
+
+
+class _Search:
+    """One direction of the search for an outside path from group `start` to group
+    `target` (forward along users, or backward along arguments); other groups count as
+    single nodes, so entering one continues from all of its members."""
+
+    def __init__(self, groups, adjacency, start, target, within):
+        self.groups, self.adj, self.start, self.target = groups, adjacency, start, target
+        self.within = within  # whether a node outside groups can still lie on such a path
+        self.stack = list(groups.members[start])
+        self.seen: set[int] = set()
+        self.other: _Search | None = None
+
+    def step(self) -> bool | None:
+        """True: a path exists; False: none does; None: not known yet."""
+        if not self.stack:
+            return False
+        n = self.stack.pop()
+        outside = self.groups.root(n) != self.start
+        for s in self.adj[n]:
+            r = self.groups.root(s)
+            if r == self.start:
+                continue
+            if r == self.target:
+                if outside:
                     return True
-                if s not in inside and s not in seen:
-                    stack.append(s)
-    return False
+                continue
+            if s in self.seen or r is None and not self.within(s):
+                continue  # (a group is entered whole: what one member cannot, another may)
+            if s in self.other.seen:
+                return True  # start reaches s and s reaches target
+            expand = (s,) if r is None else self.groups.members[r]
+            self.seen.update(expand)
+            self.stack.extend(expand)
+        return None
+
+
+def _sealed(groups, adjacency, start, other, most: int = 16) -> bool:
+    """Whether small group `start` has no neighbours (along `adjacency`) outside itself
+    and `other` that could lie on a path between them: the common case (an Adam step's
+    chain, a bias add read only by its relu), settled without a search."""
+    members = groups.members[start]
+    if len(members) > most:
+        return False
+    for m in members:
+        for s in adjacency[m]:
+            r = groups.root(s)  # (a group is entered whole: no shortcut for its members)
+            if r not in (start, other) and (r is not None or adjacency[s]):
+                return False
+    return True
+
+
+def _creates_cycle(graph, groups, pos, producer_root, consumer_root, limit) -> bool:
+    """Whether merging would close a cycle among groups: a path producer-group ->
+    (nodes or other groups) -> consumer-group. Hubs settle most queries; the rest
+    search forward from the producer and backward from the consumer in turns, which
+    stops as soon as either side runs out (a relu and the `gt` reading only it)."""
+    if groups.up[producer_root] & groups.down[consumer_root]:
+        return True
+    succ, pred = graph.nx._succ, graph.nx._pred
+    if _sealed(groups, succ, producer_root, consumer_root) or \
+            _sealed(groups, pred, consumer_root, producer_root):
+        return False
+    # `limit`: the consumer's position. Groups hold only nodes up to it (fusion runs in
+    # topological order), so nothing after it can lead back into the consumer's group.
+    # (a node nothing reads cannot lead on, one that reads nothing cannot be reached)
+    forward = _Search(groups, succ, producer_root, consumer_root,
+                      lambda s: pos[s] <= limit and bool(succ[s]))
+    backward = _Search(groups, pred, consumer_root, producer_root, lambda s: bool(pred[s]))
+    forward.other, backward.other = backward, forward
+    while True:
+        for search in (forward, backward):
+            found = search.step()
+            if found is not None:
+                return found
 
 
 def find_groups(graph) -> list[list[int]]:
     order = graph.topo_order()
     pos = {n: i for i, n in enumerate(order)}
     fusable = [n for n in order if is_fusable(graph, n)]
-    groups = _Groups(fusable)
+    groups = _Groups(fusable, *_hub_masks(graph, order, set(fusable)))
     for n in fusable:
         for a in graph.args(n):
             if a not in groups.parent:
                 continue
             ra, rn = groups.find(a), groups.find(n)
-            if ra != rn and not _creates_cycle(graph, groups, pos, ra, rn):
+            if ra != rn and not _creates_cycle(graph, groups, pos, ra, rn, pos[n]):
                 groups.union(a, n)
     result = [sorted(m, key=pos.get) for m in groups.members.values() if len(m) > 1]
     return sorted(result, key=lambda m: pos[m[0]])
@@ -101,7 +189,7 @@ def _program(graph, members, roots):
         steps.append(Step(d["op"], tuple(reg[a] for a in graph.args(n)), dict(d["attrs"]),
                           d["shape"], d["dtype"], d["source"]))
     outputs = [n for n in members
-               if n in roots or any(u not in member_set for u in graph.nx.succ[n])]
+               if n in roots or any(u not in member_set for u in graph.users(n))]
     program = FusedProgram(tuple((graph[a]["shape"], graph[a]["dtype"]) for a in inputs),
                            tuple(steps), tuple(reg[o] for o in outputs))
     return program, inputs, outputs
@@ -115,13 +203,14 @@ def fuse_group(graph, members, roots) -> int:
         "fused", inputs, {"program": program}, shape=first["shape"], dtype=first["dtype"],
         phase=first["phase"] if len(set(phases)) == 1 else graph[outputs[-1]]["phase"],
         source=first["source"], scope=first["scope"])
+    graph[fused]["phases"] = tuple(dict.fromkeys(phases))  # (diagrams: what it spans)
     if len(outputs) == 1:
         graph.replace_uses(outputs[0], fused)
     else:
         for i, o in enumerate(outputs):
             get = graph.add_like(o, "get", [fused], {"index": i}, shape=graph[o]["shape"])
             graph.replace_uses(o, get)
-    graph.nx.remove_nodes_from(members)
+    graph.remove_nodes(members)
     return fused
 
 

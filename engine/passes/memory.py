@@ -27,7 +27,7 @@ def last_uses(graph, order) -> dict[int, int]:
     end = len(order)
     last = {}
     for n in order:
-        users = graph.nx.succ[n]
+        users = graph.users(n)
         last[n] = max((pos[u] for u in users), default=-1)
     for n in graph.live_roots():
         if n is not None:
@@ -40,7 +40,7 @@ def buffer_last_uses(graph, order, last) -> dict[int, int]:
     broadcast_to, index, get) is still used: writing into it would change the view."""
     ext = dict(last)
     for n in reversed(order):
-        for v in graph.nx.succ[n]:
+        for v in graph.users(n):
             if _is_view(graph[v]["op"]) and graph.args(v)[:1] == [n]:
                 ext[n] = max(ext[n], ext[v])
     return ext
@@ -110,5 +110,5 @@ def fused_output_nodes(graph, n, count) -> list[int]:
     """The node holding each output of fused node n (n itself, or its `get` nodes)."""
     if count == 1:
         return [n]
-    gets = {graph[u]["attrs"]["index"]: u for u in graph.nx.succ[n]}
+    gets = {graph[u]["attrs"]["index"]: u for u in graph.users(n)}
     return [gets.get(i, -1) for i in range(count)]

@@ -29,6 +29,9 @@ def scalar_value(graph, n):
     if data["op"] != "const":
         return None
     value = np.asarray(data["attrs"]["value"])
+    if value.ndim == 0:
+        first = value.item()
+        return first if first == first else None  # (NaN: never "every element equal")
     if value.size == 0:
         return None
     first = value.flat[0]
@@ -101,7 +104,7 @@ def _rewrite(graph, n) -> bool:
     if op == "sum" and inner["op"] == "gather_backward":
         return _sum_of_scatter(graph, n, args[0])
     if op == "permute" and inner["op"] == "matmul" and data["attrs"]["axes"] == (1, 0) \
-            and len(graph.users(args[0])) == 1 and args[0] not in graph.live_roots():
+            and len(graph.users(args[0])) == 1 and not graph.is_live_root(args[0]):
         return _transpose_product(graph, n, args[0])
     return _absorb_broadcast(graph, n, op, args)
 
@@ -186,10 +189,24 @@ def _transpose_product(graph, n, mm) -> bool:
 
 
 def simplify(graph, ctx=None):
-    changed = True
-    while changed:
-        changed = False
-        for n in graph.topo_order():
-            if n in graph and _rewrite(graph, n):
-                changed = True
+    """Rewrite until nothing changes. The first sweep visits every node in topological
+    order; each later one only the nodes near a rewrite of the sweep before (the node,
+    its arguments, its users, and their users: what a rewrite reads) and the nodes it
+    made, so the pass costs a constant per node rather than per sweep."""
+    todo = graph.topo_order()
+    while todo:
+        first_new = max(graph.nx, default=-1) + 1
+        near: set[int] = set()
+        for n in todo:
+            if n not in graph:
+                continue
+            args, users = graph.args(n), graph.users(n)
+            if _rewrite(graph, n):
+                near.update(args, users, (n,))
+        if not near:
+            break
+        near.update(m for m in graph.nx if m >= first_new)
+        for m in [m for m in near if m in graph]:
+            near.update(graph.users(m))
+        todo = [n for n in graph.topo_order() if n in near]
     return graph

@@ -4,7 +4,9 @@ known by hand; every rewritten graph still verifies and computes the same values
 import numpy as np
 
 import graphgrad as gg
+from graphgrad.ir.graph import Graph
 from graphgrad.passes import run_passes
+from graphgrad.passes.simplify import simplify
 
 
 def _count(graph, op):
@@ -101,3 +103,14 @@ def test_transposed_product_is_rewritten():
     assert [out[a]["op"] for a in out.args(mm)] == ["permute", "permute"]
     rng = np.random.default_rng(0)
     _same_values(g, out, rng.standard_normal((2, 3)), rng.standard_normal((3, 4)))
+
+
+def test_a_nan_constant_times_zero_stays_nan():
+    """Both factors constant: a 0-d NaN is not "a value every element has" (NaN != NaN)."""
+    g = Graph()
+    f32 = np.dtype("float32")
+    nan = g.add_node("const", attrs={"value": np.asarray(np.nan, f32)}, shape=(), dtype=f32)
+    zero = g.add_node("const", attrs={"value": np.asarray(0.0, f32)}, shape=(), dtype=f32)
+    g.outputs = [g.add_node("mul", [nan, zero], shape=(), dtype=f32)]
+    simplify(g)
+    assert _count(g, "mul") == 1

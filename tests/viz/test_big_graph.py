@@ -8,7 +8,7 @@ ladder), compared with the DOT / SVG produced.
 import sys
 
 import numpy as np
-from viz_helpers import needs_dot, parse_dot, svg_groups
+from viz_helpers import FULL, needs_dot, parse_dot, svg_groups
 
 from graphgrad.ir.graph import Graph
 from graphgrad.viz import to_dot
@@ -39,7 +39,7 @@ def ladder(n_nodes: int, scopes: bool = False) -> Graph:
 def test_ten_thousand_nodes_convert():
     g = ladder(10_000, scopes=True)
     assert len(g) > sys.getrecursionlimit()
-    dot = parse_dot(to_dot(g).source)
+    dot = parse_dot(to_dot(g, **FULL).source)
     assert len(dot.nodes_with_class("gg-node")) == len(g)
     assert len(dot.edges_with_class("gg-edge")) == g.nx.number_of_edges()
     nested = [a for a in dot.clusters_with_class("gg-scope").values() if "." in a["tooltip"]]
@@ -49,7 +49,7 @@ def test_ten_thousand_nodes_convert():
 @needs_dot
 def test_a_moderately_big_graph_renders():
     g = ladder(600)
-    svg = to_dot(g).pipe(format="svg", encoding="utf-8")
+    svg = to_dot(g, **FULL).pipe(format="svg", encoding="utf-8")
     groups = svg_groups(svg)
     assert sum("gg-node" in gr["class"] for gr in groups) == len(g)
     assert sum("gg-edge" in gr["class"] for gr in groups) == g.nx.number_of_edges()

@@ -75,8 +75,8 @@ def test_function_to_dot(script, tmp_path, capsys):
     labels = " ".join(a["label"] for a in dot.nodes_with_class("gg-node").values())
     assert "<b>W1</b>" in labels and "<b>W2</b>" in labels and "<b>x</b>" in labels
     assert "i64[32]" in labels
-    phases = {c for a in dot.nodes_with_class("gg-node").values() for c in a["class"].split()
-              if c.startswith("phase-")}
+    drawn = {**dot.nodes_with_class("gg-node"), **dot.nodes_with_class("gg-summary")}
+    phases = {c for a in drawn.values() for c in a["class"].split() if c.startswith("phase-")}
     assert phases == {"phase-forward", "phase-backward", "phase-update"}
     assert len(dot.nodes_with_class("gg-write")) == 2
 
@@ -123,3 +123,11 @@ def test_uncalled_compiled_function_is_traced_and_optimized(script, tmp_path):
     dot = parse_dot(out.read_text())
     assert dot.clusters_with_class("gg-fused")  # the default passes ran
     assert any("phase-update" in a["class"] for a in dot.nodes_with_class("gg-node").values())
+
+
+def test_the_implicit_loss_of_a_model_is_labelled(script, tmp_path):
+    out = tmp_path / "tiny.dot"
+    assert main([f"{script}:tiny", "--input-shape", "5,8", "-o", str(out)]) == 0
+    nodes = parse_dot(out.read_text()).nodes_with_class("gg-node")
+    (loss,) = [a for a in nodes.values() if "implicit loss" in a["label"]]
+    assert "<b>sum</b>" in loss["label"] and "phase-forward" in loss["class"]

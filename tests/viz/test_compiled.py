@@ -11,7 +11,7 @@ fused group that mixes a forward op with backward ones counts as forward.
 import math
 
 import pytest
-from viz_helpers import needs_dot, parse_dot, svg_groups
+from viz_helpers import FULL, needs_dot, parse_dot, svg_groups
 
 import graphgrad as gg
 from graphgrad import nn, optim
@@ -59,20 +59,16 @@ def digits_mlp():
                          gg.rand(64, 64), gg.randint(0, 10, (64,)))
 
 
-def drawn_phase(graph, n):
-    """The phase a node is drawn in: its own, but a fused node that also produces a
-    forward value (a `get` in the forward phase) belongs to the forward pass."""
-    own = graph[n]["phase"]
-    if graph[n]["op"] == "fused" and any(graph[u]["op"] == "get" and graph[u]["phase"] ==
-                                         "forward" for u in graph.users(n)):
-        return "forward"
-    return own
+def drawn_phases(graph, n) -> set:
+    """The phases whose views draw a node: its own, but a fused node shows in the view
+    of every phase its ops came from (the `phases` fusion records)."""
+    return set(graph[n].get("phases") or (graph[n]["phase"],))
 
 
 def expected_nodes(graph, phases):
     """The Graph nodes a view of `phases` draws, computed from the Graph directly."""
     computed = {n for n, d in graph.nx.nodes(data=True)
-                if d["op"] not in SOURCE_OPS and drawn_phase(graph, n) in phases}
+                if d["op"] not in SOURCE_OPS and drawn_phases(graph, n) & set(phases)}
     sources = {u for n in computed for u in graph.args(n) if graph[u]["op"] in SOURCE_OPS}
     if "forward" in phases:
         sources |= set(graph.inputs)
@@ -82,7 +78,8 @@ def expected_nodes(graph, phases):
 
 def svg_of(fn, tmp_path, part, optimized=False):
     name = f"{part}{'_opt' if optimized else ''}.svg"
-    return svg_groups(render(fn, tmp_path / name, part=part, optimized=optimized).read_text())
+    path = render(fn, tmp_path / name, part=part, optimized=optimized, **FULL)
+    return svg_groups(path.read_text())
 
 
 @needs_dot
@@ -106,7 +103,7 @@ def test_svg_node_count_matches_the_graph(request, tmp_path, fixture, optimized,
 
 @needs_dot
 def test_two_layer_names_and_fused_update(two_layer, tmp_path):
-    text = render(two_layer, tmp_path / "both.svg", optimized=True).read_text()
+    text = render(two_layer, tmp_path / "both.svg", optimized=True, **FULL).read_text()
     names = [n for n in two_layer.last.graph.state_reads if n.endswith(("H1", "H2"))]
     assert len(names) == 2  # e.g. model.H1, model.H2
     assert all(f">{name}<" in text for name in names)
@@ -117,7 +114,7 @@ def test_two_layer_names_and_fused_update(two_layer, tmp_path):
 
 
 def test_digits_mlp_modules_parameters_and_update_groups(digits_mlp):
-    dot = parse_dot(to_dot(digits_mlp).source)
+    dot = parse_dot(to_dot(digits_mlp, **FULL).source)
     labels = " ".join(a["label"] for a in dot.nodes_with_class("gg-node").values())
     params = [name for name in digits_mlp.last.graph.state_reads
               if name.endswith((".weight", ".bias")) and "exp_avg" not in name]
@@ -133,4 +130,4 @@ def test_digits_mlp_modules_parameters_and_update_groups(digits_mlp):
 def test_compiled_fn_without_a_call_is_explained():
     fn = gg.compile(lambda x: x * 2)
     with pytest.raises(gg.GraphgradError, match="call it once"):
-        to_dot(fn)
+        to_dot(fn, **FULL)

@@ -6,7 +6,7 @@ conventions say (checked on the DOT source).
 """
 
 import pytest
-from viz_helpers import parse_dot, two_layer_sgd_step
+from viz_helpers import FULL, parse_dot, two_layer_sgd_step
 
 import graphgrad as gg
 from graphgrad.dtypes import short
@@ -21,7 +21,7 @@ def graph():
 
 @pytest.fixture
 def dot(graph):
-    return parse_dot(to_dot(graph, inline_constants=False).source)
+    return parse_dot(to_dot(graph, inline_constants=False, **FULL).source)
 
 
 def node(dot, n):
@@ -95,4 +95,4 @@ def test_legend_lists_what_is_drawn(dot):
 
 
 def test_legend_can_be_left_out(graph):
-    assert "legend" not in parse_dot(to_dot(graph, legend=False).source).nodes
+    assert "legend" not in parse_dot(to_dot(graph, legend=False, **FULL).source).nodes

@@ -6,7 +6,7 @@ selection code, and compared with what a small DOT reader finds in the source.
 """
 
 import pytest
-from viz_helpers import graph_node, parse_dot, two_layer_sgd_step
+from viz_helpers import FULL, graph_node, parse_dot, two_layer_sgd_step
 
 import graphgrad as gg
 from graphgrad.ir.graph import SOURCE_OPS
@@ -26,7 +26,7 @@ def graph_node_names(dot):
 
 
 def test_both_parts_draw_every_node_and_edge(graph):
-    dot = parse_dot(to_dot(graph, inline_constants=False).source)
+    dot = parse_dot(to_dot(graph, inline_constants=False, **FULL).source)
     assert graph_node_names(dot) == {f"n{n}" for n in graph.nx.nodes}
     edges = dot.edges_with_class("gg-edge")
     assert len(edges) == graph.nx.number_of_edges()
@@ -35,7 +35,7 @@ def test_both_parts_draw_every_node_and_edge(graph):
 
 
 def test_sources_read_in_several_phases_are_drawn_again_there(graph):
-    dot = parse_dot(to_dot(graph).source)
+    dot = parse_dot(to_dot(graph, **FULL).source)
     phase_of = {name: a["class"].split()[-1].removeprefix("phase-")
                 for name, a in dot.clusters_with_class("gg-phase").items()}
     refs = dot.nodes_with_class("gg-ref")
@@ -52,7 +52,7 @@ def test_sources_read_in_several_phases_are_drawn_again_there(graph):
 
 
 def test_every_node_carries_its_phase(graph):
-    dot = parse_dot(to_dot(graph, inline_constants=False).source)
+    dot = parse_dot(to_dot(graph, inline_constants=False, **FULL).source)
     for name, attrs in dot.nodes_with_class("gg-node").items():
         assert f"phase-{graph[int(name[1:])]['phase']}" in attrs["class"].split()
     assert {"forward", "backward", "update"} <= set(graph.nodes_by_phase())
@@ -62,7 +62,7 @@ def test_scalar_constants_are_inlined_not_dropped(graph):
     scalars = {n for n, d in graph.nx.nodes(data=True)
                if d["op"] == "const" and d["shape"] == () and graph.users(n)}
     assert scalars, "the step multiplies by scalar constants"
-    dot = parse_dot(to_dot(graph).source)
+    dot = parse_dot(to_dot(graph, **FULL).source)
     assert graph_node_names(dot) == {f"n{n}" for n in graph.nx.nodes if n not in scalars}
     expected = [(u, v) for u, v in graph.nx.edges() if u not in scalars]
     assert len(dot.edges_with_class("gg-edge")) == len(expected)
@@ -74,7 +74,7 @@ def test_scalar_constants_are_inlined_not_dropped(graph):
 
 
 def test_forward_view(graph):
-    dot = parse_dot(to_dot(graph, "forward", inline_constants=False).source)
+    dot = parse_dot(to_dot(graph, "forward", inline_constants=False, **FULL).source)
     computed = {n for n, d in graph.nx.nodes(data=True)
                 if d["op"] not in SOURCE_OPS and d["phase"] == "forward"}
     sources = {u for n in computed for u in graph.args(n)} - computed
@@ -86,7 +86,7 @@ def test_forward_view(graph):
 
 
 def test_backward_view_shows_forward_values_as_ghosts_with_dashed_edges(graph):
-    dot = parse_dot(to_dot(graph, "backward", inline_constants=False).source)
+    dot = parse_dot(to_dot(graph, "backward", inline_constants=False, **FULL).source)
     computed = {n for n, d in graph.nx.nodes(data=True)
                 if d["op"] not in SOURCE_OPS and d["phase"] in BACKWARD}
     used_forward = {u for n in computed for u in graph.args(n)
@@ -101,7 +101,7 @@ def test_backward_view_shows_forward_values_as_ghosts_with_dashed_edges(graph):
 
 
 def test_saved_edges_in_the_full_view_are_dashed(graph):
-    dot = parse_dot(to_dot(graph).source)
+    dot = parse_dot(to_dot(graph, **FULL).source)
     expected = [(f"n{u}", f"n{v}") for u, v in graph.nx.edges()
                 if graph[u]["op"] not in SOURCE_OPS and graph[u]["phase"] == "forward"
                 and graph[v]["phase"] in BACKWARD]
@@ -112,7 +112,7 @@ def test_saved_edges_in_the_full_view_are_dashed(graph):
 
 
 def test_phase_clusters_hold_their_phase(graph):
-    dot = parse_dot(to_dot(graph).source)
+    dot = parse_dot(to_dot(graph, **FULL).source)
     phase_of_cluster = {name: next(c for c in attrs["class"].split() if c.startswith("phase-"))
                         for name, attrs in dot.clusters_with_class("gg-phase").items()}
     assert sorted(phase_of_cluster.values()) == ["phase-backward", "phase-forward",
@@ -127,4 +127,4 @@ def test_phase_clusters_hold_their_phase(graph):
 
 def test_unknown_part_is_refused(graph):
     with pytest.raises(gg.GraphgradError, match="part="):
-        to_dot(graph, "sideways")
+        to_dot(graph, "sideways", **FULL)

@@ -7,7 +7,7 @@ a chain of (recursion limit + 500) ops is deeper than Python's recursion limit.
 
 import sys
 
-from viz_helpers import parse_dot
+from viz_helpers import FULL, parse_dot
 
 import graphgrad as gg
 from graphgrad.viz import graph_of_tensors, to_dot
@@ -34,7 +34,7 @@ def test_history_becomes_a_graph():
 
 def test_eager_diagram_names_parameters_and_inlines_the_constant():
     loss, W, b = small_history()
-    dot = parse_dot(to_dot(loss, params={"W": W, "b": b}).source)
+    dot = parse_dot(to_dot(loss, params={"W": W, "b": b}, **FULL).source)
     nodes = dot.nodes_with_class("gg-node")
     assert len(nodes) == 8  # the scalar 0.5 is written into mul's label
     labels = " ".join(a["label"] for a in nodes.values())
@@ -50,4 +50,4 @@ def test_deep_history_walks_without_recursion():
         y = y * 0.999
     g = graph_of_tensors(y)
     assert sum(1 for _, op in g.nx.nodes(data="op") if op == "mul") == depth
-    assert len(parse_dot(to_dot(y).source).nodes_with_class("gg-node")) == depth + 1
+    assert len(parse_dot(to_dot(y, **FULL).source).nodes_with_class("gg-node")) == depth + 1

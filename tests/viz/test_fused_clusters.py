@@ -7,7 +7,7 @@ so the expected cluster contents and labels are known exactly.
 
 import numpy as np
 import pytest
-from viz_helpers import needs_dot, parse_dot, svg_groups
+from viz_helpers import FULL, needs_dot, parse_dot, svg_groups
 
 from graphgrad.ir.fused import FusedProgram, Step
 from graphgrad.ir.graph import Graph
@@ -40,7 +40,7 @@ def graph():
 
 
 def test_fused_node_and_its_gets_share_one_cluster(graph):
-    dot = parse_dot(to_dot(graph).source)
+    dot = parse_dot(to_dot(graph, **FULL).source)
     (cluster, attrs), = dot.clusters_with_class("gg-fused").items()
     assert "mul, sub" in attrs["label"]
     fused, get0, get1 = (n for n, d in graph.nx.nodes(data=True) if d["op"] in ("fused", "get"))
@@ -52,7 +52,7 @@ def test_fused_node_and_its_gets_share_one_cluster(graph):
 
 
 def test_fused_tooltip_lists_program_and_source_lines(graph):
-    dot = parse_dot(to_dot(graph).source)
+    dot = parse_dot(to_dot(graph, **FULL).source)
     (fused,) = [n for n, d in graph.nx.nodes(data=True) if d["op"] == "fused"]
     tooltip = dot.nodes[f"n{fused}"]["tooltip"]
     assert tooltip.splitlines()[0] == "train.py:10"
@@ -62,7 +62,7 @@ def test_fused_tooltip_lists_program_and_source_lines(graph):
 
 
 def test_state_write_from_a_get_node(graph):
-    dot = parse_dot(to_dot(graph).source)
+    dot = parse_dot(to_dot(graph, **FULL).source)
     get1 = graph.state_writes["0.weight"]
     assert (f"n{get1}", "w0") in {(u, v) for u, v, _ in dot.edges}
     assert "0.weight" in dot.nodes["w0"]["label"]
@@ -70,7 +70,7 @@ def test_state_write_from_a_get_node(graph):
 
 @needs_dot
 def test_fused_cluster_in_svg(graph):
-    svg = to_dot(graph).pipe(format="svg", encoding="utf-8")
+    svg = to_dot(graph, **FULL).pipe(format="svg", encoding="utf-8")
     groups = svg_groups(svg)
     fused = [g for g in groups if "gg-fused" in g["class"]]
     assert len(fused) == 1 and "cluster" in fused[0]["class"]
@@ -81,8 +81,8 @@ def test_fused_node_producing_a_forward_value_is_drawn_in_forward(graph):
     fused = next(n for n, op in graph.nx.nodes(data="op") if op == "fused")
     get0 = next(u for u in graph.users(fused) if graph[u]["attrs"]["index"] == 0)
     graph[get0]["phase"] = "forward"  # e.g. relu's output, fused with backward's mask
-    forward = parse_dot(to_dot(graph, "forward").source)
+    forward = parse_dot(to_dot(graph, "forward", **FULL).source)
     assert "phase-forward" in forward.nodes[f"n{fused}"]["class"]
     assert "gg-node" in forward.nodes[f"n{fused}"]["class"]
-    update = parse_dot(to_dot(graph, "update").source)
+    update = parse_dot(to_dot(graph, "update", **FULL).source)
     assert "gg-ghost" in update.nodes[f"n{fused}"]["class"]  # get 1 is drawn, its source not

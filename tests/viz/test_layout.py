@@ -9,7 +9,7 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
-from viz_helpers import mlp_adam_step, needs_dot, traced, two_layer_sgd_step
+from viz_helpers import FULL, mlp_adam_step, needs_dot, traced, two_layer_sgd_step
 
 import graphgrad as gg
 from graphgrad.viz import to_dot
@@ -44,7 +44,7 @@ def steps():
 @pytest.mark.parametrize("name", ["two-layer SGD", "MLP Adam"])
 def test_forward_then_backward_then_update(name):
     graph = dict(steps())[name]
-    extents = phase_extents(to_dot(graph).pipe(format="svg", encoding="utf-8"))
+    extents = phase_extents(to_dot(graph, **FULL).pipe(format="svg", encoding="utf-8"))
     assert set(extents) == {"forward", "backward", "update"}
     assert extents["forward"][1] < extents["backward"][0]
     assert extents["backward"][1] < extents["update"][0]

@@ -7,7 +7,7 @@ are the parameters, each holding the writes of its own name.
 """
 
 import pytest
-from viz_helpers import mlp_adam_step, parse_dot, traced
+from viz_helpers import FULL, mlp_adam_step, parse_dot, traced
 
 from graphgrad.viz import to_dot
 
@@ -20,40 +20,45 @@ def graph():
 
 @pytest.fixture(scope="module")
 def dot(graph):
-    return parse_dot(to_dot(graph).source)
+    return parse_dot(to_dot(graph, **FULL).source)
 
 
 def scope_clusters(dot):
-    return {a["tooltip"]: name for name, a in dot.clusters_with_class("gg-scope").items()}
+    """cluster name -> the module it stands for (one per module and phase)."""
+    return {name: a["tooltip"] for name, a in dot.clusters_with_class("gg-scope").items()}
+
+
+def scopes_of(dot, name) -> set:
+    clusters = scope_clusters(dot)
+    return {clusters[c] for c in dot.nodes[name]["_clusters"] if c in clusters}
 
 
 def test_every_scoped_node_sits_in_its_module_cluster(graph, dot):
-    clusters = scope_clusters(dot)
-    assert set(clusters) == {"0", "1", "2", "3", "4"}
+    assert set(scope_clusters(dot).values()) == {"0", "1", "2", "3", "4"}
     scoped = [n for n, s in graph.nx.nodes(data="scope") if s]
     assert len(scoped) >= 8
-    for n in scoped:
-        assert clusters[graph[n]["scope"]] in dot.nodes[f"n{n}"]["_clusters"]
-    for name, attrs in dot.nodes_with_class("gg-node").items():
+    assert any(graph[n]["phase"] == "backward" for n in scoped)  # backward by module too
+    for n in (n for n in scoped if f"n{n}" in dot.nodes):  # (not inlined constants)
+        assert graph[n]["scope"] in scopes_of(dot, f"n{n}")
+    for name in dot.nodes_with_class("gg-node"):
         data = graph[int(name[1:])]
-        for scope in (s for s, c in clusters.items() if c in attrs["_clusters"]):
+        for scope in scopes_of(dot, name):
             assert data["scope"] == scope or (data["name"] or "").startswith(scope + ".")
 
 
 def test_parameters_sit_in_their_module(graph, dot):
-    clusters = scope_clusters(dot)
     for layer in ("0", "2", "4"):
         for p in ("weight", "bias"):
             n = graph.state_reads[f"{layer}.{p}"]
-            assert clusters[layer] in dot.nodes[f"n{n}"]["_clusters"]
+            assert layer in scopes_of(dot, f"n{n}")
             assert f"<b>{layer}.{p}</b>" in dot.nodes[f"n{n}"]["label"]
 
 
 def test_scopes_can_be_turned_off(graph):
-    plain = parse_dot(to_dot(graph, scopes=False).source)
+    plain = parse_dot(to_dot(graph, scopes=False, **FULL).source)
     assert not plain.clusters_with_class("gg-scope")
     assert len(plain.nodes_with_class("gg-node")) == len(parse_dot(
-        to_dot(graph).source).nodes_with_class("gg-node"))
+        to_dot(graph, **FULL).source).nodes_with_class("gg-node"))
 
 
 def test_one_update_group_per_parameter_holding_its_writes(graph, dot):

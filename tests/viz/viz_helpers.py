@@ -27,6 +27,11 @@ _TOKEN = re.compile(r'\s*(?:(->)|([{}\[\];,=])|"((?:[^"\\]|\\.)*)"|([A-Za-z0-9_.
 _SPACE = re.compile(r"\s*")
 
 
+# The full view: every node drawn (dead values, each parameter's update, no module
+# collapsed), for the tests that count a diagram against its whole Graph.
+FULL = {"dead": True, "updates": "parameter", "max_nodes": None}
+
+
 def _tokens(text: str):
     i = 0
     while True:

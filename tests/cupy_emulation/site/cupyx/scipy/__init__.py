@@ -1,0 +1,1 @@
+"""CPU EMULATION of `cupyx.scipy` (tests/cupy_emulation)."""
