@@ -214,3 +214,32 @@ def test_compiled_training_on_numba_equals_eager_on_numpy(case):
     np.testing.assert_allclose(numba[0], eager[0], rtol=1e-5)
     for got, want in zip(numba[1], eager[1]):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("op, reference", [
+    ("exp", np.exp), ("tanh", np.tanh), ("sigmoid", lambda x: 1 / (1 + np.exp(-x)))])
+def test_vectorized_float32_functions_within_3_ulp_of_float64(numba_backend, op, reference):
+    """numba_math's exp/tanh/sigmoid (used in float32 loops) against float64 NumPy,
+    rounded: at most 3 ulp over a wide range, and NaN/Inf/0 as NumPy gives them."""
+    f32 = np.dtype("float32")
+    b = ProgramBuilder([((4103,), f32)])
+    program = b.build(b.add(op, 0))
+    x = np.concatenate([np.random.default_rng(2).uniform(-30, 30, 4096),
+                        [0.0, np.inf, -np.inf, np.nan, 1e-7, 88.0, -100.0]]).astype(f32)
+    got = numba_backend.compile_fused(program)(x)
+    want = reference(x.astype(np.float64)).astype(f32)
+    assert "32(" in numba_backend.compile_fused(program).source  # the vectorizable form
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+    ulp = np.abs(got[finite].astype(np.float64) - want[finite]) / np.spacing(
+        np.maximum(np.abs(want[finite]), np.finfo(f32).tiny))
+    assert ulp.max() <= 3, (x[finite][ulp.argmax()], got[finite][ulp.argmax()])
+
+
+def test_division_by_zero_gives_inf_as_numpy(numba_backend):
+    f64 = np.dtype("float64")
+    b = ProgramBuilder([((3,), f64), ((3,), f64)])
+    got = numba_backend.compile_fused(b.build(b.add("div", 0, 1)))(
+        np.array([1.0, -1.0, 0.0]), np.zeros(3))
+    np.testing.assert_array_equal(got, [np.inf, -np.inf, np.nan])
