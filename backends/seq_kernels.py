@@ -272,6 +272,12 @@ def _lstm_extra(xp, out, g):
 
 # ---------------------------------------------------------------------- the table
 
+def _owned(out):
+    """A result in its own memory: einsum returns a view of its operand for a pure
+    transpose or diagonal ('ij->ji'), and kernels never return views of their inputs."""
+    return out if out.flags.owndata else out.copy()
+
+
 def kernels(xp) -> dict[str, Callable]:
     """Every sequence kernel for array module `xp`, by op name (one line per backend)."""
     rnn, rnn_b = make_rnn(xp)
@@ -283,7 +289,7 @@ def kernels(xp) -> dict[str, Callable]:
         "lstm_seq": lstm, "lstm_seq_backward": lstm_b,
         "cumsum": lambda x, axis: xp.cumsum(x, axis=axis),
         "argsort": lambda x, axis, descending: _argsort(xp, x, axis, descending),
-        "einsum": lambda *xs, equation: xp.einsum(equation, *xs),
+        "einsum": lambda *xs, equation: _owned(xp.einsum(equation, *xs)),
     }
 
 

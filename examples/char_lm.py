@@ -56,46 +56,14 @@ class Corpus:
         return "".join(self.chars[int(i)] for i in codes)
 
 
-# ---------------------------------------------------------------------- layers
-
-class _Embedding(nn.Module):
-    """A lookup table (nn.Embedding's `weight` name and N(0, 1) init) as one-hot @ weight:
-    for 65 characters the GEMM and its transposed GEMM beat a gather and a scatter-add.
-    Stands in until nn.Embedding lands (issue 17, point 2)."""
-
-    def __init__(self, num: int, dim: int):
-        super().__init__()
-        self.num = num
-        self.weight = nn.Parameter(gg.randn(num, dim))
-
-    def forward(self, idx):
-        return F.one_hot(idx, self.num).float() @ self.weight
-
-
-class _LayerNorm(nn.Module):
-    """Layer normalization over the last dim (nn.LayerNorm's names and init), composed."""
-
-    def __init__(self, dim: int, eps: float = 1e-5):
-        super().__init__()
-        self.eps = eps
-        self.weight, self.bias = nn.Parameter(gg.ones(dim)), nn.Parameter(gg.zeros(dim))
-
-    def forward(self, x):
-        centered = x - x.mean(-1, keepdim=True)
-        var = (centered * centered).mean(-1, keepdim=True)
-        return centered / (var + self.eps).sqrt() * self.weight + self.bias
-
-
-Embedding = getattr(nn, "Embedding", _Embedding)
-LayerNorm = getattr(nn, "LayerNorm", _LayerNorm)
-
+# ---------------------------------------------------------------------- models
 
 class RecurrentLM(nn.Module):
     """Embedding -> GRU or LSTM (batch first) -> linear head over the characters."""
 
     def __init__(self, vocab: int, kind: str = "gru", embed: int = 64, hidden: int = 256):
         super().__init__()
-        self.embed = Embedding(vocab, embed)
+        self.embed = nn.Embedding(vocab, embed)
         self.rnn = (nn.GRU if kind == "gru" else nn.LSTM)(embed, hidden, batch_first=True)
         self.head = nn.Linear(hidden, vocab)
 
@@ -125,8 +93,8 @@ class Block(nn.Module):
 
     def __init__(self, dim: int, heads: int):
         super().__init__()
-        self.ln1, self.attn = LayerNorm(dim), CausalSelfAttention(dim, heads)
-        self.ln2 = LayerNorm(dim)
+        self.ln1, self.attn = nn.LayerNorm(dim), CausalSelfAttention(dim, heads)
+        self.ln2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(approximate="tanh"),
                                  nn.Linear(4 * dim, dim))
 
@@ -141,11 +109,12 @@ class TransformerLM(nn.Module):
     def __init__(self, vocab: int, context: int = 64, dim: int = 128, heads: int = 4,
                  layers: int = 2):
         super().__init__()
-        self.tok, self.pos = Embedding(vocab, dim), nn.Parameter(gg.randn(context, dim) * 0.02)
+        self.tok = nn.Embedding(vocab, dim)
+        self.pos = nn.Parameter(gg.randn(context, dim) * 0.02)
         with gg.no_grad():
             self.tok.weight.mul_(0.02)
         self.blocks = nn.Sequential(*[Block(dim, heads) for _ in range(layers)])
-        self.ln = LayerNorm(dim)
+        self.ln = nn.LayerNorm(dim)
 
     def forward(self, idx, state=None):
         T = idx.shape[1]

@@ -70,6 +70,7 @@ class Graph:
     def _drop_caches(self) -> None:
         self._args: dict[int, list[int]] = {}
         self._order: list[int] | None = None
+        self._canonical = False  # whether `_order` is the lexicographic order
         self._pos: dict[int, int] = {}
         self._removed = 0  # nodes removed since `_order` was made (filtered out lazily)
         self._seen = self._nx.version
@@ -115,6 +116,7 @@ class Graph:
         """Replace node n's arguments (used by rewrites)."""
         self._sync()
         for u, keys in list(self._nx._pred[n].items()):
+            self._canonical = False  # (fewer constraints: an earlier order may now do)
             for k in list(keys):
                 unlink(self._nx, u, n, k)
         args = list(args)
@@ -128,6 +130,7 @@ class Graph:
             return
         self._sync()
         for user, keys in list(self._nx._succ[old].items()):
+            self._canonical = False
             args = self._args.get(user)
             for k in list(keys):
                 unlink(self._nx, old, user, k)
@@ -146,6 +149,7 @@ class Graph:
         self._sync()
         for user in self._nx._succ[n]:
             self._args.pop(user, None)  # (it loses an argument: recomputed if asked)
+            self._canonical = False
         drop_node(self._nx, n)
         self._args.pop(n, None)
         self._removed += 1
@@ -204,21 +208,32 @@ class Graph:
         return live
 
     def topo_order(self) -> list[int]:
-        """A topological order that keeps creation order where it can (RNG draws stay put).
-        Made as the lexicographic order by node id, then kept by the mutators: a new node
-        goes last, a removed one drops out, and an edge against the order has it made
-        again (an order still valid after edges went away is kept as it is)."""
+        """The topological order that keeps creation order where it can (RNG draws stay
+        put, whatever rewrites came before): the lexicographic one by node id. Cached; a
+        new node goes last, a removed sink drops out, and a change of edges that could
+        allow an earlier order has it made again."""
+        self._sync()
+        if self._order is None or not self._canonical:
+            self._order = _lexicographic_order(self._nx)
+            self._removed, self._canonical = 0, True
+            self._pos = {n: i for i, n in enumerate(self._order)}
+        return self._filtered_order()
+
+    def any_topo_order(self) -> list[int]:
+        """A topological order, not always `topo_order()`'s: the cached one as long as every
+        edge still goes forward in it. For passes whose result does not depend on which
+        order they visit in (the plan's schedule takes `topo_order()`)."""
         self._sync()
         if self._order is None:
-            self._order = _lexicographic_order(self._nx)
-            self._removed = 0
-        elif self._removed:
+            return self.topo_order()
+        return self._filtered_order()
+
+    def _filtered_order(self) -> list[int]:
+        if self._removed:
             nodes = self._nx._node
             self._order = [n for n in self._order if n in nodes]
+            self._pos = {n: i for i, n in enumerate(self._order)}
             self._removed = 0
-        else:
-            return list(self._order)
-        self._pos = {n: i for i, n in enumerate(self._order)}
         return list(self._order)
 
     def label(self, n: int) -> str:
@@ -267,6 +282,7 @@ class Graph:
         g._args = {n: list(a) for n, a in self._args.items()}
         if self._order is not None and not self._removed:
             g._order, g._pos = list(self._order), dict(self._pos)
+            g._canonical = self._canonical
         g.inputs = list(self.inputs)
         g.outputs = list(self.outputs)
         g.state_reads = dict(self.state_reads)

@@ -425,14 +425,15 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = (query * scale) @ key.transpose(-2, -1)
+    scores = query @ key.transpose(-2, -1)
     if is_causal:
         attn_mask = as_tensor(np.tri(L, S, dtype=bool), like=query)
-    if attn_mask is not None:
-        if attn_mask.dtype == dtypes.bool_:
-            scores = where(attn_mask, scores, as_tensor(float("-inf"), scores.dtype, like=scores))
-        else:
-            scores = scores + attn_mask
+    if attn_mask is not None and attn_mask.dtype == dtypes.bool_:  # -inf where masked out
+        attn_mask = where(attn_mask, as_tensor(0.0, scores.dtype, like=scores),
+                          as_tensor(float("-inf"), scores.dtype, like=scores))
+    # scale and mask as one fused elementwise pass over the scores; the mask is added,
+    # so its gradient is the identity (no select in the backward pass)
+    scores = scores * scale if attn_mask is None else scores * scale + attn_mask
     weights = _softmax(scores, -1)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, True)

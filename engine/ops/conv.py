@@ -109,6 +109,34 @@ conv_input_grad_op.jvp = _input_grad_jvp
 conv_weight_grad_op.infer = lambda x, g, shape, **a: (tuple(shape), same_dtype("conv", x, g))
 conv_weight_grad_op.vjp = _weight_grad_vjp
 conv_weight_grad_op.jvp = _weight_grad_jvp
+conv_op.document(
+    "cross-correlation over any number of spatial dims, PyTorch's conv1d/2d/3d without bias: "
+    "x is (N, C, *spatial), w is (O, C/groups, *kernel), and out[n, o, *p] = sum over c "
+    "in o's group and offsets k of xpad[n, c, *(p * stride + k * dilation)] * w[o, c, *k], "
+    "where xpad is x zero-padded by `padding`; output channel o reads the C/groups input "
+    "channels of group o // (O/groups)", operands=("x", "w"),
+    result="(N, O, *out) with out[d] = (spatial[d] + before[d] + after[d] - dilation[d] "
+           "(kernel[d] - 1) - 1) // stride[d] + 1, each >= 1; the dtype x and w share",
+    stride="tuple[int, ...]: the step between windows, one int >= 1 per spatial dim",
+    padding="tuple[tuple[int, int], ...]: (before, after) zeros added to each spatial dim, "
+            "one pair per dim (the two may differ: 'same' padding puts the odd unit after)",
+    dilation="tuple[int, ...]: the spacing between kernel taps, one int >= 1 per spatial dim",
+    groups="int >= 1: C and O split into this many groups, each convolved on its own "
+           "(C == w.shape[1] * groups and O % groups == 0)")
+conv_input_grad_op.document(
+    "the VJP of conv for x (the transposed convolution of g with w): dx = zeros of `shape`, "
+    "with g[n, o, *p] * w[o, c, *k] added at xpad position p * stride + k * dilation for "
+    "every window p, offset k and c in o's group; what lands in the padding is dropped, "
+    "and input positions no window reads get 0", operands=("g", "w"),
+    result="shape; the dtype g and w share", **conv_op.attr_docs,
+    shape="tuple[int, ...]: the shape of conv's x, (N, C, *spatial) (strided windows may "
+          "leave trailing positions unread, so it cannot be inferred from g)")
+conv_weight_grad_op.document(
+    "the VJP of conv for w: dw[o, c, *k] = sum over n and windows p of "
+    "xpad[n, group(o) * C/groups + c, *(p * stride + k * dilation)] * g[n, o, *p], xpad "
+    "being x zero-padded by `padding`", operands=("x", "g"),
+    result="shape; the dtype x and g share", **conv_op.attr_docs,
+    shape="tuple[int, ...]: the shape of conv's w, (O, C/groups, *kernel)")
 
 #: (input shape, weight shape, attrs): 1-d grouped and strided, 2-d asymmetric padding
 #: and stride, 2-d dilated with one-sided padding, a 1x1 kernel.
@@ -202,6 +230,42 @@ sum_pool_op.jvp = linear_jvp(sum_pool_op)
 sum_pool_grad_op.infer = lambda g, kernel, stride, padding, shape: (tuple(shape), g.dtype)
 sum_pool_grad_op.vjp = lambda h, out, g, shape, **a: (sum_pool_op(h, **a),)
 sum_pool_grad_op.jvp = lambda t, out, g, **a: sum_pool_grad_op(t[0], **a)
+max_pool_op.document(
+    "the maximum of each window of x (PyTorch's max_pool1d/2d/3d), x padded with -inf "
+    "(floats) or the dtype's minimum (integers); a window holding a NaN gives NaN",
+    operands=("x",),
+    result="(N, C, *out), out by conv's rule (spatial + pads - dilation (kernel - 1) - 1) "
+           "// stride + 1; x's dtype",
+    kernel="tuple[int, ...]: the window size, one int >= 1 per spatial dim",
+    stride="tuple[int, ...]: the step between windows, one int >= 1 per spatial dim",
+    padding="tuple[tuple[int, int], ...]: (before, after) padding per spatial dim (ceil_mode "
+            "arrives as extra padding after)",
+    dilation="tuple[int, ...]: the spacing between window taps, one int >= 1 per spatial dim")
+max_pool_grad_op.document(
+    "the VJP of max_pool: zeros of x's shape, with g[n, c, *p] added at the position in x of "
+    "window p's maximum: scanning the window's offsets in C order, the first of tied maxima, "
+    "or the last NaN of a window holding NaNs (PyTorch's rule); overlapping windows "
+    "accumulate, and g's infinities are selected exactly (never 0 * inf)",
+    operands=("g", "x"), result="x's shape; the dtype g and x share",
+    **max_pool_op.attr_docs)
+max_pool_take_op.document(
+    "h read where max_pool_grad routes: out[n, c, *p] = h at the position of window p's "
+    "maximum in x (same tie and NaN rule); the transpose of max_pool_grad and max_pool's "
+    "JVP. h has x's shape", operands=("h", "x"),
+    result="max_pool(x)'s shape; the dtype h and x share", **max_pool_op.attr_docs)
+sum_pool_op.document(
+    "the sum of each window of x, zero padding, no dilation (avg_pool before its divisor)",
+    operands=("x",),
+    result="(N, C, *out), out[d] = (spatial[d] + before[d] + after[d] - kernel[d]) "
+           "// stride[d] + 1; x's dtype",
+    kernel=max_pool_op.attr_docs["kernel"], stride=max_pool_op.attr_docs["stride"],
+    padding="tuple[tuple[int, int], ...]: (before, after) zeros per spatial dim (ceil_mode "
+            "arrives as extra padding after)")
+sum_pool_grad_op.document(
+    "the VJP of sum_pool: zeros of `shape`, with g[n, c, *p] added at every position of "
+    "window p; overlapping windows accumulate, what lands in the padding is dropped",
+    operands=("g",), result="shape; g's dtype", **sum_pool_op.attr_docs,
+    shape="tuple[int, ...]: the shape of sum_pool's x, (N, C, *spatial)")
 
 
 def _no_dilation(a):

@@ -147,6 +147,15 @@ def _einsum_vjp(g, out, *xs, equation):
 
 
 einsum_op.infer = _einsum_infer
+einsum_op.document(
+    "Einstein summation, np.einsum(equation, *xs): each operand's subscripts name its axes, "
+    "letters shared between operands are multiplied, letters missing from the output are "
+    "summed; a new array, also where NumPy returns a view (a pure transpose or diagonal "
+    "such as 'ij->ji' or 'ii->i')", operands=("*xs",),
+    result="the output subscripts' sizes, in their order (() when empty); the operands' "
+           "one dtype",
+    equation="str: 'ij,jk->ik' with no spaces and no ellipsis, one letter per operand axis; "
+             "implicit (no '->'): the output is the letters used once, sorted")
 einsum_op.vjp = _einsum_vjp
 einsum_op.jvp = lambda t, out, *xs, equation: tangent_sum(*[
     None if tx is None else einsum_op(*xs[:i], tx, *xs[i + 1:], equation=equation)
@@ -157,6 +166,7 @@ einsum_op.samples = lambda: [
     Sample((rand_array((2, 3, 4)), rand_array((2, 4, 5), seed=1)),
            {"equation": "bij,bjk->bik"}, diff=(0, 1)),
     Sample((rand_array((3, 4)),), {"equation": "ij->j"}),
+    Sample((rand_array((3, 4)),), {"equation": "ij->ji"}, note="a pure transpose"),
     Sample((rand_array((3, 4)), rand_array((4,), seed=1)), {"equation": "ij,j->"},
            diff=(0, 1)),
     Sample((rand_array((2, 3)), rand_array((4,), seed=1)), {"equation": "ij,k->ikj"},

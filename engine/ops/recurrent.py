@@ -152,6 +152,55 @@ def _reference_lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False):
 rnn_seq_op, rnn_seq_backward_op = _make("rnn_seq", 1, _reference_rnn)
 gru_seq_op, gru_seq_backward_op = _make("gru_seq", 1, _reference_gru)
 lstm_seq_op, lstm_seq_backward_op = _make("lstm_seq", 2, _reference_lstm)
+rnn_seq_op.document(
+    "one Elman RNN layer over a time-major sequence (PyTorch's nn.RNN): h_t = act(x_t "
+    "w_ih^T + b_ih + h_prev w_hh^T + b_hh), h_prev being h0 at the first step processed; "
+    "steps t = 0 .. T-1, or T-1 .. 0 when reverse. x is (T, B, I), h0 (B, H), w_ih (H, I), "
+    "w_hh (H, H), b_ih and b_hh (H,), all of one float dtype",
+    operands=("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"),
+    result="(T, B, H): h_t at index t (time order, also when reverse); x's dtype",
+    nonlinearity="str: 'tanh' or 'relu', the activation; may be absent (then 'tanh')",
+    reverse="bool: run from the last step to the first (a bidirectional layer's second "
+            "direction); may be absent (then False)")
+gru_seq_op.document(
+    "one GRU layer over a time-major sequence (PyTorch's nn.GRU; gate rows of w_ih, w_hh, "
+    "b_ih, b_hh in the order r, z, n): r = sigmoid(x_t W_ir^T + b_ir + h W_hr^T + b_hr), z "
+    "likewise, n = tanh(x_t W_in^T + b_in + r (h W_hn^T + b_hn)), h_t = (1 - z) n + z h, h "
+    "being the previous step's state (h0 first). x is (T, B, I), h0 (B, H), w_ih (3H, I), "
+    "w_hh (3H, H), biases (3H,), one float dtype",
+    operands=("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"),
+    result="(5, T, B, H): [0] the states h_t, then the workspace its backward reads, [1] r, "
+           "[2] z, [3] n, [4] h W_hn^T + b_hn, each at step t's index; x's dtype",
+    reverse=rnn_seq_op.attr_docs["reverse"])
+lstm_seq_op.document(
+    "one LSTM layer over a time-major sequence (PyTorch's nn.LSTM; gate rows in the order "
+    "i, f, g, o): with a = x_t w_ih^T + b_ih + h w_hh^T + b_hh, i, f, o = sigmoid of their "
+    "rows, g = tanh of its rows, c_t = f c + i g, h_t = o tanh(c_t), (h, c) being the "
+    "previous step's (h0, c0 first). x is (T, B, I), h0 and c0 (B, H), w_ih (4H, I), w_hh "
+    "(4H, H), biases (4H,), one float dtype",
+    operands=("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh"),
+    result="(6, T, B, H): [0] the states h_t, [1] the cell states c_t, then the gates [2] i, "
+           "[3] f, [4] g, [5] o, each at step t's index; x's dtype",
+    reverse=rnn_seq_op.attr_docs["reverse"])
+_PACKED = ("the VJP of {op}: g is the cotangent of {op}'s whole output (of its shape, "
+           "every part honoured), out is {op}'s output for these operands; returns the "
+           "gradients of {grads}, each flattened in C order, concatenated in that order. "
+           "Its own VJP and JVP raise (no second derivatives)")
+rnn_seq_backward_op.document(
+    _PACKED.format(op="rnn_seq", grads="x, h0, w_ih, w_hh, b_ih, b_hh"),
+    operands=("g", "x", "h0", "w_ih", "w_hh", "b_ih", "b_hh", "out"),
+    result="(total size of x, h0, w_ih, w_hh, b_ih, b_hh,): 1-d; g's dtype",
+    **rnn_seq_op.attr_docs)
+gru_seq_backward_op.document(
+    _PACKED.format(op="gru_seq", grads="x, h0, w_ih, w_hh, b_ih, b_hh"),
+    operands=("g", "x", "h0", "w_ih", "w_hh", "b_ih", "b_hh", "out"),
+    result="(total size of x, h0, w_ih, w_hh, b_ih, b_hh,): 1-d; g's dtype",
+    **gru_seq_op.attr_docs)
+lstm_seq_backward_op.document(
+    _PACKED.format(op="lstm_seq", grads="x, h0, c0, w_ih, w_hh, b_ih, b_hh"),
+    operands=("g", "x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "out"),
+    result="(total size of x, h0, c0, w_ih, w_hh, b_ih, b_hh,): 1-d; g's dtype",
+    **lstm_seq_op.attr_docs)
 
 
 # ---------------------------------------------------------------------- samples

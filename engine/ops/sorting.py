@@ -23,6 +23,13 @@ from .shape import index_op
 
 argsort_op = Op("argsort", differentiable=False)
 argsort_op.infer = lambda x, axis, descending: (x.shape, dtypes.int64)
+argsort_op.document(
+    "the indices that sort x along axis, stable: equal values keep their order, in both "
+    "directions (torch.sort(stable=True); NumPy's argsort(x, axis, kind='stable'), of -x "
+    "when descending, bools and unsigned ints widened to int64 first); NaN sorts last",
+    result="x's shape; int64",
+    axis="int: the axis sorted along, non-negative",
+    descending="bool: largest first (ties still in their original order)")
 argsort_op.samples = lambda: [
     Sample((rand_array((3, 5)),), {"axis": 1, "descending": False}, diff=()),
     Sample((rand_array((4, 2)),), {"axis": 0, "descending": True}, diff=()),
@@ -59,6 +66,11 @@ def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
 
 cumsum_op = Op("cumsum")
 cumsum_op.infer = lambda x, axis: (x.shape, x.dtype)
+cumsum_op.document(
+    "running sums along axis: out[..., i, ...] = x[..., 0, ...] + ... + x[..., i, ...] "
+    "(np.cumsum(x, axis)); x has at least one dim (the public cumsum passes integers and "
+    "bools as int64)", result="x's shape and dtype",
+    axis="int: the axis summed along, non-negative")
 
 
 def _reverse(x, axis):

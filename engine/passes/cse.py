@@ -28,7 +28,7 @@ def node_key(graph, n):
 
 def eliminate_common_subexpressions(graph, ctx=None):
     seen: dict = {}
-    for n in graph.topo_order():
+    for n in graph.any_topo_order():
         key = node_key(graph, n)
         if key is None:
             continue

@@ -18,7 +18,7 @@ BROADCAST_FOLD_LIMIT = 1024  # a broadcast folds only into a small constant: ker
 
 def fold_constants(graph, ctx=None):
     backend = _backend(ctx)
-    for n in graph.topo_order():
+    for n in graph.any_topo_order():
         data = graph[n]
         op = REGISTRY.get(data["op"])
         if op is None or op.random or op.name not in backend.kernels:

@@ -264,7 +264,7 @@ def merge_foreach(graph, ctx=None):
     if not getattr(backend, "flat_state", False):
         return graph
     groups: dict[tuple, list[_Member]] = {}
-    for n in graph.topo_order():
+    for n in graph.any_topo_order():
         member = _member(graph, n)
         if member is not None:
             groups.setdefault(_group_key(graph, member, backend), []).append(member)

@@ -54,7 +54,8 @@ class _Groups:
         self.down[rb] |= self.down.pop(ra)
 
 
-HUB_SPACING = 16  # every 16th non-fusable node (in topological order) is a hub
+HUB_SPACING = 16  # every 16th non-fusable node (in topological order) is a hub,
+MAX_HUBS = 256  # but no more than this many: a mask is then at most four machine words
 
 
 def _hub_masks(graph, order, fusable) -> tuple[dict, dict]:
@@ -65,7 +66,8 @@ def _hub_masks(graph, order, fusable) -> tuple[dict, dict]:
     otherwise search the long way round (a forward relu and the backward mask of it,
     joined through the rest of the network and the loss)."""
     hubs = [n for n in order if n not in fusable and graph[n]["op"] not in SOURCE_OPS]
-    bit = {n: 1 << i for i, n in enumerate(hubs[::HUB_SPACING])}
+    spacing = max(HUB_SPACING, -(-len(hubs) // MAX_HUBS))  # (masks stay a few words long)
+    bit = {n: 1 << i for i, n in enumerate(hubs[::spacing])}
     succ, pred = graph.nx._succ, graph.nx._pred
     down: dict[int, int] = {}
     for n in order:

@@ -193,7 +193,7 @@ def simplify(graph, ctx=None):
     order; each later one only the nodes near a rewrite of the sweep before (the node,
     its arguments, its users, and their users: what a rewrite reads) and the nodes it
     made, so the pass costs a constant per node rather than per sweep."""
-    todo = graph.topo_order()
+    todo = graph.any_topo_order()
     while todo:
         first_new = max(graph.nx, default=-1) + 1
         near: set[int] = set()
@@ -208,5 +208,5 @@ def simplify(graph, ctx=None):
         near.update(m for m in graph.nx if m >= first_new)
         for m in [m for m in near if m in graph]:
             near.update(graph.users(m))
-        todo = [n for n in graph.topo_order() if n in near]
+        todo = [n for n in graph.any_topo_order() if n in near]
     return graph

@@ -1,7 +1,8 @@
 """The graph operations that used to be quadratic now grow linearly: 4x the work takes
-well under 16x the time (the quadratic growth), and under 6x.
+well under 16x the time (the quadratic growth): under 8x, a margin for the noise of
+a shared machine and for the cache misses of bigger dictionaries.
 
-Oracle: CPU time (best of three) on synthetic graphs shaped to expose each former
+Oracle: CPU time (best of five) on synthetic graphs shaped to expose each former
 quadratic term: many state writes rewired one by one (`replace_uses` scanned every
 state write), and a train-step-like ladder whose forward values are read again by
 the mirrored backward (fusion walked the graph between them per candidate).
@@ -19,7 +20,7 @@ F32 = np.dtype("float32")
 
 def best_cpu(fn, *args) -> float:
     best = float("inf")
-    for _ in range(3):
+    for _ in range(5):
         t0 = time.process_time()
         fn(*args)
         best = min(best, time.process_time() - t0)
@@ -57,12 +58,12 @@ def ladder(depth: int) -> Graph:
 def test_rewiring_state_writes_is_linear():
     rewire_state_writes(200)  # warm
     small, big = best_cpu(rewire_state_writes, 1000), best_cpu(rewire_state_writes, 4000)
-    assert big / small < 6, f"{small:.3f} s -> {big:.3f} s"
+    assert big / small < 8, f"{small:.3f} s -> {big:.3f} s"
 
 
 def test_fusion_groups_a_train_step_ladder_in_linear_time():
-    small_graph, big_graph = ladder(150), ladder(600)
+    small_graph, big_graph = ladder(600), ladder(2400)
     small, big = best_cpu(find_groups, small_graph), best_cpu(find_groups, big_graph)
-    assert big / small < 6, f"{small:.3f} s -> {big:.3f} s"
+    assert big / small < 8, f"{small:.3f} s -> {big:.3f} s"
     groups = find_groups(big_graph)
-    assert len(groups) == 600  # each tanh with its mask; the product waits for the chain
+    assert len(groups) == 2400  # each tanh with its mask; the product waits for the chain
