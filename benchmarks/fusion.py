@@ -2,7 +2,9 @@
 gradient on 4M float32 elements.
 
 Prints, from one run with the systems alternating: graphgrad compiled with fusion,
-without fusion, hand-written NumPy, PyTorch eager (when installed), and the memory
+without fusion, compiled on the Numba backend (when installed; its first call, which
+compiles, is timed apart: cold, or warm from Numba's disk cache in a later process),
+hand-written NumPy, PyTorch eager (when installed), and the memory
 floor: one read of x and one write of the gradient (a copy of 4M floats).
 
     python benchmarks/fusion.py [--n 4000000] [--rounds 7]
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 import numpy as np
 
@@ -35,6 +38,26 @@ def value_and_grad(x):
     return y
 
 
+def _numba_system(xs):
+    """The fused step compiled on the Numba backend, after timing its first call."""
+    xn = gg.tensor(xs).to("numba").requires_grad_()
+    step = gg.compile(value_and_grad, backend="numba")
+    start = time.perf_counter()
+    y = step(xn)
+    print(f"numba backend: first call (trace, compile, run) {time.perf_counter() - start:.2f} s")
+    np.testing.assert_allclose(xn.grad.numpy(), _hand(xs)[1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(y.item(), float(_hand(xs)[0]), rtol=1e-4)
+    return lambda: step(xn)
+
+
+def _hand(xs):
+    t = np.tanh(0.5 * xs)
+    s = 1 / (1 + np.exp(-xs))
+    y = (t * s + 0.1 * xs * xs).sum()
+    g = 0.5 * (1 - t * t) * s + t * s * (1 - s) + 0.2 * xs
+    return y, g
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=4_000_000)
@@ -48,11 +71,7 @@ def main(argv=None) -> int:
     out = np.empty_like(xs)
 
     def hand():
-        t = np.tanh(0.5 * xs)
-        s = 1 / (1 + np.exp(-xs))
-        y = (t * s + 0.1 * xs * xs).sum()
-        g = 0.5 * (1 - t * t) * s + t * s * (1 - s) + 0.2 * xs
-        return y, g
+        return _hand(xs)
 
     systems = {
         "graphgrad fused": lambda: fused(x),
@@ -60,6 +79,8 @@ def main(argv=None) -> int:
         "numpy (hand)": hand,
         "floor: copy x -> grad": lambda: np.copyto(out, xs),
     }
+    if "numba" in gg.backends.available():
+        systems["graphgrad numba"] = _numba_system(xs)
     if torch is not None:
         tx = torch.from_numpy(xs.copy()).requires_grad_(True)
 

@@ -76,7 +76,7 @@ def test_registry_lists_the_reason_and_refuses_clearly(monkeypatch, fresh_cupy_e
     assert "cupy" not in gg.backends.available() and "numpy" in gg.backends.available()
     with pytest.raises(gg.BackendError, match="no CUDA device") as err:
         get_backend("cupy")
-    assert "available backends: numpy" in str(err.value)
+    assert "numpy" in str(err.value).split("available backends: ")[1]  # (numba may be too)
     with pytest.raises(gg.BackendError, match="unavailable"):
         gg.tensor([1.0, 2.0]).to("cupy")
 

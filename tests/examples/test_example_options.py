@@ -17,7 +17,7 @@ def test_unknown_backend_is_refused_with_the_available_ones(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:  # argparse's way: one line, status 2
         temperature.main(["--backend", "no-such-backend", "--out", str(tmp_path)])
     assert stop.value.code == 2
-    assert "available backends: numpy" in capsys.readouterr().err
+    assert "numpy" in capsys.readouterr().err.split("available backends: ")[1]
 
 
 def test_without_graphviz_the_example_writes_dot_sources(tmp_path, monkeypatch, capsys):
