@@ -41,7 +41,7 @@ def _seeded():
 # In CI (CI=true) a test that skips because a reference is missing is a defect, not a
 # pass: PyTorch and scikit-learn are installed by the test command, so such a skip means
 # the command is broken. Only skips for hardware this machine lacks (a GPU) stay skips.
-_REFERENCES = ("torch", "sklearn", "matplotlib", "dot", "mpirun")
+_REFERENCES = ("torch", "sklearn", "matplotlib", "dot", "mpirun", "Numba", "numba")
 
 
 @pytest.hookimpl(hookwrapper=True)
