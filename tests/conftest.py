@@ -44,16 +44,25 @@ def _seeded():
 _REFERENCES = ("torch", "sklearn", "matplotlib", "dot", "mpirun", "Numba", "numba")
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
+def _fail_missing_reference(report) -> None:
     if not (report.skipped and os.environ.get("CI") == "true"):
         return
     reason = str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr)
     if any(name in reason for name in _REFERENCES):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where the test command installs it: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_missing_reference(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield  # a module-level importorskip skips at collection
+    _fail_missing_reference(outcome.get_result())
 
 
 def pytest_report_header(config):
