@@ -19,6 +19,9 @@ import pytest
 import graphgrad as gg
 from graphgrad.compile import CACHE_SIZE
 
+# These tests retrace on purpose; the warning that says so is tested on its own.
+pytestmark = pytest.mark.filterwarnings("ignore:gg.compile.*traced again:UserWarning")
+
 
 def _weighted_sum(width: int = 1024):
     def fn(x):
