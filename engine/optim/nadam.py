@@ -19,14 +19,11 @@ from .optimizer import Optimizer, check_nonnegative
 
 
 class NAdam(Optimizer):
-    decoupled_weight_decay = False
-
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, *, maximize: bool = False):
         _check(lr, eps, betas, weight_decay)
         check_nonnegative(("momentum_decay value", momentum_decay))
-        self.decoupled_weight_decay = decoupled_weight_decay
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, momentum_decay=momentum_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
@@ -45,7 +42,7 @@ class NAdam(Optimizer):
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         step.add_(1)
         t = step.double()
-        if wd != 0 and self.decoupled_weight_decay:
+        if wd != 0 and self._decoupled(group):
             p.mul_(1 - lr * wd)
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))

@@ -112,10 +112,15 @@ class Optimizer:
                         continue
                     if group.get("maximize", False):
                         grad = -grad
-                    if group.get("weight_decay", 0) != 0 and not self.decoupled_weight_decay:
+                    if group.get("weight_decay", 0) != 0 and not self._decoupled(group):
                         grad = grad + p * hyper(group, "weight_decay", p)
                     self._update(p, grad, self._state_of(p, group), group)
         return loss
+
+    def _decoupled(self, group: dict) -> bool:
+        """Whether `_update` decays the weights itself: the class's choice (AdamW), or the
+        group's `decoupled_weight_decay` setting where the optimizer has one (NAdam)."""
+        return group.get("decoupled_weight_decay", self.decoupled_weight_decay)
 
     def _state_of(self, p: Tensor, group: dict) -> dict:
         state = self.state.get(p)

@@ -25,7 +25,6 @@ class RAdam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0,
                  decoupled_weight_decay: bool = False, *, maximize: bool = False):
         _check(lr, eps, betas, weight_decay)
-        self.decoupled_weight_decay = decoupled_weight_decay
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
@@ -42,7 +41,7 @@ class RAdam(Optimizer):
         step, exp_avg, exp_avg_sq = state["step"], state["exp_avg"], state["exp_avg_sq"]
         step.add_(1)
         t = step.double()
-        if wd != 0 and self.decoupled_weight_decay:
+        if wd != 0 and self._decoupled(group):
             p.mul_(1 - lr * wd)
         exp_avg.lerp_(grad, 1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)

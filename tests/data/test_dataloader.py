@@ -131,3 +131,14 @@ def test_any_loader_visits_each_sample_at_most_once_in_full_batches(n, batch_siz
     assert all(len(y) == batch_size for _, y in batches[:-1])
     assert all(x.dtype == gg.float32 and x.numpy().tolist() == y.numpy().tolist()
                for x, y in batches)
+
+
+def test_integer_arrays_keep_their_dtype_like_torch():
+    import torch
+    import torch.utils.data as tud
+
+    batch = [np.zeros((2, 2), np.uint8), np.ones((2, 2), np.uint8)]
+    assert data.default_collate(batch).dtype == gg.uint8
+    assert tud.default_collate(batch).dtype == torch.uint8
+    assert data.default_collate([np.int32(1), np.int32(2)]).dtype == gg.int32
+    assert data.default_collate([1, 2]).dtype == gg.int64

@@ -103,15 +103,16 @@ class Subset(Dataset):
 def _collate_array(arr: np.ndarray) -> Tensor:
     if arr.dtype.kind == "f":
         return tensor(arr, dtype=dtypes.float32)
-    if arr.dtype.kind in "iu":
-        return tensor(arr, dtype=dtypes.int64)
+    if arr.dtype.kind in "iu":  # uint8 images stay uint8, as PyTorch's collate keeps them
+        return tensor(arr, dtype=arr.dtype if arr.dtype in dtypes.SUPPORTED else dtypes.int64)
     if arr.dtype.kind == "b":
         return tensor(arr, dtype=dtypes.bool_)
     raise TypeError(f"default_collate: cannot make a tensor from arrays of dtype {arr.dtype}")
 
 
 def default_collate(batch: list):
-    """Stack samples into batch Tensors: floats become float32, integers int64.
+    """Stack samples into batch Tensors: floats become float32, integer arrays keep their
+    dtype where graphgrad has it (uint8 images stay uint8; Python ints become int64).
 
     Tuples/lists of fields are collated field by field, dicts key by key, strings
     are kept as lists; Tensors keep their dtype.
