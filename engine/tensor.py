@@ -18,7 +18,7 @@ import numpy as np
 from . import dtypes, grad_mode
 from .device import backend_of
 from .device import device as Device
-from .errors import AutogradError, DtypeError, ShapeError, TracingError
+from .errors import ArgumentTypeError, AutogradError, DtypeError, ShapeError, TracingError
 from .ir import tracing
 from .source import user_source
 
@@ -214,12 +214,12 @@ class Tensor:
     def __iter__(self):
         """Iterate over the first dimension (`w, b = params`), as PyTorch does."""
         if not self.shape:
-            raise TypeError("iteration over a 0-d tensor")
+            raise ArgumentTypeError("iteration over a 0-d tensor", source=user_source())
         return (self[i] for i in range(self.shape[0]))
 
     def __len__(self) -> int:
         if not self.shape:
-            raise TypeError("len() of a 0-d tensor")
+            raise ArgumentTypeError("len() of a 0-d tensor", source=user_source())
         return self.shape[0]
 
     @property
