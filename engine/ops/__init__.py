@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (registers the ops)
     nn,
     recurrent,
     reduction,
+    rounding,
     shape,
     slicing,
     sorting,
