@@ -17,6 +17,7 @@ from . import (  # noqa: F401  (registers the ops)
     shape,
     slicing,
     sorting,
+    tensor_api,
 )
 from .registry import REGISTRY, Op, apply, get_op
 
