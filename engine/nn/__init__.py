@@ -22,8 +22,10 @@ from .activation import (
     Threshold,
 )
 from .attention import MultiheadAttention
+from .bilinear import Bilinear
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d
+from .distance import CosineSimilarity, PairwiseDistance
 from .layers import (
     GELU,
     Flatten,
@@ -36,6 +38,7 @@ from .layers import (
     SiLU,
     Softmax,
     Tanh,
+    Unflatten,
 )
 from .loss import (
     BCELoss,
@@ -57,6 +60,18 @@ from .loss import (
 )
 from .module import Module
 from .normalization import BatchNorm2d, GroupNorm, LayerNorm
+from .padding import (
+    CircularPad1d,
+    CircularPad2d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ZeroPad1d,
+    ZeroPad2d,
+)
 from .parameter import Parameter
 from .pooling import (
     AdaptiveAvgPool1d,
@@ -67,8 +82,9 @@ from .pooling import (
     MaxPool2d,
 )
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from .regularization import BatchNorm1d, Dropout
+from .regularization import BatchNorm1d, Dropout, Dropout1d, Dropout2d
 from .sparse import Embedding
+from .upsampling import PixelShuffle, PixelUnshuffle, Upsample
 
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "Linear", "Identity", "Flatten",
@@ -83,4 +99,8 @@ __all__ = [
     "Hardshrink", "Softplus", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "MarginRankingLoss",
     "CosineEmbeddingLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "TripletMarginLoss",
     "PoissonNLLLoss", "GaussianNLLLoss", "ModuleDict", "ParameterList", "ParameterDict",
+    "Unflatten", "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
+    "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d", "CircularPad2d",
+    "PixelShuffle", "PixelUnshuffle", "Upsample", "Dropout1d", "Dropout2d", "CosineSimilarity",
+    "PairwiseDistance", "Bilinear",
 ]

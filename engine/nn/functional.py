@@ -35,10 +35,19 @@ from .functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.max_pool
     max_pool1d,
     max_pool2d,
 )
+from .functional_layers import *  # noqa: F403  (re-exported: dropout1d/2d, bilinear)
+from .functional_layers import __all__ as _layers
+from .functional_layers import check_dropout_p
 from .functional_more import *  # noqa: F403  (re-exported: more activations and losses)
 from .functional_more import __all__ as _more
 from .functional_more import _reduce, _softplus, softplus
 from .functional_norm import embedding, group_norm, layer_norm  # noqa: F401  (re-exported)
+from .upsampling import (  # noqa: F401  (re-exported: F.interpolate, F.pixel_shuffle, ...)
+    interpolate,
+    pixel_shuffle,
+    pixel_unshuffle,
+    upsample,
+)
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "softplus", "softmax",
@@ -47,8 +56,9 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "layer_norm", "group_norm", "embedding",
-    "scaled_dot_product_attention", "pad",
-] + _more
+    "scaled_dot_product_attention", "pad", "interpolate", "upsample", "pixel_shuffle",
+    "pixel_unshuffle",
+] + _more + _layers
 
 
 # ---------------------------------------------------------------------- activations
@@ -113,18 +123,6 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
     if noise._value is not None and noise._backend is not x._backend:
         noise = noise.to(x._backend.name)
     return x * (noise >= p) * (1.0 / (1.0 - p))
-
-
-def check_dropout_p(p) -> float:
-    """p as a float in [0, 1], or the error PyTorch gives (Dropout(2), Dropout("a"))."""
-    if isinstance(p, bool) or not isinstance(p, numbers.Real):
-        raise ArgumentTypeError(f"dropout probability must be a float, got "
-                                f"{type(p).__name__} {p!r:.30}", op="dropout",
-                                source=user_source())
-    if not 0.0 <= p <= 1.0:
-        raise ArgumentError(f"dropout probability has to be between 0 and 1, but got {p}",
-                            op="dropout", source=user_source())
-    return float(p)
 
 
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,

@@ -6,6 +6,8 @@ import math
 
 from .. import dtypes
 from ..creation import empty
+from ..errors import ArgumentTypeError
+from ..source import user_source
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -63,6 +65,25 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Splits dim `dim` into `unflattened_size` (the inverse of Flatten)."""
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        if not isinstance(unflattened_size, (tuple, list)) or not all(
+                isinstance(s, int) and not isinstance(s, bool) for s in unflattened_size):
+            raise ArgumentTypeError(f"Unflatten: unflattened_size must be a tuple of ints, "
+                                    f"got {unflattened_size!r}", op="Unflatten",
+                                    source=user_source())
+        self.dim, self.unflattened_size = dim, unflattened_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.unflatten(self.dim, self.unflattened_size)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class ReLU(Module):
