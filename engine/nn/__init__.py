@@ -21,10 +21,12 @@ from .activation import (
     Tanhshrink,
     Threshold,
 )
+from .adaptive_max_pool import AdaptiveMaxPool1d, AdaptiveMaxPool2d
 from .attention import MultiheadAttention
 from .bilinear import Bilinear
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .distance import CosineSimilarity, PairwiseDistance
 from .layers import (
     GELU,
@@ -59,7 +61,14 @@ from .loss import (
     TripletMarginLoss,
 )
 from .module import Module
-from .normalization import BatchNorm2d, GroupNorm, LayerNorm
+from .normalization import (
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    LayerNorm,
+    RMSNorm,
+)
 from .padding import (
     CircularPad1d,
     CircularPad2d,
@@ -102,5 +111,6 @@ __all__ = [
     "Unflatten", "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
     "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d", "CircularPad2d",
     "PixelShuffle", "PixelUnshuffle", "Upsample", "Dropout1d", "Dropout2d", "CosineSimilarity",
-    "PairwiseDistance", "Bilinear",
+    "PairwiseDistance", "Bilinear", "RMSNorm", "InstanceNorm1d", "InstanceNorm2d",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "ConvTranspose1d", "ConvTranspose2d",
 ]

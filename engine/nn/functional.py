@@ -25,6 +25,8 @@ from ..ops.nn import softmax as _softmax
 from ..ops.slicing import pad  # noqa: F401  (re-exported, as in torch.nn.functional)
 from ..source import user_frame, user_source
 from ..tensor import Tensor
+from .adaptive_max_pool import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: F401
+from .conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: F401  (re-exported)
 from .functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.max_pool2d, ...)
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -41,7 +43,13 @@ from .functional_layers import check_dropout_p
 from .functional_more import *  # noqa: F403  (re-exported: more activations and losses)
 from .functional_more import __all__ as _more
 from .functional_more import _reduce, _softplus, softplus
-from .functional_norm import embedding, group_norm, layer_norm  # noqa: F401  (re-exported)
+from .functional_norm import (  # noqa: F401  (re-exported)
+    embedding,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    rms_norm,
+)
 from .upsampling import (  # noqa: F401  (re-exported: F.interpolate, F.pixel_shuffle, ...)
     interpolate,
     pixel_shuffle,
@@ -57,7 +65,8 @@ __all__ = [
     "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "layer_norm", "group_norm", "embedding",
     "scaled_dot_product_attention", "pad", "interpolate", "upsample", "pixel_shuffle",
-    "pixel_unshuffle",
+    "pixel_unshuffle", "adaptive_max_pool1d", "adaptive_max_pool2d", "conv_transpose1d",
+    "conv_transpose2d", "instance_norm", "rms_norm",
 ] + _more + _layers
 
 

@@ -7,12 +7,16 @@ normalization, which also updates running statistics, is `functional.batch_norm`
 
 from __future__ import annotations
 
+import numpy as np
+
+from .. import grad_mode
 from ..errors import ArgumentError, DtypeError, ShapeError, UnsupportedError
+from ..ops.composite import rsqrt
 from ..ops.elementwise import where
 from ..source import user_source
 from ..tensor import Tensor
 
-__all__ = ["layer_norm", "group_norm", "embedding"]
+__all__ = ["layer_norm", "group_norm", "embedding", "rms_norm", "instance_norm"]
 
 
 def normalize(x: Tensor, axes: tuple[int, ...], eps: float) -> Tensor:
@@ -47,6 +51,63 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
     grouped = input.reshape(n, num_groups, -1)
     out = normalize(grouped, (2,), eps).reshape(input.shape)
     per_channel = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(per_channel)
+    return out if bias is None else out + bias.reshape(per_channel)
+
+
+def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+             eps: float | None = None) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) over the trailing `normalized_shape` dims, then scaled
+    (Zhang & Sennrich, 2019); eps=None is the input dtype's machine epsilon, as PyTorch."""
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, int) \
+        else tuple(int(s) for s in normalized_shape)
+    if input.ndim < len(shape) or tuple(input.shape[input.ndim - len(shape):]) != shape:
+        raise ShapeError(f"rms_norm: input of shape {tuple(input.shape)} does not end in "
+                         f"normalized_shape {shape}", op="rms_norm", source=user_source())
+    if eps is None:
+        eps = float(np.finfo(str(input.dtype)).eps)
+    axes = tuple(range(input.ndim - len(shape), input.ndim))
+    out = input * rsqrt((input * input).mean(axes, keepdim=True) + eps)
+    return out if weight is None else out * weight
+
+
+def instance_norm(input: Tensor, running_mean: Tensor | None = None,
+                  running_var: Tensor | None = None, weight: Tensor | None = None,
+                  bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalize each (sample, channel) over its spatial positions (Ulyanov et al., 2016).
+
+    With running statistics and `use_input_stats`, they are updated in place (no_grad)
+    with the batch mean of the instances' means and unbiased variances, PyTorch's rule;
+    without `use_input_stats` the running statistics normalize.
+    """
+    if input.ndim < 3:
+        raise ShapeError(f"instance_norm: expected an (N, C, *spatial) input, got shape "
+                         f"{tuple(input.shape)}", op="instance_norm", source=user_source())
+    axes = tuple(range(2, input.ndim))
+    per_channel = (1, input.shape[1]) + (1,) * len(axes)
+    if use_input_stats:
+        count = int(np.prod(input.shape[2:]))
+        if count <= 1:
+            raise ShapeError(f"instance_norm: expected more than 1 spatial element when "
+                             f"training, got input of shape {tuple(input.shape)}",
+                             op="instance_norm", source=user_source())
+        mean = input.mean(axes, keepdim=True)
+        var = input.var(axes, unbiased=False, keepdim=True)
+        if running_mean is not None and momentum:
+            with grad_mode.no_grad():
+                running_mean.mul_(1.0 - momentum).add_(mean.detach().mean(0).reshape(-1)
+                                                       * momentum)
+                unbiased = var.detach().mean(0).reshape(-1) * (count / (count - 1))
+                running_var.mul_(1.0 - momentum).add_(unbiased * momentum)
+    elif running_mean is None:
+        raise ArgumentError("instance_norm: expected running_mean and running_var to be "
+                            "defined when use_input_stats is false", op="instance_norm",
+                            source=user_source())
+    else:
+        mean, var = running_mean.reshape(per_channel), running_var.reshape(per_channel)
+    out = (input - mean) / (var + eps).sqrt()
     if weight is not None:
         out = out * weight.reshape(per_channel)
     return out if bias is None else out + bias.reshape(per_channel)
