@@ -93,6 +93,13 @@ from .pooling import (
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .regularization import BatchNorm1d, Dropout, Dropout1d, Dropout2d
 from .sparse import Embedding
+from .transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from .upsampling import PixelShuffle, PixelUnshuffle, Upsample
 
 __all__ = [
@@ -113,4 +120,6 @@ __all__ = [
     "PixelShuffle", "PixelUnshuffle", "Upsample", "Dropout1d", "Dropout2d", "CosineSimilarity",
     "PairwiseDistance", "Bilinear", "RMSNorm", "InstanceNorm1d", "InstanceNorm2d",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "ConvTranspose1d", "ConvTranspose2d",
+    "Transformer", "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
+    "TransformerDecoderLayer",
 ]

@@ -32,6 +32,11 @@ def _as_additive(mask: Tensor | None, like: Tensor) -> Tensor | None:
                  as_tensor(0.0, like.dtype, like=like))
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """MultiheadAttention's output projection: a Linear under the class name PyTorch gives
+    it, so a model's repr reads as torch's."""
+
+
 class MultiheadAttention(Module):
     """Attention over `num_heads` heads of size embed_dim / num_heads (torch semantics)."""
 
@@ -55,7 +60,8 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(empty(3 * embed_dim, dtype=dt, device=device))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias,
+                                                        device=device, dtype=dtype)
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import IndexingError
 from ..source import user_source
-from .module import Module
+from .module import Module, _indent
 from .parameter import Parameter
 
 
@@ -88,6 +88,21 @@ class ModuleList(_IndexedModules):
     @classmethod
     def _from_items(cls, items):
         return cls(m for _, m in items)
+
+    def __repr__(self) -> str:
+        """PyTorch's: runs of children with equal reprs print once, as `(0-5): 6 x ...`."""
+        reprs = [repr(m) for m in self]
+        if not reprs:
+            return f"{self._get_name()}()"
+        runs: list[list] = []  # [first index, last index, repr]
+        for i, r in enumerate(reprs):
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = [_indent(f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}", 2)
+                 for a, b, r in runs]
+        return f"{self._get_name()}(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):
