@@ -28,6 +28,7 @@ from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Seq
 from .conv import Conv1d, Conv2d
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .distance import CosineSimilarity, PairwiseDistance
+from .fold import Fold, Unfold
 from .layers import (
     GELU,
     Flatten,
@@ -121,5 +122,5 @@ __all__ = [
     "PairwiseDistance", "Bilinear", "RMSNorm", "InstanceNorm1d", "InstanceNorm2d",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "ConvTranspose1d", "ConvTranspose2d",
     "Transformer", "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
-    "TransformerDecoderLayer",
+    "TransformerDecoderLayer", "Unfold", "Fold",
 ]

@@ -27,6 +27,7 @@ from ..source import user_frame, user_source
 from ..tensor import Tensor
 from .adaptive_max_pool import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: F401
 from .conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: F401  (re-exported)
+from .fold import fold, unfold  # noqa: F401  (re-exported)
 from .functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.max_pool2d, ...)
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -66,7 +67,7 @@ __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "layer_norm", "group_norm", "embedding",
     "scaled_dot_product_attention", "pad", "interpolate", "upsample", "pixel_shuffle",
     "pixel_unshuffle", "adaptive_max_pool1d", "adaptive_max_pool2d", "conv_transpose1d",
-    "conv_transpose2d", "instance_norm", "rms_norm",
+    "conv_transpose2d", "instance_norm", "rms_norm", "unfold", "fold",
 ] + _more + _layers
 
 

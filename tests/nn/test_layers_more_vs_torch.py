@@ -1,5 +1,5 @@
-"""ConvTranspose1d/2d, RMSNorm, InstanceNorm1d/2d and AdaptiveMaxPool1d/2d against
-PyTorch 2.13.
+"""ConvTranspose1d/2d, RMSNorm, InstanceNorm1d/2d, AdaptiveMaxPool1d/2d and
+Unfold/Fold against PyTorch 2.13.
 
 Oracle: torch.nn modules of the same name and settings with the same weights (torch's
 state_dict loaded): outputs, input gradients, parameter gradients and running statistics
@@ -39,6 +39,10 @@ CASES = [  # (module name, args, kwargs, input shape)
     ("AdaptiveMaxPool1d", (3,), {}, (2, 3, 7)),
     ("AdaptiveMaxPool2d", ((3, 2),), {}, (2, 2, 7, 5)),
     ("AdaptiveMaxPool2d", ((None, 4),), {}, (2, 5, 6)),
+    ("Unfold", ((2, 3),), dict(padding=1, stride=(1, 2)), (2, 3, 5, 6)),
+    ("Unfold", (2,), dict(dilation=(2, 1)), (3, 5, 4)),
+    ("Fold", ((5, 6), (2, 3)), dict(padding=1, stride=(1, 2)), (2, 18, 18)),
+    ("Fold", ((4, 4), 2), dict(stride=2), (8, 4)),
 ]
 IDS = [f"{n}-{i}" for i, (n, *_) in enumerate(CASES)]
 
@@ -129,6 +133,9 @@ def test_instance_norm_feature_mismatch_warns_or_raises_as_pytorch():
     lambda: F.instance_norm(gg.ones(2, 3, 4), use_input_stats=False),
     lambda: nn.AdaptiveMaxPool2d((0, 2))(gg.ones(1, 1, 4, 4)),
     lambda: nn.AdaptiveMaxPool1d(2)(gg.ones(1, 1, 2, 4, 4)),
+    lambda: F.unfold(gg.ones(2, 3), 2),
+    lambda: F.fold(gg.ones(1, 8, 5), (4, 5), 2),
+    lambda: F.fold(gg.ones(1, 7, 12), (4, 5), 2),
 ])
 def test_bad_arguments_raise_graphgrad_errors(make):
     with pytest.raises(GraphgradError):
