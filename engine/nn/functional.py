@@ -11,10 +11,8 @@ import math
 import numbers
 import warnings
 
-import numpy as np
-
 from .. import dtypes, grad_mode
-from ..creation import as_tensor, rand
+from ..creation import as_tensor
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..ops.elementwise import abs as _abs
 from ..ops.elementwise import erf, relu, sigmoid, tanh, where
@@ -28,6 +26,7 @@ from ..tensor import Tensor
 from .adaptive_max_pool import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: F401
 from .conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: F401  (re-exported)
 from .fold import fold, unfold  # noqa: F401  (re-exported)
+from .functional_attention import scaled_dot_product_attention  # noqa: F401
 from .functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.max_pool2d, ...)
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -40,7 +39,7 @@ from .functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.max_pool
 )
 from .functional_layers import *  # noqa: F403  (re-exported: dropout1d/2d, bilinear)
 from .functional_layers import __all__ as _layers
-from .functional_layers import check_dropout_p
+from .functional_layers import check_dropout_p, dropout  # noqa: F401
 from .functional_more import *  # noqa: F403  (re-exported: more activations and losses)
 from .functional_more import __all__ as _more
 from .functional_more import _reduce, _softplus, softplus
@@ -116,23 +115,6 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return x.flatten(start_dim, end_dim)
-
-
-def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zero each element with probability p and scale the rest by 1/(1-p) (training only).
-
-    The mask comes from `gg.rand`, an op, so a compiled step draws a fresh mask each call,
-    in the same order as eager code.
-    """
-    check_dropout_p(p)
-    if not training or p == 0.0:
-        return x
-    if p == 1.0:
-        return x * 0.0
-    noise = rand(*x.shape, dtype=x.dtype if dtypes.is_float(x.dtype) else None)
-    if noise._value is not None and noise._backend is not x._backend:
-        noise = noise.to(x._backend.name)
-    return x * (noise >= p) * (1.0 / (1.0 - p))
 
 
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
@@ -392,35 +374,3 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
-
-
-# ---------------------------------------------------------------------- attention
-
-def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
-                                 attn_mask: Tensor | None = None, dropout_p: float = 0.0,
-                                 is_causal: bool = False, scale: float | None = None,
-                                 enable_gqa: bool = False) -> Tensor:
-    """softmax(q k^T * scale + mask) v over the last two dims, as PyTorch defines it.
-
-    A bool `attn_mask` marks the pairs that may attend (True: take part); a float one is
-    added to the scores; `is_causal` lets query i see keys j <= i only. Dropout applies
-    whenever `dropout_p > 0`, as in PyTorch (the function has no training flag).
-    """
-    L, S = query.shape[-2], key.shape[-2]
-    if is_causal and attn_mask is not None:
-        raise ArgumentError("scaled_dot_product_attention: pass attn_mask or is_causal, not both",
-                            source=user_source())
-    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = query @ key.transpose(-2, -1)
-    if is_causal:
-        attn_mask = as_tensor(np.tri(L, S, dtype=bool), like=query)
-    if attn_mask is not None and attn_mask.dtype == dtypes.bool_:  # -inf where masked out
-        attn_mask = where(attn_mask, as_tensor(0.0, scores.dtype, like=scores),
-                          as_tensor(float("-inf"), scores.dtype, like=scores))
-    # scale and mask as one fused elementwise pass over the scores; the mask is added,
-    # so its gradient is the identity (no select in the backward pass)
-    scores = scores * scale if attn_mask is None else scores * scale + attn_mask
-    weights = _softmax(scores, -1)
-    if dropout_p > 0.0:
-        weights = dropout(weights, dropout_p, True)
-    return weights @ value

@@ -1,5 +1,6 @@
-"""Functional forms of a few layers: channel-wise dropout (dropout1d, dropout2d) and the
-bilinear form (F.bilinear), compositions of registry ops with PyTorch's semantics.
+"""Functional forms of a few layers: dropout (elementwise and channel-wise: dropout1d,
+dropout2d) and the bilinear form (F.bilinear), compositions of registry ops with
+PyTorch's semantics.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from ..ops.linalg import einsum
 from ..source import user_frame, user_source
 from ..tensor import Tensor
 
-__all__ = ["dropout1d", "dropout2d", "bilinear"]
+__all__ = ["dropout1d", "dropout2d", "bilinear"]  # (dropout: listed in functional.py)
 
 
 def check_dropout_p(p) -> float:
@@ -40,18 +41,31 @@ def _warn_user(message: str) -> None:
                            registry=frame.f_globals.setdefault("__warningregistry__", {}))
 
 
-def _feature_dropout(x: Tensor, p: float, training: bool, batched: bool) -> Tensor:
-    """Zero whole channels: one draw per (sample, channel), broadcast over the rest."""
+def _masked(x: Tensor, p: float, training: bool, mask_shape: tuple) -> Tensor:
+    """x times a kept-with-probability-(1-p) mask of `mask_shape` (broadcast), / (1-p)."""
     if not training or p == 0.0:
         return x
     if p == 1.0:
         return x * 0.0
-    lead = 2 if batched else 1
-    noise = rand(*x.shape[:lead], *(1,) * (x.ndim - lead),
-                 dtype=x.dtype if dtypes.is_float(x.dtype) else None)
+    noise = rand(*mask_shape, dtype=x.dtype if dtypes.is_float(x.dtype) else None)
     if noise._value is not None and noise._backend is not x._backend:
         noise = noise.to(x._backend.name)
     return x * (noise >= p) * (1.0 / (1.0 - p))
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (training only).
+
+    The mask comes from `gg.rand`, an op, so a compiled step draws a fresh mask each call,
+    in the same order as eager code.
+    """
+    return _masked(x, check_dropout_p(p), training, tuple(x.shape))
+
+
+def _feature_dropout(x: Tensor, p: float, training: bool, batched: bool) -> Tensor:
+    """Zero whole channels: one draw per (sample, channel), broadcast over the rest."""
+    lead = 2 if batched else 1
+    return _masked(x, p, training, tuple(x.shape[:lead]) + (1,) * (x.ndim - lead))
 
 
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,

@@ -1,0 +1,50 @@
+"""F.scaled_dot_product_attention: softmax(q k^T * scale + mask) v, PyTorch's function.
+
+A composition of registry ops (matmul, where, softmax, dropout), so it runs eagerly and
+compiled alike; nn.MultiheadAttention and the Transformer layers build on the same ops.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import dtypes
+from ..creation import as_tensor
+from ..errors import ArgumentError
+from ..ops.elementwise import where
+from ..ops.nn import softmax as _softmax
+from ..source import user_source
+from ..tensor import Tensor
+from .functional_layers import dropout
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Tensor | None = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False) -> Tensor:
+    """softmax(q k^T * scale + mask) v over the last two dims, as PyTorch defines it.
+
+    A bool `attn_mask` marks the pairs that may attend (True: take part); a float one is
+    added to the scores; `is_causal` lets query i see keys j <= i only. Dropout applies
+    whenever `dropout_p > 0`, as in PyTorch (the function has no training flag).
+    """
+    L, S = query.shape[-2], key.shape[-2]
+    if is_causal and attn_mask is not None:
+        raise ArgumentError("scaled_dot_product_attention: pass attn_mask or is_causal, not both",
+                            source=user_source())
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = query @ key.transpose(-2, -1)
+    if is_causal:
+        attn_mask = as_tensor(np.tri(L, S, dtype=bool), like=query)
+    if attn_mask is not None and attn_mask.dtype == dtypes.bool_:  # -inf where masked out
+        attn_mask = where(attn_mask, as_tensor(0.0, scores.dtype, like=scores),
+                          as_tensor(float("-inf"), scores.dtype, like=scores))
+    # scale and mask as one fused elementwise pass over the scores; the mask is added,
+    # so its gradient is the identity (no select in the backward pass)
+    scores = scores * scale if attn_mask is None else scores * scale + attn_mask
+    weights = _softmax(scores, -1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p, True)
+    return weights @ value
