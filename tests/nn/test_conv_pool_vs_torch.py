@@ -36,7 +36,7 @@ CONV = [
     ("Conv2d", (3, 4, 3), dict(padding=(1, 2), padding_mode="reflect"), (2, 3, 6, 7)),
     ("Conv2d", (2, 3, 3), dict(padding="same", padding_mode="circular"), (1, 2, 5, 6)),
     ("Conv2d", (2, 3, 3), dict(padding=1, stride=2, padding_mode="replicate"), (1, 2, 7, 6)),
-    ("Conv1d", (2, 3, 3), dict(padding=2, padding_mode="reflect"), (2, 2, 7)),
+    ("Conv1d", (2, 3, 3), dict(padding=2, padding_mode="reflect", bias=False), (2, 2, 7)),
 ]
 POOL = [
     ("MaxPool2d", (2,), {}, (2, 3, 6, 8)),

@@ -140,3 +140,14 @@ def test_instance_norm_feature_mismatch_warns_or_raises_as_pytorch():
 def test_bad_arguments_raise_graphgrad_errors(make):
     with pytest.raises(GraphgradError):
         make()
+
+
+@pytest.mark.parametrize("name,args,kwargs", [
+    ("Conv2d", (2, 4, 3), dict(bias=False, padding=1, padding_mode="reflect")),
+    ("Conv1d", (2, 4, 3), dict(dilation=2, groups=2)),
+    ("LayerNorm", (4,), dict(bias=False)),
+    ("MultiheadAttention", (8, 2), {}),
+])
+def test_existing_layer_reprs_read_as_pytorchs(name, args, kwargs):
+    assert repr(getattr(nn, name)(*args, **kwargs)) == \
+        repr(getattr(torch.nn, name)(*args, **kwargs))
