@@ -40,6 +40,7 @@ from .layers import (
     Sigmoid,
     SiLU,
     Softmax,
+    Softmax2d,
     Tanh,
     Unflatten,
 )
@@ -68,6 +69,7 @@ from .normalization import (
     InstanceNorm1d,
     InstanceNorm2d,
     LayerNorm,
+    LocalResponseNorm,
     RMSNorm,
 )
 from .padding import (
@@ -101,7 +103,14 @@ from .transformer import (
     TransformerEncoder,
     TransformerEncoderLayer,
 )
-from .upsampling import PixelShuffle, PixelUnshuffle, Upsample
+from .upsampling import (
+    ChannelShuffle,
+    PixelShuffle,
+    PixelUnshuffle,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+)
 
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "Linear", "Identity", "Flatten",
@@ -123,4 +132,6 @@ __all__ = [
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "ConvTranspose1d", "ConvTranspose2d",
     "Transformer", "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
     "TransformerDecoderLayer", "Unfold", "Fold",
+    "Softmax2d", "ChannelShuffle", "LocalResponseNorm", "UpsamplingNearest2d",
+    "UpsamplingBilinear2d",
 ]

@@ -48,13 +48,17 @@ from .functional_norm import (  # noqa: F401  (re-exported)
     group_norm,
     instance_norm,
     layer_norm,
+    local_response_norm,
     rms_norm,
 )
 from .upsampling import (  # noqa: F401  (re-exported: F.interpolate, F.pixel_shuffle, ...)
+    channel_shuffle,
     interpolate,
     pixel_shuffle,
     pixel_unshuffle,
     upsample,
+    upsample_bilinear,
+    upsample_nearest,
 )
 
 __all__ = [
@@ -67,6 +71,7 @@ __all__ = [
     "scaled_dot_product_attention", "pad", "interpolate", "upsample", "pixel_shuffle",
     "pixel_unshuffle", "adaptive_max_pool1d", "adaptive_max_pool2d", "conv_transpose1d",
     "conv_transpose2d", "instance_norm", "rms_norm", "unfold", "fold",
+    "local_response_norm", "channel_shuffle", "upsample_nearest", "upsample_bilinear",
 ] + _more + _layers
 
 

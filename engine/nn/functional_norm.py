@@ -13,10 +13,13 @@ from .. import grad_mode
 from ..errors import ArgumentError, DtypeError, ShapeError, UnsupportedError
 from ..ops.composite import rsqrt
 from ..ops.elementwise import where
+from ..ops.slicing import pad
 from ..source import user_source
 from ..tensor import Tensor
+from .functional_conv import avg_pool2d
 
-__all__ = ["layer_norm", "group_norm", "embedding", "rms_norm", "instance_norm"]
+__all__ = ["layer_norm", "group_norm", "embedding", "rms_norm", "instance_norm",
+           "local_response_norm"]
 
 
 def normalize(x: Tensor, axes: tuple[int, ...], eps: float) -> Tensor:
@@ -111,6 +114,21 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
     if weight is not None:
         out = out * weight.reshape(per_channel)
     return out if bias is None else out + bias.reshape(per_channel)
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """x / (k + alpha * mean of x^2 over `size` neighbouring channels)^beta (AlexNet's
+    LRN, PyTorch's zero-padded channel window)."""
+    if input.ndim < 3:
+        raise ShapeError(f"local_response_norm: expected 3D or higher dimensionality input, "
+                         f"got shape {tuple(input.shape)}", op="local_response_norm",
+                         source=user_source())
+    n, c = input.shape[:2]
+    sq = (input * input).reshape(n, 1, c, -1)
+    sq = pad(sq, (0, 0, size // 2, (size - 1) // 2))
+    div = avg_pool2d(sq, (size, 1), stride=1).reshape(input.shape)
+    return input / (div * alpha + k) ** beta
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,

@@ -6,7 +6,7 @@ import math
 
 from .. import dtypes
 from ..creation import empty
-from ..errors import ArgumentTypeError
+from ..errors import ArgumentTypeError, ShapeError
 from ..source import user_source
 from ..tensor import Tensor
 from . import functional as F
@@ -153,3 +153,13 @@ class Softmax(Module):
 class LogSoftmax(Softmax):
     def forward(self, x: Tensor) -> Tensor:
         return F.log_softmax(x, self.dim)
+
+
+class Softmax2d(Module):
+    """Softmax over the channels of (N, C, H, W) or (C, H, W) inputs (dim -3)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in (3, 4):
+            raise ShapeError(f"Softmax2d: expected a 3D or 4D input, got shape "
+                             f"{tuple(x.shape)}", op="softmax", source=user_source())
+        return F.softmax(x, -3)

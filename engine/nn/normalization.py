@@ -11,7 +11,13 @@ from ..errors import ArgumentError, ShapeError
 from ..source import user_source
 from ..tensor import Tensor
 from .functional_layers import _warn_user
-from .functional_norm import group_norm, instance_norm, layer_norm, rms_norm
+from .functional_norm import (
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+    rms_norm,
+)
 from .module import Module
 from .parameter import Parameter
 from .regularization import BatchNorm1d
@@ -140,3 +146,17 @@ class InstanceNorm2d(_InstanceNorm):
     """Instance normalization over (N, C, H, W) or (C, H, W) inputs."""
 
     _nd = 2
+
+
+class LocalResponseNorm(Module):
+    """Normalizes each channel by its `size` neighbours' mean square (Krizhevsky et al.)."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x: Tensor) -> Tensor:
+        return local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

@@ -1,5 +1,6 @@
-"""Resizing: F.interpolate / nn.Upsample ('nearest', 'nearest-exact', 'linear',
-'bilinear'), F.pixel_shuffle / F.pixel_unshuffle and their modules.
+"""Resizing and rearranging: F.interpolate / nn.Upsample ('nearest', 'nearest-exact',
+'linear', 'bilinear'; UpsamplingNearest2d, UpsamplingBilinear2d), F.pixel_shuffle /
+F.pixel_unshuffle, F.channel_shuffle and their modules.
 
 Interpolation is separable, so it runs one spatial axis at a time as compositions of
 registry ops: 'nearest' is one `index_select` per axis; 'linear'/'bilinear' gather the two
@@ -112,6 +113,28 @@ def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
+def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    return interpolate(input, size, scale_factor, "nearest")
+
+
+def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """Bilinear with align_corners=True (the deprecated function's fixed choice)."""
+    return interpolate(input, size, scale_factor, "bilinear", align_corners=True)
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """(N, g k, *) -> (N, k g, *): channel c of group i moves to position c g + i
+    (ShuffleNet's interleaving of grouped-convolution outputs)."""
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0 \
+            or input.ndim < 3 or input.shape[1] % groups:
+        raise ShapeError(f"channel_shuffle: groups={groups!r} must be a positive int that "
+                         f"divides the channels of an (N, C, *) input, got shape "
+                         f"{tuple(input.shape)}", op="channel_shuffle", source=user_source())
+    n, c, *rest = input.shape
+    y = input.reshape(n, groups, c // groups, *rest).transpose(1, 2)
+    return y.reshape(n, c, *rest)
+
+
 def _check_factor(x: Tensor, r: int, name: str) -> int:
     if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
         raise ArgumentError(f"{name}: factor must be a positive int, got {r!r}", op=name,
@@ -172,6 +195,18 @@ class PixelUnshuffle(Module):
         return f"downscale_factor={self.downscale_factor}"
 
 
+class ChannelShuffle(Module):
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: Tensor) -> Tensor:
+        return channel_shuffle(x, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
+
+
 class Upsample(Module):
     """F.interpolate with fixed settings (PyTorch stores a scale factor as float)."""
 
@@ -192,3 +227,13 @@ class Upsample(Module):
         info = (f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None
                 else f"size={self.size!r}")
         return f"{info}, mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)

@@ -1,5 +1,5 @@
-"""ConvTranspose1d/2d, RMSNorm, InstanceNorm1d/2d, AdaptiveMaxPool1d/2d and
-Unfold/Fold against PyTorch 2.13.
+"""ConvTranspose1d/2d, RMSNorm, InstanceNorm1d/2d, LocalResponseNorm,
+AdaptiveMaxPool1d/2d and Unfold/Fold against PyTorch 2.13.
 
 Oracle: torch.nn modules of the same name and settings with the same weights (torch's
 state_dict loaded): outputs, input gradients, parameter gradients and running statistics
@@ -43,6 +43,8 @@ CASES = [  # (module name, args, kwargs, input shape)
     ("Unfold", (2,), dict(dilation=(2, 1)), (3, 5, 4)),
     ("Fold", ((5, 6), (2, 3)), dict(padding=1, stride=(1, 2)), (2, 18, 18)),
     ("Fold", ((4, 4), 2), dict(stride=2), (8, 4)),
+    ("LocalResponseNorm", (3,), dict(alpha=0.1, k=2.0), (2, 5, 3, 4)),
+    ("LocalResponseNorm", (2,), dict(beta=0.5), (2, 4, 6)),
 ]
 IDS = [f"{n}-{i}" for i, (n, *_) in enumerate(CASES)]
 

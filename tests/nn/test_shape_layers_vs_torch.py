@@ -43,6 +43,10 @@ SINGLE_INPUT = [  # (module name, args, kwargs, input shape)
     ("Upsample", (), dict(size=5, mode="linear", align_corners=True), (2, 3, 4)),
     ("Upsample", (), dict(scale_factor=0.6, mode="linear"), (2, 3, 7)),
     ("Identity", (), {}, (2, 3)),
+    ("UpsamplingNearest2d", (), dict(scale_factor=2), (1, 2, 3, 4)),
+    ("UpsamplingBilinear2d", (), dict(size=(5, 7)), (1, 2, 3, 4)),
+    ("Softmax2d", (), {}, (2, 3, 2, 4)),
+    ("ChannelShuffle", (3,), {}, (2, 6, 2, 3)),
 ]
 IDS = [f"{n}-{i}" for i, (n, *_) in enumerate(SINGLE_INPUT)]
 
@@ -156,6 +160,8 @@ def test_dropout2d_on_3d_input_warns_as_pytorch():
     lambda: F.dropout1d(gg.ones(2, 3, 4, 5)),
     lambda: F.bilinear(gg.ones(2, 3), gg.ones(2, 4), gg.ones(5, 3, 3)),
     lambda: nn.Bilinear(0, 2, 3),
+    lambda: nn.ChannelShuffle(4)(gg.ones(1, 6, 2, 2)),
+    lambda: nn.Softmax2d()(gg.ones(2, 3)),
 ])
 def test_bad_arguments_raise_graphgrad_errors(make):
     with pytest.raises(GraphgradError):
