@@ -20,6 +20,7 @@ from ..creation import as_tensor
 from ..errors import ArgumentError, ShapeError, UnsupportedError
 from ..source import user_source
 from ..tensor import Tensor
+from .functional_conv import adaptive_avg_pool1d, adaptive_avg_pool2d
 from .module import Module
 
 _SPATIAL = {"linear": 1, "bilinear": 2}
@@ -82,21 +83,24 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
 
     'nearest' picks floor(dst * in/out) (PyTorch's legacy rule), 'nearest-exact' the
     pixel-centre rule; 'linear' (3D input) and 'bilinear' (4D) weigh the two neighbours
-    on each axis, with align_corners mapping corner pixels onto corner pixels.
+    on each axis, with align_corners mapping corner pixels onto corner pixels; 'area'
+    averages adaptive windows (adaptive_avg_pool).
     """
     nd = input.ndim - 2
-    if mode not in ("nearest", "nearest-exact", "linear", "bilinear"):
+    if mode not in ("nearest", "nearest-exact", "linear", "bilinear", "area"):
         raise _err(f"mode {mode!r} is not supported (nearest, nearest-exact, linear, "
-                   "bilinear are)", UnsupportedError)
+                   "bilinear, area are)", UnsupportedError)
     if nd < 1 or nd > 2 or _SPATIAL.get(mode, nd) != nd:
         raise _err(f"mode {mode!r} does not take a {input.ndim}D input of shape "
                    f"{tuple(input.shape)}", ShapeError)
     if antialias:
         raise _err("antialias=True is not supported", UnsupportedError)
-    if align_corners is not None and mode.startswith("nearest"):
+    if align_corners is not None and mode not in ("linear", "bilinear"):
         raise _err("align_corners option can only be set with the interpolating modes: "
                    "linear | bilinear")
     sizes, scales = _output_geometry(input.shape, size, scale_factor, nd)
+    if mode == "area":  # PyTorch's: adaptive average pooling to the output size
+        return (adaptive_avg_pool1d if nd == 1 else adaptive_avg_pool2d)(input, sizes)
     if recompute_scale_factor:
         scales = (None,) * nd
     out = input
