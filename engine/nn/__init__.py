@@ -90,6 +90,8 @@ from .pooling import (
     AdaptiveAvgPool2d,
     AvgPool1d,
     AvgPool2d,
+    LPPool1d,
+    LPPool2d,
     MaxPool1d,
     MaxPool2d,
 )
@@ -133,5 +135,5 @@ __all__ = [
     "Transformer", "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
     "TransformerDecoderLayer", "Unfold", "Fold",
     "Softmax2d", "ChannelShuffle", "LocalResponseNorm", "UpsamplingNearest2d",
-    "UpsamplingBilinear2d",
+    "UpsamplingBilinear2d", "LPPool1d", "LPPool2d",
 ]

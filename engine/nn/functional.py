@@ -34,6 +34,8 @@ from .functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.max_pool
     avg_pool2d,
     conv1d,
     conv2d,
+    lp_pool1d,
+    lp_pool2d,
     max_pool1d,
     max_pool2d,
 )
@@ -72,6 +74,7 @@ __all__ = [
     "pixel_unshuffle", "adaptive_max_pool1d", "adaptive_max_pool2d", "conv_transpose1d",
     "conv_transpose2d", "instance_norm", "rms_norm", "unfold", "fold",
     "local_response_norm", "channel_shuffle", "upsample_nearest", "upsample_bilinear",
+    "lp_pool1d", "lp_pool2d",
 ] + _more + _layers
 
 

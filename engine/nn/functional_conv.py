@@ -186,6 +186,30 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
                      divisor_override, 2, "avg_pool2d")
 
 
+def _lp_pool(x, norm_type, kernel_size, stride, ceil_mode, nd, op):
+    """(sum of x^p over each window)^(1/p), PyTorch's formula (the window mean times its
+    size), max of |x| for p = inf."""
+    if norm_type == float("inf"):
+        return _max_pool(x.abs(), kernel_size, stride, 0, 1, ceil_mode, False, nd, op)
+    if norm_type == float("-inf"):
+        return -_max_pool(-x.abs(), kernel_size, stride, 0, 1, ceil_mode, False, nd, op)
+    mean = _avg_pool(x ** norm_type, kernel_size, stride, 0, ceil_mode, True, None, nd, op)
+    size = math.prod(ntuple(kernel_size, nd, "kernel_size", op))
+    return (mean * float(size)) ** (1.0 / norm_type)
+
+
+def lp_pool1d(input: Tensor, norm_type: float, kernel_size, stride=None,
+              ceil_mode: bool = False) -> Tensor:
+    """The p-norm of each window along L (p = 1: sum pooling; p = inf: max pooling)."""
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 1, "lp_pool1d")
+
+
+def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None,
+              ceil_mode: bool = False) -> Tensor:
+    """The p-norm of each window of (N, C, H, W), PyTorch's F.lp_pool2d."""
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 2, "lp_pool2d")
+
+
 def _averaging_matrix(size: int, out: int) -> np.ndarray:
     """(out, size): row i averages PyTorch's adaptive window [floor(i size / out),
     ceil((i + 1) size / out))."""

@@ -1,5 +1,6 @@
 """Pooling layers with PyTorch 2.13's arguments: MaxPool1d/2d, AvgPool1d/2d,
-AdaptiveAvgPool1d/2d (no parameters; the functions in functional_conv.py do the work)."""
+AdaptiveAvgPool1d/2d, LPPool1d/2d (no parameters; the functions in functional_conv.py
+do the work)."""
 
 from __future__ import annotations
 
@@ -89,3 +90,26 @@ class AdaptiveAvgPool2d(AdaptiveAvgPool1d):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(x, self.output_size)
+
+
+class LPPool1d(Module):
+    """The p-norm of each window (power-average pooling)."""
+
+    _fn = staticmethod(F.lp_pool1d)
+
+    def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
+        super().__init__()
+        self.norm_type, self.kernel_size, self.stride = norm_type, kernel_size, stride
+        self.ceil_mode = ceil_mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        return type(self)._fn(x, self.norm_type, self.kernel_size, self.stride,
+                              self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
+
+
+class LPPool2d(LPPool1d):
+    _fn = staticmethod(F.lp_pool2d)

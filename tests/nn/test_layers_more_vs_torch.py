@@ -1,5 +1,5 @@
 """ConvTranspose1d/2d, RMSNorm, InstanceNorm1d/2d, LocalResponseNorm,
-AdaptiveMaxPool1d/2d and Unfold/Fold against PyTorch 2.13.
+AdaptiveMaxPool1d/2d, LPPool1d/2d and Unfold/Fold against PyTorch 2.13.
 
 Oracle: torch.nn modules of the same name and settings with the same weights (torch's
 state_dict loaded): outputs, input gradients, parameter gradients and running statistics
@@ -45,6 +45,9 @@ CASES = [  # (module name, args, kwargs, input shape)
     ("Fold", ((4, 4), 2), dict(stride=2), (8, 4)),
     ("LocalResponseNorm", (3,), dict(alpha=0.1, k=2.0), (2, 5, 3, 4)),
     ("LocalResponseNorm", (2,), dict(beta=0.5), (2, 4, 6)),
+    ("LPPool2d", (2, 3), dict(stride=2), (2, 3, 7, 6)),
+    ("LPPool1d", (4, 2), {}, (2, 3, 7)),
+    ("LPPool1d", (float("inf"), 3), dict(stride=2, ceil_mode=True), (2, 3, 8)),
 ]
 IDS = [f"{n}-{i}" for i, (n, *_) in enumerate(CASES)]
 
