@@ -96,7 +96,14 @@ from .pooling import (
     MaxPool2d,
 )
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from .regularization import BatchNorm1d, Dropout, Dropout1d, Dropout2d
+from .regularization import (
+    AlphaDropout,
+    BatchNorm1d,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    FeatureAlphaDropout,
+)
 from .sparse import Embedding
 from .transformer import (
     Transformer,
@@ -136,4 +143,5 @@ __all__ = [
     "TransformerDecoderLayer", "Unfold", "Fold",
     "Softmax2d", "ChannelShuffle", "LocalResponseNorm", "UpsamplingNearest2d",
     "UpsamplingBilinear2d", "LPPool1d", "LPPool2d",
+    "AlphaDropout", "FeatureAlphaDropout",
 ]

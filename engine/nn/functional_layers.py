@@ -15,7 +15,8 @@ from ..ops.linalg import einsum
 from ..source import user_frame, user_source
 from ..tensor import Tensor
 
-__all__ = ["dropout1d", "dropout2d", "bilinear"]  # (dropout: listed in functional.py)
+# (dropout itself is listed in functional.py)
+__all__ = ["dropout1d", "dropout2d", "bilinear", "alpha_dropout", "feature_alpha_dropout"]
 
 
 def check_dropout_p(p) -> float:
@@ -93,6 +94,42 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
                    "channel-wise 1D dropout behavior is desired - input is interpreted as "
                    "shape (N, C, L)")
     return _feature_dropout(input, p, training, input.ndim > 1)
+
+
+#: SELU's negative saturation value, -lambda * alpha (Klambauer et al., 2017).
+_SELU_ALPHA = 1.7580993408473766
+
+
+def _alpha_dropout(x: Tensor, p: float, training: bool, mask_shape: tuple) -> Tensor:
+    """Dropped units take SELU's saturation value, then an affine map a x + b restores
+    zero mean and unit variance (PyTorch's constants)."""
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    keep = rand(*mask_shape, dtype=x.dtype if dtypes.is_float(x.dtype) else None) >= p
+    if keep._value is not None and keep._backend is not x._backend:
+        keep = keep.to(x._backend.name)
+    a = 1.0 / ((_SELU_ALPHA ** 2 * p + 1) * (1 - p)) ** 0.5
+    keep = keep.astype(x.dtype)
+    return x * keep * a + (keep - 1.0) * (_SELU_ALPHA * a) + _SELU_ALPHA * a * p
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                  inplace: bool = False) -> Tensor:
+    """Dropout for self-normalizing (SELU) networks: keeps mean 0 and variance 1."""
+    return _alpha_dropout(input, check_dropout_p(p), training, tuple(input.shape))
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                          inplace: bool = False) -> Tensor:
+    """alpha_dropout of whole channels (one draw per sample and channel)."""
+    p = check_dropout_p(p)
+    if input.ndim < 2:
+        raise ShapeError(f"feature_alpha_dropout: expected an (N, C, *) input, got shape "
+                         f"{tuple(input.shape)}", op="feature_alpha_dropout",
+                         source=user_source())
+    return _alpha_dropout(input, p, training, tuple(input.shape[:2]) + (1,) * (input.ndim - 2))
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,

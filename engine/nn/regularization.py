@@ -40,6 +40,20 @@ class Dropout2d(Dropout):
         return F.dropout2d(x, self.p, self.training)
 
 
+class AlphaDropout(Dropout):
+    """Dropout that keeps a SELU network's activations at mean 0 and variance 1."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.alpha_dropout(x, self.p, self.training)
+
+
+class FeatureAlphaDropout(Dropout):
+    """AlphaDropout of whole channels."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.feature_alpha_dropout(x, self.p, self.training)
+
+
 class BatchNorm1d(Module):
     """Batch normalization over (N, C) or (N, C, L) inputs (Ioffe & Szegedy, 2015).
 

@@ -141,6 +141,26 @@ def test_channel_dropout_compiled_draws_fresh_masks():
     assert not np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("cls", [nn.AlphaDropout, nn.FeatureAlphaDropout])
+def test_alpha_dropout_keeps_selu_statistics(cls):
+    """Oracle: the definition (Klambauer et al.): dropped units sit at SELU's saturation
+    -lambda*alpha before the affine map, and a standard normal input keeps mean 0 and
+    variance 1; eval mode is the identity; repr as torch's."""
+    assert repr(cls(0.2)) == repr(getattr(torch.nn, cls.__name__)(0.2))
+    gg.manual_seed(0)
+    x = np.random.default_rng(0).standard_normal((400, 50, 4)).astype(np.float32)
+    m = cls(0.2)
+    y = m(gg.tensor(x)).numpy()
+    alpha, p = 1.7580993408473766, 0.2
+    a = 1.0 / np.sqrt((alpha ** 2 * p + 1) * (1 - p))
+    dropped = np.isclose(y, -alpha * a + alpha * a * p, atol=1e-6)
+    assert 0.15 < dropped.mean() < 0.25
+    np.testing.assert_allclose(y[~dropped], (x * a + alpha * a * p)[~dropped], atol=1e-6)
+    assert abs(y.mean()) < 0.05 and abs(y.var() - 1.0) < 0.05
+    m.eval()
+    np.testing.assert_array_equal(m(gg.tensor(x)).numpy(), x)
+
+
 def test_dropout2d_on_3d_input_warns_as_pytorch():
     with pytest.warns(UserWarning, match="3D input to dropout2d"):
         F.dropout2d(gg.ones(2, 3, 4), 0.5)
