@@ -19,7 +19,7 @@ from .backends.registry import default_backend, get_backend, seed_all
 from .errors import AllocationError, ArgumentError, ArgumentTypeError, DtypeError, ShapeError
 from .ir import tracing
 from .source import user_source
-from .tensor import Tensor
+from .tensor import Constant, Tensor
 
 
 def as_array(data, dtype=None) -> np.ndarray:
@@ -156,13 +156,22 @@ def as_tensor(x, dtype=None, like: Tensor | None = None) -> Tensor:
     if dtype is None:
         dtype = dtypes.scalar_dtype(x) if np.ndim(x) == 0 and not isinstance(x, np.ndarray) \
             else None
-    arr = as_array(x, dtype)
+    return _constant(as_array(x, dtype), like, Tensor)
+
+
+def engine_constant(x: float, like: Tensor) -> Constant:
+    """A number the engine puts into a composite (a `mean`'s 1/n), in `like`'s dtype: an
+    op that saves it may be differentiated twice, as PyTorch's fused op saves nothing."""
+    return _constant(as_array(x, like.dtype), like, Constant)
+
+
+def _constant(arr: np.ndarray, like: Tensor | None, cls: type) -> Tensor:
     backend = like._backend if like is not None else default_backend()
     tracer = tracing.current
     if tracer is not None:
         n = tracer.add("const", (), {"value": arr}, arr.shape, arr.dtype)
-        return Tensor._symbolic(tracer, n, arr.shape, arr.dtype, backend)
-    return Tensor._wrap(backend.from_numpy(arr), backend)
+        return cls._symbolic(tracer, n, arr.shape, arr.dtype, backend)
+    return cls._wrap(backend.from_numpy(arr), backend)
 
 
 def _shape(size) -> tuple[int, ...]:

@@ -22,6 +22,10 @@ from .errors import AutogradError, DtypeError, ShapeError, TracingError
 from .ir import tracing
 from .source import user_source
 
+#: In an op's `saves` rule, the position that stands for the op's result (exp, tanh,
+#: softmax read their output, as PyTorch's saved `result`).
+RESULT = "result"
+
 
 class Ctx:
     """How a tensor was made: one node of the eager autograd graph.
@@ -29,13 +33,16 @@ class Ctx:
     `parents` are the nodes the inputs stood for when the op ran (their `Ctx`, or the
     leaf tensor itself), fixed at creation, so an in-place op that later gives an input
     a new history does not reroute this node's gradient (PyTorch's graph of nodes, not
-    of tensors). `saved` are the input positions whose values the VJP reads: only those
-    are version-checked, and `release()` (backward without retain_graph) frees them.
-    `out` is a weak reference to the result: a strong one would be a reference cycle.
+    of tensors). `saved` are the input positions that the op saves for its gradient (its
+    `saves` rule, PyTorch's choice): only those are version-checked, and `release()`
+    (backward without retain_graph) frees them. When the rule names the `RESULT`, the
+    result's memory is version-checked too (`out_vc`, the version counter of whatever
+    tensor holds that memory now). `out` is a weak reference to the result's value
+    before any in-place change (a strong one would be a reference cycle).
     """
 
-    __slots__ = ("op", "inputs", "attrs", "versions", "parents", "saved", "out", "out_version",
-                 "released", "__weakref__")
+    __slots__ = ("op", "inputs", "attrs", "versions", "parents", "saved", "out", "out_vc",
+                 "out_version", "released", "__weakref__")
 
     def __init__(self, op, inputs, attrs, out=None):
         self.op = op
@@ -44,13 +51,14 @@ class Ctx:
         self.parents = tuple(x._ctx if x._ctx is not None else x if x.requires_grad else None
                              for x in inputs)
         rule = op.saves
-        saved = range(len(inputs)) if rule is None else rule(
-            tuple(p is not None for p in self.parents))
-        self.saved = tuple(saved)
+        saved = (*range(len(inputs)), RESULT) if rule is None else tuple(rule(
+            tuple(p is not None for p in self.parents)))
+        self.saved = tuple(i for i in saved if i != RESULT)
         self.versions = tuple(inputs[i]._version for i in self.saved)
         self.out = None if out is None else weakref.ref(out)
-        # an op without a `saves` rule may read its result: that is version-checked too
-        self.out_version = out._version if rule is None and out is not None else None
+        keeps_out = RESULT in saved and out is not None
+        self.out_vc = out._vc if keeps_out else None
+        self.out_version = out._version if keeps_out else None
         self.released = False
 
     def release(self, released_ids=frozenset()) -> None:
@@ -60,10 +68,12 @@ class Ctx:
         `mean`'s 1/n) and an input made by a node that this backward did not release
         (that node may still be differentiated and read it as its output). The others
         become value-less shells that keep the graph's shape. `released` then says
-        whether a second backward must be refused: it needs saved values or the result."""
+        whether a second backward must be refused: as in PyTorch, whenever the op saved
+        anything (a Python number it multiplied by included), except an engine-made
+        `Constant` (a `mean`'s 1/n: PyTorch's mean saves nothing)."""
         inputs = self.inputs
         self.released = self.out_version is not None or any(
-            inputs[i].shape or inputs[i].requires_grad for i in self.saved)
+            not isinstance(inputs[i], Constant) for i in self.saved)
         self.inputs = tuple(
             x if p is x or not x.shape and not x.requires_grad
             or isinstance(p, Ctx) and id(p) not in released_ids else _shell(x, p)
@@ -460,6 +470,13 @@ def _check_grad_value(t: Tensor, value) -> None:
         raise DtypeError(f"assigned grad of dtype {dtypes.short(value.dtype)} to a tensor of "
                          f"dtype {dtypes.short(t.dtype)}; the gradient must have the tensor's "
                          "dtype", source=user_source())
+
+
+class Constant(Tensor):
+    """A number the engine itself put into a composite (a `mean`'s 1/n): a second
+    backward through an op that saved it is no error, as PyTorch's fused op saves none."""
+
+    __slots__ = ()
 
 
 class WeakScalar(Tensor):

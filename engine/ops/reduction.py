@@ -11,6 +11,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import dtypes
+from ..creation import engine_constant
 from ..errors import ShapeError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
@@ -23,7 +24,7 @@ from .common import (
     rand_array,
     reduced_shape,
 )
-from .registry import Op
+from .registry import RESULT, Op, saves, saves_none
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
 
@@ -62,7 +63,7 @@ sum_op.document("the sum over axis (np.add.reduce(x, axis, keepdims=keepdims))",
                 axis=_AXES, keepdims=_KEEPDIMS)
 sum_op.vjp = lambda g, out, x, axis, keepdims: (_expand_back(g, x, axis, keepdims),)
 sum_op.jvp = linear_jvp(sum_op)
-sum_op.saves = lambda need: ()
+sum_op.saves = saves_none
 sum_op.samples = _reduce_samples
 
 
@@ -106,6 +107,8 @@ min_op.document("the smallest element over axis; NaN propagates (np.minimum.redu
 min_op.vjp = _extreme_vjp
 min_op.jvp = _extreme_jvp
 min_op.samples = max_op.samples
+# PyTorch's amax/amin and full max/min save x and the result (the ties share)
+max_op.saves = min_op.saves = saves(0, RESULT)
 
 
 def _arg_infer(x, axis, keepdims):
@@ -151,7 +154,8 @@ def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
     axes = _axes(x, dim, axis, "mean")
     n = x.numel() if axes is None else _count(x.shape, axes)
     keep = keepdim if keepdims is None else keepdims
-    return sum_op(x, axis=axes, keepdims=bool(keep)) * (1.0 / n if n else float("nan"))
+    scale = engine_constant(1.0 / n if n else float("nan"), like=x)
+    return sum_op(x, axis=axes, keepdims=bool(keep)) * scale
 
 
 def _count(shape, axes):

@@ -25,7 +25,7 @@ from .common import (
     unbroadcast,
     zeros_tangent,
 )
-from .registry import Op
+from .registry import Op, saves_none
 
 # ---------------------------------------------------------------------- reshape
 
@@ -45,7 +45,7 @@ reshape_op.document("x's elements in C order, in a new shape (a view where possi
                           "x's number of elements")
 reshape_op.vjp = lambda g, out, x, shape: (reshape(g, x.shape),)
 reshape_op.jvp = linear_jvp(reshape_op)
-reshape_op.saves = lambda need: ()
+reshape_op.saves = saves_none
 reshape_op.samples = lambda: [Sample((rand_array((3, 4)),), {"shape": (4, 3)}),
                               Sample((rand_array((2, 3, 4)),), {"shape": (6, 4)}),
                               Sample((rand_array(()),), {"shape": (1, 1)}),
@@ -133,7 +133,7 @@ permute_op.document("x with its axes reordered: result axis i is x's axis axes[i
                     axes="tuple[int, ...]: a permutation of range(x.ndim)")
 permute_op.vjp = lambda g, out, x, axes: (permute_op(g, axes=tuple(np.argsort(axes).tolist())),)
 permute_op.jvp = linear_jvp(permute_op)
-permute_op.saves = lambda need: ()
+permute_op.saves = saves_none
 permute_op.samples = lambda: [Sample((rand_array((3, 4)),), {"axes": (1, 0)}),
                               Sample((rand_array((2, 3, 4)),), {"axes": (2, 0, 1)})]
 
@@ -179,7 +179,7 @@ broadcast_to_op.document("x broadcast to shape (np.broadcast_to; a read-only vie
                          shape="tuple[int, ...]: the target shape (x broadcasts to it)")
 broadcast_to_op.vjp = lambda g, out, x, shape: (unbroadcast(g, x.shape),)
 broadcast_to_op.jvp = linear_jvp(broadcast_to_op)
-broadcast_to_op.saves = lambda need: ()
+broadcast_to_op.saves = saves_none
 broadcast_to_op.samples = lambda: [Sample((rand_array((3, 1)),), {"shape": (2, 3, 4)}),
                                    Sample((rand_array(()),), {"shape": (5,)}),
                                    Sample((rand_array((0, 1)),), {"shape": (2, 0, 3)})]
@@ -249,7 +249,7 @@ concat_op.document("the operands joined along axis (np.concatenate); one or more
                    result="the operands' shape with the sizes along axis added; their dtype",
                    axis="int: the axis joined along, non-negative")
 concat_op.vjp = _concat_vjp
-concat_op.saves = lambda need: ()
+concat_op.saves = saves_none
 concat_op.jvp = lambda t, out, *xs, axis: concat_op(
     *[zeros_tangent(x) if tx is None else tx for tx, x in zip(t, xs)], axis=axis)
 concat_op.samples = lambda: [Sample((rand_array((2, 3)), rand_array((4, 3), seed=1)),
