@@ -31,10 +31,11 @@ def _torch_tensor(a):
 
 
 class _Side:
-    """One library's way to make the inputs, run the op and catch its refusals."""
+    """One library's way to make the inputs, run the op and recognize its refusals."""
 
-    def __init__(self, lib, make, call, refusal):
-        self.lib, self.make, self.call, self.refusal = lib, make, call, refusal
+    def __init__(self, lib, make, call, refusal, words):
+        self.lib, self.make, self.call = lib, make, call
+        self.refusal, self.words = refusal, words
 
     def inputs(self, sample):
         ts = [self.make(a) for a in sample.args]
@@ -42,12 +43,19 @@ class _Side:
             ts[i].requires_grad_(True)
         return ts
 
+    def refused(self, exc, what: str) -> bool:
+        """Whether `exc` is this library's refusal `what` (any other error propagates)."""
+        word = self.words.get(what)
+        return isinstance(exc, self.refusal) and (word is None or word in str(exc))
+
 
 def _sides(op, sample):
     gg_side = _Side(gg, lambda a: to_tensor(a, np.float64),
-                    lambda ts: op(*ts, **sample.kwargs), gg.GraphgradError)
+                    lambda ts: op(*ts, **sample.kwargs), gg.GraphgradError,
+                    {"backward": "in-place operation", "twice": "second time"})
     torch_side = _Side(torch, _torch_tensor,
-                       lambda ts: TORCH[op.name](*ts, **sample.kwargs), RuntimeError)
+                       lambda ts: TORCH[op.name](*ts, **sample.kwargs), RuntimeError,
+                       {"backward": "inplace operation", "twice": "second time"})
     return gg_side, torch_side
 
 
@@ -63,12 +71,16 @@ def _after_write(side, sample, target):
     try:
         with side.lib.no_grad():
             victim.copy_(victim.clone())
-    except side.refusal:
-        return "write"
+    except Exception as exc:
+        if side.refused(exc, "write"):
+            return "write"
+        raise
     try:
         out.backward(side.lib.ones_like(out))
-    except side.refusal:
-        return "backward"
+    except Exception as exc:
+        if side.refused(exc, "backward"):
+            return "backward"
+        raise
     return _grads(ts, sample.diff)
 
 
@@ -78,8 +90,10 @@ def _twice(side, sample, retain):
     out.backward(side.lib.ones_like(out), retain_graph=retain)
     try:
         out.backward(side.lib.ones_like(out))
-    except side.refusal:
-        return "refused"
+    except Exception as exc:
+        if side.refused(exc, "twice"):
+            return "refused"
+        raise
     return _grads(ts, sample.diff)
 
 
