@@ -87,6 +87,7 @@ def _check_usable(ctx: Ctx) -> None:
             "first call if you need to backward twice", op=ctx.op.name, source=user_source())
     checks = [(ctx.inputs[i].shape, ctx.inputs[i]._version, v, "an input of")
               for i, v in zip(ctx.saved, ctx.versions)]
+    checks += [(t.shape, t._version, v, f"an input of `{by}`, via") for t, v, by in ctx.extra]
     if ctx.out_vc is not None:
         out = None if ctx.out is None else ctx.out()
         checks.append((None if out is None else out.shape, ctx.out_vc[0], ctx.out_version,

@@ -42,7 +42,7 @@ class Ctx:
     """
 
     __slots__ = ("op", "inputs", "attrs", "versions", "parents", "saved", "out", "out_vc",
-                 "out_version", "released", "__weakref__")
+                 "out_version", "extra", "released", "__weakref__")
 
     def __init__(self, op, inputs, attrs, out=None):
         self.op = op
@@ -59,6 +59,7 @@ class Ctx:
         keeps_out = RESULT in saved and out is not None
         self.out_vc = out._vc if keeps_out else None
         self.out_version = out._version if keeps_out else None
+        self.extra = ()  # (tensor, version, function) a composite saves (saves_also)
         self.released = False
 
     def release(self, released_ids=frozenset()) -> None:
@@ -72,13 +73,29 @@ class Ctx:
         anything (a Python number it multiplied by included), except an engine-made
         `Constant` (a `mean`'s 1/n: PyTorch's mean saves nothing)."""
         inputs = self.inputs
-        self.released = self.out_version is not None or any(
+        self.released = self.out_version is not None or bool(self.extra) or any(
             not isinstance(inputs[i], Constant) for i in self.saved)
+        self.extra = ()
         self.inputs = tuple(
             x if p is x or not x.shape and not x.requires_grad
             or isinstance(p, Ctx) and id(p) not in released_ids else _shell(x, p)
             for x, p in zip(inputs, self.parents))
         self.out = None
+
+
+def saves_also(by: str, result: Tensor, *tensors: Tensor, result_too: bool = False) -> Tensor:
+    """Make backward through `result` check that `tensors` (and with `result_too`, the
+    result itself) were not changed in place since, and refuse a second backward: what
+    PyTorch's fused op saves, for a function graphgrad composes of smaller ops (gelu,
+    std, mse_loss...), whose own nodes save only intermediates. `by` names the function
+    in the error. Returns `result`."""
+    ctx = result._ctx
+    if ctx is None:
+        return result
+    ctx.extra += tuple((t, t._version, by) for t in tensors if isinstance(t, Tensor))
+    if result_too and ctx.out_vc is None:
+        ctx.out_vc, ctx.out_version = result._vc, result._version
+    return result
 
 
 def _shell(t, ctx):

@@ -11,10 +11,10 @@ from collections import namedtuple
 import numpy as np
 
 from .. import dtypes
-from ..creation import engine_constant
+from ..creation import as_tensor, engine_constant
 from ..errors import ShapeError
 from ..source import user_source
-from ..tensor import Tensor, tensor_method
+from ..tensor import Tensor, saves_also, tensor_method
 from .common import (
     Sample,
     linear_jvp,
@@ -25,6 +25,7 @@ from .common import (
     reduced_shape,
 )
 from .registry import RESULT, Op, saves, saves_none
+from .shape import index_op, reshape_op
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
 
@@ -176,7 +177,21 @@ def _extreme(op, argop, x, dim, keepdim, axis, keepdims):
     a = normalize_axes(d, x.ndim, op.name)
     if len(a) != 1:
         return op(x, axis=a, keepdims=keep)
-    return MaxMin(op(x, axis=a, keepdims=keep), argop(x, axis=a[0], keepdims=keep))
+    idx = argop(x, axis=a[0], keepdims=True)
+    values = _take(x, idx, a[0])
+    if not keep:
+        values, idx = (reshape_op(t, shape=x.shape[:a[0]] + x.shape[a[0] + 1:])
+                       for t in (values, idx))
+    return MaxMin(values, idx)
+
+
+def _take(x: Tensor, idx: Tensor, axis: int) -> Tensor:
+    """x at `idx` (keepdims shape) along `axis`, by advanced indexing: as PyTorch's
+    max(dim) the gradient goes to that index alone and only the indices are saved (a
+    later in-place change of x or of the values is no error there either)."""
+    grids = [idx if k == axis else as_tensor(np.arange(n).reshape(
+        (1,) * k + (n,) + (1,) * (x.ndim - k - 1)), like=x) for k, n in enumerate(x.shape)]
+    return index_op(x, *grids, spec=(("tensor",),) * x.ndim)
 
 
 @tensor_method()
@@ -234,7 +249,8 @@ def logsumexp(x, dim, keepdim=False) -> Tensor:
     m = max_op(x, axis=axes, keepdims=True).detach()
     m = where(abs(m) < float("inf"), m, 0.0)  # all -inf (or an inf) must not give inf - inf
     out = log(sum_op(exp(x - m), axis=axes, keepdims=True)) + m
-    return out if keepdim else reshape(out, reduced_shape(x.shape, axes, False))
+    out = out if keepdim else reshape(out, reduced_shape(x.shape, axes, False))
+    return saves_also("logsumexp", out, x, result_too=True)  # as PyTorch's
 
 
 @tensor_method()
@@ -252,8 +268,9 @@ def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor
     corr = (1 if unbiased else 0) if correction is None else correction
     centered = x - mean(x, axes, keepdim=True)
     dof = n - corr
-    return sum(centered * centered, axes, keepdim=keepdim) * (1.0 / dof if dof > 0 else
-                                                              float("nan"))
+    out = sum(centered * centered, axes, keepdim=keepdim) * (1.0 / dof if dof > 0 else
+                                                             float("nan"))
+    return saves_also("var", out, x)  # PyTorch's var saves x
 
 
 @tensor_method()
@@ -269,4 +286,5 @@ def std(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor
         dim, unbiased = None, dim
     v = var(x, dim, unbiased, keepdim, correction=correction)
     nonzero = v != 0
-    return where(nonzero, sqrt(where(nonzero, v, 1.0)), 0.0)
+    out = where(nonzero, sqrt(where(nonzero, v, 1.0)), 0.0)
+    return saves_also("std", out, x, result_too=True)  # PyTorch's std saves x and std
