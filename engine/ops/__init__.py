@@ -4,6 +4,7 @@
 from .. import inplace, views  # noqa: F401
 from . import (  # noqa: F401  (registers the ops)
     collective,
+    composite,
     conv,
     elementwise,
     linalg,
