@@ -121,3 +121,29 @@ def test_in_place_write_after_the_function_raises_iff_pytorch_does(name, target)
         assert ours == "refused" and not isinstance(theirs, str)
         return
     _same(ours, theirs)
+
+
+@pytest.mark.parametrize("name", ["exp", "gelu", "std", "x*1", "max_dim", "mean"])
+def test_compiled_step_refuses_as_eagerly(name):
+    """Traced, the same checks run while tracing: a compiled step refuses (with the same
+    error) exactly where the eager code does."""
+    fn = FUNCTIONS[name]
+
+    def program(leaf):
+        x = leaf * 1
+        y = fn(gg, GF, x)
+        with gg.no_grad():
+            x.copy_(x.clone())
+        y.backward(gg.ones_like(y))
+        y2 = fn(gg, GF, leaf * 1)
+        y2.backward(gg.ones_like(y2))
+        y2.backward(gg.ones_like(y2))
+        return leaf.grad
+
+    def outcome(run):
+        try:
+            return run(gg.tensor(X, requires_grad=True)).numpy()
+        except gg.AutogradError as exc:
+            return type(exc).__name__ + str(exc).split(" (at ")[0]
+
+    _same(outcome(gg.compile(program)), outcome(program))
