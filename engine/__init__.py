@@ -137,6 +137,20 @@ from .ops.composite import (
     xlogy,
 )
 from .ops.linalg import dot, einsum, matmul, norm
+from .ops.tensor_api import (
+    aminmax,
+    argwhere,
+    bincount,
+    clone,
+    masked_select,
+    median,
+    nonzero,
+    numel,
+    prod,
+    t,
+    unique,
+)
+from .ops.rounding import ceil, floor, floor_divide, fmod, frac, remainder, round, trunc
 from .ops.logic import eq, ge, gt, le, logical_and, logical_not, logical_or, lt, ne
 from .ops.nn import gather, log_softmax, one_hot, softmax, take_along_dim
 from .ops.slicing import (

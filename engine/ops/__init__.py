@@ -13,9 +13,11 @@ from . import (  # noqa: F401  (registers the ops)
     nn,
     recurrent,
     reduction,
+    rounding,
     shape,
     slicing,
     sorting,
+    tensor_api,
 )
 from .registry import REGISTRY, RESULT, Op, apply, get_op
 
