@@ -160,10 +160,11 @@ def as_tensor(x, dtype=None, like: Tensor | None = None) -> Tensor:
     return _constant(as_array(x, dtype), like, Tensor)
 
 
-def engine_constant(x: float, like: Tensor) -> Constant:
-    """A number the engine puts into a composite (a `mean`'s 1/n), in `like`'s dtype: an
-    op that saves it may be differentiated twice, as PyTorch's fused op saves nothing."""
-    return _constant(as_array(x, like.dtype), like, Constant)
+def engine_constant(x, like: Tensor, dtype=None) -> Constant:
+    """A number or array the engine puts into a composite (a `mean`'s 1/n, diagonal's
+    index arrays), in `dtype` (default: like's): an op that saves it may be
+    differentiated twice, as PyTorch's fused op saves nothing."""
+    return _constant(as_array(x, like.dtype if dtype is None else dtype), like, Constant)
 
 
 def _constant(arr: np.ndarray, like: Tensor | None, cls: type) -> Tensor:

@@ -58,8 +58,9 @@ class Ctx:
         """Free what backward needed (PyTorch frees saved tensors unless retain_graph).
 
         Leaves stay (the caller owns them), and so do 0-d constants (Python numbers: a
-        `mean`'s 1/n) and an input made by a node that this backward did not release
-        (that node may still be differentiated and read it as its output). The others
+        `mean`'s 1/n), engine-made constants (diagonal's indices) and an input made by a
+        node that this backward did not release (that node may still be differentiated
+        and read it as its output). The others
         become value-less shells that keep the graph's shape. `released` then says
         whether a second backward must be refused: as in PyTorch, whenever the op saved
         anything (a Python number it multiplied by included), except an engine-made
@@ -69,7 +70,7 @@ class Ctx:
             not inputs[i].engine_constant for i in self.saved)
         self.extra = ()
         self.inputs = tuple(
-            x if p is x or not x.shape and not x.requires_grad
+            x if p is x or not x.shape and not x.requires_grad or x.engine_constant
             or isinstance(p, Ctx) and id(p) not in released_ids else _shell(x, p)
             for x, p in zip(inputs, self.parents))
         self.out = None
