@@ -155,8 +155,8 @@ def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
     axes = _axes(x, dim, axis, "mean")
     n = x.numel() if axes is None else _count(x.shape, axes)
     keep = keepdim if keepdims is None else keepdims
-    scale = engine_constant(1.0 / n if n else float("nan"), like=x)
-    return sum_op(x, axis=axes, keepdims=bool(keep)) * scale
+    total = sum_op(x, axis=axes, keepdims=bool(keep))
+    return total * engine_constant(1.0 / n if n else float("nan"), like=x)
 
 
 def _count(shape, axes):
