@@ -26,7 +26,7 @@ import numpy as np
 
 from graphgrad.ir.fused import slice_program, split_by_output_shape
 
-from . import numba_codegen
+from . import numba_codegen, numba_plan
 from .base import run_parts
 from .cuda_codegen import UnsupportedFusion
 from .numpy_backend import NumpyBackend
@@ -62,6 +62,11 @@ class NumbaBackend(NumpyBackend):
         super().__init__()
         # fused callables by program key, alive while a plan holds them
         self._numba_fused = weakref.WeakValueDictionary()
+
+    def compile_plan(self, request) -> Callable:
+        """The whole plan as one generated Numba function (numba_plan.py); raises
+        `PlanUnsupported` with the reason for a plan it does not cover."""
+        return numba_plan.compile_plan(request)
 
     def compile_fused(self, program) -> Callable:
         """One generated Numba loop per output shape of the program (usually one); the
