@@ -1,9 +1,13 @@
 """Numba helpers the generated whole-plan functions call (numba_plan.py).
 
-Each is the loop a NumPy kernel runs for one common case of an op (a loss picking each
-row's label, a batch drawn by index, log_softmax over short rows), inlined into the plan
-by Numba. Indices are checked against their bounds and raise IndexError as the NumPy
-backend does: Numba itself does not check them, and a wrong index would read memory.
+Some are the loop a NumPy kernel runs for one common case of an op (a loss picking each
+row's label, a batch drawn by index, log_softmax over short rows); indices are checked
+against their bounds and raise IndexError as the NumPy backend does (Numba itself does
+not check them, and a wrong index would read memory). The others only wrap a NumPy
+function Numba implements (`np.empty`, `np.dot`, ...): compiling Numba's implementation
+for each new signature took most of a plan's first compile (0.3-1.5 s each), and a
+helper with `cache=True` compiles it once per machine and signature, so every plan
+after the first links the cached code.
 
 This module imports Numba: only the generated modules import it.
 """
@@ -14,7 +18,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-_FLAGS = {"error_model": "numpy", "cache": False}
+_FLAGS = {"error_model": "numpy", "cache": True}
 
 
 def as_scalar(x):
@@ -22,7 +26,7 @@ def as_scalar(x):
     return x[()] if isinstance(x, np.ndarray) else x
 
 
-@overload(as_scalar)
+@overload(as_scalar, inline="always")  # an overload cannot be cached: inlined instead
 def _as_scalar(x):
     if isinstance(x, types.Array):
         return lambda x: x[()]
@@ -35,6 +39,36 @@ def array0(value, dtype):
     out = np.empty((), dtype)
     out[()] = value
     return out
+
+
+@njit(**_FLAGS)
+def empty(shape, dtype):
+    return np.empty(shape, dtype)
+
+
+@njit(**_FLAGS)
+def zeros(shape, dtype):
+    return np.zeros(shape, dtype)
+
+
+@njit(**_FLAGS)
+def full(shape, value, dtype):
+    return np.full(shape, value, dtype)
+
+
+@njit(**_FLAGS)
+def dot(a, b):
+    return np.dot(a, b)
+
+
+@njit(**_FLAGS)
+def contiguous(x):
+    return np.ascontiguousarray(x)
+
+
+@njit(**_FLAGS)
+def concatenate(arrays, axis):
+    return np.concatenate(arrays, axis=axis)
 
 
 @njit(**_FLAGS)

@@ -56,7 +56,7 @@ def loop_nest(gen, program, in_names, out_names, out_shape, comment) -> None:
     scalar_out = out_shape == ()
     for name, (_, dtype) in zip(out_names, program.output_types):
         if not scalar_out and name not in gen.reused:
-            gen.emit(f"{name} = np.empty({tuple(out_shape)!r}, {np_dtype(dtype)})")
+            gen.emit(f"{name} = empty({tuple(out_shape)!r}, {np_dtype(dtype)})")
     invariant = {i for i, (shape, _) in enumerate(program.input_types) if tuple(shape) == ()}
     for i in sorted(invariant):
         gen.emit(reg(f"r{i}") + f" = {in_names[i]}")
@@ -145,7 +145,7 @@ def reduce_sum(gen, n, mean: bool = False) -> None:
     size = int(np.prod(shape, dtype=np.int64))
     full = len(axes) == len(shape)
     acc = f"acc{n}"
-    gen.emit(f"{acc} = {acc_dtype}(0)" if full else f"{acc} = np.zeros({kept!r}, {acc_dtype})",
+    gen.emit(f"{acc} = {acc_dtype}(0)" if full else f"{acc} = zeros({kept!r}, {acc_dtype})",
              comment=data["source"])
     for d, s in enumerate(shape):
         kind_ = "prange" if d == 0 and full and size >= PARALLEL_MIN else "range"
@@ -159,7 +159,7 @@ def reduce_sum(gen, n, mean: bool = False) -> None:
     if full and out_shape == ():
         gen.emit(f"{name} = {np_dtype(data['dtype'])}({acc}{scale})")
     elif full:
-        gen.emit(f"{name} = np.full({out_shape!r}, {acc}{scale}, {np_dtype(data['dtype'])})")
+        gen.emit(f"{name} = full({out_shape!r}, {acc}{scale}, {np_dtype(data['dtype'])})")
     else:
         gen.emit(f"{name} = ({acc}{scale}).astype({np_dtype(data['dtype'])})"
                  f".reshape({out_shape!r})")
@@ -172,7 +172,7 @@ def matmul(gen, n) -> None:
     if not all(1 <= r <= 2 for r in ranks) or np.dtype(data["dtype"]).kind != "f" \
             or 0 in graph[a]["shape"] or 0 in graph[b]["shape"]:
         gen.unsupported(n, "matmul beyond non-empty float vectors and matrices")
-    gen.emit(f"{gen.names[n]} = np.dot({gen.names[a]}, {gen.names[b]})",
+    gen.emit(f"{gen.names[n]} = dot({gen.names[a]}, {gen.names[b]})",
              comment=data["source"])
 
 
@@ -189,11 +189,11 @@ def reshape(gen, n) -> None:
     (x,), shape = graph.args(n), tuple(data["shape"])
     xn, name = gen.names[x], gen.names[n]
     if graph[x]["shape"] == ():
-        line = f"{name} = np.full({shape!r}, {xn}, {np_dtype(data['dtype'])})"
+        line = f"{name} = full({shape!r}, {xn}, {np_dtype(data['dtype'])})"
     elif shape == ():
-        line = f"{name} = np.ascontiguousarray({xn}).reshape(-1)[0]"
+        line = f"{name} = contiguous({xn}).reshape(-1)[0]"
     else:
-        line = f"{name} = np.ascontiguousarray({xn}).reshape({shape!r})"
+        line = f"{name} = contiguous({xn}).reshape({shape!r})"
     gen.emit(line, comment=data["source"])
 
 
@@ -202,8 +202,8 @@ def concat(gen, n) -> None:
     args = [gen.names[a] for a in graph.args(n)]
     if any(graph[a]["shape"] == () for a in graph.args(n)):
         gen.unsupported(n, "concat of 0-d values")
-    items = ", ".join(f"np.ascontiguousarray({a})" for a in args)
-    gen.emit(f"{gen.names[n]} = np.concatenate(({items},), axis={data['attrs']['axis']})",
+    items = ", ".join(f"contiguous({a})" for a in args)
+    gen.emit(f"{gen.names[n]} = concatenate(({items},), axis={data['attrs']['axis']})",
              comment=data["source"])
 
 
@@ -234,7 +234,7 @@ def index(gen, n) -> None:
         gen.unsupported(n, f"index {spec!r}")
     value = f"{gen.names[x]}[{text}]"
     if data["shape"] != ():
-        value = f"np.ascontiguousarray({value})"
+        value = f"contiguous({value})"
     gen.emit(f"{gen.names[n]} = {value}", comment=data["source"])
 
 
@@ -243,7 +243,7 @@ def index_backward(gen, n) -> None:
     g, *rest = graph.args(n)
     attrs, name = data["attrs"], gen.names[n]
     spec, shape = attrs["spec"], tuple(attrs["shape"])
-    gen.emit(f"{name} = np.zeros({shape!r}, {np_dtype(data['dtype'])})", comment=data["source"])
+    gen.emit(f"{name} = zeros({shape!r}, {np_dtype(data['dtype'])})", comment=data["source"])
     if spec == (("tensor",),) and len(rest) == 1 and len(graph[rest[0]]["shape"]) == 1 \
             and np.dtype(graph[rest[0]]["dtype"]).kind in "iu" and graph[g]["shape"] != ():
         gen.emit(f"add_rows({name}, {gen.names[rest[0]]}, {gen.names[g]})")
