@@ -11,10 +11,11 @@ what changes is `compile_fused`: each fused elementwise program becomes one gene
 `@njit` loop (numba_codegen.py) that computes every step of an element in registers and
 writes the outputs once, instead of one NumPy pass over memory per op. Loops run under
 `prange` above `numba_codegen.PARALLEL_MIN` elements, LLVM vectorizes them (float32
-exp/tanh/sigmoid through numba_math.py: current llvmlite wheels are not built with
-Intel's SVML, so `icc-rt` in the extra is not used by them; `numba -s` says "SVML
-Operational: False"), and their compiled code is cached on disk, so a second process
-starts warm.
+exp/tanh/sigmoid through numba_math.py: PyPI's llvmlite wheels are not SVML-patched, so
+Intel's SVML runtime would not be used even when installed: `numba -s` says
+"llvmlite Using SVML Patched LLVM: False", "SVML Operational: False"; the extra does
+not install it), and their compiled code is cached on disk,
+so a second process starts warm.
 
 Numba is imported lazily (in `availability()`, and by the generated modules), so
 `import graphgrad` never needs it; without it the backend is listed as unavailable with
