@@ -91,8 +91,9 @@ def _install(plan, writer, core) -> None:
     params = [writer.names[n] for n in graph.inputs]
     targets = ", ".join(writer.names[n] for n in request.results)
     writer.emit("try:")
-    writer.emit(f"    {targets}{',' if len(request.results) == 1 else ''} = "
-                f"{core_name}({args})", None, f"the whole plan, compiled by {plan.backend.name}")
+    assign = f"{targets}{',' if len(request.results) == 1 else ''} = " if targets else ""
+    writer.emit(f"    {assign}{core_name}({args})", None,
+                f"the whole plan, compiled by {plan.backend.name}")
     writer.emit(f"except {unsupported} as exc:")
     writer.emit(f"    return {fallback}(exc{''.join(', ' + p for p in params)})")
     for name, n in graph.state_writes.items():

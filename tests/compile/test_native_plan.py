@@ -139,3 +139,12 @@ def test_results_of_a_taken_plan_do_not_alias_state(taking):
     assert set(request.results) >= {request.graph.outputs[0]}
     alias.numpy()[...] = 7  # the user's array: the parameter must not change
     np.testing.assert_array_equal(w.numpy(), [2, 2, 2])
+
+
+def test_a_taken_plan_with_nothing_to_return(taking):
+    @gg.compile(backend=taking.name)
+    def nothing(x):
+        (x * 2).sum()
+
+    assert nothing(gg.tensor(np.ones(3, np.float32))) is None
+    assert nothing.backend_info() == "whole plan compiled by backend 'taking'"
