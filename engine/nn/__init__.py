@@ -22,7 +22,7 @@ from .activation import (
     Threshold,
 )
 from .attention import MultiheadAttention
-from .container import ModuleList, Sequential
+from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d
 from .layers import (
     GELU,
@@ -82,5 +82,5 @@ __all__ = [
     "Softsign", "Mish", "PReLU", "Softmin", "Tanhshrink", "Threshold", "GLU", "Softshrink",
     "Hardshrink", "Softplus", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "MarginRankingLoss",
     "CosineEmbeddingLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "TripletMarginLoss",
-    "PoissonNLLLoss", "GaussianNLLLoss",
+    "PoissonNLLLoss", "GaussianNLLLoss", "ModuleDict", "ParameterList", "ParameterDict",
 ]
