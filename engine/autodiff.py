@@ -246,6 +246,9 @@ def register_post_accumulate_grad_hook(leaf: Tensor, hook: Callable) -> Removabl
     return handle
 
 
+# Tensor methods that are autograd: registered here, as the ops register theirs, because
+# this layer sits above tensor.py
+Tensor.backward = backward
 Tensor.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook
 
 

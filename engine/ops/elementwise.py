@@ -426,6 +426,7 @@ cast_op.samples = lambda: [Sample((rand_array((3, 4)),), {"dtype": dtypes.float6
                            Sample((rand_array(()),), {"dtype": dtypes.float32})]
 
 
+@tensor_method("astype")
 def cast(x: Tensor, dtype) -> Tensor:
     dtype = dtypes.as_dtype(dtype)
     return x if x.dtype == dtype else cast_op(x, dtype=dtype)
@@ -436,6 +437,7 @@ identity_op.saves = lambda need: ()
 identity_op.document("a copy of x in a new buffer (never x itself or a view of it)")
 
 
+@tensor_method("clone")
 def identity(x: Tensor) -> Tensor:
     """A copy of `x` (its own buffer) that gradients flow through unchanged."""
     return identity_op(x)
