@@ -30,7 +30,7 @@ import time
 import warnings
 
 from . import anomaly as _anomaly
-from . import dtypes, guards
+from . import checked_plan, dtypes, guards
 from .arguments import describe_change, flatten_call, paths, rebuild_call
 from .backends import registry as _backend_registry
 from .backends.registry import default_backend, get_backend
@@ -130,7 +130,7 @@ class CompiledFunction:
 
     def _run(self, entry, arrays, objs):
         if _anomaly.enabled:  # gg.detect_anomaly(): a plan that checks every result
-            entry = _anomaly.checked_entry(self, entry)
+            entry = checked_plan.checked_entry(self, entry)
         try:
             outs = entry.plan.run(*arrays)
         except GraphgradError:
