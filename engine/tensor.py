@@ -463,6 +463,7 @@ class WeakScalar(Tensor):
 
 
 register_tensor_type(Tensor)
+tracing.register_tensor_classes(Tensor, WeakScalar)
 
 
 def tensor_method(name: str | None = None):

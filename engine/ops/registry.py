@@ -37,11 +37,12 @@ from ..errors import (
     ShapeError,
     TracingError,
 )
-from ..ir import tracing
+from ..ir import tracing, verify
 from ..source import user_source
 from ..tensor import Ctx, Tensor
 
 REGISTRY: dict[str, Op] = {}
+verify.use_rules(REGISTRY)  # Graph.verify checks nodes against these rules
 
 
 class Op:
