@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Callable
 
 from . import anomaly, grad_mode
+from .creation import as_tensor, ones_like
 from .errors import AutogradError, ShapeError
 from .ir import tracing
 from .source import user_source
@@ -109,8 +110,6 @@ def _output_of(ctx: Ctx, g: Tensor) -> Tensor:
 
 
 def _seed(root: Tensor, gradient) -> Tensor:
-    from .creation import as_tensor, ones_like
-
     if gradient is None:
         if root.numel() != 1:
             raise AutogradError(

@@ -36,6 +36,7 @@ from .backends import registry as _backend_registry
 from .backends.registry import default_backend, get_backend
 from .errors import GraphgradError, SignatureError, TracingError
 from .ir import tracing
+from .ops.registry import REGISTRY, failure_class
 from .passes import PassContext, run_passes
 from .plan_cache import MAX_RECORDS, CacheInfo, Entry, TraceRecord
 from .runtime import Executable
@@ -168,8 +169,6 @@ class CompiledFunction:
                 arg._grad = Tensor._wrap(arg._grad._value + g, backend)
 
     def _runtime_error(self, entry, exc):
-        from .ops.registry import REGISTRY, failure_class
-
         node = entry.plan.node_for_traceback(sys.exc_info()[2])
         if node is None:
             return GraphgradError(f"the compiled plan failed: {exc}")

@@ -19,6 +19,7 @@ from .arrays import as_array
 from .backends.registry import default_backend, get_backend, seed_all
 from .errors import AllocationError, ArgumentError, ArgumentTypeError, ShapeError
 from .ir import tracing
+from .ops.registry import get_op
 from .source import user_source
 from .tensor import Tensor
 
@@ -205,8 +206,6 @@ def manual_seed(seed: int) -> None:
 
 
 def _random(op_name, shape, dtype, requires_grad=False, **attrs) -> Tensor:
-    from .ops.registry import get_op
-
     check_allocation(shape, dtype, op_name)
     t = get_op(op_name)(shape=shape, dtype=dtype, **attrs)
     if requires_grad:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from .. import dtypes, grad_mode
-from ..creation import rand, randn
+from ..creation import eye, rand, randn
 from ..tensor import Tensor
 
 __all__ = [
@@ -66,8 +66,6 @@ def ones_(t: Tensor) -> Tensor:
 
 
 def eye_(t: Tensor) -> Tensor:
-    from ..creation import eye
-
     if t.ndim != 2:
         raise ValueError("eye_: only 2-D tensors are supported")
     return _fill(t, eye(*t.shape, dtype=t.dtype))

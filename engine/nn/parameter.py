@@ -7,6 +7,7 @@ what lets `Module.__setattr__` tell weights from scratch tensors, as in PyTorch.
 
 from __future__ import annotations
 
+from ..creation import tensor, zeros
 from ..tensor import Tensor
 
 _SLOTS = tuple(s for s in Tensor.__slots__ if s != "__weakref__")
@@ -18,8 +19,6 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
-        from ..creation import tensor, zeros
-
         if data is None:
             data = zeros(0)
         elif not isinstance(data, Tensor):

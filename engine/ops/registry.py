@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import anomaly, forward_ad, grad_mode
+from ..backends.registry import default_backend
+from ..dtypes import short
 from ..errors import (
     AllocationError,
     BackendError,
@@ -102,8 +104,6 @@ def get_op(name: str) -> Op:
 
 
 def describe_operands(inputs) -> str:
-    from ..dtypes import short
-
     return ", ".join(f"{short(t.dtype)}{list(t.shape)}" for t in inputs)
 
 
@@ -140,8 +140,6 @@ def _mark_view(op: Op, x: Tensor, attrs: dict, out: Tensor) -> None:
 
 def _backend_of(op: Op, inputs):
     if not inputs:
-        from ..backends.registry import default_backend
-
         return default_backend()
     backend = inputs[0]._backend
     for t in inputs[1:]:
