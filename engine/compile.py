@@ -295,6 +295,8 @@ class CompiledFunction:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """Jupyter shows the newest plan's diagram (text when it cannot be drawn)."""
+        # layer: viz draws graphs from above the engine (and needs graphviz); it is loaded
+        # only when a notebook asks for the picture
         from graphgrad.viz import repr_mimebundle
 
         return repr_mimebundle(self, include, exclude)
