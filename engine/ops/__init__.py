@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401  (registers the ops)
     collective,
+    composite,
     conv,
     elementwise,
     linalg,
@@ -10,9 +11,11 @@ from . import (  # noqa: F401  (registers the ops)
     nn,
     recurrent,
     reduction,
+    rounding,
     shape,
     slicing,
     sorting,
+    tensor_api,
 )
 from .registry import REGISTRY, Op, apply, get_op
 
