@@ -155,6 +155,14 @@ class Backend:
     #: `x @ W.T` is slower than `x @ W`); every kernel must accept such arrays.
     column_major: Callable | None = None
 
+    #: Optional: a method `all_reduce_start(x, op, group) -> wait`, where `wait()` gives what
+    #: `kernels["all_reduce"](x, op=op, group=group)` gives. A plan then starts each
+    #: all-reduce as soon as its operand exists and waits just before the first use of
+    #: its result, so the communication overlaps the rest of the backward pass
+    #: (passes/schedule.py places the all-reduces' users late). x must not be written
+    #: meanwhile (it is not: kernels never write their operands).
+    all_reduce_start: Callable | None = None
+
     # ------------------------------------------------------------------ flat state
     #: Whether `pack` and `views` work (and the array type supports `flat[...] = x`).
     #: The `foreach` pass then keeps small parameters and their optimizer state in one
