@@ -152,13 +152,16 @@ def test_distributed_sampler_matches_torch():
 
 
 @needs_mpi
-def test_the_digits_example_trains_on_two_processes_and_rank_0_prints(tmp_path):
-    script = Path(__file__).resolve().parents[2] / "examples" / "mlp_digits.py"
+@pytest.mark.parametrize("example,epochs,floor", [("mlp_digits", 2, 70), ("cnn_digits", 1, 60)])
+def test_the_digits_examples_train_on_two_processes_and_rank_0_prints(tmp_path, example,
+                                                                      epochs, floor):
+    script = Path(__file__).resolve().parents[2] / "examples" / f"{example}.py"
     proc = subprocess.run([MPIRUN, "-n", "2", sys.executable, str(script), "--distributed",
-                           "--epochs", "2", "--out", str(tmp_path)],
+                           "--epochs", str(epochs), "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("held-out accuracy") == 1
+    assert proc.stdout.count("epoch  1") == 1
     assert "on numpy x 2 processes" in proc.stdout
     accuracy = float(proc.stdout.split("held-out accuracy ")[1].split("%")[0])
-    assert accuracy > 70
+    assert accuracy > floor
