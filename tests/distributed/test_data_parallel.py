@@ -77,14 +77,13 @@ CASES = [(1, c) for c in ONE_CUPY if not c.endswith("single")] + \
     [(2, c) for c in TWO + TWO_CUPY] + [(4, c) for c in FOUR]
 
 
+@needs_mpi
 @pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
 def test_ranks_train_like_one_process_on_the_global_batch(runs, case):
     n, config = case
     backend, opt, _ = config.split(":")
     if backend == "cupy" and not EMULATION_OK:
         pytest.skip(f"CuPy emulation unusable: {usable()[1]}")
-    if n > 1 and MPIRUN is None:
-        pytest.skip("mpirun (mpi4py + mpich wheels) missing")
     got = params(runs(0 if n == 1 else n) / f"{config.replace(':', '-')}.npz")
     want = params(runs(0) / f"{backend}-{opt}-single.npz")
     for g, w in zip(got, want, strict=True):
