@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Callable
 
 import numpy as np
 
@@ -67,12 +66,21 @@ def use_local_rank_device(cupy) -> None:
         cupy.cuda.Device(int(local) % count).use()
 
 
-def collective_kernels(cupy) -> dict[str, Callable]:
-    """`all_reduce` and `broadcast` kernels for device arrays (NCCL is looked up at the
-    first collective, so a CuPy without NCCL still runs everything else)."""
-    comms = weakref.WeakKeyDictionary()  # group -> its NcclCommunicator on this rank
+class NcclCollectives:
+    """The CuPy backend's collectives: `all_reduce` and `broadcast` kernels, and
+    `all_reduce_start` (Backend's optional member) which queues the all-reduce on a
+    stream of its own, so the kernels queued meanwhile on the compute stream (the rest of
+    the backward pass) run while NCCL communicates, as PyTorch's DDP does. NCCL is looked
+    up at the first collective, so a CuPy without NCCL still runs everything else."""
 
-    def communicator(group, op_name):
+    def __init__(self, cupy):
+        self.cp = cupy
+        self.comms = weakref.WeakKeyDictionary()  # group -> its NcclCommunicator here
+        self.side_streams: dict[int, object] = {}  # device id -> the collectives' stream
+
+    def communicator(self, group, op_name: str):
+        """(nccl module, this rank's communicator for `group`), or (None, None) for a
+        group of one without NCCL."""
         nccl = _nccl()
         if nccl is None:
             if group.size == 1:
@@ -80,36 +88,65 @@ def collective_kernels(cupy) -> dict[str, Callable]:
             raise BackendError(f"{op_name} on cupy over {group.size} processes needs NCCL, "
                                "which this CuPy lacks (cupy.cuda.nccl.available is False)",
                                op=op_name)
-        comm = comms.get(group)
+        comm = self.comms.get(group)
         if comm is None:
-            comm = comms[group] = nccl.NcclCommunicator(group.size, _unique_id(nccl, group),
-                                                        group.rank)
+            comm = self.comms[group] = nccl.NcclCommunicator(
+                group.size, _unique_id(nccl, group), group.rank)
         return nccl, comm
 
-    def datatype(nccl, out, op_name):
-        name = _NCCL_TYPES.get(out.dtype.name)
-        if name is None:
-            raise BackendError(f"{op_name} on cupy: NCCL has no {out.dtype.name} type "
-                               f"(it takes {', '.join(_NCCL_TYPES)})", op=op_name)
-        return getattr(nccl, name)
-
-    def all_reduce(x, op, group):
-        out = cupy.array(x, order="C")  # a new buffer: kernels never write their input
-        nccl, comm = communicator(group, "all_reduce")
+    def _issue(self, out, op: str, group, stream) -> None:
+        nccl, comm = self.communicator(group, "all_reduce")
         if comm is not None and out.size:
             comm.allReduce(out.data.ptr, out.data.ptr, out.size,
-                           datatype(nccl, out, "all_reduce"), getattr(nccl, _NCCL_OPS[op]),
-                           cupy.cuda.get_current_stream().ptr)
+                           _datatype(nccl, out, "all_reduce"), getattr(nccl, _NCCL_OPS[op]),
+                           stream.ptr)
+
+    def all_reduce(self, x, op, group):
+        out = self.cp.array(x, order="C")  # a new buffer: kernels never write their input
+        self._issue(out, op, group, self.cp.cuda.get_current_stream())
         if op == "avg":
             out /= out.dtype.type(group.size)
         return out
 
-    def broadcast(x, src, group):
-        out = cupy.array(x, order="C")
-        nccl, comm = communicator(group, "broadcast")
+    def all_reduce_start(self, x, op, group):
+        """Queue the all-reduce of a copy of x on the collectives' stream, after the work
+        queued so far on the current stream; `wait()` makes the current stream wait for
+        it and gives the result. The copy stays referenced until then, so the memory
+        pool cannot hand its memory out while NCCL still uses it."""
+        cuda = self.cp.cuda
+        out = self.cp.array(x, order="C")
+        compute = cuda.get_current_stream()
+        device = cuda.Device().id
+        side = self.side_streams.get(device)
+        if side is None:
+            side = self.side_streams[device] = cuda.Stream(non_blocking=True)
+        ready = cuda.Event(disable_timing=True)
+        ready.record(compute)
+        side.wait_event(ready)
+        self._issue(out, op, group, side)
+        done = cuda.Event(disable_timing=True)
+        done.record(side)
+
+        def wait():
+            cuda.get_current_stream().wait_event(done)
+            if op == "avg":
+                self.cp.true_divide(out, out.dtype.type(group.size), out=out)
+            return out
+
+        return wait
+
+    def broadcast(self, x, src, group):
+        out = self.cp.array(x, order="C")
+        nccl, comm = self.communicator(group, "broadcast")
         if comm is not None and out.size:
-            comm.bcast(out.data.ptr, out.size, datatype(nccl, out, "broadcast"), src,
-                       cupy.cuda.get_current_stream().ptr)
+            comm.bcast(out.data.ptr, out.size, _datatype(nccl, out, "broadcast"), src,
+                       self.cp.cuda.get_current_stream().ptr)
         return out
 
-    return {"all_reduce": all_reduce, "broadcast": broadcast}
+
+def _datatype(nccl, out, op_name: str) -> int:
+    name = _NCCL_TYPES.get(out.dtype.name)
+    if name is None:
+        raise BackendError(f"{op_name} on cupy: NCCL has no {out.dtype.name} type "
+                           f"(it takes {', '.join(_NCCL_TYPES)})", op=op_name)
+    return getattr(nccl, name)

@@ -68,14 +68,14 @@ def test_the_backend_runs_its_collectives_through_nccl(cp, monkeypatch):
     host broadcast, one communicator per group, allReduce/bcast on device pointers."""
     from cupy.cuda import nccl
 
-    from graphgrad.backends.cupy_collectives import collective_kernels
+    from graphgrad.backends.cupy_collectives import NcclCollectives
     from graphgrad.ops.collective import LocalGroup
 
     calls, sent = [], []
     for name in ("allReduce", "bcast"):
         real = getattr(nccl.NcclCommunicator, name)
         monkeypatch.setattr(nccl.NcclCommunicator, name,
-                            lambda self, *a, real=real, name=name: (calls.append(name),
+                            lambda self, *a, real=real, name=name: (calls.append((name, a[-1])),
                                                                     real(self, *a))[1])
 
     class Group(LocalGroup):
@@ -83,18 +83,22 @@ def test_the_backend_runs_its_collectives_through_nccl(cp, monkeypatch):
             sent.append((buf.dtype, buf.shape, src))
             return buf
 
-    kernels, group = collective_kernels(cp), Group()
+    nccl_ops, group = NcclCollectives(cp), Group()
     x = cp.array(np.arange(6, dtype=np.float32).reshape(2, 3))
     for op in ("sum", "avg", "max"):
-        out = kernels["all_reduce"](x, op=op, group=group)
+        out = nccl_ops.all_reduce(x, op=op, group=group)
         assert out is not x and out.shape == (2, 3)
         np.testing.assert_array_equal(cp.asnumpy(out), cp.asnumpy(x))
-    np.testing.assert_array_equal(cp.asnumpy(kernels["broadcast"](x, src=0, group=group)),
+    np.testing.assert_array_equal(cp.asnumpy(nccl_ops.broadcast(x, src=0, group=group)),
                                   cp.asnumpy(x))
-    assert calls == ["allReduce"] * 3 + ["bcast"]
+    wait = nccl_ops.all_reduce_start(x, "avg", group)  # on the collectives' own stream
+    np.testing.assert_array_equal(cp.asnumpy(wait()), cp.asnumpy(x))
+    current = cp.cuda.get_current_stream().ptr
+    assert [c[0] for c in calls] == ["allReduce"] * 3 + ["bcast", "allReduce"]
+    assert {c[1] for c in calls[:4]} == {current} and calls[4][1] != current
     assert sent == [(np.dtype(np.int8), (128,), 0)]  # the id, once, from rank 0
     with pytest.raises(Exception, match="NCCL has no bool type"):
-        kernels["all_reduce"](cp.array(np.ones(2, bool)), op="sum", group=group)
+        nccl_ops.all_reduce(cp.array(np.ones(2, bool)), op="sum", group=group)
 
 
 @pytest.mark.skipif(MPIRUN is None, reason="mpirun (mpi4py + mpich wheels) missing")

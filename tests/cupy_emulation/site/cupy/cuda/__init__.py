@@ -51,6 +51,10 @@ class Stream:
     def synchronize(self):
         pass
 
+    def wait_event(self, event):
+        if not isinstance(event, Event):
+            raise TypeError(f"wait_event takes a cupy.cuda.Event, got {type(event).__name__}")
+
     def __enter__(self):
         return self
 
