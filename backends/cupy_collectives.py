@@ -9,6 +9,11 @@ so a machine with one GPU checks the NCCL path; without NCCL such a group's coll
 are plain copies (they are the identity there), and a group of several processes
 raises. The test suite runs this file under its CPU emulation of `cupy.cuda.nccl`
 (tests/cupy_emulation: the collectives over MPI on host memory), never GPU truth.
+
+Limit: the group's timeout covers the NCCL id's exchange (MPI), not the NCCL
+collectives themselves, which run on the device: a rank that raises still ends every
+rank (gg.distributed aborts the MPI job), but a rank that hangs without raising leaves
+the others waiting in their next synchronization (no NCCL watchdog yet).
 """
 
 from __future__ import annotations
