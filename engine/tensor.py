@@ -143,7 +143,11 @@ class Tensor:
         self._ctx = None
         self._grad = None
         self._backend = backend
-        self._make_root()
+        self._vc = [0]  # (_make_root, inlined: every eager op and compiled result comes here)
+        self._base = None
+        self._steps = ()
+        self._linked = True
+        self._views = None
         tracer = tracing.current
         if tracer is not None:
             tracer.note_created(self)
