@@ -73,7 +73,12 @@ class DistributedDataParallel(Module):
                 t.copy_(broadcast(t.detach(), 0, self._group))
 
     def forward(self, *args, **kwargs):
-        if any(self._ready) or self._pending:
+        if self._pending:
+            raise DistributedError(
+                "DistributedDataParallel: the previous backward() stopped before its end "
+                "(it raised), leaving started all-reduces unfinished; the ranks' gradients "
+                "can no longer be averaged consistently", source=user_source())
+        if any(self._ready):
             raise DistributedError(
                 "DistributedDataParallel: the previous backward() left gradients unreduced: "
                 "some parameters that require grad got no gradient (every rank must use "

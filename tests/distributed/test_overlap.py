@@ -12,6 +12,7 @@ in test_data_parallel.py.
 """
 
 import numpy as np
+import pytest
 
 import graphgrad as gg
 import graphgrad.distributed as dist
@@ -143,3 +144,19 @@ def test_overlap_gives_the_blocking_numbers():
 
     for a, b in zip(run(True), run(False), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_backward_that_raises_after_a_start_is_reported_at_the_next_step():
+    model = mlp()
+    first = next(iter(model.parameters()))  # its gradient is the last to be ready
+
+    def fail(p):
+        raise RuntimeError("planted")
+
+    first.register_post_accumulate_grad_hook(fail)
+    ddp = dist.DistributedDataParallel(model, bucket_cap_mb=0.0003,
+                                       process_group=RecordingGroup([]))
+    with pytest.raises(RuntimeError, match="planted"):
+        ddp(gg.randn(2, 8)).sum().backward()
+    with pytest.raises(gg.DistributedError, match="stopped before its end"):
+        ddp(gg.randn(2, 8))
