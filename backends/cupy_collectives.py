@@ -10,20 +10,24 @@ are plain copies (they are the identity there), and a group of several processes
 raises. The test suite runs this file under its CPU emulation of `cupy.cuda.nccl`
 (tests/cupy_emulation: the collectives over MPI on host memory), never GPU truth.
 
-Limit: the group's timeout covers the NCCL id's exchange (MPI), not the NCCL
-collectives themselves, which run on the device: a rank that raises still ends every
-rank (gg.distributed aborts the MPI job), but a rank that hangs without raising leaves
-the others waiting in their next synchronization (no NCCL watchdog yet).
+No hangs: NCCL collectives run on the device, so a rank whose peer never arrives would
+block at its next synchronization for ever. Over several processes the host therefore
+waits for each collective (where the plan waits for it: after the rest of the backward
+pass) at most the group's timeout (`gg.distributed.init(timeout=...)`), then aborts the
+communicator (`ncclCommAbort`) and raises a DistributedError naming the rank, as the
+MPI path does. (Under the test suite's emulation collectives finish at once, so only
+the deadline's logic is tested there.)
 """
 
 from __future__ import annotations
 
 import os
+import time
 import weakref
 
 import numpy as np
 
-from graphgrad.errors import BackendError
+from graphgrad.errors import BackendError, DistributedError
 
 _NCCL_TYPES = {"float16": "NCCL_FLOAT16", "float32": "NCCL_FLOAT32",
                "float64": "NCCL_FLOAT64", "int8": "NCCL_INT8", "uint8": "NCCL_UINT8",
@@ -99,16 +103,49 @@ class NcclCollectives:
                 group.size, _unique_id(nccl, group), group.rank)
         return nccl, comm
 
-    def _issue(self, out, op: str, group, stream) -> None:
+    def _issue(self, out, op: str, group, stream):
+        """Queue the in-place all-reduce of `out` on `stream`; returns the communicator
+        (None where nothing was queued)."""
         nccl, comm = self.communicator(group, "all_reduce")
-        if comm is not None and out.size:
-            comm.allReduce(out.data.ptr, out.data.ptr, out.size,
-                           _datatype(nccl, out, "all_reduce"), getattr(nccl, _NCCL_OPS[op]),
-                           stream.ptr)
+        if comm is None or not out.size:
+            return None
+        comm.allReduce(out.data.ptr, out.data.ptr, out.size,
+                       _datatype(nccl, out, "all_reduce"), getattr(nccl, _NCCL_OPS[op]),
+                       stream.ptr)
+        return comm
+
+    def _watch(self, event, comm, group, what: str) -> None:
+        """Over several ranks, wait on the host until `event` (recorded after a
+        collective) has passed, at most the group's timeout (see the module doc)."""
+        timeout = getattr(group, "timeout", None)
+        if comm is None or group.size == 1 or timeout is None:
+            return
+        start = time.monotonic()
+        pause = 0.0
+        while not event.done:
+            waited = time.monotonic() - start
+            if waited > timeout:
+                comm.abort()
+                self.comms.pop(group, None)
+                raise DistributedError(
+                    f"{what} (NCCL) on rank {group.rank} of {group.size} timed out after "
+                    f"{timeout:g} s: another rank failed or did not reach the same "
+                    "collective (raise the limit with gg.distributed.init(timeout=...))",
+                    op=what)
+            if waited > 0.05:  # spin for the first 50 ms, then poll gently
+                time.sleep(pause)
+                pause = min(max(pause * 2, 1e-4), 1e-2)
+
+    def _passed(self, stream):
+        event = self.cp.cuda.Event(disable_timing=True)
+        event.record(stream)
+        return event
 
     def all_reduce(self, x, op, group):
         out = self.cp.array(x, order="C")  # a new buffer: kernels never write their input
-        self._issue(out, op, group, self.cp.cuda.get_current_stream())
+        stream = self.cp.cuda.get_current_stream()
+        comm = self._issue(out, op, group, stream)
+        self._watch(self._passed(stream), comm, group, "all_reduce")
         if op == "avg":
             out /= out.dtype.type(group.size)
         return out
@@ -125,14 +162,12 @@ class NcclCollectives:
         side = self.side_streams.get(device)
         if side is None:
             side = self.side_streams[device] = cuda.Stream(non_blocking=True)
-        ready = cuda.Event(disable_timing=True)
-        ready.record(compute)
-        side.wait_event(ready)
-        self._issue(out, op, group, side)
-        done = cuda.Event(disable_timing=True)
-        done.record(side)
+        side.wait_event(self._passed(compute))
+        comm = self._issue(out, op, group, side)
+        done = self._passed(side)
 
         def wait():
+            self._watch(done, comm, group, "all_reduce")
             cuda.get_current_stream().wait_event(done)
             if op == "avg":
                 self.cp.true_divide(out, out.dtype.type(group.size), out=out)
@@ -144,8 +179,10 @@ class NcclCollectives:
         out = self.cp.array(x, order="C")
         nccl, comm = self.communicator(group, "broadcast")
         if comm is not None and out.size:
+            stream = self.cp.cuda.get_current_stream()
             comm.bcast(out.data.ptr, out.size, _datatype(nccl, out, "broadcast"), src,
-                       self.cp.cuda.get_current_stream().ptr)
+                       stream.ptr)
+            self._watch(self._passed(stream), comm, group, "broadcast")
         return out
 
 

@@ -108,3 +108,35 @@ def test_two_ranks_over_mpi():
                           capture_output=True, text=True, env=subprocess_env(), timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert proc.stdout.split() == ["ok", "ok"]
+
+
+def test_a_collective_whose_peer_never_comes_times_out_and_aborts(cp, monkeypatch):
+    """The deadline's logic (the emulation's collectives finish at once, so the event
+    that never passes, as behind a missing peer, is simulated)."""
+    import graphgrad as gg
+    from graphgrad.backends.cupy_collectives import NcclCollectives
+    from graphgrad.ops.collective import LocalGroup
+
+    class Comm:
+        aborted = 0
+
+        def allReduce(self, *args):  # noqa: N802
+            pass
+
+        def abort(self):
+            Comm.aborted += 1
+
+    class Pair(LocalGroup):
+        rank, size, timeout = 1, 2, 0.1
+
+    monkeypatch.setattr(cp.cuda.Event, "done", property(lambda self: False))
+    nccl_ops, group = NcclCollectives(cp), Pair()
+    x = cp.arange(3, dtype=cp.float32)
+    for run in (lambda: nccl_ops.all_reduce(x, "sum", group),
+                lambda: nccl_ops.all_reduce_start(x, "avg", group)()):
+        nccl_ops.comms[group] = Comm()
+        with pytest.raises(gg.DistributedError, match=r"all_reduce \(NCCL\) on rank 1 of 2 "
+                                                      r"timed out after 0.1 s"):
+            run()
+        assert group not in nccl_ops.comms
+    assert Comm.aborted == 2
