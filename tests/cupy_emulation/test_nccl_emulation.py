@@ -107,7 +107,8 @@ def test_two_ranks_over_mpi():
     proc = subprocess.run([MPIRUN, "-n", "2", sys.executable, str(script)],
                           capture_output=True, text=True, env=subprocess_env(), timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert proc.stdout.split() == ["ok", "ok"]
+    # (both ranks print to one pipe: their lines may interleave)
+    assert proc.stdout.count("ok") == 2 and not proc.stdout.replace("ok", "").split()
 
 
 def test_a_collective_whose_peer_never_comes_times_out_and_aborts(cp, monkeypatch):
