@@ -386,6 +386,17 @@ class NumpyBackend(Backend):
             return lambda x, idx: x.take(idx, axis=0)
         return bind_attributes(op, self.kernels[op], arg_types, attrs)
 
+    def all_reduce_start(self, x, op: str, group):
+        """Start the all-reduce on a new contiguous copy of x (MPI `Iallreduce`); the
+        returned `wait()` gives the result. A group that cannot start one (a third
+        party's) reduces here and now."""
+        buf = np.array(x, order="C")
+        start = getattr(group, "start_all_reduce_host", None)
+        if start is None:
+            result = group.all_reduce_host(buf, op)
+            return lambda: result
+        return start(buf, op)
+
     flat_state = True
 
     def column_major(self, array) -> np.ndarray:
