@@ -118,7 +118,7 @@ def test_a_switch_to_zero_retraces_and_says_which_hyperparameter():
     step(x), step(x)
     opt.param_groups[0]["momentum"] = 0
     step(x)
-    assert "param_groups[0]['momentum'] changed from 0" in _reason(step)
+    assert "param_groups[0]['momentum'] changed to 0 (traced with 0.9)" in _reason(step)
 
 
 @pytest.mark.parametrize("change,words", [

@@ -1,0 +1,143 @@
+"""Float hyperparameters of Adadelta, Adamax, NAdam, RAdam, ASGD and Rprop are read at
+every call of a compiled step: changing one between calls costs no retrace and gives
+the numbers eager mode and PyTorch give.
+
+Oracles: torch.optim's same optimizer (CPU, float64, rtol 1e-5) on the same
+non-quadratic loss with the same changes between the same steps; and the identical
+graphgrad step run eagerly, in float32, where the compiled step must round exactly as
+eager does (rtol 1e-6: a hyperparameter cast to float64, or `1 - beta` computed in the
+wrong precision, is off by ~1e-7 relative after a few steps, and compounds). Values the
+update's Python code branches on (a weight decay switched to or from 0, `maximize`,
+`decoupled_weight_decay`) stay guarded: a change retraces, and cache_info() says which.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import graphgrad as gg
+from graphgrad import optim
+
+# optimizer, constructor arguments, and the changes made between calls: (key, new value)
+CASES = {
+    "Adadelta": ("Adadelta", dict(lr=1.0, rho=0.8, eps=1e-6, weight_decay=0.1),
+                 [("lr", 0.5), ("rho", 0.6), ("eps", 1e-3), ("weight_decay", 0.05)]),
+    "Adamax": ("Adamax", dict(lr=0.05, weight_decay=0.1),
+               [("lr", 0.02), ("betas", (0.8, 0.99)), ("eps", 1e-3), ("weight_decay", 0.05)]),
+    "NAdam": ("NAdam", dict(lr=0.05, weight_decay=0.1),
+              [("lr", 0.02), ("betas", (0.8, 0.99)), ("eps", 1e-3), ("weight_decay", 0.05),
+               ("momentum_decay", 0.05)]),
+    "NAdam-decoupled": ("NAdam", dict(lr=0.05, weight_decay=0.1, decoupled_weight_decay=True),
+                        [("lr", 0.02), ("weight_decay", 0.3), ("betas", (0.85, 0.95))]),
+    "RAdam": ("RAdam", dict(lr=0.05, weight_decay=0.1),
+              [("lr", 0.02), ("betas", (0.8, 0.95)), ("eps", 1e-3), ("weight_decay", 0.05)]),
+    "RAdam-decoupled": ("RAdam", dict(lr=0.05, weight_decay=0.1, decoupled_weight_decay=True),
+                        [("weight_decay", 0.3), ("lr", 0.02), ("betas", (0.9, 0.9))]),
+    "ASGD": ("ASGD", dict(lr=0.05, lambd=1e-2, alpha=0.75, t0=4, weight_decay=0.1),
+             [("lr", 0.02), ("lambd", 0.05), ("alpha", 0.5), ("t0", 2.0),
+              ("weight_decay", 0.05)]),
+    "Rprop": ("Rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2)),
+              [("lr", 0.02), ("etas", (0.4, 1.3)), ("step_sizes", (1e-2, 0.1))]),
+}
+
+
+def problem(dtype):
+    rng = np.random.default_rng(0)
+    return [a.astype(dtype) for a in (rng.standard_normal((3, 2)),
+                                      rng.standard_normal((4, 3)), rng.standard_normal((4, 2)))]
+
+
+def schedule(changes):
+    """Two calls, then each change followed by two calls: None for a call."""
+    out = [None, None]
+    for change in changes:
+        out += [change, None, None]
+    return out
+
+
+def torch_run(name, kwargs, changes):
+    w0, x, y = problem(np.float64)
+    w = torch.tensor(w0, requires_grad=True)
+    opt = getattr(torch.optim, name)([w], **kwargs)
+    tx, ty = torch.tensor(x), torch.tensor(y)
+    trajectory = []
+    for change in schedule(changes):
+        if change is not None:
+            opt.param_groups[0][change[0]] = change[1]
+            continue
+        opt.zero_grad()
+        (torch.tanh(tx @ w) - ty).pow(2).sum().backward()
+        opt.step()
+        trajectory.append(w.detach().numpy().copy())
+    return trajectory, {k: np.asarray(v) for k, v in opt.state[w].items()}
+
+
+def gg_run(name, kwargs, changes, compiled, dtype=np.float64):
+    """The same run in graphgrad; returns the trajectory, the state and the step."""
+    w0, x, y = problem(dtype)
+    w = gg.tensor(w0, requires_grad=True)
+    opt = getattr(optim, name)([w], **kwargs)
+    gx, gy = gg.tensor(x), gg.tensor(y)
+
+    def step(x, y):
+        opt.zero_grad()
+        ((gg.tanh(x @ w) - y) ** 2).sum().backward()
+        opt.step()
+
+    step = gg.compile(step) if compiled else step
+    trajectory = []
+    for change in schedule(changes):
+        if change is not None:
+            opt.param_groups[0][change[0]] = change[1]
+            continue
+        step(gx, gy)
+        trajectory.append(w.numpy().copy())
+    return trajectory, {k: v.numpy() for k, v in opt.state[w].items()}, step
+
+
+def assert_same(got, want, rtol, atol):
+    (trajectory, state), (want_trajectory, want_state) = got, want
+    for i, (g, t) in enumerate(zip(trajectory, want_trajectory, strict=True)):
+        np.testing.assert_allclose(g, t, rtol=rtol, atol=atol, err_msg=f"call {i + 1}")
+    assert set(state) == set(want_state)
+    for key, value in want_state.items():
+        np.testing.assert_allclose(state[key], value, rtol=rtol, atol=atol, err_msg=key)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_changed_hyperparameters_match_torch_without_retrace(case):
+    name, kwargs, changes = CASES[case]
+    *compiled, step = gg_run(name, kwargs, changes, compiled=True)
+    assert_same(compiled, torch_run(name, kwargs, changes), rtol=1e-5, atol=1e-8)
+    info = step.cache_info()
+    assert info.traces == 1, str(info)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_changed_hyperparameters_round_as_eager_in_float32(case):
+    name, kwargs, changes = CASES[case]
+    *compiled, step = gg_run(name, kwargs, changes, compiled=True, dtype=np.float32)
+    *eager, _ = gg_run(name, kwargs, changes, compiled=False, dtype=np.float32)
+    assert compiled[0][0].dtype == np.float32
+    assert_same(compiled, eager, rtol=1e-6, atol=1e-7)
+    assert step.cache_info().traces == 1
+
+
+@pytest.mark.parametrize("name,kwargs,key,value,words", [
+    ("Adadelta", dict(weight_decay=0.1), "weight_decay", 0.0,
+     "Adadelta.param_groups[0]['weight_decay'] changed to 0 (traced with 0.1)"),
+    ("ASGD", dict(), "weight_decay", 0.1,
+     "ASGD.param_groups[0]['weight_decay'] changed from 0 (traced with 0.0)"),
+    ("NAdam", dict(weight_decay=0.1), "decoupled_weight_decay", True,
+     "NAdam.param_groups[0]['decoupled_weight_decay'] changed (traced with False)"),
+    ("Rprop", dict(), "maximize", True,
+     "Rprop.param_groups[0]['maximize'] changed (traced with False)"),
+])
+def test_a_branched_on_value_retraces_and_says_which(name, kwargs, key, value, words):
+    changes = [(key, value)]
+    *compiled, step = gg_run(name, dict(lr=0.05, **kwargs), changes, compiled=True)
+    assert_same(compiled, torch_run(name, dict(lr=0.05, **kwargs), changes), rtol=1e-5,
+                atol=1e-8)
+    info = step.cache_info()
+    assert info.traces == 2, str(info)
+    assert words in info.records[-1].reason
