@@ -1,6 +1,6 @@
-"""Float hyperparameters of Adadelta, Adamax, NAdam, RAdam, ASGD and Rprop are read at
-every call of a compiled step: changing one between calls costs no retrace and gives
-the numbers eager mode and PyTorch give.
+"""Float hyperparameters of Adadelta, Adamax, NAdam, RAdam, ASGD and Rprop (and
+Adagrad's) are read at every call of a compiled step: changing one between calls costs
+no retrace and gives the numbers eager mode and PyTorch give.
 
 Oracles: torch.optim's same optimizer (CPU, float64, rtol 1e-5) on the same
 non-quadratic loss with the same changes between the same steps; and the identical
@@ -39,6 +39,11 @@ CASES = {
               ("weight_decay", 0.05)]),
     "Rprop": ("Rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2)),
               [("lr", 0.02), ("etas", (0.4, 1.3)), ("step_sizes", (1e-2, 0.1))]),
+    # (Rprop's lr and Adagrad's initial_accumulator_value only set up the state: a change
+    # after the first step does nothing, in PyTorch too, and must not retrace either)
+    "Adagrad": ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.5),
+                [("initial_accumulator_value", 0.1), ("lr", 0.05), ("lr_decay", 0.02),
+                 ("eps", 1e-3)]),
 }
 
 
