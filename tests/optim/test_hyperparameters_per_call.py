@@ -147,3 +147,18 @@ def test_a_branched_on_value_retraces_and_says_which(name, kwargs, key, value, w
     info = step.cache_info()
     assert info.traces == 2, str(info)
     assert words in info.records[-1].reason
+
+
+@pytest.mark.parametrize("name", [n for n in optim.__all__
+                                  if n not in ("Optimizer", "LBFGS", "lr_scheduler")])
+def test_every_float_hyperparameter_is_read_per_call(name):
+    """Each number (or tuple of numbers) among an optimizer's defaults is an input of a
+    compiled step, not a guard: an optimizer added later must list its own. (LBFGS runs
+    eagerly only; booleans such as `maximize` are branched on and stay guarded.)"""
+    opt = getattr(optim, name)([gg.zeros(2, requires_grad=True)])
+    numbers = [key for key, value in opt.defaults.items()
+               if type(value) in (int, float)
+               or (type(value) is tuple and all(type(v) in (int, float) for v in value))]
+    assert numbers
+    assert set(numbers) <= set(opt.dynamic_hyperparameters), (numbers,
+                                                              opt.dynamic_hyperparameters)
