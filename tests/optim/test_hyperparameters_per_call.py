@@ -47,10 +47,11 @@ CASES = {
 }
 
 
-def problem(dtype):
+def problem(dtype, groups=1):
+    """Start weights (one tensor per parameter group: the columns split), inputs, targets."""
     rng = np.random.default_rng(0)
-    return [a.astype(dtype) for a in (rng.standard_normal((3, 2)),
-                                      rng.standard_normal((4, 3)), rng.standard_normal((4, 2)))]
+    w0, x, y = (rng.standard_normal(s).astype(dtype) for s in ((3, 2), (4, 3), (4, 2)))
+    return (np.split(w0, 2, axis=1) if groups == 2 else [w0]), x, y
 
 
 def schedule(changes):
@@ -61,44 +62,55 @@ def schedule(changes):
     return out
 
 
-def torch_run(name, kwargs, changes):
-    w0, x, y = problem(np.float64)
-    w = torch.tensor(w0, requires_grad=True)
-    opt = getattr(torch.optim, name)([w], **kwargs)
+def loss_of(ws, x, y, tanh):
+    """sum((tanh(x @ w) - y)^2), each parameter fitting its own columns of y."""
+    total, col = 0.0, 0
+    for w in ws:
+        total = total + ((tanh(x @ w) - y[:, col:col + w.shape[1]]) ** 2).sum()
+        col += w.shape[1]
+    return total
+
+
+def torch_run(name, kwargs, changes, groups=1):
+    w0s, x, y = problem(np.float64, groups)
+    ws = [torch.tensor(w0, requires_grad=True) for w0 in w0s]
+    opt = getattr(torch.optim, name)([{"params": [w]} for w in ws], **kwargs)
     tx, ty = torch.tensor(x), torch.tensor(y)
     trajectory = []
     for change in schedule(changes):
-        if change is not None:
-            opt.param_groups[0][change[0]] = change[1]
+        if change is not None:  # (the last group only, where there are two)
+            opt.param_groups[-1][change[0]] = change[1]
             continue
         opt.zero_grad()
-        (torch.tanh(tx @ w) - ty).pow(2).sum().backward()
+        loss_of(ws, tx, ty, torch.tanh).backward()
         opt.step()
-        trajectory.append(w.detach().numpy().copy())
-    return trajectory, {k: np.asarray(v) for k, v in opt.state[w].items()}
+        trajectory.append(np.hstack([w.detach().numpy() for w in ws]))
+    return trajectory, {f"{i}.{k}": np.asarray(v) for i, w in enumerate(ws)
+                        for k, v in opt.state[w].items()}
 
 
-def gg_run(name, kwargs, changes, compiled, dtype=np.float64):
+def gg_run(name, kwargs, changes, compiled, dtype=np.float64, groups=1):
     """The same run in graphgrad; returns the trajectory, the state and the step."""
-    w0, x, y = problem(dtype)
-    w = gg.tensor(w0, requires_grad=True)
-    opt = getattr(optim, name)([w], **kwargs)
+    w0s, x, y = problem(dtype, groups)
+    ws = [gg.tensor(w0, requires_grad=True) for w0 in w0s]
+    opt = getattr(optim, name)([{"params": [w]} for w in ws], **kwargs)
     gx, gy = gg.tensor(x), gg.tensor(y)
 
     def step(x, y):
         opt.zero_grad()
-        ((gg.tanh(x @ w) - y) ** 2).sum().backward()
+        loss_of(ws, x, y, gg.tanh).backward()
         opt.step()
 
     step = gg.compile(step) if compiled else step
     trajectory = []
     for change in schedule(changes):
         if change is not None:
-            opt.param_groups[0][change[0]] = change[1]
+            opt.param_groups[-1][change[0]] = change[1]
             continue
         step(gx, gy)
-        trajectory.append(w.numpy().copy())
-    return trajectory, {k: v.numpy() for k, v in opt.state[w].items()}, step
+        trajectory.append(np.hstack([w.numpy() for w in ws]))
+    return trajectory, {f"{i}.{k}": v.numpy() for i, w in enumerate(ws)
+                        for k, v in opt.state[w].items()}, step
 
 
 def assert_same(got, want, rtol, atol):
@@ -117,6 +129,15 @@ def test_changed_hyperparameters_match_torch_without_retrace(case):
     assert_same(compiled, torch_run(name, kwargs, changes), rtol=1e-5, atol=1e-8)
     info = step.cache_info()
     assert info.traces == 1, str(info)
+
+
+@pytest.mark.parametrize("case", ["Adadelta", "NAdam", "ASGD", "Rprop"])
+def test_each_group_reads_its_own_hyperparameters(case):
+    """Two groups, the changes made to the second only: the first keeps its values."""
+    name, kwargs, changes = CASES[case]
+    *compiled, step = gg_run(name, kwargs, changes, compiled=True, groups=2)
+    assert_same(compiled, torch_run(name, kwargs, changes, groups=2), rtol=1e-5, atol=1e-8)
+    assert step.cache_info().traces == 1
 
 
 @pytest.mark.parametrize("case", list(CASES))
