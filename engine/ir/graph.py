@@ -89,18 +89,29 @@ class Graph:
     # ------------------------------------------------------------------ building
     def add_node(self, op: str, args=(), attrs=None, *, shape, dtype, phase="forward",
                  source=None, name=None, scope=None) -> int:
-        self._sync()
+        g = self._nx
+        if g.version != self._seen:
+            self._drop_caches()
         n = self._next_id
-        self._next_id += 1
-        new_node(self._nx, n, {"op": op, "attrs": attrs or {}, "shape": tuple(shape),
-                               "dtype": dtype, "phase": phase, "source": source, "name": name,
-                               "scope": scope})
-        if self._order is not None:  # a new node uses only older ones: it can go last
-            self._pos[n] = len(self._order)
-            self._order.append(n)
+        self._next_id = n + 1
+        new_node(g, n, {"op": op, "attrs": attrs or {}, "shape": tuple(shape),
+                        "dtype": dtype, "phase": phase, "source": source, "name": name,
+                        "scope": scope})
+        order = self._order
+        if order is not None:  # a new node uses only older ones: it can go last
+            self._pos[n] = len(order)
+            order.append(n)
         args = list(args)
-        for k, a in enumerate(args):
-            self._add_edge(a, n, k)
+        succ, preds = g._succ, g._pred[n]
+        for k, a in enumerate(args):  # (`_add_edge` inlined: the trace's hottest loop)
+            nbrs = succ.get(a)
+            if nbrs is None or a == n:
+                self._add_edge(a, n, k)  # (the error, or a self-loop against the order)
+                continue
+            keys = nbrs.get(n)
+            if keys is None:
+                keys = nbrs[n] = preds[a] = {}
+            keys[k] = {}
         self._args[n] = args
         return n
 
@@ -146,11 +157,16 @@ class Graph:
                 self.input_grads[i] = new
 
     def remove_node(self, n: int) -> None:
-        self._sync()
-        for user in self._nx._succ[n]:
-            self._args.pop(user, None)  # (it loses an argument: recomputed if asked)
+        g = self._nx
+        if g.version != self._seen:
+            self._drop_caches()
+        users = g._succ[n]
+        if users:
+            cached = self._args
+            for user in users:
+                cached.pop(user, None)  # (it loses an argument: recomputed if asked)
             self._canonical = False
-        drop_node(self._nx, n)
+        drop_node(g, n)
         self._args.pop(n, None)
         self._removed += 1
 

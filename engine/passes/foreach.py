@@ -93,8 +93,8 @@ class _Member:
 
 def _full_shape(program):
     """The one non-0-d shape of every register, or None when shapes mix (broadcasting)."""
-    shapes = {tuple(program.register_type(r)[0])
-              for r in range(program.n_inputs + len(program.steps))}
+    shapes = {tuple(shape) for shape, _ in program.input_types}
+    shapes.update(tuple(step.shape) for step in program.steps)
     shapes.discard(())
     return shapes.pop() if len(shapes) == 1 else None
 
