@@ -10,7 +10,7 @@ the ops it replaced and their source lines, for backends and for the diagrams.
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from ..ir.fused import FusedProgram, Step
 from ..ir.graph import SOURCE_OPS
@@ -244,7 +244,7 @@ def fuse_elementwise(graph, ctx=None):
     groups = find_groups(graph)
     grouped = {n for g in groups for n in g}
     singles = [[n] for n in graph.nx if n not in grouped and is_fusable(graph, n)
-               and int(np.prod(graph[n]["shape"], dtype=np.int64)) >= SINGLE_MIN]
+               and math.prod(graph[n]["shape"]) >= SINGLE_MIN]
     for members in groups + singles:
         fuse_group(graph, members, roots)
     return graph
