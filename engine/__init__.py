@@ -11,6 +11,7 @@ from .anomaly import detect_anomaly, is_anomaly_enabled
 from .creation import (
     arange,
     as_tensor,
+    bernoulli,
     empty,
     eye,
     from_numpy,
@@ -18,11 +19,13 @@ from .creation import (
     full_like,
     linspace,
     manual_seed,
+    normal,
     ones,
     ones_like,
     rand,
     rand_like,
     randint,
+    randint_like,
     randn,
     randn_like,
     randperm,
@@ -48,6 +51,7 @@ from .errors import (
     ShapeError,
     SignatureError,
     TracingError,
+    UnsupportedError,
 )
 from .grad_mode import (
     enable_grad,
