@@ -159,9 +159,22 @@ class Graph:
                 self.input_grads[i] = new
 
     def remove_node(self, n: int) -> None:
-        g = self._nx
-        if g.version != self._seen:
+        if self._nx.version != self._seen:
             self._drop_caches()
+        self._drop(n)
+
+    def remove_nodes(self, nodes) -> None:
+        """Remove every node of `nodes` that is in the graph (with its edges), as
+        networkx's `remove_nodes_from` does (fusion removes every node it fuses so)."""
+        if self._nx.version != self._seen:
+            self._drop_caches()
+        present = self._nx._node
+        for n in set(nodes):
+            if n in present:
+                self._drop(n)
+
+    def _drop(self, n: int) -> None:
+        g = self._nx
         users = g._succ[n]
         if users:
             cached = self._args
@@ -171,13 +184,6 @@ class Graph:
         drop_node(g, n)
         self._args.pop(n, None)
         self._removed += 1
-
-    def remove_nodes(self, nodes) -> None:
-        """Remove every node of `nodes` that is in the graph (with its edges), as
-        networkx's `remove_nodes_from` does."""
-        for n in set(nodes):
-            if n in self._nx._node:
-                self.remove_node(n)
 
     # ------------------------------------------------------------------ reading
     def __getitem__(self, n: int) -> dict:
