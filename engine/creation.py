@@ -180,8 +180,9 @@ def _shape(size) -> tuple[int, ...]:
     return shape
 
 
-def full(size, fill_value, dtype=None, requires_grad=False, backend=None) -> Tensor:
-    return _filled(size, fill_value, dtype, requires_grad, backend, "full")
+def full(size, fill_value, dtype=None, requires_grad=False, backend=None, *,
+         device=None) -> Tensor:
+    return _filled(size, fill_value, dtype, requires_grad, device or backend, "full")
 
 
 def _filled(size, fill_value, dtype, requires_grad, backend, what: str) -> Tensor:
@@ -210,19 +211,25 @@ def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
                    "empty")
 
 
-def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    return full(t.shape, 0, dtype or t.dtype, requires_grad, t._backend)
+def zeros_like(t: Tensor, dtype=None, requires_grad=False, *, device=None) -> Tensor:
+    return full(t.shape, 0, dtype or t.dtype, requires_grad, device or t._backend)
 
 
-def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    return full(t.shape, 1, dtype or t.dtype, requires_grad, t._backend)
+def ones_like(t: Tensor, dtype=None, requires_grad=False, *, device=None) -> Tensor:
+    return full(t.shape, 1, dtype or t.dtype, requires_grad, device or t._backend)
 
 
-def full_like(t: Tensor, fill_value, dtype=None, requires_grad=False) -> Tensor:
-    return full(t.shape, fill_value, dtype or t.dtype, requires_grad, t._backend)
+def full_like(t: Tensor, fill_value, dtype=None, requires_grad=False, *,
+              device=None) -> Tensor:
+    return full(t.shape, fill_value, dtype or t.dtype, requires_grad, device or t._backend)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
+def empty_like(t: Tensor, dtype=None, requires_grad=False, *, device=None) -> Tensor:
+    return zeros_like(t, dtype, requires_grad, device=device)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False, *,
+           device=None) -> Tensor:
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -234,20 +241,23 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
     check_allocation((count,), np.float64, "arange")
     arr = np.arange(start, end, step)
     return tensor(arr, dtype=dtype or (dtypes.default_float if arr.dtype.kind == "f"
-                                       else dtypes.int64), requires_grad=requires_grad)
+                                       else dtypes.int64), requires_grad=requires_grad,
+                  device=device)
 
 
-def linspace(start, end, steps: int, dtype=None, requires_grad=False) -> Tensor:
+def linspace(start, end, steps: int, dtype=None, requires_grad=False, *,
+             device=None) -> Tensor:
     check_allocation(_shape((steps,)), np.float64, "linspace")
     return tensor(np.linspace(start, end, steps), dtype=dtype or dtypes.default_float,
-                  requires_grad=requires_grad)
+                  requires_grad=requires_grad, device=device)
 
 
-def eye(n: int, m: int | None = None, dtype=None, requires_grad=False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype=None, requires_grad=False, *,
+        device=None) -> Tensor:
     shape = _shape((n, n if m is None else m))
     check_allocation(shape, np.float64, "eye")
     return tensor(np.eye(*shape), dtype=dtype or dtypes.default_float,
-                  requires_grad=requires_grad)
+                  requires_grad=requires_grad, device=device)
 
 
 # ---------------------------------------------------------------------- random
