@@ -17,7 +17,7 @@ import numpy as np
 
 from graphgrad.ops.shape import index_tuple
 
-from . import nn_kernels, seq_kernels
+from . import nn_kernels, numpy_malloc, seq_kernels
 from .base import Backend
 from .numpy_blas import gemm_kernel
 from .numpy_blas import matmul as blas_matmul
@@ -295,6 +295,7 @@ class NumpyBackend(Backend):
 
     def __init__(self):
         super().__init__()
+        numpy_malloc.tune()  # freed arrays stay in the process: no page faults per call
         self.rng = np.random.default_rng()
         # fused functions by program key, alive while a plan holds them: an evicted plan
         # frees its kernels (and their buffers) with it
