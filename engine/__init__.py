@@ -48,6 +48,7 @@ from .errors import (
     ShapeError,
     SignatureError,
     TracingError,
+    UnsupportedError,
 )
 from .grad_mode import (
     enable_grad,

@@ -19,7 +19,7 @@ from . import anomaly, grad_mode
 from .errors import AutogradError, ShapeError
 from .ir import tracing
 from .source import user_source
-from .tensor import Ctx, Tensor
+from .tensor import RETAINING, Ctx, Tensor
 
 _NO_SCOPE = contextlib.nullcontext()
 
@@ -125,16 +125,18 @@ def _seed(root: Tensor, gradient) -> Tensor:
     return g
 
 
-def backprop(roots, seeds, wanted=None, create_graph=False,
-             retain_graph=None) -> dict[int, tuple[Tensor, Tensor]]:
+def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
+             retained: bool = False) -> dict[int, tuple[Tensor, Tensor]]:
     """Cotangents of `roots` (seeded with `seeds`) pushed back to every leaf.
 
-    Returns `{id(tensor): (tensor, gradient)}` for the leaves, and for the tensors in `wanted`
-    (which may be non-leaves). When `wanted` is given, only the part of the graph that
-    leads to it is walked, and leaves outside that part get nothing. Unless
+    Returns `{id(tensor): (tensor, gradient)}` for the leaves, for the tensors in `wanted`
+    (which may be non-leaves), and with `retained` for non-leaves that `retain_grad()`.
+    When `wanted` is given, only the part of the graph that leads to it is walked, and
+    leaves outside that part get nothing. Unless
     `retain_graph` (default: `create_graph`), each node walked frees its saved values.
     """
     retain = create_graph if retain_graph is None else retain_graph
+    retaining = retained and len(RETAINING) > 0
     wanted_nodes = {id(_node(t)): t for t in wanted or ()}
     grads: dict[int, Tensor] = {}
     for r, s in zip(roots, seeds):
@@ -155,6 +157,9 @@ def backprop(roots, seeds, wanted=None, create_graph=False,
                 results[id(t)] = (t, g)
             elif not isinstance(n, Ctx):
                 results[id(n)] = (n, g)
+            elif retaining and n in RETAINING and n.out is not None and n.out() is not None:
+                t = n.out()
+                results[id(t)] = (t, g)
             if isinstance(n, Ctx):
                 with _scope_of(n):
                     _push_back(n, g, grads, needed)
@@ -204,7 +209,8 @@ def backward(root: Tensor, gradient=None, retain_graph=None, create_graph: bool 
             source=user_source())
     with tracing.phase("backward"):
         seed = _seed(root, gradient)
-    grads = backprop([root], [seed], create_graph=create_graph, retain_graph=retain_graph)
+    grads = backprop([root], [seed], create_graph=create_graph, retain_graph=retain_graph,
+                     retained=True)
     with grad_mode.set_grad_enabled(create_graph):
         for leaf, g in grads.values():
             if not create_graph:

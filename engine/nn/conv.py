@@ -7,7 +7,7 @@ import math
 
 from .. import dtypes
 from ..creation import empty
-from ..errors import GraphgradError
+from ..errors import ArgumentError, UnsupportedError
 from ..source import user_source
 from ..tensor import Tensor
 from . import init
@@ -27,12 +27,12 @@ class _ConvNd(Module):
                  padding_mode: str = "zeros", device=None, dtype=None):
         super().__init__()
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
-                             f"must be divisible by groups ({groups})")
+            raise ArgumentError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
+                                f"must be divisible by groups ({groups})", source=user_source())
         if padding_mode != "zeros":
-            raise GraphgradError(f"{type(self).__name__}: padding_mode={padding_mode!r} is "
-                                 f"not supported (only 'zeros')", op=self._op,
-                                 source=user_source())
+            raise UnsupportedError(f"{type(self).__name__}: padding_mode={padding_mode!r} is "
+                                   f"not supported (only 'zeros')", op=self._op,
+                                   source=user_source())
         nd = self._nd
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = ntuple(kernel_size, nd, "kernel_size", self._op)

@@ -13,6 +13,8 @@ import math
 import numpy as np
 
 from ...distributed.state import group
+from ...errors import ArgumentError
+from ...source import user_source
 from .dataset import Generator
 
 
@@ -23,8 +25,8 @@ class DistributedSampler:
             num_replicas = group().size if num_replicas is None else num_replicas
             rank = group().rank if rank is None else rank
         if not 0 <= rank < num_replicas:
-            raise ValueError(f"Invalid rank {rank}, rank should be in the interval "
-                             f"[0, {num_replicas - 1}]")
+            raise ArgumentError(f"Invalid rank {rank}, rank should be in the interval "
+                                f"[0, {num_replicas - 1}]", source=user_source())
         self.dataset, self.num_replicas, self.rank = dataset, num_replicas, rank
         self.shuffle, self.seed, self.drop_last, self.epoch = shuffle, seed, drop_last, 0
         n = len(dataset)
