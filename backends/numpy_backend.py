@@ -132,6 +132,32 @@ def _sum(x, axis, keepdims):
     return fast(x) if fast else np.add.reduce(x, axis=axis, keepdims=keepdims)
 
 
+SCATTER_SORT_MIN = 1 << 14  # elements of g; below, np.add.at is faster
+
+
+def scatter_rows(g, idx, shape):
+    """The gradient of x[idx] for an integer idx (an embedding's backward): zeros of
+    `shape`, row idx[k] plus g[k] for every k. On large gradients the rows that share
+    an index are grouped by a stable sort and summed by np.add.reduceat (~6x faster than
+    np.add.at at a language model's 2048 x 128; the sums may round differently, by an
+    ulp or so). Small ones, and indices out of range, go to np.add.at, which raises
+    IndexError as NumPy indexing does."""
+    rows, flat = shape[0], idx.reshape(-1)
+    if g.size < SCATTER_SORT_MIN or int(flat.min()) < -rows or int(flat.max()) >= rows:
+        out = np.zeros(shape, dtype=g.dtype)
+        np.add.at(out, idx, g)
+        return out
+    if flat.dtype.kind == "i" and int(flat.min()) < 0:
+        flat = np.where(flat < 0, flat + rows, flat)
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    out = np.zeros(shape, dtype=g.dtype)
+    out[ordered[starts]] = np.add.reduceat(g.reshape((flat.size,) + shape[1:])[order],
+                                           starts, axis=0)
+    return out
+
+
 def _index(x, *arrays, spec):
     if spec == (("tensor",),):  # x[idx]: drawing a batch by index
         idx = arrays[0]  # (`take` skips fancy indexing's generality: ~3x faster)
@@ -140,6 +166,8 @@ def _index(x, *arrays, spec):
 
 
 def _index_backward(g, *arrays, spec, shape):
+    if spec == (("tensor",),) and arrays[0].dtype.kind in "iu":  # x[idx]: an embedding
+        return scatter_rows(g, arrays[0], tuple(shape))
     out = np.zeros(shape, dtype=g.dtype)
     if not arrays:  # basic indexing reaches each element at most once: plain assignment
         out[index_tuple(spec, arrays)] = g  # (np.add.at is ~10x slower; slices, split)
