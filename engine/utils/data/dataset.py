@@ -14,6 +14,7 @@ import numpy as np
 from ... import dtypes
 from ...creation import randint, tensor
 from ...errors import ArgumentError, ArgumentTypeError
+from ...generator import Generator
 from ...ops.shape import stack
 from ...source import user_source
 from ...tensor import Tensor
@@ -21,31 +22,10 @@ from ...tensor import Tensor
 __all__ = ["Generator", "Dataset", "TensorDataset", "Subset", "random_split", "default_collate"]
 
 
-class Generator:
-    """A seeded source of random orders: `gg.Generator().manual_seed(42)`.
-
-    A new Generator takes its seed from graphgrad's global RNG (so `gg.manual_seed`
-    fixes it); `manual_seed` restarts it from a given seed.
-    """
-
-    def __init__(self, seed: int | None = None):
-        self.manual_seed(_global_seed() if seed is None else seed)
-
-    def manual_seed(self, seed: int) -> Generator:
-        self._seed = int(seed)
-        self._rng = np.random.default_rng(self._seed)
-        return self
-
-    def initial_seed(self) -> int:
-        return self._seed
-
-    def permutation(self, n: int) -> np.ndarray:
-        """A random permutation of 0..n-1 (int64), advancing the generator."""
-        return self._rng.permutation(int(n)).astype(np.int64)
-
-
-def _global_seed() -> int:
-    return int(randint(0, 2 ** 62, size=(1,)).numpy()[0])
+def global_generator() -> Generator:
+    """A Generator seeded from graphgrad's global RNG: what shuffling and splitting use
+    without a `generator=`, so `gg.manual_seed` makes the whole run reproducible."""
+    return Generator().manual_seed(int(randint(0, 2 ** 62, size=(1,)).numpy()[0]))
 
 
 class Dataset:
@@ -164,7 +144,7 @@ def random_split(dataset: Dataset, lengths: Sequence[float],
     if sum(lengths) != n:
         raise ArgumentError("Sum of input lengths does not equal the length of the input "
                             f"dataset ({sum(lengths)} vs {n})", source=user_source())
-    order = (generator or Generator()).permutation(n).tolist()
+    order = (generator or global_generator()).permutation(n).tolist()
     out, offset = [], 0
     for length in lengths:
         out.append(Subset(dataset, order[offset:offset + int(length)]))

@@ -14,8 +14,8 @@ import numpy as np
 
 from ...distributed.state import group
 from ...errors import ArgumentError
+from ...generator import Generator
 from ...source import user_source
-from .dataset import Generator
 
 
 class DistributedSampler:
@@ -45,7 +45,7 @@ class DistributedSampler:
     def __iter__(self):
         n = len(self.dataset)
         if self.shuffle:
-            order = Generator(self.seed + self.epoch).permutation(n)
+            order = Generator().manual_seed(self.seed + self.epoch).permutation(n)
         else:
             order = np.arange(n, dtype=np.int64)
         if self.drop_last:

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from ...errors import ArgumentError
+from ...generator import Generator
 from ...source import user_source
-from .dataset import Dataset, Generator, default_collate, has_batch_getter
+from .dataset import Dataset, default_collate, global_generator, has_batch_getter
 from .workers import WorkerPool
 
 
@@ -76,7 +77,7 @@ class DataLoader:
             return np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
         n = len(self.dataset)
         if self.shuffle:
-            return (self.generator or Generator()).permutation(n)
+            return (self.generator or global_generator()).permutation(n)
         return np.arange(n, dtype=np.int64)
 
     def _batches(self) -> Iterator[np.ndarray]:
@@ -94,7 +95,7 @@ class DataLoader:
 
     def _from_workers(self):
         if self._pool is None:
-            base_seed = int(Generator().permutation(2 ** 20)[0]) * 2 ** 20
+            base_seed = int(global_generator().permutation(2 ** 20)[0]) * 2 ** 20
             self._pool = WorkerPool(self.num_workers, base_seed, self.dataset, self._fetch,
                                     self.worker_init_fn, self.multiprocessing_context)
         try:
