@@ -8,7 +8,7 @@ import torch
 
 import graphgrad as gg
 from graphgrad import nn
-from graphgrad.backends.numpy_backend import SCATTER_SORT_MIN, scatter_rows
+from graphgrad.backends.numpy_scatter import SCATTER_SORT_MIN, scatter_rows
 
 
 @pytest.mark.parametrize("idx_shape, rows, width", [
