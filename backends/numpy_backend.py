@@ -21,6 +21,7 @@ from . import nn_kernels, numpy_malloc, seq_kernels
 from .base import Backend
 from .numpy_blas import gemm_kernel
 from .numpy_blas import matmul as blas_matmul
+from .numpy_gemv_sum import end_block_sum
 from .numpy_scatter import scatter_rows
 from .numpy_specialize import bind as bind_attributes
 
@@ -105,6 +106,8 @@ def _gemv_sum(shape, dtype, axis, keepdims):
     log_softmax look it up at every call."""
     if len(shape) > 2 and axis == (0,) + tuple(range(2, len(shape))):
         return _channel_sum(shape, dtype, keepdims)
+    if len(shape) > 2 and dtype in _FLOATS:  # a block of leading or trailing dims
+        return end_block_sum(shape, dtype, axis, keepdims, _ones, GEMV_MAX)
     if len(shape) != 2 or dtype not in _FLOATS or axis not in ((0,), (1,)) \
             or not 0 < shape[axis[0]] <= GEMV_MAX:
         return None
