@@ -19,7 +19,19 @@ from ..creation import arange, full, tensor, zeros
 from ..errors import ShapeError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
-from .elementwise import abs, clamp, cos, exp, log, promote_float, sign, sin, sqrt, where
+from .elementwise import (
+    abs,
+    clamp,
+    cos,
+    exp,
+    log,
+    promote_float,
+    sign,
+    sin,
+    sqrt,
+    tanh,
+    where,
+)
 from .linalg import matmul
 from .logic import logical_and, ne
 from .reduction import sum
@@ -52,7 +64,12 @@ def exp2(x) -> Tensor:
 
 @tensor_method()
 def expm1(x) -> Tensor:
-    return exp(x) - 1.0
+    """e^x - 1, accurate near 0: there 2t / (1 - t) with t = tanh(x / 2), which has no
+    cancellation (exp(x) - 1 loses the low digits of a tiny result)."""
+    x = _float(x)
+    near = clamp(x, -0.5, 0.5)
+    t = tanh(near * 0.5)
+    return where(abs(x) < 0.5, t * 2.0 / (1.0 - t), exp(x) - 1.0)
 
 
 @tensor_method()
