@@ -155,8 +155,10 @@ def _index_backward(g, *arrays, spec, shape):
 
 
 def _softmax(x, axis):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    # one new array, updated in place; the row sums as a GEMV where they may (_sum)
+    e = np.subtract(x, np.maximum.reduce(x, axis=axis, keepdims=True))
+    np.exp(e, out=e)
+    return np.divide(e, _sum(e, (axis,), True), out=e)
 
 
 SHORT_ROWS = 32  # rows this short are normalized in a transposed copy (a loss's logits)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .numpy_blas import one_thread_dot, switch
+
 
 def end_block_sum(shape: tuple[int, ...], dtype, axis: tuple[int, ...], keepdims: bool,
                   ones: Callable, longest: int) -> Callable | None:
@@ -39,14 +41,17 @@ def end_block_sum(shape: tuple[int, ...], dtype, axis: tuple[int, ...], keepdims
     out_shape = tuple(1 if i in axis else s for i, s in enumerate(shape)) if keepdims \
         else tuple(s for i, s in enumerate(shape) if i not in axis)
     vec, reduce = ones(summed, dtype), np.add.reduce
+    # on one BLAS thread: a second one would spin after this short call and take the
+    # core the next kernel needs (measured: softmax 5x slower in CPU time on two threads)
+    dot = one_thread_dot(*switch()) if switch() else np.dot
 
     def trailing_sum(x):
         if not x.flags.c_contiguous:
             return reduce(x, axis, None, None, keepdims)
-        return (x.reshape(kept, summed) @ vec).reshape(out_shape)
+        return dot(x.reshape(kept, summed), vec).reshape(out_shape)
 
     def leading_sum(x):
         if not x.flags.c_contiguous:
             return reduce(x, axis, None, None, keepdims)
-        return (vec @ x.reshape(summed, kept)).reshape(out_shape)
+        return dot(vec, x.reshape(summed, kept)).reshape(out_shape)
     return trailing_sum if trailing else leading_sum
