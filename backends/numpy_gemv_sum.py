@@ -25,9 +25,9 @@ def end_block_sum(shape: tuple[int, ...], dtype, axis: tuple[int, ...], keepdims
     ones @ x2 (x2 the free 2-d reshape), or None where `axis` is not a block of leading
     or trailing dims or the summed length is not in 1..`longest`. `ones(n, dtype)`
     gives the vector of ones. Not for sums of every dim."""
+    if axis is None or not 0 < len(axis) < len(shape):  # a sum of everything stays
+        return None                                     # NumPy's (a NumPy scalar)
     nd, k = len(shape), len(axis)
-    if not 0 < k < nd:  # (a sum of everything stays NumPy's: it returns a NumPy scalar)
-        return None
     if axis == tuple(range(nd - k, nd)):
         trailing = True
     elif axis == tuple(range(k)):

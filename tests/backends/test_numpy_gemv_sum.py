@@ -29,6 +29,7 @@ def test_end_block_sums_match_add_reduce(shape, axis, keepdims, dtype):
     ((4, 3, 5), (1,)),                 # a middle dim: not a block at either end
     ((4, 3, 5), (0, 1, 2)),            # everything: NumPy's scalar result stays
     ((2, GEMV_MAX + 1, 1), (1, 2)),    # too long for a GEMV's accuracy
-    ((3, 4, 5, 6), (0, 2))])
+    ((3, 4, 5, 6), (0, 2)),
+    ((3, 4, 5), None)])                # axis None: everything
 def test_other_sums_keep_add_reduce(shape, axis):
     assert _gemv_sum(shape, np.dtype("float32"), axis, False) is None
