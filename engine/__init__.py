@@ -53,6 +53,7 @@ from .errors import (
     SignatureError,
     TracingError,
     UnsupportedError,
+    ViewError,
 )
 from .grad_mode import (
     enable_grad,

@@ -36,9 +36,9 @@ from .backends import registry as _backend_registry
 from .backends.registry import default_backend, get_backend
 from .errors import GraphgradError, SignatureError, TracingError
 from .ir import tracing
+from .native_plan import lower
 from .passes import PassContext, run_passes
 from .plan_cache import MAX_RECORDS, CacheInfo, Entry, TraceRecord
-from .runtime import Executable
 from .side_effects import Snapshot
 from .source import user_source
 from .tensor import Tensor
@@ -207,7 +207,7 @@ class CompiledFunction:
             graph.verify()
         ctx = PassContext(backend=backend, debug=self.debug)
         optimized, stats = run_passes(graph, self.passes, ctx)
-        plan = Executable(optimized, backend, getattr(self.fn, "__name__", "plan"))
+        plan = lower(optimized, backend, getattr(self.fn, "__name__", "plan"))
         guard_set = guards.GuardSet(guards.collect(tracer, self.fn, graph.mode_sets),
                                     optimized.guards)
         entry = Entry(signature, graph, optimized, stats, plan, rebuild, guard_set)
@@ -293,6 +293,13 @@ class CompiledFunction:
         if self.last is None:
             raise TracingError("nothing compiled yet: call the function once first")
         return self.last.source
+
+    def backend_info(self) -> str:
+        """How the newest plan runs, in one line: the backend's whole-plan code, or the
+        per-kernel plan and why (a backend may decline a plan it cannot compile)."""
+        if self.last is None:
+            raise TracingError("nothing compiled yet: call the function once first")
+        return self.last.plan.backend_info
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """Jupyter shows the newest plan's diagram (text when it cannot be drawn)."""

@@ -20,7 +20,7 @@ from .errors import AllocationError, ArgumentError, ArgumentTypeError, DtypeErro
 from .generator import check as check_generator
 from .ir import tracing
 from .source import user_source
-from .tensor import Tensor
+from .tensor import Constant, Tensor
 
 
 def as_array(data, dtype=None) -> np.ndarray:
@@ -157,13 +157,23 @@ def as_tensor(x, dtype=None, like: Tensor | None = None) -> Tensor:
     if dtype is None:
         dtype = dtypes.scalar_dtype(x) if np.ndim(x) == 0 and not isinstance(x, np.ndarray) \
             else None
-    arr = as_array(x, dtype)
+    return _constant(as_array(x, dtype), like, Tensor)
+
+
+def engine_constant(x, like: Tensor, dtype=None) -> Constant:
+    """A number or array the engine puts into a composite (a `mean`'s 1/n, diagonal's
+    index arrays), in `dtype` (default: like's): an op that saves it may be
+    differentiated twice, as PyTorch's fused op saves nothing."""
+    return _constant(as_array(x, like.dtype if dtype is None else dtype), like, Constant)
+
+
+def _constant(arr: np.ndarray, like: Tensor | None, cls: type) -> Tensor:
     backend = like._backend if like is not None else default_backend()
     tracer = tracing.current
     if tracer is not None:
         n = tracer.add("const", (), {"value": arr}, arr.shape, arr.dtype)
-        return Tensor._symbolic(tracer, n, arr.shape, arr.dtype, backend)
-    return Tensor._wrap(backend.from_numpy(arr), backend)
+        return cls._symbolic(tracer, n, arr.shape, arr.dtype, backend)
+    return cls._wrap(backend.from_numpy(arr), backend)
 
 
 def _shape(size) -> tuple[int, ...]:

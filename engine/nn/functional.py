@@ -24,7 +24,7 @@ from ..ops.nn import log_softmax as _log_softmax
 from ..ops.nn import softmax as _softmax
 from ..ops.slicing import pad  # noqa: F401  (re-exported, as in torch.nn.functional)
 from ..source import user_frame, user_source
-from ..tensor import Tensor
+from ..tensor import Tensor, saves_also
 from .functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.max_pool2d, ...)
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -54,19 +54,19 @@ __all__ = [
 # ---------------------------------------------------------------------- activations
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """x where x > 0, else negative_slope * x."""
-    return where(x > 0, x, x * negative_slope)
+    """x where x > 0, else negative_slope * x (saving x for backward, as PyTorch's)."""
+    return saves_also("leaky_relu", where(x > 0, x, x * negative_slope), x)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x), exactly (erf) or with PyTorch's tanh approximation."""
     if approximate == "tanh":
         inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
-        return x * 0.5 * (tanh(inner) + 1.0)
+        return saves_also("gelu", x * 0.5 * (tanh(inner) + 1.0), x)
     if approximate != "none":
         raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}",
                             source=user_source())
-    return x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0)
+    return saves_also("gelu", x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0), x)
 
 
 def silu(x: Tensor) -> Tensor:
@@ -197,7 +197,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     target = as_tensor(target, like=input)
     _warn_if_broadcast(input, target, "mse_loss")
     diff = input - target
-    return _reduce(diff * diff, reduction)
+    return saves_also("mse_loss", _reduce(diff * diff, reduction), input, target)
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
@@ -383,7 +383,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     loss = (1.0 - target) * input + softplus_neg
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return saves_also("binary_cross_entropy_with_logits", _reduce(loss, reduction), input,
+                      target, weight, pos_weight)
 
 
 # ---------------------------------------------------------------------- attention

@@ -19,6 +19,6 @@ from . import (  # noqa: F401  (registers the ops)
     sorting,
     tensor_api,
 )
-from .registry import REGISTRY, Op, apply, get_op
+from .registry import REGISTRY, RESULT, Op, apply, get_op
 
-__all__ = ["REGISTRY", "Op", "apply", "get_op"]
+__all__ = ["REGISTRY", "RESULT", "Op", "apply", "get_op"]

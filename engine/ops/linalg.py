@@ -17,7 +17,7 @@ from .common import (
 from .elementwise import abs as abs_
 from .reduction import amax, amin
 from .reduction import sum as sum_
-from .registry import Op
+from .registry import Op, saves_others
 from .shape import broadcast_to, reshape
 
 matmul_op = Op("matmul")
@@ -57,7 +57,7 @@ matmul_op.document(
     "result; leading batch dims broadcast)",
     result="batch dims broadcast, then x's rows and y's columns; their dtype (one dtype)")
 matmul_op.vjp = _matmul_vjp
-matmul_op.saves = lambda need: tuple(1 - i for i in (0, 1) if need[i])
+matmul_op.saves = saves_others
 matmul_op.jvp = lambda t, out, a, b: tangent_sum(
     None if t[0] is None else matmul_op(t[0], b), None if t[1] is None else matmul_op(a, t[1]))
 matmul_op.samples = lambda: [
@@ -157,6 +157,9 @@ einsum_op.document(
     equation="str: 'ij,jk->ik' with no spaces and no ellipsis, one letter per operand axis; "
              "implicit (no '->'): the output is the letters used once, sorted")
 einsum_op.vjp = _einsum_vjp
+# each needed operand's gradient reads the other operands (PyTorch's bmm/mul saves)
+einsum_op.saves = lambda need: tuple(j for j in range(len(need)) if any(
+    need[i] for i in range(len(need)) if i != j))
 einsum_op.jvp = lambda t, out, *xs, equation: tangent_sum(*[
     None if tx is None else einsum_op(*xs[:i], tx, *xs[i + 1:], equation=equation)
     for i, tx in enumerate(t)])

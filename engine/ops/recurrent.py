@@ -26,7 +26,7 @@ from ..tensor import Tensor
 from .common import Sample, rand_array
 from .elementwise import relu, sigmoid, tanh
 from .linalg import matmul
-from .registry import Op
+from .registry import RESULT, Op, saves_none
 from .shape import index_op, reshape, stack
 
 GATES = {"rnn_seq": 1, "gru_seq": 3, "lstm_seq": 4}
@@ -92,6 +92,9 @@ def _make(name: str, n_states: int, reference):
             return level.tangent(result)
 
     op.infer, op.vjp, op.jvp = infer, vjp, jvp
+    # the backward kernel reads every input and the saved gates (the result)
+    op.saves = lambda need: (*range(len(need)), RESULT)
+    back.saves = saves_none  # no second order
     back.infer = lambda g, *inputs, **attrs: (
         (sum(int(np.prod(t.shape, dtype=np.int64)) for t in inputs[:-1]),), g.dtype)
     back.vjp, back.jvp = _no_second_order(back.name), _no_second_order(back.name)

@@ -39,7 +39,7 @@ from ..errors import (
 )
 from ..ir import tracing
 from ..source import user_source
-from ..tensor import Ctx, Tensor
+from ..tensor import RESULT, Ctx, Tensor  # noqa: F401  (RESULT: for the op groups' rules)
 
 REGISTRY: dict[str, Op] = {}
 
@@ -56,9 +56,11 @@ class Op:
         self.differentiable = differentiable
         self.random = random
         self.view = view
-        # positions of the inputs whose values the VJP reads, given which inputs need a
-        # gradient (None: all of them, and the output): only those are version-checked
-        # and kept after backward (see tensor.Ctx)
+        # need -> what the op saves for its gradient, as PyTorch saves it: input positions
+        # and/or RESULT, given which inputs need a gradient (None: all inputs and the
+        # result). Only those are version-checked and kept after backward (tensor.Ctx);
+        # they must include everything the VJP reads, the result too: a VJP that reads
+        # `out` must save RESULT. Helpers: saves_none, saves, saves_others
         self.saves: Callable | None = None
         self.infer: Callable | None = None
         self.vjp: Callable | None = None
@@ -90,6 +92,22 @@ class Op:
             self.operands = tuple(operands)
         self.attr_docs.update(attrs)
         return self
+
+
+def saves_none(need) -> tuple:
+    """A `saves` rule: nothing (sums, shape changes: their VJPs read only shapes)."""
+    return ()
+
+
+def saves(*positions) -> Callable:
+    """A `saves` rule: these input positions (and/or RESULT) whenever the op is recorded."""
+    return lambda need: positions
+
+
+def saves_others(need) -> tuple:
+    """A `saves` rule for a product of two factors (mul, matmul, conv): each needed
+    gradient reads the other factor."""
+    return tuple(1 - i for i in (0, 1) if need[i])
 
 
 def get_op(name: str) -> Op:
