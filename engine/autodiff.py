@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Callable
 
 from . import anomaly, grad_mode
+from .creation import as_tensor, ones_like
 from .errors import AutogradError, ShapeError
 from .ir import tracing
 from .source import user_source
@@ -112,8 +113,6 @@ def _output_of(ctx: Ctx, g: Tensor) -> Tensor:
 
 
 def _seed(root: Tensor, gradient) -> Tensor:
-    from .creation import as_tensor, ones_like
-
     if gradient is None:
         if root.numel() != 1:
             raise AutogradError(
@@ -293,6 +292,9 @@ def register_post_accumulate_grad_hook(leaf: Tensor, hook: Callable) -> Removabl
     return _add_hook(_post_accumulate_hooks, leaf, hook)
 
 
+# Tensor methods that are autograd: registered here, as the ops register theirs, because
+# this layer sits above tensor.py
+Tensor.backward = backward
 Tensor.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook
 
 

@@ -7,6 +7,11 @@ on and an input requires grad, the result remembers how it was made (`_ctx`), an
 `backward()` walks those records in reverse (see `autodiff.py`). A view (a slice,
 a reshape, `.detach()`...) remembers its base and shares its version counter; writes
 through it reach the base (see `views.py`, which also defines the in-place core).
+
+This file sits below the ops and autograd: the methods that compute (`+`, `sum`,
+`astype`, `clone`, `backward`, ...) are registered on Tensor by the layer that
+implements them (`tensor_method` in the op groups, `autodiff.py` for `backward`), so
+nothing here imports upward.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import warnings
 import numpy as np
 
 from . import dtypes, grad_mode
+from .arrays import as_array, register_tensor_type
+from .backends.registry import default_backend
 from .device import backend_of
 from .device import device as Device
 from .errors import ArgumentTypeError, AutogradError, DtypeError, ShapeError, TracingError
@@ -94,9 +101,6 @@ class Tensor:
         self._vc[0] = value
 
     def __init__(self, data, dtype=None, requires_grad=False):
-        from .backends.registry import default_backend
-        from .creation import as_array
-
         backend = default_backend()
         self._fill(backend.from_numpy(as_array(data, dtype)), backend)
         if requires_grad:
@@ -250,12 +254,6 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (see autodiff.backward)."""
-        from .autodiff import backward
-
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
-
     def detach(self) -> Tensor:
         """A tensor sharing this one's memory and version counter, outside autograd."""
         return self._detached_alias(share_version=True)
@@ -323,11 +321,6 @@ class Tensor:
         t.requires_grad = self.requires_grad
         return t
 
-    def astype(self, dtype) -> Tensor:
-        from .ops.elementwise import cast
-
-        return cast(self, dtypes.as_dtype(dtype))
-
     def type(self, dtype) -> Tensor:
         return self.astype(dtype)
 
@@ -348,11 +341,6 @@ class Tensor:
 
     def bool(self) -> Tensor:
         return self.astype(dtypes.bool_)
-
-    def clone(self) -> Tensor:
-        from .ops.elementwise import identity
-
-        return identity(self)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -410,6 +398,10 @@ class WeakScalar(Tensor):
 
     __slots__ = ()
     weak = True
+
+
+register_tensor_type(Tensor)
+tracing.register_tensor_classes(Tensor, WeakScalar)
 
 
 def tensor_method(name: str | None = None):

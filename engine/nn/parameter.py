@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 import weakref
 
+from ..creation import tensor, zeros
 from ..ir import tracing
 from ..tensor import Tensor
 
@@ -25,8 +26,6 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
-        from ..creation import tensor, zeros
-
         if data is None:
             data = zeros(0)
         elif not isinstance(data, Tensor):

@@ -1,7 +1,5 @@
 """The op registry and every op definition, grouped by kind."""
 
-# the in-place Tensor methods and writes through views (they load the op groups they use)
-from .. import inplace, views  # noqa: F401
 from . import (  # noqa: F401  (registers the ops)
     collective,
     composite,

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .. import dtypes
+from ..creation import as_tensor
 from ..errors import DtypeError, GraphgradError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
@@ -338,8 +339,6 @@ where_op = Op("where", elementwise=True)
 
 def _where_infer(c, a, b):
     if c.dtype != dtypes.bool_:
-        from ..errors import DtypeError
-
         raise DtypeError(f"where: the condition must be bool, got {dtypes.short(c.dtype)}",
                          op="where")
     return broadcast_shapes(c.shape, a.shape, b.shape, op="where"), same_dtype("where", a, b)
@@ -362,15 +361,11 @@ where_op.samples = lambda: [
 
 
 def zeros_scalar(like: Tensor) -> Tensor:
-    from ..creation import as_tensor
-
     return as_tensor(0, like.dtype, like)
 
 
 def where(condition, x, y) -> Tensor:
     """`x` where `condition` holds, else `y` (broadcast; x and y promoted together)."""
-    from ..creation import as_tensor
-
     x, y = promote(x, y)
     condition = as_tensor(condition, like=x)
     if condition.dtype != dtypes.bool_:  # PyTorch refuses too: 0.5 is not a truth value
@@ -404,9 +399,8 @@ def _within(x, lo, hi):
         inside = x >= lo
     if hi is not None:
         upper = x <= hi
-        from .logic import logical_and
-
-        inside = upper if inside is None else logical_and(inside, upper)
+        # `&` is logical_and, which the logic group (above this one) registers on Tensor
+        inside = upper if inside is None else inside & upper
     return inside
 
 
@@ -441,6 +435,7 @@ cast_op.samples = lambda: [Sample((rand_array((3, 4)),), {"dtype": dtypes.float6
                            Sample((rand_array(()),), {"dtype": dtypes.float32})]
 
 
+@tensor_method("astype")
 def cast(x: Tensor, dtype) -> Tensor:
     dtype = dtypes.as_dtype(dtype)
     return x if x.dtype == dtype else cast_op(x, dtype=dtype)
@@ -451,6 +446,7 @@ identity_op.saves = saves_none
 identity_op.document("a copy of x in a new buffer (never x itself or a view of it)")
 
 
+@tensor_method("clone")
 def identity(x: Tensor) -> Tensor:
     """A copy of `x` (its own buffer) that gradients flow through unchanged."""
     return identity_op(x)

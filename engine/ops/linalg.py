@@ -18,7 +18,7 @@ from .elementwise import abs as abs_
 from .reduction import amax, amin
 from .reduction import sum as sum_
 from .registry import Op, saves_others
-from .shape import broadcast_to, reshape
+from .shape import broadcast_to, reshape, transpose
 
 matmul_op = Op("matmul")
 
@@ -40,8 +40,6 @@ def _matmul_infer(a, b):
 
 
 def _matmul_vjp(g, out, a, b):
-    from .shape import reshape, transpose
-
     a2 = a if a.ndim > 1 else reshape(a, (1,) + a.shape)
     b2 = b if b.ndim > 1 else reshape(b, b.shape + (1,))
     batch = broadcast_shapes(a2.shape[:-2], b2.shape[:-2])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
+from ..creation import as_tensor
 from ..errors import ShapeError, TracingError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
@@ -103,8 +104,6 @@ gather_backward_op.samples = lambda: [
 @tensor_method()
 def gather(x, dim: int, index) -> Tensor:
     """out[i][j] = x[i][index[i][j]] along `dim` (PyTorch's gather)."""
-    from ..creation import as_tensor
-
     index = as_tensor(index, like=x)
     return gather_op(x, index, axis=normalize_axis(dim, x.ndim, "gather"))
 
@@ -113,8 +112,6 @@ def gather(x, dim: int, index) -> Tensor:
 def take_along_dim(x, indices, dim: int | None = None) -> Tensor:
     """gather along `dim`; without `dim`, on the flattened tensor (PyTorch's rule)."""
     if dim is None:
-        from ..creation import as_tensor
-
         return gather(x.reshape(-1), 0, as_tensor(indices, like=x).reshape(-1))
     return gather(x, dim, indices)
 

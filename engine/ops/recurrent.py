@@ -23,6 +23,7 @@ from .. import forward_ad
 from ..creation import tensor
 from ..errors import AutogradError, DtypeError, ShapeError
 from ..tensor import Tensor
+from . import dual
 from .common import Sample, rand_array
 from .elementwise import relu, sigmoid, tanh
 from .linalg import matmul
@@ -87,7 +88,7 @@ def _make(name: str, n_states: int, reference):
 
     def jvp(tangents, out, *inputs, **attrs):
         with forward_ad.new_level() as level:
-            duals = [forward_ad.make_dual(level, x, t) for x, t in zip(inputs, tangents)]
+            duals = [dual.make_dual(level, x, t) for x, t in zip(inputs, tangents)]
             result = reference(*duals, **attrs)
             return level.tangent(result)
 

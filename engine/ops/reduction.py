@@ -24,8 +24,11 @@ from .common import (
     rand_array,
     reduced_shape,
 )
+from .elementwise import abs as abs_
+from .elementwise import cast, exp, log, maximum, minimum, sqrt, where
+from .logic import eq
 from .registry import RESULT, Op, saves, saves_none
-from .shape import index_op, reshape_op
+from .shape import broadcast_to, index_op, reshape, reshape_op
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
 
@@ -50,8 +53,6 @@ def _reduce_samples():
 
 def _expand_back(g, x, axis, keepdims):
     """Broadcast a reduced gradient back over the reduced axes of x."""
-    from .shape import broadcast_to, reshape
-
     if not keepdims:
         g = reshape(g, reduced_shape(x.shape, axis, True))
     return broadcast_to(g, x.shape)
@@ -70,9 +71,6 @@ sum_op.samples = _reduce_samples
 
 def _share(out, x, axis, keepdims):
     """Each element's share of max/min: 1/k on the k elements that tie for it, else 0."""
-    from .elementwise import cast
-    from .logic import eq
-
     mask = cast(eq(x, _expand_back(out, x, axis, keepdims)), x.dtype)
     count = _expand_back(sum_op(mask, axis=axis, keepdims=keepdims), x, axis, keepdims)
     return mask / count
@@ -198,8 +196,6 @@ def _take(x: Tensor, idx: Tensor, axis: int) -> Tensor:
 def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """The largest value; with `dim`, `(values, indices)` like PyTorch."""
     if isinstance(dim, Tensor):
-        from .elementwise import maximum
-
         return maximum(x, dim)
     return _extreme(max_op, argmax_op, x, dim, keepdim, axis, keepdims)
 
@@ -208,8 +204,6 @@ def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """The smallest value; with `dim`, `(values, indices)` like PyTorch."""
     if isinstance(dim, Tensor):
-        from .elementwise import minimum
-
         return minimum(x, dim)
     return _extreme(min_op, argmin_op, x, dim, keepdim, axis, keepdims)
 
@@ -241,13 +235,10 @@ def argmin(x, dim=None, keepdim=False) -> Tensor:
 @tensor_method()
 def logsumexp(x, dim, keepdim=False) -> Tensor:
     """log(sum(exp(x))) computed stably by shifting by the (constant) maximum."""
-    from .elementwise import abs, exp, log, where
-    from .shape import reshape
-
     (x,) = promote_float(x)
     axes = normalize_axes(dim, x.ndim, "logsumexp")
     m = max_op(x, axis=axes, keepdims=True).detach()
-    m = where(abs(m) < float("inf"), m, 0.0)  # all -inf (or an inf) must not give inf - inf
+    m = where(abs_(m) < float("inf"), m, 0.0)  # all -inf (or an inf) must not give inf - inf
     out = log(sum_op(exp(x - m), axis=axes, keepdims=True)) + m
     out = out if keepdim else reshape(out, reduced_shape(x.shape, axes, False))
     return saves_also("logsumexp", out, x, result_too=True)  # as PyTorch's
@@ -280,8 +271,6 @@ def std(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor
     sqrt's derivative is infinite at 0; PyTorch masks it to 0 where std is 0, so the
     square root is taken of a safe stand-in there. NaN (too few values) stays NaN.
     """
-    from .elementwise import sqrt, where
-
     if isinstance(dim, bool):
         dim, unbiased = None, dim
     v = var(x, dim, unbiased, keepdim, correction=correction)

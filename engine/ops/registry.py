@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import anomaly, forward_ad, grad_mode
+from ..backends.registry import default_backend
+from ..dtypes import short
 from ..errors import (
     AllocationError,
     BackendError,
@@ -37,11 +39,12 @@ from ..errors import (
     ShapeError,
     TracingError,
 )
-from ..ir import tracing
+from ..ir import tracing, verify
 from ..source import user_source
 from ..tensor import RESULT, Ctx, Tensor  # noqa: F401  (RESULT: for the op groups' rules)
 
 REGISTRY: dict[str, Op] = {}
+verify.use_rules(REGISTRY)  # Graph.verify checks nodes against these rules
 
 
 class Op:
@@ -119,8 +122,6 @@ def get_op(name: str) -> Op:
 
 
 def describe_operands(inputs) -> str:
-    from ..dtypes import short
-
     return ", ".join(f"{short(t.dtype)}{list(t.shape)}" for t in inputs)
 
 
@@ -157,8 +158,6 @@ def _mark_view(op: Op, x: Tensor, attrs: dict, out: Tensor) -> None:
 
 def _backend_of(op: Op, inputs):
     if not inputs:
-        from ..backends.registry import default_backend
-
         return default_backend()
     backend = inputs[0]._backend
     for t in inputs[1:]:

@@ -15,6 +15,7 @@ import operator
 import numpy as np
 
 from .. import dtypes
+from ..creation import as_tensor
 from ..errors import IndexingError, ShapeError, TracingError, ViewError
 from ..source import user_source
 from ..strides import is_contiguous, strides_of, view_strides
@@ -24,6 +25,7 @@ from .common import (
     broadcast_shapes,
     linear_jvp,
     normalize_axis,
+    promote,
     rand_array,
     unbroadcast,
     zeros_tangent,
@@ -231,8 +233,6 @@ broadcast_to_op.samples = lambda: [Sample((rand_array((3, 1)),), {"shape": (2, 3
 def broadcast_to(x, shape) -> Tensor:
     shape = tuple(int(s) for s in shape)
     if not isinstance(x, Tensor):
-        from ..creation import as_tensor
-
         x = as_tensor(x)
     return x if x.shape == shape else broadcast_to_op(x, shape=shape)
 
@@ -304,8 +304,6 @@ concat_op.samples = lambda: [Sample((rand_array((2, 3)), rand_array((4, 3), seed
 
 def cat(tensors, dim: int = 0) -> Tensor:
     """Join tensors along an existing dim (their dtypes are promoted together)."""
-    from .common import promote
-
     tensors = promote(*tensors)
     if not tensors:
         raise ShapeError("cat: needs at least one tensor", op="cat", source=user_source())
@@ -396,8 +394,6 @@ index_backward_op.samples = lambda: [
 
 def _index_spec(x, key):
     """(spec, index tensors) for `x[key]`: basic parts as attrs, integer arrays as inputs."""
-    from ..creation import as_tensor
-
     if not isinstance(key, tuple):
         key = (key,)
     spec, tensors = [], []
@@ -460,8 +456,6 @@ def _mask_to_indices(mask, spec, tensors):
             "indexing with a boolean mask gives a shape that depends on the data, which a "
             "traced graph cannot have; use gg.where(mask, x, 0) or multiply by the mask",
             op="index", source=user_source())
-    from ..creation import as_tensor
-
     for idx in np.nonzero(mask.numpy()):
         spec.append(("tensor",))
         tensors.append(as_tensor(idx.astype(np.int64), like=mask))
