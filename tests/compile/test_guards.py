@@ -304,9 +304,6 @@ def _bias_after_unfreezing(compiled: bool) -> np.ndarray:
     return model.bias.numpy()
 
 
-@pytest.mark.xfail(strict=True, reason="known bug, outside engine/optim: engine/guards.py "
-                   "_state_guards guards requires_grad only where it was True when traced, "
-                   "so a plan traced with a parameter frozen keeps skipping it once unfrozen")
 def test_a_parameter_unfrozen_after_the_trace_is_trained_again():
     np.testing.assert_allclose(_bias_after_unfreezing(True), _bias_after_unfreezing(False),
                                rtol=1e-6)
