@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Callable
 
 from . import anomaly, grad_mode
+from .creation import as_tensor, ones_like
 from .errors import AutogradError, ShapeError
 from .ir import tracing
 from .source import user_source
@@ -85,17 +86,20 @@ def _check_usable(ctx: Ctx) -> None:
             f"backward through the graph a second time: the values `{ctx.op.name}` saved for "
             "its gradient were freed by the first backward(); pass retain_graph=True to the "
             "first call if you need to backward twice", op=ctx.op.name, source=user_source())
-    checks = [(ctx.inputs[i], v) for i, v in zip(ctx.saved, ctx.versions)]
-    out = None if ctx.out_version is None or ctx.out is None else ctx.out()
-    if out is not None:
-        checks.append((out, ctx.out_version))
-    for x, v in checks:
-        if x._version != v:
+    checks = [(ctx.inputs[i].shape, ctx.inputs[i]._version, v, "an input of")
+              for i, v in zip(ctx.saved, ctx.versions)]
+    checks += [(t.shape, t._version, v, f"an input of `{by}`, via") for t, v, by in ctx.extra]
+    if ctx.out_vc is not None:
+        out = None if ctx.out is None else ctx.out()
+        checks.append((None if out is None else out.shape, ctx.out_vc[0], ctx.out_version,
+                       "the output of"))
+    for shape, now, v, what in checks:
+        if now != v:
             raise AutogradError(
-                f"a tensor of shape {x.shape} that the gradient of `{ctx.op.name}` needs was "
-                f"changed by an in-place operation after {ctx.op.name} used it (its version "
-                f"went from {v} to {x._version}); use an out-of-place op or .clone() it first",
-                op=ctx.op.name, source=user_source())
+                f"{what} `{ctx.op.name}`{'' if shape is None else f' (shape {shape})'}, "
+                f"which its gradient needs, was changed by an in-place operation after "
+                f"{ctx.op.name} ran (its version went from {v} to {now}); use an "
+                "out-of-place op or .clone() it first", op=ctx.op.name, source=user_source())
 
 
 def _output_of(ctx: Ctx, g: Tensor) -> Tensor:
@@ -109,8 +113,6 @@ def _output_of(ctx: Ctx, g: Tensor) -> Tensor:
 
 
 def _seed(root: Tensor, gradient) -> Tensor:
-    from .creation import as_tensor, ones_like
-
     if gradient is None:
         if root.numel() != 1:
             raise AutogradError(
@@ -126,7 +128,8 @@ def _seed(root: Tensor, gradient) -> Tensor:
 
 
 def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
-             retained: bool = False) -> dict[int, tuple[Tensor, Tensor]]:
+             retained: bool = False,
+             on_leaf: Callable | None = None) -> dict[int, tuple[Tensor, Tensor]]:
     """Cotangents of `roots` (seeded with `seeds`) pushed back to every leaf.
 
     Returns `{id(tensor): (tensor, gradient)}` for the leaves, for the tensors in `wanted`
@@ -134,6 +137,11 @@ def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
     When `wanted` is given, only the part of the graph that leads to it is walked, and
     leaves outside that part get nothing. Unless
     `retain_graph` (default: `create_graph`), each node walked frees its saved values.
+    With `on_leaf`, a leaf's gradient (and a retained non-leaf's) goes to
+    `on_leaf(tensor, gradient)` as soon as it is complete (the walk is in reverse
+    topological order, so nothing adds to it later) instead of into the result: what
+    lets `backward()` run post-accumulate-grad hooks, and so data-parallel all-reduces,
+    while the rest of the backward pass still runs.
     """
     retain = create_graph if retain_graph is None else retain_graph
     retaining = retained and len(RETAINING) > 0
@@ -143,6 +151,13 @@ def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
         k = id(_node(r))
         grads[k] = s if k not in grads else grads[k] + s
     results: dict[int, tuple[Tensor, Tensor]] = {}
+
+    def deliver(t: Tensor, g: Tensor) -> None:
+        if on_leaf is None:
+            results[id(t)] = (t, g)
+        else:
+            on_leaf(t, g)
+
     order = _node_order([_node(r) for r in roots])
     walked = []
     needed = None if wanted is None else _leading_to(order, wanted_nodes)
@@ -158,10 +173,9 @@ def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
                 t = wanted_nodes[id(n)]
                 results[id(t)] = (t, g)
             elif not isinstance(n, Ctx):
-                results[id(n)] = (n, g)
+                deliver(n, g)
             elif retaining and n in RETAINING and n.out is not None and n.out() is not None:
-                t = n.out()
-                results[id(t)] = (t, g)
+                deliver(n.out(), g)
             if isinstance(n, Ctx):
                 with _scope_of(n):
                     _push_back(n, g, grads, needed)
@@ -203,7 +217,11 @@ def _push_back(ctx: Ctx, g: Tensor, grads: dict, needed) -> None:
 
 
 def backward(root: Tensor, gradient=None, retain_graph=None, create_graph: bool = False) -> None:
-    """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad."""
+    """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad.
+
+    As in PyTorch, each leaf is accumulated (and its post-accumulate-grad hooks run) as
+    soon as its gradient is complete, while the walk goes on; callbacks queued meanwhile
+    (`queue_callback`) run once the whole walk is done."""
     if not root.requires_grad:
         raise AutogradError(
             "backward() on a tensor that does not require grad: none of the tensors it was "
@@ -211,15 +229,38 @@ def backward(root: Tensor, gradient=None, retain_graph=None, create_graph: bool 
             source=user_source())
     with tracing.phase("backward"):
         seed = _seed(root, gradient)
-    grads = backprop([root], [seed], create_graph=create_graph, retain_graph=retain_graph,
-                     retained=True)
-    with grad_mode.set_grad_enabled(create_graph):
-        for leaf, g in grads.values():
+
+    def accumulate(leaf: Tensor, g: Tensor) -> None:
+        with grad_mode.set_grad_enabled(create_graph):
             if not create_graph:
                 g = g.detach()
             leaf.grad = g if leaf.grad is None else leaf.grad + g
-            for hook in _post_accumulate_hooks.get(id(leaf), {}).values():
+            for hook in list(_post_accumulate_hooks.get(id(leaf), {}).values()):
                 hook(leaf)
+
+    _callbacks.append([])
+    try:
+        backprop([root], [seed], create_graph=create_graph, retain_graph=retain_graph,
+                 retained=True, on_leaf=accumulate)
+        queued = _callbacks[-1]
+        while queued:  # a callback may queue another
+            queued.pop(0)()
+    finally:
+        _callbacks.pop()
+
+
+#: One list per `backward()` in progress (innermost last): the callbacks it runs at its end.
+_callbacks: list[list[Callable]] = []
+
+
+def queue_callback(callback: Callable[[], None]) -> None:
+    """Run `callback()` when the `backward()` now in progress has finished its walk (PyTorch's
+    `Variable._execution_engine.queue_callback`): data-parallel training waits there for
+    the all-reduces its hooks started, so the communication overlaps the rest of the walk."""
+    if not _callbacks:
+        raise AutogradError("queue_callback() outside backward(): callbacks are queued by "
+                            "hooks that run during a backward pass", source=user_source())
+    _callbacks[-1].append(callback)
 
 
 # ----------------------------------------------------------------- gradient hooks
@@ -290,6 +331,9 @@ def register_post_accumulate_grad_hook(leaf: Tensor, hook: Callable) -> Removabl
     return _add_hook(_post_accumulate_hooks, leaf, hook)
 
 
+# Tensor methods that are autograd: registered here, as the ops register theirs, because
+# this layer sits above tensor.py
+Tensor.backward = backward
 Tensor.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook
 
 

@@ -22,7 +22,7 @@ from ..ops.nn import log_softmax as _log_softmax
 from ..ops.nn import softmax as _softmax
 from ..ops.slicing import pad  # noqa: F401  (re-exported, as in torch.nn.functional)
 from ..source import user_frame, user_source
-from ..tensor import Tensor
+from ..tensor import Tensor, saves_also
 from .adaptive_max_pool import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: F401
 from .conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: F401  (re-exported)
 from .fold import fold, unfold  # noqa: F401  (re-exported)
@@ -81,19 +81,19 @@ __all__ = [
 # ---------------------------------------------------------------------- activations
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """x where x > 0, else negative_slope * x."""
-    return where(x > 0, x, x * negative_slope)
+    """x where x > 0, else negative_slope * x (saving x for backward, as PyTorch's)."""
+    return saves_also("leaky_relu", where(x > 0, x, x * negative_slope), x)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x), exactly (erf) or with PyTorch's tanh approximation."""
     if approximate == "tanh":
         inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
-        return x * 0.5 * (tanh(inner) + 1.0)
+        return saves_also("gelu", x * 0.5 * (tanh(inner) + 1.0), x)
     if approximate != "none":
         raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}",
                             source=user_source())
-    return x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0)
+    return saves_also("gelu", x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0), x)
 
 
 def silu(x: Tensor) -> Tensor:
@@ -195,7 +195,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     target = as_tensor(target, like=input)
     _warn_if_broadcast(input, target, "mse_loss")
     diff = input - target
-    return _reduce(diff * diff, reduction)
+    return saves_also("mse_loss", _reduce(diff * diff, reduction), input, target)
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
@@ -381,4 +381,5 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     loss = (1.0 - target) * input + softplus_neg
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return saves_also("binary_cross_entropy_with_logits", _reduce(loss, reduction), input,
+                      target, weight, pos_weight)

@@ -19,7 +19,7 @@ from ..ops.linalg import vector_norm
 from ..ops.nn import softmax
 from ..ops.slicing import chunk
 from ..source import user_source
-from ..tensor import Tensor
+from ..tensor import Tensor, saves_also
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -30,7 +30,7 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, computed without overflow; linear above `threshold`."""
     bx = x * beta if beta != 1 else x
     smooth = _softplus(bx) * (1.0 / beta) if beta != 1 else _softplus(bx)
-    return where(bx > threshold, x, smooth)
+    return saves_also("softplus", where(bx > threshold, x, smooth), x)  # as PyTorch's
 
 
 def _softplus(z: Tensor) -> Tensor:
@@ -60,7 +60,8 @@ def relu6(x: Tensor, inplace: bool = False) -> Tensor:
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
     """x clipped to [min_val, max_val]; the derivative is 0 at the ends (PyTorch's)."""
-    return where(x <= min_val, min_val, where(x >= max_val, max_val, x))
+    return saves_also("hardtanh", where(x <= min_val, min_val, where(x >= max_val, max_val, x)),
+                      x)
 
 
 def _expm1_below_zero(x: Tensor) -> Tensor:
@@ -71,19 +72,21 @@ def _expm1_below_zero(x: Tensor) -> Tensor:
 
 
 def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return where(x > 0, x, _expm1_below_zero(x) * alpha)
+    return saves_also("elu", where(x > 0, x, _expm1_below_zero(x) * alpha), x)
 
 
 def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return where(x > 0, x, _expm1_below_zero(x * (1.0 / alpha)) * alpha)
+    return saves_also("celu", where(x > 0, x, _expm1_below_zero(x * (1.0 / alpha)) * alpha), x)
 
 
 def selu(x: Tensor, inplace: bool = False) -> Tensor:
-    return where(x > 0, x, _expm1_below_zero(x) * _SELU_ALPHA) * _SELU_SCALE
+    return saves_also("selu", where(x > 0, x, _expm1_below_zero(x) * _SELU_ALPHA) * _SELU_SCALE,
+                      x)
 
 
 def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
-    return where(x <= -3.0, 0.0, where(x >= 3.0, 1.0, x * (1.0 / 6.0) + 0.5))
+    return saves_also("hardsigmoid",
+                      where(x <= -3.0, 0.0, where(x >= 3.0, 1.0, x * (1.0 / 6.0) + 0.5)), x)
 
 
 def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
@@ -93,7 +96,7 @@ def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
 
 
 def logsigmoid(x: Tensor) -> Tensor:
-    return -softplus(-x)
+    return saves_also("logsigmoid", -softplus(-x), x)
 
 
 def softsign(x: Tensor) -> Tensor:
@@ -108,7 +111,7 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
     """x where x > 0, else weight * x, one weight per channel (dim 1) or one for all."""
     if weight.numel() > 1 and x.ndim >= 2:
         weight = weight.reshape((1, -1) + (1,) * (x.ndim - 2))
-    return where(x > 0, x, x * weight)
+    return saves_also("prelu", where(x > 0, x, x * weight), x, weight)
 
 
 def softmin(x: Tensor, dim: int | None = None) -> Tensor:
@@ -120,15 +123,16 @@ def tanhshrink(x: Tensor) -> Tensor:
 
 
 def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
-    return where(x > threshold, x, value)
+    return saves_also("threshold", where(x > threshold, x, value), x)
 
 
 def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
-    return where(x > lambd, x - lambd, where(x < -lambd, x + lambd, 0.0))
+    return saves_also("softshrink", where(x > lambd, x - lambd, where(x < -lambd, x + lambd,
+                                                                      0.0)), x)
 
 
 def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
-    return where(abs(x) > lambd, x, 0.0)
+    return saves_also("hardshrink", where(abs(x) > lambd, x, 0.0), x)
 
 
 def glu(x: Tensor, dim: int = -1) -> Tensor:
@@ -160,14 +164,16 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
     d = abs(input - target)
     if beta == 0:
-        return _reduce(d, reduction)
-    return _reduce(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+        return saves_also("smooth_l1_loss", _reduce(d, reduction), input, target)
+    return saves_also("smooth_l1_loss", _reduce(
+        where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction), input, target)
 
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                delta: float = 1.0) -> Tensor:
     d = abs(input - target)
-    return _reduce(where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction)
+    return saves_also("huber_loss", _reduce(
+        where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction), input, target)
 
 
 def kl_div(input: Tensor, target: Tensor, reduction: str = "mean",
@@ -196,7 +202,8 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
 
 
 def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    return _reduce(softplus(-target * input), reduction)
+    return saves_also("soft_margin_loss", _reduce(softplus(-target * input), reduction), input,
+                      target)
 
 
 def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0,

@@ -16,6 +16,11 @@ from ..tensor import Tensor
 
 def promote(*xs) -> list[Tensor]:
     """Tensors of one common dtype (PyTorch's rule); Python scalars become constants."""
+    if len(xs) == 2:  # (most calls: two tensors of one dtype, nothing to do)
+        a, b = xs
+        if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype \
+                and not a.weak and not b.weak:
+            return [a, b]
     like = next((x for x in xs if isinstance(x, Tensor)), None)
     dt = dtypes.result_type(xs)
     return [as_tensor(x, dt, like) for x in xs]
@@ -31,6 +36,8 @@ def promote_float(*xs) -> list[Tensor]:
 
 
 def broadcast_shapes(*shapes, op: str = "broadcast") -> tuple[int, ...]:
+    if len(shapes) == 2 and shapes[0] == shapes[1]:  # (most calls: nothing to broadcast)
+        return tuple(shapes[0])
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for i in range(-ndim, 0):
@@ -44,6 +51,8 @@ def broadcast_shapes(*shapes, op: str = "broadcast") -> tuple[int, ...]:
 
 
 def same_dtype(op: str, *xs) -> np.dtype:
+    if len(xs) == 2 and xs[0].dtype == xs[1].dtype:
+        return xs[0].dtype
     dts = {x.dtype for x in xs}
     if len(dts) != 1:
         raise DtypeError(f"{op}: operands have different dtypes "
@@ -87,17 +96,18 @@ def reduced_shape(shape, axes, keepdims) -> tuple[int, ...]:
 
 
 def unbroadcast(g: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """Sum a broadcast gradient back to the shape of the input it flowed into."""
+    """Sum a broadcast gradient back to the shape of the input it flowed into.
+
+    It calls the Tensor methods `sum` and `reshape`, which the reduction and shape groups
+    register on Tensor: this helper sits below those groups and imports neither.
+    """
     if g.shape == shape:
         return g
-    from .reduction import sum as sum_
-    from .shape import reshape
-
     lead = len(g.shape) - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
-    out = sum_(g, axes) if axes else g
-    return reshape(out, shape) if out.shape != shape else out
+    out = g.sum(axes) if axes else g
+    return out.reshape(shape) if out.shape != shape else out
 
 
 # ---------------------------------------------------------------------- sample inputs
@@ -160,10 +170,9 @@ def tangent_sum(*terms):
 
 def zeros_tangent(x: Tensor, shape=None) -> Tensor:
     """Zeros of x's dtype and backend, in x's shape or `shape` (an explicit zero tangent
-    or gradient, where rules must pass one per operand), without allocating."""
-    from .shape import broadcast_to
-
-    return broadcast_to(as_tensor(0, x.dtype, like=x), x.shape if shape is None else shape)
+    or gradient, where rules must pass one per operand), without allocating (the Tensor
+    method `broadcast_to`, registered by the shape group above this helper)."""
+    return as_tensor(0, x.dtype, like=x).broadcast_to(x.shape if shape is None else shape)
 
 
 def linear_jvp(op):

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from .. import grad_mode
 from ..errors import ArgumentError, ArgumentTypeError, SerializationError
 from ..ir import tracing
+from ..nn.module import _on_backend_of, zero_grad_of
 from ..source import user_source
 from ..tensor import Tensor
 from .guards import guard_optimizer, guard_param_state
@@ -46,8 +47,11 @@ class Optimizer:
 
     #: True where `_update` applies weight decay to the weights itself (AdamW).
     decoupled_weight_decay = False
-    #: Hyperparameters `_update` reads with `tracing.dynamic_scalar`: a compiled step reads
-    #: them at every call. Any other hyperparameter is guarded (a change retraces).
+    #: Hyperparameters `_update` reads with `tracing.dynamic_scalar` (or `hyper`): a
+    #: compiled step reads them at every call. (Also those read only by `_init_state`, as
+    #: Rprop's `lr`: state is made while tracing, so a later change reaches a compiled step
+    #: exactly when it reaches eager code.) Any other hyperparameter is guarded (a change
+    #: retraces).
     dynamic_hyperparameters: tuple = ("lr",)
     #: Dynamic hyperparameters the update's Python code branches on (`momentum != 0`):
     #: a change to or from zero retraces.
@@ -92,8 +96,6 @@ class Optimizer:
 
     # ------------------------------------------------------------------ stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
-        from ..nn.module import zero_grad_of
-
         for group in self.param_groups:
             for p in group["params"]:
                 zero_grad_of(p, set_to_none)
@@ -198,8 +200,6 @@ class Optimizer:
             group.update({k: v for k, v in saved.items() if k != "params"})
 
     def _load_param_state(self, p: Tensor, saved: dict) -> None:
-        from ..nn.module import _on_backend_of
-
         state = self.state.setdefault(p, {})
         with grad_mode.no_grad():
             for key, value in saved.items():
