@@ -11,6 +11,7 @@ through it reach the base (see `views.py`, which also defines the in-place core)
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
@@ -32,6 +33,8 @@ class Ctx:
     of tensors). `saved` are the input positions whose values the VJP reads: only those
     are version-checked, and `release()` (backward without retain_graph) frees them.
     `out` is a weak reference to the result: a strong one would be a reference cycle.
+    A node holds only what some VJP will read (see `_held`): an intermediate that no
+    VJP reads is freed as soon as the user drops it, as PyTorch frees it.
     """
 
     __slots__ = ("op", "inputs", "attrs", "versions", "parents", "saved", "out", "out_version",
@@ -39,7 +42,6 @@ class Ctx:
 
     def __init__(self, op, inputs, attrs, out=None):
         self.op = op
-        self.inputs = inputs
         self.attrs = attrs
         self.parents = tuple(x._ctx if x._ctx is not None else x if x.requires_grad else None
                              for x in inputs)
@@ -49,26 +51,50 @@ class Ctx:
         self.saved = tuple(saved)
         self.versions = tuple(inputs[i]._version for i in self.saved)
         self.out = None if out is None else weakref.ref(out)
-        # an op without a `saves` rule may read its result: that is version-checked too
-        self.out_version = out._version if rule is None and out is not None else None
+        # an op without a `saves` rule, or one that says so, reads its result: that is
+        # version-checked too, and whoever consumes the result keeps it (see `_held`)
+        reads_out = rule is None or op.saves_output
+        self.out_version = out._version if reads_out and out is not None else None
+        self.inputs = _held(inputs, self.parents, self.saved)
         self.released = False
 
-    def release(self, released_ids=frozenset()) -> None:
+    def release(self) -> None:
         """Free what backward needed (PyTorch frees saved tensors unless retain_graph).
 
         Leaves stay (the caller owns them), and so do 0-d constants (Python numbers: a
-        `mean`'s 1/n) and an input made by a node that this backward did not release
-        (that node may still be differentiated and read it as its output). The others
-        become value-less shells that keep the graph's shape. `released` then says
-        whether a second backward must be refused: it needs saved values or the result."""
+        `mean`'s 1/n). The others become value-less shells that keep the graph's shape
+        (backward hands a result that a node not yet walked reads as its output over
+        before this: see autodiff.backprop). `released` then says whether a second
+        backward must be refused: it needs saved values or the result."""
         inputs = self.inputs
         self.released = self.out_version is not None or any(
             inputs[i].shape or inputs[i].requires_grad for i in self.saved)
         self.inputs = tuple(
-            x if p is x or not x.shape and not x.requires_grad
-            or isinstance(p, Ctx) and id(p) not in released_ids else _shell(x, p)
+            x if p is x or not x.shape and not x.requires_grad or x._value is None
+            and x._tracer is None else _shell(x, p)
             for x, p in zip(inputs, self.parents))
         self.out = None
+
+
+#: inputs of at most this many elements are always kept: a shell would save next to
+#: nothing, and their values let gradcheck test each op of a small graph on its own
+SMALL = 256
+
+
+def _held(inputs, parents, saved) -> tuple:
+    """What a node keeps of its inputs: the saved ones, leaves and tensors without
+    history (the caller's data: a shell would free nothing), small ones, symbols (no
+    memory), and the results of nodes that read their own result (their VJP needs it,
+    and this is what keeps it alive without a cycle). The other results (a sum's
+    operand, what a tanh consumed) become shells, so their arrays are freed as soon as
+    the user drops them, not when the graph dies."""
+    if len(saved) == len(inputs):
+        return inputs
+    return tuple(
+        x if i in saved or p is x or p is None or x._value is None
+        or math.prod(x.shape) <= SMALL
+        or isinstance(p, Ctx) and p.out_version is not None else _shell(x, p)
+        for i, (x, p) in enumerate(zip(inputs, parents)))
 
 
 def _shell(t, ctx):

@@ -95,6 +95,7 @@ neg_op = _unary("neg", lambda g, out, x: (-g,), jvp=lambda t, out, x: -t[0])
 add_op.saves = sub_op.saves = neg_op.saves = lambda need: ()
 mul_op.saves = lambda need: tuple(1 - i for i in (0, 1) if need[i])
 div_op.saves = lambda need: (1,) if any(need) else ()
+div_op.saves_output = True  # y's gradient is -g * out / y
 add_op.document("x + y")
 sub_op.document("x - y (never called on bool)")
 mul_op.document("x * y")
@@ -226,9 +227,13 @@ sigmoid_op = _smooth("sigmoid", lambda out, x: out * (1 - out),
                      lambda: [Sample((rand_array(s, -6, 6),)) for s in ((3, 4), (), (0,))]
                      + [Sample((np.array([-100.0, -30.0, 0.0, 30.0, 100.0]),), diff=(),
                                note="saturation")])
-relu_op = _unary("relu", lambda g, out, x: (where(x > 0, g, 0.0),),
+relu_op = _unary("relu", lambda g, out, x: (where(out > 0, g, 0.0),),
                  jvp=lambda t, out, x: where(x > 0, t[0], 0.0))
 erf_op = _smooth("erf", lambda out, x: (2 / math.sqrt(math.pi)) * exp(-x * x))
+# these VJPs read only the result (relu's: out > 0 exactly where x > 0; NaN in neither):
+# the operand is not kept for backward, the result is
+for _op in (exp_op, sqrt_op, tanh_op, sigmoid_op, relu_op):
+    _op.saves, _op.saves_output = (lambda need: ()), True
 sign_op = _unary("sign", None, differentiable=False)
 exp_op.document("e ** x")
 log_op.document("natural logarithm of x (NaN below 0, -inf at 0)")

@@ -60,6 +60,9 @@ class Op:
         # gradient (None: all of them, and the output): only those are version-checked
         # and kept after backward (see tensor.Ctx)
         self.saves: Callable | None = None
+        # with a `saves` rule: whether the VJP also reads the op's result (tanh's, exp's),
+        # which consumers of the result then keep alive for it (see tensor.Ctx)
+        self.saves_output = False
         self.infer: Callable | None = None
         self.vjp: Callable | None = None
         self.jvp: Callable | None = None
