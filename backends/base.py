@@ -69,6 +69,22 @@ def rule(name: str) -> str:
     return f"[contract rule '{name}': {RULES[name]}]"
 
 
+class Inline:
+    """A specialization the plan calls directly as `fn(*arrays, *tail)`: its constant
+    trailing arguments (an axis, a flag) are written into the plan's line, so the call
+    costs no Python closure in between (a fraction of a microsecond, per node, per step:
+    the whole budget of a tiny model's step). Called with the arrays alone it does the
+    same, so it is an ordinary specialized kernel everywhere else."""
+
+    __slots__ = ("fn", "tail")
+
+    def __init__(self, fn: Callable, *tail):
+        self.fn, self.tail = fn, tail
+
+    def __call__(self, *arrays):
+        return self.fn(*arrays, *self.tail)
+
+
 class Backend:
     """Base class of backend plugins; subclass it and fill `kernels`.
 
@@ -146,7 +162,9 @@ class Backend:
         algorithm suits these shapes) are made once. It must honour every attribute
         (`keepdims` included) and give what `kernels[op](*arrays, **attrs)` gives
         (rule 'specialize-agrees'). None: use `kernels[op]`. Asked only for ops in
-        `kernels` (a subclass that removes a kernel removes its specializations too)."""
+        `kernels` (a subclass that removes a kernel removes its specializations too).
+        An `Inline(fn, *constants)` is called as `fn(*arrays, *constants)`, written
+        out in the plan's line."""
         return None
 
     #: Optional: a method `column_major(array)` giving the array's values, in its shape,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphgrad.backends.base import Inline
 from graphgrad.ops.shape import index_tuple
 
 
@@ -20,7 +21,7 @@ def _reduce(kernel, arg_types, attrs):
     if not isinstance(getattr(kernel, "__self__", None), np.ufunc):
         return lambda x: kernel(x, axis=axis, keepdims=keepdims)
     # ufunc.reduce(array, axis, dtype, out, keepdims): positional, no keyword parsing
-    return lambda x: kernel(x, axis, None, None, keepdims)
+    return Inline(kernel, axis, None, None, keepdims)
 
 
 def _constant_key(spec):
@@ -52,8 +53,7 @@ def _index_backward(kernel, arg_types, attrs):
 
 
 def _axis_only(kernel, arg_types, attrs):
-    axis = attrs["axis"]
-    return lambda *xs: kernel(*xs, axis)
+    return Inline(kernel, attrs["axis"])
 
 
 def _concat(kernel, arg_types, attrs):

@@ -43,7 +43,7 @@ def flatten_call(args, kwargs, names, backend):
         for a in args:
             if type(a) is not Tensor or a._backend is not backend or a._value is None:
                 break
-            specs.append(("tensor", a.shape, a.dtype, a.requires_grad))
+            specs.append(("tensor", a.shape, a.dtype, a._requires_grad))
             arrays.append(a._value)
         else:
             tree = _FLAT_TREES.get(len(args)) or flat_tree(len(args))
@@ -63,7 +63,7 @@ def _walk(a, path, specs, leaves, backend):
                                f"argument {path!r}", source=user_source())
         array = a._value if a._backend is backend \
             else backend.from_numpy(a._backend.to_numpy(a._value))
-        specs.append(("tensor", a.shape, a.dtype, a.requires_grad))
+        specs.append(("tensor", a.shape, a.dtype, a._requires_grad))
         leaves.append((a, array))
         return "T"
     if isinstance(a, np.ndarray):

@@ -19,7 +19,7 @@ from . import anomaly, grad_mode
 from .errors import AutogradError, ShapeError
 from .ir import tracing
 from .source import user_source
-from .tensor import Ctx, Tensor
+from .tensor import RETAINING, Ctx, Tensor
 
 _NO_SCOPE = contextlib.nullcontext()
 
@@ -132,18 +132,19 @@ def _seed(root: Tensor, gradient) -> Tensor:
     return g
 
 
-def backprop(roots, seeds, wanted=None, create_graph=False,
-             retain_graph=None) -> dict[int, tuple[Tensor, Tensor]]:
+def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
+             retained: bool = False) -> dict[int, tuple[Tensor, Tensor]]:
     """Cotangents of `roots` (seeded with `seeds`) pushed back to every leaf.
 
-    Returns `{id(tensor): (tensor, gradient)}` for the leaves, and for the tensors in `wanted`
-    (which may be non-leaves). When `wanted` is given, only the part of the graph that
-    leads to it is walked, and leaves outside that part get nothing. Unless
-    `retain_graph` (default: `create_graph`), each node frees its saved values as soon
-    as its VJP has run (see `_Release`), so a backward holds little more than the
-    cotangents.
+    Returns `{id(tensor): (tensor, gradient)}` for the leaves, for the tensors in `wanted`
+    (which may be non-leaves), and with `retained` for non-leaves that `retain_grad()`.
+    When `wanted` is given, only the part of the graph that leads to it is walked, and
+    leaves outside that part get nothing. Unless `retain_graph` (default:
+    `create_graph`), each node frees its saved values as soon as its VJP has run (see
+    `_Release`), so a backward holds little more than the cotangents.
     """
     retain = create_graph if retain_graph is None else retain_graph
+    retaining = retained and len(RETAINING) > 0
     wanted_nodes = {id(_node(t)): t for t in wanted or ()}
     grads: dict[int, Tensor] = {}
     for r, s in zip(roots, seeds):
@@ -160,11 +161,16 @@ def backprop(roots, seeds, wanted=None, create_graph=False,
                 g = grads.pop(id(n), None)
                 if g is None:
                     continue
+                if _grad_hooks and id(n) in _grad_hooks:
+                    g = _run_grad_hooks(_grad_hooks[id(n)], g)
                 if id(n) in wanted_nodes:
                     t = wanted_nodes[id(n)]
                     results[id(t)] = (t, g)
                 elif not isinstance(n, Ctx):
                     results[id(n)] = (n, g)
+                elif retaining and n in RETAINING and n.out is not None and n.out() is not None:
+                    t = n.out()
+                    results[id(t)] = (t, g)
                 if isinstance(n, Ctx):
                     with _scope_of(n):
                         _push_back(n, g, grads, needed)
@@ -259,7 +265,8 @@ def backward(root: Tensor, gradient=None, retain_graph=None, create_graph: bool 
             source=user_source())
     with tracing.phase("backward"):
         seed = _seed(root, gradient)
-    grads = backprop([root], [seed], create_graph=create_graph, retain_graph=retain_graph)
+    grads = backprop([root], [seed], create_graph=create_graph, retain_graph=retain_graph,
+                     retained=True)
     with grad_mode.set_grad_enabled(create_graph):
         for leaf, g in grads.values():
             if not create_graph:
@@ -275,14 +282,56 @@ _post_accumulate_hooks: dict[int, dict[int, Callable]] = {}
 _hook_ids = itertools.count()
 
 
+#: id(node) -> {handle id: hook}: `Tensor.register_hook`, called with the gradient
+#: flowing into the node (a leaf tensor, or the Ctx that made a non-leaf).
+_grad_hooks: dict[int, dict[int, Callable]] = {}
+
+
 class RemovableHandle:
     """What registering a hook returns: `handle.remove()` takes the hook away."""
 
-    def __init__(self, key: int, hook_id: int):
+    def __init__(self, key: int, hook_id: int, table: dict | None = None):
         self._key, self._id = key, hook_id
+        self._table = _post_accumulate_hooks if table is None else table
 
     def remove(self) -> None:
-        _post_accumulate_hooks.get(self._key, {}).pop(self._id, None)
+        self._table.get(self._key, {}).pop(self._id, None)
+
+
+def _add_hook(table: dict, owner, hook: Callable) -> RemovableHandle:
+    key = id(owner)
+    if key not in table:
+        table[key] = {}
+        weakref.finalize(owner, table.pop, key, None)
+    handle = RemovableHandle(key, next(_hook_ids), table)
+    table[key][handle._id] = hook
+    return handle
+
+
+def register_hook(t: Tensor, hook: Callable) -> RemovableHandle:
+    """Call `hook(grad)` whenever a gradient with respect to `t` is computed; a tensor it
+    returns replaces the gradient (PyTorch's `Tensor.register_hook`: inspecting or
+    clipping gradients on their way back)."""
+    if not t.requires_grad:
+        raise AutogradError("cannot register a hook on a tensor that doesn't require "
+                            "gradient", source=user_source())
+    return _add_hook(_grad_hooks, t._ctx if t._ctx is not None else t, hook)
+
+
+def _run_grad_hooks(hooks: dict, g: Tensor) -> Tensor:
+    for hook in list(hooks.values()):
+        out = hook(g)
+        if out is not None:
+            if not isinstance(out, Tensor) or out.shape != g.shape:
+                raise AutogradError(f"a gradient hook returned {type(out).__name__} "
+                                    f"{getattr(out, 'shape', '')}; it must return None or a "
+                                    f"tensor of the gradient's shape {g.shape}",
+                                    source=user_source())
+            g = out
+    return g
+
+
+Tensor.register_hook = register_hook
 
 
 def register_post_accumulate_grad_hook(leaf: Tensor, hook: Callable) -> RemovableHandle:
@@ -292,13 +341,7 @@ def register_post_accumulate_grad_hook(leaf: Tensor, hook: Callable) -> Removabl
     if not leaf.is_leaf or not leaf.requires_grad:
         raise AutogradError("post-accumulate-grad hooks go on leaf tensors that require grad",
                             source=user_source())
-    key = id(leaf)
-    if key not in _post_accumulate_hooks:
-        _post_accumulate_hooks[key] = {}
-        weakref.finalize(leaf, _post_accumulate_hooks.pop, key, None)
-    handle = RemovableHandle(key, next(_hook_ids))
-    _post_accumulate_hooks[key][handle._id] = hook
-    return handle
+    return _add_hook(_post_accumulate_hooks, leaf, hook)
 
 
 Tensor.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook

@@ -138,6 +138,8 @@ class CompiledFunction:
         except Exception as exc:
             raise self._runtime_error(entry, exc) from exc
         backend = entry.plan.backend
+        if entry.lone:
+            return Tensor._wrap(outs[0], backend)
         n_out = entry.n_outputs
         if entry.plain:  # no write-backs, mode switches or argument grads
             return entry.rebuild([Tensor._wrap(o, backend) for o in outs[:n_out]])

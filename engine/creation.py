@@ -17,6 +17,7 @@ import numpy as np
 from . import dtypes
 from .backends.registry import default_backend, get_backend, seed_all
 from .errors import AllocationError, ArgumentError, ArgumentTypeError, DtypeError, ShapeError
+from .generator import check as check_generator
 from .ir import tracing
 from .source import user_source
 from .tensor import Tensor
@@ -179,8 +180,9 @@ def _shape(size) -> tuple[int, ...]:
     return shape
 
 
-def full(size, fill_value, dtype=None, requires_grad=False, backend=None) -> Tensor:
-    return _filled(size, fill_value, dtype, requires_grad, backend, "full")
+def full(size, fill_value, dtype=None, requires_grad=False, backend=None, *,
+         device=None) -> Tensor:
+    return _filled(size, fill_value, dtype, requires_grad, device or backend, "full")
 
 
 def _filled(size, fill_value, dtype, requires_grad, backend, what: str) -> Tensor:
@@ -209,19 +211,25 @@ def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
                    "empty")
 
 
-def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    return full(t.shape, 0, dtype or t.dtype, requires_grad, t._backend)
+def zeros_like(t: Tensor, dtype=None, requires_grad=False, *, device=None) -> Tensor:
+    return full(t.shape, 0, dtype or t.dtype, requires_grad, device or t._backend)
 
 
-def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    return full(t.shape, 1, dtype or t.dtype, requires_grad, t._backend)
+def ones_like(t: Tensor, dtype=None, requires_grad=False, *, device=None) -> Tensor:
+    return full(t.shape, 1, dtype or t.dtype, requires_grad, device or t._backend)
 
 
-def full_like(t: Tensor, fill_value, dtype=None, requires_grad=False) -> Tensor:
-    return full(t.shape, fill_value, dtype or t.dtype, requires_grad, t._backend)
+def full_like(t: Tensor, fill_value, dtype=None, requires_grad=False, *,
+              device=None) -> Tensor:
+    return full(t.shape, fill_value, dtype or t.dtype, requires_grad, device or t._backend)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
+def empty_like(t: Tensor, dtype=None, requires_grad=False, *, device=None) -> Tensor:
+    return zeros_like(t, dtype, requires_grad, device=device)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False, *,
+           device=None) -> Tensor:
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -233,20 +241,23 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
     check_allocation((count,), np.float64, "arange")
     arr = np.arange(start, end, step)
     return tensor(arr, dtype=dtype or (dtypes.default_float if arr.dtype.kind == "f"
-                                       else dtypes.int64), requires_grad=requires_grad)
+                                       else dtypes.int64), requires_grad=requires_grad,
+                  device=device)
 
 
-def linspace(start, end, steps: int, dtype=None, requires_grad=False) -> Tensor:
+def linspace(start, end, steps: int, dtype=None, requires_grad=False, *,
+             device=None) -> Tensor:
     check_allocation(_shape((steps,)), np.float64, "linspace")
     return tensor(np.linspace(start, end, steps), dtype=dtype or dtypes.default_float,
-                  requires_grad=requires_grad)
+                  requires_grad=requires_grad, device=device)
 
 
-def eye(n: int, m: int | None = None, dtype=None, requires_grad=False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype=None, requires_grad=False, *,
+        device=None) -> Tensor:
     shape = _shape((n, n if m is None else m))
     check_allocation(shape, np.float64, "eye")
     return tensor(np.eye(*shape), dtype=dtype or dtypes.default_float,
-                  requires_grad=requires_grad)
+                  requires_grad=requires_grad, device=device)
 
 
 # ---------------------------------------------------------------------- random
@@ -269,37 +280,49 @@ def manual_seed(seed: int) -> None:
     seed_all(value % 2**64)
 
 
-def _random(op_name, shape, dtype, requires_grad=False, **attrs) -> Tensor:
+def _random(op_name, shape, dtype, requires_grad=False, generator=None, device=None,
+            **attrs) -> Tensor:
+    """A draw from the backend's generator (an op, also inside a compiled step), or,
+    with `generator`, from that Generator on the host (eagerly)."""
     from .ops.registry import get_op
 
     check_allocation(shape, dtype, op_name)
-    t = get_op(op_name)(shape=shape, dtype=dtype, **attrs)
+    if check_generator(generator) is not None:
+        t = tensor(generator.draw(op_name, shape, dtype, **attrs), dtype=dtype, device=device)
+    else:
+        t = get_op(op_name)(shape=shape, dtype=dtype, **attrs)
+        if device is not None and _backend(device) is not t._backend:
+            t = t.to(device)
     if requires_grad:
         t.requires_grad_(True)
     return t
 
 
-def rand(*size, dtype=None, requires_grad=False) -> Tensor:
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1)."""
-    return _random("rand", _shape(size), dtypes.as_dtype(dtype or dtypes.default_float),
-                   requires_grad)
+    return _random("rand", _shape(size), _float_dtype(dtype, "rand"), requires_grad,
+                   generator, device)
 
 
-def randn(*size, dtype=None, requires_grad=False) -> Tensor:
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples."""
-    return _random("randn", _shape(size), dtypes.as_dtype(dtype or dtypes.default_float),
-                   requires_grad)
+    return _random("randn", _shape(size), _float_dtype(dtype, "randn"), requires_grad,
+                   generator, device)
 
 
-def randint(low, high=None, size=(), dtype=None) -> Tensor:
-    """Integers uniform in [low, high)."""
-    if high is None:
+def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None,
+            requires_grad=False) -> Tensor:
+    """Integers uniform in [low, high) (`randint(high, size)` draws from [0, high))."""
+    if isinstance(high, (tuple, list)):  # randint(high, size)
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
-    return _random("randint", tuple(size), dtypes.as_dtype(dtype or dtypes.int64),
-                   low=int(low), high=int(high))
+    return _random("randint", _shape((size,)), dtypes.as_dtype(dtype or dtypes.int64),
+                   requires_grad, generator, device, low=int(low), high=int(high))
 
 
-def randperm(n: int, dtype=None) -> Tensor:
+def randperm(n: int, *, generator=None, dtype=None, device=None,
+             requires_grad=False) -> Tensor:
     """A random permutation of 0..n-1."""
     try:
         n = operator.index(n)
@@ -309,12 +332,50 @@ def randperm(n: int, dtype=None) -> Tensor:
     if n < 0:
         raise ArgumentError(f"randperm: n must be non-negative, got {n}", op="randperm",
                             source=user_source())
-    return _random("randperm", (n,), dtypes.as_dtype(dtype or dtypes.int64))
+    return _random("randperm", (n,), dtypes.as_dtype(dtype or dtypes.int64), requires_grad,
+                   generator, device)
 
 
-def rand_like(t: Tensor) -> Tensor:
-    return rand(*t.shape, dtype=t.dtype)
+def _float_dtype(dtype, op: str):
+    dtype = dtypes.as_dtype(dtype or dtypes.default_float)
+    if dtype.kind != "f":
+        raise DtypeError(f"{op}: draws floating-point numbers, got dtype {dtype}", op=op,
+                         source=user_source())
+    return dtype
 
 
-def randn_like(t: Tensor) -> Tensor:
-    return randn(*t.shape, dtype=t.dtype)
+def rand_like(t: Tensor, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return rand(*t.shape, dtype=dtype or t.dtype, device=device or t._backend.name,
+                requires_grad=requires_grad)
+
+
+def randn_like(t: Tensor, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return randn(*t.shape, dtype=dtype or t.dtype, device=device or t._backend.name,
+                 requires_grad=requires_grad)
+
+
+def randint_like(t: Tensor, low, high=None, *, dtype=None, device=None,
+                 requires_grad=False) -> Tensor:
+    return randint(low, high, t.shape, dtype=dtype or t.dtype,
+                   device=device or t._backend.name, requires_grad=requires_grad)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           requires_grad=False) -> Tensor:
+    """Samples of N(mean, std^2): `normal(0.0, 1.0, size=(3, 4))`, or with tensor `mean`
+    and/or `std` (broadcast together) and no `size`."""
+    if size is None:
+        shape = np.broadcast_shapes(*(tuple(getattr(v, "shape", ())) for v in (mean, std)))
+    else:
+        shape = _shape((size,))
+    out = randn(*shape, generator=generator, dtype=dtype, device=device) * std + mean
+    return out.detach().requires_grad_(True) if requires_grad else out
+
+
+def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:
+    """1 with probability `input` (elementwise; or `p` where given), else 0, in
+    `input`'s dtype."""
+    probs = input if p is None else p
+    u = rand(*input.shape, generator=generator, dtype=dtypes.float64,
+             device=input._backend.name)
+    return (u < probs).astype(input.dtype)

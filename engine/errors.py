@@ -60,6 +60,11 @@ class ArgumentTypeError(GraphgradError, TypeError):
     """An argument of the wrong Python type (`SGD(lr="0.1")`, `p.grad = [...]`)."""
 
 
+class UnsupportedError(GraphgradError, NotImplementedError):
+    """An option PyTorch has and graphgrad does not implement (yet): said plainly, naming
+    the option, instead of a different result."""
+
+
 class AllocationError(GraphgradError, MemoryError):
     """A tensor too large to allocate; the message says how many bytes were asked for."""
 

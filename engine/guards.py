@@ -149,6 +149,9 @@ def _attribute_guards(tracer):
             op = "is" if value is None or type(value) is bool else "=="
             yield Guard(f"{where} changed (traced with {value!r})",
                         f"{{0}}.get({attr!r}, {{2}}) {op} {{1}}", (table, value, _MISSING))
+        elif _is_plain_container(value):  # a list changed in place is still the same list
+            yield Guard(f"{where} changed (traced with {_short(value)})",
+                        f"{{0}}.get({attr!r}, {{2}}) == {{1}}", (table, _copy(value), _MISSING))
         else:
             yield Guard(f"{where} is a different object than when traced",
                         f"{{0}}.get({attr!r}) is {{1}}", (table, value))
@@ -180,7 +183,7 @@ def _state_guards(tracer):
                     "{0}.shape == {1} and {0}.dtype is {2}", (t, t.shape, t.dtype))
         if t.requires_grad:
             yield Guard(f"{name}.requires_grad was True when traced",
-                        "{0}.requires_grad is True", (t,))
+                        "{0}._requires_grad is True", (t,))
 
 
 def _binding_guards(fn, names):

@@ -101,26 +101,34 @@ def masked_fill_(self, mask, value) -> Tensor:
     return self._inplace(lambda s: where(mask, value, s))
 
 
-def _draw(kind: str, like: Tensor) -> Tensor:
+def _draw(kind: str, like: Tensor, generator=None) -> Tensor:
     """Samples in float64 (as nn.init draws them, so both give the same numbers), moved to
     `like`'s backend."""
 
-    draw = (randn if kind == "normal" else rand)(*like.shape, dtype=dtypes.float64)
+    draw = (randn if kind == "normal" else rand)(*like.shape, dtype=dtypes.float64,
+                                                 generator=generator)
     if draw._value is not None and draw._backend is not like._backend:
         draw = draw.to(like._backend.name)
     return draw
 
 
 @tensor_method()
-def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
     """Fill with samples of N(mean, std^2) (`m.weight.data.normal_(0, 0.02)`)."""
-    return self._inplace(lambda s: overwrite(s, _draw("normal", s) * std + mean))
+    return self._inplace(lambda s: overwrite(s, _draw("normal", s, generator) * std + mean))
 
 
 @tensor_method()
-def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
     """Fill with samples uniform in [a, b)."""
-    return self._inplace(lambda s: overwrite(s, _draw("uniform", s) * (b - a) + a))
+    return self._inplace(lambda s: overwrite(s, _draw("uniform", s, generator) * (b - a) + a))
+
+
+@tensor_method()
+def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
+    """Fill with 1 with probability `p` (a number or a tensor), else 0."""
+    return self._inplace(lambda s: overwrite(s, (_draw("uniform", s, generator) < p)
+                                             .astype(s.dtype)))
 
 
 def setitem(self, key, value) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from .errors import UnsupportedError
 from .ops.linalg import vector_norm
+from .source import user_source
 from .tensor import Tensor
 
 __all__ = ["norm", "vector_norm"]
@@ -15,5 +17,6 @@ def norm(x: Tensor, ord=None, dim=None, keepdim: bool = False) -> Tensor:
         return vector_norm(x, 2, dim, keepdim)
     if isinstance(ord, str) or (dim is None and x.ndim == 2) or \
             (isinstance(dim, tuple) and len(dim) == 2):
-        raise NotImplementedError(f"linalg.norm: matrix norm ord={ord!r} is not supported")
+        raise UnsupportedError(f"linalg.norm: matrix norm ord={ord!r} is not supported",
+                               source=user_source())
     return vector_norm(x, ord, dim, keepdim)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import pytree
 from .ir.graph import Graph
 
 MAX_RECORDS = 64  # trace records kept per compiled function (the newest)
@@ -60,6 +61,8 @@ class Entry:
         self.mode_sets = tuple(getattr(graph, "mode_sets", ()))  # (module, training)
         self.n_outputs = len(optimized.outputs) - len(self.input_writes)
         self.plain = not (self.input_writes or self.mode_sets or optimized.input_grads)
+        # the commonest step returns one tensor (the loss): _run wraps it, nothing more
+        self.lone = self.plain and self.n_outputs == 1 and rebuild is pytree.first
 
     @property
     def source(self) -> str:

@@ -11,8 +11,13 @@ def flatten(obj, is_leaf):
     leaves: list = []
     tree = _walk(obj, is_leaf, leaves)
     if tree == ("leaf",):
-        return leaves, lambda values: values[0]
+        return leaves, first
     return leaves, lambda values: _build(tree, iter(values))
+
+
+def first(values):
+    """The rebuild of a lone leaf (callers recognise it to skip rebuilding)."""
+    return values[0]
 
 
 def _walk(x, is_leaf, leaves: list):

@@ -12,6 +12,7 @@ through it reach the base (see `views.py`, which also defines the in-place core)
 from __future__ import annotations
 
 import math
+import warnings
 import weakref
 
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from . import dtypes, grad_mode
 from .device import backend_of
 from .device import device as Device
-from .errors import AutogradError, DtypeError, ShapeError, TracingError
+from .errors import ArgumentTypeError, AutogradError, DtypeError, ShapeError, TracingError
 from .ir import tracing
 from .source import user_source
 
@@ -106,6 +107,10 @@ def _shell(t, ctx):
     return s
 
 
+#: Nodes whose result keeps its gradient at backward() (`retain_grad()` on a non-leaf);
+#: a node leaves the set with the graph it belongs to.
+RETAINING: weakref.WeakSet = weakref.WeakSet()
+
 #: PyTorch's names for the backward of ops whose graphgrad name differs from its own.
 _TORCH_NAMES = {"identity": "Clone", "matmul": "Mm", "pow_scalar": "Pow",
                 "broadcast_to": "Expand", "reshape": "View", "index": "Index",
@@ -169,7 +174,11 @@ class Tensor:
         self._ctx = None
         self._grad = None
         self._backend = backend
-        self._make_root()
+        self._vc = [0]  # (_make_root, inlined: every eager op and compiled result comes here)
+        self._base = None
+        self._steps = ()
+        self._linked = True
+        self._views = None
         tracer = tracing.current
         if tracer is not None:
             tracer.note_created(self)
@@ -236,12 +245,12 @@ class Tensor:
     def __iter__(self):
         """Iterate over the first dimension (`w, b = params`), as PyTorch does."""
         if not self.shape:
-            raise TypeError("iteration over a 0-d tensor")
+            raise ArgumentTypeError("iteration over a 0-d tensor", source=user_source())
         return (self[i] for i in range(self.shape[0]))
 
     def __len__(self) -> int:
         if not self.shape:
-            raise TypeError("len() of a 0-d tensor")
+            raise ArgumentTypeError("len() of a 0-d tensor", source=user_source())
         return self.shape[0]
 
     @property
@@ -337,6 +346,12 @@ class Tensor:
         tracer = tracing.current
         if tracer is not None:
             tracer.note_grad_read(self)
+        elif self._grad is None and self._ctx is not None and self._ctx not in RETAINING:
+            warnings.warn(
+                "The .grad attribute of a tensor that is not a leaf is being read: "
+                "backward() does not fill it. Call .retain_grad() on it before backward() "
+                "to keep its gradient, or read the .grad of the leaf tensors instead",
+                UserWarning, stacklevel=2)
         return self._grad
 
     @grad.setter
@@ -385,8 +400,23 @@ class Tensor:
             self._assign(other.detach(), check_leaf=False)
 
     def retain_grad(self) -> None:
-        # Only leaves keep a .grad here (PyTorch's retain_grad on non-leaves is not built).
-        raise AutogradError("retain_grad() is not supported; make the tensor a leaf instead")
+        """Keep this non-leaf's gradient in `.grad` at the next `backward()` (as PyTorch
+        does: a way to look inside a network while learning; leaves keep theirs anyway)."""
+        if not self._requires_grad:
+            raise AutogradError("can't retain_grad on a tensor that has requires_grad=False",
+                                source=user_source())
+        if self._ctx is None:
+            return
+        if self._value is None:
+            raise TracingError("retain_grad() inside a compiled step: the gradient of an "
+                               "intermediate value exists only while the plan runs; return "
+                               "it from the step instead (e.g. gg.autograd.grad(loss, h))",
+                               source=user_source())
+        RETAINING.add(self._ctx)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._ctx is not None and self._ctx in RETAINING
 
     # ---------------------------------------------------------------- conversion
     def to(self, *args, dtype=None, device=None, non_blocking: bool = False,

@@ -13,7 +13,7 @@ import math
 
 from .. import dtypes
 from ..creation import as_tensor, empty
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError, UnsupportedError
 from ..ops.elementwise import where
 from ..source import user_source
 from ..tensor import Tensor
@@ -41,10 +41,12 @@ class MultiheadAttention(Module):
         super().__init__()
         if add_bias_kv or add_zero_attn or kdim not in (None, embed_dim) \
                 or vdim not in (None, embed_dim):
-            raise NotImplementedError("MultiheadAttention: add_bias_kv, add_zero_attn and "
-                                      "kdim/vdim other than embed_dim are not supported")
+            raise UnsupportedError("MultiheadAttention: add_bias_kv, add_zero_attn and "
+                                   "kdim/vdim other than embed_dim are not supported",
+                                   source=user_source())
         if embed_dim % num_heads:
-            raise ValueError(f"embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
+            raise ArgumentError(f"embed_dim {embed_dim} must be divisible by num_heads {num_heads}",
+                                source=user_source())
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, float(dropout)
         self.head_dim, self.batch_first = embed_dim // num_heads, batch_first
         dt = dtypes.as_dtype(dtype) if dtype is not None else None

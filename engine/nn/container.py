@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
+from ..errors import IndexingError
+from ..source import user_source
 from .module import Module
 
 
@@ -14,8 +16,8 @@ class _IndexedModules(Module):
     def _index(self, idx: int) -> str:
         n = len(self._modules)
         if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range for {type(self).__name__} of "
-                             f"length {n}")
+            raise IndexingError(f"index {idx} is out of range for {type(self).__name__} of "
+                                f"length {n}", source=user_source())
         return list(self._modules)[idx % n]
 
     def __getitem__(self, idx):

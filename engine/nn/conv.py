@@ -7,13 +7,18 @@ import math
 
 from .. import dtypes
 from ..creation import empty
-from ..errors import GraphgradError
+from ..errors import ArgumentError
+from ..ops.slicing import pad
 from ..source import user_source
 from ..tensor import Tensor
 from . import init
 from .functional_conv import conv_nd, conv_padding, ntuple
 from .module import Module
 from .parameter import Parameter
+
+#: Conv's padding_mode -> F.pad's mode.
+_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",
+              "circular": "circular"}
 
 
 class _ConvNd(Module):
@@ -27,12 +32,11 @@ class _ConvNd(Module):
                  padding_mode: str = "zeros", device=None, dtype=None):
         super().__init__()
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
-                             f"must be divisible by groups ({groups})")
-        if padding_mode != "zeros":
-            raise GraphgradError(f"{type(self).__name__}: padding_mode={padding_mode!r} is "
-                                 f"not supported (only 'zeros')", op=self._op,
-                                 source=user_source())
+            raise ArgumentError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
+                                f"must be divisible by groups ({groups})", source=user_source())
+        if padding_mode not in _PAD_MODES:
+            raise ArgumentError(f"padding_mode must be one of {sorted(_PAD_MODES)}, got "
+                                f"{padding_mode!r}", op=self._op, source=user_source())
         nd = self._nd
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = ntuple(kernel_size, nd, "kernel_size", self._op)
@@ -61,8 +65,16 @@ class _ConvNd(Module):
                 init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
-        return conv_nd(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                     self.groups, self._nd, self._op)
+        if self.padding_mode == "zeros":
+            return conv_nd(x, self.weight, self.bias, self.stride, self.padding,
+                           self.dilation, self.groups, self._nd, self._op)
+        # PyTorch's way: pad with the mode first, then convolve without padding
+        pairs = conv_padding(self.padding, self.kernel_size, self.stride, self.dilation,
+                             self._op)
+        amounts = tuple(a for before, after in reversed(pairs) for a in (before, after))
+        x = pad(x, amounts, mode=_PAD_MODES[self.padding_mode])
+        return conv_nd(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups,
+                       self._nd, self._op)
 
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -73,6 +85,8 @@ class _ConvNd(Module):
             s += f", dilation={self.dilation}"
         if self.groups != 1:
             s += f", groups={self.groups}"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s + (", bias=False" if self.bias is None else "")
 
 

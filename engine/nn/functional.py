@@ -61,7 +61,8 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
         return x * 0.5 * (tanh(inner) + 1.0)
     if approximate != "none":
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}",
+                            source=user_source())
     return x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0)
 
 
@@ -423,7 +424,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     """
     L, S = query.shape[-2], key.shape[-2]
     if is_causal and attn_mask is not None:
-        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
+        raise ArgumentError("scaled_dot_product_attention: pass attn_mask or is_causal, not both",
+                            source=user_source())
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     scores = query @ key.transpose(-2, -1)
     if is_causal:

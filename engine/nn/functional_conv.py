@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ..creation import as_tensor
-from ..errors import GraphgradError, ShapeError
+from ..errors import ArgumentError, ShapeError, UnsupportedError
 from ..ops.conv import conv_op, max_pool_op, out_size, sum_pool_op
 from ..source import user_source
 from ..tensor import Tensor
@@ -57,10 +57,11 @@ def conv_padding(padding, kernel, stride, dilation, op: str) -> tuple[tuple[int,
         if padding == "valid":
             return ((0, 0),) * nd
         if padding != "same":
-            raise ValueError(f"Invalid padding string {padding!r}, should be one of "
-                             f"{{'valid', 'same'}}")
+            raise ArgumentError(f"Invalid padding string {padding!r}, should be one of "
+                                f"{{'valid', 'same'}}", source=user_source())
         if any(s != 1 for s in stride):
-            raise ValueError("padding='same' is not supported for strided convolutions")
+            raise ArgumentError("padding='same' is not supported for strided convolutions",
+                                source=user_source())
         total = [d * (k - 1) for k, d in zip(kernel, dilation)]
         return tuple((t // 2, t - t // 2) for t in total)
     return tuple((p, p) for p in ntuple(padding, nd, "padding", op))
@@ -119,9 +120,9 @@ def _ceil_extra(size, k, s, p, d) -> int:
 
 def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, op):
     if return_indices:
-        raise GraphgradError(f"{op}: return_indices=True is not supported (the gradient "
-                             f"needs no indices); use return_indices=False", op=op,
-                             source=user_source())
+        raise UnsupportedError(f"{op}: return_indices=True is not supported (the gradient "
+                               f"needs no indices); use return_indices=False", op=op,
+                               source=user_source())
     x, unbatched = _batched(x, nd, op)
     kernel, stride, pads, dilation = _pool_geometry(x, kernel_size, stride, padding, dilation,
                                                     ceil_mode, nd, op)

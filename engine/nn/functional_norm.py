@@ -7,7 +7,7 @@ normalization, which also updates running statistics, is `functional.batch_norm`
 
 from __future__ import annotations
 
-from ..errors import DtypeError, GraphgradError, ShapeError
+from ..errors import ArgumentError, DtypeError, ShapeError, UnsupportedError
 from ..ops.elementwise import where
 from ..source import user_source
 from ..tensor import Tensor
@@ -61,8 +61,8 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
                                          ("scale_grad_by_freq", scale_grad_by_freq),
                                          ("sparse", sparse)) if on]
     if unsupported:
-        raise GraphgradError(f"embedding: {', '.join(unsupported)} is not supported; leave "
-                             f"it at its default", op="embedding", source=user_source())
+        raise UnsupportedError(f"embedding: {', '.join(unsupported)} is not supported; leave "
+                               f"it at its default", op="embedding", source=user_source())
     if input.dtype.kind not in "iu":
         raise DtypeError(f"embedding: indices must be an integer tensor, got {input.dtype}",
                          op="embedding", source=user_source())
@@ -77,8 +77,8 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
 def padding_idx_of(padding_idx: int, num_embeddings: int) -> int:
     """A padding_idx in [0, num_embeddings) (negative counts from the end, as PyTorch)."""
     if not -num_embeddings <= padding_idx < num_embeddings:
-        raise ValueError(f"padding_idx must be within num_embeddings ({num_embeddings}), "
-                         f"got {padding_idx}")
+        raise ArgumentError(f"padding_idx must be within num_embeddings ({num_embeddings}), "
+                            f"got {padding_idx}", source=user_source())
     return padding_idx % num_embeddings
 
 

@@ -10,6 +10,8 @@ import math
 
 from .. import dtypes, grad_mode
 from ..creation import rand, randn
+from ..errors import ArgumentError
+from ..source import user_source
 from ..tensor import Tensor
 
 __all__ = [
@@ -34,7 +36,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"unsupported nonlinearity {nonlinearity!r}")
+    raise ArgumentError(f"unsupported nonlinearity {nonlinearity!r}", source=user_source())
 
 
 def _fill(t: Tensor, values: Tensor) -> Tensor:
@@ -69,21 +71,22 @@ def eye_(t: Tensor) -> Tensor:
     from ..creation import eye
 
     if t.ndim != 2:
-        raise ValueError("eye_: only 2-D tensors are supported")
+        raise ArgumentError("eye_: only 2-D tensors are supported", source=user_source())
     return _fill(t, eye(*t.shape, dtype=t.dtype))
 
 
 def _calculate_fan_in_and_fan_out(t: Tensor) -> tuple[int, int]:
     if t.ndim < 2:
-        raise ValueError("fan in and fan out can not be computed for a tensor with fewer "
-                         "than 2 dimensions")
+        raise ArgumentError("fan in and fan out can not be computed for a tensor with fewer "
+                            "than 2 dimensions", source=user_source())
     receptive = math.prod(t.shape[2:]) if t.ndim > 2 else 1
     return t.shape[1] * receptive, t.shape[0] * receptive
 
 
 def _fan(t: Tensor, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"mode {mode!r} not supported, please use one of fan_in, fan_out")
+        raise ArgumentError(f"mode {mode!r} not supported, please use one of fan_in, fan_out",
+                            source=user_source())
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
     return fan_in if mode == "fan_in" else fan_out
 

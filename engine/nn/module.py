@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 
 from .. import dtypes, grad_mode
 from ..device import device as Device
-from ..errors import SerializationError
+from ..errors import ArgumentTypeError, SerializationError
 from ..ir import tracing
 from ..source import user_source
 from ..tensor import Tensor
@@ -56,9 +56,9 @@ class Module:
         # with the tensor as a setting and fail later with a confusing message.
         if any(isinstance(a, Tensor) for a in args):
             name = cls.__name__
-            raise TypeError(f"nn.{name} is a class, and it was called on a tensor: make the "
-                            f"module first, then call it (`layer = nn.{name}(...)`, then "
-                            f"`layer(x)`)")
+            raise ArgumentTypeError(f"nn.{name} is a class, and it was called on a tensor: "
+                                    f"make the module first, then call it (`layer = "
+                                    f"nn.{name}(...)`, then `layer(x)`)", source=user_source())
         return super().__new__(cls)
 
     def __init__(self):
@@ -91,16 +91,18 @@ class Module:
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         params = self._registry("_parameters")
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
-                            f"'{name}' (gg.nn.Parameter or None required)")
+            raise ArgumentTypeError(f"cannot assign '{type(param).__name__}' object to "
+                                    f"parameter '{name}' (gg.nn.Parameter or None required)",
+                                    source=user_source())
         self._forget(name, keep="_parameters")
         params[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         buffers = self._registry("_buffers")
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer "
-                            f"'{name}' (gg.Tensor or None required)")
+            raise ArgumentTypeError(f"cannot assign '{type(tensor).__name__}' object to "
+                                    f"buffer '{name}' (gg.Tensor or None required)",
+                                    source=user_source())
         self._forget(name, keep="_buffers")
         buffers[name] = tensor
         if not persistent:
@@ -109,10 +111,12 @@ class Module:
     def add_module(self, name: str, module: Module | None) -> None:
         modules = self._registry("_modules")
         if isinstance(module, type) and issubclass(module, Module):
-            raise TypeError(f"{name!r}: nn.{module.__name__} is a class; pass a module "
-                            f"instance, nn.{module.__name__}()")
+            raise ArgumentTypeError(f"{name!r}: nn.{module.__name__} is a class; pass a "
+                                    f"module instance, nn.{module.__name__}()",
+                                    source=user_source())
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+            raise ArgumentTypeError(f"{type(module).__name__} is not a Module subclass",
+                                    source=user_source())
         self._forget(name, keep="_modules")
         modules[name] = module
 

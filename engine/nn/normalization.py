@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from .. import dtypes
 from ..creation import ones, zeros
+from ..errors import ArgumentError
+from ..source import user_source
 from ..tensor import Tensor
 from .functional_norm import group_norm, layer_norm
 from .module import Module
@@ -58,7 +60,8 @@ class GroupNorm(Module):
                  affine: bool = True, device=None, dtype=None):
         super().__init__()
         if num_channels % num_groups:
-            raise ValueError("num_channels must be divisible by num_groups")
+            raise ArgumentError("num_channels must be divisible by num_groups",
+                                source=user_source())
         self.num_groups, self.num_channels, self.eps, self.affine = \
             num_groups, num_channels, eps, affine
         _affine(self, (num_channels,), affine, True, dtype, device)

@@ -13,7 +13,7 @@ import math
 
 from .. import dtypes
 from ..creation import empty, zeros
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError, UnsupportedError
 from ..ops.recurrent import GATES, gru_seq_op, lstm_seq_op, rnn_seq_op
 from ..ops.shape import cat, stack
 from ..source import user_source
@@ -46,12 +46,14 @@ class RNNBase(Module):
                  device=None, dtype=None):
         super().__init__()
         if proj_size:
-            raise NotImplementedError("LSTM proj_size is not supported by graphgrad")
+            raise UnsupportedError("LSTM proj_size is not supported by graphgrad",
+                                   source=user_source())
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or "
-                             "'relu'.")
+            raise ArgumentError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or "
+                                "'relu'.", source=user_source())
         if not 0 <= dropout <= 1:
-            raise ValueError(f"dropout should be a number in range [0, 1], got {dropout}")
+            raise ArgumentError(f"dropout should be a number in range [0, 1], got {dropout}",
+                                source=user_source())
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
         self.num_layers, self.bias, self.batch_first = int(num_layers), bool(bias), batch_first
         self.dropout, self.bidirectional = float(dropout), bool(bidirectional)

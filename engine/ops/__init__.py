@@ -4,6 +4,7 @@
 from .. import inplace, views  # noqa: F401
 from . import (  # noqa: F401  (registers the ops)
     collective,
+    composite,
     conv,
     elementwise,
     linalg,
@@ -12,9 +13,11 @@ from . import (  # noqa: F401  (registers the ops)
     nn,
     recurrent,
     reduction,
+    rounding,
     shape,
     slicing,
     sorting,
+    tensor_api,
 )
 from .registry import REGISTRY, Op, apply, get_op
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..creation import as_tensor
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .common import normalize_axis
@@ -180,7 +180,7 @@ def pad(x: Tensor, pad: tuple, mode: str = "constant", value: float | None = Non
         raise ShapeError(f"pad: padding {tuple(pad)} must have an even length of at most "
                          f"2 * {x.ndim}", op="pad", source=user_source())
     if mode not in ("constant", "reflect", "replicate", "circular"):
-        raise ValueError(f"pad: unsupported mode {mode!r}")
+        raise ArgumentError(f"pad: unsupported mode {mode!r}", source=user_source())
     for i in range(len(pad) // 2):
         axis, before, after = x.ndim - 1 - i, int(pad[2 * i]), int(pad[2 * i + 1])
         n = x.shape[axis]

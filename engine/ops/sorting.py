@@ -113,11 +113,13 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
     rows = p if p.ndim == 2 else p.unsqueeze(0)
     if replacement:
         cdf = cumsum(rows, -1)
-        u = rand(rows.shape[0], num_samples, 1, dtype=dtypes.float64) * cdf[:, -1:].unsqueeze(1)
+        u = rand(rows.shape[0], num_samples, 1, dtype=dtypes.float64, generator=generator,
+                 device=p._backend.name) * cdf[:, -1:].unsqueeze(1)
         idx = (cdf.unsqueeze(1) <= u).sum(-1)  # the first category whose cdf passes u
         idx = idx.clamp(max=rows.shape[-1] - 1)
     else:  # Gumbel top-k: ranks of log p - log(-log u) are a draw without replacement
-        u = rand(*rows.shape, dtype=dtypes.float64).clamp(min=1e-300)
+        u = rand(*rows.shape, dtype=dtypes.float64, generator=generator,
+                 device=p._backend.name).clamp(min=1e-300)
         keys = where(rows > 0, log(rows.clamp(min=1e-300)), float("-inf")) - log(-log(u))
         idx = topk(keys, num_samples, -1)[1]
     return idx if p.ndim == 2 else idx.squeeze(0)

@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 from ..creation import zeros, zeros_like
+from ..errors import ArgumentError
 from ..ir import tracing
+from ..source import user_source
 from ..tensor import Tensor
 from .optimizer import Optimizer, check_nonnegative
 
@@ -20,7 +22,7 @@ class Adadelta(Optimizer):
         check_nonnegative(("learning rate", lr), ("epsilon value", eps),
                           ("weight_decay value", weight_decay))
         if not 0.0 <= rho <= 1.0:
-            raise ValueError(f"Invalid rho value: {rho}")
+            raise ArgumentError(f"Invalid rho value: {rho}", source=user_source())
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
                                       maximize=maximize))
 

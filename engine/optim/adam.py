@@ -13,8 +13,10 @@ decay to the gradient.
 from __future__ import annotations
 
 from ..creation import zeros, zeros_like
+from ..errors import ArgumentError
 from ..ir import tracing
 from ..ops.elementwise import maximum
+from ..source import user_source
 from ..tensor import Tensor
 from .optimizer import Optimizer, check_nonnegative, hyper
 
@@ -23,7 +25,7 @@ def _check(lr, eps, betas, weight_decay):
     check_nonnegative(("learning rate", lr), ("epsilon value", eps))
     for i, b in enumerate(betas):
         if not 0.0 <= b < 1.0:
-            raise ValueError(f"Invalid beta parameter at index {i}: {b}")
+            raise ArgumentError(f"Invalid beta parameter at index {i}: {b}", source=user_source())
     check_nonnegative(("weight_decay value", weight_decay))
 
 

@@ -13,9 +13,10 @@ from collections.abc import Callable
 
 from .. import grad_mode
 from ..creation import zeros
-from ..errors import TracingError
+from ..errors import ArgumentError, TracingError
 from ..ir import tracing
 from ..ops.shape import cat
+from ..source import user_source
 from ..tensor import Tensor
 from .line_search import strong_wolfe
 from .optimizer import Optimizer, check_nonnegative
@@ -31,7 +32,8 @@ class LBFGS(Optimizer):
             else max_eval, tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
             history_size=history_size, line_search_fn=line_search_fn))
         if len(self.param_groups) != 1:
-            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+            raise ArgumentError("LBFGS doesn't support per-parameter options (parameter groups)",
+                                source=user_source())
         self._params = self.param_groups[0]["params"]
 
     # -------------------------------------------------------------- flat parameters
@@ -61,10 +63,10 @@ class LBFGS(Optimizer):
             raise TracingError("LBFGS runs eagerly only: its iterations branch on the loss's "
                                "value; call opt.step(closure) outside gg.compile")
         if closure is None:
-            raise ValueError("LBFGS.step needs a closure that re-evaluates the model and "
-                             "returns the loss")
+            raise ArgumentError("LBFGS.step needs a closure that re-evaluates the model and "
+                                "returns the loss", source=user_source())
         if self.param_groups[0]["line_search_fn"] not in (None, "strong_wolfe"):
-            raise ValueError("only 'strong_wolfe' is supported")
+            raise ArgumentError("only 'strong_wolfe' is supported", source=user_source())
         with grad_mode.no_grad():
             return self._step(grad_mode.enable_grad()(closure))
 

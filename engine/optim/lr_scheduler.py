@@ -14,6 +14,8 @@ import math
 from collections import Counter
 from collections.abc import Callable
 
+from ..errors import ArgumentError, ArgumentTypeError
+from ..source import user_source
 from .optimizer import Optimizer
 
 
@@ -22,7 +24,8 @@ class LRScheduler:
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+            raise ArgumentTypeError(f"{type(optimizer).__name__} is not an Optimizer",
+                                    source=user_source())
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -148,7 +151,8 @@ class LambdaLR(LRScheduler):
         self.lr_lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) \
             else [lr_lambda] * n
         if len(self.lr_lambdas) != n:
-            raise ValueError(f"Expected {n} lr_lambdas, but got {len(self.lr_lambdas)}")
+            raise ArgumentError(f"Expected {n} lr_lambdas, but got {len(self.lr_lambdas)}",
+                                source=user_source())
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -164,8 +168,9 @@ class LinearLR(LRScheduler):
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
                  total_iters: int = 5, last_epoch: int = -1):
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
-            raise ValueError("Starting multiplicative factor expected to be greater than 0 and "
-                             "less or equal to 1; ending factor between 0 and 1.")
+            raise ArgumentError("Starting multiplicative factor expected to be greater than 0 and "
+                                "less or equal to 1; ending factor between 0 and 1.",
+                                source=user_source())
         self.start_factor, self.end_factor = start_factor, end_factor
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
@@ -191,12 +196,13 @@ class SequentialLR(LRScheduler):
     def __init__(self, optimizer: Optimizer, schedulers: list, milestones: list,
                  last_epoch: int = -1):
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(f"Sequential Schedulers expects number of schedulers provided to "
-                             f"be one more than the number of milestone points, but got "
-                             f"{len(schedulers)} schedulers and {len(milestones)} milestones")
+            raise ArgumentError(f"Sequential Schedulers expects number of schedulers provided to "
+                                f"be one more than the number of milestone points, but got "
+                                f"{len(schedulers)} schedulers and {len(milestones)} milestones",
+                                source=user_source())
         if any(s.optimizer is not optimizer for s in schedulers):
-            raise ValueError("Sequential Schedulers expects all schedulers to belong to the "
-                             "same optimizer")
+            raise ArgumentError("Sequential Schedulers expects all schedulers to belong to the "
+                                "same optimizer", source=user_source())
         self.optimizer, self._schedulers = optimizer, list(schedulers)
         self._milestones, self.last_epoch = list(milestones), last_epoch + 1
         for group in optimizer.param_groups:  # undo what the schedulers' creation did
@@ -225,9 +231,10 @@ class ReduceLROnPlateau:
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
                  cooldown: int = 0, min_lr: float | list = 0, eps: float = 1e-8):
         if factor >= 1.0:
-            raise ValueError("Factor should be < 1.0.")
+            raise ArgumentError("Factor should be < 1.0.", source=user_source())
         if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"mode {mode!r} or threshold_mode {threshold_mode!r} is unknown")
+            raise ArgumentError(f"mode {mode!r} or threshold_mode {threshold_mode!r} is unknown",
+                                source=user_source())
         n = len(optimizer.param_groups)
         self.min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
         self.optimizer, self.mode, self.factor, self.patience = optimizer, mode, factor, patience
@@ -290,13 +297,14 @@ class OneCycleLR(LRScheduler):
                  three_phase: bool = False, last_epoch: int = -1):
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
-                raise ValueError("You must define either total_steps OR (epochs AND "
-                                 "steps_per_epoch)")
+                raise ArgumentError("You must define either total_steps OR (epochs AND "
+                                    "steps_per_epoch)", source=user_source())
             total_steps = epochs * steps_per_epoch
         if total_steps <= 0 or not 0 <= pct_start <= 1 or anneal_strategy not in ("cos",
                                                                                    "linear"):
-            raise ValueError(f"OneCycleLR: bad total_steps {total_steps}, pct_start "
-                             f"{pct_start} or anneal_strategy {anneal_strategy!r}")
+            raise ArgumentError(f"OneCycleLR: bad total_steps {total_steps}, pct_start "
+                                f"{pct_start} or anneal_strategy {anneal_strategy!r}",
+                                source=user_source())
         self.total_steps, self.anneal_strategy = total_steps, anneal_strategy
         self._phases = self._make_phases(total_steps, pct_start, three_phase)
         groups = optimizer.param_groups
@@ -314,7 +322,8 @@ class OneCycleLR(LRScheduler):
     def _per_group(value, groups) -> list:
         if isinstance(value, (list, tuple)):
             if len(value) != len(groups):
-                raise ValueError(f"expected {len(groups)} values, got {len(value)}")
+                raise ArgumentError(f"expected {len(groups)} values, got {len(value)}",
+                                    source=user_source())
             return list(value)
         return [value] * len(groups)
 
@@ -336,8 +345,8 @@ class OneCycleLR(LRScheduler):
     def _init_momentum(self, optimizer, base_momentum, max_momentum, last_epoch) -> None:
         defaults = optimizer.defaults
         if "momentum" not in defaults and "betas" not in defaults:
-            raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` "
-                             "option enabled")
+            raise ArgumentError("optimizer must support momentum or beta1 with `cycle_momentum` "
+                                "option enabled", source=user_source())
         self.use_beta1 = "betas" in defaults
         groups = optimizer.param_groups
         for group, lo, hi in zip(groups, self._per_group(base_momentum, groups),
@@ -355,8 +364,8 @@ class OneCycleLR(LRScheduler):
     def get_lr(self) -> list[float]:
         step = self.last_epoch
         if step > self.total_steps:
-            raise ValueError(f"Tried to step {step} times. The specified number of total "
-                             f"steps is {self.total_steps}")
+            raise ArgumentError(f"Tried to step {step} times. The specified number of total "
+                                f"steps is {self.total_steps}", source=user_source())
         lrs = []
         for group in self.optimizer.param_groups:
             start = 0.0

@@ -60,11 +60,12 @@ class Optimizer:
         self.state: dict[Tensor, dict] = {}
         self.param_groups: list[dict] = []
         if isinstance(params, Tensor):
-            raise TypeError("params argument given to the optimizer should be an iterable of "
-                            "Tensors or dicts, but got a Tensor")
+            raise ArgumentTypeError("params argument given to the optimizer should be an "
+                                    "iterable of Tensors or dicts, but got a Tensor",
+                                    source=user_source())
         groups = list(params)
         if not groups:
-            raise ValueError("optimizer got an empty parameter list")
+            raise ArgumentError("optimizer got an empty parameter list", source=user_source())
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for g in groups:
@@ -77,11 +78,13 @@ class Optimizer:
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for p in group["params"]:
             if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
+                raise ArgumentTypeError(f"optimizer can only optimize Tensors, got "
+                                        f"{type(p).__name__}", source=user_source())
             if not p.is_leaf:
-                raise ValueError("can't optimize a non-leaf Tensor")
+                raise ArgumentError("can't optimize a non-leaf Tensor", source=user_source())
             if id(p) in seen:
-                raise ValueError("some parameters appear in more than one parameter group")
+                raise ArgumentError("some parameters appear in more than one parameter group",
+                                    source=user_source())
             seen.add(id(p))
         for key, value in self.defaults.items():
             group.setdefault(key, value)

@@ -9,7 +9,9 @@ shrunk by the sign agreement of successive gradients.
 from __future__ import annotations
 
 from ..creation import full_like, ones_like, zeros, zeros_like
+from ..errors import ArgumentError
 from ..ops.elementwise import clamp, sign, where
+from ..source import user_source
 from ..tensor import Tensor
 from .optimizer import Optimizer, check_nonnegative
 
@@ -19,7 +21,7 @@ class Rprop(Optimizer):
                  step_sizes: tuple[float, float] = (1e-6, 50), *, maximize: bool = False):
         check_nonnegative(("learning rate", lr))
         if not 0.0 < etas[0] < 1.0 < etas[1]:
-            raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
+            raise ArgumentError(f"Invalid eta values: {etas[0]}, {etas[1]}", source=user_source())
         super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes),
                                       maximize=maximize))
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from ..creation import zeros, zeros_like
+from ..errors import ArgumentError
 from ..ir import tracing
 from ..ops.elementwise import where
+from ..source import user_source
 from ..tensor import Tensor
 from .optimizer import Optimizer, check_nonnegative, hyper
 
@@ -27,7 +29,8 @@ class SGD(Optimizer):
         check_nonnegative(("learning rate", lr), ("momentum value", momentum),
                           ("weight_decay value", weight_decay))
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+            raise ArgumentError("Nesterov momentum requires a momentum and zero dampening",
+                                source=user_source())
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize))

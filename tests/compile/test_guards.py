@@ -252,3 +252,32 @@ def test_a_closure_number_is_guarded():
     set_factor(3.0)
     assert compiled(gg.ones(1)).item() == 3.0
     assert "the variable 'factor' changed" in _reason(compiled)
+
+
+def test_a_list_or_dict_attribute_changed_in_place_retraces():
+    """A module attribute holding a list or dict of Python values is compared by value:
+    `model.scales.append(3.0)` keeps the same list object, but the step it traced used
+    the old contents."""
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+            self.scales = [1.0, 2.0]
+            self.cfg = {"k": 2.0}
+
+        def forward(self, x):
+            y = self.fc(x)
+            for s in self.scales:
+                y = y * s
+            return y * self.cfg["k"]
+
+    model = Scaled()
+    step = gg.compile(lambda x: model(x).sum())
+    x = gg.randn(2, 3)
+    step(x)
+    model.scales.append(3.0)
+    np.testing.assert_allclose(step(x).item(), model(x).sum().item(), rtol=1e-6)
+    assert "scales changed (traced with [1.0, 2.0])" in _reason(step)
+    model.cfg["k"] = 5.0
+    np.testing.assert_allclose(step(x).item(), model(x).sum().item(), rtol=1e-6)
+    assert "cfg changed" in _reason(step)

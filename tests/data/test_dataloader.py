@@ -65,7 +65,7 @@ def test_shuffle_without_a_generator_follows_gg_manual_seed():
     a = order()
     gg.manual_seed(3)
     assert order() == a
-    assert gg.Generator(5).initial_seed() == 5
+    assert gg.Generator().manual_seed(5).initial_seed() == 5
 
 
 def test_default_collate_makes_float32_features_and_int64_labels():
@@ -95,13 +95,13 @@ def test_custom_collate_fn_and_batch_size_validation():
 
 def test_random_split_lengths_fractions_and_disjointness():
     ds = dataset()
-    a, b = data.random_split(ds, [7, 3], generator=gg.Generator(0))
+    a, b = data.random_split(ds, [7, 3], generator=gg.Generator().manual_seed(0))
     assert len(a) == 7 and len(b) == 3
     assert sorted(a.indices + b.indices) == list(range(10))
     assert a.indices == np.random.default_rng(0).permutation(10).tolist()[:7]
-    parts = data.random_split(ds, [0.5, 0.3, 0.2], generator=gg.Generator(1))
+    parts = data.random_split(ds, [0.5, 0.3, 0.2], generator=gg.Generator().manual_seed(1))
     assert [len(p) for p in parts] == [5, 3, 2]
-    odd = data.random_split(range(7), [0.5, 0.5], generator=gg.Generator(1))
+    odd = data.random_split(range(7), [0.5, 0.5], generator=gg.Generator().manual_seed(1))
     assert [len(p) for p in odd] == [4, 3]  # floor(3.5) each, remainder to the first
     with pytest.raises(ValueError, match="Sum of input lengths"):
         data.random_split(ds, [5, 4])
@@ -122,7 +122,7 @@ def test_any_loader_visits_each_sample_at_most_once_in_full_batches(n, batch_siz
                                                                     seed):
     ds = data.TensorDataset(np.arange(n, dtype=np.float64), np.arange(n))
     loader = data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=drop_last,
-                             generator=gg.Generator(seed))
+                             generator=gg.Generator().manual_seed(seed))
     batches = list(loader)
     assert len(batches) == len(loader)
     seen = [int(v) for x, y in batches for v in y.tolist()]

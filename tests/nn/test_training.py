@@ -43,8 +43,9 @@ def test_two_layer_relu_net_solves_a_linear_erm_problem():
 def test_mlp_on_digits_reaches_95_percent(compiled):
     X, y = sklearn_datasets.load_digits(return_X_y=True)
     dataset = data.TensorDataset(gg.tensor(X / 16.0, dtype="float32"), gg.tensor(y))
-    train, test = data.random_split(dataset, [0.8, 0.2], generator=gg.Generator(0))
-    loader = data.DataLoader(train, batch_size=64, shuffle=True, generator=gg.Generator(1))
+    train, test = data.random_split(dataset, [0.8, 0.2], generator=gg.Generator().manual_seed(0))
+    loader = data.DataLoader(train, batch_size=64, shuffle=True,
+                             generator=gg.Generator().manual_seed(1))
     model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
     opt = optim.Adam(model.parameters(), lr=1e-2)
     loss_fn = nn.CrossEntropyLoss()

@@ -13,37 +13,19 @@ import numpy as np
 
 from ... import dtypes
 from ...creation import randint, tensor
+from ...errors import ArgumentError, ArgumentTypeError
+from ...generator import Generator
 from ...ops.shape import stack
+from ...source import user_source
 from ...tensor import Tensor
 
 __all__ = ["Generator", "Dataset", "TensorDataset", "Subset", "random_split", "default_collate"]
 
 
-class Generator:
-    """A seeded source of random orders: `gg.Generator().manual_seed(42)`.
-
-    A new Generator takes its seed from graphgrad's global RNG (so `gg.manual_seed`
-    fixes it); `manual_seed` restarts it from a given seed.
-    """
-
-    def __init__(self, seed: int | None = None):
-        self.manual_seed(_global_seed() if seed is None else seed)
-
-    def manual_seed(self, seed: int) -> Generator:
-        self._seed = int(seed)
-        self._rng = np.random.default_rng(self._seed)
-        return self
-
-    def initial_seed(self) -> int:
-        return self._seed
-
-    def permutation(self, n: int) -> np.ndarray:
-        """A random permutation of 0..n-1 (int64), advancing the generator."""
-        return self._rng.permutation(int(n)).astype(np.int64)
-
-
-def _global_seed() -> int:
-    return int(randint(0, 2 ** 62, size=(1,)).numpy()[0])
+def global_generator() -> Generator:
+    """A Generator seeded from graphgrad's global RNG: what shuffling and splitting use
+    without a `generator=`, so `gg.manual_seed` makes the whole run reproducible."""
+    return Generator().manual_seed(int(randint(0, 2 ** 62, size=(1,)).numpy()[0]))
 
 
 class Dataset:
@@ -61,13 +43,14 @@ class TensorDataset(Dataset):
 
     def __init__(self, *tensors):
         if not tensors:
-            raise ValueError("TensorDataset needs at least one tensor")
+            raise ArgumentError("TensorDataset needs at least one tensor", source=user_source())
         self.tensors = tuple(t if isinstance(t, Tensor) else _collate_array(np.asarray(t))
                              for t in tensors)
         n = self.tensors[0].shape[0] if self.tensors[0].ndim else None
         if n is None or any(not t.ndim or t.shape[0] != n for t in self.tensors):
-            raise ValueError("Size mismatch between tensors: every tensor needs the same "
-                             f"first dimension, got {[t.shape for t in self.tensors]}")
+            raise ArgumentError("Size mismatch between tensors: every tensor needs the same "
+                                f"first dimension, got {[t.shape for t in self.tensors]}",
+                                source=user_source())
 
     def __getitem__(self, index):
         return tuple(t[index] for t in self.tensors)
@@ -107,7 +90,8 @@ def _collate_array(arr: np.ndarray) -> Tensor:
         return tensor(arr, dtype=arr.dtype if arr.dtype in dtypes.SUPPORTED else dtypes.int64)
     if arr.dtype.kind == "b":
         return tensor(arr, dtype=dtypes.bool_)
-    raise TypeError(f"default_collate: cannot make a tensor from arrays of dtype {arr.dtype}")
+    raise ArgumentTypeError(f"default_collate: cannot make a tensor from arrays of dtype "
+                            f"{arr.dtype}", source=user_source())
 
 
 def default_collate(batch: list):
@@ -130,12 +114,13 @@ def default_collate(batch: list):
         return {k: default_collate([d[k] for d in batch]) for k in elem}
     if isinstance(elem, (tuple, list)):
         if any(len(b) != len(elem) for b in batch):
-            raise ValueError("default_collate: each sample in a batch must have the same "
-                             "number of fields")
+            raise ArgumentError("default_collate: each sample in a batch must have the same "
+                                "number of fields", source=user_source())
         fields = [default_collate(list(f)) for f in zip(*batch)]
         return tuple(fields) if isinstance(elem, tuple) else fields
-    raise TypeError("default_collate: a batch must hold Tensors, NumPy arrays, numbers, "
-                    f"strings, dicts or tuples/lists of them; found {type(elem).__name__}")
+    raise ArgumentTypeError("default_collate: a batch must hold Tensors, NumPy arrays, numbers, "
+                            f"strings, dicts or tuples/lists of them; found {type(elem).__name__}",
+                            source=user_source())
 
 
 def has_batch_getter(dataset) -> bool:
@@ -157,9 +142,9 @@ def random_split(dataset: Dataset, lengths: Sequence[float],
             counts[i % len(counts)] += 1
         lengths = counts
     if sum(lengths) != n:
-        raise ValueError("Sum of input lengths does not equal the length of the input "
-                         f"dataset ({sum(lengths)} vs {n})")
-    order = (generator or Generator()).permutation(n).tolist()
+        raise ArgumentError("Sum of input lengths does not equal the length of the input "
+                            f"dataset ({sum(lengths)} vs {n})", source=user_source())
+    order = (generator or global_generator()).permutation(n).tolist()
     out, offset = [], 0
     for length in lengths:
         out.append(Subset(dataset, order[offset:offset + int(length)]))

@@ -13,7 +13,9 @@ import math
 import numpy as np
 
 from ...distributed.state import group
-from .dataset import Generator
+from ...errors import ArgumentError
+from ...generator import Generator
+from ...source import user_source
 
 
 class DistributedSampler:
@@ -23,8 +25,8 @@ class DistributedSampler:
             num_replicas = group().size if num_replicas is None else num_replicas
             rank = group().rank if rank is None else rank
         if not 0 <= rank < num_replicas:
-            raise ValueError(f"Invalid rank {rank}, rank should be in the interval "
-                             f"[0, {num_replicas - 1}]")
+            raise ArgumentError(f"Invalid rank {rank}, rank should be in the interval "
+                                f"[0, {num_replicas - 1}]", source=user_source())
         self.dataset, self.num_replicas, self.rank = dataset, num_replicas, rank
         self.shuffle, self.seed, self.drop_last, self.epoch = shuffle, seed, drop_last, 0
         n = len(dataset)
@@ -43,7 +45,7 @@ class DistributedSampler:
     def __iter__(self):
         n = len(self.dataset)
         if self.shuffle:
-            order = Generator(self.seed + self.epoch).permutation(n)
+            order = Generator().manual_seed(self.seed + self.epoch).permutation(n)
         else:
             order = np.arange(n, dtype=np.int64)
         if self.drop_last:

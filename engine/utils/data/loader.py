@@ -14,7 +14,10 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from .dataset import Dataset, Generator, default_collate, has_batch_getter
+from ...errors import ArgumentError
+from ...generator import Generator
+from ...source import user_source
+from .dataset import Dataset, default_collate, global_generator, has_batch_getter
 from .workers import WorkerPool
 
 
@@ -22,7 +25,8 @@ def _checked_int(name: str, value, minimum: int) -> int:
     """PyTorch's argument checks (and their words)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         kind = "a positive integer" if minimum > 0 else "a non-negative integer"
-        raise ValueError(f"{name} should be {kind} value, but got {name}={value!r}")
+        raise ArgumentError(f"{name} should be {kind} value, but got {name}={value!r}",
+                            source=user_source())
     return value
 
 
@@ -46,13 +50,14 @@ class DataLoader:
         self.batch_size = _checked_int("batch_size", batch_size, 1)
         self.num_workers = _checked_int("num_workers", num_workers, 0)
         if num_workers == 0 and (prefetch_factor is not None or persistent_workers):
-            raise ValueError("prefetch_factor and persistent_workers need num_workers > 0 "
-                             "(as in PyTorch)")
+            raise ArgumentError("prefetch_factor and persistent_workers need num_workers > 0 "
+                                "(as in PyTorch)", source=user_source())
         if sampler is not None and shuffle:
-            raise ValueError("sampler option is mutually exclusive with shuffle")
+            raise ArgumentError("sampler option is mutually exclusive with shuffle",
+                                source=user_source())
         if batch_sampler is not None:
-            raise ValueError("batch_sampler is not supported; use batch_size, shuffle, "
-                             "drop_last or a sampler")
+            raise ArgumentError("batch_sampler is not supported; use batch_size, shuffle, "
+                                "drop_last or a sampler", source=user_source())
         self.dataset, self.shuffle, self.sampler = dataset, shuffle, sampler
         self.drop_last, self.collate_fn, self.generator = drop_last, collate_fn, generator
         self.pin_memory, self.timeout = pin_memory, timeout
@@ -72,7 +77,7 @@ class DataLoader:
             return np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
         n = len(self.dataset)
         if self.shuffle:
-            return (self.generator or Generator()).permutation(n)
+            return (self.generator or global_generator()).permutation(n)
         return np.arange(n, dtype=np.int64)
 
     def _batches(self) -> Iterator[np.ndarray]:
@@ -90,7 +95,7 @@ class DataLoader:
 
     def _from_workers(self):
         if self._pool is None:
-            base_seed = int(Generator().permutation(2 ** 20)[0]) * 2 ** 20
+            base_seed = int(global_generator().permutation(2 ** 20)[0]) * 2 ** 20
             self._pool = WorkerPool(self.num_workers, base_seed, self.dataset, self._fetch,
                                     self.worker_init_fn, self.multiprocessing_context)
         try:

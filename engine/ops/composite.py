@@ -1,0 +1,347 @@
+"""PyTorch functions that are compositions of registry ops.
+
+Code ported from PyTorch reaches for `torch.mm`, `x.square()`, `x.isnan().any()`,
+`torch.log10`, `x.new_zeros(...)`: each is here as a few lines over the registry's
+ops, so it differentiates, traces into a compiled plan and runs on every backend with
+no kernel of its own. Each is also a Tensor method where PyTorch has one. Functions
+whose result's shape depends on the values (`nonzero`, `unique`, `bincount`) run
+eagerly only, and say so inside a compiled step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import dtypes
+from ..creation import arange, full, tensor, zeros
+from ..errors import ShapeError
+from ..source import user_source
+from ..tensor import Tensor, tensor_method
+from .elementwise import abs, clamp, cos, exp, log, promote_float, sign, sin, sqrt, where
+from .linalg import matmul
+from .logic import logical_and, ne
+from .reduction import sum
+from .shape import permute, reshape, transpose
+from .slicing import index_select, narrow, pad
+
+_LN10, _LN2 = math.log(10.0), math.log(2.0)
+
+
+def _float(x) -> Tensor:
+    (x,) = promote_float(x)
+    return x
+
+
+# ---------------------------------------------------------------------- elementwise
+@tensor_method()
+def log10(x) -> Tensor:
+    return log(x) * (1.0 / _LN10)
+
+
+@tensor_method()
+def log2(x) -> Tensor:
+    return log(x) * (1.0 / _LN2)
+
+
+@tensor_method()
+def exp2(x) -> Tensor:
+    return exp(_float(x) * _LN2)
+
+
+@tensor_method()
+def expm1(x) -> Tensor:
+    return exp(x) - 1.0
+
+
+@tensor_method()
+def square(x) -> Tensor:
+    return x * x
+
+
+@tensor_method()
+def reciprocal(x) -> Tensor:
+    return 1.0 / _float(x)
+
+
+@tensor_method()
+def rsqrt(x) -> Tensor:
+    return 1.0 / sqrt(x)
+
+
+@tensor_method()
+def tan(x) -> Tensor:
+    return sin(x) / cos(x)
+
+
+@tensor_method()
+def sinh(x) -> Tensor:
+    return (exp(x) - exp(-_float(x))) * 0.5
+
+
+@tensor_method()
+def cosh(x) -> Tensor:
+    return (exp(x) + exp(-_float(x))) * 0.5
+
+
+@tensor_method()
+def clamp_min(x, min) -> Tensor:
+    return clamp(x, min=min)
+
+
+@tensor_method()
+def clamp_max(x, max) -> Tensor:
+    return clamp(x, max=max)
+
+
+@tensor_method()
+def lerp(start, end, weight) -> Tensor:
+    return start + weight * (end - start)
+
+
+@tensor_method()
+def hypot(a, b) -> Tensor:
+    return sqrt(a * a + b * b)
+
+
+@tensor_method()
+def xlogy(x, y) -> Tensor:
+    """x * log(y), and 0 where x is 0 (even where log(y) is -inf)."""
+    return where(x == 0, 0.0, x * log(y))
+
+
+@tensor_method()
+def isnan(x) -> Tensor:
+    return ne(x, x)
+
+
+@tensor_method()
+def isinf(x) -> Tensor:
+    if x.dtype.kind != "f":
+        return zeros(*x.shape, dtype=dtypes.bool_, device=x._backend.name)
+    return abs(x) == float("inf")
+
+
+@tensor_method()
+def isfinite(x) -> Tensor:
+    if x.dtype.kind != "f":
+        return full(x.shape, True, dtype=dtypes.bool_, device=x._backend.name)
+    return logical_and(x == x, abs(x) != float("inf"))
+
+
+@tensor_method()
+def nan_to_num(x, nan: float = 0.0, posinf: float | None = None,
+               neginf: float | None = None) -> Tensor:
+    """NaN, +inf and -inf replaced (by 0 and the dtype's largest/smallest finite value
+    by default); the gradient is 0 where a value was replaced."""
+    if x.dtype.kind != "f":
+        return x
+    info = np.finfo(x.dtype)
+    big = float(info.max) if posinf is None else posinf
+    small = float(info.min) if neginf is None else neginf
+    out = where(isnan(x), nan, x)
+    out = where(out == float("inf"), big, out)
+    return where(out == float("-inf"), small, out)
+
+
+@tensor_method()
+def isclose(a, b, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+    finite = isfinite(a) & isfinite(b)  # (inf - inf is NaN, with NumPy's warning)
+    a0, b0 = where(finite, a, 0.0), where(finite, b, 0.0)
+    close = finite & (abs(a0 - b0) <= atol + rtol * abs(b0)) | (a == b)
+    return close | (isnan(a) & isnan(b)) if equal_nan else close
+
+
+# sgn, positive, negative, absolute, true_divide: PyTorch's other names
+@tensor_method()
+def sgn(x) -> Tensor:
+    return sign(x)
+
+
+@tensor_method()
+def positive(x) -> Tensor:
+    return x
+
+
+@tensor_method()
+def negative(x) -> Tensor:
+    return -x
+
+
+@tensor_method()
+def absolute(x) -> Tensor:
+    return abs(x)
+
+
+@tensor_method()
+def true_divide(a, b) -> Tensor:
+    return _float(a) / b
+
+
+# ---------------------------------------------------------------------- reductions
+@tensor_method()
+def all(x, dim=None, keepdim: bool = False) -> Tensor:
+    return sum(x == 0, dim, keepdim=keepdim) == 0
+
+
+@tensor_method()
+def any(x, dim=None, keepdim: bool = False) -> Tensor:
+    return sum(x != 0, dim, keepdim=keepdim) > 0
+
+
+@tensor_method()
+def count_nonzero(x, dim=None) -> Tensor:
+    return sum(x != 0, dim)
+
+
+@tensor_method()
+def nansum(x, dim=None, keepdim: bool = False) -> Tensor:
+    return sum(where(isnan(x), 0.0, x), dim, keepdim=keepdim)
+
+
+@tensor_method()
+def nanmean(x, dim=None, keepdim: bool = False) -> Tensor:
+    kept = sum(~isnan(x), dim, keepdim=keepdim)
+    return nansum(x, dim, keepdim) / kept.astype(x.dtype)
+
+
+# ---------------------------------------------------------------------- matrices
+def _check_dims(op: str, *pairs) -> None:
+    for name, t, nd in pairs:
+        if t.ndim != nd:
+            raise ShapeError(f"{op}: {name} must be {nd}-D, got shape {t.shape}", op=op,
+                             source=user_source())
+
+
+@tensor_method()
+def mm(a, b) -> Tensor:
+    _check_dims("mm", ("self", a, 2), ("mat2", b, 2))
+    return matmul(a, b)
+
+
+@tensor_method()
+def bmm(a, b) -> Tensor:
+    _check_dims("bmm", ("self", a, 3), ("mat2", b, 3))
+    return matmul(a, b)
+
+
+@tensor_method()
+def mv(a, v) -> Tensor:
+    _check_dims("mv", ("self", a, 2), ("vec", v, 1))
+    return matmul(a, v)
+
+
+@tensor_method()
+def outer(a, b) -> Tensor:
+    _check_dims("outer", ("self", a, 1), ("vec2", b, 1))
+    return reshape(a, (-1, 1)) * reshape(b, (1, -1))
+
+
+@tensor_method()
+def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:
+    product = mm(mat1, mat2)
+    return (input if beta == 1 else input * beta) + (product if alpha == 1 else product * alpha)
+
+
+@tensor_method()
+def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The diagonal over dims (dim1, dim2), moved to the last dimension."""
+    d1, d2 = dim1 % x.ndim, dim2 % x.ndim
+    rest = [d for d in range(x.ndim) if d not in (d1, d2)]
+    x = permute(x, tuple(rest) + (d1, d2))
+    rows, cols = x.shape[-2], x.shape[-1]
+    n = max(0, min(rows + min(offset, 0), cols - max(offset, 0)))
+    r = arange(n, device=x._backend.name) - min(offset, 0)
+    c = arange(n, device=x._backend.name) + max(offset, 0)
+    return x[..., r, c]
+
+
+@tensor_method()
+def diag(x, diagonal: int = 0) -> Tensor:
+    """A 1-D tensor's square matrix with it on a diagonal, or a matrix's diagonal."""
+    if x.ndim == 2:
+        return globals()["diagonal"](x, diagonal)
+    _check_dims("diag", ("self", x, 1))
+    n, k = x.shape[0], diagonal
+    square = reshape(x, (1, n)) * tensor(np.eye(n), dtype=x.dtype, device=x._backend.name)
+    if k == 0:
+        return square
+    return pad(square, (k, 0, 0, k) if k > 0 else (0, -k, -k, 0))
+
+
+@tensor_method()
+def trace(x) -> Tensor:
+    _check_dims("trace", ("self", x, 2))
+    return sum(diagonal(x))
+
+
+# ---------------------------------------------------------------------- shapes
+@tensor_method()
+def movedim(x, source, destination) -> Tensor:
+    src = [s % x.ndim for s in ((source,) if isinstance(source, int) else source)]
+    dst = [d % x.ndim for d in ((destination,) if isinstance(destination, int)
+                                else destination)]
+    order = [d for d in range(x.ndim) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute(x, tuple(order))
+
+
+@tensor_method()
+def swapaxes(x, axis0: int, axis1: int) -> Tensor:
+    return transpose(x, axis0, axis1)
+
+
+Tensor.swapdims = swapaxes
+swapdims = swapaxes
+
+
+@tensor_method()
+def unflatten(x, dim: int, sizes) -> Tensor:
+    d = dim % x.ndim
+    return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1:])
+
+
+@tensor_method()
+def diff(x, n: int = 1, dim: int = -1) -> Tensor:
+    for _ in range(n):
+        length = x.shape[dim]
+        x = narrow(x, dim, 1, length - 1) - narrow(x, dim, 0, length - 1)
+    return x
+
+
+@tensor_method()
+def repeat_interleave(x, repeats: int, dim: int | None = None) -> Tensor:
+    if dim is None:
+        x, dim = reshape(x, (-1,)), 0
+    index = np.repeat(np.arange(x.shape[dim]), int(repeats))
+    return index_select(x, dim, tensor(index, device=x._backend.name))
+
+
+@tensor_method()
+def tile(x, dims) -> Tensor:
+    dims = tuple(dims)
+    if len(dims) < x.ndim:
+        dims = (1,) * (x.ndim - len(dims)) + dims
+    elif len(dims) > x.ndim:
+        x = reshape(x, (1,) * (len(dims) - x.ndim) + x.shape)
+    for axis, k in enumerate(dims):
+        if k != 1:
+            index = np.tile(np.arange(x.shape[axis]), int(k))
+            x = index_select(x, axis, tensor(index, device=x._backend.name))
+    return x
+
+
+def repeat(x, *sizes) -> Tensor:
+    """`x.repeat(2, 3)`: x tiled along each dimension (`sizes` has at least x.ndim
+    entries, as in PyTorch)."""
+    sizes = tuple(sizes[0]) if len(sizes) == 1 and not isinstance(sizes[0], int) else sizes
+    if len(sizes) < x.ndim:
+        raise ShapeError(f"repeat: {len(sizes)} repeats for a {x.ndim}-D tensor; give at "
+                         f"least one per dimension", op="repeat", source=user_source())
+    return tile(x, sizes)
+
+
+if not hasattr(Tensor, "repeat"):
+    Tensor.repeat = repeat
