@@ -163,14 +163,7 @@ def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
                     continue
                 if _grad_hooks and id(n) in _grad_hooks:
                     g = _run_grad_hooks(_grad_hooks[id(n)], g)
-                if id(n) in wanted_nodes:
-                    t = wanted_nodes[id(n)]
-                    results[id(t)] = (t, g)
-                elif not isinstance(n, Ctx):
-                    results[id(n)] = (n, g)
-                elif retaining and n in RETAINING and n.out is not None and n.out() is not None:
-                    t = n.out()
-                    results[id(t)] = (t, g)
+                _record(n, g, results, wanted_nodes, retaining)
                 if isinstance(n, Ctx):
                     with _scope_of(n):
                         _push_back(n, g, grads, needed)
@@ -181,6 +174,19 @@ def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
         if release is not None:
             release.finish()
     return results
+
+
+def _record(n, g: Tensor, results: dict, wanted_nodes: dict, retaining: bool) -> None:
+    """Keep `g` as a result when `n` is the node of a wanted tensor, a leaf, or the node
+    of a non-leaf that retains its gradient (`retain_grad()`)."""
+    if id(n) in wanted_nodes:
+        t = wanted_nodes[id(n)]
+        results[id(t)] = (t, g)
+    elif not isinstance(n, Ctx):
+        results[id(n)] = (n, g)
+    elif retaining and n in RETAINING and n.out is not None and n.out() is not None:
+        t = n.out()
+        results[id(t)] = (t, g)
 
 
 class _Release:

@@ -149,3 +149,18 @@ def test_a_partial_backward_leaves_the_rest_of_the_graph_usable():
     z.backward()
     with pytest.raises(gg.AutogradError, match="second time"):
         z.backward()
+
+
+def test_retained_and_hooked_intermediates_still_get_their_gradients():
+    """retain_grad() and register_hook() on a result whose value no VJP reads: the
+    gradient reaches it (the user's reference keeps it; the graph need not)."""
+    x = gg.tensor(_x(7), requires_grad=True)
+    h = x * 3.0
+    h.retain_grad()
+    seen = []
+    h.register_hook(lambda g: seen.append(g.shape))
+    (gg.tanh(h) + h).sum().backward()
+    expected = 1 - np.tanh(3.0 * _x(7)) ** 2 + 1
+    np.testing.assert_allclose(h.grad.numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), 3.0 * expected, rtol=1e-12)
+    assert seen == [(N,)]
