@@ -23,6 +23,7 @@ suite (`graphgrad conformance NAME`) checks each rule and names it when one is b
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -173,6 +174,20 @@ class Backend:
     #: `x @ W.T` is slower than `x @ W`); every kernel must accept such arrays.
     column_major: Callable | None = None
 
+    # ------------------------------------------------------------------ whole plans
+    #: Optional: a method `compile_plan(request) -> Callable` through which a backend
+    #: takes over a whole lowered plan (a code-generating backend compiles one native
+    #: function per plan). `request` is a `graphgrad.runtime.PlanRequest`: the optimized
+    #: graph, its schedule, the nodes whose values the callable receives (the plan's
+    #: arguments, state values and constants, in `request.arguments` order) and those it
+    #: returns (`request.results`, a tuple in that order). The engine keeps reading and
+    #: writing state, so the callable sees arrays and Python numbers only. It may write
+    #: into a state array it is handed where the fused node's `reuse` hint allows (rule
+    #: 'out-aliasing'). A plan it cannot take raises `PlanUnsupported(reason)`, at once
+    #: or at its first call (before writing anything): the engine then runs the
+    #: per-kernel plan and says why in `Executable.backend_info`. None: never.
+    compile_plan: Callable | None = None
+
     # ------------------------------------------------------------------ flat state
     #: Whether `pack` and `views` work (and the array type supports `flat[...] = x`).
     #: The `foreach` pass then keeps small parameters and their optimizer state in one
@@ -217,6 +232,26 @@ class Backend:
             return regs[outputs[0]] if single else tuple(regs[o] for o in outputs)
 
         return run
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What the engine hands `Backend.compile_plan`: the optimized `graph`, its schedule
+    (`order`: every node in run order), the nodes whose values the compiled callable
+    receives as positional arguments (`arguments`: the plan's inputs, state reads and
+    constants) and the nodes whose values it returns, as a tuple (`results`: the plan's
+    outputs, input gradients and state-write values, each once), and the plan's name."""
+
+    graph: object
+    order: tuple[int, ...]
+    arguments: tuple[int, ...]
+    results: tuple[int, ...]
+    name: str = "plan"
+
+
+class PlanUnsupported(Exception):
+    """Raised by `Backend.compile_plan` (or the callable it returned, at its first call)
+    for a plan it does not take over; the message is the reason, in one line."""
 
 
 def run_parts(parts, n_outputs: int) -> Callable:

@@ -1,24 +1,32 @@
-"""The Numba backend: NumPy's kernels, with fused elementwise groups as native loops.
+"""The Numba backend: a compiled step as one native function, else native fused loops.
+
+`compile_plan` takes over a whole lowered plan (Backend contract): numba_plan.py writes
+one `@njit` function per plan (loop nests, BLAS, reductions as loops, state updated in
+place), cached on disk. A plan with an op it does not cover runs as the per-kernel plan
+below, and `gg.compile(...).backend_info()` says why; $GRAPHGRAD_NUMBA_WHOLE_PLAN=0
+turns whole plans off.
 
 Every kernel is the NumPy backend's (so every op runs, and the conformance suite holds);
 what changes is `compile_fused`: each fused elementwise program becomes one generated
 `@njit` loop (numba_codegen.py) that computes every step of an element in registers and
 writes the outputs once, instead of one NumPy pass over memory per op. Loops run under
 `prange` above `numba_codegen.PARALLEL_MIN` elements, LLVM vectorizes them (float32
-exp/tanh/sigmoid through numba_math.py: current llvmlite wheels are not built with
-Intel's SVML, so `icc-rt` in the extra is not used by them; `numba -s` says "SVML
-Operational: False"), and their compiled code is cached on disk, so a second process
-starts warm.
+exp/tanh/sigmoid through numba_math.py: PyPI's llvmlite wheels are not SVML-patched, so
+Intel's SVML runtime would not be used even when installed: `numba -s` says
+"llvmlite Using SVML Patched LLVM: False", "SVML Operational: False"; the extra does
+not install it), and their compiled code is cached on disk,
+so a second process starts warm.
 
 Numba is imported lazily (in `availability()`, and by the generated modules), so
 `import graphgrad` never needs it; without it the backend is listed as unavailable with
-the reason. Programs the generator does not cover (integer arithmetic, erf) run as the
+the reason. Programs the generator does not cover (integer division and powers, erf) run as the
 NumPy backend's fused function; the callable says why in its `numba_fallback`
 attribute.
 """
 
 from __future__ import annotations
 
+import os
 import weakref
 from collections.abc import Callable
 
@@ -26,27 +34,19 @@ import numpy as np
 
 from graphgrad.ir.fused import slice_program, split_by_output_shape
 
-from . import numba_codegen
-from .base import run_parts
+from . import numba_codegen, numba_plan
+from .base import PlanUnsupported, run_parts
 from .cuda_codegen import UnsupportedFusion
 from .numpy_backend import NumpyBackend
 
 INSTALL_HINT = "pip install graphgrad[numba]"
+WHOLE_PLAN_ENV = "GRAPHGRAD_NUMBA_WHOLE_PLAN"
 
 
 class NumbaBackend(NumpyBackend):
     """NumPy arrays and kernels; fused elementwise programs compiled by Numba."""
 
     name = "numba"
-    # Linear -> BatchNorm makes the Linear bias's gradient exactly 0 in exact arithmetic:
-    # what the plan computes is rounding noise (~1e-9), which Adam's m / sqrt(v) scales up
-    # to a full step. Numba's float32 exp is correctly rounded where NumPy's SIMD exp is
-    # not (40% of inputs differ by an ulp), so the noise, and that bias, differ.
-    expected_failures = {
-        f"test_compiled_training[batchnorm+dropout-{opt}-passes=default]":
-            "the bias before a BatchNorm has a zero gradient whose rounding noise Adam "
-            "normalizes to a full step; Numba's exp rounds differently from NumPy's"
-        for opt in ("AdamW", "NAdam")}
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
@@ -62,6 +62,15 @@ class NumbaBackend(NumpyBackend):
         super().__init__()
         # fused callables by program key, alive while a plan holds them
         self._numba_fused = weakref.WeakValueDictionary()
+
+    def compile_plan(self, request) -> Callable:
+        """The whole plan as one generated Numba function (numba_plan.py); raises
+        `PlanUnsupported` with the reason for a plan it does not cover, or when
+        $GRAPHGRAD_NUMBA_WHOLE_PLAN is 0 (a new plan's first compile takes seconds: the
+        per-kernel path compiles less, and its fused loops are shared between plans)."""
+        if os.environ.get(WHOLE_PLAN_ENV, "1") == "0":
+            raise PlanUnsupported(f"whole-plan mode is off ({WHOLE_PLAN_ENV}=0)")
+        return numba_plan.compile_plan(request)
 
     def compile_fused(self, program) -> Callable:
         """One generated Numba loop per output shape of the program (usually one); the

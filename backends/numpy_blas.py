@@ -26,14 +26,15 @@ SMALL_GEMM = 1 << 22  # multiply-adds; ~1/1000 of the wide MLP's largest GEMM
 _switch = None  # (get, set) of NumPy's OpenBLAS thread count, found on first use
 
 
-def _openblas():
-    """ctypes functions (get, set) of the OpenBLAS that NumPy links, or ()."""
+def _openblas(owner: str = "numpy"):
+    """ctypes functions (get, set) of the OpenBLAS that `owner` links (NumPy's, or
+    SciPy's, which Numba's np.dot calls), or ()."""
     if ThreadpoolController is None:
         return ()
     try:
         libs = [lib for lib in ThreadpoolController().lib_controllers
                 if lib.internal_api == "openblas"]
-        libs.sort(key=lambda lib: "numpy" not in lib.filepath)  # NumPy's own first
+        libs.sort(key=lambda lib: owner not in lib.filepath)  # the owner's own first
         for lib in libs:
             get = lib._get_symbol("openblas_get_num_threads")
             put = lib._get_symbol("openblas_set_num_threads")
@@ -42,6 +43,11 @@ def _openblas():
     except Exception:  # noqa: BLE001 - an unknown library layout: no switching
         return ()
     return ()
+
+
+def scipy_switch():
+    """(get, set) of the thread count of SciPy's OpenBLAS (Numba's BLAS), or ()."""
+    return _openblas("scipy.libs")  # NumPy's wheel also bundles a "libscipy_openblas"
 
 
 def switch():

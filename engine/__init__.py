@@ -6,6 +6,7 @@ swappable backend.
 """
 
 from . import dtypes, ops  # noqa: F401  (ops registers every op and Tensor method)
+from . import inplace, views  # noqa: F401  (in-place Tensor methods, writes through views)
 from .autodiff import grad as _grad  # noqa: F401
 from .anomaly import detect_anomaly, is_anomaly_enabled
 from .creation import (
@@ -53,6 +54,7 @@ from .errors import (
     SignatureError,
     TracingError,
     UnsupportedError,
+    ViewError,
 )
 from .grad_mode import (
     enable_grad,

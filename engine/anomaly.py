@@ -10,8 +10,9 @@ Eagerly, `ops.registry.apply` calls `check_op` after every op while `enabled` is
 block runs a *checked plan* instead of its optimized one: the step traced again without
 passes (so every op keeps its own node and line), scheduled in creation order (the
 order eager code runs ops in), with a finiteness check after each kernel line; it is
-built once per cache entry. Tracing it again runs the function's Python side effects
-again; that is the price of the debugging mode, not of normal calls.
+built once per cache entry (see `checked_plan.py`, in the compile layer). Tracing it
+again runs the function's Python side effects again; that is the price of the
+debugging mode, not of normal calls.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import weakref
 
 import numpy as np
 
+from .dtypes import short
 from .errors import NumericalError
+from .ir import tracing
 from .source import user_source
 
 enabled = False  # read by ops.registry.apply, autodiff and compile on every call
@@ -92,19 +95,19 @@ def check_op(op, inputs, attrs, out) -> None:
     if out.dtype.kind != "f":
         return
     value = out._backend.to_numpy(out._value)
-    if _finite(value):
+    if finite(value):
         return
     arrays = [t._backend.to_numpy(t._value) for t in inputs]
     here = user_source()
     if _backward_of is None:
-        raise NumericalError(f"{_op_report(op.name, value, arrays)} (at {here})",
+        raise NumericalError(f"{op_report(op.name, value, arrays)} (at {here})",
                              op=op.name, source=here)
     fwd_op = _backward_of._ctx.op.name
     fwd_line = _forward_lines.get(id(_backward_of._ctx))
     made = f"`{fwd_op}` at {fwd_line}" if fwd_line else \
         f"`{fwd_op}` (run its forward pass inside gg.detect_anomaly() to get its line)"
     raise NumericalError(
-        f"in the backward pass, {_op_report(op.name, value, arrays)} while computing "
+        f"in the backward pass, {op_report(op.name, value, arrays)} while computing "
         f"the gradient of {made}; backward() was called at {here}",
         op=op.name, source=fwd_line or here)
 
@@ -117,8 +120,6 @@ def _remember_line(out) -> None:
 
 def _note_traced(out) -> None:
     """While a checked plan is traced: remember which forward op each backward node serves."""
-    from .ir import tracing
-
     tracer = tracing.current
     if _trace_origins is None or _backward_of is None or tracer is None:
         return
@@ -138,54 +139,9 @@ def recording_origins(origins: dict):
         _trace_origins = saved
 
 
-# ---------------------------------------------------------------------- compiled checks
-def checked_entry(compiled, entry):
-    """`entry`'s checked plan (see the module docstring), built the first time it is run."""
-    if entry.checked is not None:
-        return entry.checked
-    from .compile import Entry
-    from .runtime import Executable
-
-    backend, origins = entry.plan.backend, {}
-    with recording_origins(origins):
-        graph, rebuild, _ = compiled._trace_graph(entry.signature, compiled._args, backend)
-    graph.schedule = sorted(graph.nx)  # creation order: the order eager code runs ops in
-    name = getattr(compiled.fn, "__name__", "plan")
-    plan = Executable(graph, backend, name, check=plan_checker(graph, backend, origins, name))
-    entry.checked = Entry(entry.signature, graph, graph, [], plan, rebuild, entry.guards)
-    return entry.checked
-
-
-def plan_checker(graph, backend, origins: dict, fn_name: str):
-    """The `check(node, value, *inputs)` a checked `Executable` calls after each kernel."""
-
-    def check(node, value, *inputs):
-        value = backend.to_numpy(value)
-        if _finite(value):
-            return
-        data = graph[node]
-        op = data["op"]
-        if op == "fused":
-            program = data["attrs"]["program"]
-            op, line = f"fused[{','.join(program.op_names)}]", ", ".join(program.sources)
-        else:
-            line = data["source"] or "<unknown>"
-        arrays = [backend.to_numpy(a) for a in inputs]
-        report = _op_report(op, value, arrays)
-        phase = data.get("phase") or "forward"
-        where = f"in the {phase} graph of compiled `{fn_name}`"
-        fwd_op, fwd_line = origins.get(node, (None, None))
-        if phase == "backward" and fwd_op is not None:
-            raise NumericalError(
-                f"{where}, {report} while computing the gradient of `{fwd_op}` at {fwd_line}; "
-                f"backward() was called at {line}", op=data["op"], source=fwd_line)
-        raise NumericalError(f"{where}, {report} (at {line})", op=data["op"], source=line)
-
-    return check
-
-
 # ---------------------------------------------------------------------- messages
-def _finite(value) -> bool:
+def finite(value) -> bool:
+    """Whether `value` holds no NaN (nor Inf, when infinities are checked too)."""
     value = np.asarray(value)
     if value.dtype.kind != "f":
         return True
@@ -194,7 +150,8 @@ def _finite(value) -> bool:
     return not bool(np.isnan(value).any())
 
 
-def _op_report(op: str, value, arrays) -> str:
+def op_report(op: str, value, arrays) -> str:
+    """What went non-finite in `op`'s result, with its inputs' ranges: the error's words."""
     value = np.asarray(value)
     ins = "; ".join(f"input {i}: {describe_range(a)}" for i, a in enumerate(arrays)) or "none"
     return (f"`{op}` produced {', '.join(_non_finite_counts(value))} in its "
@@ -225,8 +182,6 @@ def _non_finite_counts(a, nan_only: bool | None = None) -> list[str]:
 
 
 def _short(dtype) -> str:
-    from .dtypes import short
-
     try:
         return short(np.dtype(dtype))
     except KeyError:

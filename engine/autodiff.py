@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Callable
 
 from . import anomaly, grad_mode
+from .creation import as_tensor, ones_like
 from .errors import AutogradError, ShapeError
 from .ir import tracing
 from .source import user_source
@@ -92,17 +93,20 @@ def _check_usable(ctx: Ctx) -> None:
             f"backward through the graph a second time: the values `{ctx.op.name}` saved for "
             "its gradient were freed by the first backward(); pass retain_graph=True to the "
             "first call if you need to backward twice", op=ctx.op.name, source=user_source())
-    checks = [(ctx.inputs[i], v) for i, v in zip(ctx.saved, ctx.versions)]
-    out = None if ctx.out_version is None or ctx.out is None else ctx.out()
-    if out is not None:
-        checks.append((out, ctx.out_version))
-    for x, v in checks:
-        if x._version != v:
+    checks = [(ctx.inputs[i].shape, ctx.inputs[i]._version, v, "an input of")
+              for i, v in zip(ctx.saved, ctx.versions)]
+    checks += [(t.shape, t._version, v, f"an input of `{by}`, via") for t, v, by in ctx.extra]
+    if ctx.out_vc is not None:
+        out = None if ctx.out is None else ctx.out()
+        checks.append((None if out is None else out.shape, ctx.out_vc[0], ctx.out_version,
+                       "the output of"))
+    for shape, now, v, what in checks:
+        if now != v:
             raise AutogradError(
-                f"a tensor of shape {x.shape} that the gradient of `{ctx.op.name}` needs was "
-                f"changed by an in-place operation after {ctx.op.name} used it (its version "
-                f"went from {v} to {x._version}); use an out-of-place op or .clone() it first",
-                op=ctx.op.name, source=user_source())
+                f"{what} `{ctx.op.name}`{'' if shape is None else f' (shape {shape})'}, "
+                f"which its gradient needs, was changed by an in-place operation after "
+                f"{ctx.op.name} ran (its version went from {v} to {now}); use an "
+                "out-of-place op or .clone() it first", op=ctx.op.name, source=user_source())
 
 
 def _output_of(ctx: Ctx, g: Tensor) -> Tensor:
@@ -116,8 +120,6 @@ def _output_of(ctx: Ctx, g: Tensor) -> Tensor:
 
 
 def _seed(root: Tensor, gradient) -> Tensor:
-    from .creation import as_tensor, ones_like
-
     if gradient is None:
         if root.numel() != 1:
             raise AutogradError(
@@ -350,6 +352,9 @@ def register_post_accumulate_grad_hook(leaf: Tensor, hook: Callable) -> Removabl
     return _add_hook(_post_accumulate_hooks, leaf, hook)
 
 
+# Tensor methods that are autograd: registered here, as the ops register theirs, because
+# this layer sits above tensor.py
+Tensor.backward = backward
 Tensor.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook
 
 

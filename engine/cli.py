@@ -13,6 +13,8 @@ import argparse
 import importlib
 import sys
 
+from graphgrad.backends import info
+
 # subcommand -> (module, function); each function takes the remaining argv (the module
 # docstring above is the help text)
 SUBCOMMANDS = {
@@ -25,8 +27,6 @@ SUBCOMMANDS = {
 
 
 def backends_main(argv: list[str]) -> int:
-    from graphgrad.backends import info
-
     argparse.ArgumentParser(prog="graphgrad backends").parse_args(argv)
     for b in info():
         print(b)

@@ -30,15 +30,16 @@ import time
 import warnings
 
 from . import anomaly as _anomaly
-from . import dtypes, guards
+from . import checked_plan, dtypes, guards
 from .arguments import describe_change, flatten_call, paths, rebuild_call
 from .backends import registry as _backend_registry
 from .backends.registry import default_backend, get_backend
 from .errors import GraphgradError, SignatureError, TracingError
 from .ir import tracing
+from .native_plan import lower
+from .ops.registry import REGISTRY, failure_class
 from .passes import PassContext, run_passes
 from .plan_cache import MAX_RECORDS, CacheInfo, Entry, TraceRecord
-from .runtime import Executable
 from .side_effects import Snapshot
 from .source import user_source
 from .tensor import Tensor
@@ -130,7 +131,7 @@ class CompiledFunction:
 
     def _run(self, entry, arrays, objs):
         if _anomaly.enabled:  # gg.detect_anomaly(): a plan that checks every result
-            entry = _anomaly.checked_entry(self, entry)
+            entry = checked_plan.checked_entry(self, entry)
         try:
             outs = entry.plan.run(*arrays)
         except GraphgradError:
@@ -168,8 +169,6 @@ class CompiledFunction:
                 arg._grad = Tensor._wrap(arg._grad._value + g, backend)
 
     def _runtime_error(self, entry, exc):
-        from .ops.registry import REGISTRY, failure_class
-
         node = entry.plan.node_for_traceback(sys.exc_info()[2])
         if node is None:
             return GraphgradError(f"the compiled plan failed: {exc}")
@@ -207,7 +206,7 @@ class CompiledFunction:
             graph.verify()
         ctx = PassContext(backend=backend, debug=self.debug)
         optimized, stats = run_passes(graph, self.passes, ctx)
-        plan = Executable(optimized, backend, getattr(self.fn, "__name__", "plan"))
+        plan = lower(optimized, backend, getattr(self.fn, "__name__", "plan"))
         guard_set = guards.GuardSet(guards.collect(tracer, self.fn, graph.mode_sets),
                                     optimized.guards)
         entry = Entry(signature, graph, optimized, stats, plan, rebuild, guard_set)
@@ -294,8 +293,17 @@ class CompiledFunction:
             raise TracingError("nothing compiled yet: call the function once first")
         return self.last.source
 
+    def backend_info(self) -> str:
+        """How the newest plan runs, in one line: the backend's whole-plan code, or the
+        per-kernel plan and why (a backend may decline a plan it cannot compile)."""
+        if self.last is None:
+            raise TracingError("nothing compiled yet: call the function once first")
+        return self.last.plan.backend_info
+
     def _repr_mimebundle_(self, include=None, exclude=None):
         """Jupyter shows the newest plan's diagram (text when it cannot be drawn)."""
+        # layer: viz draws graphs from above the engine (and needs graphviz); it is loaded
+        # only when a notebook asks for the picture
         from graphgrad.viz import repr_mimebundle
 
         return repr_mimebundle(self, include, exclude)

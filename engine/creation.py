@@ -15,70 +15,14 @@ import os
 import numpy as np
 
 from . import dtypes
+from .arrays import as_array
 from .backends.registry import default_backend, get_backend, seed_all
 from .errors import AllocationError, ArgumentError, ArgumentTypeError, DtypeError, ShapeError
 from .generator import check as check_generator
 from .ir import tracing
+from .ops.registry import get_op
 from .source import user_source
-from .tensor import Tensor
-
-
-def as_array(data, dtype=None) -> np.ndarray:
-    """A NumPy array with a supported dtype (PyTorch's defaults for Python numbers)."""
-    if isinstance(data, Tensor):
-        arr = data.numpy()
-    else:
-        try:
-            if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
-                arr = np.array([as_array(x) for x in data])
-            else:
-                arr = np.array(data)
-        except ValueError as e:  # ragged nesting: NumPy's message alone has no context
-            raise ShapeError(f"cannot make a tensor from this {type(data).__name__}: its "
-                             f"nested sequences have different lengths ({e})",
-                             source=user_source()) from None
-    if not isinstance(data, (np.ndarray, np.generic)) and (arr.dtype.kind == "O" or (
-            arr.dtype.kind == "f" and arr.size and np.abs(arr).max() >= 2.0**63)):
-        arr = _python_ints(data, arr, dtype)  # the scan only runs where ints may overflow
-    if arr.dtype.kind in "OUSVcmM":  # None, strings, complex, ...: no silent NaN or cast
-        raise DtypeError(f"cannot make a tensor from {type(data).__name__} data "
-                         f"({data!r:.60} has NumPy dtype {arr.dtype})", source=user_source())
-    if dtype is not None:
-        target = dtypes.as_dtype(dtype)
-    elif isinstance(data, np.ndarray) or isinstance(data, np.generic):
-        target = dtypes.from_numpy_dtype(arr.dtype)
-    elif arr.dtype.kind == "f":
-        target = dtypes.default_float
-    else:
-        target = dtypes.from_numpy_dtype(arr.dtype)
-    check_int64_range(arr, target, "tensor")
-    return np.asarray(arr, dtype=target, order="C")
-
-
-def check_int64_range(arr: np.ndarray, target: np.dtype, what: str) -> None:
-    """Refuse unsigned values above int64's range, which the cast would wrap to negatives
-    (PyTorch raises "Overflow" for `torch.tensor([2**63])`)."""
-    if arr.dtype.kind == "u" and target.kind in "iu" and arr.size and arr.dtype.itemsize >= 8:
-        top = int(arr.max())
-        if top > np.iinfo(np.int64).max:
-            raise ArgumentError(f"{what}: the value {top} does not fit in int64 (overflow); "
-                                "pass dtype=gg.float64 to keep it approximately",
-                                source=user_source())
-
-
-def _python_ints(data, arr: np.ndarray, dtype) -> np.ndarray:
-    """Python ints beyond int64 make NumPy build an object (or float) array; PyTorch
-    raises "Overflow" unless a float dtype was asked for or a float is among the data."""
-    items = list(_flat(data)) if isinstance(data, (list, tuple)) else [data]
-    lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-    if not any(isinstance(x, int) and not lo <= x <= hi for x in items):
-        return arr
-    wants_float = dtypes.is_float(dtypes.as_dtype(dtype)) if dtype is not None else \
-        any(isinstance(x, float) for x in items)
-    if not wants_float:
-        raise ArgumentError(f"cannot make a tensor from {data!r:.60}: an integer does not fit "
-                            "in int64 (overflow)", source=user_source())
-    return np.array(data, dtype=np.float64) if arr.dtype.kind == "O" else arr
+from .tensor import Constant, Tensor
 
 
 def check_allocation(shape: tuple[int, ...], dtype, what: str) -> None:
@@ -119,14 +63,6 @@ def _human(nbytes: int) -> str:
     return f"{size:.1f} PiB"
 
 
-def _flat(data):
-    for x in data:
-        if isinstance(x, (list, tuple)):
-            yield from _flat(x)
-        else:
-            yield x
-
-
 def _backend(backend):
     """The backend a `device=` argument names: None (the default), a backend's name, a
     device string (`"cpu"`, `"cuda"`), a `gg.device`, or a backend instance."""
@@ -157,13 +93,23 @@ def as_tensor(x, dtype=None, like: Tensor | None = None) -> Tensor:
     if dtype is None:
         dtype = dtypes.scalar_dtype(x) if np.ndim(x) == 0 and not isinstance(x, np.ndarray) \
             else None
-    arr = as_array(x, dtype)
+    return _constant(as_array(x, dtype), like, Tensor)
+
+
+def engine_constant(x, like: Tensor, dtype=None) -> Constant:
+    """A number or array the engine puts into a composite (a `mean`'s 1/n, diagonal's
+    index arrays), in `dtype` (default: like's): an op that saves it may be
+    differentiated twice, as PyTorch's fused op saves nothing."""
+    return _constant(as_array(x, like.dtype if dtype is None else dtype), like, Constant)
+
+
+def _constant(arr: np.ndarray, like: Tensor | None, cls: type) -> Tensor:
     backend = like._backend if like is not None else default_backend()
     tracer = tracing.current
     if tracer is not None:
         n = tracer.add("const", (), {"value": arr}, arr.shape, arr.dtype)
-        return Tensor._symbolic(tracer, n, arr.shape, arr.dtype, backend)
-    return Tensor._wrap(backend.from_numpy(arr), backend)
+        return cls._symbolic(tracer, n, arr.shape, arr.dtype, backend)
+    return cls._wrap(backend.from_numpy(arr), backend)
 
 
 def _shape(size) -> tuple[int, ...]:
@@ -284,8 +230,6 @@ def _random(op_name, shape, dtype, requires_grad=False, generator=None, device=N
             **attrs) -> Tensor:
     """A draw from the backend's generator (an op, also inside a compiled step), or,
     with `generator`, from that Generator on the host (eagerly)."""
-    from .ops.registry import get_op
-
     check_allocation(shape, dtype, op_name)
     if check_generator(generator) is not None:
         t = tensor(generator.draw(op_name, shape, dtype, **attrs), dtype=dtype, device=device)

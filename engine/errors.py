@@ -42,6 +42,11 @@ class ShapeError(GraphgradError, ValueError):
     """Operands whose shapes do not fit the op."""
 
 
+class ViewError(ShapeError, RuntimeError):
+    """`view` of a tensor whose strides do not allow that view (PyTorch's RuntimeError:
+    "view size is not compatible with input tensor's size and stride")."""
+
+
 class DtypeError(GraphgradError, TypeError):
     """Operands whose dtypes the op does not accept."""
 

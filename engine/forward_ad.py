@@ -14,7 +14,9 @@ own ops are seen by the other differentiation machinery:
   forward); and reverse-mode VJP rules, being ops too, carry tangents (forward over
   reverse: Hessian-vector products).
 
-Levels are entered through `gg.func.jvp`; nothing here is public API.
+Levels are entered through `gg.func.jvp`; nothing here is public API. This file sits
+below the op registry (whose `apply` calls `propagate`); the dual tensors that the
+transforms build from ops live above it, in `ops/dual.py`.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from .errors import AutogradError, ShapeError
+from .errors import AutogradError
 from .ir import tracing
 from .source import user_source
 
-if TYPE_CHECKING:  # tensor.py imports this module (in-place updates carry tangents)
+if TYPE_CHECKING:  # annotations only: Tensor's methods reach this file through the ops
     from .tensor import Tensor
 
 _levels: list[Level] = []  # every level entered and not yet left, outermost first
@@ -90,13 +92,17 @@ def propagate(op, inputs, attrs, out: Tensor) -> None:
             level.set_tangent(out, t)
 
 
-def _fit(t: Tensor, out: Tensor) -> Tensor:
-    """Rules may leave broadcasting to here: the tangent takes out's shape and dtype."""
-    from .ops.shape import broadcast_to
+def active_levels() -> list[Level]:
+    """The levels entered and not yet left, outermost first (read, never modified)."""
+    return _levels
 
+
+def _fit(t: Tensor, out: Tensor) -> Tensor:
+    """Rules may leave broadcasting to here: the tangent takes out's shape and dtype (the
+    Tensor methods `astype` and `broadcast_to`, which the op groups above register)."""
     if t.dtype != out.dtype:
         t = t.astype(out.dtype)
-    return broadcast_to(t, out.shape) if t.shape != out.shape else t
+    return t.broadcast_to(out.shape) if t.shape != out.shape else t
 
 
 def share_tangents(src: Tensor, dst: Tensor) -> None:
@@ -108,47 +114,3 @@ def share_tangents(src: Tensor, dst: Tensor) -> None:
             level.set_tangent(dst, t if t.dtype == dst.dtype else t.astype(dst.dtype))
         else:
             level._tangents.pop(id(dst), None)
-
-
-def alias(x: Tensor) -> Tensor:
-    """A new Tensor object for x's value (no copy, no node) that gradients flow through.
-
-    Transforms differentiate with respect to aliases, so the same tensor passed twice,
-    or used outside the function too, is never confused; tangents x has at the levels
-    already entered carry over.
-    """
-    from . import grad_mode
-    from .ops.elementwise import identity_op
-    from .tensor import Ctx, Tensor
-
-    tracer = tracing.current
-    if tracer is not None:
-        a = Tensor._symbolic(tracer, tracer.node_of(x), x.shape, x.dtype, x._backend)
-    else:
-        a = Tensor._wrap(x._concrete("a function transform"), x._backend)
-    if x.requires_grad and grad_mode.is_grad_enabled():
-        a.requires_grad = True
-        a._ctx = Ctx(identity_op, (x,), {}, a)
-    for level in _levels:
-        t = level.tangent(x)
-        if t is not None:
-            level.set_tangent(a, t)
-    return a
-
-
-def make_dual(level: Level, primal: Tensor, tangent) -> Tensor:
-    """An alias of `primal` whose tangent at `level` is `tangent` (None: zero)."""
-    from .creation import as_tensor
-
-    dual = alias(primal)
-    if tangent is None:
-        return dual
-    if primal.dtype.kind != "f":
-        raise AutogradError(f"jvp: a tangent was given for a {primal.dtype.name} primal; only "
-                            "floating-point inputs have tangents", source=user_source())
-    t = as_tensor(tangent, primal.dtype, like=primal)
-    if t.shape != primal.shape:
-        raise ShapeError(f"jvp: tangent of shape {t.shape} for a primal of shape "
-                         f"{primal.shape}; they must match", source=user_source())
-    level.set_tangent(dual, t)
-    return dual

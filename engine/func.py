@@ -23,7 +23,9 @@ from . import autodiff, dtypes, forward_ad, grad_mode
 from .creation import as_tensor
 from .errors import AutogradError
 from .ir import tracing
+from .ops import dual
 from .ops.common import zeros_tangent
+from .ops.shape import reshape, stack
 from .pytree import flatten
 from .source import user_source
 from .tensor import Tensor
@@ -60,7 +62,7 @@ def jvp(fn: Callable, primals, tangents, *, has_aux: bool = False):
     primals = tuple(as_tensor(p) for p in primals)
     with forward_ad.new_level() as level:
         with tracing.phase("tangent"):
-            duals = [forward_ad.make_dual(level, p, t) for p, t in zip(primals, tangents)]
+            duals = [dual.make_dual(level, p, t) for p, t in zip(primals, tangents)]
         with _transform(duals):
             result = fn(*duals)
         out, aux = result if has_aux else (result, None)
@@ -83,7 +85,7 @@ def _differentiable_inputs(args, argnums):
             raise AutogradError(f"argument {i} has dtype {xs[i].dtype.name}; only "
                                 "floating-point arguments can be differentiated",
                                 source=user_source())
-        xs[i] = forward_ad.alias(xs[i]).requires_grad_(True)
+        xs[i] = dual.alias(xs[i]).requires_grad_(True)
     return xs
 
 
@@ -261,8 +263,6 @@ def _basis(x: Tensor, phase: str):
 def _assemble(columns, out: Tensor, x: Tensor, rows: bool) -> Tensor:
     """Stack per-element derivatives (rows: VJPs, else JVP columns) into one block of
     shape out.shape + x.shape."""
-    from .ops.shape import reshape, stack
-
     with tracing.phase("backward" if rows else "tangent"):
         if not columns:
             return zeros_tangent(out, out.shape + x.shape)

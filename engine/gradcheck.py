@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import dtypes, grad_mode
+from . import dtypes, func, grad_mode
 from .autodiff import _topological, grad
+from .creation import from_numpy
 from .errors import GradcheckError
 from .tensor import Tensor
 
@@ -108,8 +109,6 @@ def _prepare(inputs) -> tuple[list, list[int]]:
     args, diff = [], []
     for i, x in enumerate(items):
         if isinstance(x, np.ndarray) and x.dtype.kind == "f":
-            from .creation import from_numpy
-
             x = from_numpy(x.astype(np.float64)).requires_grad_(True)
         if isinstance(x, Tensor) and x.requires_grad and dtypes.is_float(x.dtype):
             x = x.detach().astype(dtypes.float64).requires_grad_(True)
@@ -216,8 +215,6 @@ def _vjp(out: Tensor, xs: list[Tensor], u: np.ndarray) -> list[np.ndarray]:
 def _forward_compare(fn, args, diff, numerical, outputs):
     """Yield comparison pairs for forward mode: J e_j by `gg.func.jvp`, one input element
     at a time (one-hot tangents)."""
-    from . import func
-
     primals = tuple(args[p].detach() for p in diff)
 
     def of_diff(*ds):

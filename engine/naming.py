@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import inspect
 
+from .tensor import Tensor
+
 MAX_DEPTH = 3
 
 
@@ -43,8 +45,6 @@ def _referenced(fn) -> list[tuple[str, object]]:
 def reachable_named_objects(fn):
     """(object, prefix) for modules fn can reach (fn itself, if a module), and
     (tensor, variable name) for tensors it refers to directly."""
-    from .tensor import Tensor
-
     if is_namable(fn):
         return [(fn, "")]
     tensors, modules, seen = [], [], {id(fn)}

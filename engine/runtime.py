@@ -314,6 +314,7 @@ class Executable:
         exec(compile(self.source, self.filename, "exec"), namespace)  # noqa: S102
         self.run = namespace[writer.fn_name]
         self.line_nodes = writer.line_nodes
+        self.backend_info = "per-kernel plan"  # engine/native_plan.py may replace `run`
         self.kernel_calls = sum(1 for n in graph.nx if graph[n]["op"] not in
                                 (*SOURCE_OPS, "get"))
 

@@ -7,144 +7,28 @@ on and an input requires grad, the result remembers how it was made (`_ctx`), an
 `backward()` walks those records in reverse (see `autodiff.py`). A view (a slice,
 a reshape, `.detach()`...) remembers its base and shares its version counter; writes
 through it reach the base (see `views.py`, which also defines the in-place core).
+
+This file sits below the ops and autograd: the methods that compute (`+`, `sum`,
+`astype`, `clone`, `backward`, ...) are registered on Tensor by the layer that
+implements them (`tensor_method` in the op groups, `autodiff.py` for `backward`), so
+nothing here imports upward.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
-import weakref
 
 import numpy as np
 
 from . import dtypes, grad_mode
+from .arrays import as_array, register_tensor_type
+from .backends.registry import default_backend
 from .device import backend_of
 from .device import device as Device
 from .errors import ArgumentTypeError, AutogradError, DtypeError, ShapeError, TracingError
 from .ir import tracing
+from .nodes import RESULT, RETAINING, BackwardNode, Ctx, saves_also  # noqa: F401  (re-exported)
 from .source import user_source
-
-
-class Ctx:
-    """How a tensor was made: one node of the eager autograd graph.
-
-    `parents` are the nodes the inputs stood for when the op ran (their `Ctx`, or the
-    leaf tensor itself), fixed at creation, so an in-place op that later gives an input
-    a new history does not reroute this node's gradient (PyTorch's graph of nodes, not
-    of tensors). `saved` are the input positions whose values the VJP reads: only those
-    are version-checked, and `release()` (backward without retain_graph) frees them.
-    `out` is a weak reference to the result: a strong one would be a reference cycle.
-    A node holds only what some VJP will read (see `_held`): an intermediate that no
-    VJP reads is freed as soon as the user drops it, as PyTorch frees it.
-    """
-
-    __slots__ = ("op", "inputs", "attrs", "versions", "parents", "saved", "out", "out_version",
-                 "released", "__weakref__")
-
-    def __init__(self, op, inputs, attrs, out=None):
-        self.op = op
-        self.attrs = attrs
-        self.parents = tuple(x._ctx if x._ctx is not None else x if x.requires_grad else None
-                             for x in inputs)
-        rule = op.saves
-        saved = range(len(inputs)) if rule is None else rule(
-            tuple(p is not None for p in self.parents))
-        self.saved = tuple(saved)
-        self.versions = tuple(inputs[i]._version for i in self.saved)
-        self.out = None if out is None else weakref.ref(out)
-        # an op without a `saves` rule, or one that says so, reads its result: that is
-        # version-checked too, and whoever consumes the result keeps it (see `_held`)
-        reads_out = rule is None or op.saves_output
-        self.out_version = out._version if reads_out and out is not None else None
-        self.inputs = _held(inputs, self.parents, self.saved)
-        self.released = False
-
-    def release(self) -> None:
-        """Free what backward needed (PyTorch frees saved tensors unless retain_graph).
-
-        Leaves stay (the caller owns them), and so do 0-d constants (Python numbers: a
-        `mean`'s 1/n). The others become value-less shells that keep the graph's shape
-        (backward hands a result that a node not yet walked reads as its output over
-        before this: see autodiff.backprop). `released` then says whether a second
-        backward must be refused: it needs saved values or the result."""
-        inputs = self.inputs
-        self.released = self.out_version is not None or any(
-            inputs[i].shape or inputs[i].requires_grad for i in self.saved)
-        self.inputs = tuple(
-            x if p is x or not x.shape and not x.requires_grad or x._value is None
-            and x._tracer is None else _shell(x, p)
-            for x, p in zip(inputs, self.parents))
-        self.out = None
-
-
-#: inputs of at most this many elements are always kept: a shell would save next to
-#: nothing, and their values let gradcheck test each op of a small graph on its own
-SMALL = 256
-
-
-def _held(inputs, parents, saved) -> tuple:
-    """What a node keeps of its inputs: the saved ones, leaves and tensors without
-    history (the caller's data: a shell would free nothing), small ones, symbols (no
-    memory), and the results of nodes that read their own result (their VJP needs it,
-    and this is what keeps it alive without a cycle). The other results (a sum's
-    operand, what a tanh consumed) become shells, so their arrays are freed as soon as
-    the user drops them, not when the graph dies."""
-    if len(saved) == len(inputs):
-        return inputs
-    return tuple(
-        x if i in saved or p is x or p is None or x._value is None
-        or math.prod(x.shape) <= SMALL
-        or isinstance(p, Ctx) and p.out_version is not None else _shell(x, p)
-        for i, (x, p) in enumerate(zip(inputs, parents)))
-
-
-def _shell(t, ctx):
-    """A stand-in with `t`'s shape, dtype, backend and history but no value (for a freed
-    input): walkers of the graph (viz, gradcheck) still see its structure."""
-    s = Tensor._symbolic(None, None, t.shape, t.dtype, t._backend)
-    s.requires_grad = t.requires_grad
-    s._ctx = ctx
-    return s
-
-
-#: Nodes whose result keeps its gradient at backward() (`retain_grad()` on a non-leaf);
-#: a node leaves the set with the graph it belongs to.
-RETAINING: weakref.WeakSet = weakref.WeakSet()
-
-#: PyTorch's names for the backward of ops whose graphgrad name differs from its own.
-_TORCH_NAMES = {"identity": "Clone", "matmul": "Mm", "pow_scalar": "Pow",
-                "broadcast_to": "Expand", "reshape": "View", "index": "Index",
-                "concat": "Cat", "relu": "Relu", "log_softmax": "LogSoftmax"}
-
-
-class BackwardNode:
-    """What `t.grad_fn` is: the recorded op, named as PyTorch names it (`MulBackward0`),
-    with `next_functions` pointing at the inputs' nodes (None for leaves and constants)."""
-
-    __slots__ = ("_ctx",)
-
-    def __init__(self, ctx: Ctx):
-        self._ctx = ctx
-
-    def name(self) -> str:
-        op = self._ctx.op.name
-        camel = _TORCH_NAMES.get(op) or "".join(w.capitalize() for w in op.split("_"))
-        return f"{camel}Backward0"
-
-    @property
-    def next_functions(self) -> tuple:
-        return tuple((t.grad_fn, 0) for t in self._ctx.inputs)
-
-    def __eq__(self, other) -> bool:
-        if isinstance(other, str):  # `t.grad_fn == "mul"`: the op's own name
-            return other in (self._ctx.op.name, self.name())
-        return isinstance(other, BackwardNode) and other._ctx is self._ctx
-
-    def __hash__(self) -> int:
-        return id(self._ctx)
-
-    def __repr__(self) -> str:
-        return f"<{self.name()} object at {id(self._ctx):#x}>"
 
 
 class Tensor:
@@ -154,6 +38,7 @@ class Tensor:
     )
     __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
     weak = False  # True for WeakScalar: promotes like a Python number
+    engine_constant = False  # True for Constant (see nodes.Ctx.release)
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -216,9 +101,6 @@ class Tensor:
         self._vc[0] = value
 
     def __init__(self, data, dtype=None, requires_grad=False):
-        from .backends.registry import default_backend
-        from .creation import as_array
-
         backend = default_backend()
         self._fill(backend.from_numpy(as_array(data, dtype)), backend)
         if requires_grad:
@@ -372,12 +254,6 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (see autodiff.backward)."""
-        from .autodiff import backward
-
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
-
     def detach(self) -> Tensor:
         """A tensor sharing this one's memory and version counter, outside autograd."""
         return self._detached_alias(share_version=True)
@@ -445,11 +321,6 @@ class Tensor:
         t.requires_grad = self.requires_grad
         return t
 
-    def astype(self, dtype) -> Tensor:
-        from .ops.elementwise import cast
-
-        return cast(self, dtypes.as_dtype(dtype))
-
     def type(self, dtype) -> Tensor:
         return self.astype(dtype)
 
@@ -470,11 +341,6 @@ class Tensor:
 
     def bool(self) -> Tensor:
         return self.astype(dtypes.bool_)
-
-    def clone(self) -> Tensor:
-        from .ops.elementwise import identity
-
-        return identity(self)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -518,12 +384,24 @@ def _check_grad_value(t: Tensor, value) -> None:
                          "dtype", source=user_source())
 
 
+class Constant(Tensor):
+    """A number the engine itself put into a composite (a `mean`'s 1/n): a second
+    backward through an op that saved it is no error, as PyTorch's fused op saves none."""
+
+    __slots__ = ()
+    engine_constant = True
+
+
 class WeakScalar(Tensor):
     """A symbolic Python number (e.g. a learning rate read at each call of a compiled plan):
     in type promotion it behaves like the number, so `lr * grad` stays float32."""
 
     __slots__ = ()
     weak = True
+
+
+register_tensor_type(Tensor)
+tracing.register_tensor_classes(Tensor, WeakScalar)
 
 
 def tensor_method(name: str | None = None):

@@ -13,10 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import dtypes
+from .autodiff import grad
 from .backends.registry import default_backend, get_backend
+from .creation import as_tensor
 from .ir import tracing
-from .ir.graph import Graph
+from .ir.graph import SOURCE_OPS, Graph
 from .ir.interpreter import interpret
+from .naming import is_namable, reachable_named_objects
+from .ops.registry import get_op
 from .pytree import flatten
 from .tensor import Tensor
 
@@ -54,8 +58,6 @@ def arg_names(fn, n: int) -> list[str]:
 
 def register_names(tracer, fn) -> None:
     """Name parameters, buffers and optimizer state after the modules `fn` can reach."""
-    from .naming import is_namable, reachable_named_objects
-
     for obj, prefix in reachable_named_objects(fn):
         if isinstance(obj, Tensor):
             tracer.names.setdefault(id(obj), prefix)
@@ -119,10 +121,6 @@ def differentiate(graph: Graph, wrt=None) -> Graph:
     Output 0 must be a scalar. `wrt` lists input positions (all float inputs by default).
     The backward nodes carry `phase="backward"`.
     """
-    from .autodiff import grad
-    from .ir.graph import SOURCE_OPS
-    from .ops.registry import get_op
-
     wrt = [i for i, n in enumerate(graph.inputs) if dtypes.is_float(graph[n]["dtype"])] \
         if wrt is None else list(wrt)
 
@@ -150,8 +148,6 @@ def differentiate(graph: Graph, wrt=None) -> Graph:
 
 
 def _source_value(graph: Graph, n: int) -> Tensor:
-    from .creation import as_tensor
-
     data = graph[n]
     if data["op"] == "const":
         return as_tensor(data["attrs"]["value"])

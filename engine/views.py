@@ -123,8 +123,8 @@ def assign(self: Tensor, result: Tensor, check_leaf: bool = True) -> Tensor:
     ctx = self._ctx
     if took and ctx is not None:  # self is that node's output now, at this version
         ctx.out = weakref.ref(self)
-        if ctx.out_version is not None:
-            ctx.out_version = self._version
+        if ctx.out_vc is not None:  # the result's memory is self's now
+            ctx.out_vc, ctx.out_version = self._vc, self._version
     return self
 
 

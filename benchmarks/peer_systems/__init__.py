@@ -14,6 +14,7 @@ SYSTEMS = {
     "numpy (hand)": ("numpy_steps", {}, {}),
     "graphgrad compiled": ("graphgrad_steps", {"compiled": True}, {"compiled": True}),
     "graphgrad eager": ("graphgrad_steps", {"compiled": False}, {"compiled": False}),
+    "graphgrad numba": ("numba_steps", {}, {}),
     "torch eager": ("torch_steps", {"compiled": False}, {"compiled": False}),
     "torch.compile": ("torch_steps", {"compiled": True},
                       {"compiled": True, "mode": "eager"}),  # quick: dynamo, no inductor
@@ -22,6 +23,7 @@ SYSTEMS = {
 }
 
 SHORT = {"numpy": "numpy (hand)", "gg": "graphgrad compiled", "gg-eager": "graphgrad eager",
+         "numba": "graphgrad numba",
          "torch": "torch eager", "torch-compile": "torch.compile", "jax": "jax jit",
          "pytensor": "pytensor"}
 

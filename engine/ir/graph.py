@@ -14,6 +14,8 @@ import heapq
 import networkx as nx
 
 from ..errors import GraphError
+from .printer import format_graph
+from .schema import SOURCE_OPS
 from .tracked import (
     NodeIndexedDict,
     TrackedMultiDiGraph,
@@ -23,8 +25,7 @@ from .tracked import (
     new_node,
     unlink,
 )
-
-SOURCE_OPS = ("input", "state", "const")
+from .verify import verify as _verify
 
 
 class Graph:
@@ -296,14 +297,10 @@ class Graph:
 
     def verify(self) -> Graph:
         """Check the IR's invariants; raise GraphError naming the first broken one."""
-        from .verify import verify
-
-        verify(self)
+        _verify(self)
         return self
 
     def __str__(self) -> str:
-        from .printer import format_graph
-
         return format_graph(self)
 
     def __repr__(self) -> str:
@@ -312,6 +309,8 @@ class Graph:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """Jupyter shows the diagram (or the text form when it cannot be drawn)."""
+        # layer: viz draws graphs from above the engine (and needs graphviz); it is loaded
+        # only when a notebook asks for the picture
         from graphgrad.viz import repr_mimebundle
 
         return repr_mimebundle(self, include, exclude)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 
-from .. import grad_mode
+from .. import dtypes, grad_mode
 from ..errors import TracingError
 from ..source import user_source
 from .graph import Graph
@@ -50,17 +50,19 @@ class GradRef:
         if value is None:
             owner._grad = None
         elif owner._grad is None:
-            owner._grad = _tensor_class()._wrap(value, owner._backend)
+            owner._grad = _classes["tensor"]._wrap(value, owner._backend)
         else:
             owner._grad._value = value
 
 
-def _tensor_class():
-    from ..tensor import Tensor
+#: The classes a Tracer makes symbolic values of. tensor.py, a layer above (it reads
+#: `current` on every op), registers them as it loads, so this file imports no Tensor.
+_classes: dict[str, type] = {}
 
-    global _tensor_class
-    _tensor_class = lambda: Tensor  # noqa: E731  (resolved once: tracing loads before tensor)
-    return Tensor
+
+def register_tensor_classes(tensor: type, weak_scalar: type) -> None:
+    """Make traced values (and `.grad` slots written back) instances of these classes."""
+    _classes["tensor"], _classes["weak_scalar"] = tensor, weak_scalar
 
 
 class ScalarRef:
@@ -161,8 +163,6 @@ class Tracer:
 
     def scalar(self, container, key, dtype, index=None, fn=None):  # noqa: PLR0913
         """A Python number that is read afresh at every call (not baked into the plan)."""
-        from ..tensor import WeakScalar
-
         k = (id(container), key, index, dtype)
         n = self.scalars.get(k)
         if n is None:
@@ -175,7 +175,7 @@ class Tracer:
             self.graph.state_refs[name] = ScalarRef(container, key, index, fn)
             self.scalars[k] = n
             self.keep[id(container)] = container
-        return WeakScalar._symbolic(self, n, (), dtype, self.backend)
+        return _classes["weak_scalar"]._symbolic(self, n, (), dtype, self.backend)
 
     # ------------------------------------------------------------------ in-place updates
     def assign(self, target, result) -> None:
@@ -385,6 +385,4 @@ def dynamic_scalar(container, key, index=None, fn=None, dtype=None):
             return fn(container)
         value = container[key]
         return value if index is None else value[index]
-    from .. import dtypes
-
     return current.scalar(container, key, dtype or dtypes.float64, index, fn)

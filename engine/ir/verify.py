@@ -1,12 +1,28 @@
-"""`Graph.verify()`: acyclicity, arities, shapes and dtypes against the op rules."""
+"""`Graph.verify()`: acyclicity, arities, shapes and dtypes against the op rules.
+
+The rules live in the op registry, a layer above the IR: the registry hands its table
+in as it loads (`use_rules`), so the IR imports no op and reads as plain data.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import networkx as nx
 import numpy as np
 
 from ..errors import GraphError, GraphgradError
-from .graph import SOURCE_OPS
+from .schema import SOURCE_OPS
+
+#: op name -> an object with `infer(*avals, **attrs) -> (shape, dtype)` (the registry's Ops)
+_rules: Mapping[str, Any] = {}
+
+
+def use_rules(rules: Mapping[str, Any]) -> None:
+    """Check nodes against `rules` (the op registry calls this with its live table)."""
+    global _rules
+    _rules = rules
 
 
 class Aval:
@@ -77,9 +93,7 @@ def _infer(graph, n, op, avals, attrs):
         return attrs["program"].infer(avals)
     if op == "get":
         return graph[n]["shape"], graph[n]["dtype"]  # checked through its fused producer
-    from ..ops.registry import REGISTRY
-
-    rule = REGISTRY.get(op)
+    rule = _rules.get(op)
     if rule is None:
         raise graph.node_error(n, f"unknown op {op!r}")
     try:

@@ -1,4 +1,5 @@
-"""Containers: `Sequential` (calls its children in order) and `ModuleList`."""
+"""Containers: `Sequential` (calls its children in order), `ModuleList`, `ModuleDict`,
+`ParameterList` and `ParameterDict`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from ..errors import IndexingError
 from ..source import user_source
 from .module import Module
+from .parameter import Parameter
 
 
 class _IndexedModules(Module):
@@ -86,3 +88,133 @@ class ModuleList(_IndexedModules):
     @classmethod
     def _from_items(cls, items):
         return cls(m for _, m in items)
+
+
+class ModuleDict(Module):
+    """Modules by name (`layers["enc"]`), registered in insertion order like attributes."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def pop(self, key: str) -> Module:
+        return self._modules.pop(key)
+
+    def clear(self) -> None:
+        self._modules.clear()
+
+    def update(self, modules) -> None:
+        items = modules.items() if hasattr(modules, "items") else modules
+        for key, module in items:
+            self[key] = module
+
+
+class ParameterList(Module):
+    """Parameters named "0", "1", ... (so `state_dict()` keys are PyTorch's)."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        for p in values or ():
+            self.append(p)
+
+    def _key(self, idx: int) -> str:
+        n = len(self._parameters)
+        if not -n <= idx < n:
+            raise IndexingError(f"index {idx} is out of range for ParameterList of length "
+                                f"{n}", source=user_source())
+        return str(idx % n)
+
+    def __getitem__(self, idx: int) -> Parameter:
+        return self._parameters[self._key(idx)]
+
+    def __setitem__(self, idx: int, param) -> None:
+        self.register_parameter(self._key(idx), _as_parameter(param))
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def append(self, param) -> ParameterList:
+        self.register_parameter(str(len(self)), _as_parameter(param))
+        return self
+
+    def extend(self, params) -> ParameterList:
+        for p in params:
+            self.append(p)
+        return self
+
+
+class ParameterDict(Module):
+    """Parameters by name, in insertion order."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key: str) -> Parameter:
+        return self._parameters[key]
+
+    def __setitem__(self, key: str, param) -> None:
+        self.register_parameter(key, _as_parameter(param))
+
+    def __delitem__(self, key: str) -> None:
+        del self._parameters[key]
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parameters)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def update(self, parameters) -> None:
+        items = parameters.items() if hasattr(parameters, "items") else parameters
+        for key, p in items:
+            self[key] = p
+
+
+def _as_parameter(value) -> Parameter:
+    """A tensor put into a ParameterList/Dict becomes a Parameter (as in PyTorch)."""
+    return value if isinstance(value, Parameter) or value is None else Parameter(value)

@@ -17,14 +17,14 @@ from .. import dtypes, grad_mode
 from ..creation import as_tensor, rand
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..ops.elementwise import abs as _abs
-from ..ops.elementwise import erf, exp, log1p, relu, sigmoid, tanh, where
+from ..ops.elementwise import erf, relu, sigmoid, tanh, where
 from ..ops.loss import binary_cross_entropy_op
 from ..ops.nn import gather, one_hot  # noqa: F401  (re-exported, as in torch.nn.functional)
 from ..ops.nn import log_softmax as _log_softmax
 from ..ops.nn import softmax as _softmax
 from ..ops.slicing import pad  # noqa: F401  (re-exported, as in torch.nn.functional)
 from ..source import user_frame, user_source
-from ..tensor import Tensor
+from ..tensor import Tensor, saves_also
 from .functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.max_pool2d, ...)
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -35,6 +35,9 @@ from .functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.max_pool
     max_pool1d,
     max_pool2d,
 )
+from .functional_more import *  # noqa: F403  (re-exported: more activations and losses)
+from .functional_more import __all__ as _more
+from .functional_more import _reduce, _softplus, softplus
 from .functional_norm import embedding, group_norm, layer_norm  # noqa: F401  (re-exported)
 
 __all__ = [
@@ -45,45 +48,29 @@ __all__ = [
     "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "layer_norm", "group_norm", "embedding",
     "scaled_dot_product_attention", "pad",
-]
+] + _more
 
 
 # ---------------------------------------------------------------------- activations
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """x where x > 0, else negative_slope * x."""
-    return where(x > 0, x, x * negative_slope)
+    """x where x > 0, else negative_slope * x (saving x for backward, as PyTorch's)."""
+    return saves_also("leaky_relu", where(x > 0, x, x * negative_slope), x)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x), exactly (erf) or with PyTorch's tanh approximation."""
     if approximate == "tanh":
         inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
-        return x * 0.5 * (tanh(inner) + 1.0)
+        return saves_also("gelu", x * 0.5 * (tanh(inner) + 1.0), x)
     if approximate != "none":
         raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}",
                             source=user_source())
-    return x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0)
+    return saves_also("gelu", x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0), x)
 
 
 def silu(x: Tensor) -> Tensor:
     return x * sigmoid(x)
-
-
-def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    """log(1 + exp(beta x)) / beta, computed without overflow; linear above `threshold`."""
-    bx = x * beta if beta != 1 else x
-    smooth = _softplus(bx) * (1.0 / beta) if beta != 1 else _softplus(bx)
-    return where(bx > threshold, x, smooth)
-
-
-def _softplus(z: Tensor) -> Tensor:
-    """log(1 + e^z) = relu(z) + log1p(e^-|z|), with |z| written so the kinks cancel.
-
-    relu and abs both have a kink at 0; taking |z| by the same side as relu (z > 0)
-    makes the derivative at 0 come out as the true 1/2 instead of 0.
-    """
-    return relu(z) + log1p(exp(-where(z > 0, z, -z)))
 
 
 def _implicit_dim(ndim: int) -> int:
@@ -188,17 +175,6 @@ def _update_running(x, mean, var, running_mean, running_var, momentum, num_batch
 
 # ---------------------------------------------------------------------- losses
 
-def _reduce(loss: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ArgumentError(f"{reduction!r} is not a valid value for reduction "
-                        "(use 'mean', 'sum' or 'none')", source=user_source())
-
-
 def _warn_if_broadcast(input: Tensor, target: Tensor, op: str) -> None:
     """PyTorch's warning for a target whose size differs from the input's: (N, 1) against
     (N,) broadcasts to an (N, N) loss, almost never what was meant."""
@@ -221,7 +197,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     target = as_tensor(target, like=input)
     _warn_if_broadcast(input, target, "mse_loss")
     diff = input - target
-    return _reduce(diff * diff, reduction)
+    return saves_also("mse_loss", _reduce(diff * diff, reduction), input, target)
 
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
@@ -407,7 +383,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     loss = (1.0 - target) * input + softplus_neg
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return saves_also("binary_cross_entropy_with_logits", _reduce(loss, reduction), input,
+                      target, weight, pos_weight)
 
 
 # ---------------------------------------------------------------------- attention

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..errors import ArgumentError, DtypeError, ShapeError, UnsupportedError
 from ..ops.elementwise import where
 from ..source import user_source
-from ..tensor import Tensor
+from ..tensor import Tensor, saves_also
 
 __all__ = ["layer_norm", "group_norm", "embedding"]
 
@@ -33,7 +33,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     out = normalize(input, tuple(range(input.ndim - len(shape), input.ndim)), eps)
     if weight is not None:
         out = out * weight
-    return out if bias is None else out + bias
+    out = out if bias is None else out + bias
+    return saves_also("layer_norm", out, input, weight, bias)  # PyTorch's saves all three
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,

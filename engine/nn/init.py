@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from .. import dtypes, grad_mode
-from ..creation import rand, randn
+from ..creation import eye, rand, randn
 from ..errors import ArgumentError
 from ..source import user_source
 from ..tensor import Tensor
@@ -68,8 +68,6 @@ def ones_(t: Tensor) -> Tensor:
 
 
 def eye_(t: Tensor) -> Tensor:
-    from ..creation import eye
-
     if t.ndim != 2:
         raise ArgumentError("eye_: only 2-D tensors are supported", source=user_source())
     return _fill(t, eye(*t.shape, dtype=t.dtype))

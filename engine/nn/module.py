@@ -14,6 +14,7 @@ from collections import OrderedDict, namedtuple
 from collections.abc import Iterator, Mapping
 
 from .. import dtypes, grad_mode
+from ..creation import tensor
 from ..device import device as Device
 from ..errors import ArgumentTypeError, SerializationError
 from ..ir import tracing
@@ -386,8 +387,6 @@ def _indent(text: str, spaces: int) -> str:
 
 def _on_backend_of(value, target: Tensor) -> Tensor:
     """`value` (a Tensor or array) as a Tensor on `target`'s backend."""
-    from ..creation import tensor
-
     if not isinstance(value, Tensor):
         return tensor(value, device=target._backend)
     if value._backend is not target._backend:

@@ -1,7 +1,5 @@
 """The op registry and every op definition, grouped by kind."""
 
-# the in-place Tensor methods and writes through views (they load the op groups they use)
-from .. import inplace, views  # noqa: F401
 from . import (  # noqa: F401  (registers the ops)
     collective,
     composite,
@@ -19,6 +17,6 @@ from . import (  # noqa: F401  (registers the ops)
     sorting,
     tensor_api,
 )
-from .registry import REGISTRY, Op, apply, get_op
+from .registry import REGISTRY, RESULT, Op, apply, get_op
 
-__all__ = ["REGISTRY", "Op", "apply", "get_op"]
+__all__ = ["REGISTRY", "RESULT", "Op", "apply", "get_op"]

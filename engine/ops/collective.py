@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..tensor import Tensor
 from .common import Sample, rand_array
-from .registry import Op
+from .registry import Op, saves_none
 
 
 class LocalGroup:
@@ -64,6 +64,7 @@ def _all_reduce_vjp(g, out, x, op, group):
 
 
 all_reduce_op.vjp = _all_reduce_vjp
+all_reduce_op.saves = saves_none
 all_reduce_op.jvp = lambda t, out, x, op, group: all_reduce_op(t[0], op=op, group=group)
 all_reduce_op.samples = _samples("op", "sum")
 
@@ -80,6 +81,7 @@ def _broadcast_vjp(g, out, x, src, group):
 
 
 broadcast_op.vjp = _broadcast_vjp
+broadcast_op.saves = saves_none
 broadcast_op.jvp = lambda t, out, x, src, group: broadcast_op(t[0], src=src, group=group)
 broadcast_op.samples = _samples("src", 0)
 

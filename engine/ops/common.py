@@ -87,17 +87,18 @@ def reduced_shape(shape, axes, keepdims) -> tuple[int, ...]:
 
 
 def unbroadcast(g: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """Sum a broadcast gradient back to the shape of the input it flowed into."""
+    """Sum a broadcast gradient back to the shape of the input it flowed into.
+
+    It calls the Tensor methods `sum` and `reshape`, which the reduction and shape groups
+    register on Tensor: this helper sits below those groups and imports neither.
+    """
     if g.shape == shape:
         return g
-    from .reduction import sum as sum_
-    from .shape import reshape
-
     lead = len(g.shape) - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
-    out = sum_(g, axes) if axes else g
-    return reshape(out, shape) if out.shape != shape else out
+    out = g.sum(axes) if axes else g
+    return out.reshape(shape) if out.shape != shape else out
 
 
 # ---------------------------------------------------------------------- sample inputs
@@ -160,10 +161,9 @@ def tangent_sum(*terms):
 
 def zeros_tangent(x: Tensor, shape=None) -> Tensor:
     """Zeros of x's dtype and backend, in x's shape or `shape` (an explicit zero tangent
-    or gradient, where rules must pass one per operand), without allocating."""
-    from .shape import broadcast_to
-
-    return broadcast_to(as_tensor(0, x.dtype, like=x), x.shape if shape is None else shape)
+    or gradient, where rules must pass one per operand), without allocating (the Tensor
+    method `broadcast_to`, registered by the shape group above this helper)."""
+    return as_tensor(0, x.dtype, like=x).broadcast_to(x.shape if shape is None else shape)
 
 
 def linear_jvp(op):

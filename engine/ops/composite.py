@@ -15,11 +15,23 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..creation import arange, full, tensor, zeros
+from ..creation import engine_constant, full, tensor, zeros
 from ..errors import ShapeError
 from ..source import user_source
-from ..tensor import Tensor, tensor_method
-from .elementwise import abs, clamp, cos, exp, log, promote_float, sign, sin, sqrt, where
+from ..tensor import Tensor, saves_also, tensor_method
+from .elementwise import (
+    abs,
+    clamp,
+    cos,
+    exp,
+    log,
+    promote_float,
+    sign,
+    sin,
+    sqrt,
+    tanh,
+    where,
+)
 from .linalg import matmul
 from .logic import logical_and, ne
 from .reduction import sum
@@ -52,7 +64,13 @@ def exp2(x) -> Tensor:
 
 @tensor_method()
 def expm1(x) -> Tensor:
-    return exp(x) - 1.0
+    """e^x - 1, accurate near 0: there 2t / (1 - t) with t = tanh(x / 2), which has no
+    cancellation (exp(x) - 1 loses the low digits of a tiny result)."""
+    x = _float(x)
+    near = clamp(x, -0.5, 0.5)
+    t = tanh(near * 0.5)
+    out = where(abs(x) < 0.5, t * 2.0 / (1.0 - t), exp(x) - 1.0)
+    return saves_also("expm1", out, result_too=True)  # PyTorch's expm1 saves its result
 
 
 @tensor_method()
@@ -62,27 +80,27 @@ def square(x) -> Tensor:
 
 @tensor_method()
 def reciprocal(x) -> Tensor:
-    return 1.0 / _float(x)
+    return saves_also("reciprocal", 1.0 / _float(x), result_too=True)  # as PyTorch's
 
 
 @tensor_method()
 def rsqrt(x) -> Tensor:
-    return 1.0 / sqrt(x)
+    return saves_also("rsqrt", 1.0 / sqrt(x), result_too=True)  # as PyTorch's
 
 
 @tensor_method()
 def tan(x) -> Tensor:
-    return sin(x) / cos(x)
+    return saves_also("tan", sin(x) / cos(x), result_too=True)  # as PyTorch's
 
 
 @tensor_method()
 def sinh(x) -> Tensor:
-    return (exp(x) - exp(-_float(x))) * 0.5
+    return saves_also("sinh", (exp(x) - exp(-_float(x))) * 0.5, x)  # as PyTorch's
 
 
 @tensor_method()
 def cosh(x) -> Tensor:
-    return (exp(x) + exp(-_float(x))) * 0.5
+    return saves_also("cosh", (exp(x) + exp(-_float(x))) * 0.5, x)  # as PyTorch's
 
 
 @tensor_method()
@@ -197,7 +215,7 @@ def count_nonzero(x, dim=None) -> Tensor:
 
 @tensor_method()
 def nansum(x, dim=None, keepdim: bool = False) -> Tensor:
-    return sum(where(isnan(x), 0.0, x), dim, keepdim=keepdim)
+    return saves_also("nansum", sum(where(isnan(x), 0.0, x), dim, keepdim=keepdim), x)
 
 
 @tensor_method()
@@ -252,8 +270,9 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     x = permute(x, tuple(rest) + (d1, d2))
     rows, cols = x.shape[-2], x.shape[-1]
     n = max(0, min(rows + min(offset, 0), cols - max(offset, 0)))
-    r = arange(n, device=x._backend.name) - min(offset, 0)
-    c = arange(n, device=x._backend.name) + max(offset, 0)
+    # engine-made indices: a second backward is no error (PyTorch's diagonal saves none)
+    r = engine_constant(np.arange(n) - min(offset, 0), like=x, dtype=np.int64)
+    c = engine_constant(np.arange(n) + max(offset, 0), like=x, dtype=np.int64)
     return x[..., r, c]
 
 
@@ -329,7 +348,7 @@ def tile(x, dims) -> Tensor:
     for axis, k in enumerate(dims):
         if k != 1:
             index = np.tile(np.arange(x.shape[axis]), int(k))
-            x = index_select(x, axis, tensor(index, device=x._backend.name))
+            x = index_select(x, axis, engine_constant(index, like=x, dtype=np.int64))
     return x
 
 

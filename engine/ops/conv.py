@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from .common import Sample, linear_jvp, rand_array, same_dtype, tangent_sum
-from .registry import Op
+from .registry import Op, saves, saves_none, saves_others
 
 
 def out_size(size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int) -> int:
@@ -102,6 +102,8 @@ def _weight_grad_jvp(t, out, x, g, shape, **a):
 
 conv_op.infer = _conv_infer
 conv_op.vjp = _conv_vjp
+conv_op.saves = saves(0, 1)  # PyTorch's convolution saves both, whichever is needed
+conv_input_grad_op.saves = conv_weight_grad_op.saves = saves_others
 conv_op.jvp = _conv_jvp
 conv_input_grad_op.infer = lambda g, w, shape, **a: (tuple(shape), same_dtype("conv", g, w))
 conv_input_grad_op.vjp = _input_grad_vjp
@@ -185,6 +187,10 @@ def _pool_out(x, **a):
 
 
 max_pool_op.infer = _pool_infer
+max_pool_op.saves = saves(0)  # x (PyTorch: x and the indices), never the result
+max_pool_grad_op.saves = max_pool_take_op.saves = saves(1)
+sum_pool_op.saves = saves(0)  # PyTorch's avg_pool saves x, though its gradient reads none
+sum_pool_grad_op.saves = saves_none
 max_pool_op.vjp = lambda g, out, x, **a: (max_pool_grad_op(g, x, **a),)
 max_pool_op.jvp = lambda t, out, x, **a: max_pool_take_op(t[0], x, **a)
 max_pool_grad_op.infer = lambda g, x, **a: (x.shape, same_dtype("max_pool", g, x))

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .. import dtypes
+from ..creation import as_tensor
 from ..errors import DtypeError, GraphgradError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
@@ -28,7 +29,7 @@ from .common import (
     unbroadcast,
 )
 from .common import unbroadcast as _ub
-from .registry import Op
+from .registry import RESULT, Op, saves, saves_none, saves_others
 
 
 def _same_as_input(x):
@@ -86,16 +87,16 @@ mul_op = _binary("mul", lambda g, out, x, y: (lambda: _ub(g * y, x.shape),
                  jvp=lambda t, out, x, y: tangent_sum(_on(t[0], lambda tx: tx * y),
                                                       _on(t[1], lambda ty: x * ty)))
 div_op = _binary("div", lambda g, out, x, y: (lambda: _ub(g / y, x.shape),
-                                               lambda: _ub(-g * out / y, y.shape)),
+                                               lambda: _ub(-g * (x / y) / y, y.shape)),
                  binary_samples(low_b=0.5, high_b=2.0),
                  jvp=lambda t, out, x, y: tangent_sum(_on(t[0], lambda tx: tx / y),
                                                       _on(t[1], lambda ty: -ty * out / y)))
 neg_op = _unary("neg", lambda g, out, x: (-g,), jvp=lambda t, out, x: -t[0])
 # what each VJP reads (Op.saves): sums and negation only shapes, a product the other factor
-add_op.saves = sub_op.saves = neg_op.saves = lambda need: ()
-mul_op.saves = lambda need: tuple(1 - i for i in (0, 1) if need[i])
-div_op.saves = lambda need: (1,) if any(need) else ()
-div_op.saves_output = True  # y's gradient is -g * out / y
+add_op.saves = sub_op.saves = neg_op.saves = saves_none
+mul_op.saves = saves_others
+# PyTorch's div saves y for x's gradient, x and y for y's (so y's reads no result)
+div_op.saves = lambda need: (0, 1) if need[1] else (1,) if need[0] else ()
 add_op.document("x + y")
 sub_op.document("x - y (never called on bool)")
 mul_op.document("x * y")
@@ -137,6 +138,7 @@ pow_op = _binary(
 )
 
 pow_op.document("x ** y elementwise (NumPy's power)")
+pow_op.saves = lambda need: (0, 1, RESULT) if need[1] else (0, 1)
 pow_scalar_op = Op("pow_scalar", elementwise=True)
 pow_scalar_op.infer = lambda x, exponent: (x.shape, x.dtype)
 pow_scalar_op.document("x ** exponent, the exponent taken in x's dtype "
@@ -151,6 +153,7 @@ def _pow_scalar_vjp(g, out, x, exponent):
 
 
 pow_scalar_op.vjp = _pow_scalar_vjp
+pow_scalar_op.saves = saves(0)
 pow_scalar_op.jvp = lambda t, out, x, exponent: _pow_scalar_vjp(t[0], out, x, exponent)[0]
 pow_scalar_op.samples = lambda: [Sample((rand_array(s, 0.5, 2.0),), {"exponent": e})
                                  for s in [(3, 4), (), (0, 2)] for e in (0, 1, 2, 3, 0.5, -1.5)] + [
@@ -230,11 +233,11 @@ sigmoid_op = _smooth("sigmoid", lambda out, x: out * (1 - out),
 relu_op = _unary("relu", lambda g, out, x: (where(out > 0, g, 0.0),),
                  jvp=lambda t, out, x: where(x > 0, t[0], 0.0))
 erf_op = _smooth("erf", lambda out, x: (2 / math.sqrt(math.pi)) * exp(-x * x))
-# these VJPs read only the result (relu's: out > 0 exactly where x > 0; NaN in neither):
-# the operand is not kept for backward, the result is
-for _op in (exp_op, sqrt_op, tanh_op, sigmoid_op, relu_op):
-    _op.saves, _op.saves_output = (lambda need: ()), True
 sign_op = _unary("sign", None, differentiable=False)
+# what each VJP reads (Op.saves), as PyTorch saves it: the input, or the result
+log_op.saves = log1p_op.saves = abs_op.saves = sin_op.saves = cos_op.saves = erf_op.saves = \
+    saves(0)
+exp_op.saves = sqrt_op.saves = tanh_op.saves = sigmoid_op.saves = relu_op.saves = saves(RESULT)
 exp_op.document("e ** x")
 log_op.document("natural logarithm of x (NaN below 0, -inf at 0)")
 log1p_op.document("log(1 + x), accurate for tiny x")
@@ -316,6 +319,7 @@ maximum_op = _binary("maximum", _tie_split(lambda a, b: a > b), _tie_samples,
                      jvp=_tie_split_jvp(lambda a, b: a > b))
 minimum_op = _binary("minimum", _tie_split(lambda a, b: a < b), _tie_samples,
                      jvp=_tie_split_jvp(lambda a, b: a < b))
+maximum_op.saves = minimum_op.saves = saves(0, 1)
 maximum_op.document("the larger of x and y elementwise; NaN propagates (np.maximum, not fmax)")
 minimum_op.document("the smaller of x and y elementwise; NaN propagates (np.minimum)")
 
@@ -335,8 +339,6 @@ where_op = Op("where", elementwise=True)
 
 def _where_infer(c, a, b):
     if c.dtype != dtypes.bool_:
-        from ..errors import DtypeError
-
         raise DtypeError(f"where: the condition must be bool, got {dtypes.short(c.dtype)}",
                          op="where")
     return broadcast_shapes(c.shape, a.shape, b.shape, op="where"), same_dtype("where", a, b)
@@ -349,7 +351,7 @@ where_op.document("x where cond is true, else y (np.where)", operands=("cond", "
 where_op.vjp = lambda g, out, c, a, b: (
     None, _ub(where_op(c, g, zeros_scalar(g)), a.shape), _ub(where_op(c, zeros_scalar(g), g),
                                                             b.shape))
-where_op.saves = lambda need: (0,)
+where_op.saves = saves(0)
 where_op.jvp = lambda t, out, c, a, b: where_op(
     c, zeros_scalar(a) if t[1] is None else t[1], zeros_scalar(b) if t[2] is None else t[2])
 where_op.samples = lambda: [
@@ -359,15 +361,11 @@ where_op.samples = lambda: [
 
 
 def zeros_scalar(like: Tensor) -> Tensor:
-    from ..creation import as_tensor
-
     return as_tensor(0, like.dtype, like)
 
 
 def where(condition, x, y) -> Tensor:
     """`x` where `condition` holds, else `y` (broadcast; x and y promoted together)."""
-    from ..creation import as_tensor
-
     x, y = promote(x, y)
     condition = as_tensor(condition, like=x)
     if condition.dtype != dtypes.bool_:  # PyTorch refuses too: 0.5 is not a truth value
@@ -387,6 +385,7 @@ clamp_op.document("x limited to [min, max] (np.clip); a bound that is None is no
                       "None for no lower bound",
                   max="float | int | None: the upper bound, None for no upper bound (at "
                       "least one bound is given)")
+clamp_op.saves = saves(0)
 clamp_op.vjp = lambda g, out, x, min, max: (where(_within(x, min, max), g, 0.0),)
 clamp_op.jvp = lambda t, out, x, min, max: where(_within(x, min, max), t[0], 0.0)
 clamp_op.samples = lambda: [Sample((rand_array((3, 4)),), {"min": -0.5, "max": 0.7}),
@@ -400,9 +399,8 @@ def _within(x, lo, hi):
         inside = x >= lo
     if hi is not None:
         upper = x <= hi
-        from .logic import logical_and
-
-        inside = upper if inside is None else logical_and(inside, upper)
+        # `&` is logical_and, which the logic group (above this one) registers on Tensor
+        inside = upper if inside is None else inside & upper
     return inside
 
 
@@ -430,23 +428,25 @@ cast_op.document("x converted to dtype (NumPy's astype: float to int truncates t
 cast_op.vjp = lambda g, out, x, dtype: (
     cast_op(g, dtype=x.dtype) if dtypes.is_float(x.dtype) else None,)
 cast_op.jvp = lambda t, out, x, dtype: cast_op(t[0], dtype=dtype)
-cast_op.saves = lambda need: ()
+cast_op.saves = saves_none
 cast_op.samples = lambda: [Sample((rand_array((3, 4)),), {"dtype": dtypes.float64}),
                            Sample((rand_array((3,)) * 5,), {"dtype": dtypes.int64}, diff=()),
                            Sample((rand_array((2, 3)),), {"dtype": dtypes.bool_}, diff=()),
                            Sample((rand_array(()),), {"dtype": dtypes.float32})]
 
 
+@tensor_method("astype")
 def cast(x: Tensor, dtype) -> Tensor:
     dtype = dtypes.as_dtype(dtype)
     return x if x.dtype == dtype else cast_op(x, dtype=dtype)
 
 
 identity_op = _unary("identity", lambda g, out, x: (g,), jvp=lambda t, out, x: t[0])
-identity_op.saves = lambda need: ()
+identity_op.saves = saves_none
 identity_op.document("a copy of x in a new buffer (never x itself or a view of it)")
 
 
+@tensor_method("clone")
 def identity(x: Tensor) -> Tensor:
     """A copy of `x` (its own buffer) that gradients flow through unchanged."""
     return identity_op(x)

@@ -17,8 +17,8 @@ from .common import (
 from .elementwise import abs as abs_
 from .reduction import amax, amin
 from .reduction import sum as sum_
-from .registry import Op
-from .shape import broadcast_to, reshape
+from .registry import Op, saves_others
+from .shape import broadcast_to, reshape, transpose
 
 matmul_op = Op("matmul")
 
@@ -40,10 +40,8 @@ def _matmul_infer(a, b):
 
 
 def _matmul_vjp(g, out, a, b):
-    from .shape import reshape, transpose
-
     # shapes only, up front: the operand whose gradient is taken was not saved (it may
-    # be a value-less shell, see Op.saves), so only the other one is ever read
+    # be a value-less shell, see nodes._held), so only the other one is ever read
     a2 = a.shape if a.ndim > 1 else (1,) + a.shape
     b2 = b.shape if b.ndim > 1 else b.shape + (1,)
     batch = broadcast_shapes(a2[:-2], b2[:-2])
@@ -61,7 +59,7 @@ matmul_op.document(
     "result; leading batch dims broadcast)",
     result="batch dims broadcast, then x's rows and y's columns; their dtype (one dtype)")
 matmul_op.vjp = _matmul_vjp
-matmul_op.saves = lambda need: tuple(1 - i for i in (0, 1) if need[i])
+matmul_op.saves = saves_others
 matmul_op.jvp = lambda t, out, a, b: tangent_sum(
     None if t[0] is None else matmul_op(t[0], b), None if t[1] is None else matmul_op(a, t[1]))
 matmul_op.samples = lambda: [
@@ -161,6 +159,9 @@ einsum_op.document(
     equation="str: 'ij,jk->ik' with no spaces and no ellipsis, one letter per operand axis; "
              "implicit (no '->'): the output is the letters used once, sorted")
 einsum_op.vjp = _einsum_vjp
+# each needed operand's gradient reads the other operands (PyTorch's bmm/mul saves)
+einsum_op.saves = lambda need: tuple(j for j in range(len(need)) if any(
+    need[i] for i in range(len(need)) if i != j))
 einsum_op.jvp = lambda t, out, *xs, equation: tangent_sum(*[
     None if tx is None else einsum_op(*xs[:i], tx, *xs[i + 1:], equation=equation)
     for i, tx in enumerate(t)])

@@ -13,7 +13,7 @@ import numpy as np
 
 from .common import Sample, broadcast_shapes, rand_array, same_dtype, unbroadcast
 from .elementwise import clamp, log
-from .registry import Op
+from .registry import Op, saves
 
 #: PyTorch's EPSILON in BinaryCrossEntropyBackward: the smallest p (1 - p) divided by.
 #: PyTorch stores it as a float32 constant (whatever the dtype), so it is 1e-12 rounded
@@ -63,6 +63,7 @@ binary_cross_entropy_op.document(
     "value: finite at p = 0 and 1)", operands=("p", "t"),
     result="the broadcast of p's and t's shapes; their dtype")
 binary_cross_entropy_op.vjp = _bce_vjp
+binary_cross_entropy_op.saves = saves(0, 1)
 binary_cross_entropy_op.jvp = _bce_jvp
 binary_cross_entropy_op.samples = lambda: [
     Sample((rand_array((3, 4), 0.05, 0.95), rand_array((3, 4), 0.0, 1.0, seed=1)),

@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
+from ..creation import as_tensor
 from ..errors import ShapeError, TracingError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .common import Sample, linear_jvp, normalize_axis, promote_float, rand_array
-from .registry import Op
+from .registry import RESULT, Op, saves
 
 
 def _softmax_samples():
@@ -32,6 +33,7 @@ softmax_op.document("e ** x / sum(e ** x) along axis, stable for large x (subtra
 softmax_op.vjp = lambda g, out, x, axis: (out * (g - (g * out).sum(axis, keepdim=True)),)
 softmax_op.jvp = lambda t, out, x, axis: out * (t[0] - (t[0] * out).sum(axis, keepdim=True))
 softmax_op.samples = _softmax_samples
+softmax_op.saves = saves(RESULT)
 
 log_softmax_op = Op("log_softmax")
 log_softmax_op.infer = lambda x, axis: (x.shape, x.dtype)
@@ -41,6 +43,7 @@ log_softmax_op.document("x - log(sum(e ** x)) along axis, stable for large x",
 log_softmax_op.vjp = lambda g, out, x, axis: (g - out.exp() * g.sum(axis, keepdim=True),)
 log_softmax_op.jvp = lambda t, out, x, axis: t[0] - (out.exp() * t[0]).sum(axis, keepdim=True)
 log_softmax_op.samples = _softmax_samples
+log_softmax_op.saves = saves(RESULT)
 
 
 @tensor_method()
@@ -79,6 +82,8 @@ gather_op.document(
 gather_op.vjp = lambda g, out, x, idx, axis: (
     gather_backward_op(g, idx, axis=axis, shape=x.shape), None)
 gather_op.jvp = linear_jvp(gather_op)
+gather_op.saves = saves(0, 1)  # PyTorch's gather saves x and the index
+gather_backward_op.saves = saves(1)  # the index, never g
 gather_op.samples = lambda: [
     Sample((rand_array((4, 5)), np.array([[0], [4], [2], [2]])), {"axis": 1}),
     Sample((rand_array((3, 4)), np.array([[0, 1, 2, 0], [2, 2, 1, 0]])), {"axis": 0}),
@@ -99,8 +104,6 @@ gather_backward_op.samples = lambda: [
 @tensor_method()
 def gather(x, dim: int, index) -> Tensor:
     """out[i][j] = x[i][index[i][j]] along `dim` (PyTorch's gather)."""
-    from ..creation import as_tensor
-
     index = as_tensor(index, like=x)
     return gather_op(x, index, axis=normalize_axis(dim, x.ndim, "gather"))
 
@@ -109,8 +112,6 @@ def gather(x, dim: int, index) -> Tensor:
 def take_along_dim(x, indices, dim: int | None = None) -> Tensor:
     """gather along `dim`; without `dim`, on the flattened tensor (PyTorch's rule)."""
     if dim is None:
-        from ..creation import as_tensor
-
         return gather(x.reshape(-1), 0, as_tensor(indices, like=x).reshape(-1))
     return gather(x, dim, indices)
 

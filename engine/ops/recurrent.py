@@ -23,10 +23,11 @@ from .. import forward_ad
 from ..creation import tensor
 from ..errors import AutogradError, DtypeError, ShapeError
 from ..tensor import Tensor
+from . import dual
 from .common import Sample, rand_array
 from .elementwise import relu, sigmoid, tanh
 from .linalg import matmul
-from .registry import Op
+from .registry import RESULT, Op, saves_none
 from .shape import index_op, reshape, stack
 
 GATES = {"rnn_seq": 1, "gru_seq": 3, "lstm_seq": 4}
@@ -87,11 +88,14 @@ def _make(name: str, n_states: int, reference):
 
     def jvp(tangents, out, *inputs, **attrs):
         with forward_ad.new_level() as level:
-            duals = [forward_ad.make_dual(level, x, t) for x, t in zip(inputs, tangents)]
+            duals = [dual.make_dual(level, x, t) for x, t in zip(inputs, tangents)]
             result = reference(*duals, **attrs)
             return level.tangent(result)
 
     op.infer, op.vjp, op.jvp = infer, vjp, jvp
+    # the backward kernel reads every input and the saved gates (the result)
+    op.saves = lambda need: (*range(len(need)), RESULT)
+    back.saves = saves_none  # no second order
     back.infer = lambda g, *inputs, **attrs: (
         (sum(int(np.prod(t.shape, dtype=np.int64)) for t in inputs[:-1]),), g.dtype)
     back.vjp, back.jvp = _no_second_order(back.name), _no_second_order(back.name)

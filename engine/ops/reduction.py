@@ -11,9 +11,10 @@ from collections import namedtuple
 import numpy as np
 
 from .. import dtypes
+from ..creation import as_tensor, engine_constant
 from ..errors import ShapeError
 from ..source import user_source
-from ..tensor import Tensor, tensor_method
+from ..tensor import Tensor, saves_also, tensor_method
 from .common import (
     Sample,
     linear_jvp,
@@ -23,7 +24,11 @@ from .common import (
     rand_array,
     reduced_shape,
 )
-from .registry import Op
+from .elementwise import abs as abs_
+from .elementwise import cast, exp, log, maximum, minimum, sqrt, where
+from .logic import eq
+from .registry import RESULT, Op, saves, saves_none
+from .shape import broadcast_to, index_op, reshape, reshape_op
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
 
@@ -48,8 +53,6 @@ def _reduce_samples():
 
 def _expand_back(g, x, axis, keepdims):
     """Broadcast a reduced gradient back over the reduced axes of x."""
-    from .shape import broadcast_to, reshape
-
     if not keepdims:
         g = reshape(g, reduced_shape(x.shape, axis, True))
     return broadcast_to(g, x.shape)
@@ -62,15 +65,12 @@ sum_op.document("the sum over axis (np.add.reduce(x, axis, keepdims=keepdims))",
                 axis=_AXES, keepdims=_KEEPDIMS)
 sum_op.vjp = lambda g, out, x, axis, keepdims: (_expand_back(g, x, axis, keepdims),)
 sum_op.jvp = linear_jvp(sum_op)
-sum_op.saves = lambda need: ()
+sum_op.saves = saves_none
 sum_op.samples = _reduce_samples
 
 
 def _share(out, x, axis, keepdims):
     """Each element's share of max/min: 1/k on the k elements that tie for it, else 0."""
-    from .elementwise import cast
-    from .logic import eq
-
     mask = cast(eq(x, _expand_back(out, x, axis, keepdims)), x.dtype)
     count = _expand_back(sum_op(mask, axis=axis, keepdims=keepdims), x, axis, keepdims)
     return mask / count
@@ -106,6 +106,8 @@ min_op.document("the smallest element over axis; NaN propagates (np.minimum.redu
 min_op.vjp = _extreme_vjp
 min_op.jvp = _extreme_jvp
 min_op.samples = max_op.samples
+# PyTorch's amax/amin and full max/min save x and the result (the ties share)
+max_op.saves = min_op.saves = saves(0, RESULT)
 
 
 def _arg_infer(x, axis, keepdims):
@@ -151,7 +153,8 @@ def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
     axes = _axes(x, dim, axis, "mean")
     n = x.numel() if axes is None else _count(x.shape, axes)
     keep = keepdim if keepdims is None else keepdims
-    return sum_op(x, axis=axes, keepdims=bool(keep)) * (1.0 / n if n else float("nan"))
+    total = sum_op(x, axis=axes, keepdims=bool(keep))
+    return total * engine_constant(1.0 / n if n else float("nan"), like=x)
 
 
 def _count(shape, axes):
@@ -172,15 +175,27 @@ def _extreme(op, argop, x, dim, keepdim, axis, keepdims):
     a = normalize_axes(d, x.ndim, op.name)
     if len(a) != 1:
         return op(x, axis=a, keepdims=keep)
-    return MaxMin(op(x, axis=a, keepdims=keep), argop(x, axis=a[0], keepdims=keep))
+    idx = argop(x, axis=a[0], keepdims=True)
+    values = _take(x, idx, a[0])
+    if not keep:
+        values, idx = (reshape_op(t, shape=x.shape[:a[0]] + x.shape[a[0] + 1:])
+                       for t in (values, idx))
+    return MaxMin(values, idx)
+
+
+def _take(x: Tensor, idx: Tensor, axis: int) -> Tensor:
+    """x at `idx` (keepdims shape) along `axis`, by advanced indexing: as PyTorch's
+    max(dim) the gradient goes to that index alone and only the indices are saved (a
+    later in-place change of x or of the values is no error there either)."""
+    grids = [idx if k == axis else as_tensor(np.arange(n).reshape(
+        (1,) * k + (n,) + (1,) * (x.ndim - k - 1)), like=x) for k, n in enumerate(x.shape)]
+    return index_op(x, *grids, spec=(("tensor",),) * x.ndim)
 
 
 @tensor_method()
 def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """The largest value; with `dim`, `(values, indices)` like PyTorch."""
     if isinstance(dim, Tensor):
-        from .elementwise import maximum
-
         return maximum(x, dim)
     return _extreme(max_op, argmax_op, x, dim, keepdim, axis, keepdims)
 
@@ -189,8 +204,6 @@ def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """The smallest value; with `dim`, `(values, indices)` like PyTorch."""
     if isinstance(dim, Tensor):
-        from .elementwise import minimum
-
         return minimum(x, dim)
     return _extreme(min_op, argmin_op, x, dim, keepdim, axis, keepdims)
 
@@ -222,15 +235,13 @@ def argmin(x, dim=None, keepdim=False) -> Tensor:
 @tensor_method()
 def logsumexp(x, dim, keepdim=False) -> Tensor:
     """log(sum(exp(x))) computed stably by shifting by the (constant) maximum."""
-    from .elementwise import abs, exp, log, where
-    from .shape import reshape
-
     (x,) = promote_float(x)
     axes = normalize_axes(dim, x.ndim, "logsumexp")
     m = max_op(x, axis=axes, keepdims=True).detach()
-    m = where(abs(m) < float("inf"), m, 0.0)  # all -inf (or an inf) must not give inf - inf
+    m = where(abs_(m) < float("inf"), m, 0.0)  # all -inf (or an inf) must not give inf - inf
     out = log(sum_op(exp(x - m), axis=axes, keepdims=True)) + m
-    return out if keepdim else reshape(out, reduced_shape(x.shape, axes, False))
+    out = out if keepdim else reshape(out, reduced_shape(x.shape, axes, False))
+    return saves_also("logsumexp", out, x, result_too=True)  # as PyTorch's
 
 
 @tensor_method()
@@ -248,8 +259,9 @@ def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor
     corr = (1 if unbiased else 0) if correction is None else correction
     centered = x - mean(x, axes, keepdim=True)
     dof = n - corr
-    return sum(centered * centered, axes, keepdim=keepdim) * (1.0 / dof if dof > 0 else
-                                                              float("nan"))
+    out = sum(centered * centered, axes, keepdim=keepdim) * (1.0 / dof if dof > 0 else
+                                                             float("nan"))
+    return saves_also("var", out, x)  # PyTorch's var saves x
 
 
 @tensor_method()
@@ -259,10 +271,9 @@ def std(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor
     sqrt's derivative is infinite at 0; PyTorch masks it to 0 where std is 0, so the
     square root is taken of a safe stand-in there. NaN (too few values) stays NaN.
     """
-    from .elementwise import sqrt, where
-
     if isinstance(dim, bool):
         dim, unbiased = None, dim
     v = var(x, dim, unbiased, keepdim, correction=correction)
     nonzero = v != 0
-    return where(nonzero, sqrt(where(nonzero, v, 1.0)), 0.0)
+    out = where(nonzero, sqrt(where(nonzero, v, 1.0)), 0.0)
+    return saves_also("std", out, x, result_too=True)  # PyTorch's std saves x and std

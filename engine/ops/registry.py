@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import anomaly, forward_ad, grad_mode
+from ..backends.registry import default_backend
+from ..dtypes import short
 from ..errors import (
     AllocationError,
     BackendError,
@@ -37,11 +39,12 @@ from ..errors import (
     ShapeError,
     TracingError,
 )
-from ..ir import tracing
+from ..ir import tracing, verify
 from ..source import user_source
-from ..tensor import Ctx, Tensor
+from ..tensor import RESULT, Ctx, Tensor  # noqa: F401  (RESULT: for the op groups' rules)
 
 REGISTRY: dict[str, Op] = {}
+verify.use_rules(REGISTRY)  # Graph.verify checks nodes against these rules
 
 
 class Op:
@@ -56,13 +59,12 @@ class Op:
         self.differentiable = differentiable
         self.random = random
         self.view = view
-        # positions of the inputs whose values the VJP reads, given which inputs need a
-        # gradient (None: all of them, and the output): only those are version-checked
-        # and kept after backward (see tensor.Ctx)
+        # need -> what the op saves for its gradient, as PyTorch saves it: input positions
+        # and/or RESULT, given which inputs need a gradient (None: all inputs and the
+        # result). Only those are version-checked and kept after backward (tensor.Ctx);
+        # they must include everything the VJP reads, the result too: a VJP that reads
+        # `out` must save RESULT. Helpers: saves_none, saves, saves_others
         self.saves: Callable | None = None
-        # with a `saves` rule: whether the VJP also reads the op's result (tanh's, exp's),
-        # which consumers of the result then keep alive for it (see tensor.Ctx)
-        self.saves_output = False
         self.infer: Callable | None = None
         self.vjp: Callable | None = None
         self.jvp: Callable | None = None
@@ -95,6 +97,22 @@ class Op:
         return self
 
 
+def saves_none(need) -> tuple:
+    """A `saves` rule: nothing (sums, shape changes: their VJPs read only shapes)."""
+    return ()
+
+
+def saves(*positions) -> Callable:
+    """A `saves` rule: these input positions (and/or RESULT) whenever the op is recorded."""
+    return lambda need: positions
+
+
+def saves_others(need) -> tuple:
+    """A `saves` rule for a product of two factors (mul, matmul, conv): each needed
+    gradient reads the other factor."""
+    return tuple(1 - i for i in (0, 1) if need[i])
+
+
 def get_op(name: str) -> Op:
     try:
         return REGISTRY[name]
@@ -104,8 +122,6 @@ def get_op(name: str) -> Op:
 
 
 def describe_operands(inputs) -> str:
-    from ..dtypes import short
-
     return ", ".join(f"{short(t.dtype)}{list(t.shape)}" for t in inputs)
 
 
@@ -142,8 +158,6 @@ def _mark_view(op: Op, x: Tensor, attrs: dict, out: Tensor) -> None:
 
 def _backend_of(op: Op, inputs):
     if not inputs:
-        from ..backends.registry import default_backend
-
         return default_backend()
     backend = inputs[0]._backend
     for t in inputs[1:]:

@@ -3,7 +3,9 @@
 Reshape, permute, broadcast_to and basic indexing are views (`Op(view=True)`): their
 results share memory with their input (see engine/views.py for writes through them).
 Squeeze, unsqueeze, flatten and `view` are reshapes; transpose and `.T` are permutes;
-expand is broadcast_to; narrow is a slice; stack is unsqueeze + concat.
+expand is broadcast_to; narrow is a slice; stack is unsqueeze + concat. As in PyTorch,
+`reshape`/`flatten` of a view whose strides allow no view copy (`view` raises ViewError)
+and `contiguous()` copies a non-contiguous tensor (engine/strides.py has the strides).
 """
 
 from __future__ import annotations
@@ -13,19 +15,23 @@ import operator
 import numpy as np
 
 from .. import dtypes
-from ..errors import IndexingError, ShapeError, TracingError
+from ..creation import as_tensor
+from ..errors import IndexingError, ShapeError, TracingError, ViewError
 from ..source import user_source
+from ..strides import is_contiguous, strides_of, view_strides
 from ..tensor import Tensor, tensor_method
 from .common import (
     Sample,
     broadcast_shapes,
     linear_jvp,
     normalize_axis,
+    promote,
     rand_array,
     unbroadcast,
     zeros_tangent,
 )
-from .registry import Op
+from .elementwise import identity_op
+from .registry import Op, saves_none
 
 # ---------------------------------------------------------------------- reshape
 
@@ -45,7 +51,7 @@ reshape_op.document("x's elements in C order, in a new shape (a view where possi
                           "x's number of elements")
 reshape_op.vjp = lambda g, out, x, shape: (reshape(g, x.shape),)
 reshape_op.jvp = linear_jvp(reshape_op)
-reshape_op.saves = lambda need: ()
+reshape_op.saves = saves_none
 reshape_op.samples = lambda: [Sample((rand_array((3, 4)),), {"shape": (4, 3)}),
                               Sample((rand_array((2, 3, 4)),), {"shape": (6, 4)}),
                               Sample((rand_array(()),), {"shape": (1, 1)}),
@@ -70,16 +76,41 @@ def _resolve_shape(shape, numel, given) -> tuple[int, ...]:
     return tuple(int(s) for s in shape)
 
 
-@tensor_method()
-def reshape(x, *shape) -> Tensor:
-    """The same elements in a new shape (one dimension may be -1)."""
+def _new_shape(x, shape) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    shape = _resolve_shape(shape, x.numel(), shape)
-    return x if shape == x.shape else reshape_op(x, shape=shape)
+    return _resolve_shape(shape, x.numel(), shape)
 
 
-tensor_method("view")(reshape)
+def _viewable(x, shape) -> bool:
+    return x._base is None or view_strides(x.shape, strides_of(x), shape) is not None
+
+
+@tensor_method()
+def reshape(x, *shape) -> Tensor:
+    """The same elements in a new shape (one dimension may be -1): a view of x where its
+    strides allow one, else a copy (PyTorch's rule, so writes reach x exactly when they
+    do there)."""
+    shape = _new_shape(x, shape)
+    if shape == x.shape:
+        return x
+    return reshape_op(x if _viewable(x, shape) else identity_op(x), shape=shape)
+
+
+@tensor_method()
+def view(x, *shape) -> Tensor:
+    """`reshape` that is always a view of x: a ViewError where x's strides allow none
+    (a transposed or sliced tensor), as PyTorch's `view` refuses."""
+    shape = _new_shape(x, shape)
+    if shape == x.shape:
+        return x
+    if not _viewable(x, shape):
+        raise ViewError(
+            f"view: shape {shape} is not compatible with the input's shape {x.shape} and "
+            f"strides {strides_of(x)} (at least one dimension spans across two contiguous "
+            "subspaces); use .reshape(...) instead, which copies", op="view",
+            source=user_source())
+    return reshape_op(x, shape=shape)
 
 
 @tensor_method()
@@ -94,10 +125,10 @@ def flatten(x, start_dim=0, end_dim=-1) -> Tensor:
 @tensor_method()
 def squeeze(x, dim=None) -> Tensor:
     if dim is None:
-        return reshape(x, tuple(s for s in x.shape if s != 1))
+        return view(x, tuple(s for s in x.shape if s != 1))
     axes = {normalize_axis(d, x.ndim, "squeeze") for d in ((dim,) if isinstance(dim, int)
                                                           else dim)}
-    return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes or s != 1))
+    return view(x, tuple(s for i, s in enumerate(x.shape) if i not in axes or s != 1))
 
 
 @tensor_method()
@@ -106,12 +137,25 @@ def unsqueeze(x, dim: int) -> Tensor:
     if not 0 <= dim <= x.ndim:
         raise ShapeError(f"unsqueeze: dim {dim} is out of range for a {x.ndim}-d tensor",
                          op="unsqueeze", source=user_source())
-    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+    return view(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
 @tensor_method()
 def contiguous(x) -> Tensor:
-    return x
+    """x itself when contiguous in PyTorch's sense, else a copy (so writes to the result
+    reach x exactly when they do in PyTorch)."""
+    return x if is_contiguous(x) else identity_op(x)
+
+
+@tensor_method()
+def stride(x, dim: int | None = None):
+    """PyTorch's strides (in elements) of x: row-major for a tensor of its own, derived
+    through the view steps for a view (engine/strides.py)."""
+    s = strides_of(x)
+    return s if dim is None else s[normalize_axis(dim, x.ndim, "stride")]
+
+
+tensor_method("is_contiguous")(is_contiguous)
 
 
 # ---------------------------------------------------------------------- permute
@@ -133,7 +177,7 @@ permute_op.document("x with its axes reordered: result axis i is x's axis axes[i
                     axes="tuple[int, ...]: a permutation of range(x.ndim)")
 permute_op.vjp = lambda g, out, x, axes: (permute_op(g, axes=tuple(np.argsort(axes).tolist())),)
 permute_op.jvp = linear_jvp(permute_op)
-permute_op.saves = lambda need: ()
+permute_op.saves = saves_none
 permute_op.samples = lambda: [Sample((rand_array((3, 4)),), {"axes": (1, 0)}),
                               Sample((rand_array((2, 3, 4)),), {"axes": (2, 0, 1)})]
 
@@ -179,7 +223,7 @@ broadcast_to_op.document("x broadcast to shape (np.broadcast_to; a read-only vie
                          shape="tuple[int, ...]: the target shape (x broadcasts to it)")
 broadcast_to_op.vjp = lambda g, out, x, shape: (unbroadcast(g, x.shape),)
 broadcast_to_op.jvp = linear_jvp(broadcast_to_op)
-broadcast_to_op.saves = lambda need: ()
+broadcast_to_op.saves = saves_none
 broadcast_to_op.samples = lambda: [Sample((rand_array((3, 1)),), {"shape": (2, 3, 4)}),
                                    Sample((rand_array(()),), {"shape": (5,)}),
                                    Sample((rand_array((0, 1)),), {"shape": (2, 0, 3)})]
@@ -189,8 +233,6 @@ broadcast_to_op.samples = lambda: [Sample((rand_array((3, 1)),), {"shape": (2, 3
 def broadcast_to(x, shape) -> Tensor:
     shape = tuple(int(s) for s in shape)
     if not isinstance(x, Tensor):
-        from ..creation import as_tensor
-
         x = as_tensor(x)
     return x if x.shape == shape else broadcast_to_op(x, shape=shape)
 
@@ -249,7 +291,7 @@ concat_op.document("the operands joined along axis (np.concatenate); one or more
                    result="the operands' shape with the sizes along axis added; their dtype",
                    axis="int: the axis joined along, non-negative")
 concat_op.vjp = _concat_vjp
-concat_op.saves = lambda need: ()
+concat_op.saves = saves_none
 concat_op.jvp = lambda t, out, *xs, axis: concat_op(
     *[zeros_tangent(x) if tx is None else tx for tx, x in zip(t, xs)], axis=axis)
 concat_op.samples = lambda: [Sample((rand_array((2, 3)), rand_array((4, 3), seed=1)),
@@ -262,8 +304,6 @@ concat_op.samples = lambda: [Sample((rand_array((2, 3)), rand_array((4, 3), seed
 
 def cat(tensors, dim: int = 0) -> Tensor:
     """Join tensors along an existing dim (their dtypes are promoted together)."""
-    from .common import promote
-
     tensors = promote(*tensors)
     if not tensors:
         raise ShapeError("cat: needs at least one tensor", op="cat", source=user_source())
@@ -354,8 +394,6 @@ index_backward_op.samples = lambda: [
 
 def _index_spec(x, key):
     """(spec, index tensors) for `x[key]`: basic parts as attrs, integer arrays as inputs."""
-    from ..creation import as_tensor
-
     if not isinstance(key, tuple):
         key = (key,)
     spec, tensors = [], []
@@ -418,8 +456,6 @@ def _mask_to_indices(mask, spec, tensors):
             "indexing with a boolean mask gives a shape that depends on the data, which a "
             "traced graph cannot have; use gg.where(mask, x, 0) or multiply by the mask",
             op="index", source=user_source())
-    from ..creation import as_tensor
-
     for idx in np.nonzero(mask.numpy()):
         spec.append(("tensor",))
         tensors.append(as_tensor(idx.astype(np.int64), like=mask))

@@ -16,7 +16,7 @@ from ..errors import ArgumentError, ShapeError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .common import normalize_axis
-from .elementwise import where
+from .elementwise import identity_op, where
 from .shape import cat, index_op
 
 _ALL = ("slice", None, None, None)
@@ -82,11 +82,12 @@ def unbind(x, dim: int = 0) -> tuple:
 
 @tensor_method()
 def flip(x, dims) -> Tensor:
-    """`x` reversed along each of `dims`."""
+    """`x` reversed along each of `dims`: a new tensor, never a view (PyTorch's flip
+    copies, so a write to the result must not reach x)."""
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     axes = {_dim(x, d, "flip") for d in dims}
     spec = tuple(("slice", None, None, -1) if a in axes else _ALL for a in range(x.ndim))
-    return index_op(x, spec=spec) if axes else x
+    return identity_op(index_op(x, spec=spec) if axes else x)
 
 
 @tensor_method()

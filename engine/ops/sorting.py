@@ -18,7 +18,7 @@ from ..tensor import Tensor, tensor_method
 from .common import Sample, linear_jvp, normalize_axis, rand_array
 from .elementwise import log, where
 from .nn import gather
-from .registry import Op
+from .registry import Op, saves_none
 from .shape import index_op
 
 argsort_op = Op("argsort", differentiable=False)
@@ -81,6 +81,7 @@ def _reverse(x, axis):
 cumsum_op.vjp = lambda g, out, x, axis: (
     _reverse(cumsum_op(_reverse(g, axis), axis=axis), axis),)
 cumsum_op.jvp = linear_jvp(cumsum_op)
+cumsum_op.saves = saves_none
 cumsum_op.samples = lambda: [Sample((rand_array((3, 4)),), {"axis": 1}),
                              Sample((rand_array((4, 2, 3)),), {"axis": 0}),
                              Sample((rand_array((5,)),), {"axis": 0}),

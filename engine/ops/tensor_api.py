@@ -17,7 +17,7 @@ from .. import dtypes
 from ..creation import full, tensor, zeros
 from ..errors import TracingError
 from ..source import user_source
-from ..tensor import Tensor, tensor_method
+from ..tensor import Tensor, saves_also, tensor_method
 from .common import normalize_axis
 from .shape import cat, permute, reshape, squeeze
 from .slicing import narrow
@@ -92,13 +92,14 @@ def prod(x, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
         x = x.astype(dtypes.int64)
     if dim is None:
         out = _prod_last(reshape(x, (-1,)))
-        return reshape(out, (1,) * x.ndim) if keepdim else out
+        out = reshape(out, (1,) * x.ndim) if keepdim else out
+        return saves_also("prod", out, x, result_too=True)  # PyTorch's prod saves both
     axis = normalize_axis(dim, x.ndim, "prod")
     order = [d for d in range(x.ndim) if d != axis] + [axis]
     out = _prod_last(permute(x, tuple(order)))
     if keepdim:
         out = reshape(out, x.shape[:axis] + (1,) + x.shape[axis + 1:])
-    return out
+    return saves_also("prod", out, x, result_too=True)
 
 
 def _prod_last(x: Tensor) -> Tensor:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from .. import grad_mode
 from ..errors import ArgumentError, ArgumentTypeError, SerializationError
 from ..ir import tracing
+from ..nn.module import _on_backend_of, zero_grad_of
 from ..source import user_source
 from ..tensor import Tensor
 from .guards import guard_optimizer, guard_param_state
@@ -92,8 +93,6 @@ class Optimizer:
 
     # ------------------------------------------------------------------ stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
-        from ..nn.module import zero_grad_of
-
         for group in self.param_groups:
             for p in group["params"]:
                 zero_grad_of(p, set_to_none)
@@ -198,8 +197,6 @@ class Optimizer:
             group.update({k: v for k, v in saved.items() if k != "params"})
 
     def _load_param_state(self, p: Tensor, saved: dict) -> None:
-        from ..nn.module import _on_backend_of
-
         state = self.state.setdefault(p, {})
         with grad_mode.no_grad():
             for key, value in saved.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backends.registry import default_backend
 from ..ops.registry import REGISTRY
 
 FOLD_LIMIT = 4096
@@ -39,6 +40,4 @@ def fold_constants(graph, ctx=None):
 def _backend(ctx):
     if ctx is not None and ctx.backend is not None:
         return ctx.backend
-    from ..backends.registry import default_backend
-
     return default_backend()

@@ -15,6 +15,14 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 from ..errors import GraphgradError
+from .cse import eliminate_common_subexpressions
+from .dce import prune_dead_nodes
+from .fold import fold_constants
+from .foreach import merge_foreach
+from .fusion import fuse_elementwise
+from .layout import column_major_weights
+from .memory import plan_memory
+from .simplify import simplify
 
 DEFAULT_PIPELINE = ("simplify", "fold", "cse", "simplify", "dce", "fusion", "layout",
                     "foreach", "memory")
@@ -43,15 +51,6 @@ class PassStats:
 
 
 def _builtin():
-    from .cse import eliminate_common_subexpressions
-    from .dce import prune_dead_nodes
-    from .fold import fold_constants
-    from .foreach import merge_foreach
-    from .fusion import fuse_elementwise
-    from .layout import column_major_weights
-    from .memory import plan_memory
-    from .simplify import simplify
-
     return {"dce": prune_dead_nodes, "cse": eliminate_common_subexpressions,
             "fold": fold_constants, "simplify": simplify, "fusion": fuse_elementwise,
             "foreach": merge_foreach, "layout": column_major_weights,

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import SOURCE_OPS
+from ..ops.common import broadcast_shapes
+from ..ops.registry import REGISTRY
 
 
 def scalar_value(graph, n):
@@ -111,8 +113,6 @@ def _rewrite(graph, n) -> bool:
 
 def _absorb_broadcast(graph, n, op, args) -> bool:
     """An elementwise op broadcasts by itself: feed it broadcast_to's input directly."""
-    from ..ops.registry import REGISTRY
-
     if not (op in REGISTRY and REGISTRY[op].elementwise):
         return False
     shape = graph[n]["shape"]
@@ -125,8 +125,6 @@ def _absorb_broadcast(graph, n, op, args) -> bool:
         return True
     # No operand keeps the full shape: compute on the small operands, broadcast after
     # (the broadcast then sinks further, into a consumer that has the full shape).
-    from ..ops.common import broadcast_shapes
-
     data = graph[n]
     small = broadcast_shapes(*(graph[a]["shape"] for a in new_args))
     inner = graph.add_like(n, data["op"], new_args, dict(data["attrs"]), shape=small)

@@ -150,15 +150,21 @@ def test_large_arrays_run_the_parallel_loop(numba_backend):
                                rtol=1e-15)
 
 
-def test_generated_source_is_readable_and_integer_programs_fall_back(numba_backend):
+def test_generated_source_is_readable_and_integer_powers_fall_back(numba_backend):
     program, _ = chain("adam", "float32")
     source = numba_backend.compile_fused(program).source
     assert "prange" in source and "math.sqrt" in source and "nnan" not in source
     b = ProgramBuilder([((3,), np.dtype("int64"))] * 2)
-    ints = b.build(b.add("add", 0, 1))
+    ints = b.build(b.add("add", 0, 1))  # wrapping int64 arithmetic: Numba's is NumPy's
     fn = numba_backend.compile_fused(ints)
+    assert not hasattr(fn, "numba_fallback")
+    big = np.array([2**62, 1, -3])
+    np.testing.assert_array_equal(fn(big, big), big + big)
+    b = ProgramBuilder([((3,), np.dtype("int64"))] * 2)
+    powers = b.build(b.add("pow", 0, 1))  # NumPy's integer power rules: not generated
+    fn = numba_backend.compile_fused(powers)
     assert "int64" in fn.numba_fallback
-    np.testing.assert_array_equal(fn(np.arange(3), np.arange(3)), [0, 2, 4])
+    np.testing.assert_array_equal(fn(np.arange(3), np.full(3, 2)), [0, 1, 4])
 
 
 def test_generated_module_is_written_once_per_source(numba_backend):

@@ -112,7 +112,7 @@ def _both(fn, *arrays):
 
 
 @pytest.mark.parametrize("name, fn", [
-    ("div reads its result", lambda m, x, y: m.exp(x) / (m.sigmoid(y) + 1.0)),
+    ("a quotient of results", lambda m, x, y: m.exp(x) / (m.sigmoid(y) + 1.0)),
     ("sqrt and relu read theirs", lambda m, x, y: m.sqrt(m.relu(x * y) + 1.0) * y),
     ("a result read by two nodes", lambda m, x, y: (lambda e: e * y + e.sum())(m.exp(x * 0.1))),
     ("a tanh result reshaped", lambda m, x, y: m.tanh(x + y).reshape(256, -1).sum(0) * 2.0),
@@ -139,10 +139,10 @@ def test_a_partial_backward_leaves_the_rest_of_the_graph_usable():
     a = gg.tensor(_x(5), requires_grad=True)
     b = gg.tensor(_x(6), requires_grad=True)
     t = gg.tanh(a * 1.0)  # read only by the add below
-    y = (t + b * 2.0).sum()
+    y = (t + b).sum()
     del t
     (gb,) = gg.autograd.grad(y, [b])
-    np.testing.assert_allclose(gb.numpy(), 2.0)
+    np.testing.assert_allclose(gb.numpy(), 1.0)
     y.backward()  # the add and the sum kept nothing: walked again, tanh for the first time
     np.testing.assert_allclose(a.grad.numpy(), 1 - np.tanh(_x(5)) ** 2, rtol=1e-12)
     z = (gg.exp(a * 1.0) * b).sum()

@@ -1,0 +1,143 @@
+"""Numba helpers the generated whole-plan functions call (numba_plan.py).
+
+Some are the loop a NumPy kernel runs for one common case of an op (a loss picking each
+row's label, a batch drawn by index, log_softmax over short rows); indices are checked
+against their bounds and raise IndexError as the NumPy backend does (Numba itself does
+not check them, and a wrong index would read memory). The others only wrap a NumPy
+function Numba implements (`np.empty`, `np.dot`, ...): compiling Numba's implementation
+for each new signature took most of a plan's first compile (0.3-1.5 s each), and a
+helper with `cache=True` compiles it once per machine and signature, so every plan
+after the first links the cached code.
+
+This module imports Numba: only the generated modules import it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+_FLAGS = {"error_model": "numpy", "cache": True}
+
+
+def as_scalar(x):
+    """A 0-d value as a Numba scalar: the item of a 0-d array, a number as it is."""
+    return x[()] if isinstance(x, np.ndarray) else x
+
+
+@overload(as_scalar, inline="always")  # an overload cannot be cached: inlined instead
+def _as_scalar(x):
+    if isinstance(x, types.Array):
+        return lambda x: x[()]
+    return lambda x: x
+
+
+@njit(**_FLAGS)
+def array0(value, dtype):
+    """A 0-d array holding `value` (a result the plan returns or writes to state)."""
+    out = np.empty((), dtype)
+    out[()] = value
+    return out
+
+
+@njit(**_FLAGS)
+def empty(shape, dtype):
+    return np.empty(shape, dtype)
+
+
+@njit(**_FLAGS)
+def zeros(shape, dtype):
+    return np.zeros(shape, dtype)
+
+
+@njit(**_FLAGS)
+def full(shape, value, dtype):
+    return np.full(shape, value, dtype)
+
+
+@njit(**_FLAGS)
+def dot(a, b):
+    return np.dot(a, b)
+
+
+@njit(**_FLAGS)
+def contiguous(x):
+    return np.ascontiguousarray(x)
+
+
+@njit(**_FLAGS)
+def concatenate(arrays, axis):
+    return np.concatenate(arrays, axis=axis)
+
+
+@njit(**_FLAGS)
+def take_rows(x, idx):
+    """x[idx] for a 1-d integer idx: rows of x drawn by index (a batch)."""
+    n = x.shape[0]
+    out = np.empty((idx.shape[0],) + x.shape[1:], x.dtype)
+    for k in range(idx.shape[0]):
+        j = idx[k]
+        if j < 0 or j >= n:
+            raise IndexError("index: an index is out of bounds")
+        out[k] = x[j]
+    return out
+
+
+@njit(**_FLAGS)
+def add_rows(out, idx, g):
+    """out[idx] += g for a 1-d integer idx, repeated indices adding up (np.add.at)."""
+    n = out.shape[0]
+    for k in range(idx.shape[0]):
+        j = idx[k]
+        if j < 0 or j >= n:
+            raise IndexError("index: an index is out of bounds")
+        out[j] += g[k]
+    return out
+
+
+@njit(**_FLAGS)
+def gather_rows(x, idx):
+    """take_along_axis(x, idx, 1) for a 2-d x and an (n, 1) idx: each row's pick."""
+    n, k = x.shape
+    out = np.empty((n, 1), x.dtype)
+    for i in range(n):
+        j = idx[i, 0]
+        if j < 0 or j >= k:
+            raise IndexError("gather: an index is out of bounds")
+        out[i, 0] = x[i, j]
+    return out
+
+
+@njit(**_FLAGS)
+def gather_rows_backward(g, idx, k):
+    """The gradient of gather_rows: g's values at each row's pick, zeros elsewhere."""
+    n = g.shape[0]
+    out = np.zeros((n, k), g.dtype)
+    for i in range(n):
+        j = idx[i, 0]
+        if j < 0 or j >= k:
+            raise IndexError("gather: an index is out of bounds")
+        out[i, j] = g[i, 0]
+    return out
+
+
+@njit(**_FLAGS)
+def log_softmax_rows(x):
+    """log_softmax over the last axis of a 2-d float array, shifted by the row's max
+    (as the NumPy kernel), the row's sum of exponentials accumulated in float64."""
+    n, k = x.shape
+    out = np.empty((n, k), x.dtype)
+    for i in range(n):
+        m = x[i, 0]
+        for j in range(1, k):
+            v = x[i, j]
+            if v > m or v != v:
+                m = v
+        s = 0.0
+        for j in range(k):
+            s += np.exp(np.float64(x[i, j] - m))
+        ls = np.log(s)
+        for j in range(k):
+            out[i, j] = (x[i, j] - m) - ls
+    return out

@@ -1,0 +1,159 @@
+"""The Numba backend's whole-plan mode: one generated @njit function per compiled step.
+
+Oracles: the same step run eagerly on the NumPy backend from the same initial weights
+(float32 tolerance: a compiled step must give eager's numbers), PyTorch for one step of
+an MLP with Adam, and the plan's own promises (`backend_info()` names the path and the
+reason for a fallback, `source` carries the user's file:line, the generated module sits
+in the disk cache). The compiled code is cached on disk, so later runs compile little.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import graphgrad as gg
+from graphgrad import nn, optim
+from graphgrad.backends import numba_codegen
+
+pytest.importorskip("numba")
+
+HERE = Path(__file__).name
+
+
+def _mlp_step(backend, batchnorm=False, softmax_loss=False):
+    gg.manual_seed(0)
+    layers = [nn.Linear(5, 16, bias=not batchnorm)]
+    layers += [nn.BatchNorm1d(16)] if batchnorm else []
+    model = nn.Sequential(*layers, nn.ReLU(), nn.Linear(16, 4))
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    ce = nn.CrossEntropyLoss()
+
+    def step(x, y):
+        opt.zero_grad()
+        out = model(x)
+        loss = -(nn.functional.softmax(out, 1) * out).mean() if softmax_loss else ce(out, y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return (gg.compile(step, backend=backend) if backend else step), model
+
+
+def _data(steps=3):
+    rng = np.random.default_rng(3)
+    return [(gg.tensor(rng.standard_normal((8, 5)).astype(np.float32)),
+             gg.tensor(rng.integers(0, 4, 8))) for _ in range(steps)]
+
+
+def _train(backend, **kw):
+    fn, model = _mlp_step(backend, **kw)
+    losses = [float(fn(x, y).item()) for x, y in _data()]
+    return losses, [p.numpy().copy() for p in model.parameters()], model, fn
+
+
+@pytest.mark.parametrize("batchnorm", [False, True], ids=["mlp", "batchnorm"])
+def test_whole_plan_training_equals_eager_numpy(batchnorm):
+    losses, params, model, fn = _train("numba", batchnorm=batchnorm)
+    assert fn.backend_info() == "whole plan compiled by backend 'numba'"
+    want_losses, want_params, want_model, _ = _train(None, batchnorm=batchnorm)
+    np.testing.assert_allclose(losses, want_losses, rtol=1e-5)
+    for got, want in zip(params, want_params):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-6)
+    for (name, got), (_, want) in zip(model.named_buffers(), want_model.named_buffers()):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, err_msg=name)
+
+
+def test_whole_plan_step_matches_pytorch():
+    fn, model = _mlp_step("numba")
+    (x, y), = _data(1)
+    loss = fn(x, y)
+    tm = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    gg.manual_seed(0)
+    fresh = _mlp_step(None)[1]
+    with torch.no_grad():
+        for p, q in zip(tm.parameters(), fresh.parameters()):
+            p.copy_(torch.from_numpy(q.numpy().copy()))
+    topt = torch.optim.Adam(tm.parameters(), lr=0.01)
+    tloss = torch.nn.functional.cross_entropy(tm(torch.from_numpy(x.numpy())),
+                                              torch.from_numpy(y.numpy()))
+    tloss.backward()
+    topt.step()
+    assert abs(loss.item() - tloss.item()) < 1e-5
+    for p, q in zip(model.parameters(), tm.parameters()):
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_source_is_the_generated_function_with_the_users_lines():
+    _, _, _, fn = _train("numba")
+    source = fn.source
+    assert "@njit(cache=True" in source and "def plan(" in source
+    assert "dot(" in source and "for i0 in range(" in source  # BLAS, loops
+    assert f"# {HERE}:" in source  # the user's file:line on the generated lines
+    assert "the whole plan, compiled by numba" in source  # the wrapper's call
+
+
+def test_an_op_without_whole_plan_code_falls_back_with_the_reason():
+    losses, _, _, fn = _train("numba", softmax_loss=True)
+    info = fn.backend_info()
+    assert info.startswith("per-kernel plan: backend 'numba' declined the whole plan")
+    assert "softmax" in info and HERE in info
+    want, _, _, _ = _train(None, softmax_loss=True)
+    np.testing.assert_allclose(losses, want, rtol=1e-5)
+
+
+def test_large_elementwise_plan_runs_parallel_loops_and_equals_eager():
+    n = numba_codegen.PARALLEL_MIN + 5
+    x0 = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+
+    def value_and_grad(x):
+        x.grad = None
+        y = (gg.tanh(0.5 * x) * gg.sigmoid(x) + 0.1 * x * x).sum()
+        y.backward()
+        return y
+
+    fn = gg.compile(value_and_grad, backend="numba")
+    x = gg.tensor(x0, requires_grad=True)
+    y = fn(x)
+    assert "prange(" in fn.source and "parallel=True" in fn.source
+    xe = gg.tensor(x0, requires_grad=True)
+    ye = value_and_grad(xe)
+    np.testing.assert_allclose(y.item(), ye.item(), rtol=1e-5)
+    np.testing.assert_allclose(x.grad.numpy(), xe.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_batch_by_index_and_out_of_bounds_index():
+    table = gg.tensor(np.arange(12, dtype=np.float32).reshape(6, 2), requires_grad=True)
+
+    @gg.compile(backend="numba")
+    def pick(idx):
+        table.grad = None
+        rows = table[idx]
+        (rows * rows).sum().backward()
+        return rows
+
+    rows = pick(gg.tensor(np.array([5, 0, 5])))
+    assert pick.backend_info() == "whole plan compiled by backend 'numba'"
+    np.testing.assert_array_equal(rows.numpy(), [[10, 11], [0, 1], [10, 11]])
+    want = np.zeros((6, 2), np.float32)
+    want[0], want[5] = [0, 2], [40, 44]  # repeated rows add up
+    np.testing.assert_array_equal(table.grad.numpy(), want)
+    with pytest.raises(gg.GraphgradError, match="out of bounds"):
+        pick(gg.tensor(np.array([6, 0, 1])))
+
+
+def test_generated_module_lives_in_the_disk_cache():
+    _, _, _, fn = _train("numba")
+    plan = fn.last.plan
+    module_text = fn.source.split("\n\n", 1)[1] if "\n\n" in fn.source else fn.source
+    assert "# generated by graphgrad.backends.numba_plan" in module_text
+    cached = [p for p in Path(numba_codegen.cache_dir()).glob("gg_plan_*.py")
+              if p.read_text() in fn.source]
+    assert cached, "the plan's module is not in the cache folder"
+    index = Path(cached[0]).parent / "__pycache__"
+    stem = cached[0].stem
+    assert any(f.name.startswith(stem) and f.suffix == ".nbi" for f in index.iterdir()) \
+        or os.environ.get("NUMBA_CACHE_DIR"), "Numba wrote no cache index for the plan"
+    assert plan.backend_info == fn.backend_info()
