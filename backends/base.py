@@ -60,6 +60,9 @@ RULES: dict[str, str] = {
                           "values",
     "column-major-values": "column_major(x) returns x's values in x's shape, only stored "
                            "column-major (never the transpose), and every kernel accepts it",
+    "all-reduce-start-agrees": "all_reduce_start(x, op, group) returns a callable whose "
+                               "result is what kernels['all_reduce'](x, op=op, group=group) "
+                               "gives (shape, dtype, values), and leaves x unchanged",
     "compiled-matches-numpy": "a compiled training step on the backend gives the NumPy "
                               "backend's losses, gradients, parameters and optimizer state",
 }
@@ -173,6 +176,15 @@ class Backend:
     #: keeps weights that matmuls only read transposed that way (for BLAS libraries whose
     #: `x @ W.T` is slower than `x @ W`); every kernel must accept such arrays.
     column_major: Callable | None = None
+
+    #: Optional: a method `all_reduce_start(x, op, group) -> wait`, where `wait()` gives what
+    #: `kernels["all_reduce"](x, op=op, group=group)` gives. A plan then starts each
+    #: all-reduce as soon as its operand exists and waits just before the first use of
+    #: its result, so the communication overlaps the rest of the backward pass
+    #: (passes/schedule.py places the all-reduces' users late). x must not be written
+    #: meanwhile (it is not: kernels never write their operands). Rule
+    #: 'all-reduce-start-agrees'.
+    all_reduce_start: Callable | None = None
 
     # ------------------------------------------------------------------ whole plans
     #: Optional: a method `compile_plan(request) -> Callable` through which a backend

@@ -37,7 +37,7 @@ from .cuda_codegen import (
     kernel_parts,
     signature,
 )
-from .cupy_collectives import collective_kernels
+from .cupy_collectives import NcclCollectives, use_local_rank_device
 from .cupy_indexing import IndexKernels
 
 #: What to install: CuPy's wheel for the machine's CUDA major version (or, from a
@@ -168,6 +168,7 @@ class CupyBackend(Backend):
         from cupyx.scipy.special import erf
 
         self._cp = cupy
+        use_local_rank_device(cupy)  # data-parallel jobs: one GPU per process
         #: Set under the test suite's CPU emulation of CuPy: nothing it runs is GPU truth.
         self.emulation: str | None = getattr(cupy, "__graphgrad_emulation__", None)
         self.rng = cupy.random.RandomState()
@@ -179,7 +180,9 @@ class CupyBackend(Backend):
         self.kernels.update(_array_kernels(cupy))
         self.kernels.update(_index_kernels(self.indexing))
         self.kernels.update(_random_kernels(self))
-        self.kernels.update(collective_kernels(cupy))
+        collectives = NcclCollectives(cupy)
+        self.kernels.update(all_reduce=collectives.all_reduce, broadcast=collectives.broadcast)
+        self.all_reduce_start = collectives.all_reduce_start
         self.kernels.update(nn_kernels.kernels(cupy))  # convolution and pooling
         self.kernels.update(seq_kernels.kernels(cupy))  # recurrent layers, cumsum, argsort
 

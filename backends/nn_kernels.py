@@ -281,7 +281,43 @@ def kernels(xp) -> dict[str, Callable]:
     def max_pool(x, kernel, stride, padding, dilation):
         return stacked(x, kernel, stride, padding, dilation, lowest(x.dtype)).max(axis=0)
 
+    def tile_views(x, kernel):
+        """An unpadded 2-d input whose windows tile it (2x2 pooling, say): one strided
+        view per kernel offset, (N, C, *out) each, in PyTorch's scan order."""
+        (n, c, h, w), (k1, k2) = x.shape, kernel
+        x6 = x.reshape(n, c, h // k1, k1, w // k2, k2)
+        return [x6[:, :, :, i, :, j] for i in range(k1) for j in range(k2)]
+
+    def tiled_max_grad(g, x, kernel):
+        """max_pool_grad where windows tile an unpadded input: the window maxima from
+        one maximum per offset over strided views, then each offset's share written
+        straight into its view of the result (no stacking copy, no col2im); None where
+        a window holds a NaN (the general path applies PyTorch's NaN rule)."""
+        views = tile_views(x, kernel)
+        best = functools.reduce(xp.maximum, views[1:], views[0])
+        if best.dtype.kind == "f" and bool(xp.isnan(best).any()):
+            return None
+        out = xp.empty(x.shape, dtype=g.dtype)
+        taken, exact = None, not bool(xp.isfinite(g.sum()))
+        for view, dest in zip(views, tile_views(out, kernel)):
+            hit = view == best
+            if taken is None:
+                taken = hit.copy()
+            else:
+                hit &= ~taken
+                taken |= hit
+            if exact:  # 0 * inf would be NaN: select
+                dest[...] = xp.where(hit, g, g.dtype.type(0))
+            else:
+                xp.multiply(hit, g, out=dest)
+        return out
+
     def max_pool_grad(g, x, kernel, stride, padding, dilation):
+        if tiled(x.shape, kernel, stride, padding, dilation) and \
+                not any(lo or hi for lo, hi in padding):
+            out = tiled_max_grad(g, x, kernel)
+            if out is not None:
+                return out
         hit = first_max(x, kernel, stride, padding, dilation)
         if bool(xp.isfinite(g.sum())):  # then a multiply by the mask is the select
             grads = hit * g

@@ -17,10 +17,12 @@ import numpy as np
 
 from graphgrad.ops.shape import index_tuple
 
-from . import nn_kernels, seq_kernels
+from . import nn_kernels, numpy_malloc, seq_kernels
 from .base import Backend
 from .numpy_blas import gemm_kernel
 from .numpy_blas import matmul as blas_matmul
+from .numpy_gemv_sum import end_block_sum
+from .numpy_scatter import scatter_rows
 from .numpy_specialize import bind as bind_attributes
 
 
@@ -104,6 +106,8 @@ def _gemv_sum(shape, dtype, axis, keepdims):
     log_softmax look it up at every call."""
     if len(shape) > 2 and axis == (0,) + tuple(range(2, len(shape))):
         return _channel_sum(shape, dtype, keepdims)
+    if len(shape) > 2 and dtype in _FLOATS:  # a block of leading or trailing dims
+        return end_block_sum(shape, dtype, axis, keepdims, _ones, GEMV_MAX)
     if len(shape) != 2 or dtype not in _FLOATS or axis not in ((0,), (1,)) \
             or not 0 < shape[axis[0]] <= GEMV_MAX:
         return None
@@ -140,6 +144,8 @@ def _index(x, *arrays, spec):
 
 
 def _index_backward(g, *arrays, spec, shape):
+    if spec == (("tensor",),) and arrays[0].dtype.kind in "iu":  # x[idx]: an embedding
+        return scatter_rows(g, arrays[0], tuple(shape))
     out = np.zeros(shape, dtype=g.dtype)
     if not arrays:  # basic indexing reaches each element at most once: plain assignment
         out[index_tuple(spec, arrays)] = g  # (np.add.at is ~10x slower; slices, split)
@@ -149,8 +155,10 @@ def _index_backward(g, *arrays, spec, shape):
 
 
 def _softmax(x, axis):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    # one new array, updated in place; the row sums as a GEMV where they may (_sum)
+    e = np.subtract(x, np.maximum.reduce(x, axis=axis, keepdims=True))
+    np.exp(e, out=e)
+    return np.divide(e, _sum(e, (axis,), True), out=e)
 
 
 SHORT_ROWS = 32  # rows this short are normalized in a transposed copy (a loss's logits)
@@ -295,6 +303,7 @@ class NumpyBackend(Backend):
 
     def __init__(self):
         super().__init__()
+        numpy_malloc.tune()  # freed arrays stay in the process: no page faults per call
         self.rng = np.random.default_rng()
         # fused functions by program key, alive while a plan holds them: an evicted plan
         # frees its kernels (and their buffers) with it
@@ -385,6 +394,17 @@ class NumpyBackend(Backend):
                 np.dtype(arg_types[1][1]).kind in "iu":
             return lambda x, idx: x.take(idx, axis=0)
         return bind_attributes(op, self.kernels[op], arg_types, attrs)
+
+    def all_reduce_start(self, x, op: str, group):
+        """Start the all-reduce on a new contiguous copy of x (MPI `Iallreduce`); the
+        returned `wait()` gives the result. A group that cannot start one (a third
+        party's) reduces here and now."""
+        buf = np.array(x, order="C")
+        start = getattr(group, "start_all_reduce_host", None)
+        if start is None:
+            result = group.all_reduce_host(buf, op)
+            return lambda: result
+        return start(buf, op)
 
     flat_state = True
 

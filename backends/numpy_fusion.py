@@ -237,6 +237,39 @@ def _chunkable(program) -> bool:
     return all(tuple(s) == tuple(shape) or int(np.prod(s, dtype=np.int64)) == 1 for s in regs)
 
 
+def _trailing(s, shape) -> int | None:
+    """How many trailing dims of `shape` a register of shape `s` spans, where `s` is
+    those dims with leading 1s (a bias of a Linear layer: (512,) of (2048, 512));
+    None where it is anything else."""
+    dims = tuple(s)
+    while dims and dims[0] == 1:
+        dims = dims[1:]
+    if dims and len(dims) < len(shape) and dims == tuple(shape[len(shape) - len(dims):]):
+        return len(dims)
+    return None
+
+
+def _row_width(program) -> int | None:
+    """For a large program whose registers have the output's shape, are scalars, or
+    span the same trailing dims of it (a bias added before an activation: the GELU of
+    a transformer's MLP), the number of elements those dims hold: the program then runs
+    in chunks of whole rows of that width, the trailing operands broadcasting along the
+    rows. None where it does not apply."""
+    shape = tuple(program.output_types[0][0])
+    if int(np.prod(shape, dtype=np.int64)) < 2 * CHUNK or \
+            any(tuple(s) != shape for s, _ in program.output_types):
+        return None
+    spans = set()
+    for r in range(program.n_inputs + len(program.steps)):
+        s = tuple(program.register_type(r)[0])
+        if s != shape and int(np.prod(s, dtype=np.int64)) != 1:
+            spans.add(_trailing(s, shape))
+    if len(spans) != 1 or None in spans:
+        return None
+    width = int(np.prod(shape[len(shape) - spans.pop():], dtype=np.int64))
+    return width if width <= CHUNK // 4 else None
+
+
 def compile_program(program, kernels):
     """A callable for `program` (see the module docstring)."""
     parts = split_by_output_shape(program)
@@ -245,25 +278,36 @@ def compile_program(program, kernels):
         # lr: one function per shape, so that the large ones run in chunks
         return run_parts([(compile_program(sub, kernels), ins, outs)
                           for sub, ins, outs in parts], len(program.outputs))
-    chunked_run = _chunkable(program)
-    source, ns = generate(program, kernels, fixed_shapes=not chunked_run)
+    width = 1 if _chunkable(program) else _row_width(program)
+    source, ns = generate(program, kernels, fixed_shapes=width is None)
     exec(compile(source, "<graphgrad fused numpy>", "exec"), ns)  # noqa: S102
     fused = ns["fused"]
     fused.source = source
-    if not chunked_run:
+    if width is None:
         return fused
+    chunked = _chunked_runner(program, fused, ns["SCRATCH"], width)
+    chunked.source = source
+    return chunked
+
+
+def _chunked_runner(program, fused, scratch_dtypes, width: int):
+    """`fused` run over chunks of CHUNK elements (width 1: of the flattened arrays) or of
+    whole rows of `width` elements (the operands of fewer dims broadcast along them)."""
     shape = program.output_types[0][0]
     dtypes = [d for _, d in program.output_types]
     size = int(np.prod(shape, dtype=np.int64))
-    full = [int(np.prod(s, dtype=np.int64)) > 1 for s, _ in program.input_types]
+    kinds = [_operand_kind(s, shape) for s, _ in program.input_types]
     single = len(dtypes) == 1
+    rows, step = size // width, max(1, CHUNK // width)
 
     def run_range(flat_in, flat_out, aliases, lo, hi):
-        buffers = [np.empty(CHUNK, dt) for dt in ns["SCRATCH"]]  # reused by every chunk
-        for start in range(lo, hi, CHUNK):
-            stop = min(start + CHUNK, hi)
-            scratch = buffers if stop - start == CHUNK else [b[:stop - start] for b in buffers]
-            part = [a[start:stop] if f else a for a, f in zip(flat_in, full)]
+        # scratch reused by every chunk (1-d, or (rows, width) when chunking rows)
+        buffers = [np.empty(CHUNK if width == 1 else (step, width), dt)
+                   for dt in scratch_dtypes]
+        for start in range(lo, hi, step):
+            stop = min(start + step, hi)
+            scratch = buffers if stop - start == step else [b[:stop - start] for b in buffers]
+            part = [a[start:stop] if k == "full" else a for a, k in zip(flat_in, kinds)]
             # an output updating an input in place gets that input's very chunk, so the
             # function's own checks (`o is r2`) see the overlap, and where they decline
             # it (a later step still reads the input), the chunk's result is copied in
@@ -275,30 +319,49 @@ def compile_program(program, kernels):
                     o[...] = r
 
     def chunked(*arrays, out=None):
-        order = _common_order([a for a, f in zip(arrays, full) if f])
+        order = _common_order([a for a, k in zip(arrays, kinds) if k == "full"])
+        if width > 1:  # rows need C order
+            order = "C" if order == "C" else None
         targets = []
         for k, dt in enumerate(dtypes):
             t = out[k] if out is not None else None
             if t is None or not _in_place_ok(t, arrays, order):
                 t = np.empty(shape, dt, order=order or "C")
             targets.append(t)
-        flat_in = [_flat(a, order) if f else np.asarray(a).reshape(())
-                   for a, f in zip(arrays, full)]
-        flat_out = [t.reshape(-1, order=order or "C") for t in targets]
+        flat_in = [_chunk_view(a, k, order, width) for a, k in zip(arrays, kinds)]
+        flat_out = [_chunk_view(t, "full", order or "C", width) for t in targets]
         aliases = [next((i for i, a in enumerate(arrays) if a is t), None) for t in targets]
+        units = size if width == 1 else rows
         threads = _threads() if size >= PARALLEL_MIN else 1
         if threads == 1:
-            run_range(flat_in, flat_out, aliases, 0, size)
+            run_range(flat_in, flat_out, aliases, 0, units)
         else:
-            bounds = [size * i // threads // CHUNK * CHUNK for i in range(threads)] + [size]
+            bounds = [units * i // threads // step * step for i in range(threads)] + [units]
             jobs = [_executor().submit(run_range, flat_in, flat_out, aliases, lo, hi)
                     for lo, hi in zip(bounds[:-1], bounds[1:])]
             for job in jobs:
                 job.result()
         return targets[0] if single else tuple(targets)
 
-    chunked.source = source
     return chunked
+
+
+def _operand_kind(s, shape) -> str:
+    """'full' (the output's shape), 'scalar' (one element) or 'row' (trailing dims)."""
+    if tuple(s) == tuple(shape):
+        return "full"
+    return "scalar" if int(np.prod(s, dtype=np.int64)) == 1 else "row"
+
+
+def _chunk_view(a, kind: str, order, width: int):
+    """An operand as the chunks index it: flat (width 1) or (rows, width) when full, 0-d
+    when a scalar, (width,) when it spans trailing dims (broadcast along the rows)."""
+    if kind == "scalar":
+        return np.asarray(a).reshape(())
+    if kind == "row":
+        return np.ascontiguousarray(a).reshape(-1)
+    flat = _flat(a, order)
+    return flat if width == 1 else flat.reshape(-1, width)
 
 
 def _common_order(arrays) -> str | None:

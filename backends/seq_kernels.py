@@ -17,16 +17,10 @@ Only functions CuPy also has are used, so `kernels(cupy)` serves the CuPy backen
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
-
-def _sigmoid(xp, x):
-    # 0.5 tanh(x / 2) + 0.5: no overflow for large |x|, three ufuncs.
-    out = xp.multiply(x, x.dtype.type(0.5))
-    xp.tanh(out, out=out)
-    out *= x.dtype.type(0.5)
-    out += x.dtype.type(0.5)
-    return out
+from .workspace import Workspace
 
 
 def _steps(T: int, reverse: bool) -> range:
@@ -41,10 +35,47 @@ def _previous(xp, seq, first, reverse: bool):
     return xp.concatenate([first[None], seq[:-1]], axis=0)
 
 
-def _projection(x, w, b):
-    """x @ w.T + b over all steps at once: (T, B, I) -> (T, B, G)."""
+def _projection(xp, x, w, b, out=None):
+    """x @ w.T + b over all steps at once: (T, B, I) -> (T, B, G), into `out` if given."""
     T, B, n = x.shape
-    return (x.reshape(T * B, n) @ w.T + b).reshape(T, B, w.shape[0])
+    res = xp.matmul(x.reshape(T * B, n), w.T,
+                    out=None if out is None else out.reshape(T * B, w.shape[0]))
+    res += b
+    return res.reshape(T, B, w.shape[0])
+
+
+def _previous_into(buf, seq, first, reverse: bool):
+    """_previous written into the scratch array `buf` (no concatenation)."""
+    if reverse:
+        buf[:-1] = seq[1:]
+        buf[-1] = first
+    else:
+        buf[0] = first
+        buf[1:] = seq[:-1]
+    return buf
+
+
+def _packed(xp, dtype, *shapes):
+    """A flat array of the total size of `shapes`, and its pieces as views of those
+    shapes: kernels write each gradient straight into its place (no concatenation)."""
+    sizes = [math.prod(s) for s in shapes]
+    flat = xp.empty(sum(sizes), dtype=dtype)
+    views, start = [], 0
+    for shape, size in zip(shapes, sizes):
+        views.append(flat[start:start + size].reshape(shape))
+        start += size
+    return flat, views
+
+
+def _weight_grads_into(xp, outs, dgi2, dgh2, x, hp):
+    """(dw_ih, dw_hh, db_ih, db_hh) written into `outs` from the gate gradients over all
+    steps, (T * B, G) each: two GEMMs and two column sums."""
+    dw_ih, dw_hh, db_ih, db_hh = outs
+    rows = dgi2.shape[0]
+    xp.matmul(dgi2.T, x.reshape(rows, -1), out=dw_ih)
+    xp.matmul(dgh2.T, hp.reshape(rows, -1), out=dw_hh)
+    xp.sum(dgi2, axis=0, out=db_ih)
+    xp.sum(dgh2, axis=0, out=db_hh)
 
 
 def _weight_grads(xp, dgi, dgh, x, hp):
@@ -69,7 +100,7 @@ def _activate(xp, pre, nonlinearity: str):
 
 def make_rnn(xp) -> tuple[Callable, Callable]:
     def rnn_seq(x, h0, w_ih, w_hh, b_ih, b_hh, *, nonlinearity="tanh", reverse=False):
-        gi = _projection(x, w_ih, b_ih)
+        gi = _projection(xp, x, w_ih, b_ih)
         hs = xp.empty(gi.shape, dtype=x.dtype)
         h, whT = h0, xp.ascontiguousarray(w_hh.T)  # contiguous: a faster per-step GEMM
         for t in _steps(x.shape[0], reverse):
@@ -98,101 +129,125 @@ def make_rnn(xp) -> tuple[Callable, Callable]:
 
 # ---------------------------------------------------------------------- GRU
 
-def _sigmoid_(xp, x):
-    """In place: x <- sigmoid(x), as 0.5 tanh(x / 2) + 0.5."""
-    half = x.dtype.type(0.5)
-    x *= half
-    xp.tanh(x, out=x)
-    x *= half
-    x += half
-    return x
-
-
 def make_gru(xp) -> tuple[Callable, Callable]:
+    ws = Workspace(xp)
+
     def gru_seq(x, h0, w_ih, w_hh, b_ih, b_hh, *, reverse=False):
         """Returns (5, T, B, H): h, then the workspace the backward reads (r, z, n and
-        W_hn h + b_hn), written in place during the loop: no recomputation later."""
+        W_hn h + b_hn), written in place during the loop: no recomputation later.
+
+        sigmoid(a) = 0.5 tanh(a / 2) + 0.5, and the halving is folded into the r and z
+        rows of the weights and biases (exact: a power of two), so r and z take one add,
+        one tanh and one multiply-add per step, both gates in one call each."""
         T, B, _ = x.shape
         H = h0.shape[1]
-        gi = _projection(x, w_ih, b_ih)
-        gi[..., :2 * H] += b_hh[:2 * H]  # r and z add both biases: fold b_hh in once
+        half = x.dtype.type(0.5)
+        w_in, bias = _gru_input_weights(xp, w_ih, b_ih, b_hh, half)
+        gi = _projection(xp, x, w_in, bias, ws.get("gru.gi", (T, B, 3 * H), x.dtype))
+        # a C-ordered copy (never w_hh's memory: it is scaled below); OpenBLAS runs the
+        # small per-step GEMM ~2x faster on it than on the transposed view
+        whT = w_hh.T.copy(order="C")
+        whT[:, :2 * H] *= half
+        gh, b_hn = ws.get("gru.gh", (B, 3 * H), x.dtype), b_hh[2 * H:]
         out = xp.empty((5, T, B, H), dtype=x.dtype)
-        # W_hh^T made contiguous once: OpenBLAS runs the small per-step GEMM ~2x faster
-        h, whT, b_hn = h0, xp.ascontiguousarray(w_hh.T), b_hh[2 * H:]
+        # r and z of step t as one (B, 2, H) view of out[1:3, t]
+        rz_all = out[1:3].transpose(1, 2, 0, 3)
+        h = h0
         for t in _steps(T, reverse):
-            gh = h @ whT
-            r, z, n, ghn = out[1, t], out[2, t], out[3, t], out[4, t]
-            _sigmoid_(xp, xp.add(gi[t, :, :H], gh[:, :H], out=r))
-            _sigmoid_(xp, xp.add(gi[t, :, H:2 * H], gh[:, H:2 * H], out=z))
-            xp.add(gh[:, 2 * H:], b_hn, out=ghn)
+            xp.matmul(h, whT, out=gh)
+            rz = xp.add(gi[t, :, :2 * H].reshape(B, 2, H), gh[:, :2 * H].reshape(B, 2, H),
+                        out=rz_all[t])
+            xp.tanh(rz, out=rz)
+            rz *= half
+            rz += half
+            r, z, n = out[1, t], out[2, t], out[3, t]
+            ghn = xp.add(gh[:, 2 * H:], b_hn, out=out[4, t])
             xp.multiply(r, ghn, out=n)
             n += gi[t, :, 2 * H:]
             xp.tanh(n, out=n)
-            hn = xp.subtract(h, n, out=out[0, t])  # h' = n + z (h - n)
-            hn *= z
-            hn += n
-            h = hn
+            h = xp.subtract(h, n, out=out[0, t])  # h' = n + z (h - n)
+            h *= z
+            h += n
         return out
 
     def gru_seq_backward(g, x, h0, w_ih, w_hh, b_ih, b_hh, out, *, reverse=False):
         _, T, B, H = out.shape
-        hp = _previous(xp, out[0], h0, reverse)
-        ki, kh = _gru_factors(xp, out, hp)
-        extra = _gru_extra(xp, out, g, ki) if g[1:].any() else None
-        dgh = xp.empty((T, B, 3, H), dtype=out.dtype)
-        dhs = xp.empty((T, B, H), dtype=out.dtype)  # each step's total dh
-        dh = xp.zeros((B, H), dtype=out.dtype)
-        w, z = w_hh.reshape(3 * H, H), out[2]
+        hp = _previous_into(ws.get("gru.hp", (T, B, H), out.dtype), out[0], h0, reverse)
+        kh, kn = _gru_factors(xp, ws, out, hp)
+        extra = _gru_extra(xp, out, g) if g[1:].any() else None
+        dgh = ws.get("gru.dgh", (T, B, 3, H), out.dtype)
+        dhs = ws.get("gru.dhs", (T, B, H), out.dtype)  # each step's total dh
+        packed, (dx, dh, dw_ih, dw_hh, db_ih, db_hh) = _packed(
+            xp, out.dtype, x.shape, h0.shape, w_ih.shape, w_hh.shape, b_ih.shape, b_hh.shape)
+        dh[...] = 0
+        zdh = ws.get("gru.zdh", (B, H), out.dtype)
+        z = out[2]
         for t in _steps(T, not reverse):
             cur = xp.add(dh, g[0, t], out=dhs[t])
             xp.multiply(cur[:, None, :], kh[t], out=dgh[t])
             if extra is not None:
                 dgh[t] += extra[1][t]
-            dh = dgh[t].reshape(B, 3 * H) @ w
-            dh += cur * z[t]
-        dgi = dhs[:, :, None, :] * ki
-        if extra is not None:
-            dgi += extra[0]
-        dgi, dgh = dgi.reshape(T, B, 3 * H), dgh.reshape(T, B, 3 * H)
-        dx = (dgi.reshape(T * B, 3 * H) @ w_ih).reshape(x.shape)
-        return _pack(xp, dx, dh, *_weight_grads(xp, dgi, dgh, x, hp))
+            xp.matmul(dgh[t].reshape(B, 3 * H), w_hh, out=dh)
+            dh += xp.multiply(cur, z[t], out=zdh)
+        # d(gi) equals d(gh) for r and z; for n it is dh * kn (d(gh_n) has a factor r)
+        dgi = ws.get("gru.dgi", (T, B, 3, H), out.dtype)
+        dgi[:, :, :2] = dgh[:, :, :2]
+        xp.multiply(dhs, kn, out=dgi[:, :, 2])
+        if extra is not None:  # (r and z's share came with dgh)
+            dgi[:, :, 2] += extra[0]
+        dgi2, dgh2 = dgi.reshape(T * B, 3 * H), dgh.reshape(T * B, 3 * H)
+        xp.matmul(dgi2, w_ih, out=dx.reshape(T * B, -1))
+        _weight_grads_into(xp, (dw_ih, dw_hh, db_ih, db_hh), dgi2, dgh2, x, hp)
+        return packed
 
     return gru_seq, gru_seq_backward
 
 
-def _gru_factors(xp, out, hp):
-    """The gate gradients are linear in each step's dh: d(gi) = dh * ki and
-    d(gh) = dh * kh, gate by gate (r, z, n); computed over all steps at once, in place."""
+def _gru_input_weights(xp, w_ih, b_ih, b_hh, half):
+    """w_ih and the bias of the input projection (b_ih, plus b_hh's r and z rows, which
+    add to the same pre-activations), their r and z rows halved (see gru_seq)."""
+    H2 = 2 * (w_ih.shape[0] // 3)
+    w = w_ih.copy()
+    w[:H2] *= half
+    bias = b_ih.copy()
+    bias[:H2] += b_hh[:H2]
+    bias[:H2] *= half
+    return w, bias
+
+
+def _gru_factors(xp, ws, out, hp):
+    """The gate gradients are linear in each step's dh: d(gh) = dh * kh gate by gate
+    (r, z, n), and d(gi_n) = dh * kn; computed over all steps at once, in place."""
     r, z, n, ghn = out[1], out[2], out[3], out[4]
     T, B, H = r.shape
-    ki = xp.empty((T, B, 3, H), dtype=out.dtype)
-    kr, kz, kn = ki[:, :, 0], ki[:, :, 1], ki[:, :, 2]
+    kh = ws.get("gru.kh", (T, B, 3, H), out.dtype)
+    kn = ws.get("gru.kn", (T, B, H), out.dtype)
+    kr, kz, khn = kh[:, :, 0], kh[:, :, 1], kh[:, :, 2]
+    omz = xp.subtract(1, z, out=khn)          # 1 - z, kept in khn for now
     xp.multiply(n, n, out=kn)                 # kn = (1 - z)(1 - n^2): d n_pre / d h'
     xp.subtract(1, kn, out=kn)
-    kn *= 1 - z
+    kn *= omz
+    xp.subtract(hp, n, out=kz)                # kz = (h - n) z (1 - z)
+    kz *= z
+    kz *= omz
     xp.subtract(1, r, out=kr)                 # kr = kn ghn r (1 - r)
     kr *= r
     kr *= ghn
     kr *= kn
-    xp.subtract(hp, n, out=kz)                # kz = (h - n) z (1 - z)
-    kz *= z
-    kz *= 1 - z
-    kh = ki.copy()
-    kh[:, :, 2] *= r                          # gh_n enters n_pre times r
-    return ki, kh
+    xp.multiply(kn, r, out=khn)               # gh_n enters n_pre times r
+    return kh, kn
 
 
-def _gru_extra(xp, out, g, ki):
-    """(ei, eh): the gate gradients that come from cotangents of the workspace outputs
-    (r, z, n, W_hn h + b_hn) rather than from h; zero in a model, which uses h only."""
+def _gru_extra(xp, out, g):
+    """(ei_n, eh): the gate gradients that come from cotangents of the workspace outputs
+    (r, z, n, W_hn h + b_hn) rather than from h, for gi's n rows and for all of gh (gi's
+    r and z rows get gh's); zero in a model, which uses h only."""
     r, z, n, ghn = out[1], out[2], out[3], out[4]
     en = g[3] * (1 - n * n)
     dr = r * (1 - r)
     e_r = en * ghn * dr + g[1] * dr
     e_z = g[2] * z * (1 - z)
-    ei = xp.stack([e_r, e_z, en], axis=2)
-    eh = xp.stack([e_r, e_z, en * r + g[4]], axis=2)
-    return ei, eh
+    return en, xp.stack([e_r, e_z, en * r + g[4]], axis=2)
 
 
 # ---------------------------------------------------------------------- LSTM
@@ -210,7 +265,7 @@ def _sigmoid_to(xp, src, dst):
 def make_lstm(xp) -> tuple[Callable, Callable]:
     def lstm_seq(x, h0, c0, w_ih, w_hh, b_ih, b_hh, *, reverse=False):
         """Returns (6, T, B, H): h, c, then the gates i, f, g, o the backward reads."""
-        gi = _projection(x, w_ih, b_ih)
+        gi = _projection(xp, x, w_ih, b_ih)
         gi += b_hh
         H = h0.shape[1]
         out = xp.empty((6,) + x.shape[:2] + (H,), dtype=x.dtype)

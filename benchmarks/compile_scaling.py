@@ -1,15 +1,20 @@
-"""First-call (compile) time of Adam-trained MLPs of growing depth, split by phase.
+"""First-call (compile) time of Adam-trained MLPs of growing depth and of two sequence
+models, split by phase.
 
-    python benchmarks/compile_scaling.py                 # depths 8 .. 512
-    python benchmarks/compile_scaling.py 16 64 128       # chosen depths
+    python benchmarks/compile_scaling.py                 # depths 8 .. 512, then the models
+    python benchmarks/compile_scaling.py 16 64 128       # chosen depths (no models)
+    python benchmarks/compile_scaling.py --models        # the two sequence models only
     python benchmarks/compile_scaling.py --profile 128   # cProfile of one first call
 
-Each row is one fresh `gg.compile` of a train step (width 64, batch 32, ReLU layers,
-cross-entropy, Adam) on the NumPy backend: the traced graph's node count, then the
-first call's seconds spent in tracing (the forward and `opt.step()`), autodiff
-(`loss.backward()`), each pass of the pipeline, and lowering (plan generation), and
-the whole first call. The last line is the log-log slope of the first call against
-the node count between the smallest and the largest depth: 1.0 means linear.
+Each row is one fresh `gg.compile` of a train step on the NumPy backend: for the MLPs,
+width 64, batch 32, ReLU layers, cross-entropy, Adam; then examples/char_lm.py's GRU
+language model over T = 256 characters and its transformer with 12 pre-LayerNorm blocks
+(d_model 128, 4 heads, context 64), batch 32, Adam. Columns: the traced graph's node
+count, then the first call's seconds spent in tracing (the forward and `opt.step()`),
+autodiff (`loss.backward()`), each pass of the pipeline, and lowering (plan
+generation), and the whole first call (which also runs the step once). The last lines
+give the log-log slope of the first call against the node count between the smallest
+and the largest MLP: 1.0 means linear.
 """
 
 from __future__ import annotations
@@ -20,14 +25,20 @@ import math
 import pstats
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import graphgrad as gg
 from graphgrad import autodiff, nn, optim
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+import char_lm  # noqa: E402  (the example's sequence models)
+
 DEPTHS = (8, 32, 128, 256, 512)
 WIDTH, BATCH = 64, 32
+VOCAB = 65  # (tinyshakespeare's characters, as benchmarks/zoo_seq.py)
+MODELS = {"gru T=256": ("gru", 256, 1), "transformer x12": ("transformer", 64, 12)}
 
 
 def mlp_step(depth: int):
@@ -53,6 +64,27 @@ def mlp_step(depth: int):
     return step, x, y
 
 
+def lm_step(kind: str, context: int, layers: int):
+    """A compiled Adam train step of examples/char_lm.py's model of `kind` (`layers`
+    transformer blocks), batch 32 over `context` characters, and its example inputs."""
+    if kind == "transformer":
+        model = char_lm.TransformerLM(VOCAB, context, layers=layers)
+    else:
+        model = char_lm.RecurrentLM(VOCAB, kind)
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+
+    @gg.compile(backend="numpy")
+    def step(x, y):
+        opt.zero_grad()
+        loss = char_lm.lm_loss(model, x, y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    data = np.random.default_rng(0).integers(0, VOCAB, size=(BATCH, context + 1))
+    return step, gg.tensor(data[:, :-1]), gg.tensor(data[:, 1:])
+
+
 class _Timed:
     """Wraps a callable and adds up the seconds spent in it."""
 
@@ -67,9 +99,10 @@ class _Timed:
             self.seconds += time.perf_counter() - t0
 
 
-def first_call(depth: int) -> dict:
-    """Compile and run the depth-`depth` step once; seconds by phase."""
-    step, x, y = mlp_step(depth)
+def first_call(depth: int | str) -> dict:
+    """Compile and run the depth-`depth` MLP step (or the model named `depth`, a key of
+    MODELS) once; seconds by phase."""
+    step, x, y = lm_step(*MODELS[depth]) if depth in MODELS else mlp_step(depth)
     compiling = sys.modules["graphgrad.compile"]  # (the package's `compile` is the function)
     saved = autodiff.backward, compiling.run_passes, compiling.Executable
     backward, passes, lower = map(_Timed, saved)
@@ -88,20 +121,22 @@ def first_call(depth: int) -> dict:
         row[stat.name] = row.get(stat.name, 0.0) + stat.seconds
     row["passes"] = passes.seconds  # (with the copy of the traced graph they optimize)
     row["lower"] = lower.seconds
-    row["first call"] = total
+    row["compile"] = step.cache_info().records[0].seconds  # (trace to plan, guards too)
+    row["first call"] = total  # (the compile, then one run of the step)
     row["cpu"] = cpu  # (the process's CPU time: steadier than wall time on a busy machine)
     return row
 
 
 def print_table(rows: list[dict]) -> None:
     columns = list(rows[0])
-    print(" | ".join(f"{c:>10}" for c in columns))
-    print("-|-".join("-" * 10 for _ in columns))
+    print(" | ".join(f"{c:>15}" if c == "depth" else f"{c:>10}" for c in columns))
+    print("-|-".join("-" * (15 if c == "depth" else 10) for c in columns))
     for row in rows:
-        print(" | ".join(f"{v:>10}" if isinstance(v, int) else f"{v:>10.3f}"
-                         for v in row.values()))
-    if len(rows) > 1:
-        a, b = rows[0], rows[-1]
+        print(" | ".join(f"{v:>15}" if k == "depth" else f"{v:>10}" if isinstance(v, int)
+                         else f"{v:>10.3f}" for k, v in row.items()))
+    mlps = [row for row in rows if isinstance(row["depth"], int)]
+    if len(mlps) > 1:
+        a, b = mlps[0], mlps[-1]
         for key in ("first call", "cpu"):
             slope = math.log(b[key] / a[key]) / math.log(b["nodes"] / a["nodes"])
             print(f"log-log slope of the first call ({key}) against nodes, {a['nodes']} -> "
@@ -110,7 +145,9 @@ def print_table(rows: list[dict]) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("depths", nargs="*", type=int, default=list(DEPTHS))
+    parser.add_argument("depths", nargs="*", type=int)
+    parser.add_argument("--models", action="store_true",
+                        help="only the sequence models (the default: MLPs, then models)")
     parser.add_argument("--profile", type=int, metavar="DEPTH",
                         help="print a cProfile of the first call at this depth")
     args = parser.parse_args(argv)
@@ -121,7 +158,9 @@ def main(argv=None) -> None:
         pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
         return
     first_call(4)  # warm up imports and caches
-    print_table([first_call(d) for d in args.depths])
+    depths = [] if args.models else args.depths or list(DEPTHS)
+    models = list(MODELS) if args.models or not args.depths else []
+    print_table([first_call(d) for d in depths + models])
 
 
 if __name__ == "__main__":

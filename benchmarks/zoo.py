@@ -11,12 +11,15 @@ compiled step's first call. Append a Workload to add a row. Systems are timed in
 alternating rounds in one process and the table gives each one's median wall-clock
 time per step and its ratio to PyTorch eager, and the same for the process's CPU time
 (on a shared machine the wall clock also counts the time other processes held the
-cores; the CPU time does not).
+cores; the CPU time does not). Every system runs on the workload's thread count: BLAS,
+PyTorch's intra-op threads and graphgrad's chunked fused groups alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import platform
 import statistics
 import sys
@@ -176,6 +179,21 @@ def format_rows(workload: Workload, times: dict, first: float, threads) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def fused_threads(n: int):
+    """graphgrad's chunked fused groups on `n` threads too (they follow OMP_NUM_THREADS,
+    as PyTorch's intra-op threads do), so every system runs on the same thread count."""
+    previous = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["OMP_NUM_THREADS"]
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous
+
+
 def main(argv: list[str] | None = None) -> int:
     names = [w.name for w in WORKLOADS]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -188,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     for w in WORKLOADS:
         if w.name not in args.workloads:
             continue
-        with blas_threads(w.threads) as label:
+        with blas_threads(w.threads) as label, fused_threads(w.threads):
             systems, first = w.build()
             times = measure(systems, max(1, int(w.steps * args.scale)), args.rounds)
         print(format_rows(w, times, first, label), flush=True)

@@ -135,7 +135,8 @@ def _seed(root: Tensor, gradient) -> Tensor:
 
 
 def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
-             retained: bool = False) -> dict[int, tuple[Tensor, Tensor]]:
+             retained: bool = False,
+             on_leaf: Callable | None = None) -> dict[int, tuple[Tensor, Tensor]]:
     """Cotangents of `roots` (seeded with `seeds`) pushed back to every leaf.
 
     Returns `{id(tensor): (tensor, gradient)}` for the leaves, for the tensors in `wanted`
@@ -144,6 +145,11 @@ def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
     leaves outside that part get nothing. Unless `retain_graph` (default:
     `create_graph`), each node frees its saved values as soon as its VJP has run (see
     `_Release`), so a backward holds little more than the cotangents.
+    With `on_leaf`, a leaf's gradient (and a retained non-leaf's) goes to
+    `on_leaf(tensor, gradient)` as soon as it is complete (the walk is in reverse
+    topological order, so nothing adds to it later) instead of into the result: what
+    lets `backward()` run post-accumulate-grad hooks, and so data-parallel all-reduces,
+    while the rest of the backward pass still runs.
     """
     retain = create_graph if retain_graph is None else retain_graph
     retaining = retained and len(RETAINING) > 0
@@ -153,6 +159,13 @@ def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
         k = id(_node(r))
         grads[k] = s if k not in grads else grads[k] + s
     results: dict[int, tuple[Tensor, Tensor]] = {}
+
+    def deliver(t: Tensor, g: Tensor) -> None:
+        if on_leaf is None:
+            results[id(t)] = (t, g)
+        else:
+            on_leaf(t, g)
+
     order = _node_order([_node(r) for r in roots])
     needed = None if wanted is None else _leading_to(order, wanted_nodes)
     release = None if retain else _Release(early=tracing.current is None)
@@ -165,7 +178,7 @@ def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
                     continue
                 if _grad_hooks and id(n) in _grad_hooks:
                     g = _run_grad_hooks(_grad_hooks[id(n)], g)
-                _record(n, g, results, wanted_nodes, retaining)
+                _record(n, g, results, wanted_nodes, retaining, deliver)
                 if isinstance(n, Ctx):
                     with _scope_of(n):
                         _push_back(n, g, grads, needed)
@@ -178,17 +191,17 @@ def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
     return results
 
 
-def _record(n, g: Tensor, results: dict, wanted_nodes: dict, retaining: bool) -> None:
-    """Keep `g` as a result when `n` is the node of a wanted tensor, a leaf, or the node
-    of a non-leaf that retains its gradient (`retain_grad()`)."""
+def _record(n, g: Tensor, results: dict, wanted_nodes: dict, retaining: bool,
+            deliver: Callable) -> None:
+    """Keep `g` as a result when `n` is the node of a wanted tensor, or `deliver` it
+    when `n` is a leaf or the node of a non-leaf that retains its gradient."""
     if id(n) in wanted_nodes:
         t = wanted_nodes[id(n)]
         results[id(t)] = (t, g)
     elif not isinstance(n, Ctx):
-        results[id(n)] = (n, g)
+        deliver(n, g)
     elif retaining and n in RETAINING and n.out is not None and n.out() is not None:
-        t = n.out()
-        results[id(t)] = (t, g)
+        deliver(n.out(), g)
 
 
 class _Release:
@@ -265,7 +278,11 @@ def _push_back(ctx: Ctx, g: Tensor, grads: dict, needed) -> None:
 
 
 def backward(root: Tensor, gradient=None, retain_graph=None, create_graph: bool = False) -> None:
-    """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad."""
+    """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad.
+
+    As in PyTorch, each leaf is accumulated (and its post-accumulate-grad hooks run) as
+    soon as its gradient is complete, while the walk goes on; callbacks queued meanwhile
+    (`queue_callback`) run once the whole walk is done."""
     if not root.requires_grad:
         raise AutogradError(
             "backward() on a tensor that does not require grad: none of the tensors it was "
@@ -273,15 +290,38 @@ def backward(root: Tensor, gradient=None, retain_graph=None, create_graph: bool 
             source=user_source())
     with tracing.phase("backward"):
         seed = _seed(root, gradient)
-    grads = backprop([root], [seed], create_graph=create_graph, retain_graph=retain_graph,
-                     retained=True)
-    with grad_mode.set_grad_enabled(create_graph):
-        for leaf, g in grads.values():
+
+    def accumulate(leaf: Tensor, g: Tensor) -> None:
+        with grad_mode.set_grad_enabled(create_graph):
             if not create_graph:
                 g = g.detach()
             leaf.grad = g if leaf.grad is None else leaf.grad + g
-            for hook in _post_accumulate_hooks.get(id(leaf), {}).values():
+            for hook in list(_post_accumulate_hooks.get(id(leaf), {}).values()):
                 hook(leaf)
+
+    _callbacks.append([])
+    try:
+        backprop([root], [seed], create_graph=create_graph, retain_graph=retain_graph,
+                 retained=True, on_leaf=accumulate)
+        queued = _callbacks[-1]
+        while queued:  # a callback may queue another
+            queued.pop(0)()
+    finally:
+        _callbacks.pop()
+
+
+#: One list per `backward()` in progress (innermost last): the callbacks it runs at its end.
+_callbacks: list[list[Callable]] = []
+
+
+def queue_callback(callback: Callable[[], None]) -> None:
+    """Run `callback()` when the `backward()` now in progress has finished its walk (PyTorch's
+    `Variable._execution_engine.queue_callback`): data-parallel training waits there for
+    the all-reduces its hooks started, so the communication overlaps the rest of the walk."""
+    if not _callbacks:
+        raise AutogradError("queue_callback() outside backward(): callbacks are queued by "
+                            "hooks that run during a backward pass", source=user_source())
+    _callbacks[-1].append(callback)
 
 
 # ----------------------------------------------------------------- gradient hooks

@@ -173,17 +173,17 @@ def _grad_guards(tracer):
 
 
 def _state_guards(tracer):
-    """Each state tensor keeps the shape and dtype the plan was built for (and the
-    requires_grad it had, where True)."""
+    """Each state tensor keeps the shape, dtype and requires_grad the plan was built for
+    (a parameter frozen when traced and unfrozen later, as fine-tuning does, retraces)."""
     for name, ref in tracer.graph.state_refs.items():
         if ref.kind != "tensor" or id(ref.tensor) in tracer.created:
             continue
         t = ref.tensor
         yield Guard(f"{name} changed shape or dtype (traced as {t.dtype.name}{list(t.shape)})",
                     "{0}.shape == {1} and {0}.dtype is {2}", (t, t.shape, t.dtype))
-        if t.requires_grad:
-            yield Guard(f"{name}.requires_grad was True when traced",
-                        "{0}._requires_grad is True", (t,))
+        rg = bool(t._requires_grad)
+        yield Guard(f"{name}.requires_grad was {rg} when traced",
+                    f"{{0}}._requires_grad is {rg}", (t,))
 
 
 def _binding_guards(fn, names):

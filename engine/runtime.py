@@ -55,6 +55,7 @@ class _Writer:
         self.line_nodes: dict[int, int] = {}  # source line number -> graph node
         self.names: dict[int, str] = {}
         self.check = None  # anomaly mode: called after each kernel (see `Executable`)
+        self.started: set[int] = set()  # all-reduces started here, waited for later
 
     def bind(self, name: str, obj) -> str:
         base, i = name, 1
@@ -86,7 +87,7 @@ class _Writer:
             self.line_nodes[len(self.lines) + 1] = node  # +1: the `def` line comes first
 
 
-_TEMP = re.compile(r"v\d+|vc\d+")  # the plan's temporaries (locals)
+_TEMP = re.compile(r"v\d+|vc\d+|h\d+")  # the plan's temporaries (locals)
 
 
 def _param_names(graph) -> list[str]:
@@ -225,10 +226,15 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
     for n in order:
         if last[n] < len(order) and n not in gets and _frees(graph[n]):
             dying.setdefault(max(last[n], pos[n]), []).append(writer.names[n])
+    waits = _split_collectives(writer, graph, order, last)
     for i, n in enumerate(order):
+        for m in waits.pop(i, ()):
+            _emit_wait(writer, m)
         data = graph[n]
         op = data["op"]
-        if op == "state":
+        if n in writer.started:
+            writer.emit(f"h{n} = {_start_call(writer, graph, n)}", n, _comment(graph, n))
+        elif op == "state":
             writer.emit(_state_read(writer, graph, n), n, data["name"])
         elif op not in SOURCE_OPS and op != "get":
             targets = writer.names[n]
@@ -242,6 +248,8 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
                 _emit_checks(writer, graph, n, targets)
         if dying.get(i):
             writer.emit(f"del {', '.join(dying[i])}")
+    for m in waits.pop(len(order), ()):
+        _emit_wait(writer, m)
     for name, n in graph.state_writes.items():
         writer.emit(_state_write(writer, graph, name, n), None, f"state {name}")
         ref = graph.state_refs[name]
@@ -255,6 +263,41 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
     writer.fn_name = writer.free_name(fn_name)
     writer.header = f"def {writer.fn_name}({', '.join(params)}):"
     return writer
+
+
+def _split_collectives(writer, graph, order, last) -> dict[int, list[int]]:
+    """Where the backend can start an all-reduce and wait for it later
+    (`Backend.all_reduce_start`), each `all_reduce` node becomes two lines: the start
+    where the node is scheduled and the wait just before its result's first use, so the
+    kernels scheduled in between (the rest of the backward pass: passes/schedule.py)
+    run while the collective is under way. Returns {position: [nodes to wait for there]}.
+    Anomaly mode keeps the plain call (its checks read each result where it is made)."""
+    writer.started = set()
+    start = getattr(writer.backend, "all_reduce_start", None)
+    if start is None or writer.check is not None:
+        return {}
+    pos = {n: i for i, n in enumerate(order)}
+    waits: dict[int, list[int]] = {}
+    for n in order:
+        if graph[n]["op"] != "all_reduce" or last[n] <= pos[n]:
+            continue  # (a result nobody reads is not worth a deferred wait)
+        first = min((pos[u] for u in graph.users(n)), default=len(order))
+        waits.setdefault(first, []).append(n)
+        writer.started.add(n)
+    if writer.started:
+        writer.start_name = writer.bind("all_reduce_start", start)
+    return waits
+
+
+def _start_call(writer, graph, n) -> str:
+    args = [writer.names[a] for a in graph.args(n)]
+    kw = [f"{k}={writer.literal(v, f'{k}_{n}')}" for k, v in graph[n]["attrs"].items()]
+    return f"{writer.start_name}({', '.join(args + kw)})"
+
+
+def _emit_wait(writer, n) -> None:
+    writer.emit(f"{writer.names[n]} = h{n}()", n, "wait for the all_reduce started above")
+    writer.emit(f"del h{n}")
 
 
 def _name_values(writer, graph, order, params) -> None:

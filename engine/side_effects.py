@@ -176,7 +176,11 @@ def roots(fn):
 
 
 def _functions_in(obj, seen) -> list:
-    if id(obj) in seen or not inspect.isfunction(obj):
+    """obj, when it is a user function not yet seen: graphgrad's own functions are left
+    out (their module globals are the library's state, not the user's: guarding them
+    would retrace on the library's own caches)."""
+    if id(obj) in seen or not inspect.isfunction(obj) \
+            or (getattr(obj, "__module__", None) or "").startswith("graphgrad"):
         return []
     seen.add(id(obj))
     return [obj]

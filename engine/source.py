@@ -34,9 +34,14 @@ def user_frame(skip: int = 1):
     return frame
 
 
+# (once per traced node: cached. A cached function, not a dict, so that the guards a
+# compiled step takes on the globals it reaches do not take one on this cache.)
+_basename = functools.cache(os.path.basename)
+
+
 def user_source() -> str:
     """`file:line` of the user code that is calling into graphgrad right now."""
     frame = user_frame(2)
     if frame is None:
         return "<unknown>"
-    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+    return f"{_basename(frame.f_code.co_filename)}:{frame.f_lineno}"

@@ -80,7 +80,11 @@ class Tensor:
         t._ctx = None
         t._grad = None
         t._backend = backend
-        t._make_root()
+        t._vc = [0]  # (`_make_root`, inlined: one per traced op)
+        t._base = None
+        t._steps = ()
+        t._linked = True
+        t._views = None
         return t
 
     def _make_root(self) -> None:

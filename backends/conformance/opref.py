@@ -30,7 +30,8 @@ REGENERATE = "python -m graphgrad.backends.conformance.opref --write docs/ops.md
 UNDOCUMENTED = "(undocumented)"
 MEMBERS = ("name", "availability", "from_numpy", "to_numpy", "kernels", "seed",
            "synchronize", "unsupported_ops", "unsupported_dtypes", "expected_failures",
-           "compile_fused", "specialize", "column_major", "flat_state", "pack", "views")
+           "compile_fused", "specialize", "column_major", "flat_state", "pack", "views",
+           "all_reduce_start")
 
 
 def operand_names(op) -> tuple[str, ...]:

@@ -5,7 +5,9 @@ test_forward.py) and the rules in backends/base.py. `specialize` must give what
 `kernels[op]` gives on every sample where it offers a kernel (rule
 'specialize-agrees', `keepdims` and shapes included); `pack` must copy and `views`
 share memory with the flat buffer ('pack-copies', 'views-share-memory');
-`column_major` must keep values and shape, not transpose ('column-major-values').
+`column_major` must keep values and shape, not transpose ('column-major-values');
+`all_reduce_start(...)()` must give what `kernels["all_reduce"]` gives on its samples
+(a process group of one) and leave its operand alone ('all-reduce-start-agrees').
 A backend without a member is skipped with the reason.
 """
 
@@ -153,3 +155,30 @@ def test_column_major_keeps_values(backend, dtype, layout):
     if compare(mixed, plain, rtol, atol)[0] > 1.0:
         raise ConformanceFailure(where, "matmul on the column-major array differs from "
                                  "matmul on the array", "column-major-values")
+
+
+@pytest.mark.parametrize("reduction", ["sum", "avg", "max"])
+def test_all_reduce_start_agrees_with_the_kernel(backend, reduction):
+    if backend.all_reduce_start is None:
+        pytest.skip(f"backend {backend.name!r} has no all_reduce_start")
+    if "all_reduce" not in backend.kernels:
+        pytest.skip(f"backend {backend.name!r} has no kernel for 'all_reduce'")
+    for i, sample in enumerate(samples_of("all_reduce")):
+        (a,) = sample.args
+        kwargs = {**sample.kwargs, "op": reduction}
+        where = f"all_reduce_start({operands([a])}, {reduction!r}, group) [sample {i}]"
+        x = backend.from_numpy(a)
+        want = to_numpy_checked(backend, backend.kernels["all_reduce"](x, **kwargs), where)
+        try:
+            got = to_numpy_checked(backend, backend.all_reduce_start(x, **kwargs)(), where)
+        except Exception as exc:
+            raise ConformanceFailure(where, f"raised {type(exc).__name__}: {exc}",
+                                     "all-reduce-start-agrees") from exc
+        if got.shape != want.shape or got.dtype != want.dtype or \
+                not np.array_equal(got, want):
+            raise ConformanceFailure(where, f"wait() gave {got.dtype}{list(got.shape)} "
+                                     "other than kernels['all_reduce']'s "
+                                     f"{want.dtype}{list(want.shape)} or other values",
+                                     "all-reduce-start-agrees")
+        if not np.array_equal(backend.to_numpy(x), a):
+            raise ConformanceFailure(where, "the operand changed", "all-reduce-start-agrees")

@@ -4,19 +4,26 @@ As PyTorch's: wrapping broadcasts rank 0's parameters and buffers to every rank,
 start equal; each parameter gets a post-accumulate-grad hook, and once every gradient of
 a *bucket* (parameters in reverse order, up to `bucket_cap_mb`, one dtype) is ready, the
 bucket's gradients are concatenated into one flat buffer, averaged with one
-`all_reduce`, and written back to the parameters' `.grad`. The hooks are ordinary tensor
+`all_reduce`, and written back to the parameters' `.grad`. `backward()` runs the hooks
+as each gradient is complete, so a bucket's all-reduce is issued while the rest of the
+backward pass still runs. Eagerly, on a backend that can start a collective and wait
+later (`Backend.all_reduce_start`: NumPy's MPI `Iallreduce`), the hook only starts it and
+the averaged gradients are written back when the backward walk ends
+(`autodiff.queue_callback`), as PyTorch's reducer does. The hooks are ordinary tensor
 code, so under `gg.compile` the all-reduces are ops in the plan, each placed as soon as
-its bucket's gradients exist.
+its bucket's gradients exist, and waited for only where the update needs them.
 """
 
 from __future__ import annotations
 
+from ..autodiff import queue_callback
 from ..errors import DistributedError
 from ..grad_mode import no_grad
 from ..nn.module import Module
 from ..ops.collective import all_reduce, broadcast
 from ..ops.shape import cat
 from ..source import user_source
+from ..tensor import Tensor
 from . import state
 
 
@@ -54,6 +61,7 @@ class DistributedDataParallel(Module):
         object.__setattr__(self, "_bucket_of", {id(p): i for i, b in enumerate(buckets)
                                                 for p in b})
         object.__setattr__(self, "_ready", [set() for _ in buckets])
+        object.__setattr__(self, "_pending", [])  # (bucket, wait, backend): started eagerly
         self._sync(list(module.parameters()) + list(module.buffers()))
         for p in params:
             p.register_post_accumulate_grad_hook(self._grad_ready)
@@ -65,6 +73,11 @@ class DistributedDataParallel(Module):
                 t.copy_(broadcast(t.detach(), 0, self._group))
 
     def forward(self, *args, **kwargs):
+        if self._pending:
+            raise DistributedError(
+                "DistributedDataParallel: the previous backward() stopped before its end "
+                "(it raised), leaving started all-reduces unfinished; the ranks' gradients "
+                "can no longer be averaged consistently", source=user_source())
         if any(self._ready):
             raise DistributedError(
                 "DistributedDataParallel: the previous backward() left gradients unreduced: "
@@ -85,9 +98,27 @@ class DistributedDataParallel(Module):
     def _reduce(self, bucket) -> None:
         with no_grad():
             flat = cat([p.grad.reshape(-1) for p in bucket])
-            flat = all_reduce(flat, "avg", self._group)
-            offset = 0
-            for p in bucket:
-                n = p.numel()
-                p.grad = flat[offset:offset + n].reshape(p.shape)
-                offset += n
+            start = getattr(flat._backend, "all_reduce_start", None)
+            if flat._value is None or start is None:  # traced (the plan overlaps it), or
+                _write_back(bucket, all_reduce(flat, "avg", self._group))  # blocking
+                return
+            if not self._pending:
+                queue_callback(self._finish)
+            self._pending.append((bucket, start(flat._value, "avg", self._group),
+                                  flat._backend))
+
+    def _finish(self) -> None:
+        """End of backward: wait for the all-reduces the hooks started, in order."""
+        pending, self._pending[:] = list(self._pending), []
+        with no_grad():
+            for bucket, wait, backend in pending:
+                _write_back(bucket, Tensor._wrap(wait(), backend))
+
+
+def _write_back(bucket, flat: Tensor) -> None:
+    """Each parameter's `.grad` becomes its part of the averaged flat buffer (a view)."""
+    offset = 0
+    for p in bucket:
+        n = p.numel()
+        p.grad = flat[offset:offset + n].reshape(p.shape)
+        offset += n

@@ -58,12 +58,24 @@ class ProcessGroup:
 
     def all_reduce_host(self, buf: np.ndarray, op: str) -> np.ndarray:
         """Reduce a contiguous host array over all ranks, in place; returns it."""
-        if self.size > 1:
-            self._wait(self.comm.Iallreduce(self.mpi.IN_PLACE, buf, op=self._ops[op]),
-                       "all_reduce")
-        if op == "avg":
-            buf /= buf.dtype.type(self.size)
-        return buf
+        return self.start_all_reduce_host(buf, op)()
+
+    def start_all_reduce_host(self, buf: np.ndarray, op: str):
+        """Start reducing a contiguous host array over all ranks, in place (MPI
+        `Iallreduce`), and return `wait() -> buf`: the array must not be touched until
+        then. Compute in between overlaps the communication (as far as the MPI library
+        progresses it on its own: MPICH does much of it inside the wait)."""
+        request = self.comm.Iallreduce(self.mpi.IN_PLACE, buf, op=self._ops[op]) \
+            if self.size > 1 else None
+
+        def wait() -> np.ndarray:
+            if request is not None:
+                self._wait(request, "all_reduce")
+            if op == "avg":
+                np.divide(buf, buf.dtype.type(self.size), out=buf)
+            return buf
+
+        return wait
 
     def broadcast_host(self, buf: np.ndarray, src: int) -> np.ndarray:
         """Rank `src`'s values into every rank's contiguous host array, in place."""

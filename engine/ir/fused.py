@@ -33,10 +33,26 @@ class Step:
     def attr_key(self) -> tuple:
         return attr_key(self.attrs)
 
+    @classmethod
+    def make(cls, op, args, attrs, shape, dtype, source=None) -> Step:
+        """`Step(...)` for the passes' loops: the same object, built without the frozen
+        dataclass's `__init__` (one `object.__setattr__` per field, a third of the cost
+        of fusing a node)."""
+        step = object.__new__(cls)
+        step.__dict__.update(op=op, args=args, attrs=attrs, shape=shape, dtype=dtype,
+                             source=source)
+        return step
+
 
 def attr_key(attrs: dict) -> tuple:
     """Attributes as a hashable, order-free key (arrays by dtype, shape and bytes)."""
+    if not attrs:
+        return ()
     return tuple(sorted((k, _hashable(v)) for k, v in attrs.items()))
+
+
+def _dtype_str(d) -> str:
+    return d.str if isinstance(d, np.dtype) else np.dtype(d).str
 
 
 def _hashable(v):
@@ -84,9 +100,9 @@ class FusedProgram:
         """`key` with every shape replaced by `shape_key(shape)` (passes that group
         programs of different shapes erase them)."""
         return (
-            tuple((shape_key(s), np.dtype(d).str) for s, d in self.input_types),
-            tuple((s.op, s.args, s.attr_key(), shape_key(s.shape), np.dtype(s.dtype).str)
-                  for s in self.steps),
+            tuple([(shape_key(s), _dtype_str(d)) for s, d in self.input_types]),
+            tuple([(s.op, s.args, attr_key(s.attrs), shape_key(s.shape), _dtype_str(s.dtype))
+                   for s in self.steps]),
             self.outputs,
         )
 
@@ -105,31 +121,49 @@ class FusedProgram:
         walk from the outputs meets them, and the old input position of each new input.
         Two groups fused from the same expression then have equal programs whatever
         order their nodes were traced in (an Adam update of a weight and of a bias)."""
-        n_in, order, inputs = self.n_inputs, [], []
-        seen: set[int] = set()
-        for o in self.outputs:
-            self._visit(o, seen, inputs, order)
+        n_in = self.n_inputs
+        seen, inputs, order = self._postorder()
         inputs += [r for r in range(n_in) if r not in seen]  # unused inputs keep a place
         new = {r: i for i, r in enumerate(inputs)}
         new.update({r: len(inputs) + i for i, r in enumerate(order)})
-        steps = tuple(Step(s.op, tuple(new[a] for a in s.args), s.attrs, s.shape, s.dtype,
-                           s.source) for s in (self.steps[r - n_in] for r in order))
-        program = FusedProgram(tuple(self.input_types[r] for r in inputs), steps,
-                               tuple(new[o] for o in self.outputs))
+        make = Step.make
+        steps = tuple([make(s.op, tuple([new[a] for a in s.args]), s.attrs, s.shape, s.dtype,
+                            s.source) for s in (self.steps[r - n_in] for r in order)])
+        program = FusedProgram(tuple([self.input_types[r] for r in inputs]), steps,
+                               tuple([new[o] for o in self.outputs]))
         return program, inputs
 
-    def _visit(self, r: int, seen: set, inputs: list, order: list) -> None:
-        """Depth-first from value r (a method, not a nested closure: a closure that calls
-        itself is a reference cycle, left for the cyclic GC)."""
-        if r in seen:
-            return
-        seen.add(r)
-        if r < self.n_inputs:
-            inputs.append(r)
-            return
-        for a in self.steps[r - self.n_inputs].args:
-            self._visit(a, seen, inputs, order)
-        order.append(r)
+    def _postorder(self) -> tuple[set, list, list]:
+        """(registers reached, inputs in the order met, steps in post-order) of a
+        depth-first walk from the outputs, arguments left to right. Iterative: a long
+        chain of steps would pass Python's recursion limit."""
+        n_in, steps = self.n_inputs, self.steps
+        seen: set[int] = set()
+        inputs: list[int] = []
+        order: list[int] = []
+        for o in self.outputs:
+            if o in seen:
+                continue
+            seen.add(o)
+            if o < n_in:
+                inputs.append(o)
+                continue
+            stack = [(o, iter(steps[o - n_in].args))]
+            while stack:
+                r, pending = stack[-1]
+                for a in pending:
+                    if a in seen:
+                        continue
+                    seen.add(a)
+                    if a < n_in:
+                        inputs.append(a)
+                    else:
+                        stack.append((a, iter(steps[a - n_in].args)))
+                        break
+                else:
+                    stack.pop()
+                    order.append(r)
+        return seen, inputs, order
 
     def __str__(self) -> str:
         lines = [f"fused({', '.join(f'r{i}' for i in range(self.n_inputs))}):"]

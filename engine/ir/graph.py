@@ -10,6 +10,7 @@ An edge u -> v with key k says: u is argument k of v.
 from __future__ import annotations
 
 import heapq
+import operator
 
 import networkx as nx
 
@@ -26,6 +27,8 @@ from .tracked import (
     unlink,
 )
 from .verify import verify as _verify
+
+_OP = operator.itemgetter("op")
 
 
 class Graph:
@@ -90,18 +93,29 @@ class Graph:
     # ------------------------------------------------------------------ building
     def add_node(self, op: str, args=(), attrs=None, *, shape, dtype, phase="forward",
                  source=None, name=None, scope=None) -> int:
-        self._sync()
+        g = self._nx
+        if g.version != self._seen:
+            self._drop_caches()
         n = self._next_id
-        self._next_id += 1
-        new_node(self._nx, n, {"op": op, "attrs": attrs or {}, "shape": tuple(shape),
-                               "dtype": dtype, "phase": phase, "source": source, "name": name,
-                               "scope": scope})
-        if self._order is not None:  # a new node uses only older ones: it can go last
-            self._pos[n] = len(self._order)
-            self._order.append(n)
+        self._next_id = n + 1
+        new_node(g, n, {"op": op, "attrs": attrs or {}, "shape": tuple(shape),
+                        "dtype": dtype, "phase": phase, "source": source, "name": name,
+                        "scope": scope})
+        order = self._order
+        if order is not None:  # a new node uses only older ones: it can go last
+            self._pos[n] = len(order)
+            order.append(n)
         args = list(args)
-        for k, a in enumerate(args):
-            self._add_edge(a, n, k)
+        succ, preds = g._succ, g._pred[n]
+        for k, a in enumerate(args):  # (`_add_edge` inlined: the trace's hottest loop)
+            nbrs = succ.get(a)
+            if nbrs is None or a == n:
+                self._add_edge(a, n, k)  # (the error, or a self-loop against the order)
+                continue
+            keys = nbrs.get(n)
+            if keys is None:
+                keys = nbrs[n] = preds[a] = {}
+            keys[k] = {}
         self._args[n] = args
         return n
 
@@ -147,20 +161,31 @@ class Graph:
                 self.input_grads[i] = new
 
     def remove_node(self, n: int) -> None:
-        self._sync()
-        for user in self._nx._succ[n]:
-            self._args.pop(user, None)  # (it loses an argument: recomputed if asked)
-            self._canonical = False
-        drop_node(self._nx, n)
-        self._args.pop(n, None)
-        self._removed += 1
+        if self._nx.version != self._seen:
+            self._drop_caches()
+        self._drop(n)
 
     def remove_nodes(self, nodes) -> None:
         """Remove every node of `nodes` that is in the graph (with its edges), as
-        networkx's `remove_nodes_from` does."""
+        networkx's `remove_nodes_from` does (fusion removes every node it fuses so)."""
+        if self._nx.version != self._seen:
+            self._drop_caches()
+        present = self._nx._node
         for n in set(nodes):
-            if n in self._nx._node:
-                self.remove_node(n)
+            if n in present:
+                self._drop(n)
+
+    def _drop(self, n: int) -> None:
+        g = self._nx
+        users = g._succ[n]
+        if users:
+            cached = self._args
+            for user in users:
+                cached.pop(user, None)  # (it loses an argument: recomputed if asked)
+            self._canonical = False
+        drop_node(g, n)
+        self._args.pop(n, None)
+        self._removed += 1
 
     # ------------------------------------------------------------------ reading
     def __getitem__(self, n: int) -> dict:
@@ -249,7 +274,8 @@ class Graph:
 
     def kernel_count(self) -> int:
         """How many kernels one run launches (source nodes cost none)."""
-        return sum(1 for data in self._nx._node.values() if data["op"] not in SOURCE_OPS)
+        ops = list(map(_OP, self._nx._node.values()))  # (C loops: it runs after each pass)
+        return len(ops) - sum(ops.count(op) for op in SOURCE_OPS)
 
     def phase(self, *phases: str) -> Graph:
         """The part of the graph in the given phases (e.g. "forward", or "backward"), with

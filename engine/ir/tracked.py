@@ -99,9 +99,14 @@ def copy_structure(g: nx.MultiDiGraph) -> TrackedMultiDiGraph:
     succ = {n: {} for n in g._node}
     pred = {n: {} for n in g._node}
     for u, nbrs in g._succ.items():
+        out = succ[u]
         for v, keys in nbrs.items():
-            copied = {k: dict(d) for k, d in keys.items()}
-            succ[u][v] = copied
+            if len(keys) == 1:  # (one argument position: no comprehension to run)
+                for k, d in keys.items():
+                    copied = {k: dict(d)}
+            else:
+                copied = {k: dict(d) for k, d in keys.items()}
+            out[v] = copied
             pred[v][u] = copied
     h._succ.update(succ)  # (in place: networkx's cached views hold these dicts)
     h._pred.update(pred)

@@ -16,6 +16,11 @@ from ..tensor import Tensor
 
 def promote(*xs) -> list[Tensor]:
     """Tensors of one common dtype (PyTorch's rule); Python scalars become constants."""
+    if len(xs) == 2:  # (most calls: two tensors of one dtype, nothing to do)
+        a, b = xs
+        if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype \
+                and not a.weak and not b.weak:
+            return [a, b]
     like = next((x for x in xs if isinstance(x, Tensor)), None)
     dt = dtypes.result_type(xs)
     return [as_tensor(x, dt, like) for x in xs]
@@ -31,6 +36,8 @@ def promote_float(*xs) -> list[Tensor]:
 
 
 def broadcast_shapes(*shapes, op: str = "broadcast") -> tuple[int, ...]:
+    if len(shapes) == 2 and shapes[0] == shapes[1]:  # (most calls: nothing to broadcast)
+        return tuple(shapes[0])
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for i in range(-ndim, 0):
@@ -44,6 +51,8 @@ def broadcast_shapes(*shapes, op: str = "broadcast") -> tuple[int, ...]:
 
 
 def same_dtype(op: str, *xs) -> np.dtype:
+    if len(xs) == 2 and xs[0].dtype == xs[1].dtype:
+        return xs[0].dtype
     dts = {x.dtype for x in xs}
     if len(dts) != 1:
         raise DtypeError(f"{op}: operands have different dtypes "

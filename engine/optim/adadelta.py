@@ -4,6 +4,8 @@
     delta = sqrt(u + eps) / sqrt(v + eps) * g
     u = rho * u + (1 - rho) * delta^2
     p = p - lr * delta
+
+`lr`, `rho`, `eps` and `weight_decay` are read at every call of a compiled step.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from ..errors import ArgumentError
 from ..ir import tracing
 from ..source import user_source
 from ..tensor import Tensor
-from .optimizer import Optimizer, check_nonnegative
+from .optimizer import Optimizer, check_nonnegative, hyper
 
 
 class Adadelta(Optimizer):
@@ -30,12 +32,15 @@ class Adadelta(Optimizer):
         return {"step": zeros((), device=p._backend), "square_avg": zeros_like(p),
                 "acc_delta": zeros_like(p)}
 
+    dynamic_hyperparameters = ("lr", "rho", "eps", "weight_decay")
+
     def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         lr = tracing.dynamic_scalar(group, "lr")
-        rho, eps = group["rho"], group["eps"]
+        rho, eps = hyper(group, "rho", p), hyper(group, "eps", p)
+        one_minus_rho = hyper(group, "1-rho", p, fn=lambda g: 1 - g["rho"])
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
         state["step"].add_(1)
-        square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)
+        square_avg.mul_(rho).addcmul_(grad, grad, value=one_minus_rho)
         delta = (acc_delta + eps).sqrt() / (square_avg + eps).sqrt() * grad
-        acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)
+        acc_delta.mul_(rho).addcmul_(delta, delta, value=one_minus_rho)
         p.sub_(delta * lr)

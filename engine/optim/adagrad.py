@@ -27,7 +27,9 @@ class Adagrad(Optimizer):
         return {"step": zeros((), device=p._backend),
                 "sum": full_like(p, group["initial_accumulator_value"])}
 
-    dynamic_hyperparameters = ("lr", "lr_decay", "eps", "weight_decay")
+    # (initial_accumulator_value: read only when the state is made)
+    dynamic_hyperparameters = ("lr", "lr_decay", "eps", "weight_decay",
+                               "initial_accumulator_value")
 
     def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         lr = tracing.dynamic_scalar(group, "lr")

@@ -3,6 +3,8 @@
     m = beta1 * m + (1 - beta1) * g
     u = max(beta2 * u, |g| + eps)
     p = p - lr / (1 - beta1^t) * m / u
+
+`lr`, `betas`, `eps` and `weight_decay` are read at every call of a compiled step.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from ..ir import tracing
 from ..ops.elementwise import maximum
 from ..tensor import Tensor
 from .adam import _check
-from .optimizer import Optimizer
+from .optimizer import Optimizer, hyper
 
 
 class Adamax(Optimizer):
@@ -26,12 +28,15 @@ class Adamax(Optimizer):
         return {"step": zeros((), device=p._backend), "exp_avg": zeros_like(p),
                 "exp_inf": zeros_like(p)}
 
+    dynamic_hyperparameters = ("lr", "betas", "eps", "weight_decay")
+
     def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         lr = tracing.dynamic_scalar(group, "lr")
-        beta1, beta2 = group["betas"]
+        beta1 = tracing.dynamic_scalar(group, "betas", 0)  # float64: beta1 ** t
         step, exp_avg, exp_inf = state["step"], state["exp_avg"], state["exp_inf"]
         step.add_(1)
-        exp_avg.lerp_(grad, 1 - beta1)
-        exp_inf.copy_(maximum(exp_inf * beta2, grad.abs() + group["eps"]))
+        exp_avg.lerp_(grad, hyper(group, "1-beta1", p, fn=lambda g: 1 - g["betas"][0]))
+        exp_inf.copy_(maximum(exp_inf * hyper(group, "betas", p, index=1),
+                              grad.abs() + hyper(group, "eps", p)))
         bias_correction = 1 - beta1 ** step.double()
         p.sub_(exp_avg / exp_inf * (lr / bias_correction))

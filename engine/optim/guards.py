@@ -48,7 +48,7 @@ def _guard_hyperparameter(tracer, where, group, key, value, dynamic, branched) -
     if dynamic and (_is_number(value) or type(value) is tuple) and not branched:
         return  # an input of the plan, never branched on: any value works
     if dynamic and _is_number(value):  # an input; only a switch to/from 0 retraces
-        tracer.guard(f"{where}[{key!r}] changed {'from' if value else 'to'} 0 (traced with "
+        tracer.guard(f"{where}[{key!r}] changed {'to' if value else 'from'} 0 (traced with "
                      f"{value!r})", f"{{0}}[{key!r}] {'!=' if value != 0 else '=='} 0", group)
     elif dynamic and type(value) is tuple and all(_is_number(v) for v in value):
         zeros = tuple(v != 0 for v in value)

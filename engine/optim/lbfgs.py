@@ -4,7 +4,9 @@ the two-loop recursion over the last `history_size` curvature pairs, and a fixed
 or the strong Wolfe line search (`line_search.py`).
 
 Its iterations branch on the loss's value, so L-BFGS runs eagerly only: inside
-`gg.compile` it raises a TracingError saying so.
+`gg.compile` it raises a TracingError saying so (and the failed trace changes nothing).
+The closure may be compiled, `opt.step(gg.compile(closure))`: each evaluation is then
+one call of the plan, and the iterations around it stay in Python.
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ class LBFGS(Optimizer):
         """Up to `max_iter` iterations; returns the loss of the closure's first call."""
         if tracing.current is not None:
             raise TracingError("LBFGS runs eagerly only: its iterations branch on the loss's "
-                               "value; call opt.step(closure) outside gg.compile")
+                               "value; call opt.step(closure) outside gg.compile (the closure "
+                               "itself may be compiled: opt.step(gg.compile(closure)))",
+                               op="LBFGS.step", source=user_source())
         if closure is None:
             raise ArgumentError("LBFGS.step needs a closure that re-evaluates the model and "
                                 "returns the loss", source=user_source())

@@ -6,7 +6,9 @@
     with d = sqrt(v / (1 - beta2^t)) + eps
 
 `mu_product` and the step count are state tensors, so a compiled step needs no Python
-number from them (PyTorch's `capturable` form).
+number from them (PyTorch's `capturable` form). `lr`, `betas`, `eps`, `weight_decay` and
+`momentum_decay` are read at every call of a compiled step (a weight decay switched to or
+from 0, or `decoupled_weight_decay` toggled, retraces).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from ..creation import ones, zeros, zeros_like
 from ..ir import tracing
 from ..tensor import Tensor
 from .adam import _check
-from .optimizer import Optimizer, check_nonnegative
+from .optimizer import Optimizer, check_nonnegative, hyper
 
 
 class NAdam(Optimizer):
@@ -34,22 +36,27 @@ class NAdam(Optimizer):
                 "mu_product": ones((), device=p._backend),
                 "exp_avg": zeros_like(p), "exp_avg_sq": zeros_like(p)}
 
+    dynamic_hyperparameters = ("lr", "betas", "eps", "weight_decay", "momentum_decay")
+
     def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         lr = tracing.dynamic_scalar(group, "lr")
-        beta1, beta2 = group["betas"]
-        wd, psi = group["weight_decay"], group["momentum_decay"]
+        beta1 = tracing.dynamic_scalar(group, "betas", 0)  # float64, like the step count
+        beta2 = tracing.dynamic_scalar(group, "betas", 1)
+        psi = tracing.dynamic_scalar(group, "momentum_decay")
         step, mu_product = state["step"], state["mu_product"]
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         step.add_(1)
         t = step.double()
-        if wd != 0 and self._decoupled(group):
-            p.mul_(1 - lr * wd)
+        if group["weight_decay"] != 0 and self._decoupled(group):
+            p.mul_(hyper(group, "1-lr*weight_decay", p,
+                         fn=lambda g: 1 - g["lr"] * g["weight_decay"]))
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
         mu_product.mul_(mu)
-        exp_avg.lerp_(grad, 1 - beta1)
-        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = (exp_avg_sq / (1 - beta2 ** t)).sqrt() + group["eps"]
+        exp_avg.lerp_(grad, hyper(group, "1-beta1", p, fn=lambda g: 1 - g["betas"][0]))
+        exp_avg_sq.mul_(hyper(group, "betas", p, index=1)).addcmul_(
+            grad, grad, value=hyper(group, "1-beta2", p, fn=lambda g: 1 - g["betas"][1]))
+        denom = (exp_avg_sq / (1 - beta2 ** t)).sqrt() + hyper(group, "eps", p)
         prod = mu_product.double()
         p.sub_(grad / denom * (lr * (1.0 - mu) / (1.0 - prod)))
         p.sub_(exp_avg / denom * (lr * mu_next / (1.0 - prod * mu_next)))

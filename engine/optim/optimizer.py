@@ -47,8 +47,11 @@ class Optimizer:
 
     #: True where `_update` applies weight decay to the weights itself (AdamW).
     decoupled_weight_decay = False
-    #: Hyperparameters `_update` reads with `tracing.dynamic_scalar`: a compiled step reads
-    #: them at every call. Any other hyperparameter is guarded (a change retraces).
+    #: Hyperparameters `_update` reads with `tracing.dynamic_scalar` (or `hyper`): a
+    #: compiled step reads them at every call. (Also those read only by `_init_state`, as
+    #: Rprop's `lr`: state is made while tracing, so a later change reaches a compiled step
+    #: exactly when it reaches eager code.) Any other hyperparameter is guarded (a change
+    #: retraces).
     dynamic_hyperparameters: tuple = ("lr",)
     #: Dynamic hyperparameters the update's Python code branches on (`momentum != 0`):
     #: a change to or from zero retraces.

@@ -14,14 +14,13 @@ def node_key(graph, n):
     """A hashable description of what node n computes, or None if it must stay unique."""
     data = graph[n]
     op = data["op"]
-    if op in ("input", "state") or op not in REGISTRY and op != "const":
-        return None
     if op == "const":
         value = np.asarray(data["attrs"]["value"])
         if value.size > SMALL_CONST:
             return None
         return ("const", value.dtype.str, value.shape, value.tobytes())
-    if REGISTRY[op].random:
+    spec = REGISTRY.get(op)
+    if spec is None or spec.random or op in ("input", "state"):
         return None
     return (op, attr_key(data["attrs"]), tuple(graph.args(n)), data["dtype"].str)
 

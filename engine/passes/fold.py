@@ -7,6 +7,8 @@ alone so folding never turns a cheap broadcast into a large stored array.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..backends.registry import default_backend
@@ -28,7 +30,7 @@ def fold_constants(graph, ctx=None):
         args = graph.args(n)
         if not args or any(graph[a]["op"] != "const" for a in args):
             continue
-        if int(np.prod(data["shape"], dtype=np.int64)) > limit:
+        if math.prod(data["shape"]) > limit:
             continue
         values = [backend.from_numpy(np.asarray(graph[a]["attrs"]["value"])) for a in args]
         result = backend.to_numpy(backend.kernels[op.name](*values, **data["attrs"]))

@@ -20,6 +20,7 @@ Runs only on backends with `flat_state` (views of one buffer, see `Backend.pack`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from operator import attrgetter, is_
 
@@ -93,8 +94,8 @@ class _Member:
 
 def _full_shape(program):
     """The one non-0-d shape of every register, or None when shapes mix (broadcasting)."""
-    shapes = {tuple(program.register_type(r)[0])
-              for r in range(program.n_inputs + len(program.steps))}
+    shapes = {tuple(shape) for shape, _ in program.input_types}
+    shapes.update(tuple(step.shape) for step in program.steps)
     shapes.discard(())
     return shapes.pop() if len(shapes) == 1 else None
 
@@ -107,7 +108,7 @@ def _member(graph, n) -> _Member | None:
         return None
     program, order = data["attrs"]["program"].canonical()
     shape = _full_shape(program)
-    if shape is None or not 0 < int(np.prod(shape)) <= FOREACH_MAX:
+    if shape is None or not 0 < math.prod(shape) <= FOREACH_MAX:
         return None
     if any(k in ("shape", "axis", "axes") for s in program.steps for k in s.attrs):
         return None
@@ -186,7 +187,7 @@ def _concat(graph, nodes, members, dtype):
     """The members' arrays raveled one after another, each in its flat buffer's order."""
     flat = []
     for a, m in zip(nodes, members):
-        k = int(np.prod(m.shape))
+        k = math.prod(m.shape)
         if m.transposed:
             a = _untransposed(graph, a)
         flat.append(a if graph[a]["shape"] == (k,) else
@@ -197,7 +198,7 @@ def _concat(graph, nodes, members, dtype):
 
 def _merge(graph, members, backend) -> None:
     first, program = members[0], members[0].program
-    total = sum(int(np.prod(m.shape)) for m in members)
+    total = sum(math.prod(m.shape) for m in members)
     flat_states, per_member = {}, []
     args = []
     for i, (shape, dtype) in enumerate(program.input_types):

@@ -10,7 +10,7 @@ the ops it replaced and their source lines, for backends and for the diagrams.
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from ..ir.fused import FusedProgram, Step
 from ..ir.graph import SOURCE_OPS
@@ -20,6 +20,11 @@ from ..ops.registry import REGISTRY
 def is_fusable(graph, n) -> bool:
     op = REGISTRY.get(graph[n]["op"])
     return op is not None and op.elementwise and not op.random
+
+
+def _fusable_ops() -> set[str]:
+    """The names `is_fusable` accepts (a set lookup per node instead of a call)."""
+    return {name for name, op in REGISTRY.items() if op.elementwise and not op.random}
 
 
 class _Groups:
@@ -101,9 +106,10 @@ class _Search:
         if not self.stack:
             return False
         n = self.stack.pop()
-        outside = self.groups.root(n) != self.start
+        parent, find = self.groups.parent, self.groups.find
+        outside = (find(n) if n in parent else None) != self.start
         for s in self.adj[n]:
-            r = self.groups.root(s)
+            r = find(s) if s in parent else None  # (`groups.root`, inlined)
             if r == self.start:
                 continue
             if r == self.target:
@@ -127,10 +133,15 @@ def _sealed(groups, adjacency, start, other, most: int = 16) -> bool:
     members = groups.members[start]
     if len(members) > most:
         return False
+    parent, find = groups.parent, groups.find
     for m in members:
         for s in adjacency[m]:
-            r = groups.root(s)  # (a group is entered whole: no shortcut for its members)
-            if r not in (start, other) and (r is not None or adjacency[s]):
+            if s not in parent:  # not fusable: it may lead on if it has neighbours
+                if adjacency[s]:
+                    return False
+                continue
+            r = find(s)  # (a group is entered whole: no shortcut for its members)
+            if r != start and r != other:
                 return False
     return True
 
@@ -166,13 +177,15 @@ def _creates_cycle(graph, groups, pos, producer_root, consumer_root, limit) -> b
 def find_groups(graph) -> list[list[int]]:
     order = graph.topo_order()
     pos = {n: i for i, n in enumerate(order)}
-    fusable = [n for n in order if is_fusable(graph, n)]
+    nodes, ops = graph.nx._node, _fusable_ops()
+    fusable = [n for n in order if nodes[n]["op"] in ops]
     groups = _Groups(fusable, *_hub_masks(graph, order, set(fusable)))
+    parent, find = groups.parent, groups.find
     for n in fusable:
         for a in graph.args(n):
-            if a not in groups.parent:
+            if a not in parent:
                 continue
-            ra, rn = groups.find(a), groups.find(n)
+            ra, rn = find(a), find(n)
             if ra != rn and not _creates_cycle(graph, groups, pos, ra, rn, pos[n]):
                 groups.union(a, n)
     result = [sorted(m, key=pos.get) for m in groups.members.values() if len(m) > 1]
@@ -181,22 +194,24 @@ def find_groups(graph) -> list[list[int]]:
 
 def _program(graph, members, roots):
     member_set = set(members)
+    nodes, succ = graph.nx._node, graph.nx._succ
+    member_args = [graph.args(n) for n in members]
     inputs, reg = [], {}
-    for n in members:
-        for a in graph.args(n):
+    for args in member_args:
+        for a in args:
             if a not in member_set and a not in reg:
                 reg[a] = len(inputs)
                 inputs.append(a)
     steps = []
-    for i, n in enumerate(members):
+    for i, (n, args) in enumerate(zip(members, member_args)):
         reg[n] = len(inputs) + i
-        d = graph[n]
-        steps.append(Step(d["op"], tuple(reg[a] for a in graph.args(n)), dict(d["attrs"]),
-                          d["shape"], d["dtype"], d["source"]))
+        d = nodes[n]
+        steps.append(Step.make(d["op"], tuple([reg[a] for a in args]), dict(d["attrs"]),
+                               d["shape"], d["dtype"], d["source"]))
     outputs = [n for n in members
-               if n in roots or any(u not in member_set for u in graph.users(n))]
-    program = FusedProgram(tuple((graph[a]["shape"], graph[a]["dtype"]) for a in inputs),
-                           tuple(steps), tuple(reg[o] for o in outputs))
+               if n in roots or not member_set.issuperset(succ[n])]
+    program = FusedProgram(tuple([(nodes[a]["shape"], nodes[a]["dtype"]) for a in inputs]),
+                           tuple(steps), tuple([reg[o] for o in outputs]))
     return program, inputs, outputs
 
 
@@ -229,7 +244,7 @@ def fuse_elementwise(graph, ctx=None):
     groups = find_groups(graph)
     grouped = {n for g in groups for n in g}
     singles = [[n] for n in graph.nx if n not in grouped and is_fusable(graph, n)
-               and int(np.prod(graph[n]["shape"], dtype=np.int64)) >= SINGLE_MIN]
+               and math.prod(graph[n]["shape"]) >= SINGLE_MIN]
     for members in groups + singles:
         fuse_group(graph, members, roots)
     return graph

@@ -1,4 +1,5 @@
-"""Memory planning (in place): fix the schedule and let fused kernels write into dead buffers.
+"""Memory planning (in place): fix the schedule (passes/schedule.py) and let fused kernels
+write into dead buffers.
 
 From the schedule's liveness, each output of a fused node may reuse the buffer of one
 of its arguments when that argument dies at this node, has the same shape and dtype,
@@ -13,6 +14,7 @@ position (or None) per program output.
 from __future__ import annotations
 
 from ..ops.registry import REGISTRY
+from .schedule import schedule
 
 
 def _is_view(op: str) -> bool:
@@ -65,7 +67,7 @@ def _owned(graph, a) -> bool:
 
 
 def plan_memory(graph, ctx=None):
-    order = graph.topo_order()
+    order = schedule(graph)
     graph.schedule = order
     last = alias_last_uses(graph, buffer_last_uses(graph, order, last_uses(graph, order)))
     pos = {n: i for i, n in enumerate(order)}

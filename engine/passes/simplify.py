@@ -186,17 +186,41 @@ def _transpose_product(graph, n, mm) -> bool:
     return True
 
 
+# What `_rewrite` can act on, for `_may_rewrite`'s quick test.
+_BY_ARGUMENT_OP = frozenset(("neg", "reshape", "permute", "sum", "broadcast_to"))
+_IDENTITIES = frozenset(("mul", "div", "add", "sub"))
+_SCALAR_CHAIN = frozenset(("const", "broadcast_to", "reshape"))  # what `scalar_value` walks
+
+
+def _may_rewrite(nodes, pred, n, elementwise) -> bool:
+    """False when `_rewrite` surely leaves n alone, from the ops of n and its arguments
+    alone (most nodes of a big graph): an identity needs a constant argument (seen
+    through broadcasts and reshapes), absorbing needs a broadcast argument, the rest
+    are rewrites of particular ops. A test that costs a few dictionary lookups instead
+    of a call of every rule."""
+    op = nodes[n]["op"]
+    if op in _BY_ARGUMENT_OP:
+        return True
+    if op in _IDENTITIES:
+        return any(nodes[a]["op"] in _SCALAR_CHAIN for a in pred[n])
+    if op in elementwise:
+        return any(nodes[a]["op"] == "broadcast_to" for a in pred[n])
+    return False
+
+
 def simplify(graph, ctx=None):
     """Rewrite until nothing changes. The first sweep visits every node in topological
     order; each later one only the nodes near a rewrite of the sweep before (the node,
     its arguments, its users, and their users: what a rewrite reads) and the nodes it
     made, so the pass costs a constant per node rather than per sweep."""
+    elementwise = {name for name, op in REGISTRY.items() if op.elementwise}
+    nodes, pred = graph.nx._node, graph.nx._pred
     todo = graph.any_topo_order()
     while todo:
         first_new = max(graph.nx, default=-1) + 1
         near: set[int] = set()
         for n in todo:
-            if n not in graph:
+            if n not in nodes or not _may_rewrite(nodes, pred, n, elementwise):
                 continue
             args, users = graph.args(n), graph.users(n)
             if _rewrite(graph, n):

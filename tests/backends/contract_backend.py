@@ -195,6 +195,17 @@ class _Flat(ContractBackend):
         return [flat[e - int(np.prod(s)):e].reshape(s) for s, e in zip(shapes, ends)]
 
 
+class _Collectives(ContractBackend):
+    """All-reduces over a process group's host buffers (as the NumPy backend's)."""
+
+    unsupported_ops = ContractBackend.unsupported_ops - {"all_reduce"}
+
+    def __init__(self):
+        super().__init__()
+        self.kernels["all_reduce"] = lambda x, op, group: group.all_reduce_host(
+            np.array(x, order="C"), op)
+
+
 #: rule -> (backend class, ops to check, pytest -k selection)
 VIOLATIONS = {
     "array-type": (_breaking("array-type", "sum returns a Python float for 0-d results",
@@ -234,6 +245,11 @@ VIOLATIONS = {
     "column-major-values": (_breaking("column-major-values", "column_major transposes",
                                       column_major=lambda self, a: np.ascontiguousarray(a.T)),
                             "add", "column_major"),
+    "all-reduce-start-agrees": (_breaking("all-reduce-start-agrees", "the started all-reduce "
+                                          "sums into its operand", _Collectives,
+                                          all_reduce_start=lambda self, x, op, group: (
+                                              lambda: np.add(x, x, out=x))),
+                                "all_reduce", "all_reduce_start"),
     "compiled-matches-numpy": (_breaking("compiled-matches-numpy", "fused results 1% high",
                                          compile_fused=_fused_off_by_a_bit),
                                "add", "compiled_training and mlp"),

@@ -145,3 +145,53 @@ def test_where_masking_is_a_multiply_and_stays_exact(dropped):
         np.testing.assert_array_equal(got, expected)
     general = where_kernel(c, g, -g)
     np.testing.assert_array_equal(general, np.where(c, g, -g))
+
+
+def _gelu_bias(x, b):
+    """A Linear layer's bias, then tanh-GELU: the fused group holds a (width,) operand."""
+    h = x + b
+    inner = (h + h * h * h * 0.044715) * 0.7978845608028654
+    return (h * 0.5 * (gg.tanh(inner) + 1.0) * h).sum()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape, bias, layout", [
+    ((2 * CHUNK // 96 + 5, 96), (96,), "C"),          # rows of a bias's width, a ragged end
+    ((7, 2 * CHUNK // 224 + 1, 32), (1, 32), "F"),     # a leading 1; a non-C input (copied)
+    ((16, 8, 2100), (8, 2100), "C")])                  # spanning two dims
+def test_groups_with_a_bias_operand_run_in_chunks_of_rows(monkeypatch, threads, shape, bias,
+                                                          layout):
+    """A group whose operands have the output's shape, are scalars, or span its trailing
+    dims (a bias) runs in chunks of whole rows, the bias broadcasting along them, and
+    gives the unfused numbers (value and both gradients)."""
+    monkeypatch.setattr(numpy_fusion, "_threads", lambda: threads)
+    monkeypatch.setattr(numpy_fusion, "PARALLEL_MIN", 2 * CHUNK)
+    raw = gg.differentiate(gg.trace(_gelu_bias, gg.Spec(shape, "float64"),
+                                    gg.Spec(bias, "float64")))
+    fused, _ = run_passes(raw, ["fusion", "memory"])
+    programs = [d["attrs"]["program"] for _, d in fused.nx.nodes(data=True)
+                if d["op"] == "fused"]
+    assert any(numpy_fusion._row_width(p) for p in programs)
+    rng = np.random.default_rng(1)
+    x = np.asarray(rng.standard_normal(shape), order=layout)
+    b = rng.standard_normal(bias)
+    gg.backends.get_backend("numpy")._fused_cache.clear()
+    expected = [t.numpy() for t in gg.run_graph(raw, x, b)]
+    got = [t.numpy() for t in gg.run_graph(fused, x, b)]
+    for e, g_ in zip(expected, got):
+        np.testing.assert_allclose(g_, e, rtol=1e-12, atol=1e-12)
+
+
+def test_row_chunking_declines_operands_that_are_not_trailing_dims():
+    """A column operand ((n, 1), e.g. a LayerNorm's mean) does not broadcast along rows:
+    such a group keeps the whole-array path."""
+    from graphgrad.ir.fused import FusedProgram, Step
+
+    f32 = np.dtype("float32")
+    shape = (2 * CHUNK // 64, 64)
+    prog = FusedProgram(((shape, f32), ((shape[0], 1), f32)),
+                        (Step("sub", (0, 1), {}, shape, f32),), (2,))
+    assert numpy_fusion._row_width(prog) is None
+    fn = numpy_fusion.compile_program(prog, gg.backends.get_backend("numpy").kernels)
+    x, m = np.ones(shape, f32), np.arange(shape[0], dtype=f32)[:, None]
+    np.testing.assert_array_equal(fn(x, m), x - m)

@@ -31,6 +31,18 @@ OPTIMIZERS = {
     "rmsprop": lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5),
     "adagrad": lambda ps: optim.Adagrad(ps, lr=0.05, lr_decay=0.01),
 }
+# The optimizers added after the issue's five, whose float hyperparameters are read at
+# every call too (drawn by their own differential test, so the five keep their share).
+MORE_OPTIMIZERS = {
+    "adadelta": lambda ps: optim.Adadelta(ps, lr=0.5, rho=0.9, weight_decay=0.01),
+    "adamax": lambda ps: optim.Adamax(ps, lr=0.01),
+    "nadam": lambda ps: optim.NAdam(ps, lr=0.01, weight_decay=0.01),
+    "radam": lambda ps: optim.RAdam(ps, lr=0.01, weight_decay=0.01,
+                                    decoupled_weight_decay=True),
+    "asgd": lambda ps: optim.ASGD(ps, lr=0.05, t0=3),
+    "rprop": lambda ps: optim.Rprop(ps, lr=0.01),
+}
+ALL_OPTIMIZERS = {**OPTIMIZERS, **MORE_OPTIMIZERS}
 
 
 class Net(nn.Module):
@@ -59,7 +71,7 @@ class World:
         gg.manual_seed(0)
         self.opt_name = opt_name
         self.model = model = Net()
-        self.opt = opt = OPTIMIZERS[opt_name]([p for n, p in model.named_parameters()
+        self.opt = opt = ALL_OPTIMIZERS[opt_name]([p for n, p in model.named_parameters()
                                                if n != "scale"])
         loss_fn = nn.CrossEntropyLoss()
 
@@ -174,6 +186,20 @@ def _one_cycle_momentum(w):  # what OneCycleLR does to SGD's momentum / Adam's b
         g["betas"] = (0.85 if g["betas"][0] != 0.85 else 0.95, g["betas"][1])
     else:
         return False
+    return True
+
+
+def _weight_decay_scaled(w):  # a nonzero weight decay changed to another nonzero value
+    if not _group(w).get("weight_decay"):
+        return False
+    _group(w)["weight_decay"] *= 2
+    return True
+
+
+def _decoupled_toggled(w):  # NAdam and RAdam: a switch the update branches on
+    if "decoupled_weight_decay" not in _group(w):
+        return False
+    _group(w)["decoupled_weight_decay"] = not _group(w)["decoupled_weight_decay"]
     return True
 
 
@@ -370,11 +396,38 @@ MUTATIONS = {
 }
 
 
+# Changes added with the optimizers after the issue's five: their hyperparameters (and
+# two more for every optimizer). Kept apart so that the issue's differential draw over
+# MUTATIONS stays what it was; `applicable` and the named tests cover both.
+MORE_MUTATIONS = {
+    "weight_decay_scaled": _weight_decay_scaled,
+    "decoupled_weight_decay_toggled": _decoupled_toggled,
+    "rho_changed": _set_hyper("rho", 0.7),
+    "momentum_decay_changed": _set_hyper("momentum_decay", 0.02),
+    "lambd_changed": _set_hyper("lambd", 0.01),
+    "t0_changed": _set_hyper("t0", 1.0),
+    "etas_changed": _set_hyper("etas", (0.4, 1.3)),
+    "step_sizes_changed": _set_hyper("step_sizes", (1e-4, 0.02)),
+    "initial_accumulator_value_changed": _set_hyper("initial_accumulator_value", 0.3),
+}
+CATALOGUE = {**MUTATIONS, **MORE_MUTATIONS}
+
+# Changes of a float hyperparameter's value that no update branches on: each is an input
+# of the plan, so it must cost no retrace (a switch to or from 0 is not among them).
+FLOAT_HYPERPARAMETERS = (
+    "lr_halved", "lr_doubled", "scheduler_step", "one_cycle_momentum", "momentum_changed",
+    "dampening_changed", "weight_decay_scaled", "betas_changed", "eps_changed",
+    "alpha_changed", "lr_decay_changed", "rho_changed", "momentum_decay_changed",
+    "lambd_changed", "t0_changed", "etas_changed", "step_sizes_changed",
+    "initial_accumulator_value_changed")
+
+
 @functools.cache
-def applicable(opt_name: str) -> tuple[str, ...]:
-    """The catalogue's changes that apply to a world with this optimizer (after a step)."""
+def applicable(opt_name: str, catalogue: str = "all") -> tuple[str, ...]:
+    """The changes that apply to a world with this optimizer (after a step), from the
+    whole CATALOGUE, or from the issue's MUTATIONS only (`catalogue="issue"`)."""
     names = []
-    for name, mutate in MUTATIONS.items():
+    for name, mutate in (MUTATIONS if catalogue == "issue" else CATALOGUE).items():
         world = World(opt_name, compiled=False)
         world.call()
         if mutate(world):

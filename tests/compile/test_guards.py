@@ -118,7 +118,7 @@ def test_a_switch_to_zero_retraces_and_says_which_hyperparameter():
     step(x), step(x)
     opt.param_groups[0]["momentum"] = 0
     step(x)
-    assert "param_groups[0]['momentum'] changed from 0" in _reason(step)
+    assert "param_groups[0]['momentum'] changed to 0 (traced with 0.9)" in _reason(step)
 
 
 @pytest.mark.parametrize("change,words", [
@@ -281,3 +281,29 @@ def test_a_list_or_dict_attribute_changed_in_place_retraces():
     model.cfg["k"] = 5.0
     np.testing.assert_allclose(step(x).item(), model(x).sum().item(), rtol=1e-6)
     assert "cfg changed" in _reason(step)
+
+
+
+def _bias_after_unfreezing(compiled: bool) -> np.ndarray:
+    gg.manual_seed(0)
+    model = nn.Linear(3, 2)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        loss = (model(x) ** 2).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = gg.compile(step) if compiled else step
+    model.bias.requires_grad_(False)
+    step(gg.ones(4, 3))  # traced with the bias frozen
+    model.bias.requires_grad_(True)  # fine-tuning unfreezes it: eager trains it again
+    step(gg.ones(4, 3))
+    return model.bias.numpy()
+
+
+def test_a_parameter_unfrozen_after_the_trace_is_trained_again():
+    np.testing.assert_allclose(_bias_after_unfreezing(True), _bias_after_unfreezing(False),
+                               rtol=1e-6)

@@ -4,7 +4,12 @@ Oracle: the same 50 steps run by one process on the whole global batch of 64 (no
 with N ranks each taking 64/N rows, DistributedDataParallel's averaged gradients equal
 the full batch's, so parameters must agree (rtol 1e-5), eagerly and compiled, for SGD
 with momentum and Adam; 4 ranks on this 2-core machine oversubscribe it (correctness
-only). A failing or hanging rank must end the job with a message naming a rank.
+only). The CuPy rows run the CuPy backend and its NCCL collectives under the test
+suite's CPU EMULATION of CuPy (ids `cupy-emulated`: NCCL over MPI on host memory, never
+GPU truth), with a one-rank communicator (one process) and with two ranks, against one
+emulated-CuPy process. A failing or hanging rank must end the job with a message naming
+a rank. Each launch runs all its configurations in one set of processes (starting MPI
+processes is the slow part).
 """
 
 import shutil
@@ -14,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cupy_emulation import LABEL, subprocess_env, usable
 
 import graphgrad as gg
 import graphgrad.distributed as dist
@@ -22,11 +28,21 @@ from graphgrad import nn
 RUN = Path(__file__).with_name("ddp_run.py")
 MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
 needs_mpi = pytest.mark.skipif(MPIRUN is None, reason="mpirun (mpi4py + mpich wheels) missing")
+EMULATION_OK = usable()[0]
+ONE = ["numpy:sgd:single", "numpy:adam:single"]
+ONE_CUPY = ["cupy:sgd:single", "cupy:adam:single", "cupy:sgd:eager", "cupy:adam:compiled"]
+TWO = ["numpy:sgd:eager", "numpy:adam:eager", "numpy:sgd:compiled", "numpy:adam:compiled"]
+TWO_CUPY = ["cupy:sgd:eager", "cupy:adam:compiled"]
+FOUR = ["numpy:sgd:compiled", "numpy:adam:eager"]
 
 
-def launch(n, *args, timeout=240):
-    return subprocess.run([MPIRUN, "-n", str(n), sys.executable, str(RUN), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
+def launch(n, out, configs, *options, timeout=300):
+    """Run ddp_run.py over `configs` in one launch (n=0: one process without mpirun)."""
+    command = [sys.executable, str(RUN), str(out), *configs, *options]
+    if n:
+        command = [MPIRUN, "-n", str(n), *command]
+    env = subprocess_env() if any(c.startswith("cupy") for c in configs) else None
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def params(path):
@@ -35,39 +51,56 @@ def params(path):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    out = {}
-    for opt in ("sgd", "adam"):
-        path = tmp_path_factory.mktemp("ref") / f"{opt}.npz"
-        proc = subprocess.run([sys.executable, str(RUN), path, opt, "single"],
-                              capture_output=True, text=True, timeout=240)
-        assert proc.returncode == 0, proc.stderr
-        out[opt] = params(path)
-    return out
+def runs(tmp_path_factory):
+    """ranks -> folder of results, each launch made once, when a test first asks."""
+    made = {}
+
+    def get(n):
+        if n not in made:
+            configs = {0: ONE + (ONE_CUPY if EMULATION_OK else []),
+                       2: TWO + (TWO_CUPY if EMULATION_OK else []), 4: FOUR}[n]
+            out = tmp_path_factory.mktemp(f"ranks{n}")
+            proc = launch(n, out, configs)
+            assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+            made[n] = out
+        return made[n]
+
+    return get
+
+
+def _id(case):
+    n, config = case
+    return f"{n}-{config.replace('cupy:', LABEL + ':')}"
+
+
+CASES = [(1, c) for c in ONE_CUPY if not c.endswith("single")] + \
+    [(2, c) for c in TWO + TWO_CUPY] + [(4, c) for c in FOUR]
 
 
 @needs_mpi
-@pytest.mark.parametrize("n,opt,mode", [(2, "sgd", "eager"), (2, "adam", "eager"),
-                                        (2, "sgd", "compiled"), (2, "adam", "compiled"),
-                                        (4, "sgd", "compiled"), (4, "adam", "eager")])
-def test_ranks_train_like_one_process_on_the_global_batch(reference, tmp_path, n, opt, mode):
-    path = tmp_path / "out.npz"
-    proc = launch(n, path, opt, mode)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    for got, want in zip(params(path), reference[opt], strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_ranks_train_like_one_process_on_the_global_batch(runs, case):
+    n, config = case
+    backend, opt, _ = config.split(":")
+    if backend == "cupy" and not EMULATION_OK:
+        pytest.skip(f"CuPy emulation unusable: {usable()[1]}")
+    got = params(runs(0 if n == 1 else n) / f"{config.replace(':', '-')}.npz")
+    want = params(runs(0) / f"{backend}-{opt}-single.npz")
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
 
 
 @needs_mpi
 def test_a_failing_rank_ends_every_rank_and_is_named(tmp_path):
-    proc = launch(2, tmp_path / "x.npz", "sgd", "compiled", 1, timeout=120)
+    proc = launch(2, tmp_path, ["numpy:sgd:compiled"], "--fail-rank", "1", timeout=120)
     assert proc.returncode != 0
     assert "rank 1 of 2 failed with RuntimeError: a planted failure in step 3" in proc.stderr
 
 
 @needs_mpi
 def test_a_hanging_rank_times_the_others_out(tmp_path):
-    proc = launch(2, tmp_path / "x.npz", "sgd", "eager", 1, 1, timeout=120)
+    proc = launch(2, tmp_path, ["numpy:sgd:eager"], "--fail-rank", "1", "--hang",
+                  timeout=120)
     assert proc.returncode != 0
     assert "on rank 0 of 2 timed out after 2 s" in proc.stderr
 
@@ -118,13 +151,16 @@ def test_distributed_sampler_matches_torch():
 
 
 @needs_mpi
-def test_the_digits_example_trains_on_two_processes_and_rank_0_prints(tmp_path):
-    script = Path(__file__).resolve().parents[2] / "examples" / "mlp_digits.py"
+@pytest.mark.parametrize("example,epochs,floor", [("mlp_digits", 2, 70), ("cnn_digits", 1, 60)])
+def test_the_digits_examples_train_on_two_processes_and_rank_0_prints(tmp_path, example,
+                                                                      epochs, floor):
+    script = Path(__file__).resolve().parents[2] / "examples" / f"{example}.py"
     proc = subprocess.run([MPIRUN, "-n", "2", sys.executable, str(script), "--distributed",
-                           "--epochs", "2", "--out", str(tmp_path)],
+                           "--epochs", str(epochs), "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("held-out accuracy") == 1
+    assert proc.stdout.count("epoch  1") == 1
     assert "on numpy x 2 processes" in proc.stdout
     accuracy = float(proc.stdout.split("held-out accuracy ")[1].split("%")[0])
-    assert accuracy > 70
+    assert accuracy > floor

@@ -1,5 +1,6 @@
 """CPU EMULATION of `cupy.cuda`: one pretend device; streams and events that wait for
-nothing (the emulation runs everything synchronously on the host)."""
+nothing (the emulation runs everything synchronously on the host). `cupy.cuda.nccl`
+(nccl.py) is imported on demand, as in CuPy."""
 
 import time
 import types
@@ -39,13 +40,20 @@ class Device:
 
 
 class Stream:
+    """`ptr` is the handle NCCL calls take (an int; 0 for the null stream, as in CuPy)."""
+
     null = None
+    _handles = iter(range(0x5000, 1 << 62, 0x10))
 
     def __init__(self, null=False, non_blocking=False):
-        pass
+        self.ptr = 0 if null else next(Stream._handles)
 
     def synchronize(self):
         pass
+
+    def wait_event(self, event):
+        if not isinstance(event, Event):
+            raise TypeError(f"wait_event takes a cupy.cuda.Event, got {type(event).__name__}")
 
     def __enter__(self):
         return self
@@ -68,6 +76,10 @@ class Event:
 
     def record(self, stream=None):
         self.t = time.perf_counter()
+
+    @property
+    def done(self):
+        return True  # the emulation's work is finished when it returns
 
     def synchronize(self):
         pass
