@@ -27,7 +27,9 @@ _NO_SCOPE = contextlib.nullcontext()
 
 def _topological(roots, follow=lambda x: x.requires_grad) -> list[Tensor]:
     """Recorded tensors reachable from `roots` through inputs that `follow` accepts
-    (by default: those that need gradients), inputs before the tensors made from them."""
+    (by default: those that need gradients), inputs before the tensors made from them;
+    one tensor per autograd node (a node's inputs may hold a shell of its result: see
+    tensor._held)."""
     order, seen = [], set()
     stack = [(r, False) for r in reversed(roots)]
     while stack:
@@ -35,14 +37,19 @@ def _topological(roots, follow=lambda x: x.requires_grad) -> list[Tensor]:
         if expanded:
             order.append(t)
             continue
-        if id(t) in seen:
+        if node_key(t) in seen:
             continue
-        seen.add(id(t))
+        seen.add(node_key(t))
         stack.append((t, True))
         if t._ctx is not None:
             stack.extend((x, False) for x in reversed(t._ctx.inputs)
-                         if follow(x) and id(x) not in seen)
+                         if follow(x) and node_key(x) not in seen)
     return order
+
+
+def node_key(t: Tensor) -> int:
+    """Which autograd node `t` stands for, as a number: its Ctx's id, or a leaf's own."""
+    return id(t._ctx) if t._ctx is not None else id(t)
 
 
 def _node(t: Tensor):
@@ -135,8 +142,9 @@ def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
     Returns `{id(tensor): (tensor, gradient)}` for the leaves, for the tensors in `wanted`
     (which may be non-leaves), and with `retained` for non-leaves that `retain_grad()`.
     When `wanted` is given, only the part of the graph that leads to it is walked, and
-    leaves outside that part get nothing. Unless
-    `retain_graph` (default: `create_graph`), each node walked frees its saved values.
+    leaves outside that part get nothing. Unless `retain_graph` (default:
+    `create_graph`), each node frees its saved values as soon as its VJP has run (see
+    `_Release`), so a backward holds little more than the cotangents.
     With `on_leaf`, a leaf's gradient (and a retained non-leaf's) goes to
     `on_leaf(tensor, gradient)` as soon as it is complete (the walk is in reverse
     topological order, so nothing adds to it later) instead of into the result: what
@@ -159,32 +167,85 @@ def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
             on_leaf(t, g)
 
     order = _node_order([_node(r) for r in roots])
-    walked = []
     needed = None if wanted is None else _leading_to(order, wanted_nodes)
-    with tracing.phase("backward"), grad_mode.set_grad_enabled(create_graph), \
-            (anomaly.backward_scope() if anomaly.enabled else _NO_SCOPE):
-        for n in reversed(order):
-            g = grads.pop(id(n), None)
-            if g is None:
-                continue
-            if _grad_hooks and id(n) in _grad_hooks:
-                g = _run_grad_hooks(_grad_hooks[id(n)], g)
-            if id(n) in wanted_nodes:
-                t = wanted_nodes[id(n)]
-                results[id(t)] = (t, g)
-            elif not isinstance(n, Ctx):
-                deliver(n, g)
-            elif retaining and n in RETAINING and n.out is not None and n.out() is not None:
-                deliver(n.out(), g)
-            if isinstance(n, Ctx):
-                with _scope_of(n):
-                    _push_back(n, g, grads, needed)
-                walked.append(n)
-    if not retain:  # after the walk: a node's output must live until its own VJP ran
-        ids = {id(n) for n in walked}
-        for n in walked:
-            n.release(ids)
+    release = None if retain else _Release(early=tracing.current is None)
+    try:
+        with tracing.phase("backward"), grad_mode.set_grad_enabled(create_graph), \
+                (anomaly.backward_scope() if anomaly.enabled else _NO_SCOPE):
+            for n in reversed(order):
+                g = grads.pop(id(n), None)
+                if g is None:
+                    continue
+                if _grad_hooks and id(n) in _grad_hooks:
+                    g = _run_grad_hooks(_grad_hooks[id(n)], g)
+                _record(n, g, results, wanted_nodes, retaining, deliver)
+                if isinstance(n, Ctx):
+                    with _scope_of(n):
+                        _push_back(n, g, grads, needed)
+                    if release is not None:
+                        release.ran(n)
+                del g  # (the cotangent dies with the last gradient made from it)
+    finally:
+        if release is not None:
+            release.finish()
     return results
+
+
+def _record(n, g: Tensor, results: dict, wanted_nodes: dict, retaining: bool,
+            deliver: Callable) -> None:
+    """Keep `g` as a result when `n` is the node of a wanted tensor, or `deliver` it
+    when `n` is a leaf or the node of a non-leaf that retains its gradient."""
+    if id(n) in wanted_nodes:
+        t = wanted_nodes[id(n)]
+        results[id(t)] = (t, g)
+    elif not isinstance(n, Ctx):
+        deliver(n, g)
+    elif retaining and n in RETAINING and n.out is not None and n.out() is not None:
+        deliver(n.out(), g)
+
+
+class _Release:
+    """Frees what the nodes of one backward saved (backward without retain_graph).
+
+    Eagerly each node frees its values right after its VJP ran (PyTorch does the same),
+    so the walk's peak is the cotangents, not the whole graph. A result that a parent
+    reads as its own (tanh's) may have been held only by the freed node's inputs (see
+    tensor._held): it waits in `pending` until that parent has run, and goes back to
+    its consumers if the parent is never walked (a later backward may walk it: PyTorch
+    frees only what it ran). While tracing, symbols cost nothing and a node's result
+    says which module its backward belongs to (_scope_of): nodes are freed at the end."""
+
+    def __init__(self, early: bool):
+        self.early = early
+        self.walked: list[Ctx] = []
+        self.pending: dict[int, tuple[Tensor, list]] = {}
+
+    def ran(self, ctx: Ctx) -> None:
+        """ctx's VJP has run."""
+        self.pending.pop(id(ctx), None)
+        if self.early:
+            self._free(ctx)
+        else:
+            self.walked.append(ctx)
+
+    def finish(self) -> None:
+        """The walk is over (or failed): free the rest, give back the pending results."""
+        for ctx in self.walked:
+            self._free(ctx)
+        for ctx in self.walked:
+            self.pending.pop(id(ctx), None)
+        for out, consumers in self.pending.values():
+            for ctx, i in consumers:
+                ctx.inputs = ctx.inputs[:i] + (out,) + ctx.inputs[i + 1:]
+        self.pending.clear()
+
+    def _free(self, ctx: Ctx) -> None:
+        for i, p in enumerate(ctx.parents):
+            if isinstance(p, Ctx) and p.out_version is not None:
+                out = None if p.out is None else p.out()
+                if out is not None:
+                    self.pending.setdefault(id(p), (out, []))[1].append((ctx, i))
+        ctx.release()
 
 
 def _scope_of(ctx: Ctx):

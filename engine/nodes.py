@@ -8,6 +8,7 @@ A Ctx is created by `ops.registry.apply` for every recorded op and walked by
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,9 @@ class Ctx:
     (backward without retain_graph) frees them. When the rule names the `RESULT`, the
     result's memory is version-checked too (`out_vc`, the version counter of whatever
     tensor holds that memory now). `out` is a weak reference to the result's value
-    before any in-place change (a strong one would be a reference cycle).
+    before any in-place change (a strong one would be a reference cycle). A node holds
+    only what some VJP will read (see `_held`): an intermediate that no VJP reads is
+    freed as soon as the user drops it, as PyTorch frees it.
     """
 
     __slots__ = ("op", "inputs", "attrs", "versions", "parents", "saved", "out", "out_vc",
@@ -38,7 +41,6 @@ class Ctx:
 
     def __init__(self, op, inputs, attrs, out=None):
         self.op = op
-        self.inputs = inputs
         self.attrs = attrs
         self.parents = tuple(x._ctx if x._ctx is not None else x if x.requires_grad else None
                              for x in inputs)
@@ -52,28 +54,50 @@ class Ctx:
         self.out_vc = out._vc if keeps_out else None
         self.out_version = out._version if keeps_out else None
         self.extra = ()  # (tensor, version, function) a composite saves (saves_also)
+        self.inputs = _held(inputs, self.parents, self.saved)
         self.released = False
 
-    def release(self, released_ids=frozenset()) -> None:
+    def release(self) -> None:
         """Free what backward needed (PyTorch frees saved tensors unless retain_graph).
 
         Leaves stay (the caller owns them), and so do 0-d constants (Python numbers: a
-        `mean`'s 1/n), engine-made constants (diagonal's indices) and an input made by a
-        node that this backward did not release (that node may still be differentiated
-        and read it as its output). The others
-        become value-less shells that keep the graph's shape. `released` then says
-        whether a second backward must be refused: as in PyTorch, whenever the op saved
-        anything (a Python number it multiplied by included), except an engine-made
-        `Constant` (a `mean`'s 1/n: PyTorch's mean saves nothing)."""
+        `mean`'s 1/n) and engine-made constants (diagonal's indices). The others become
+        value-less shells that keep the graph's shape (a result that a node not yet
+        walked reads as its own is handed over before this, and given back if that node
+        is never walked: autodiff._Release). `released` then says whether a second
+        backward must be refused: as in PyTorch, whenever the op saved anything (a
+        Python number it multiplied by included), except an engine-made `Constant` (a
+        `mean`'s 1/n: PyTorch's mean saves nothing)."""
         inputs = self.inputs
         self.released = self.out_version is not None or bool(self.extra) or any(
             not inputs[i].engine_constant for i in self.saved)
         self.extra = ()
         self.inputs = tuple(
             x if p is x or not x.shape and not x.requires_grad or x.engine_constant
-            or isinstance(p, Ctx) and id(p) not in released_ids else _shell(x, p)
+            or x._value is None and x._tracer is None else _shell(x, p)
             for x, p in zip(inputs, self.parents))
         self.out = None
+
+
+#: inputs of at most this many elements are always kept: a shell would save next to
+#: nothing, and their values let gradcheck test each op of a small graph on its own
+SMALL = 256
+
+
+def _held(inputs, parents, saved) -> tuple:
+    """What a node keeps of its inputs: the saved ones, leaves and tensors without
+    history (the caller's data: a shell would free nothing), small ones, symbols (no
+    memory), and the results of nodes that read their own result (their VJP needs it,
+    and this is what keeps it alive without a cycle). The other results (a sum's
+    operand, what a tanh consumed) become shells, so their arrays are freed as soon as
+    the user drops them, not when the graph dies."""
+    if len(saved) == len(inputs):
+        return inputs
+    return tuple(
+        x if i in saved or p is x or p is None or x._value is None
+        or math.prod(x.shape) <= SMALL
+        or isinstance(p, Ctx) and p.out_version is not None else _shell(x, p)
+        for i, (x, p) in enumerate(zip(inputs, parents)))
 
 
 def saves_also(by: str, result: Tensor, *tensors: Tensor | None,

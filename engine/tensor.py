@@ -209,8 +209,9 @@ class Tensor:
         arr = self.numpy()
         return arr if dtype is None else arr.astype(dtype)
 
-    def __hash__(self):
-        return id(self)
+    # identity hashing in C (a tensor's == is elementwise, so a dict keyed by tensors,
+    # like an optimizer's state, finds a key by identity: `is` is checked before `==`)
+    __hash__ = object.__hash__
 
     # ---------------------------------------------------------------- autograd
     @property

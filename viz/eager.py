@@ -9,7 +9,7 @@ any depth convert.
 
 from __future__ import annotations
 
-from graphgrad.autodiff import _topological
+from graphgrad.autodiff import _topological, node_key
 from graphgrad.ir.graph import Graph
 from graphgrad.tensor import Tensor
 
@@ -29,7 +29,7 @@ def graph_of_tensors(roots, params: dict | None = None) -> Graph:
         name = names.get(id(t))
         if t._ctx is not None:
             ctx = t._ctx
-            n = graph.add_node(ctx.op.name, [node_of[id(x)] for x in ctx.inputs],
+            n = graph.add_node(ctx.op.name, [node_of[node_key(x)] for x in ctx.inputs],
                                dict(ctx.attrs), shape=t.shape, dtype=t.dtype, name=name)
         elif t.requires_grad:
             n = graph.add_node("state", shape=t.shape, dtype=t.dtype, name=name)
@@ -40,6 +40,6 @@ def graph_of_tensors(roots, params: dict | None = None) -> Graph:
             n = graph.add_node("input", attrs={"index": len(graph.inputs)}, shape=t.shape,
                                dtype=t.dtype, name=name)
             graph.inputs.append(n)
-        node_of[id(t)] = n
-    graph.outputs = [node_of[id(r)] for r in roots]
+        node_of[node_key(t)] = n
+    graph.outputs = [node_of[node_key(r)] for r in roots]
     return graph

@@ -40,13 +40,17 @@ def _matmul_infer(a, b):
 
 
 def _matmul_vjp(g, out, a, b):
-    a2 = a if a.ndim > 1 else reshape(a, (1,) + a.shape)
-    b2 = b if b.ndim > 1 else reshape(b, b.shape + (1,))
-    batch = broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-    g2 = reshape(g, batch + (a2.shape[-2], b2.shape[-1]))
+    # shapes only, up front: the operand whose gradient is taken was not saved (it may
+    # be a value-less shell, see nodes._held), so only the other one is ever read
+    a2 = a.shape if a.ndim > 1 else (1,) + a.shape
+    b2 = b.shape if b.ndim > 1 else b.shape + (1,)
+    batch = broadcast_shapes(a2[:-2], b2[:-2])
+    g2 = reshape(g, batch + (a2[-2], b2[-1]))
     # Deferred: the autodiff calls these only for inputs that need a gradient.
-    return (lambda: reshape(unbroadcast(matmul_op(g2, transpose(b2, -1, -2)), a2.shape), a.shape),
-            lambda: reshape(unbroadcast(matmul_op(transpose(a2, -1, -2), g2), b2.shape), b.shape))
+    return (lambda: reshape(unbroadcast(matmul_op(g2, transpose(reshape(b, b2), -1, -2)), a2),
+                            a.shape),
+            lambda: reshape(unbroadcast(matmul_op(transpose(reshape(a, a2), -1, -2), g2), b2),
+                            b.shape))
 
 
 matmul_op.infer = _matmul_infer
