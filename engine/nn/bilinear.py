@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import math
 
-from .. import dtypes
-from ..creation import empty
 from ..errors import ArgumentError
 from ..source import user_source
 from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module
-from .parameter import Parameter
+from .parameter import add_weight_and_bias
 
 
 class Bilinear(Module):
@@ -26,13 +24,8 @@ class Bilinear(Module):
                                 op="Bilinear", source=user_source())
         self.in1_features, self.in2_features = int(in1_features), int(in2_features)
         self.out_features = int(out_features)
-        dt = dtypes.as_dtype(dtype) if dtype is not None else None
-        self.weight = Parameter(empty(out_features, in1_features, in2_features, dtype=dt,
-                                      device=device))
-        if bias:
-            self.bias = Parameter(empty(out_features, dtype=dt, device=device))
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, (out_features, in1_features, in2_features), out_features,
+                            bias, dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

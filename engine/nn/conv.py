@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 
-from .. import dtypes
-from ..creation import empty
 from ..errors import ArgumentError
 from ..ops.slicing import pad
 from ..source import user_source
@@ -14,7 +12,7 @@ from ..tensor import Tensor
 from . import init
 from .functional_conv import conv_nd, conv_padding, ntuple
 from .module import Module
-from .parameter import Parameter
+from .parameter import add_weight_and_bias
 
 #: Conv's padding_mode -> F.pad's mode.
 _PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",
@@ -46,13 +44,8 @@ class _ConvNd(Module):
         self.padding = padding if isinstance(padding, str) else \
             ntuple(padding, nd, "padding", self._op)
         self.padding_mode, self.transposed, self.output_padding = padding_mode, False, (0,) * nd
-        dt = dtypes.as_dtype(dtype) if dtype is not None else None
-        self.weight = Parameter(empty(out_channels, in_channels // groups, *self.kernel_size,
-                                      dtype=dt, device=device))
-        if bias:
-            self.bias = Parameter(empty(out_channels, dtype=dt, device=device))
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, (out_channels, in_channels // groups, *self.kernel_size),
+                            out_channels, bias, dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -9,18 +9,14 @@ kernel, and its own gradients come from that op's VJP (a convolution and a weigh
 
 from __future__ import annotations
 
-import math
-
-from .. import dtypes
-from ..creation import empty
 from ..errors import ArgumentError, ShapeError, UnsupportedError
 from ..ops.conv import conv_input_grad_op
 from ..source import user_source
 from ..tensor import Tensor
-from . import init
+from .conv import _ConvNd
 from .functional_conv import _batched, ntuple
 from .module import Module
-from .parameter import Parameter
+from .parameter import add_weight_and_bias
 
 
 def _out_sizes(sizes, kernel, stride, padding, output_padding, dilation, op):
@@ -100,24 +96,13 @@ class _ConvTransposeNd(Module):
         self.output_padding = ntuple(output_padding, nd, "output_padding", op)
         self.dilation = ntuple(dilation, nd, "dilation", op)
         self.padding_mode, self.transposed = padding_mode, True
-        dt = dtypes.as_dtype(dtype) if dtype is not None else None
-        self.weight = Parameter(empty(in_channels, out_channels // groups, *self.kernel_size,
-                                      dtype=dt, device=device))
-        if bias:
-            self.bias = Parameter(empty(out_channels, dtype=dt, device=device))
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, (in_channels, out_channels // groups, *self.kernel_size),
+                            out_channels, bias, dtype, device)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """PyTorch's: Kaiming-uniform with a = sqrt(5), bias U(-1/sqrt(fan_in), ...), the
-        fan-in read from the (in, out/groups, *k) weight as PyTorch reads it."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+    # PyTorch's convolution init; the fan-in is read from the (in, out/groups, *k) weight
+    # as PyTorch reads it
+    reset_parameters = _ConvNd.reset_parameters
 
     def _output_padding(self, x: Tensor, output_size) -> tuple[int, ...]:
         """output_padding, or the one that gives `output_size` (PyTorch's forward arg)."""

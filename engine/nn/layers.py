@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import math
 
-from .. import dtypes
-from ..creation import empty
 from ..errors import ArgumentTypeError, ShapeError
 from ..source import user_source
 from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module
-from .parameter import Parameter
+from .parameter import add_weight_and_bias
 
 
 class Identity(Module):
@@ -32,12 +30,8 @@ class Linear(Module):
                  device=None, dtype=None):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
-        dt = dtypes.as_dtype(dtype) if dtype is not None else None
-        self.weight = Parameter(empty(out_features, in_features, dtype=dt, device=device))
-        if bias:
-            self.bias = Parameter(empty(out_features, dtype=dt, device=device))
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, (out_features, in_features), out_features, bias, dtype,
+                            device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

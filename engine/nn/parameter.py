@@ -13,7 +13,8 @@ from __future__ import annotations
 import warnings
 import weakref
 
-from ..creation import tensor, zeros
+from .. import dtypes
+from ..creation import empty, tensor, zeros
 from ..ir import tracing
 from ..tensor import Tensor
 
@@ -74,3 +75,16 @@ def _take_memory(param: Parameter, data: Tensor) -> None:
         v._linked = v._linked and data.requires_grad
     data._base, data._steps, data._linked, data._views = param, (), False, None
     param._views = [weakref.ref(v) for v in views] + [weakref.ref(data)]
+
+
+def add_weight_and_bias(module, weight_shape: tuple, n_out: int, bias: bool, dtype=None,
+                        device=None) -> None:
+    """`module.weight` of `weight_shape` and `module.bias` of (n_out,), or a registered
+    None bias, uninitialized: the layout every affine layer (Linear, Conv, ...) shares;
+    its `reset_parameters` fills them."""
+    dt = dtypes.as_dtype(dtype) if dtype is not None else None
+    module.weight = Parameter(empty(*weight_shape, dtype=dt, device=device))
+    if bias:
+        module.bias = Parameter(empty(n_out, dtype=dt, device=device))
+    else:
+        module.register_parameter("bias", None)

@@ -87,30 +87,27 @@ def frac(x) -> Tensor:
 def fmod(a, b) -> Tensor:
     """The remainder of a / b with the sign of `a` (C's fmod)."""
     a, b = promote(a, b)
-    if _integral(a):
-        return a - _int_quotient(a, b, trunc) * b
-    return a - trunc(a / b) * b
+    return a - _quotient(a, b, trunc) * b
 
 
 @tensor_method()
 def remainder(a, b) -> Tensor:
     """The remainder of a / b with the sign of `b` (Python's %)."""
     a, b = promote(a, b)
-    if _integral(a):
-        return a - _int_quotient(a, b, floor) * b
-    return a - floor(a / b) * b
+    return a - _quotient(a, b, floor) * b
 
 
 @tensor_method()
 def floor_divide(a, b) -> Tensor:
     a, b = promote(a, b)
-    if _integral(a):
-        return _int_quotient(a, b, floor)
-    return floor(a / b)
+    return _quotient(a, b, floor)
 
 
-def _int_quotient(a, b, rounding) -> Tensor:
-    """Integer division rounded by `rounding`, exact for |a| < 2**52 (float64 quotient)."""
+def _quotient(a, b, rounding) -> Tensor:
+    """a / b rounded by `rounding`, in a's dtype; integers divide in float64 (exact for
+    |a| < 2**52)."""
+    if not _integral(a):
+        return rounding(a / b)
     return cast(rounding(cast(a, dtypes.float64) / cast(b, dtypes.float64)), a.dtype)
 
 
