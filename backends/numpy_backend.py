@@ -17,7 +17,7 @@ import numpy as np
 
 from graphgrad.ops.shape import index_tuple
 
-from . import loss_kernels, nn_kernels, numpy_malloc, seq_kernels
+from . import loss_kernels, nn_kernels, norm_kernels, numpy_malloc, seq_kernels
 from .base import Backend
 from .numpy_blas import gemm_kernel
 from .numpy_blas import matmul as blas_matmul
@@ -356,6 +356,7 @@ class NumpyBackend(Backend):
             broadcast=lambda x, src, group: group.broadcast_host(np.array(x, order="C"), src),
         )
         k.update(seq_kernels.kernels(np))  # recurrent layers, cumsum, argsort, einsum
+        k.update(norm_kernels.kernels(np, _erf, chunk=1 << 15))  # layer_norm, gelu
         # random
         k.update(
             rand=lambda shape, dtype: self.rng.random(shape, dtype=np.float64).astype(dtype),
