@@ -88,11 +88,11 @@ KERNELS = {
         logp, target, weight, ignore_index, reduction),
     "nll_loss_backward": lambda g, target, weight=None, *, ignore_index, reduction, classes:
         _nll_backward(g, target, weight, ignore_index, reduction, classes),
-    "layer_norm": lambda x, *affine, dims, eps: _layer_norm(x, *affine, dims=dims, eps=eps),
+    "gelu": lambda x, approximate: _gelu(x, approximate, derivative=False),
+    "gelu_backward": lambda g, x, approximate: g * _gelu(x, approximate, derivative=True),
+    "layer_norm": lambda x, *affine, dims, eps: _layer_norm(x, affine, dims, eps),
     "layer_norm_backward": lambda g, x, *weight, dims, eps, bias: _layer_norm_backward(
-        g, x, *weight, dims=dims, eps=eps, bias=bias),
-    "gelu": lambda x, approximate: _gelu(x, approximate),
-    "gelu_backward": lambda g, x, approximate: _gelu_backward(g, x, approximate),
+        g, x, weight, dims, eps, bias),
     "binary_cross_entropy": lambda p, t: -(
         t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log(1 - p), -100)),
 }
@@ -125,53 +125,45 @@ def _nll_backward(g, target, weight, ignore_index, reduction, classes):
     return out
 
 
-def _layer_norm_rows(x, dims, eps):
-    """(x viewed as (rows, D), x_hat, rstd as a column), per docs/ops.md's layer_norm."""
-    D = math.prod(x.shape[x.ndim - dims:])
-    x2 = x.reshape(-1, D)
-    mean = x2.mean(axis=1, keepdims=True)
-    rstd = 1 / np.sqrt(((x2 - mean) ** 2).mean(axis=1, keepdims=True) + eps)
-    return x2, (x2 - mean) * rstd, rstd
+def _gelu(x, approximate, derivative):
+    """gelu(x), or its derivative, from the formulas in docs/ops.md."""
+    if approximate == "tanh":
+        c = math.sqrt(2 / math.pi)
+        t = np.tanh(c * (x + 0.044715 * x ** 3))
+        if derivative:
+            return ((1 + t) / 2 + x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x) / 2
+                    ).astype(x.dtype)
+        return (x * (1 + t) / 2).astype(x.dtype)
+    cdf = (1 + _erf(x / math.sqrt(2))) / 2
+    if derivative:
+        return (cdf + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)).astype(x.dtype)
+    return (x * cdf).astype(x.dtype)
 
 
-def _layer_norm(x, *affine, dims, eps):
-    if x.size == 0:
-        return np.zeros(x.shape, x.dtype)
-    _, xhat, _ = _layer_norm_rows(x, dims, eps)
+def _rows(x, dims, eps):
+    """x as (rows, D), and each row's x_hat and rstd (biased variance)."""
+    rows = x.reshape(-1, math.prod(x.shape[x.ndim - dims:]))
+    mean = rows.mean(axis=1, keepdims=True)
+    rstd = 1 / np.sqrt(((rows - mean) ** 2).mean(axis=1, keepdims=True) + eps)
+    return (rows - mean) * rstd, rstd
+
+
+def _layer_norm(x, affine, dims, eps):
+    xhat, _ = _rows(x, dims, eps)
     y = xhat * affine[0].reshape(-1) if affine else xhat
     y = y + affine[1].reshape(-1) if len(affine) > 1 else y
     return y.reshape(x.shape).astype(x.dtype)
 
 
-def _layer_norm_backward(g, x, *weight, dims, eps, bias):
-    D = math.prod(x.shape[x.ndim - dims:])
-    if x.size == 0:
-        return np.zeros(x.size + D * (len(weight) + int(bias)), x.dtype)
-    _, xhat, rstd = _layer_norm_rows(x, dims, eps)
-    g2 = g.reshape(-1, D)
-    gw = g2 * weight[0].reshape(-1) if weight else g2
+def _layer_norm_backward(g, x, weight, dims, eps, bias):
+    xhat, rstd = _rows(x, dims, eps)
+    g = g.reshape(xhat.shape)
+    gw = g * weight[0].reshape(-1) if weight else g
     dx = rstd * (gw - gw.mean(axis=1, keepdims=True)
                  - xhat * (gw * xhat).mean(axis=1, keepdims=True))
-    parts = [dx] + ([(g2 * xhat).sum(axis=0)] if weight else []) + \
-        ([g2.sum(axis=0)] if bias else [])
-    return np.concatenate([p.reshape(-1) for p in parts]).astype(x.dtype)
-
-
-def _gelu(x, approximate):
-    if approximate == "tanh":
-        c = math.sqrt(2 / math.pi)
-        return (x * (1 + np.tanh(c * (x + 0.044715 * x ** 3))) / 2).astype(x.dtype)
-    return (x * (1 + _erf(x / math.sqrt(2))) / 2).astype(x.dtype)
-
-
-def _gelu_backward(g, x, approximate):
-    if approximate == "tanh":
-        c = math.sqrt(2 / math.pi)
-        t = np.tanh(c * (x + 0.044715 * x ** 3))
-        d = (1 + t) / 2 + x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x) / 2
-    else:
-        d = (1 + _erf(x / math.sqrt(2))) / 2 + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
-    return (g * d).astype(x.dtype)
+    parts = [dx.reshape(-1)] + ([(g * xhat).sum(axis=0)] if weight else []) \
+        + ([g.sum(axis=0)] if bias else [])
+    return np.concatenate(parts).astype(x.dtype)
 
 
 def _softmax(x, axis):
