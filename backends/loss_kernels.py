@@ -59,17 +59,40 @@ def _nll_plain(logp, target, picks, weight, reduction):
     return np.asarray(total / divisor, logp.dtype)
 
 
-def _nll_plain_backward(g, target, picks, weight, reduction, classes):
-    n, dtype = picks.shape[0], g.dtype
+def _plain_scale(g, target, weight, reduction):
+    """The nll gradient's one value in each row (-w[t_i] g_i, over the mean's divisor for
+    'mean'), () or (batch,); None when that divisor is 0 (the general path then)."""
+    dtype = g.dtype
     w = None if weight is None else weight.take(target)
     if reduction == "mean":
-        divisor = dtype.type(n) if w is None else w.sum(dtype=dtype)
+        divisor = dtype.type(target.shape[0]) if w is None else w.sum(dtype=dtype)
         if not divisor:
             return None
         g = g / divisor
-    scale = np.negative(g) if w is None else w * -g
-    out = np.zeros((n, classes), dtype)
+    return np.negative(g) if w is None else w * -g
+
+
+def _nll_plain_backward(g, target, picks, weight, reduction, classes):
+    scale = _plain_scale(g, target, weight, reduction)
+    if scale is None:
+        return None
+    out = np.zeros((target.shape[0], classes), g.dtype)
     out.reshape(-1)[picks] = scale
+    return out
+
+
+def _ce_plain_backward(g, logp, target, picks, weight, reduction):
+    """cross_entropy_backward on the host with no row ignored: -(exp(logp) * v_i), plus
+    v_i at each row's target, where v_i is the nll gradient's one value in row i: the
+    roundings of G - exp(logp) * sum(G, 1) (a row sum of one value and zeros is exact)."""
+    scale = _plain_scale(g, target, weight, reduction)
+    if scale is None:
+        return None
+    n = target.shape[0]
+    out = np.exp(logp, order="C")  # (C order: the flat view below writes into it)
+    np.multiply(out, np.broadcast_to(scale, (n,)).reshape(n, 1), out=out)
+    np.negative(out, out=out)
+    out.reshape(-1)[picks] += scale
     return out
 
 
@@ -131,4 +154,16 @@ def kernels(xp, check: Callable) -> dict[str, Callable]:
         out[xp.arange(n), target] = scale
         return out
 
-    return {"nll_loss": nll_loss, "nll_loss_backward": nll_loss_backward}
+    def cross_entropy_backward(g, logp, target, weight=None, *, ignore_index, reduction):
+        classes = logp.shape[1]
+        picks = _plain_rows(target, ignore_index, classes) if host else None
+        if picks is not None:
+            out = _ce_plain_backward(g, logp, target, picks, weight, reduction)
+            if out is not None:
+                return out
+        grad = nll_loss_backward(g, target, weight, ignore_index=ignore_index,
+                                 reduction=reduction, classes=classes)
+        return grad - xp.exp(logp) * grad.sum(axis=1, keepdims=True)
+
+    return {"nll_loss": nll_loss, "nll_loss_backward": nll_loss_backward,
+            "cross_entropy_backward": cross_entropy_backward}

@@ -88,6 +88,8 @@ KERNELS = {
         logp, target, weight, ignore_index, reduction),
     "nll_loss_backward": lambda g, target, weight=None, *, ignore_index, reduction, classes:
         _nll_backward(g, target, weight, ignore_index, reduction, classes),
+    "cross_entropy_backward": lambda g, logp, target, weight=None, *, ignore_index, reduction:
+        _ce_backward(g, logp, target, weight, ignore_index, reduction),
     "binary_cross_entropy": lambda p, t: -(
         t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log(1 - p), -100)),
 }
@@ -118,6 +120,11 @@ def _nll_backward(g, target, weight, ignore_index, reduction, classes):
     out = np.zeros((len(target), classes), g.dtype)
     out[np.arange(len(target)), safe] = np.where(w != 0, -w * g, 0)
     return out
+
+
+def _ce_backward(g, logp, target, weight, ignore_index, reduction):
+    grad = _nll_backward(g, target, weight, ignore_index, reduction, logp.shape[1])
+    return grad - np.exp(logp) * grad.sum(axis=1, keepdims=True)
 
 
 def _softmax(x, axis):
