@@ -10,6 +10,7 @@ import math
 
 import nn_reference
 import numpy as np
+from gg_reference_norm import NORM_REFERENCE
 from gg_reference_seq import SEQ_REFERENCE
 
 import graphgrad as gg
@@ -172,3 +173,4 @@ def float64_args(sample):
 
 
 REFERENCE.update(SEQ_REFERENCE)  # recurrent ops, argsort, cumsum, einsum
+REFERENCE.update(NORM_REFERENCE)  # layer_norm, gelu and their backward ops
