@@ -88,9 +88,13 @@ def _ones(n, dtype) -> np.ndarray:
 
 
 def _relu_backward(g, y):
-    """g where y > 0, else 0 (relu's gradient from its result): a masking multiply where
-    g is finite (`where_kernel`), the exact select otherwise."""
-    return where_kernel(np.greater(y, 0), g, g.dtype.type(0))
+    """g where y > 0, else 0 (relu's gradient from its result): a multiply by the mask
+    where g is finite (NumPy's masked select is ~15x slower, see `where_kernel`), the
+    exact select otherwise (a NaN or Inf in g where y <= 0 gives 0)."""
+    keep = np.greater(y, 0)
+    if keep.shape == g.shape and _all_finite(g):
+        return np.multiply(g, keep)
+    return np.where(keep, g, g.dtype.type(0))
 
 
 def _relu(x):

@@ -230,6 +230,8 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     With `weight`, each term is scaled by weight[target] and 'mean' divides by the sum
     of those weights. Targets equal to `ignore_index` (PyTorch's -100 by default, the
     usual padding value) count for nothing, in the sum and in the mean's divisor.
+    A (batch, classes) input is one `nll_loss` op (ops/loss.py); K-dim inputs, and class
+    weights that require grad (PyTorch gives them none), take the composed path below.
     """
     target = as_tensor(target, like=input)
     if input.ndim == 1:  # one unbatched sample

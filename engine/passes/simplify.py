@@ -9,6 +9,8 @@
   broadcasts and the gradients of biases fold away this way);
 - `sum(gather_backward(g, idx))` along the gather axis, one index per row -> g (each
   row holds g's one value and zeros: a cross-entropy's backward);
+- `G - exp(L) * sum(G, 1)` with G = nll_loss_backward(g, t) (log_softmax's VJP of an
+  nll_loss gradient: a cross-entropy's backward) -> one cross_entropy_backward(g, L, t);
 - an elementwise op reading `broadcast_to(x)` reads x (it broadcasts by itself); when
   no operand keeps the full shape, the broadcast moves after the op instead;
 - the gradients of adjacent slices summed become one concat (simplify_slices.py);
@@ -122,7 +124,33 @@ def _rewrite(graph, n) -> bool:
     if op == "permute" and inner["op"] == "matmul" and data["attrs"]["axes"] == (1, 0) \
             and len(graph.users(args[0])) == 1 and not graph.is_live_root(args[0]):
         return _transpose_product(graph, n, args[0])
+    if op == "sub" and inner["op"] == "nll_loss_backward" and _cross_entropy_grad(graph, n):
+        return True
     return _absorb_broadcast(graph, n, op, args)
+
+
+def _cross_entropy_grad(graph, n) -> bool:
+    """sub(G, mul(exp(L), sum(G, axis=1, keepdims))) with G = nll_loss_backward(g, t[, w])
+    -> cross_entropy_backward(g, L, t[, w]): one kernel for three, and G's dense
+    (batch, classes) array of zeros is never made."""
+    grad, product = graph.args(n)
+    if graph[product]["op"] != "mul":
+        return False
+    for e, total in (graph.args(product), graph.args(product)[::-1]):
+        attrs = graph[total]["attrs"]
+        if graph[e]["op"] == "exp" and graph[total]["op"] == "sum" \
+                and graph.args(total) == [grad] and attrs["axis"] == (1,) and attrs["keepdims"]:
+            break
+    else:
+        return False
+    logp = graph.args(e)[0]
+    if graph[logp]["shape"] != graph[n]["shape"] or graph[logp]["dtype"] != graph[n]["dtype"]:
+        return False
+    g, target, *weight = graph.args(grad)
+    attrs = {k: graph[grad]["attrs"][k] for k in ("ignore_index", "reduction")}
+    _replace(graph, n, graph.add_like(n, "cross_entropy_backward", [g, logp, target, *weight],
+                                      attrs, shape=graph[n]["shape"]))
+    return True
 
 
 def _absorb_broadcast(graph, n, op, args) -> bool:
@@ -205,6 +233,7 @@ _SEQ_BACKWARD = frozenset(("gru_seq_backward", "lstm_seq_backward"))
 _BY_ARGUMENT_OP = frozenset(("neg", "reshape", "permute", "sum", "broadcast_to",
                              "index_backward", "concat")) | _SEQ_BACKWARD
 _IDENTITIES = frozenset(("mul", "div", "add", "sub"))
+_GRADIENT_PARTS = frozenset(("index_backward", "nll_loss_backward"))  # rules reading them
 _SCALAR_CHAIN = frozenset(("const", "broadcast_to", "reshape"))  # what `scalar_value` walks
 
 
@@ -227,8 +256,8 @@ def _may_rewrite(nodes, pred, n, elementwise) -> bool:
     op = nodes[n]["op"]
     if op in _BY_ARGUMENT_OP:
         return True
-    if op in _IDENTITIES:  # (an add of slices' gradients: simplify_slices.py)
-        return any(nodes[a]["op"] in _SCALAR_CHAIN or nodes[a]["op"] == "index_backward"
+    if op in _IDENTITIES:  # (also: sums of slices' gradients, a cross-entropy's backward)
+        return any(nodes[a]["op"] in _SCALAR_CHAIN or nodes[a]["op"] in _GRADIENT_PARTS
                    for a in pred[n])
     if op in elementwise:
         return any(nodes[a]["op"] == "broadcast_to" for a in pred[n])

@@ -93,6 +93,8 @@ KERNELS = {
     "layer_norm": lambda x, *affine, dims, eps: _layer_norm(x, affine, dims, eps),
     "layer_norm_backward": lambda g, x, *weight, dims, eps, bias: _layer_norm_backward(
         g, x, weight, dims, eps, bias),
+    "cross_entropy_backward": lambda g, logp, target, weight=None, *, ignore_index, reduction:
+        _ce_backward(g, logp, target, weight, ignore_index, reduction),
     "binary_cross_entropy": lambda p, t: -(
         t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log(1 - p), -100)),
 }
@@ -164,6 +166,11 @@ def _layer_norm_backward(g, x, weight, dims, eps, bias):
     parts = [dx.reshape(-1)] + ([(g * xhat).sum(axis=0)] if weight else []) \
         + ([g.sum(axis=0)] if bias else [])
     return np.concatenate(parts).astype(x.dtype)
+
+
+def _ce_backward(g, logp, target, weight, ignore_index, reduction):
+    grad = _nll_backward(g, target, weight, ignore_index, reduction, logp.shape[1])
+    return grad - np.exp(logp) * grad.sum(axis=1, keepdims=True)
 
 
 def _softmax(x, axis):

@@ -116,6 +116,20 @@ def test_a_nan_constant_times_zero_stays_nan():
     assert _count(g, "mul") == 1
 
 
+def test_cross_entropy_gradient_becomes_one_op():
+    """log_softmax's VJP of an nll_loss gradient (dense G, its row sums, exp-mul-sub)
+    becomes one cross_entropy_backward, with the same values (ignored rows included)."""
+    fn = lambda x, t: gg.nn.functional.cross_entropy(x, t, ignore_index=1)  # noqa: E731
+    g = gg.differentiate(gg.trace(fn, gg.Spec((5, 4), "float64"), gg.Spec((5,), "int64")))
+    assert _count(g, "nll_loss_backward") == 1
+    out, _ = run_passes(g, ["simplify", "dce"])
+    out.verify()
+    assert _count(out, "cross_entropy_backward") == 1 and _count(out, "nll_loss_backward") == 0
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    _same_values(g, out, x, np.array([0, 1, 3, 1, 2]))
+    _same_values(g, out, x, np.array([0, 2, 3, 0, 2]))
+
+
 def test_recurrent_backward_takes_the_hidden_states_cotangent_alone():
     """A model that reads only a GRU's or an LSTM's output sequence: the backward op takes
     that cotangent (T, B, H) itself, not index_backward's mostly-zero packed one; the
