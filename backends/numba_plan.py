@@ -102,8 +102,8 @@ def plan_source(request: PlanRequest, name: str = "plan") -> str:
     for k, n in enumerate(request.arguments):
         gen.names[n] = f"v{n}"
         params.append(f"a{k}")
-        convert = "as_scalar" if tuple(graph[n]["shape"]) == () else ""
-        gen.emit(f"v{n} = {convert}(a{k})", comment=graph[n].get("name") or graph[n]["op"])
+        gen.emit(f"v{n} = a{k}{_scalar_read(graph, n)}",
+                 comment=graph[n].get("name") or graph[n]["op"])
     for n in request.order:
         if n not in gen.names:
             gen.names[n] = f"v{n}"
@@ -128,10 +128,24 @@ def plan_source(request: PlanRequest, name: str = "plan") -> str:
             "from numba import njit, prange  # noqa: F401",
             "from graphgrad.backends.numba_math import exp32, sigmoid32, tanh32  # noqa: F401",
             "from graphgrad.backends.numba_plan_kernels import (  # noqa: F401",
-            "    add_rows, array0, as_scalar, concatenate, contiguous, dot, empty, full,",
+            "    add_rows, array0, concatenate, contiguous, dot, empty, full,",
             "    gather_rows, gather_rows_backward, log_softmax_rows, take_rows, zeros)", "", "",
             f"@njit({flags})", f"def {name}({', '.join(params)}):"]
     return "\n".join(head + gen.lines) + "\n"
+
+
+def _scalar_read(graph, n) -> str:
+    """How the function reads argument `n`: a 0-d array's item (`[()]`), or as it is
+    (an array, or a Python number: a state read through a ScalarRef, such as `lr`).
+    Spelled out rather than left to a polymorphic helper: each of a helper's types was
+    one more compile (~0.15 s) in a cold process."""
+    data = graph[n]
+    if tuple(data["shape"]) != ():
+        return ""
+    refs = getattr(graph, "state_refs", {})
+    if data["op"] == "state" and getattr(refs.get(data["name"]), "kind", None) == "scalar":
+        return ""
+    return "[()]"
 
 
 def _result(graph, name: str, n) -> str:
@@ -187,14 +201,17 @@ def compile_plan(request: PlanRequest) -> Callable:
 
 
 def _small_gemms(graph) -> bool:
-    """Whether every matmul of the plan is below numpy_blas.SMALL_GEMM multiply-adds."""
+    """Whether the plan has matmuls and every one is below numpy_blas.SMALL_GEMM
+    multiply-adds (a plan without any leaves BLAS alone: pinning costs ~1 µs a call)."""
+    found = False
     for n in graph.nx:
         if graph[n]["op"] == "matmul":
             a, b = (graph[x]["shape"] for x in graph.args(n))
             if int(np.prod(a, dtype=np.int64)) * (b[-1] if len(b) == 2 else 1) \
                     >= numpy_blas.SMALL_GEMM:
                 return False
-    return True
+            found = True
+    return found
 
 
 def _numba_errors() -> tuple:
