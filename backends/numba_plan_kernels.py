@@ -34,6 +34,16 @@ def empty(shape, dtype):
 
 
 @njit(**_FLAGS)
+def empty_poisoned(shape, dtype):
+    """`empty` with every byte 0xFF (floats NaN, integers -1): what the tests allocate
+    instead, so that a buffer read before it is written shows in the results (np.empty
+    often hands out zeroed pages, which hide such a read)."""
+    out = np.empty(shape, dtype)
+    out.reshape(-1).view(np.uint8)[:] = 255
+    return out
+
+
+@njit(**_FLAGS)
 def zeros(shape, dtype):
     return np.zeros(shape, dtype)
 
