@@ -2,7 +2,7 @@
 
 `compile_plan(request)` writes one `@njit` function computing every node of the plan
 in schedule order (numba_plan_ops.py emits each node: loop nests for elementwise
-groups, a BLAS GEMM for matmul, loops for reductions), with the user's `file:line` as a
+groups, `np.dot` for matmul, loops for reductions), with the user's `file:line` as a
 comment on each node's first line. The function takes the plan's inputs, state values
 and constants and returns its results; a fused update whose `reuse` hint names a state
 buffer writes into it in place, as the per-kernel plan does. `parallel=True` only when a
@@ -128,7 +128,7 @@ def plan_source(request: PlanRequest, name: str = "plan") -> str:
             "from numba import njit, prange  # noqa: F401",
             "from graphgrad.backends.numba_math import exp32, sigmoid32, tanh32  # noqa: F401",
             "from graphgrad.backends.numba_plan_kernels import (  # noqa: F401",
-            "    add_rows, array0, concatenate, contiguous, dot, empty, full, gemm,",
+            "    add_rows, array0, concatenate, contiguous, dot, empty, full,",
             "    gather_rows, gather_rows_backward, log_softmax_rows, take_rows, zeros)", "", "",
             f"@njit({flags})", f"def {name}({', '.join(params)}):"]
     return "\n".join(head + gen.lines) + "\n"

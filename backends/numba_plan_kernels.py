@@ -15,14 +15,9 @@ This module imports Numba: only the generated modules import it.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
-from numba.np.linalg import ensure_blas
+from numba import njit
 
 _FLAGS = {"error_model": "numpy", "cache": True}
-ensure_blas()  # `gemm` calls SciPy's BLAS, as Numba's np.dot does
 
 
 @njit(**_FLAGS)
@@ -61,75 +56,6 @@ def full(shape, value, dtype):
 @njit(**_FLAGS)
 def dot(a, b):
     return np.dot(a, b)
-
-
-_BLAS_KINDS = {types.float32: ord("s"), types.float64: ord("d")}
-_CHAR, _VOID_P = ir.IntType(8), ir.IntType(8).as_pointer()
-
-
-@intrinsic
-def _xxgemm(typingctx, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
-    """Column-major C (m x n) = op(A) @ op(B) through Numba's `numba_xxgemm` (SciPy's
-    BLAS, as np.dot in Numba), for float32/float64 arrays: returns BLAS's status."""
-    if c.dtype not in _BLAS_KINDS:
-        return None
-    sig = types.intc(types.int64, types.int64, types.intp, types.intp, types.intp, a,
-                     types.intp, b, types.intp, c, types.intp)
-
-    def codegen(context, builder, signature, args):
-        ta, tb, m_, n_, k_, av, lda_, bv, ldb_, cv, ldc_ = args
-        intp = cgutils.intp_t
-        fnty = ir.FunctionType(ir.IntType(32), [_CHAR, _CHAR, _CHAR, intp, intp, intp,
-                                                _VOID_P, _VOID_P, intp, _VOID_P, intp,
-                                                _VOID_P, _VOID_P, intp])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
-        dtype = signature.args[-2].dtype
-        one = cgutils.alloca_once_value(builder, context.get_constant(dtype, 1.0))
-        zero = cgutils.alloca_once_value(builder, context.get_constant(dtype, 0.0))
-
-        def data(ty, value):
-            return builder.bitcast(context.make_array(ty)(context, builder, value).data,
-                                   _VOID_P)
-
-        a_ty, b_ty, c_ty = signature.args[5], signature.args[7], signature.args[9]
-        return builder.call(fn, (
-            ir.Constant(_CHAR, _BLAS_KINDS[dtype]), builder.trunc(ta, _CHAR),
-            builder.trunc(tb, _CHAR), m_, n_, k_, builder.bitcast(one, _VOID_P),
-            data(a_ty, av), lda_, data(b_ty, bv), ldb_, builder.bitcast(zero, _VOID_P),
-            data(c_ty, cv), ldc_))
-
-    return sig, codegen
-
-
-@njit(inline="always")
-def _blas_operand(x):
-    """(x or a C-contiguous copy, its BLAS transpose flag for a C-ordered product, its
-    leading dimension): a C array is used as it is ('n'), an F array (a transposed C
-    array, `w.T`) too ('t'), anything else is copied."""
-    item = x.itemsize
-    if x.strides[1] == item and x.strides[0] == x.shape[1] * item:
-        return x, ord("n"), x.shape[1]
-    if x.strides[0] == item and x.strides[1] == x.shape[0] * item:
-        return x, ord("t"), x.shape[0]
-    return np.ascontiguousarray(x), ord("n"), x.shape[1]
-
-
-@njit(**_FLAGS)
-def gemm(a, b):
-    """a @ b for 2-d float32/float64 matrices, one BLAS GEMM with no copy of a C or F
-    operand (np.dot in Numba compiles ~4x longer, once per layout). In column-major
-    terms the C-ordered product is b.T @ a.T, so b goes first."""
-    m, k = a.shape
-    n = b.shape[1]
-    out = np.empty((m, n), a.dtype)
-    if k == 0 or m == 0 or n == 0:
-        out[:] = 0
-        return out
-    x, ta, lda = _blas_operand(a)
-    y, tb, ldb = _blas_operand(b)
-    if _xxgemm(tb, ta, n, m, k, y, ldb, x, lda, out, n) != 0:
-        raise RuntimeError("matmul: SciPy's BLAS GEMM is unavailable to Numba")
-    return out
 
 
 @njit(**_FLAGS)

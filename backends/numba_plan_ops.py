@@ -4,9 +4,9 @@ Each emitter writes the lines computing one node of the plan into the generated 
 function: elementwise groups as loop nests over the output's shape (broadcast inputs
 index 0 along their size-1 dimensions; every step in registers, as numba_codegen.py's
 expressions), reductions as loops with a float64 (or int64) accumulator, matmul as
-one BLAS GEMM (`gemm`; `np.dot` for vectors), shape ops as NumPy views, and a few
-indexing and loss ops as the helpers of numba_plan_kernels.py. A node no emitter covers
-raises `PlanUnsupported` naming the op, its operands and the user's line.
+`np.dot` (BLAS), shape ops as NumPy views, and a few indexing and loss ops as the
+helpers of numba_plan_kernels.py. A node no emitter covers raises `PlanUnsupported`
+naming the op, its operands and the user's line.
 
 Values of shape () are Numba scalars inside the function (a loss, a step counter, a
 learning rate); every other value is an array of the node's shape.
@@ -172,15 +172,13 @@ def matmul(gen, n) -> None:
     if not all(1 <= r <= 2 for r in ranks) or np.dtype(data["dtype"]).kind != "f" \
             or 0 in graph[a]["shape"] or 0 in graph[b]["shape"]:
         gen.unsupported(n, "matmul beyond non-empty float vectors and matrices")
-    # 2-d float32/float64: one BLAS call (numba_plan_kernels.gemm); else Numba's np.dot
-    blas = ranks == (2, 2) and np.dtype(data["dtype"]) in (np.float32, np.float64)
-    gen.emit(f"{gen.names[n]} = {'gemm' if blas else 'dot'}({gen.names[a]}, "
-             f"{gen.names[b]})", comment=data["source"])
+    gen.emit(f"{gen.names[n]} = dot({gen.names[a]}, {gen.names[b]})",
+             comment=data["source"])
 
 
 def permute(gen, n) -> None:
     (x,), axes = gen.graph.args(n), tuple(gen.graph[n]["attrs"]["axes"])
-    # `.T` keeps Numba's layout known (C <-> F): gemm and np.dot then need no copy
+    # `.T` keeps Numba's layout known (C <-> F): np.dot then needs no copy
     view = ".T" if axes == (1, 0) else f".transpose({axes!r})"
     gen.emit(f"{gen.names[n]} = {gen.names[x]}{view}",
              comment=gen.graph[n]["source"])
