@@ -28,7 +28,7 @@ from graphgrad.ir.graph import SOURCE_OPS
 
 from . import numba_codegen, numpy_blas
 from .base import PlanRequest, PlanUnsupported
-from .numba_plan_ops import EMITTERS
+from .numba_plan_ops import EMITTERS, PARALLEL_MIN
 
 _HELPERS = hashlib.sha256(
     Path(__file__).with_name("numba_plan_kernels.py").read_bytes()
@@ -44,6 +44,12 @@ class _Gen:
         self.names: dict[int, str] = {}
         self.reused: set[str] = set()
         self.parallel = False
+        # Loop nests run under prange from this size, unless BLAS runs threads of its
+        # own in this plan: OpenBLAS's threads spin after a GEMM, Numba's then wait for
+        # a core (measured on the wide MLP, 2 cores: 1.7x the GEMM floor with parallel
+        # loops, 1.16x serial). Small GEMMs run on one BLAS thread (compile_plan).
+        self.parallel_min = PARALLEL_MIN if not _threaded_gemms(request.graph) \
+            else float("inf")
         self.nests = itertools.count()
         self.base: dict[int, int] = {}  # value -> the buffer it may be a view of
 
@@ -198,6 +204,11 @@ def compile_plan(request: PlanRequest) -> Callable:
 
     run.source = text
     return run
+
+
+def _threaded_gemms(graph) -> bool:
+    """Whether the plan has a matmul that BLAS may split over its threads."""
+    return any(graph[n]["op"] == "matmul" for n in graph.nx) and not _small_gemms(graph)
 
 
 def _small_gemms(graph) -> bool:

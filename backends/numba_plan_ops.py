@@ -26,7 +26,7 @@ from .base import PlanUnsupported
 from .cuda_codegen import UnsupportedFusion
 from .numba_codegen import expression
 
-PARALLEL_MIN = 1 << 16  # a loop nest this large runs under prange
+PARALLEL_MIN = 1 << 16  # a loop nest this large runs under prange (numba_plan._Gen)
 _REGISTER = re.compile(r"\br(\d+)\b")
 
 
@@ -66,7 +66,7 @@ def loop_nest(gen, program, in_names, out_names, out_shape, comment) -> None:
     depth = len(out_shape)
     size = int(np.prod(out_shape, dtype=np.int64))
     for d in range(depth):
-        kind = "prange" if d == 0 and size >= PARALLEL_MIN else "range"
+        kind = "prange" if d == 0 and size >= gen.parallel_min else "range"
         gen.parallel |= kind == "prange"
         gen.emit(f"{'    ' * d}for i{d} in {kind}({out_shape[d]}):")
     pad = "    " * depth
@@ -148,7 +148,7 @@ def reduce_sum(gen, n, mean: bool = False) -> None:
     gen.emit(f"{acc} = {acc_dtype}(0)" if full else f"{acc} = zeros({kept!r}, {acc_dtype})",
              comment=data["source"])
     for d, s in enumerate(shape):
-        kind_ = "prange" if d == 0 and full and size >= PARALLEL_MIN else "range"
+        kind_ = "prange" if d == 0 and full and size >= gen.parallel_min else "range"
         gen.parallel |= kind_ == "prange"
         gen.emit(f"{'    ' * d}for i{d} in {kind_}({s}):")
     here = ", ".join(f"i{d}" for d in range(len(shape)))

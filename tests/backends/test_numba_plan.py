@@ -124,6 +124,30 @@ def test_large_elementwise_plan_runs_parallel_loops_and_equals_eager():
     np.testing.assert_allclose(x.grad.numpy(), xe.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_plan_with_threaded_gemms_keeps_its_loops_serial():
+    """A GEMM large enough for BLAS's threads: the loops stay serial (two thread pools
+    on the same cores slowed the wide MLP's step by half), and the step still equals
+    eager."""
+    gg.manual_seed(0)
+    layer = nn.Linear(256, 256)
+    x0 = np.random.default_rng(1).standard_normal((256, 256)).astype(np.float32)
+
+    def step(x):
+        layer.zero_grad()
+        loss = gg.relu(layer(x)).sum()
+        loss.backward()
+        return loss
+
+    fn = gg.compile(step, backend="numba")
+    loss = fn(gg.tensor(x0))
+    assert fn.backend_info() == "whole plan compiled by backend 'numba'"
+    assert "prange(" not in fn.source and "parallel=False" in fn.source
+    grad = layer.weight.grad.numpy().copy()
+    want = step(gg.tensor(x0))
+    np.testing.assert_allclose(loss.item(), want.item(), rtol=1e-4)
+    np.testing.assert_allclose(grad, layer.weight.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
 def test_batch_by_index_and_out_of_bounds_index():
     table = gg.tensor(np.arange(12, dtype=np.float32).reshape(6, 2), requires_grad=True)
 
