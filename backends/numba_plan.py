@@ -43,6 +43,9 @@ class _Gen:
         self.lines: list[str] = []
         self.names: dict[int, str] = {}
         self.reused: set[str] = set()
+        # 2-d values held column-major (a weight the layout pass keeps in Fortran order,
+        # a transpose of a row-major value): loop nests over them run column by column
+        self.column_major: set[str] = set()
         self.parallel = False
         # Loop nests run under prange from this size, unless BLAS runs threads of its
         # own in this plan: OpenBLAS's threads spin after a GEMM, Numba's then wait for
@@ -93,6 +96,8 @@ class _Gen:
             if same and not shared and graph[a]["op"] not in ("input", "const"):
                 self.emit(f"{outs[j]} = {self.names[a]}  # written in place")
                 self.reused.add(outs[j])
+                if self.names[a] in self.column_major:
+                    self.column_major.add(outs[j])
 
     def _root(self, n) -> int:
         while n in self.base:
@@ -110,6 +115,8 @@ def plan_source(request: PlanRequest, name: str = "plan") -> str:
         params.append(f"a{k}")
         gen.emit(f"v{n} = a{k}{_scalar_read(graph, n)}",
                  comment=graph[n].get("name") or graph[n]["op"])
+        if graph[n]["attrs"].get("layout") == "F":  # passes/layout.py
+            gen.column_major.add(f"v{n}")
     for n in request.order:
         if n not in gen.names:
             gen.names[n] = f"v{n}"

@@ -8,6 +8,7 @@ in the disk cache). The compiled code is cached on disk, so later runs compile l
 """
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,37 @@ def test_plan_with_threaded_gemms_keeps_its_loops_serial():
     want = step(gg.tensor(x0))
     np.testing.assert_allclose(loss.item(), want.item(), rtol=1e-4)
     np.testing.assert_allclose(grad, layer.weight.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
+def _sgd_training(backend):
+    gg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(300, 256), nn.ReLU(), nn.Linear(256, 3))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        loss = (model(x) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    fn = gg.compile(step, backend=backend) if backend else step
+    rng = np.random.default_rng(2)
+    losses = [fn(gg.tensor(rng.standard_normal((16, 300)).astype(np.float32))).item()
+              for _ in range(2)]
+    return losses, [p.numpy().copy() for p in model.parameters()], fn
+
+
+def test_column_major_weight_is_updated_column_by_column_and_equals_eager():
+    """The first layer's weight is held column-major (passes/layout.py) and updated
+    from its transposed gradient: the loop nest runs column by column (unit stride)."""
+    losses, params, fn = _sgd_training("numba")
+    assert fn.backend_info() == "whole plan compiled by backend 'numba'"
+    assert re.search(r"for i1 in prange\(300\):\n +for i0 in range\(256\):", fn.source)
+    want_losses, want_params, _ = _sgd_training(None)
+    np.testing.assert_allclose(losses, want_losses, rtol=1e-5)
+    for p, w in zip(params, want_params):
+        np.testing.assert_allclose(p, w, rtol=1e-4, atol=1e-6)
 
 
 def test_batch_by_index_and_out_of_bounds_index():
