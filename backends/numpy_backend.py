@@ -17,7 +17,7 @@ import numpy as np
 
 from graphgrad.ops.shape import index_tuple
 
-from . import nn_kernels, numpy_malloc, seq_kernels
+from . import loss_kernels, nn_kernels, numpy_malloc, seq_kernels
 from .base import Backend
 from .numpy_blas import gemm_kernel
 from .numpy_blas import matmul as blas_matmul
@@ -85,6 +85,12 @@ def _ones(n, dtype) -> np.ndarray:
     o = np.ones(n, dtype)
     o.flags.writeable = False
     return o
+
+
+def _relu_backward(g, y):
+    """g where y > 0, else 0 (relu's gradient from its result): a masking multiply where
+    g is finite (`where_kernel`), the exact select otherwise."""
+    return where_kernel(np.greater(y, 0), g, g.dtype.type(0))
 
 
 def _relu(x):
@@ -315,7 +321,7 @@ class NumpyBackend(Backend):
             pow=np.power, pow_scalar=lambda x, exponent: np.power(x, x.dtype.type(exponent)),
             exp=np.exp, log=np.log, log1p=np.log1p, sqrt=np.sqrt, abs=np.abs,
             sin=np.sin, cos=np.cos, tanh=np.tanh, sigmoid=_sigmoid, erf=_erf, sign=np.sign,
-            relu=_relu,
+            relu=_relu, relu_backward=_relu_backward,
             maximum=np.maximum, minimum=np.minimum, where=where_kernel, clamp=_clamp,
             eq=np.equal, ne=np.not_equal, lt=np.less, le=np.less_equal, gt=np.greater,
             ge=np.greater_equal, logical_not=np.logical_not,
@@ -342,6 +348,8 @@ class NumpyBackend(Backend):
             gather_backward=_gather_backward, one_hot=_one_hot,
         )
         k.update(nn_kernels.kernels(np))  # convolution and pooling
+        # nll_loss (NumPy raises IndexError for a target past the classes, not below 0)
+        k.update(loss_kernels.kernels(np, lambda idx, lo, hi, op: _non_negative(idx, op, hi)))
         # collectives over a gg.distributed process group (MPI on host buffers)
         k.update(
             all_reduce=lambda x, op, group: group.all_reduce_host(np.array(x, order="C"), op),

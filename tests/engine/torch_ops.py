@@ -99,6 +99,10 @@ TORCH.update({
     "min": _extreme(torch.min, torch.amin),
     "max_pool": _max_pool,
     "permute": lambda x, axes: x.permute(axes),
+    "nll_loss": lambda logp, target, weight=None, ignore_index=None, reduction="mean":
+        F.nll_loss(logp, target, weight, reduction=reduction,
+                   ignore_index=-(10 ** 9) if ignore_index is None else ignore_index),
+    "relu_backward": lambda g, y: torch.ops.aten.threshold_backward(g, y, 0.0),
     "reshape": lambda x, shape: x.reshape(shape),
     "sum": _sum,
     "sum_pool": _sum_pool,
@@ -112,6 +116,7 @@ EXCLUDED = {
     "conv_input_grad": _BACKWARD_ONLY,
     "conv_weight_grad": _BACKWARD_ONLY,
     "gather_backward": _BACKWARD_ONLY,
+    "nll_loss_backward": _BACKWARD_ONLY,
     "index_backward": _BACKWARD_ONLY,
     "max_pool_grad": _BACKWARD_ONLY,
     "max_pool_take": _BACKWARD_ONLY,
