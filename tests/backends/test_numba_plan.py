@@ -180,6 +180,43 @@ def test_column_major_weight_is_updated_column_by_column_and_equals_eager():
         np.testing.assert_allclose(p, w, rtol=1e-4, atol=1e-6)
 
 
+def _scalar_fit():
+    wt, b = gg.tensor(1.0, requires_grad=True), gg.tensor(0.0, requires_grad=True)
+    opt = optim.SGD([wt, b], lr=0.01)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = ((wt * x + b - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, wt, b
+
+
+def test_scalar_parameters_between_eager_steps_are_updated_in_place():
+    """An eager step leaves NumPy scalars in 0-d parameters; the compiled step takes
+    them (as 0-d arrays) and writes its update into them, and the eager and compiled
+    steps interleaved give the all-eager numbers."""
+    x = gg.tensor(np.arange(5, dtype=np.float32))
+    y = gg.tensor(np.linspace(1, 2, 5, dtype=np.float32))
+    step, wt, b = _scalar_fit()
+    compiled = gg.compile(step, backend="numba")
+    losses = [step(x, y).item(), compiled(x, y).item(), step(x, y).item(),
+              compiled(x, y).item()]
+    assert compiled.backend_info() == "whole plan compiled by backend 'numba'"
+    assert "# state written in place" in compiled.source
+    ref_step, ref_wt, ref_b = _scalar_fit()
+    want = [ref_step(x, y).item() for _ in range(4)]
+    np.testing.assert_allclose(losses, want, rtol=1e-6)
+    np.testing.assert_allclose([wt.item(), b.item()], [ref_wt.item(), ref_b.item()],
+                               rtol=1e-6)
+    held = wt.detach()  # shares wt's memory: sees the next update, as in PyTorch
+    before = held.item()
+    compiled(x, y)
+    assert held.item() == wt.item() != before
+
+
 def test_batch_by_index_and_out_of_bounds_index():
     table = gg.tensor(np.arange(12, dtype=np.float32).reshape(6, 2), requires_grad=True)
 
