@@ -29,7 +29,7 @@ import numpy as np
 
 from graphgrad.ir.fused import split_by_output_shape
 
-from . import loss_kernels, nn_kernels, seq_kernels
+from . import loss_kernels, nn_kernels, norm_kernels, seq_kernels
 from .base import Backend, run_parts
 from .cuda_codegen import (
     HELPERS,
@@ -187,6 +187,7 @@ class CupyBackend(Backend):
         self.kernels.update(nn_kernels.kernels(cupy))  # convolution and pooling
         self.kernels.update(loss_kernels.kernels(cupy, self.indexing.check))  # nll_loss
         self.kernels.update(seq_kernels.kernels(cupy))  # recurrent layers, cumsum, argsort
+        self.kernels.update(norm_kernels.kernels(cupy, erf))  # layer_norm, gelu
 
     @property
     def device(self) -> str:

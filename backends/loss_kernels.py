@@ -53,23 +53,45 @@ def _nll_plain(logp, target, picks, weight, reduction):
     total = -np.add.reduce(picked)
     if reduction == "sum":
         return np.asarray(total, logp.dtype)
-    divisor = logp.dtype.type(picks.shape[0]) if weight is None else w.sum(dtype=logp.dtype)
+    divisor = picks.shape[0] if weight is None else w.sum(dtype=logp.dtype)
     if not divisor:
         return None  # (the general path says NaN or inf, as torch)
     return np.asarray(total / divisor, logp.dtype)
 
 
-def _nll_plain_backward(g, target, picks, weight, reduction, classes):
-    n, dtype = picks.shape[0], g.dtype
+def _plain_factor(g, target, weight, reduction):
+    """v_i = w[t_i] g_i (over the mean's divisor for 'mean'), () or (batch,): the nll
+    gradient's one value in row i is -v_i. None when that divisor is 0 (the general
+    path then)."""
     w = None if weight is None else weight.take(target)
     if reduction == "mean":
-        divisor = dtype.type(n) if w is None else w.sum(dtype=dtype)
+        divisor = target.shape[0] if w is None else w.sum(dtype=g.dtype)  # (an int is weak)
         if not divisor:
             return None
         g = g / divisor
-    scale = np.negative(g) if w is None else w * -g
-    out = np.zeros((n, classes), dtype)
-    out.reshape(-1)[picks] = scale
+    return g if w is None else w * g
+
+
+def _nll_plain_backward(g, target, picks, weight, reduction, classes):
+    v = _plain_factor(g, target, weight, reduction)
+    if v is None:
+        return None
+    out = np.zeros((target.shape[0], classes), g.dtype)
+    out.reshape(-1)[picks] = np.negative(v)
+    return out
+
+
+def _ce_plain_backward(g, logp, target, picks, weight, reduction):
+    """cross_entropy_backward on the host with no row ignored: exp(logp) * v_i, less v_i
+    at each row's target (-v_i is the nll gradient's one value in row i): the roundings
+    of G - exp(logp) * sum(G, 1), since a row sum of one value and zeros is exact and
+    negating a factor negates a product exactly."""
+    v = _plain_factor(g, target, weight, reduction)
+    if v is None:
+        return None
+    out = np.exp(logp, order="C")  # (C order: the flat view below writes into it)
+    np.multiply(out, v if v.ndim == 0 else v.reshape(-1, 1), out=out)
+    out.reshape(-1)[picks] -= v
     return out
 
 
@@ -131,4 +153,16 @@ def kernels(xp, check: Callable) -> dict[str, Callable]:
         out[xp.arange(n), target] = scale
         return out
 
-    return {"nll_loss": nll_loss, "nll_loss_backward": nll_loss_backward}
+    def cross_entropy_backward(g, logp, target, weight=None, *, ignore_index, reduction):
+        classes = logp.shape[1]
+        picks = _plain_rows(target, ignore_index, classes) if host else None
+        if picks is not None:
+            out = _ce_plain_backward(g, logp, target, picks, weight, reduction)
+            if out is not None:
+                return out
+        grad = nll_loss_backward(g, target, weight, ignore_index=ignore_index,
+                                 reduction=reduction, classes=classes)
+        return grad - xp.exp(logp) * grad.sum(axis=1, keepdims=True)
+
+    return {"nll_loss": nll_loss, "nll_loss_backward": nll_loss_backward,
+            "cross_entropy_backward": cross_entropy_backward}

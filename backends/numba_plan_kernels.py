@@ -184,3 +184,17 @@ def nll_rows_backward(g, target, weight, ignore, has_ignore, mode, k):
         gi = g[i] if mode == 0 else g[0] / divisor if mode == 1 else g[0]
         out[i, j] = -weight[j] * gi
     return out
+
+
+@njit(**_FLAGS)
+def log_softmax_rows_backward(grad, logp):
+    """log_softmax's VJP, grad - exp(logp) * (grad's row sums), in place in grad (the
+    back half of cross_entropy_backward, after nll_rows_backward)."""
+    n, k = grad.shape
+    for i in range(n):
+        r = grad[i, 0]
+        for j in range(1, k):
+            r += grad[i, j]
+        for j in range(k):
+            grad[i, j] -= np.exp(logp[i, j]) * r
+    return grad

@@ -308,10 +308,11 @@ def gather_backward(gen, n) -> None:
              f"{shape[1]})", comment=gen.graph[n]["source"])
 
 
-def _nll_operands(gen, n, classes) -> str:
-    """target, weight (ones without one), ignore_index, has_ignore, mode: nll_rows' tail."""
+def _nll_operands(gen, n, classes, first=1) -> str:
+    """target, weight (ones without one), ignore_index, has_ignore, mode: nll_rows' tail
+    (the target is argument `first` of node n, the weight the next if any)."""
     graph, data = gen.graph, gen.graph[n]
-    _, target, *weight = graph.args(n)
+    target, *weight = graph.args(n)[first:]
     attrs = data["attrs"]
     if weight:
         w = gen.names[weight[0]]
@@ -341,6 +342,16 @@ def nll_loss_backward(gen, n) -> None:
              f"{_nll_operands(gen, n, classes)}, {classes})", comment=gen.graph[n]["source"])
 
 
+def cross_entropy_backward(gen, n) -> None:
+    g, logp = gen.graph.args(n)[:2]
+    classes = gen.graph[logp]["shape"][1]
+    g_rows = gen.names[g] if gen.graph[g]["shape"] else \
+        f"full((1,), {gen.names[g]}, {np_dtype(gen.graph[n]['dtype'])})"  # 0-d: a scalar
+    grad = f"nll_rows_backward({g_rows}, {_nll_operands(gen, n, classes, 2)}, {classes})"
+    gen.emit(f"{gen.names[n]} = log_softmax_rows_backward({grad}, {gen.names[logp]})",
+             comment=gen.graph[n]["source"])
+
+
 #: op name -> emitter(gen, node); elementwise ops of the registry are added below
 EMITTERS: dict[str, Callable] = {
     "fused": fused, "sum": reduce_sum, "mean": lambda g, n: reduce_sum(g, n, mean=True),
@@ -348,6 +359,7 @@ EMITTERS: dict[str, Callable] = {
     "index": index, "index_backward": index_backward, "log_softmax": log_softmax,
     "gather": gather, "gather_backward": gather_backward,
     "nll_loss": nll_loss, "nll_loss_backward": nll_loss_backward,
+    "cross_entropy_backward": cross_entropy_backward,
 }
 for _name, _op in REGISTRY.items():
     if getattr(_op, "elementwise", False):

@@ -7,15 +7,16 @@ hyperparameters are fine: those are fixed when a step is traced.
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 
 from .. import dtypes, grad_mode
 from ..creation import as_tensor
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..ops.activation import gelu_op
+from ..ops.common import promote_float
 from ..ops.elementwise import abs as _abs
-from ..ops.elementwise import erf, relu, sigmoid, tanh, where
+from ..ops.elementwise import relu, sigmoid, tanh, where
 from ..ops.loss import REDUCTIONS, binary_cross_entropy_op, nll_loss_op
 from ..ops.nn import gather, one_hot  # noqa: F401  (re-exported, as in torch.nn.functional)
 from ..ops.nn import log_softmax as _log_softmax
@@ -86,14 +87,13 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
-    """x * Phi(x), exactly (erf) or with PyTorch's tanh approximation."""
-    if approximate == "tanh":
-        inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
-        return saves_also("gelu", x * 0.5 * (tanh(inner) + 1.0), x)
-    if approximate != "none":
+    """x * Phi(x), exactly (erf) or with PyTorch's tanh approximation: one op forward,
+    one backward (engine/ops/activation.py), saving x as PyTorch's gelu does."""
+    if approximate not in ("none", "tanh"):
         raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}",
                             source=user_source())
-    return saves_also("gelu", x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0), x)
+    (x,) = promote_float(x)
+    return gelu_op(x, approximate=approximate)
 
 
 def silu(x: Tensor) -> Tensor:
@@ -230,6 +230,8 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     With `weight`, each term is scaled by weight[target] and 'mean' divides by the sum
     of those weights. Targets equal to `ignore_index` (PyTorch's -100 by default, the
     usual padding value) count for nothing, in the sum and in the mean's divisor.
+    A (batch, classes) input is one `nll_loss` op (ops/loss.py); K-dim inputs, and class
+    weights that require grad (PyTorch gives them none), take the composed path below.
     """
     target = as_tensor(target, like=input)
     if input.ndim == 1:  # one unbatched sample

@@ -1,5 +1,10 @@
 """Loss primitives whose derivatives PyTorch defines by formula, not by composition.
 
+`nll_loss` is one op (with `nll_loss_backward`) rather than a gather, a mask for
+`ignore_index` and a weighted mean: PyTorch's ignore_index=-100 default made every
+cross-entropy a dozen small ops. `cross_entropy_backward` is what the simplification
+pass makes of log_softmax's VJP of its gradient.
+
 `binary_cross_entropy` is one op (not logs composed with clamps) because PyTorch's
 derivative is not the derivative of its value: the value clamps each log at -100, so
 p = 0 or 1 gives a finite loss, and the gradient is (p - t) / max(p (1 - p), 1e-12),
@@ -194,3 +199,45 @@ def _nll_backward_samples():
 
 nll_loss_op.samples = _nll_samples
 nll_loss_backward_op.samples = _nll_backward_samples
+
+
+# ---------------------------------------------------------------------- cross_entropy_backward
+
+#: Made by the simplification pass (passes/simplify.py) after differentiation, from
+#: log_softmax's VJP applied to an nll_loss gradient G: G - exp(logp) * sum(G, 1). One
+#: kernel then replaces three (the dense G, its row sums, the exp-mul-sub), so it has
+#: no VJP: nothing differentiates a graph after its passes.
+cross_entropy_backward_op = Op("cross_entropy_backward", differentiable=False)
+
+
+def _ce_backward_infer(g, logp, target, weight=None, *, ignore_index, reduction):
+    if logp.ndim != 2 or logp.dtype != g.dtype:
+        raise ShapeError(f"cross_entropy_backward: logp must be (batch, classes) of g's dtype, "
+                         f"got {dtypes.short(logp.dtype)}{list(logp.shape)} for g "
+                         f"{dtypes.short(g.dtype)}", op="cross_entropy_backward")
+    shape, dtype = _nll_backward_infer(g, target, weight, ignore_index=ignore_index,
+                                       reduction=reduction, classes=logp.shape[1])
+    if shape != logp.shape:
+        raise ShapeError(f"cross_entropy_backward: {target.shape[0]} targets for logp of "
+                         f"shape {logp.shape}", op="cross_entropy_backward")
+    return shape, dtype
+
+
+cross_entropy_backward_op.infer = _ce_backward_infer
+cross_entropy_backward_op.document(
+    "G - exp(logp) * sum(G, axis=1, keepdims=True) with G = nll_loss_backward(g, target, "
+    "weight) (weight optional): the gradient of nll_loss(log_softmax(x)) with respect to x, "
+    "given logp = log_softmax(x), as those ops compute it. Made by the simplification "
+    "pass; it has no VJP",
+    operands=("g", "logp", "target", "weight"), result="logp's shape and dtype",
+    ignore_index="int | None: the target value that marks a row to skip",
+    reduction="str: 'none', 'mean' or 'sum'")
+cross_entropy_backward_op.samples = lambda: [
+    Sample((rand_array(()), rand_array((5, 4), -3.0, 0.0), np.array([0, -100, 1, 3, -100])),
+           {"ignore_index": -100, "reduction": "mean"}, diff=()),
+    Sample((rand_array((5,)), rand_array((5, 4), -3.0, 0.0), np.array([0, 3, 1, 3, 2]),
+            rand_array((4,), 0.2, 2.0, seed=3)), {"ignore_index": None, "reduction": "none"},
+           diff=(), note="weights"),
+    Sample((rand_array(()), rand_array((5, 4), -3.0, 0.0), np.array([0, 3, 1, 3, 2])),
+           {"ignore_index": -100, "reduction": "sum"}, diff=(), note="no row ignored"),
+]

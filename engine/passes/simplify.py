@@ -9,8 +9,13 @@
   broadcasts and the gradients of biases fold away this way);
 - `sum(gather_backward(g, idx))` along the gather axis, one index per row -> g (each
   row holds g's one value and zeros: a cross-entropy's backward);
+- `G - exp(L) * sum(G, 1)` with G = nll_loss_backward(g, t) (log_softmax's VJP of an
+  nll_loss gradient: a cross-entropy's backward) -> one cross_entropy_backward(g, L, t);
 - an elementwise op reading `broadcast_to(x)` reads x (it broadcasts by itself); when
-  no operand keeps the full shape, the broadcast moves after the op instead.
+  no operand keeps the full shape, the broadcast moves after the op instead;
+- a recurrent backward op (`gru_seq_backward`, `lstm_seq_backward`) whose cotangent is
+  `index_backward(g, [0])` (a model reads only the hidden states) takes g itself: no
+  mostly-zero cotangent of the whole packed output is built and scanned.
 """
 
 from __future__ import annotations
@@ -105,10 +110,38 @@ def _rewrite(graph, n) -> bool:
         return _sum_of_broadcast(graph, n, args[0])
     if op == "sum" and inner["op"] == "gather_backward":
         return _sum_of_scatter(graph, n, args[0])
+    if op in _SEQ_BACKWARD and inner["op"] == "index_backward":
+        return _hidden_cotangent_only(graph, n, args[0])
     if op == "permute" and inner["op"] == "matmul" and data["attrs"]["axes"] == (1, 0) \
             and len(graph.users(args[0])) == 1 and not graph.is_live_root(args[0]):
         return _transpose_product(graph, n, args[0])
+    if op == "sub" and inner["op"] == "nll_loss_backward" and _cross_entropy_grad(graph, n):
+        return True
     return _absorb_broadcast(graph, n, op, args)
+
+
+def _cross_entropy_grad(graph, n) -> bool:
+    """sub(G, mul(exp(L), sum(G, axis=1, keepdims))) with G = nll_loss_backward(g, t[, w])
+    -> cross_entropy_backward(g, L, t[, w]): one kernel for three, and G's dense
+    (batch, classes) array of zeros is never made."""
+    grad, product = graph.args(n)
+    if graph[product]["op"] != "mul":
+        return False
+    for e, total in (graph.args(product), graph.args(product)[::-1]):
+        attrs = graph[total]["attrs"]
+        if graph[e]["op"] == "exp" and graph[total]["op"] == "sum" \
+                and graph.args(total) == [grad] and attrs["axis"] == (1,) and attrs["keepdims"]:
+            break
+    else:
+        return False
+    logp = graph.args(e)[0]
+    if graph[logp]["shape"] != graph[n]["shape"] or graph[logp]["dtype"] != graph[n]["dtype"]:
+        return False
+    g, target, *weight = graph.args(grad)
+    attrs = {k: graph[grad]["attrs"][k] for k in ("ignore_index", "reduction")}
+    _replace(graph, n, graph.add_like(n, "cross_entropy_backward", [g, logp, target, *weight],
+                                      attrs, shape=graph[n]["shape"]))
+    return True
 
 
 def _absorb_broadcast(graph, n, op, args) -> bool:
@@ -187,9 +220,20 @@ def _transpose_product(graph, n, mm) -> bool:
 
 
 # What `_rewrite` can act on, for `_may_rewrite`'s quick test.
-_BY_ARGUMENT_OP = frozenset(("neg", "reshape", "permute", "sum", "broadcast_to"))
+_SEQ_BACKWARD = frozenset(("gru_seq_backward", "lstm_seq_backward"))
+_BY_ARGUMENT_OP = frozenset(("neg", "reshape", "permute", "sum", "broadcast_to")) | _SEQ_BACKWARD
 _IDENTITIES = frozenset(("mul", "div", "add", "sub"))
 _SCALAR_CHAIN = frozenset(("const", "broadcast_to", "reshape"))  # what `scalar_value` walks
+
+
+def _hidden_cotangent_only(graph, n, scatter) -> bool:
+    """n's cotangent operand `index_backward(g, [0])` (zeros but for output[0], the
+    hidden states) becomes g, which the backward ops accept (shape (T, B, H))."""
+    d = graph[scatter]
+    if d["attrs"]["spec"] != (("int", 0),) or len(graph.args(scatter)) != 1:
+        return False
+    graph.set_args(n, [graph.args(scatter)[0]] + graph.args(n)[1:])
+    return True
 
 
 def _may_rewrite(nodes, pred, n, elementwise) -> bool:
@@ -202,7 +246,8 @@ def _may_rewrite(nodes, pred, n, elementwise) -> bool:
     if op in _BY_ARGUMENT_OP:
         return True
     if op in _IDENTITIES:
-        return any(nodes[a]["op"] in _SCALAR_CHAIN for a in pred[n])
+        return any(nodes[a]["op"] in _SCALAR_CHAIN or nodes[a]["op"] == "nll_loss_backward"
+                   for a in pred[n])
     if op in elementwise:
         return any(nodes[a]["op"] == "broadcast_to" for a in pred[n])
     return False

@@ -10,6 +10,7 @@ import math
 
 import nn_reference
 import numpy as np
+from gg_reference_norm import NORM_REFERENCE
 from gg_reference_seq import SEQ_REFERENCE
 
 import graphgrad as gg
@@ -129,6 +130,9 @@ REFERENCE = {
     "binary_cross_entropy": lambda p, t: _bce(p, t),
     "gather_backward": _gather_backward, "one_hot": _one_hot,
     "nll_loss": _nll, "nll_loss_backward": _nll_backward,
+    "cross_entropy_backward": lambda g, logp, target, weight=None, **attrs: (
+        lambda grad: grad - np.exp(logp) * grad.sum(1, keepdims=True))(
+        _nll_backward(g, target, weight, classes=logp.shape[1], **attrs)),
     # collectives over a group of one process: the identity
     "all_reduce": lambda x, op, group: x, "broadcast": lambda x, src, group: x,
     **nn_reference.REFERENCE,
@@ -169,3 +173,4 @@ def float64_args(sample):
 
 
 REFERENCE.update(SEQ_REFERENCE)  # recurrent ops, argsort, cumsum, einsum
+REFERENCE.update(NORM_REFERENCE)  # layer_norm, gelu and their backward ops

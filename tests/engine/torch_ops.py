@@ -107,6 +107,11 @@ TORCH.update({
     "sum": _sum,
     "sum_pool": _sum_pool,
     "where": torch.where,
+    "layer_norm": lambda x, *affine, dims, eps: torch.nn.functional.layer_norm(
+        x, x.shape[x.ndim - dims:], *(tuple(affine) + (None, None))[:2], eps),
+    "gelu": lambda x, approximate: torch.nn.functional.gelu(x, approximate=approximate),
+    "gelu_backward": lambda g, x, approximate: torch.ops.aten.gelu_backward(
+        g, x, approximate=approximate),
 })
 
 _BACKWARD_ONLY = "a backward-only op: PyTorch has no public forward counterpart"
@@ -127,6 +132,7 @@ EXCLUDED = {
     "rnn_seq_backward": _BACKWARD_ONLY,
     "gru_seq_backward": _BACKWARD_ONLY,
     "lstm_seq_backward": _BACKWARD_ONLY,
+    "layer_norm_backward": _BACKWARD_ONLY,
 }
 
 

@@ -114,3 +114,54 @@ def test_a_nan_constant_times_zero_stays_nan():
     g.outputs = [g.add_node("mul", [nan, zero], shape=(), dtype=f32)]
     simplify(g)
     assert _count(g, "mul") == 1
+
+
+def test_cross_entropy_gradient_becomes_one_op():
+    """log_softmax's VJP of an nll_loss gradient (dense G, its row sums, exp-mul-sub)
+    becomes one cross_entropy_backward, with the same values (ignored rows included)."""
+    fn = lambda x, t: gg.nn.functional.cross_entropy(x, t, ignore_index=1)  # noqa: E731
+    g = gg.differentiate(gg.trace(fn, gg.Spec((5, 4), "float64"), gg.Spec((5,), "int64")))
+    assert _count(g, "nll_loss_backward") == 1
+    out, _ = run_passes(g, ["simplify", "dce"])
+    out.verify()
+    assert _count(out, "cross_entropy_backward") == 1 and _count(out, "nll_loss_backward") == 0
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    _same_values(g, out, x, np.array([0, 1, 3, 1, 2]))
+    _same_values(g, out, x, np.array([0, 2, 3, 0, 2]))
+
+
+def test_recurrent_backward_takes_the_hidden_states_cotangent_alone():
+    """A model that reads only a GRU's or an LSTM's output sequence: the backward op takes
+    that cotangent (T, B, H) itself, not index_backward's mostly-zero packed one; the
+    compiled step's gradients are PyTorch's (float32, rtol 1e-4)."""
+    import torch
+
+    from graphgrad import nn
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5, 4)).astype(np.float32)  # (batch, seq, features)
+    c = rng.standard_normal((3, 5, 6)).astype(np.float32)
+    for name in ("GRU", "LSTM"):
+        ours = getattr(nn, name)(4, 6, batch_first=True)
+        theirs = getattr(torch.nn, name)(4, 6, batch_first=True)
+        theirs.load_state_dict({k: torch.tensor(v.numpy())
+                                for k, v in ours.state_dict().items()})
+
+        @gg.compile
+        def step(x, cc, module=ours):
+            module.zero_grad()
+            (module(x)[0] * cc).sum().backward()
+            return x.grad
+
+        gx = gg.tensor(x, requires_grad=True)
+        step(gx, gg.tensor(c))
+        g = step.last.optimized
+        back = [n for n in g.nx if g[n]["op"] == name.lower() + "_seq_backward"]
+        assert back and all(len(g[g.args(n)[0]]["shape"]) == 3 for n in back)
+        assert _count(g, "index_backward") == 0
+        tx = torch.tensor(x, requires_grad=True)
+        (theirs(tx)[0] * torch.tensor(c)).sum().backward()
+        np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+        for (pname, p), tp in zip(ours.named_parameters(), theirs.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-4,
+                                       atol=1e-5, err_msg=f"{name} {pname}")
