@@ -195,7 +195,9 @@ class Backend:
     #: returns (`request.results`, a tuple in that order). The engine keeps reading and
     #: writing state, so the callable sees arrays and Python numbers only. It may write
     #: into a state array it is handed where the fused node's `reuse` hint allows (rule
-    #: 'out-aliasing'). A plan it cannot take raises `PlanUnsupported(reason)`, at once
+    #: 'out-aliasing'); a callable whose `in_place` attribute names state-write results
+    #: stores those into the state arrays they overwrite and leaves them out of the
+    #: tuple it returns. A plan it cannot take raises `PlanUnsupported(reason)`, at once
     #: or at its first call (before writing anything): the engine then runs the
     #: per-kernel plan and says why in `Executable.backend_info`. None: never.
     compile_plan: Callable | None = None
