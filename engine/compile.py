@@ -35,6 +35,7 @@ from .arguments import describe_change, flatten_call, paths, rebuild_call
 from .backends import registry as _backend_registry
 from .backends.registry import default_backend, get_backend
 from .errors import GraphgradError, SignatureError, TracingError
+from .fast_call import build_hit
 from .ir import tracing
 from .native_plan import lower
 from .ops.registry import REGISTRY, failure_class
@@ -75,6 +76,7 @@ class CompiledFunction:
         self._args: tuple = ((), {})
         self._names = arg_names(fn, 64)
         self._backend_key, self._backend_obj = None, None
+        self._hit, self._hit_entry = None, None  # engine/fast_call.py
         functools.update_wrapper(self, fn, updated=())
 
     # ------------------------------------------------------------------ calling
@@ -90,6 +92,14 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         self._args = (args, kwargs)
+        if not kwargs and self._hit is not None:  # the last plan, unless anything changed
+            arrays = self._hit(args)
+            if arrays is not None:
+                entry = self._hit_entry
+                self._hits += 1
+                self._clock += 1
+                entry.used = self._clock
+                return self._run(entry, arrays, args)
         backend = self._backend_obj  # (the current backend, unless the default changed)
         if (self.backend_name or _backend_registry._default_name) != self._backend_key:
             backend = self._current_backend()
@@ -105,6 +115,7 @@ class CompiledFunction:
                 self._clock += 1
                 entry.used = self._clock
                 self.last = entry
+                self._set_hit(entry, backend)
                 return self._run(entry, arrays, objs)
         self._check_arity(args, kwargs)
         changed = None
@@ -114,7 +125,16 @@ class CompiledFunction:
             reason, changed = describe_change(self._last_signature, signature,
                                               arg_names(self.fn, len(args)))
         entry = self._trace(signature, (args, kwargs), backend, reason, changed)
+        self._set_hit(entry, backend)
         return self._run(entry, arrays, objs)
+
+    def _set_hit(self, entry, backend) -> None:
+        """The next call tries `entry` first, through one generated check of its
+        arguments and guards (engine/fast_call.py); built once per entry."""
+        if entry.hit is False:
+            default = None if self.backend_name else self._backend_key
+            entry.hit = build_hit(entry, backend, default)
+        self._hit, self._hit_entry = entry.hit, entry
 
     def _check_arity(self, args, kwargs):
         """A call that could not bind to `fn`'s parameters fails here, not inside the trace."""
@@ -258,6 +278,8 @@ class CompiledFunction:
             group.remove(old)
             if not group:
                 del self.entries[old.signature]
+            if old is self._hit_entry:
+                self._hit, self._hit_entry = None, None
             self._evictions += 1
         self._warn_if_thrashing()
 
