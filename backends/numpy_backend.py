@@ -131,6 +131,20 @@ def _channel_sum(shape, dtype, keepdims):
     return lambda x: ones_n @ (x.reshape(n, c, rest) @ ones_rest)
 
 
+def _full_sum(shape, dtype, axis, keepdims):
+    """The sum of all elements of a short float array (a loss's mean over a batch) as
+    a dot product with ones: ~0.3 us where add.reduce takes ~0.8 us to set up. None
+    where it does not apply (keepdims, other dtypes, long reductions)."""
+    size = math.prod(shape)
+    if keepdims or dtype not in _FLOATS or not 0 < size <= GEMV_MAX or \
+            axis not in (None, tuple(range(len(shape)))):
+        return None
+    ones = _ones(size, dtype)
+    if len(shape) == 1:
+        return ones.dot  # (x.dot would need the method looked up at every call)
+    return lambda x: ones.dot(x.reshape(-1))
+
+
 def _sum(x, axis, keepdims):
     fast = _gemv_sum(x.shape, x.dtype, axis, keepdims)
     return fast(x) if fast else np.add.reduce(x, axis=axis, keepdims=keepdims)
@@ -372,9 +386,10 @@ class NumpyBackend(Backend):
             return None  # a kernel replaced (a subclass, a checking wrapper) runs as given
         if op == "sum":
             (shape, dtype), = arg_types
-            gemv = _gemv_sum(tuple(shape), np.dtype(dtype), attrs["axis"], attrs["keepdims"])
-            if gemv is not None:
-                return gemv
+            args = (tuple(shape), np.dtype(dtype), attrs["axis"], attrs["keepdims"])
+            fast = _full_sum(*args) or _gemv_sum(*args)
+            if fast is not None:
+                return fast
         if op == "relu" and np.dtype(arg_types[0][1]).kind == "f":
             zeros = zeros_of(*arg_types[0])
             return lambda x: np.maximum(x, zeros)

@@ -121,6 +121,8 @@ def _step_line(step, args, target, out_expr, zeros=None) -> str:
     # `out` positionally, and only when there is one: the ufunc call parses no keywords
     # (~0.05 us a step on small arrays)
     out = "" if out_expr == "None" else f", {out_expr}"
+    if step.op in ("maximum", "minimum", "relu") and out:
+        out = f", out={out_expr}"  # (NumPy deprecates a positional out for these two)
     if step.op in UFUNCS:
         return f"{target} = u_{UFUNCS[step.op]}({', '.join(args)}{out})"
     if step.op == "sigmoid" and np.dtype(step.dtype) == np.float32:
