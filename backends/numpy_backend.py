@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
 import weakref
 
 import numpy as np
@@ -307,9 +306,6 @@ def _reduce(fn):
     return kernel
 
 
-_TRANSPOSE = operator.attrgetter("T")
-
-
 class NumpyBackend(Backend):
     """Runs every op with NumPy on the CPU."""
 
@@ -398,16 +394,8 @@ class NumpyBackend(Backend):
             # the same BLAS GEMM as np.matmul, ~0.3 us less dispatch; small ones on
             # one BLAS thread (numpy_blas.py)
             return gemm_kernel(*(tuple(shape) for shape, _ in arg_types))
-        # views and batch indexing: a plain method call, without keyword dispatch
-        if op == "permute":
-            axes = tuple(attrs["axes"])
-            return _TRANSPOSE if axes == (1, 0) else lambda x: x.transpose(axes)
-        if op == "reshape":
-            shape = tuple(attrs["shape"])
-            return lambda x: x.reshape(shape)
-        if op == "index" and attrs["spec"] == (("tensor",),) and \
-                np.dtype(arg_types[1][1]).kind in "iu":
-            return lambda x, idx: x.take(idx, axis=0)
+        # views and batch indexing: a plain method call or attribute, written out in
+        # the plan's line (numpy_specialize.py)
         return bind_attributes(op, self.kernels[op], arg_types, attrs)
 
     def all_reduce_start(self, x, op: str, group):

@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 
-from .backends.base import Inline
+from .backends.base import Expression, Inline
 from .errors import BackendError
 from .ir.graph import SOURCE_OPS
 from .ops.registry import REGISTRY
@@ -157,6 +157,8 @@ def _call(writer, graph, n) -> str:
     special = writer.backend.specialize(
         op, [(graph[a]["shape"], graph[a]["dtype"]) for a in graph.args(n)], attrs) \
         if op in writer.backend.kernels else None  # a refinement of a kernel it has
+    if isinstance(special, Expression):  # a view or method call, written out
+        return special.text.format(*args)
     if isinstance(special, Inline) and all(_is_literal(v) for v in special.tail):
         tail = [repr(v) for v in special.tail]  # written out: no closure per call
         return f"{writer.bind(f'{op}_{n}', special.fn)}({', '.join(args + tail)})"
