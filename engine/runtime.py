@@ -252,12 +252,7 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
             writer.emit(f"del {', '.join(dying[i])}")
     for m in waits.pop(len(order), ()):
         _emit_wait(writer, m)
-    for name, n in graph.state_writes.items():
-        writer.emit(_state_write(writer, graph, name, n), None, f"state {name}")
-        ref = graph.state_refs[name]
-        if ref.kind == "tensor":  # views of it (`p.data`, `p.T` kept by the user) see it too
-            obj = writer.bind(_ident(f"T_{name}", "T"), ref.tensor)
-            writer.emit(f"if {obj}._views: {writer.bind('refresh_views', refresh_views)}({obj})")
+    _emit_state_writes(writer, graph)
     results = [*graph.outputs, *(graph.input_grads[i] for i in sorted(graph.input_grads)
                                  if graph.input_grads[i] is not None)]
     outs = ", ".join(_returned(writer, graph, o, k) for k, o in enumerate(results))
@@ -265,6 +260,23 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
     writer.fn_name = writer.free_name(fn_name)
     writer.header = f"def {writer.fn_name}({', '.join(params)}):"
     return writer
+
+
+def _emit_state_writes(writer, graph) -> None:
+    """The plan's results written back into the state they update: parameters (and the
+    views of them the user keeps), `.grad` slots, optimizer buffers."""
+    for name, n in graph.state_writes.items():
+        ref = graph.state_refs[name]
+        if ref.kind == "grad" and n is not None:  # most steps: `.grad` is set already
+            owner = writer.bind(_ident(f"G_{name}", "G"), ref.owner)
+            writer.emit(f"if {owner}._grad is not None: {owner}._grad._value = "
+                        f"{writer.names[n]}", None, f"state {name}")
+            writer.emit(f"else: {_state_write(writer, graph, name, n)}")
+            continue
+        writer.emit(_state_write(writer, graph, name, n), None, f"state {name}")
+        if ref.kind == "tensor":  # views of it (`p.data`, `p.T` kept by the user) see it too
+            obj = writer.bind(_ident(f"T_{name}", "T"), ref.tensor)
+            writer.emit(f"if {obj}._views: {writer.bind('refresh_views', refresh_views)}({obj})")
 
 
 def _split_collectives(writer, graph, order, last) -> dict[int, list[int]]:
