@@ -60,8 +60,8 @@ def _threads() -> int:
 
 def _executor():
     global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_threads(), thread_name_prefix="graphgrad-fused")
+    if _pool is None:  # (the calling thread runs one range itself)
+        _pool = ThreadPoolExecutor(max(1, _threads() - 1), thread_name_prefix="graphgrad-fused")
     return _pool
 
 
@@ -343,10 +343,15 @@ def _chunked_runner(program, fused, scratch_dtypes, width: int):
             run_range(flat_in, flat_out, aliases, 0, units)
         else:
             bounds = [units * i // threads // step * step for i in range(threads)] + [units]
+            # the pool takes all ranges but the first, which this thread runs itself:
+            # it is running already (a woken worker may wait for a core on a busy machine)
             jobs = [_executor().submit(run_range, flat_in, flat_out, aliases, lo, hi)
-                    for lo, hi in zip(bounds[:-1], bounds[1:])]
-            for job in jobs:
-                job.result()
+                    for lo, hi in zip(bounds[1:-1], bounds[2:])]
+            try:
+                run_range(flat_in, flat_out, aliases, bounds[0], bounds[1])
+            finally:
+                for job in jobs:
+                    job.result()
         return targets[0] if single else tuple(targets)
 
     return chunked
