@@ -203,6 +203,15 @@ class Backend:
     #: 'all-reduce-start-agrees'.
     all_reduce_start: Callable | None = None
 
+    #: Optional: a method `wrap_plan(run, graph, namespace) -> Callable | None`, given
+    #: each lowered per-kernel plan: `run(*arrays)` its function, `graph` the optimized
+    #: Graph, `namespace` the globals its code reads (the kernels it binds, by name;
+    #: the backend may replace its own kernels there). It returns a callable that gives
+    #: what `run` gives (say, `run` inside a library setting made once per call rather
+    #: than once per kernel), or None to keep `run`. Plans built for anomaly mode are
+    #: not given to it.
+    wrap_plan: Callable | None = None
+
     # ------------------------------------------------------------------ whole plans
     #: Optional: a method `compile_plan(request) -> Callable` through which a backend
     #: takes over a whole lowered plan (a code-generating backend compiles one native

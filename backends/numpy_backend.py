@@ -14,11 +14,12 @@ import weakref
 
 import numpy as np
 
+from graphgrad.ops.registry import REGISTRY
 from graphgrad.ops.shape import index_tuple
 
 from . import nn_kernels, numpy_malloc, seq_kernels
 from .base import Backend
-from .numpy_blas import gemm_kernel
+from .numpy_blas import gemm_kernel, pinned_plan
 from .numpy_blas import matmul as blas_matmul
 from .numpy_gemv_sum import end_block_sum
 from .numpy_scatter import scatter_rows
@@ -397,6 +398,12 @@ class NumpyBackend(Backend):
         # views and batch indexing: a plain method call or attribute, written out in
         # the plan's line (numpy_specialize.py)
         return bind_attributes(op, self.kernels[op], arg_types, attrs)
+
+    def wrap_plan(self, run, graph, namespace):
+        """A plan whose GEMMs are all small runs with BLAS pinned to one thread once
+        per call, rather than once per GEMM (numpy_blas.pinned_plan)."""
+        elementwise = {name for name, op in REGISTRY.items() if op.elementwise}
+        return pinned_plan(run, graph, namespace, elementwise)
 
     def all_reduce_start(self, x, op: str, group):
         """Start the all-reduce on a new contiguous copy of x (MPI `Iallreduce`); the

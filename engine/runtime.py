@@ -370,6 +370,9 @@ class Executable:
         namespace = writer.namespace
         exec(compile(self.source, self.filename, "exec"), namespace)  # noqa: S102
         self.run = namespace[writer.fn_name]
+        wrap = getattr(backend, "wrap_plan", None)
+        if wrap is not None and check is None:  # e.g. one BLAS setting per call
+            self.run = wrap(self.run, graph, namespace) or self.run
         self.line_nodes = writer.line_nodes
         self.backend_info = "per-kernel plan"  # engine/native_plan.py may replace `run`
         self.kernel_calls = sum(1 for n in graph.nx if graph[n]["op"] not in
