@@ -91,7 +91,6 @@ class CompiledFunction:
         return self._backend_obj
 
     def __call__(self, *args, **kwargs):
-        self._args = (args, kwargs)
         if not kwargs and self._hit is not None:  # the last plan, unless anything changed
             arrays = self._hit(args)
             if arrays is not None:
@@ -99,7 +98,17 @@ class CompiledFunction:
                 self._hits += 1
                 self._clock += 1
                 entry.used = self._clock
+                if entry.lone and not _anomaly.enabled:  # _run's commonest case, inlined
+                    try:
+                        outs = entry.plan.run(*arrays)
+                    except GraphgradError:
+                        raise
+                    except Exception as exc:
+                        raise self._runtime_error(entry, exc) from exc
+                    return Tensor._wrap(outs[0], entry.plan.backend)
+                self._args = (args, kwargs)
                 return self._run(entry, arrays, args)
+        self._args = (args, kwargs)
         backend = self._backend_obj  # (the current backend, unless the default changed)
         if (self.backend_name or _backend_registry._default_name) != self._backend_key:
             backend = self._current_backend()
