@@ -115,3 +115,41 @@ def test_a_plan_calls_no_kernel_with_keywords_on_the_temperature_fit():
         g = 2 * d / d.size
         p = p - np.float32(1e-2) * np.array([(g * xs).sum(), g.sum()], np.float32)
     np.testing.assert_allclose(params.detach().numpy(), p, rtol=1e-6)
+
+
+def test_views_and_batch_takes_are_written_out_in_the_plan():
+    """Transposes, reshapes, constant indexing and batch takes are expressions in the
+    plan's own line (no kernel call); one picked element is a 0-d view of its array.
+    Oracle: the same step run eagerly."""
+    gg.manual_seed(0)
+    model = gg.nn.Linear(4, 3)
+    opt = gg.optim.SGD(model.parameters(), lr=0.1)
+    data = gg.tensor(RNG.standard_normal((10, 2, 2)).astype(np.float32))
+
+    def step(idx):
+        opt.zero_grad()
+        x = data[idx].reshape(-1, 4)
+        loss = (model(x)[0, 1] * 3 + model(x).sum()) ** 2
+        loss.backward()
+        opt.step()
+        return loss
+    compiled = gg.compile(step)
+    idx = gg.tensor(np.array([3, 1, 4, 1]))
+    got = [compiled(idx).item() for _ in range(3)]
+    source = compiled.source
+    assert ".take(idx, 0)" in source and ".reshape((4, 4))" in source
+    assert ".T" in source and "[(0, 1, Ellipsis)]" in source
+    gg.manual_seed(0)
+    model.weight.data, model.bias.data = (gg.tensor(t) for t in _linear_init())
+    want = [step(idx).item() for _ in range(3)]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    key = bind("index", K["index"], [((3, 4), "float32")], {"spec": (("int", 0), ("int", 1))})
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    picked = key(x)
+    assert picked.shape == () and np.shares_memory(picked, x) and picked == x[0, 1]
+
+
+def _linear_init():
+    gg.manual_seed(0)
+    layer = gg.nn.Linear(4, 3)
+    return layer.weight.numpy().copy(), layer.bias.numpy().copy()
