@@ -171,6 +171,7 @@ EXPRESSIONS: dict[str, Callable[[Operands], str]] = {
     "sin": _math("sin"), "cos": _math("cos"), "tanh": _math("tanh"), "erf": _math("erf"),
     "sigmoid": _float_only("sigmoid", lambda o: f"gg_sigmoid({o.a[0]})"),
     "abs": _abs, "sign": _sign, "relu": _relu,
+    "relu_backward": lambda o: f"({o.a[1]} > 0 ? {o.a[0]} : {o.lit(0)})",
     "maximum": lambda o: f"gg_max({o.a[0]}, {o.a[1]})",
     "minimum": lambda o: f"gg_min({o.a[0]}, {o.a[1]})",
     "where": lambda o: f"({o.a[0]} ? {o.a[1]} : {o.a[2]})",

@@ -29,7 +29,7 @@ import numpy as np
 
 from graphgrad.ir.fused import split_by_output_shape
 
-from . import nn_kernels, seq_kernels
+from . import loss_kernels, nn_kernels, norm_kernels, seq_kernels
 from .base import Backend, run_parts
 from .cuda_codegen import (
     HELPERS,
@@ -61,6 +61,7 @@ def _elementwise_kernels(cp, erf, sigmoid) -> dict[str, Callable]:
         exp=cp.exp, log=cp.log, log1p=cp.log1p, sqrt=cp.sqrt, abs=cp.abs,
         sin=cp.sin, cos=cp.cos, tanh=cp.tanh, sigmoid=sigmoid, erf=erf, sign=cp.sign,
         relu=lambda x: cp.maximum(x, x.dtype.type(0)),
+        relu_backward=lambda g, y: cp.where(y > 0, g, g.dtype.type(0)),
         maximum=cp.maximum, minimum=cp.minimum, where=cp.where, clamp=clamp,
         eq=cp.equal, ne=cp.not_equal, lt=cp.less, le=cp.less_equal, gt=cp.greater,
         ge=cp.greater_equal, logical_not=cp.logical_not,
@@ -184,7 +185,9 @@ class CupyBackend(Backend):
         self.kernels.update(all_reduce=collectives.all_reduce, broadcast=collectives.broadcast)
         self.all_reduce_start = collectives.all_reduce_start
         self.kernels.update(nn_kernels.kernels(cupy))  # convolution and pooling
+        self.kernels.update(loss_kernels.kernels(cupy, self.indexing.check))  # nll_loss
         self.kernels.update(seq_kernels.kernels(cupy))  # recurrent layers, cumsum, argsort
+        self.kernels.update(norm_kernels.kernels(cupy, erf))  # layer_norm, gelu
 
     @property
     def device(self) -> str:

@@ -139,6 +139,8 @@ EXPRESSIONS: dict[str, Callable[[_Operands], str]] = {
     "sigmoid": _float("sigmoid", _sigmoid), "abs": _float("abs", lambda o: f"abs({o.a[0]})"),
     "sign": _float("sign", _sign),
     "relu": _float("relu", lambda o: f"({o.lit(0)} if {o.a[0]} < 0 else {o.a[0]})"),
+    "relu_backward": _float("relu_backward",
+                            lambda o: f"({o.a[0]} if {o.a[1]} > 0 else {o.lit(0)})"),
     "maximum": _float("maximum", lambda o: _max(*o.a)),
     "minimum": _float("minimum", lambda o: _min(*o.a)),
     "clamp": _float("clamp", _clamp),

@@ -129,7 +129,8 @@ def plan_source(request: PlanRequest, name: str = "plan") -> str:
             "from graphgrad.backends.numba_math import exp32, sigmoid32, tanh32  # noqa: F401",
             "from graphgrad.backends.numba_plan_kernels import (  # noqa: F401",
             "    add_rows, array0, as_scalar, concatenate, contiguous, dot, empty, full,",
-            "    gather_rows, gather_rows_backward, log_softmax_rows, take_rows, zeros)", "", "",
+            "    gather_rows, gather_rows_backward, log_softmax_rows, nll_rows, nll_rows_backward,",
+            "    take_rows, zeros)", "", "",
             f"@njit({flags})", f"def {name}({', '.join(params)}):"]
     return "\n".join(head + gen.lines) + "\n"
 

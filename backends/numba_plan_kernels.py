@@ -141,3 +141,49 @@ def log_softmax_rows(x):
         for j in range(k):
             out[i, j] = (x[i, j] - m) - ls
     return out
+
+
+@njit(**_FLAGS)
+def nll_rows(logp, target, weight, ignore, has_ignore, mode):
+    """nll_loss (numpy_backend's loss_kernels, PyTorch's values): the rows' terms for
+    mode 0 ('none'); else one value, their sum (mode 2) or that over the kept rows'
+    weights (mode 1, 'mean'). Sums accumulate in float64."""
+    n, k = logp.shape
+    terms = np.zeros(n, logp.dtype)
+    total, divisor = 0.0, 0.0
+    for i in range(n):
+        j = target[i]
+        if has_ignore and j == ignore:
+            continue
+        if j < 0 or j >= k:
+            raise IndexError("nll_loss: a target is out of bounds")
+        terms[i] = -weight[j] * logp[i, j]
+        total += terms[i]
+        divisor += weight[j]
+    if mode == 0:
+        return terms
+    out = np.empty(1, logp.dtype)
+    out[0] = total if mode == 2 else total / divisor if divisor != 0 else np.nan
+    return out
+
+
+@njit(**_FLAGS)
+def nll_rows_backward(g, target, weight, ignore, has_ignore, mode, k):
+    """The gradient of nll_rows: -w[t_i] g_i (g_i = g[0] / the divisor for 'mean', g[0]
+    for 'sum') at each kept row's target, zeros elsewhere."""
+    n = target.shape[0]
+    out = np.zeros((n, k), g.dtype)
+    divisor = 0.0
+    for i in range(n):
+        j = target[i]
+        if not (has_ignore and j == ignore):
+            if j < 0 or j >= k:
+                raise IndexError("nll_loss_backward: a target is out of bounds")
+            divisor += weight[j]
+    for i in range(n):
+        j = target[i]
+        if has_ignore and j == ignore:
+            continue
+        gi = g[i] if mode == 0 else g[0] / divisor if mode == 1 else g[0]
+        out[i, j] = -weight[j] * gi
+    return out

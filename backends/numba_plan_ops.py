@@ -287,12 +287,46 @@ def gather_backward(gen, n) -> None:
              f"{shape[1]})", comment=gen.graph[n]["source"])
 
 
+def _nll_operands(gen, n, classes) -> str:
+    """target, weight (ones without one), ignore_index, has_ignore, mode: nll_rows' tail."""
+    graph, data = gen.graph, gen.graph[n]
+    _, target, *weight = graph.args(n)
+    attrs = data["attrs"]
+    if weight:
+        w = gen.names[weight[0]]
+    else:
+        w = f"full(({classes},), 1.0, {np_dtype(data['dtype'])})"
+    ignore = attrs["ignore_index"]
+    mode = ("none", "mean", "sum").index(attrs["reduction"])
+    return f"{gen.names[target]}, {w}, {0 if ignore is None else int(ignore)}, " \
+           f"{ignore is not None}, {mode}"
+
+
+def nll_loss(gen, n) -> None:
+    logp = gen.graph.args(n)[0]
+    call = f"nll_rows({gen.names[logp]}, " \
+           f"{_nll_operands(gen, n, gen.graph[logp]['shape'][1])})"
+    scalar = gen.graph[n]["attrs"]["reduction"] != "none"
+    gen.emit(f"{gen.names[n]} = {call}{'[0]' if scalar else ''}",
+             comment=gen.graph[n]["source"])
+
+
+def nll_loss_backward(gen, n) -> None:
+    g = gen.graph.args(n)[0]
+    classes = gen.graph[n]["attrs"]["classes"]
+    g_rows = gen.names[g] if gen.graph[g]["shape"] else \
+        f"full((1,), as_scalar({gen.names[g]}), {np_dtype(gen.graph[n]['dtype'])})"
+    gen.emit(f"{gen.names[n]} = nll_rows_backward({g_rows}, "
+             f"{_nll_operands(gen, n, classes)}, {classes})", comment=gen.graph[n]["source"])
+
+
 #: op name -> emitter(gen, node); elementwise ops of the registry are added below
 EMITTERS: dict[str, Callable] = {
     "fused": fused, "sum": reduce_sum, "mean": lambda g, n: reduce_sum(g, n, mean=True),
     "matmul": matmul, "permute": permute, "reshape": reshape, "concat": concat,
     "index": index, "index_backward": index_backward, "log_softmax": log_softmax,
     "gather": gather, "gather_backward": gather_backward,
+    "nll_loss": nll_loss, "nll_loss_backward": nll_loss_backward,
 }
 for _name, _op in REGISTRY.items():
     if getattr(_op, "elementwise", False):

@@ -17,7 +17,7 @@ import numpy as np
 from graphgrad.ops.registry import REGISTRY
 from graphgrad.ops.shape import index_tuple
 
-from . import nn_kernels, numpy_malloc, seq_kernels
+from . import loss_kernels, nn_kernels, norm_kernels, numpy_malloc, seq_kernels
 from .base import Backend
 from .numpy_blas import gemm_kernel, pinned_plan
 from .numpy_blas import matmul as blas_matmul
@@ -85,6 +85,12 @@ def _ones(n, dtype) -> np.ndarray:
     o = np.ones(n, dtype)
     o.flags.writeable = False
     return o
+
+
+def _relu_backward(g, y):
+    """g where y > 0, else 0 (relu's gradient from its result): a masking multiply where
+    g is finite (`where_kernel`), the exact select otherwise."""
+    return where_kernel(np.greater(y, 0), g, g.dtype.type(0))
 
 
 def _relu(x):
@@ -168,11 +174,30 @@ def _index_backward(g, *arrays, spec, shape):
     return out
 
 
+#: A row sum of exp(x - M) above this keeps full precision: its largest term is then far
+#: above the float32 subnormals, and terms small enough to underflow are below its eps.
+SHIFT_SUM_MIN = 1e-17
+
+
+def _shifted_exp(x, axis):
+    """(x - M, exp(x - M), row sums of the latter) with M the max over the whole array
+    (one fast contiguous reduction; NumPy reduces short rows one at a time, ~10x slower)
+    when every row sum stays above SHIFT_SUM_MIN, else with M each row's own max, the
+    textbook shift (rows far below the array's max, NaN, Inf, empty arrays)."""
+    if x.size:
+        shifted = np.subtract(x, np.maximum.reduce(x, axis=None))
+        e = np.exp(shifted)
+        total = _sum(e, (axis,), True)
+        if np.minimum.reduce(total, axis=None) > SHIFT_SUM_MIN:
+            return shifted, e, total
+    shifted = np.subtract(x, np.maximum.reduce(x, axis=axis, keepdims=True))
+    e = np.exp(shifted)
+    return shifted, e, _sum(e, (axis,), True)
+
+
 def _softmax(x, axis):
-    # one new array, updated in place; the row sums as a GEMV where they may (_sum)
-    e = np.subtract(x, np.maximum.reduce(x, axis=axis, keepdims=True))
-    np.exp(e, out=e)
-    return np.divide(e, _sum(e, (axis,), True), out=e)
+    _, e, total = _shifted_exp(x, axis)
+    return np.divide(e, total, out=e)
 
 
 SHORT_ROWS = 32  # rows this short are normalized in a transposed copy (a loss's logits)
@@ -181,9 +206,8 @@ SHORT_ROWS = 32  # rows this short are normalized in a transposed copy (a loss's
 def _log_softmax(x, axis):
     if x.ndim == 2 and axis in (1, -1) and x.dtype in _FLOATS and x.shape[1] <= SHORT_ROWS:
         return _log_softmax_short_rows(x)
-    shifted = np.subtract(x, np.maximum.reduce(x, axis=axis, keepdims=True))
-    log_sum = _sum(np.exp(shifted), (axis,), True)
-    return np.subtract(shifted, np.log(log_sum, out=log_sum), out=shifted)
+    shifted, _, total = _shifted_exp(x, axis)
+    return np.subtract(shifted, np.log(total, out=total), out=shifted)
 
 
 def _log_softmax_short_rows(x):
@@ -326,7 +350,7 @@ class NumpyBackend(Backend):
             pow=np.power, pow_scalar=lambda x, exponent: np.power(x, x.dtype.type(exponent)),
             exp=np.exp, log=np.log, log1p=np.log1p, sqrt=np.sqrt, abs=np.abs,
             sin=np.sin, cos=np.cos, tanh=np.tanh, sigmoid=_sigmoid, erf=_erf, sign=np.sign,
-            relu=_relu,
+            relu=_relu, relu_backward=_relu_backward,
             maximum=np.maximum, minimum=np.minimum, where=where_kernel, clamp=_clamp,
             eq=np.equal, ne=np.not_equal, lt=np.less, le=np.less_equal, gt=np.greater,
             ge=np.greater_equal, logical_not=np.logical_not,
@@ -353,12 +377,15 @@ class NumpyBackend(Backend):
             gather_backward=_gather_backward, one_hot=_one_hot,
         )
         k.update(nn_kernels.kernels(np))  # convolution and pooling
+        # nll_loss (NumPy raises IndexError for a target past the classes, not below 0)
+        k.update(loss_kernels.kernels(np, lambda idx, lo, hi, op: _non_negative(idx, op, hi)))
         # collectives over a gg.distributed process group (MPI on host buffers)
         k.update(
             all_reduce=lambda x, op, group: group.all_reduce_host(np.array(x, order="C"), op),
             broadcast=lambda x, src, group: group.broadcast_host(np.array(x, order="C"), src),
         )
         k.update(seq_kernels.kernels(np))  # recurrent layers, cumsum, argsort, einsum
+        k.update(norm_kernels.kernels(np, _erf, chunk=1 << 15))  # layer_norm, gelu
         # random
         k.update(
             rand=lambda shape, dtype: self.rng.random(shape, dtype=np.float64).astype(dtype),

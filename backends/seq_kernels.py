@@ -67,17 +67,6 @@ def _packed(xp, dtype, *shapes):
     return flat, views
 
 
-def _weight_grads_into(xp, outs, dgi2, dgh2, x, hp):
-    """(dw_ih, dw_hh, db_ih, db_hh) written into `outs` from the gate gradients over all
-    steps, (T * B, G) each: two GEMMs and two column sums."""
-    dw_ih, dw_hh, db_ih, db_hh = outs
-    rows = dgi2.shape[0]
-    xp.matmul(dgi2.T, x.reshape(rows, -1), out=dw_ih)
-    xp.matmul(dgh2.T, hp.reshape(rows, -1), out=dw_hh)
-    xp.sum(dgi2, axis=0, out=db_ih)
-    xp.sum(dgh2, axis=0, out=db_hh)
-
-
 def _weight_grads(xp, dgi, dgh, x, hp):
     """(dw_ih, dw_hh, db_ih, db_hh) from the gate gradients over all steps: two GEMMs."""
     T, B, G = dgi.shape
@@ -174,7 +163,9 @@ def make_gru(xp) -> tuple[Callable, Callable]:
         _, T, B, H = out.shape
         hp = _previous_into(ws.get("gru.hp", (T, B, H), out.dtype), out[0], h0, reverse)
         kh, kn = _gru_factors(xp, ws, out, hp)
-        extra = _gru_extra(xp, out, g) if g[1:].any() else None
+        # g: the whole output's cotangent, or (T, B, H): the hidden states' alone
+        g_h = g if g.ndim == 3 else g[0]
+        extra = _gru_extra(xp, out, g) if g.ndim == 4 and g[1:].any() else None
         dgh = ws.get("gru.dgh", (T, B, 3, H), out.dtype)
         dhs = ws.get("gru.dhs", (T, B, H), out.dtype)  # each step's total dh
         packed, (dx, dh, dw_ih, dw_hh, db_ih, db_hh) = _packed(
@@ -183,24 +174,41 @@ def make_gru(xp) -> tuple[Callable, Callable]:
         zdh = ws.get("gru.zdh", (B, H), out.dtype)
         z = out[2]
         for t in _steps(T, not reverse):
-            cur = xp.add(dh, g[0, t], out=dhs[t])
+            cur = xp.add(dh, g_h[t], out=dhs[t])
             xp.multiply(cur[:, None, :], kh[t], out=dgh[t])
             if extra is not None:
                 dgh[t] += extra[1][t]
             xp.matmul(dgh[t].reshape(B, 3 * H), w_hh, out=dh)
             dh += xp.multiply(cur, z[t], out=zdh)
-        # d(gi) equals d(gh) for r and z; for n it is dh * kn (d(gh_n) has a factor r)
-        dgi = ws.get("gru.dgi", (T, B, 3, H), out.dtype)
-        dgi[:, :, :2] = dgh[:, :, :2]
-        xp.multiply(dhs, kn, out=dgi[:, :, 2])
+        # d(gi) equals d(gh) for r and z (read from dgh, not copied); for n it is
+        # dh * kn (d(gh_n) has a factor r)
+        dgi_n = xp.multiply(dhs, kn, out=ws.get("gru.dgin", (T, B, H), out.dtype))
         if extra is not None:  # (r and z's share came with dgh)
-            dgi[:, :, 2] += extra[0]
-        dgi2, dgh2 = dgi.reshape(T * B, 3 * H), dgh.reshape(T * B, 3 * H)
-        xp.matmul(dgi2, w_ih, out=dx.reshape(T * B, -1))
-        _weight_grads_into(xp, (dw_ih, dw_hh, db_ih, db_hh), dgi2, dgh2, x, hp)
+            dgi_n += extra[0]
+        dgh2 = dgh.reshape(T * B, 3 * H)
+        _gru_input_grads(xp, (dx, dw_ih, db_ih), dgh2[:, :2 * H],
+                         dgi_n.reshape(T * B, H), x, w_ih)
+        rows = T * B
+        xp.matmul(dgh2.T, hp.reshape(rows, -1), out=dw_hh)
+        xp.sum(dgh2, axis=0, out=db_hh)
         return packed
 
     return gru_seq, gru_seq_backward
+
+
+def _gru_input_grads(xp, outs, d_rz, d_n, x, w_ih):
+    """(dx, dw_ih, db_ih) written into `outs` from the input projection's gate gradients
+    given in two parts, r and z rows (a strided view of d(gh)) and n rows: GEMMs over
+    each part, so the parts are never copied into one array."""
+    dx, dw_ih, db_ih = outs
+    H2, rows = d_rz.shape[1], d_rz.shape[0]
+    x2, dx2 = x.reshape(rows, -1), dx.reshape(rows, -1)
+    xp.matmul(d_rz, w_ih[:H2], out=dx2)
+    dx2 += d_n @ w_ih[H2:]
+    xp.matmul(d_rz.T, x2, out=dw_ih[:H2])
+    xp.matmul(d_n.T, x2, out=dw_ih[H2:])
+    xp.sum(d_rz, axis=0, out=db_ih[:H2])
+    xp.sum(d_n, axis=0, out=db_ih[H2:])
 
 
 def _gru_input_weights(xp, w_ih, b_ih, b_hh, half):
@@ -287,13 +295,16 @@ def make_lstm(xp) -> tuple[Callable, Callable]:
         _, T, B, H = out.shape
         hp, cp = _previous(xp, out[0], h0, reverse), _previous(xp, out[1], c0, reverse)
         kc, ko, kdc, f = _lstm_factors(xp, out, cp)
-        extra = _lstm_extra(xp, out, g) if g[2:].any() else None
+        # g: the whole output's cotangent, or (T, B, H): the hidden states' alone
+        g_h, g_c = (g, None) if g.ndim == 3 else (g[0], g[1])
+        extra = _lstm_extra(xp, out, g) if g.ndim == 4 and g[2:].any() else None
         dgates = xp.empty((T, B, 4, H), dtype=out.dtype)
         dh = xp.zeros((B, H), dtype=out.dtype)
         dc = xp.zeros((B, H), dtype=out.dtype)
         for t in _steps(T, not reverse):
-            dh += g[0, t]
-            dc += g[1, t]
+            dh += g_h[t]
+            if g_c is not None:
+                dc += g_c[t]
             dc += dh * kdc[t]
             xp.multiply(dc[:, None, :], kc[t], out=dgates[t, :, :3])
             xp.multiply(dh, ko[t], out=dgates[t, :, 3])

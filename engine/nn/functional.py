@@ -7,16 +7,17 @@ hyperparameters are fine: those are fixed when a step is traced.
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 
 from .. import dtypes, grad_mode
 from ..creation import as_tensor
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..ops.activation import gelu_op
+from ..ops.common import promote_float
 from ..ops.elementwise import abs as _abs
-from ..ops.elementwise import erf, relu, sigmoid, tanh, where
-from ..ops.loss import binary_cross_entropy_op
+from ..ops.elementwise import relu, sigmoid, tanh, where
+from ..ops.loss import REDUCTIONS, binary_cross_entropy_op, nll_loss_op
 from ..ops.nn import gather, one_hot  # noqa: F401  (re-exported, as in torch.nn.functional)
 from ..ops.nn import log_softmax as _log_softmax
 from ..ops.nn import softmax as _softmax
@@ -86,14 +87,13 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
-    """x * Phi(x), exactly (erf) or with PyTorch's tanh approximation."""
-    if approximate == "tanh":
-        inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
-        return saves_also("gelu", x * 0.5 * (tanh(inner) + 1.0), x)
-    if approximate != "none":
+    """x * Phi(x), exactly (erf) or with PyTorch's tanh approximation: one op forward,
+    one backward (engine/ops/activation.py), saving x as PyTorch's gelu does."""
+    if approximate not in ("none", "tanh"):
         raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}",
                             source=user_source())
-    return saves_also("gelu", x * 0.5 * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0), x)
+    (x,) = promote_float(x)
+    return gelu_op(x, approximate=approximate)
 
 
 def silu(x: Tensor) -> Tensor:
@@ -237,6 +237,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
         return out.reshape(()) if reduction == "none" else out
     _check_targets(input, target, "nll_loss")
     _check_class_weight(weight, input.shape[1], "nll_loss")
+    if _fused_nll_applies(input, weight, ignore_index, reduction):
+        weights = () if weight is None else (weight,)
+        return nll_loss_op(input, target, *weights, reduction=reduction,
+                           ignore_index=None if ignore_index is None else int(ignore_index))
     keep, safe = _kept(target, ignore_index)
     picked = -gather(input, 1, safe.unsqueeze(1)).squeeze(1)
     w = _target_weights(weight, safe, keep, input.dtype)
@@ -245,6 +249,15 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     if reduction == "mean" and w is not None:
         return picked.sum() / w.sum()
     return _reduce(picked, reduction)
+
+
+def _fused_nll_applies(input, weight, ignore_index, reduction) -> bool:
+    """Whether the one-op nll_loss computes this call: a float (batch, classes) input,
+    a plain reduction, and class weights of the input's dtype that need no gradient
+    (PyTorch gives none; the composed path below does, so it keeps that case)."""
+    return (input.ndim == 2 and dtypes.is_float(input.dtype) and reduction in REDUCTIONS
+            and (ignore_index is None or isinstance(ignore_index, numbers.Integral))
+            and (weight is None or (weight.dtype == input.dtype and not weight.requires_grad)))
 
 
 def _kept(target, ignore_index):

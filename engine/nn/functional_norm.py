@@ -1,8 +1,10 @@
 """Layer and group normalization and embeddings as functions (PyTorch 2.13's signatures).
 
-All three are compositions of existing ops (mean, var, index, where), so they run
-eagerly and traced alike and their gradients come from the ops' rules. Batch
-normalization, which also updates running statistics, is `functional.batch_norm`.
+Layer normalization is one op (`layer_norm`, with a fused backward); group
+normalization and embeddings are compositions of existing ops (mean, var, index,
+where), so they run eagerly and traced alike and their gradients come from the ops'
+rules. Batch normalization, which also updates running statistics, is
+`functional.batch_norm`.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ from __future__ import annotations
 import numpy as np
 
 from .. import grad_mode
+from ..creation import ones_like
 from ..errors import ArgumentError, DtypeError, ShapeError, UnsupportedError
 from ..ops.composite import rsqrt
 from ..ops.elementwise import where
+from ..ops.normalization import layer_norm_op
+from ..ops.registry import infer_checked
 from ..ops.slicing import pad
 from ..source import user_source
-from ..tensor import Tensor, saves_also
+from ..tensor import Tensor
 from .functional_conv import avg_pool2d
 
 __all__ = ["layer_norm", "group_norm", "embedding", "rms_norm", "instance_norm",
@@ -31,17 +36,24 @@ def normalize(x: Tensor, axes: tuple[int, ...], eps: float) -> Tensor:
 
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
-    """Normalize over the last len(normalized_shape) dims, then scale and shift."""
+    """Normalize over the last len(normalized_shape) dims, then scale and shift: one op
+    forward and one backward (engine/ops/normalization.py), as PyTorch's native one."""
     shape = (int(normalized_shape),) if isinstance(normalized_shape, int) \
         else tuple(int(s) for s in normalized_shape)
-    if tuple(input.shape[input.ndim - len(shape):]) != shape or input.ndim < len(shape):
+    if input.ndim < len(shape) or tuple(input.shape[input.ndim - len(shape):]) != shape:
         raise ShapeError(f"layer_norm: input of shape {input.shape} does not end in "
                          f"normalized_shape {shape}", op="layer_norm", source=user_source())
-    out = normalize(input, tuple(range(input.ndim - len(shape), input.ndim)), eps)
-    if weight is not None:
-        out = out * weight
-    out = out if bias is None else out + bias
-    return saves_also("layer_norm", out, input, weight, bias)  # PyTorch's saves all three
+    if not shape:
+        raise ShapeError("layer_norm: normalized_shape must name at least one dim",
+                         op="layer_norm", source=user_source())
+    if weight is None and bias is not None:  # the op takes a bias only after a weight
+        weight = ones_like(bias)
+    operands, attrs = (input,) + tuple(t for t in (weight, bias) if t is not None), \
+        {"dims": len(shape), "eps": float(eps)}
+    # the shape/dtype rule eagerly too: a kernel would broadcast a weight of a wrong
+    # shape, or mix dtypes, without a word
+    infer_checked(layer_norm_op, operands, attrs)
+    return layer_norm_op(*operands, **attrs)
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,

@@ -1,6 +1,7 @@
 """The op registry and every op definition, grouped by kind."""
 
 from . import (  # noqa: F401  (registers the ops)
+    activation,
     collective,
     composite,
     conv,
@@ -9,6 +10,7 @@ from . import (  # noqa: F401  (registers the ops)
     logic,
     loss,
     nn,
+    normalization,
     recurrent,
     reduction,
     rounding,

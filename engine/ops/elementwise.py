@@ -230,8 +230,19 @@ sigmoid_op = _smooth("sigmoid", lambda out, x: out * (1 - out),
                      lambda: [Sample((rand_array(s, -6, 6),)) for s in ((3, 4), (), (0,))]
                      + [Sample((np.array([-100.0, -30.0, 0.0, 30.0, 100.0]),), diff=(),
                                note="saturation")])
-relu_op = _unary("relu", lambda g, out, x: (where(out > 0, g, 0.0),),
+relu_op = _unary("relu", lambda g, out, x: (relu_backward_op(g, out),),
                  jvp=lambda t, out, x: where(x > 0, t[0], 0.0))
+# relu's VJP as one op on (g, saved result), like PyTorch's threshold_backward: the mask
+# is computed in the backward, inside the kernel, so the forward emits nothing for it
+relu_backward_op = Op("relu_backward", elementwise=True)
+relu_backward_op.infer = _broadcast("relu_backward")
+relu_backward_op.vjp = lambda gg, out, g, y: (_ub(relu_backward_op(gg, y), g.shape), None)
+relu_backward_op.jvp = lambda t, out, g, y: _on(t[0], lambda tg: relu_backward_op(tg, y))
+relu_backward_op.saves = saves(1)
+relu_backward_op.operands = ("g", "y")
+relu_backward_op.result = "the broadcast of g's and y's shapes; their dtype"
+relu_backward_op.samples = lambda: [
+    Sample((rand_array(s), rand_array(s, seed=1)), diff=(0,)) for s in ((3, 4), (), (0, 3))]
 erf_op = _smooth("erf", lambda out, x: (2 / math.sqrt(math.pi)) * exp(-x * x))
 sign_op = _unary("sign", None, differentiable=False)
 # what each VJP reads (Op.saves), as PyTorch saves it: the input, or the result
@@ -248,6 +259,8 @@ cos_op.document("cosine of x (radians)")
 tanh_op.document("hyperbolic tangent of x")
 sigmoid_op.document("1 / (1 + e ** -x), without overflow for large |x|")
 relu_op.document("max(x, 0) (NaN stays NaN; bool stays bool)")
+relu_backward_op.document("g where y > 0, else 0 (relu's gradient from its result y; a NaN "
+                          "or Inf in g where y <= 0 gives 0)")
 erf_op.document("the error function, 2/sqrt(pi) * integral of e ** -t**2 from 0 to x")
 sign_op.document("-1, 0 or 1 by the sign of x, in x's dtype (NaN for NaN)")
 

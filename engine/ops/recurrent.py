@@ -96,8 +96,15 @@ def _make(name: str, n_states: int, reference):
     # the backward kernel reads every input and the saved gates (the result)
     op.saves = lambda need: (*range(len(need)), RESULT)
     back.saves = saves_none  # no second order
-    back.infer = lambda g, *inputs, **attrs: (
-        (sum(int(np.prod(t.shape, dtype=np.int64)) for t in inputs[:-1]),), g.dtype)
+    def back_infer(g, *inputs, **attrs):
+        out = inputs[-1]
+        if tuple(g.shape) not in (tuple(out.shape), tuple(out.shape[-3:])):
+            raise ShapeError(f"{back.name}: the cotangent has shape {tuple(g.shape)}; expected "
+                             f"{name}'s output shape {tuple(out.shape)}, or the hidden "
+                             f"states' {tuple(out.shape[-3:])} alone", op=back.name)
+        return (sum(int(np.prod(t.shape, dtype=np.int64)) for t in inputs[:-1]),), g.dtype
+
+    back.infer = back_infer
     back.vjp, back.jvp = _no_second_order(back.name), _no_second_order(back.name)
     return op, back
 
@@ -187,7 +194,9 @@ lstm_seq_op.document(
            "[3] f, [4] g, [5] o, each at step t's index; x's dtype",
     reverse=rnn_seq_op.attr_docs["reverse"])
 _PACKED = ("the VJP of {op}: g is the cotangent of {op}'s whole output (of its shape, "
-           "every part honoured), out is {op}'s output for these operands; returns the "
+           "every part honoured) or, of shape (T, B, H), of the hidden states alone (the "
+           "rest zero: what simplification leaves where a model reads only output[0]), "
+           "out is {op}'s output for these operands; returns the "
            "gradients of {grads}, each flattened in C order, concatenated in that order. "
            "Its own VJP and JVP raise (no second derivatives)")
 rnn_seq_backward_op.document(

@@ -6,9 +6,10 @@ of its arguments when that argument dies at this node, has the same shape and dt
 and is a buffer the plan owns: a fresh kernel result, or the state value this very
 output overwrites (an in-place parameter / optimizer-state update). Inputs the caller
 passed in, constants and views (reshape, permute, broadcast, slicing) are never
-written. The result is recorded as node attributes the lowering reads:
-`schedule` (graph-level: the node order) and, on fused nodes, `reuse`: one argument
-position (or None) per program output.
+written, except a reshape that is the only user of an owned buffer dying there. The
+result is recorded as node attributes the lowering reads: `schedule` (graph-level:
+the node order) and, on fused nodes, `reuse`: one argument position (or None) per
+program output.
 """
 
 from __future__ import annotations
@@ -94,11 +95,27 @@ def plan_memory(graph, ctx=None):
             if choice is None:
                 choice = next((i for i in fits if _owned(graph, args[i])
                                and args[i] not in graph.outputs), None)
+            if choice is None:
+                choice = next((i for i in fits if _reshaped_dead_buffer(
+                    graph, args[i], last, pos[n])), None)
             if choice is not None:
                 taken.add(choice)
             reuse.append(choice)
         graph[n]["reuse"] = tuple(reuse)
     return graph
+
+
+def _reshaped_dead_buffer(graph, a, last, here: int) -> bool:
+    """Whether `a` is a reshape of a buffer the plan owns whose only user is `a` and
+    which dies here (a GEMM's result reshaped back to (batch, seq, features) before a
+    bias add): writing into the reshape writes into that buffer, or, where the reshape
+    had to copy, into the copy; nothing reads either afterwards."""
+    d = graph[a]
+    if d["op"] != "reshape" or a in graph.outputs:
+        return False
+    (base,) = graph.args(a)[:1]
+    return _owned(graph, base) and base not in graph.outputs and \
+        list(graph.users(base)) == [a] and last[base] == here
 
 
 def _is_own_state(graph, a, out_node, writes_by_node) -> bool:

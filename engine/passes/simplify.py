@@ -10,7 +10,10 @@
 - `sum(gather_backward(g, idx))` along the gather axis, one index per row -> g (each
   row holds g's one value and zeros: a cross-entropy's backward);
 - an elementwise op reading `broadcast_to(x)` reads x (it broadcasts by itself); when
-  no operand keeps the full shape, the broadcast moves after the op instead.
+  no operand keeps the full shape, the broadcast moves after the op instead;
+- a recurrent backward op (`gru_seq_backward`, `lstm_seq_backward`) whose cotangent is
+  `index_backward(g, [0])` (a model reads only the hidden states) takes g itself: no
+  mostly-zero cotangent of the whole packed output is built and scanned.
 """
 
 from __future__ import annotations
@@ -105,6 +108,8 @@ def _rewrite(graph, n) -> bool:
         return _sum_of_broadcast(graph, n, args[0])
     if op == "sum" and inner["op"] == "gather_backward":
         return _sum_of_scatter(graph, n, args[0])
+    if op in _SEQ_BACKWARD and inner["op"] == "index_backward":
+        return _hidden_cotangent_only(graph, n, args[0])
     if op == "permute" and inner["op"] == "matmul" and data["attrs"]["axes"] == (1, 0) \
             and len(graph.users(args[0])) == 1 and not graph.is_live_root(args[0]):
         return _transpose_product(graph, n, args[0])
@@ -187,9 +192,20 @@ def _transpose_product(graph, n, mm) -> bool:
 
 
 # What `_rewrite` can act on, for `_may_rewrite`'s quick test.
-_BY_ARGUMENT_OP = frozenset(("neg", "reshape", "permute", "sum", "broadcast_to"))
+_SEQ_BACKWARD = frozenset(("gru_seq_backward", "lstm_seq_backward"))
+_BY_ARGUMENT_OP = frozenset(("neg", "reshape", "permute", "sum", "broadcast_to")) | _SEQ_BACKWARD
 _IDENTITIES = frozenset(("mul", "div", "add", "sub"))
 _SCALAR_CHAIN = frozenset(("const", "broadcast_to", "reshape"))  # what `scalar_value` walks
+
+
+def _hidden_cotangent_only(graph, n, scatter) -> bool:
+    """n's cotangent operand `index_backward(g, [0])` (zeros but for output[0], the
+    hidden states) becomes g, which the backward ops accept (shape (T, B, H))."""
+    d = graph[scatter]
+    if d["attrs"]["spec"] != (("int", 0),) or len(graph.args(scatter)) != 1:
+        return False
+    graph.set_args(n, [graph.args(scatter)[0]] + graph.args(n)[1:])
+    return True
 
 
 def _may_rewrite(nodes, pred, n, elementwise) -> bool:

@@ -54,7 +54,9 @@ KERNELS = {
     "pow_scalar": lambda x, exponent: np.power(x, x.dtype.type(exponent)),
     "exp": np.exp, "log": np.log, "log1p": np.log1p, "sqrt": np.sqrt, "abs": np.abs,
     "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "sigmoid": _sigmoid, "erf": _erf,
-    "sign": np.sign, "relu": _relu, "maximum": np.maximum, "minimum": np.minimum,
+    "sign": np.sign, "relu": _relu,
+    "relu_backward": lambda g, y: np.where(y > 0, g, np.zeros((), g.dtype)),
+    "maximum": np.maximum, "minimum": np.minimum,
     "where": np.where, "clamp": lambda x, min, max: np.clip(x, min, max).astype(x.dtype),
     "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
     "gt": np.greater, "ge": np.greater_equal, "logical_not": np.logical_not,
@@ -82,9 +84,40 @@ KERNELS = {
         shape, g.dtype, _gather_where(_checked(idx, shape[axis]), axis), g),
     "one_hot": lambda idx, num_classes: np.eye(num_classes, dtype=np.int64)[
         _checked(idx, num_classes)],
+    "nll_loss": lambda logp, target, weight=None, *, ignore_index, reduction: _nll(
+        logp, target, weight, ignore_index, reduction),
+    "nll_loss_backward": lambda g, target, weight=None, *, ignore_index, reduction, classes:
+        _nll_backward(g, target, weight, ignore_index, reduction, classes),
     "binary_cross_entropy": lambda p, t: -(
         t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log(1 - p), -100)),
 }
+
+
+def _nll_kept(target, weight, ignore_index, classes, dtype):
+    """(each row's target made safe, its weight: w[t], 0 where the row is ignored)."""
+    kept = np.ones(target.shape, bool) if ignore_index is None else target != ignore_index
+    safe = _checked(np.where(kept, target, 0), classes)
+    w = np.ones(classes, dtype) if weight is None else weight
+    return safe, np.where(kept, w[safe], 0).astype(dtype)
+
+
+def _nll(logp, target, weight, ignore_index, reduction):
+    safe, w = _nll_kept(target, weight, ignore_index, logp.shape[1], logp.dtype)
+    terms = np.where(w != 0, -w * logp[np.arange(len(target)), safe], 0).astype(logp.dtype)
+    if reduction == "none":
+        return terms
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(terms.sum() / (w.sum() if reduction == "mean" else 1), logp.dtype)
+
+
+def _nll_backward(g, target, weight, ignore_index, reduction, classes):
+    safe, w = _nll_kept(target, weight, ignore_index, classes, g.dtype)
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            g = g / w.sum()
+    out = np.zeros((len(target), classes), g.dtype)
+    out[np.arange(len(target)), safe] = np.where(w != 0, -w * g, 0)
+    return out
 
 
 def _softmax(x, axis):

@@ -115,3 +115,21 @@ def test_a_plan_with_a_large_gemm_keeps_the_pool_for_it():
     step(x, y)
     assert step.last.plan.run.__name__ != "run_pinned"
 
+
+@pytest.mark.parametrize("layout", ["transposed view", "strided slice view", "contiguous"])
+def test_stacked_transposed_right_operand_is_copied_first(monkeypatch, layout):
+    """Attention's q @ k^T: a stack of transposed right operands reaches np.matmul as a
+    C-ordered copy (NumPy multiplies the transposed stack ~2x slower); the left operand
+    and contiguous stacks are passed as they are; the product equals np.matmul's."""
+    a = RNG.random((2, 3, 8, 4), np.float32).transpose(0, 2, 1, 3)  # (2, 8, 3, 4) view
+    base = RNG.random((2, 8, 6, 4), np.float32)
+    b = {"transposed view": base.transpose(0, 1, 3, 2),
+         "strided slice view": base[:, :, :5].transpose(0, 1, 3, 2),
+         "contiguous": np.ascontiguousarray(base.transpose(0, 1, 3, 2))}[layout]
+    seen, real = [], np.matmul
+    monkeypatch.setattr(np, "matmul", lambda x, y: (seen.append((x, y)), real(x, y))[1])
+    out = numpy_blas.matmul(a, b)
+    np.testing.assert_allclose(out, real(a, b), rtol=1e-6)
+    (x, y), = seen
+    assert x is a and y.flags.c_contiguous
+    assert (y is b) == (layout == "contiguous")

@@ -10,6 +10,7 @@ import math
 
 import nn_reference
 import numpy as np
+from gg_reference_norm import NORM_REFERENCE
 from gg_reference_seq import SEQ_REFERENCE
 
 import graphgrad as gg
@@ -71,6 +72,33 @@ def _arg(fn):
     return ref
 
 
+def _nll_rows(target, weight, ignore_index, classes):
+    """(row, class, weight) of each row nll_loss counts (weight 1 without class weights)."""
+    w = np.ones(classes) if weight is None else weight
+    return [(i, t, w[t]) for i, t in enumerate(target)
+            if ignore_index is None or t != ignore_index]
+
+
+def _nll(logp, target, weight=None, *, ignore_index, reduction):
+    terms = np.zeros(len(target))
+    kept = _nll_rows(target, weight, ignore_index, logp.shape[1])
+    for i, t, w in kept:
+        terms[i] = -w * logp[i, t]
+    if reduction == "none":
+        return terms
+    total = terms.sum()
+    return total if reduction == "sum" else total / sum(w for _, _, w in kept)
+
+
+def _nll_backward(g, target, weight=None, *, ignore_index, reduction, classes):
+    out = np.zeros((len(target), classes))
+    kept = _nll_rows(target, weight, ignore_index, classes)
+    divisor = sum(w for _, _, w in kept) if reduction == "mean" else 1.0
+    for i, t, w in kept:
+        out[i, t] = -w * (g[i] if reduction == "none" else g / divisor)
+    return out
+
+
 REFERENCE = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
     "neg": np.negative, "pow": np.power,
@@ -79,6 +107,7 @@ REFERENCE = {
     "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
     "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
     "relu": lambda x: np.where(x > 0, x, 0.0),
+    "relu_backward": lambda g, y: np.where(y > 0, g, 0.0),
     "erf": np.vectorize(math.erf, otypes=[float]),
     "sign": np.sign, "maximum": np.maximum, "minimum": np.minimum, "where": np.where,
     "clamp": lambda x, min, max: np.minimum(np.maximum(x, -np.inf if min is None else min),
@@ -100,6 +129,7 @@ REFERENCE = {
     "gather": lambda x, idx, axis: np.take_along_axis(x, idx, axis),
     "binary_cross_entropy": lambda p, t: _bce(p, t),
     "gather_backward": _gather_backward, "one_hot": _one_hot,
+    "nll_loss": _nll, "nll_loss_backward": _nll_backward,
     # collectives over a group of one process: the identity
     "all_reduce": lambda x, op, group: x, "broadcast": lambda x, src, group: x,
     **nn_reference.REFERENCE,
@@ -140,3 +170,4 @@ def float64_args(sample):
 
 
 REFERENCE.update(SEQ_REFERENCE)  # recurrent ops, argsort, cumsum, einsum
+REFERENCE.update(NORM_REFERENCE)  # layer_norm, gelu and their backward ops

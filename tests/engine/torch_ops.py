@@ -99,10 +99,19 @@ TORCH.update({
     "min": _extreme(torch.min, torch.amin),
     "max_pool": _max_pool,
     "permute": lambda x, axes: x.permute(axes),
+    "nll_loss": lambda logp, target, weight=None, ignore_index=None, reduction="mean":
+        F.nll_loss(logp, target, weight, reduction=reduction,
+                   ignore_index=-(10 ** 9) if ignore_index is None else ignore_index),
+    "relu_backward": lambda g, y: torch.ops.aten.threshold_backward(g, y, 0.0),
     "reshape": lambda x, shape: x.reshape(shape),
     "sum": _sum,
     "sum_pool": _sum_pool,
     "where": torch.where,
+    "layer_norm": lambda x, *affine, dims, eps: torch.nn.functional.layer_norm(
+        x, x.shape[x.ndim - dims:], *(tuple(affine) + (None, None))[:2], eps),
+    "gelu": lambda x, approximate: torch.nn.functional.gelu(x, approximate=approximate),
+    "gelu_backward": lambda g, x, approximate: torch.ops.aten.gelu_backward(
+        g, x, approximate=approximate),
 })
 
 _BACKWARD_ONLY = "a backward-only op: PyTorch has no public forward counterpart"
@@ -112,6 +121,7 @@ EXCLUDED = {
     "conv_input_grad": _BACKWARD_ONLY,
     "conv_weight_grad": _BACKWARD_ONLY,
     "gather_backward": _BACKWARD_ONLY,
+    "nll_loss_backward": _BACKWARD_ONLY,
     "index_backward": _BACKWARD_ONLY,
     "max_pool_grad": _BACKWARD_ONLY,
     "max_pool_take": _BACKWARD_ONLY,
@@ -122,6 +132,7 @@ EXCLUDED = {
     "rnn_seq_backward": _BACKWARD_ONLY,
     "gru_seq_backward": _BACKWARD_ONLY,
     "lstm_seq_backward": _BACKWARD_ONLY,
+    "layer_norm_backward": _BACKWARD_ONLY,
 }
 
 

@@ -114,3 +114,40 @@ def test_a_nan_constant_times_zero_stays_nan():
     g.outputs = [g.add_node("mul", [nan, zero], shape=(), dtype=f32)]
     simplify(g)
     assert _count(g, "mul") == 1
+
+
+def test_recurrent_backward_takes_the_hidden_states_cotangent_alone():
+    """A model that reads only a GRU's or an LSTM's output sequence: the backward op takes
+    that cotangent (T, B, H) itself, not index_backward's mostly-zero packed one; the
+    compiled step's gradients are PyTorch's (float32, rtol 1e-4)."""
+    import torch
+
+    from graphgrad import nn
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5, 4)).astype(np.float32)  # (batch, seq, features)
+    c = rng.standard_normal((3, 5, 6)).astype(np.float32)
+    for name in ("GRU", "LSTM"):
+        ours = getattr(nn, name)(4, 6, batch_first=True)
+        theirs = getattr(torch.nn, name)(4, 6, batch_first=True)
+        theirs.load_state_dict({k: torch.tensor(v.numpy())
+                                for k, v in ours.state_dict().items()})
+
+        @gg.compile
+        def step(x, cc, module=ours):
+            module.zero_grad()
+            (module(x)[0] * cc).sum().backward()
+            return x.grad
+
+        gx = gg.tensor(x, requires_grad=True)
+        step(gx, gg.tensor(c))
+        g = step.last.optimized
+        back = [n for n in g.nx if g[n]["op"] == name.lower() + "_seq_backward"]
+        assert back and all(len(g[g.args(n)[0]]["shape"]) == 3 for n in back)
+        assert _count(g, "index_backward") == 0
+        tx = torch.tensor(x, requires_grad=True)
+        (theirs(tx)[0] * torch.tensor(c)).sum().backward()
+        np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+        for (pname, p), tp in zip(ours.named_parameters(), theirs.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-4,
+                                       atol=1e-5, err_msg=f"{name} {pname}")

@@ -89,3 +89,43 @@ def test_digits_mlp_optimized_launches_3x_fewer_kernels_and_no_more_memory():
     assert len(updates) == 1
     assert _peak_bytes(opt_step, x, y) <= _peak_bytes(raw_step, x, y)
     np.testing.assert_allclose(opt_step(x, y).item(), raw_step(x, y).item(), rtol=1e-5)
+
+
+def _bias_add_reuse(f, *arrays):
+    """(eager result, compiled result, reuse of the fused node that reads the reshape)."""
+    eager = f(*[gg.tensor(a) for a in arrays]).numpy()
+    step = gg.compile(f)
+    compiled = step(*[gg.tensor(a) for a in arrays]).numpy()
+    g = step.last.optimized
+    fused = [n for n in g.nx if g[n]["op"] == "fused"
+             and any(g[a]["op"] == "reshape" for a in g.args(n))]
+    return eager, compiled, [g[n]["reuse"] for n in fused]
+
+
+def test_bias_add_writes_into_the_reshaped_gemm_result():
+    """A Linear on (batch, seq, features): the GEMM's result, reshaped back to 3-d, dies
+    at the bias add, which then writes into it (no new buffer); its value is eager's."""
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5)), rng.standard_normal(5)
+
+    def f(x, w, b):
+        return gg.tanh((x.reshape(6, 4) @ w).reshape(2, 3, 5) + b)
+
+    eager, compiled, reuses = _bias_add_reuse(f, x, w, b)
+    np.testing.assert_array_equal(compiled, eager)
+    assert reuses and reuses[0][0] is not None
+
+
+def test_reshape_of_a_buffer_still_read_elsewhere_is_not_written():
+    """The GEMM's result is also read directly later: the reshape must not be written."""
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5)), rng.standard_normal(5)
+
+    def f(x, w, b):
+        m = x.reshape(6, 4) @ w
+        y = gg.tanh(m.reshape(2, 3, 5) + b)
+        return y.sum() + (m * m).sum()
+
+    eager, compiled, reuses = _bias_add_reuse(f, x, w, b)
+    np.testing.assert_allclose(compiled, eager, rtol=1e-12)
+    assert all(r == (None,) for r in reuses)

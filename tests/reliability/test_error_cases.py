@@ -97,7 +97,7 @@ def test_bad_values_never_turn_into_silent_nans_casts_or_wraparounds():
     expect(gg.ShapeError, lambda: gg.arange(0, 3, 0), "step")
     logits = gg.zeros(2, 3)  # a negative class index would wrap to the last class
     expect(gg.ShapeError, lambda: nn.CrossEntropyLoss()(logits, gg.tensor([-1, 0])), "-1",
-           op="gather")
+           op="nll_loss")
     expect(gg.ShapeError, lambda: gg.one_hot(gg.tensor([-1]), 3), "-1", op="one_hot")
 
 
