@@ -108,6 +108,30 @@ def test_a_plan_of_small_gemms_pins_blas_once_per_call(monkeypatch):
     np.testing.assert_allclose(losses, want, rtol=1e-6)
 
 
+def test_a_classifier_plan_with_its_loss_kernels_is_pinned_whole():
+    """Cross-entropy's nll_loss kernels call no BLAS: a small classifier's plan is
+    pinned as a whole, and gives the eager losses."""
+    gg.manual_seed(1)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 5))
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    compiled = gg.compile(step)
+    x = gg.tensor(RNG.standard_normal((6, 8)).astype(np.float32))
+    y = gg.tensor(RNG.integers(0, 5, 6))
+    got = [compiled(x, y).item() for _ in range(2)]
+    assert compiled.last.plan.run.__name__ == "run_pinned"
+    assert {"nll_loss", "nll_loss_backward"} <= {compiled.last.optimized[n]["op"]
+                                                 for n in compiled.last.optimized.nx}
+    assert all(np.isfinite(got)) and got[1] < got[0]
+
+
 def test_a_plan_with_a_large_gemm_keeps_the_pool_for_it():
     """A large GEMM anywhere in the plan: no whole-plan pinning (it would lose the
     second thread), each small GEMM keeps its own pin."""
