@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import keyword
 import linecache
-import math
 import re
 
 import numpy as np
@@ -21,7 +20,7 @@ from .backends.base import Expression, Inline
 from .errors import BackendError
 from .ir.graph import SOURCE_OPS
 from .ops.registry import REGISTRY
-from .passes.memory import last_uses
+from .passes.memory import kept_to_the_end, last_uses
 from .views import refresh_views
 
 _counter = itertools.count()
@@ -211,27 +210,6 @@ def _frees(data) -> bool:
     return True
 
 
-SMALL_VALUE = 64 << 10  # bytes: a value this small is not worth its `del` line
-SMALL_VALUES = 256 << 10  # bytes: at most this much is kept to the end of a call
-
-
-def _kept_to_the_end(graph, order) -> set[int]:
-    """Values left alive until the call returns instead of dropped after their last
-    use: the first small ones, up to SMALL_VALUES bytes in all. A `del` line costs
-    ~0.03 us, as much as a tiny step's arithmetic; memory this small is no reason to
-    pay it (a large value is still dropped as soon as it is dead)."""
-    kept, total = set(), 0
-    for n in order:
-        data = graph[n]
-        if not isinstance(data.get("shape"), tuple):
-            continue
-        size = math.prod(data["shape"]) * np.dtype(data["dtype"]).itemsize
-        if size <= SMALL_VALUE and total + size <= SMALL_VALUES:
-            kept.add(n)
-            total += size
-    return kept
-
-
 def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
     """The plan's source, namespace and line map for `graph` on `backend`."""
     params = _param_names(graph)
@@ -247,7 +225,7 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
             gets.setdefault(graph.args(n)[0], []).append(n)
     pos = {n: i for i, n in enumerate(order)}
     dying: dict[int, list[str]] = {}
-    kept = _kept_to_the_end(graph, order)
+    kept = kept_to_the_end(graph, order)
     for n in order:
         if last[n] < len(order) and n not in gets and _frees(graph[n]) and n not in kept:
             dying.setdefault(max(last[n], pos[n]), []).append(writer.names[n])

@@ -1,5 +1,5 @@
 """A lowered plan drops each large value after its last use and leaves small ones to
-the end of the call (engine/runtime.py, `_kept_to_the_end`).
+the end of the call (engine/runtime.py, `passes/memory.py: kept_to_the_end`).
 
 Oracles: the plan's own source (which names a `del` line drops), the process's
 allocations measured by tracemalloc (peak memory of a chain of large steps stays near
@@ -13,7 +13,7 @@ import tracemalloc
 import numpy as np
 
 import graphgrad as gg
-from graphgrad import runtime
+from graphgrad.passes import memory
 
 
 def _chain():
@@ -32,7 +32,7 @@ def test_small_values_stay_and_large_ones_are_dropped():
     compiled = gg.compile(f)
     np.testing.assert_allclose(compiled(small).item(), f(small).item(), rtol=1e-4)
     assert "del " not in compiled.source  # every value is a few hundred bytes
-    side = int(np.sqrt(runtime.SMALL_VALUE // 4)) + 8  # each value just over the limit
+    side = int(np.sqrt(memory.SMALL_VALUE // 4)) + 8  # each value just over the limit
     big = gg.tensor(np.random.default_rng(1).standard_normal((side, side)).astype(np.float32))
     compiled_big = gg.compile(f)
     compiled_big(big)
