@@ -50,11 +50,13 @@ def kept_to_the_end(graph, order) -> set[int]:
     """Values left alive until the call returns instead of dropped after their last
     use: the first small ones, up to SMALL_VALUES bytes in all. A `del` line costs
     ~0.03 us, as much as a tiny step's arithmetic; memory this small is no reason to
-    pay it (a large value is still dropped as soon as it is dead)."""
+    pay it (a large value is still dropped as soon as it is dead). Views are never
+    kept: a small view (`big[0]`) would keep its large base alive."""
     kept, total = set(), 0
     for n in order:
         data = graph[n]
-        if not isinstance(data.get("shape"), tuple):
+        op = data["op"]
+        if not isinstance(data.get("shape"), tuple) or op in REGISTRY and REGISTRY[op].view:
             continue
         size = math.prod(data["shape"]) * np.dtype(data["dtype"]).itemsize
         if size <= SMALL_VALUE and total + size <= SMALL_VALUES:
