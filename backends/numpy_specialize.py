@@ -39,6 +39,8 @@ def _index(kernel, arg_types, attrs):
             # one element (`params[0]`): a 0-d view rather than a NumPy scalar, which
             # every ufunc it meets later takes ~0.4 us slower than a 0-d array
             key = (*key, Ellipsis)
+        if not _plain_key(key):  # (numpy ints in a slice: no literal to write out)
+            return lambda x: x[key]
         return Expression(f"{{0}}[{key!r}]", lambda x: x[key])
     if spec == (("tensor",),) and np.dtype(arg_types[1][1]).kind in "iu":
         # x[idx], a batch drawn by index: `take` skips fancy indexing's generality
@@ -46,8 +48,18 @@ def _index(kernel, arg_types, attrs):
     return lambda x, *arrays: x[index_tuple(spec, arrays)]
 
 
+def _plain_key(key) -> bool:
+    """Whether an index tuple reads back from its repr: Python ints, None, Ellipsis and
+    slices of ints and None."""
+    def plain(k):
+        return k is None or k is Ellipsis or type(k) is int
+    return all(plain(k) or type(k) is slice and all(plain(v) for v in
+                                                    (k.start, k.stop, k.step))
+               for k in key)
+
+
 def _permute(kernel, arg_types, attrs):
-    axes = tuple(attrs["axes"])
+    axes = tuple(int(a) for a in attrs["axes"])
     if axes == (1, 0):
         return Expression("{0}.T", lambda x: x.T)
     return Expression(f"{{0}}.transpose({axes!r})", lambda x: x.transpose(axes))
