@@ -76,7 +76,7 @@ class CompiledFunction:
         self._args: tuple = ((), {})
         self._names = arg_names(fn, 64)
         self._backend_key, self._backend_obj = None, None
-        self._hit, self._hit_entry = None, None  # engine/fast_call.py
+        self._hit_entry = None  # the plan engine/fast_call.py tries first (one read)
         functools.update_wrapper(self, fn, updated=())
 
     # ------------------------------------------------------------------ calling
@@ -91,10 +91,10 @@ class CompiledFunction:
         return self._backend_obj
 
     def __call__(self, *args, **kwargs):
-        if not kwargs and self._hit is not None:  # the last plan, unless anything changed
-            arrays = self._hit(args)
+        entry = self._hit_entry  # the last plan, unless anything changed
+        if entry is not None and not kwargs:
+            arrays = entry.hit(args)
             if arrays is not None:
-                entry = self._hit_entry
                 self._hits += 1
                 self._clock += 1
                 entry.used = self._clock
@@ -143,7 +143,7 @@ class CompiledFunction:
         if entry.hit is False:
             default = None if self.backend_name else self._backend_key
             entry.hit = build_hit(entry, backend, default)
-        self._hit, self._hit_entry = entry.hit, entry
+        self._hit_entry = entry if entry.hit is not None else None
 
     def _check_arity(self, args, kwargs):
         """A call that could not bind to `fn`'s parameters fails here, not inside the trace."""
@@ -288,7 +288,7 @@ class CompiledFunction:
             if not group:
                 del self.entries[old.signature]
             if old is self._hit_entry:
-                self._hit, self._hit_entry = None, None
+                self._hit_entry = None
             self._evictions += 1
         self._warn_if_thrashing()
 
