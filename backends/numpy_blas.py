@@ -115,7 +115,8 @@ _NO_BLAS = frozenset({
     "input", "param", "state", "const", "get", "fused", "reshape", "permute",
     "broadcast_to", "index", "index_backward", "concat", "gather", "gather_backward",
     "max", "min", "argmax", "argmin", "where", "cast", "identity", "one_hot",
-    "relu_backward", "nll_loss", "nll_loss_backward", "gelu", "gelu_backward"})
+    "relu_backward", "nll_loss", "nll_loss_backward", "cross_entropy_backward", "gelu",
+    "gelu_backward"})
 # sums as GEMVs (numpy_backend.py, norm_kernels.py)
 _ROW_SUMS = frozenset({"sum", "softmax", "log_softmax", "layer_norm", "layer_norm_backward"})
 
