@@ -12,14 +12,16 @@ forward op's result is y alone, since an op has one result: the backward kernel
 recomputes each row's mean and 1/std from x (two row reductions, cheaper than carrying
 the statistics through a packed result whose cotangent would have to be assembled),
 and packs dx, dweight and dbias into one flat array that the VJP unpacks (free views).
-The forward op's JVP is written with Tensor ops; second derivatives through the
-backward op raise a clear error.
+The forward op's JVP is written with Tensor ops, and so is its VJP when the gradient
+will itself be differentiated (`create_graph=True`): the fused backward op has no
+derivatives of its own, so it serves only first-order gradients.
 """
 
 from __future__ import annotations
 
 import math
 
+from .. import grad_mode
 from ..errors import AutogradError, DtypeError, ShapeError
 from ..tensor import Tensor
 from .common import Sample, rand_array, tangent_sum
@@ -68,9 +70,28 @@ def _unpack(flat: Tensor, shapes) -> tuple[Tensor, ...]:
 
 
 def _vjp(g, out, x, *affine, dims: int, eps: float):
+    if grad_mode._enabled:  # create_graph: the gradient itself will be differentiated
+        return _composite_vjp(g, x, affine, dims, eps)
     flat = layer_norm_backward_op(g, x, *affine[:1], dims=dims, eps=eps,
                                   bias=len(affine) == 2)
     return _unpack(flat, [tuple(x.shape)] + [tuple(t.shape) for t in affine])
+
+
+def _composite_vjp(g, x, affine, dims: int, eps: float):
+    """The same gradients written with Tensor ops, so that they are differentiable in
+    turn (a gradient penalty, a Hessian-vector product through a LayerNorm): the fused
+    backward op has no derivatives of its own."""
+    xhat, rstd, axes = _normalized(x, dims, eps)
+    gw = g * affine[0] if affine else g
+    dx = rstd * (gw - gw.mean(axes, keepdim=True)
+                 - xhat * (gw * xhat).mean(axes, keepdim=True))
+    rows = tuple(range(x.ndim - dims))
+    grads = [dx]
+    if affine:
+        grads.append((g * xhat).sum(rows))
+    if len(affine) > 1:
+        grads.append(g.sum(rows))
+    return tuple(grads)
 
 
 def _normalized(x: Tensor, dims: int, eps: float):

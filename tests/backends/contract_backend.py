@@ -88,6 +88,11 @@ KERNELS = {
         logp, target, weight, ignore_index, reduction),
     "nll_loss_backward": lambda g, target, weight=None, *, ignore_index, reduction, classes:
         _nll_backward(g, target, weight, ignore_index, reduction, classes),
+    "gelu": lambda x, approximate: _gelu(x, approximate, derivative=False),
+    "gelu_backward": lambda g, x, approximate: g * _gelu(x, approximate, derivative=True),
+    "layer_norm": lambda x, *affine, dims, eps: _layer_norm(x, affine, dims, eps),
+    "layer_norm_backward": lambda g, x, *weight, dims, eps, bias: _layer_norm_backward(
+        g, x, weight, dims, eps, bias),
     "cross_entropy_backward": lambda g, logp, target, weight=None, *, ignore_index, reduction:
         _ce_backward(g, logp, target, weight, ignore_index, reduction),
     "binary_cross_entropy": lambda p, t: -(
@@ -120,6 +125,47 @@ def _nll_backward(g, target, weight, ignore_index, reduction, classes):
     out = np.zeros((len(target), classes), g.dtype)
     out[np.arange(len(target)), safe] = np.where(w != 0, -w * g, 0)
     return out
+
+
+def _gelu(x, approximate, derivative):
+    """gelu(x), or its derivative, from the formulas in docs/ops.md."""
+    if approximate == "tanh":
+        c = math.sqrt(2 / math.pi)
+        t = np.tanh(c * (x + 0.044715 * x ** 3))
+        if derivative:
+            return ((1 + t) / 2 + x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x) / 2
+                    ).astype(x.dtype)
+        return (x * (1 + t) / 2).astype(x.dtype)
+    cdf = (1 + _erf(x / math.sqrt(2))) / 2
+    if derivative:
+        return (cdf + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)).astype(x.dtype)
+    return (x * cdf).astype(x.dtype)
+
+
+def _rows(x, dims, eps):
+    """x as (rows, D), and each row's x_hat and rstd (biased variance)."""
+    rows = x.reshape(-1, math.prod(x.shape[x.ndim - dims:]))
+    mean = rows.mean(axis=1, keepdims=True)
+    rstd = 1 / np.sqrt(((rows - mean) ** 2).mean(axis=1, keepdims=True) + eps)
+    return (rows - mean) * rstd, rstd
+
+
+def _layer_norm(x, affine, dims, eps):
+    xhat, _ = _rows(x, dims, eps)
+    y = xhat * affine[0].reshape(-1) if affine else xhat
+    y = y + affine[1].reshape(-1) if len(affine) > 1 else y
+    return y.reshape(x.shape).astype(x.dtype)
+
+
+def _layer_norm_backward(g, x, weight, dims, eps, bias):
+    xhat, rstd = _rows(x, dims, eps)
+    g = g.reshape(xhat.shape)
+    gw = g * weight[0].reshape(-1) if weight else g
+    dx = rstd * (gw - gw.mean(axis=1, keepdims=True)
+                 - xhat * (gw * xhat).mean(axis=1, keepdims=True))
+    parts = [dx.reshape(-1)] + ([(g * xhat).sum(axis=0)] if weight else []) \
+        + ([g.sum(axis=0)] if bias else [])
+    return np.concatenate(parts).astype(x.dtype)
 
 
 def _ce_backward(g, logp, target, weight, ignore_index, reduction):
