@@ -89,6 +89,23 @@ class Inline:
         return self.fn(*arrays, *self.tail)
 
 
+class Expression:
+    """A specialization the plan writes out as a Python expression over its operands,
+    `text` naming them `{0}`, `{1}`, ...: `"{0}.T"`, `"{0}.reshape((32, 4))"`,
+    `"{0}.take({1}, 0)"`. A view or a method call then costs no Python function call in
+    between (~0.1 us per node, per step). `fn` does the same when called, so it is an
+    ordinary specialized kernel everywhere else. `text` may use only the operands and
+    literals (it is code in the plan's own namespace)."""
+
+    __slots__ = ("text", "fn")
+
+    def __init__(self, text: str, fn: Callable):
+        self.text, self.fn = text, fn
+
+    def __call__(self, *arrays):
+        return self.fn(*arrays)
+
+
 class Backend:
     """Base class of backend plugins; subclass it and fill `kernels`.
 
@@ -168,7 +185,7 @@ class Backend:
         (rule 'specialize-agrees'). None: use `kernels[op]`. Asked only for ops in
         `kernels` (a subclass that removes a kernel removes its specializations too).
         An `Inline(fn, *constants)` is called as `fn(*arrays, *constants)`, written
-        out in the plan's line."""
+        out in the plan's line; an `Expression(text, fn)` is written out as `text`."""
         return None
 
     #: Optional: a method `column_major(array)` giving the array's values, in its shape,
@@ -186,6 +203,15 @@ class Backend:
     #: 'all-reduce-start-agrees'.
     all_reduce_start: Callable | None = None
 
+    #: Optional: a method `wrap_plan(run, graph, namespace) -> Callable | None`, given
+    #: each lowered per-kernel plan: `run(*arrays)` its function, `graph` the optimized
+    #: Graph, `namespace` the globals its code reads (the kernels it binds, by name;
+    #: the backend may replace its own kernels there). It returns a callable that gives
+    #: what `run` gives (say, `run` inside a library setting made once per call rather
+    #: than once per kernel), or None to keep `run`. Plans built for anomaly mode are
+    #: not given to it.
+    wrap_plan: Callable | None = None
+
     # ------------------------------------------------------------------ whole plans
     #: Optional: a method `compile_plan(request) -> Callable` through which a backend
     #: takes over a whole lowered plan (a code-generating backend compiles one native
@@ -195,7 +221,9 @@ class Backend:
     #: returns (`request.results`, a tuple in that order). The engine keeps reading and
     #: writing state, so the callable sees arrays and Python numbers only. It may write
     #: into a state array it is handed where the fused node's `reuse` hint allows (rule
-    #: 'out-aliasing'). A plan it cannot take raises `PlanUnsupported(reason)`, at once
+    #: 'out-aliasing'); a callable whose `in_place` attribute names state-write results
+    #: stores those into the state arrays they overwrite and leaves them out of the
+    #: tuple it returns. A plan it cannot take raises `PlanUnsupported(reason)`, at once
     #: or at its first call (before writing anything): the engine then runs the
     #: per-kernel plan and says why in `Executable.backend_info`. None: never.
     compile_plan: Callable | None = None

@@ -15,22 +15,9 @@ This module imports Numba: only the generated modules import it.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import njit
 
 _FLAGS = {"error_model": "numpy", "cache": True}
-
-
-def as_scalar(x):
-    """A 0-d value as a Numba scalar: the item of a 0-d array, a number as it is."""
-    return x[()] if isinstance(x, np.ndarray) else x
-
-
-@overload(as_scalar, inline="always")  # an overload cannot be cached: inlined instead
-def _as_scalar(x):
-    if isinstance(x, types.Array):
-        return lambda x: x[()]
-    return lambda x: x
 
 
 @njit(**_FLAGS)
@@ -44,6 +31,16 @@ def array0(value, dtype):
 @njit(**_FLAGS)
 def empty(shape, dtype):
     return np.empty(shape, dtype)
+
+
+@njit(**_FLAGS)
+def empty_poisoned(shape, dtype):
+    """`empty` with every byte 0xFF (floats NaN, integers -1): what the tests allocate
+    instead, so that a buffer read before it is written shows in the results (np.empty
+    often hands out zeroed pages, which hide such a read)."""
+    out = np.empty(shape, dtype)
+    out.reshape(-1).view(np.uint8)[:] = 255
+    return out
 
 
 @njit(**_FLAGS)

@@ -14,6 +14,9 @@ BLAS, GEMMs run as NumPy runs them.
 
 from __future__ import annotations
 
+import math
+from types import FunctionType
+
 import numpy as np
 
 try:
@@ -70,6 +73,7 @@ def one_thread_dot(get, put):
             return dot(a, b)
         finally:
             put(n)
+    kernel.small_gemm = True  # pinned_plan pins a whole plan of these once instead
     return kernel
 
 
@@ -103,3 +107,61 @@ def matmul(a, b):
         # transposed left operand runs at full speed
         b = np.ascontiguousarray(b)
     return np.matmul(a, b)
+
+
+# ops a plan may hold and still run pinned to one BLAS thread as a whole: none calls
+# BLAS but through the small GEMMs and GEMV sums checked below
+_NO_BLAS = frozenset({
+    "input", "param", "state", "const", "get", "fused", "reshape", "permute",
+    "broadcast_to", "index", "index_backward", "concat", "gather", "gather_backward",
+    "max", "min", "argmax", "argmin", "where", "cast", "identity", "one_hot",
+    "relu_backward", "nll_loss", "nll_loss_backward", "gelu", "gelu_backward"})
+# sums as GEMVs (numpy_backend.py, norm_kernels.py)
+_ROW_SUMS = frozenset({"sum", "softmax", "log_softmax", "layer_norm", "layer_norm_backward"})
+
+
+def _small_blas_only(graph, elementwise) -> bool:
+    """Whether every BLAS call of the plan is small: its matmuls are 2-d GEMMs below
+    SMALL_GEMM multiply-adds, its row sums read fewer than SMALL_GEMM / 4 elements, and
+    every other op is elementwise or calls no BLAS."""
+    for n in graph.nx:
+        data = graph[n]
+        op = data["op"]
+        if op in _NO_BLAS or op in elementwise:
+            continue
+        shapes = [graph[a]["shape"] for a in graph.args(n)]
+        if op == "matmul" and all(len(s) == 2 for s in shapes):
+            (m, k), (_, cols) = shapes
+            if m * k * cols < SMALL_GEMM:
+                continue
+        elif op in _ROW_SUMS and math.prod(shapes[0]) < SMALL_GEMM // 4:
+            continue
+        return False
+    return True
+
+
+def pinned_plan(run, graph, namespace, elementwise):
+    """`run` (a lowered plan) called with OpenBLAS's pool pinned to one thread, once
+    per call, where the plan's GEMMs are all small (see the module docstring): its
+    small-GEMM kernels, bound in `namespace`, become plain np.dot. None where the plan
+    has no small GEMM, or a BLAS call that is not small, or no OpenBLAS is found.
+    `elementwise`: the names of the elementwise ops (they call no BLAS)."""
+    smalls = [k for k, v in namespace.items()
+              if type(v) is FunctionType and getattr(v, "small_gemm", False) is True]
+    if not smalls or not switch() or not _small_blas_only(graph, elementwise):
+        return None
+    for k in smalls:
+        namespace[k] = np.dot
+    get, put = switch()
+
+    def run_pinned(*arrays):
+        n = get()
+        if n <= 1:
+            return run(*arrays)
+        put(1)
+        try:
+            return run(*arrays)
+        finally:
+            put(n)
+    run_pinned.__wrapped__ = run
+    return run_pinned

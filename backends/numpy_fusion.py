@@ -60,8 +60,8 @@ def _threads() -> int:
 
 def _executor():
     global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_threads(), thread_name_prefix="graphgrad-fused")
+    if _pool is None:  # (the calling thread runs one range itself)
+        _pool = ThreadPoolExecutor(max(1, _threads() - 1), thread_name_prefix="graphgrad-fused")
     return _pool
 
 
@@ -118,23 +118,28 @@ def _inputs_of_scalar_steps(program) -> set[int]:
 
 
 def _step_line(step, args, target, out_expr, zeros=None) -> str:
+    # `out` positionally, and only when there is one: the ufunc call parses no keywords
+    # (~0.05 us a step on small arrays)
+    out = "" if out_expr == "None" else f", {out_expr}"
+    if step.op in ("maximum", "minimum", "relu") and out:
+        out = f", out={out_expr}"  # (NumPy deprecates a positional out for these two)
     if step.op in UFUNCS:
-        return f"{target} = np.{UFUNCS[step.op]}({', '.join(args)}, out={out_expr})"
+        return f"{target} = u_{UFUNCS[step.op]}({', '.join(args)}{out})"
     if step.op == "sigmoid" and np.dtype(step.dtype) == np.float32:
         if not step.shape:  # a 0-d step runs on NumPy scalars, which cannot be written into
             return f"{target} = np.tanh({args[0]} * HALF32) * HALF32 + HALF32"
-        return "; ".join([f"{target} = np.multiply({args[0]}, HALF32, out={out_expr})",
-                          f"np.tanh({target}, out={target})",
-                          f"np.multiply({target}, HALF32, out={target})",
-                          f"np.add({target}, HALF32, out={target})"])
+        return "; ".join([f"{target} = u_multiply({args[0]}, HALF32, {out_expr})",
+                          f"u_tanh({target}, {target})",
+                          f"u_multiply({target}, HALF32, {target})",
+                          f"u_add({target}, HALF32, {target})"])
     if step.op == "relu":  # a zero of the step's dtype: a Python 0 would make bools int64
         if np.dtype(step.dtype).kind == "f":  # an array of zeros: NumPy's fast loop
             zero = zeros or f"zeros_of({args[0]}.shape, {args[0]}.dtype)"
         else:
             zero = f"np.{np.dtype(step.dtype).name}(0)"
-        return f"{target} = np.maximum({args[0]}, {zero}, out={out_expr})"
+        return f"{target} = u_maximum({args[0]}, {zero}{out})"
     if step.op == "pow_scalar" and step.attrs["exponent"] == 2:
-        return f"{target} = np.multiply({args[0]}, {args[0]}, out={out_expr})"
+        return f"{target} = u_multiply({args[0]}, {args[0]}{out})"
     if step.op == "identity":
         return f"{target} = copy({args[0]}, {out_expr})"
     if step.op == "where":
@@ -165,6 +170,7 @@ def generate(program, kernels, fixed_shapes: bool = True) -> tuple[str, dict]:
     last = _last_reads(program)
     ns = {"np": np, "copy": _copy, "where": _where, "zeros_of": zeros_of,
           "HALF32": np.float32(0.5)}
+    ns.update((f"u_{name}", getattr(np, name)) for name in UFUNCS.values())
     out_pos = {r: k for k, r in enumerate(program.outputs)}
     lines = [f"def fused({', '.join(f'r{i}' for i in range(n_in))}{',' if n_in else ''} "
              f"out=None, scratch=None):"]
@@ -337,10 +343,15 @@ def _chunked_runner(program, fused, scratch_dtypes, width: int):
             run_range(flat_in, flat_out, aliases, 0, units)
         else:
             bounds = [units * i // threads // step * step for i in range(threads)] + [units]
+            # the pool takes all ranges but the first, which this thread runs itself:
+            # it is running already (a woken worker may wait for a core on a busy machine)
             jobs = [_executor().submit(run_range, flat_in, flat_out, aliases, lo, hi)
-                    for lo, hi in zip(bounds[:-1], bounds[1:])]
-            for job in jobs:
-                job.result()
+                    for lo, hi in zip(bounds[1:-1], bounds[2:])]
+            try:
+                run_range(flat_in, flat_out, aliases, bounds[0], bounds[1])
+            finally:
+                for job in jobs:
+                    job.result()
         return targets[0] if single else tuple(targets)
 
     return chunked

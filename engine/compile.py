@@ -35,6 +35,7 @@ from .arguments import describe_change, flatten_call, paths, rebuild_call
 from .backends import registry as _backend_registry
 from .backends.registry import default_backend, get_backend
 from .errors import GraphgradError, SignatureError, TracingError
+from .fast_call import build_hit
 from .ir import tracing
 from .native_plan import lower
 from .ops.registry import REGISTRY, failure_class
@@ -75,6 +76,7 @@ class CompiledFunction:
         self._args: tuple = ((), {})
         self._names = arg_names(fn, 64)
         self._backend_key, self._backend_obj = None, None
+        self._hit_entry = None  # the plan engine/fast_call.py tries first (one read)
         functools.update_wrapper(self, fn, updated=())
 
     # ------------------------------------------------------------------ calling
@@ -89,6 +91,23 @@ class CompiledFunction:
         return self._backend_obj
 
     def __call__(self, *args, **kwargs):
+        entry = self._hit_entry  # the last plan, unless anything changed
+        if entry is not None and not kwargs:
+            arrays = entry.hit(args)
+            if arrays is not None:
+                self._hits += 1
+                self._clock += 1
+                entry.used = self._clock
+                if entry.lone and not _anomaly.enabled:  # _run's commonest case, inlined
+                    try:
+                        outs = entry.plan.run(*arrays)
+                    except GraphgradError:
+                        raise
+                    except Exception as exc:
+                        raise self._runtime_error(entry, exc) from exc
+                    return Tensor._wrap(outs[0], entry.plan.backend)
+                self._args = (args, kwargs)
+                return self._run(entry, arrays, args)
         self._args = (args, kwargs)
         backend = self._backend_obj  # (the current backend, unless the default changed)
         if (self.backend_name or _backend_registry._default_name) != self._backend_key:
@@ -105,6 +124,7 @@ class CompiledFunction:
                 self._clock += 1
                 entry.used = self._clock
                 self.last = entry
+                self._set_hit(entry, backend)
                 return self._run(entry, arrays, objs)
         self._check_arity(args, kwargs)
         changed = None
@@ -114,7 +134,16 @@ class CompiledFunction:
             reason, changed = describe_change(self._last_signature, signature,
                                               arg_names(self.fn, len(args)))
         entry = self._trace(signature, (args, kwargs), backend, reason, changed)
+        self._set_hit(entry, backend)
         return self._run(entry, arrays, objs)
+
+    def _set_hit(self, entry, backend) -> None:
+        """The next call tries `entry` first, through one generated check of its
+        arguments and guards (engine/fast_call.py); built once per entry."""
+        if entry.hit is False:
+            default = None if self.backend_name else self._backend_key
+            entry.hit = build_hit(entry, backend, default)
+        self._hit_entry = entry if entry.hit is not None else None
 
     def _check_arity(self, args, kwargs):
         """A call that could not bind to `fn`'s parameters fails here, not inside the trace."""
@@ -258,6 +287,8 @@ class CompiledFunction:
             group.remove(old)
             if not group:
                 del self.entries[old.signature]
+            if old is self._hit_entry:
+                self._hit_entry = None
             self._evictions += 1
         self._warn_if_thrashing()
 

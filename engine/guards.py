@@ -53,6 +53,17 @@ class GuardSet:
         self._exprs = exprs
         self._namespace = namespace
 
+    @property
+    def expressions(self) -> list[str]:
+        """Each guard's expression over `namespace` (engine/fast_call.py joins them with
+        the argument checks into one function)."""
+        return list(self._exprs)
+
+    @property
+    def namespace(self) -> dict:
+        """The objects the guard expressions name."""
+        return self._namespace
+
     def _valid(self) -> bool:
         return self.check() and all(holds() for _, holds in self.extra)
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import linecache
 import logging
 
+import numpy as np
+
 from .backends.base import PlanRequest, PlanUnsupported
 from .ir.graph import SOURCE_OPS
 from .runtime import (
@@ -72,6 +74,7 @@ def _wrapper(graph, backend, fn_name: str):
     for n in arguments:
         if graph[n]["op"] == "state":
             writer.emit(_state_read(writer, graph, n), n, graph[n]["name"])
+    _zero_d_as_arrays(writer, graph, arguments)
     grads = [graph.input_grads[i] for i in sorted(graph.input_grads)
              if graph.input_grads[i] is not None]
     results = list(dict.fromkeys(
@@ -79,6 +82,33 @@ def _wrapper(graph, backend, fn_name: str):
     request = PlanRequest(graph, tuple(order), tuple(arguments), tuple(results), fn_name)
     writer.request = request
     return writer, request
+
+
+def _zero_d_as_arrays(writer, graph, arguments) -> None:
+    """Lines handing the core every 0-d tensor value as a 0-d array of the backend: an
+    eager step on NumPy may leave a NumPy scalar in a parameter (a ufunc on 0-d arrays
+    returns one), which compiled code cannot read as an array nor update in place. A
+    tensor's own value is replaced by the array (the same number), once. Python numbers
+    read through a ScalarRef (`lr`) and constants (arrays already) pass as they are."""
+    backend = writer.backend
+    array = writer.bind("array_type", type(backend.from_numpy(np.zeros((), np.float32))))
+    as_array = writer.bind("as_array", lambda v: backend.from_numpy(backend.to_numpy(v)))
+    for n in arguments:
+        data = graph[n]
+        if tuple(data["shape"]) != () or data["op"] == "const":
+            continue
+        ref = graph.state_refs.get(data["name"]) if data["op"] == "state" else None
+        if ref is not None and ref.kind == "scalar":
+            continue
+        v = writer.names[n]
+        writer.emit(f"if {v}.__class__ is not {array}:")
+        if ref is not None and ref.kind == "tensor":
+            obj = writer.bind(_ident("T_" + data["name"], "T"), ref.tensor)
+            writer.emit(f"    {v} = {obj}._value = {as_array}({v})")
+            writer.emit(f"    if {obj}._views: "
+                        f"{writer.bind('refresh_views', refresh_views)}({obj})")
+        else:
+            writer.emit(f"    {v} = {as_array}({v})")
 
 
 def _install(plan, writer, core) -> None:
@@ -89,14 +119,18 @@ def _install(plan, writer, core) -> None:
     unsupported = writer.bind("PlanUnsupported", PlanUnsupported)
     args = ", ".join(writer.names[n] for n in request.arguments)
     params = [writer.names[n] for n in graph.inputs]
-    targets = ", ".join(writer.names[n] for n in request.results)
+    in_place = set(getattr(core, "in_place", ()))  # written into their state's array
+    returned = [n for n in request.results if n not in in_place]
+    targets = ", ".join(writer.names[n] for n in returned)
     writer.emit("try:")
-    assign = f"{targets}{',' if len(request.results) == 1 else ''} = " if targets else ""
+    assign = f"{targets}{',' if len(returned) == 1 else ''} = " if targets else ""
     writer.emit(f"    {assign}{core_name}({args})", None,
                 f"the whole plan, compiled by {plan.backend.name}")
     writer.emit(f"except {unsupported} as exc:")
     writer.emit(f"    return {fallback}(exc{''.join(', ' + p for p in params)})")
     for name, n in graph.state_writes.items():
+        if n in in_place:
+            continue
         writer.emit(_state_write(writer, graph, name, n), None, f"state {name}")
         ref = graph.state_refs[name]
         if ref.kind == "tensor":

@@ -47,6 +47,7 @@ class Entry:
 
     checked = None  # the plan gg.detect_anomaly() runs instead (built on first use)
     used = 0  # the owner's clock at the last call (least recently used is evicted first)
+    hit = False  # engine/fast_call.py's check for this plan (None: not a positional call)
 
     def __init__(self, signature, graph, optimized, stats, plan, rebuild, guards):
         self.signature = signature

@@ -16,11 +16,11 @@ import re
 
 import numpy as np
 
-from .backends.base import Inline
+from .backends.base import Expression, Inline
 from .errors import BackendError
 from .ir.graph import SOURCE_OPS
 from .ops.registry import REGISTRY
-from .passes.memory import last_uses
+from .passes.memory import kept_to_the_end, last_uses
 from .views import refresh_views
 
 _counter = itertools.count()
@@ -157,6 +157,8 @@ def _call(writer, graph, n) -> str:
     special = writer.backend.specialize(
         op, [(graph[a]["shape"], graph[a]["dtype"]) for a in graph.args(n)], attrs) \
         if op in writer.backend.kernels else None  # a refinement of a kernel it has
+    if isinstance(special, Expression):  # a view or method call, written out
+        return special.text.format(*args)
     if isinstance(special, Inline) and all(_is_literal(v) for v in special.tail):
         tail = [repr(v) for v in special.tail]  # written out: no closure per call
         return f"{writer.bind(f'{op}_{n}', special.fn)}({', '.join(args + tail)})"
@@ -223,8 +225,9 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
             gets.setdefault(graph.args(n)[0], []).append(n)
     pos = {n: i for i, n in enumerate(order)}
     dying: dict[int, list[str]] = {}
+    kept = kept_to_the_end(graph, order)
     for n in order:
-        if last[n] < len(order) and n not in gets and _frees(graph[n]):
+        if last[n] < len(order) and n not in gets and _frees(graph[n]) and n not in kept:
             dying.setdefault(max(last[n], pos[n]), []).append(writer.names[n])
     waits = _split_collectives(writer, graph, order, last)
     for i, n in enumerate(order):
@@ -250,12 +253,7 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
             writer.emit(f"del {', '.join(dying[i])}")
     for m in waits.pop(len(order), ()):
         _emit_wait(writer, m)
-    for name, n in graph.state_writes.items():
-        writer.emit(_state_write(writer, graph, name, n), None, f"state {name}")
-        ref = graph.state_refs[name]
-        if ref.kind == "tensor":  # views of it (`p.data`, `p.T` kept by the user) see it too
-            obj = writer.bind(_ident(f"T_{name}", "T"), ref.tensor)
-            writer.emit(f"if {obj}._views: {writer.bind('refresh_views', refresh_views)}({obj})")
+    _emit_state_writes(writer, graph)
     results = [*graph.outputs, *(graph.input_grads[i] for i in sorted(graph.input_grads)
                                  if graph.input_grads[i] is not None)]
     outs = ", ".join(_returned(writer, graph, o, k) for k, o in enumerate(results))
@@ -263,6 +261,23 @@ def generate(graph, backend, fn_name: str = "plan", check=None) -> _Writer:
     writer.fn_name = writer.free_name(fn_name)
     writer.header = f"def {writer.fn_name}({', '.join(params)}):"
     return writer
+
+
+def _emit_state_writes(writer, graph) -> None:
+    """The plan's results written back into the state they update: parameters (and the
+    views of them the user keeps), `.grad` slots, optimizer buffers."""
+    for name, n in graph.state_writes.items():
+        ref = graph.state_refs[name]
+        if ref.kind == "grad" and n is not None:  # most steps: `.grad` is set already
+            owner = writer.bind(_ident(f"G_{name}", "G"), ref.owner)
+            writer.emit(f"if {owner}._grad is not None: {owner}._grad._value = "
+                        f"{writer.names[n]}", None, f"state {name}")
+            writer.emit(f"else: {_state_write(writer, graph, name, n)}")
+            continue
+        writer.emit(_state_write(writer, graph, name, n), None, f"state {name}")
+        if ref.kind == "tensor":  # views of it (`p.data`, `p.T` kept by the user) see it too
+            obj = writer.bind(_ident(f"T_{name}", "T"), ref.tensor)
+            writer.emit(f"if {obj}._views: {writer.bind('refresh_views', refresh_views)}({obj})")
 
 
 def _split_collectives(writer, graph, order, last) -> dict[int, list[int]]:
@@ -356,6 +371,9 @@ class Executable:
         namespace = writer.namespace
         exec(compile(self.source, self.filename, "exec"), namespace)  # noqa: S102
         self.run = namespace[writer.fn_name]
+        wrap = getattr(backend, "wrap_plan", None)
+        if wrap is not None and check is None:  # e.g. one BLAS setting per call
+            self.run = wrap(self.run, graph, namespace) or self.run
         self.line_nodes = writer.line_nodes
         self.backend_info = "per-kernel plan"  # engine/native_plan.py may replace `run`
         self.kernel_calls = sum(1 for n in graph.nx if graph[n]["op"] not in

@@ -331,11 +331,8 @@ class DotBuilder:
             body.append(f'\t{spine[p]} -> {anchors[p]} [style=invis weight=100 '
                         f'class="gg-order"]\n')
         body.append(f"\t{{rank=same; {'; '.join(spine[p] for p in phases)}}}\n")
-        # every ordered pair, not only neighbours: with a chain alone dot mirrored the MLP
-        # Adam step (update, backward, forward) once its backward began at the loss op
-        for i, a in enumerate(phases):
-            for b in phases[i + 1:]:
-                body.append(f'\t{spine[a]} -> {spine[b]} [style=invis class="gg-order"]\n')
+        for a, b in zip(phases, phases[1:]):
+            body.append(f'\t{spine[a]} -> {spine[b]} [style=invis class="gg-order"]\n')
 
     def build(self) -> graphviz.Digraph:
         self.add_graph_nodes()

@@ -42,7 +42,9 @@ GROUP_CLUSTER = {"style": "rounded,dotted", "color": "#2e7d32", "fontsize": "10"
 SCOPE_CLUSTER = {"style": "rounded,dashed", "color": "#7a7a7a", "fontsize": "10",
                  "fontcolor": "#444444", "penwidth": "1"}
 
-SAVED_EDGE = {"style": "dashed", "color": "#8c8c8c"}
+# A saved value's edge runs from one phase column to the next: it does not rank the
+# backward's nodes below the forward's (as a constraint it could mirror the columns).
+SAVED_EDGE = {"style": "dashed", "color": "#8c8c8c", "constraint": "false"}
 WRITE_EDGE = {"color": "#2e7d32", "penwidth": "1.6"}
 OUTPUT_EDGE = {"color": "#222222", "penwidth": "1.3"}
 

@@ -13,6 +13,7 @@
   nll_loss gradient: a cross-entropy's backward) -> one cross_entropy_backward(g, L, t);
 - an elementwise op reading `broadcast_to(x)` reads x (it broadcasts by itself); when
   no operand keeps the full shape, the broadcast moves after the op instead;
+- the gradients of adjacent slices summed become one concat (simplify_slices.py);
 - a recurrent backward op (`gru_seq_backward`, `lstm_seq_backward`) whose cotangent is
   `index_backward(g, [0])` (a model reads only the hidden states) takes g itself: no
   mostly-zero cotangent of the whole packed output is built and scanned.
@@ -25,6 +26,7 @@ import numpy as np
 from ..ir.graph import SOURCE_OPS
 from ..ops.common import broadcast_shapes
 from ..ops.registry import REGISTRY
+from .simplify_slices import drop_whole_slice_grad, flatten_concat, merge_adjacent_slice_grads
 
 
 def scalar_value(graph, n):
@@ -110,6 +112,13 @@ def _rewrite(graph, n) -> bool:
         return _sum_of_broadcast(graph, n, args[0])
     if op == "sum" and inner["op"] == "gather_backward":
         return _sum_of_scatter(graph, n, args[0])
+    if op == "add" and inner["op"] == "index_backward" and \
+            merge_adjacent_slice_grads(graph, n, _replace):
+        return True
+    if op == "index_backward" and drop_whole_slice_grad(graph, n, _replace):
+        return True
+    if op == "concat" and flatten_concat(graph, n):
+        return True
     if op in _SEQ_BACKWARD and inner["op"] == "index_backward":
         return _hidden_cotangent_only(graph, n, args[0])
     if op == "permute" and inner["op"] == "matmul" and data["attrs"]["axes"] == (1, 0) \
@@ -221,8 +230,10 @@ def _transpose_product(graph, n, mm) -> bool:
 
 # What `_rewrite` can act on, for `_may_rewrite`'s quick test.
 _SEQ_BACKWARD = frozenset(("gru_seq_backward", "lstm_seq_backward"))
-_BY_ARGUMENT_OP = frozenset(("neg", "reshape", "permute", "sum", "broadcast_to")) | _SEQ_BACKWARD
+_BY_ARGUMENT_OP = frozenset(("neg", "reshape", "permute", "sum", "broadcast_to",
+                             "index_backward", "concat")) | _SEQ_BACKWARD
 _IDENTITIES = frozenset(("mul", "div", "add", "sub"))
+_GRADIENT_PARTS = frozenset(("index_backward", "nll_loss_backward"))  # rules reading them
 _SCALAR_CHAIN = frozenset(("const", "broadcast_to", "reshape"))  # what `scalar_value` walks
 
 
@@ -245,8 +256,8 @@ def _may_rewrite(nodes, pred, n, elementwise) -> bool:
     op = nodes[n]["op"]
     if op in _BY_ARGUMENT_OP:
         return True
-    if op in _IDENTITIES:
-        return any(nodes[a]["op"] in _SCALAR_CHAIN or nodes[a]["op"] == "nll_loss_backward"
+    if op in _IDENTITIES:  # (also: sums of slices' gradients, a cross-entropy's backward)
+        return any(nodes[a]["op"] in _SCALAR_CHAIN or nodes[a]["op"] in _GRADIENT_PARTS
                    for a in pred[n])
     if op in elementwise:
         return any(nodes[a]["op"] == "broadcast_to" for a in pred[n])

@@ -8,6 +8,7 @@ in the disk cache). The compiled code is cached on disk, so later runs compile l
 """
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,98 @@ def test_large_elementwise_plan_runs_parallel_loops_and_equals_eager():
     ye = value_and_grad(xe)
     np.testing.assert_allclose(y.item(), ye.item(), rtol=1e-5)
     np.testing.assert_allclose(x.grad.numpy(), xe.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_plan_with_threaded_gemms_keeps_its_loops_serial():
+    """A GEMM large enough for BLAS's threads: the loops stay serial (two thread pools
+    on the same cores slowed the wide MLP's step by half), and the step still equals
+    eager."""
+    gg.manual_seed(0)
+    layer = nn.Linear(256, 256)
+    x0 = np.random.default_rng(1).standard_normal((256, 256)).astype(np.float32)
+
+    def step(x):
+        layer.zero_grad()
+        loss = gg.relu(layer(x)).sum()
+        loss.backward()
+        return loss
+
+    fn = gg.compile(step, backend="numba")
+    loss = fn(gg.tensor(x0))
+    assert fn.backend_info() == "whole plan compiled by backend 'numba'"
+    assert "prange(" not in fn.source and "parallel=False" in fn.source
+    grad = layer.weight.grad.numpy().copy()
+    want = step(gg.tensor(x0))
+    np.testing.assert_allclose(loss.item(), want.item(), rtol=1e-4)
+    np.testing.assert_allclose(grad, layer.weight.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
+def _sgd_training(backend):
+    gg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(300, 256), nn.ReLU(), nn.Linear(256, 3))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        loss = (model(x) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    fn = gg.compile(step, backend=backend) if backend else step
+    rng = np.random.default_rng(2)
+    losses = [fn(gg.tensor(rng.standard_normal((16, 300)).astype(np.float32))).item()
+              for _ in range(2)]
+    return losses, [p.numpy().copy() for p in model.parameters()], fn
+
+
+def test_column_major_weight_is_updated_column_by_column_and_equals_eager():
+    """The first layer's weight is held column-major (passes/layout.py) and updated
+    from its transposed gradient: the loop nest runs column by column (unit stride)."""
+    losses, params, fn = _sgd_training("numba")
+    assert fn.backend_info() == "whole plan compiled by backend 'numba'"
+    assert re.search(r"for i1 in prange\(300\):\n +for i0 in range\(256\):", fn.source)
+    want_losses, want_params, _ = _sgd_training(None)
+    np.testing.assert_allclose(losses, want_losses, rtol=1e-5)
+    for p, w in zip(params, want_params):
+        np.testing.assert_allclose(p, w, rtol=1e-4, atol=1e-6)
+
+
+def _scalar_fit():
+    wt, b = gg.tensor(1.0, requires_grad=True), gg.tensor(0.0, requires_grad=True)
+    opt = optim.SGD([wt, b], lr=0.01)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = ((wt * x + b - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, wt, b
+
+
+def test_scalar_parameters_between_eager_steps_are_updated_in_place():
+    """An eager step leaves NumPy scalars in 0-d parameters; the compiled step takes
+    them (as 0-d arrays) and writes its update into them, and the eager and compiled
+    steps interleaved give the all-eager numbers."""
+    x = gg.tensor(np.arange(5, dtype=np.float32))
+    y = gg.tensor(np.linspace(1, 2, 5, dtype=np.float32))
+    step, wt, b = _scalar_fit()
+    compiled = gg.compile(step, backend="numba")
+    losses = [step(x, y).item(), compiled(x, y).item(), step(x, y).item(),
+              compiled(x, y).item()]
+    assert compiled.backend_info() == "whole plan compiled by backend 'numba'"
+    assert "# state written in place" in compiled.source
+    ref_step, ref_wt, ref_b = _scalar_fit()
+    want = [ref_step(x, y).item() for _ in range(4)]
+    np.testing.assert_allclose(losses, want, rtol=1e-6)
+    np.testing.assert_allclose([wt.item(), b.item()], [ref_wt.item(), ref_b.item()],
+                               rtol=1e-6)
+    held = wt.detach()  # shares wt's memory: sees the next update, as in PyTorch
+    before = held.item()
+    compiled(x, y)
+    assert held.item() == wt.item() != before
 
 
 def test_batch_by_index_and_out_of_bounds_index():

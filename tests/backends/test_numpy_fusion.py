@@ -103,7 +103,8 @@ def test_mixed_shape_update_runs_its_large_parts_in_chunks_in_place(monkeypatch,
         assert g_ is p  # written in place, layout kept
         np.testing.assert_allclose(g_, w, rtol=1e-6)
     assert ps[0].flags.f_contiguous == (order == "F")
-    assert len(submitted) == (2 if threads == 2 else 0)  # the large part ran in chunks
+    # the large part ran in chunks: one range in the pool, one on the calling thread
+    assert len(submitted) == (1 if threads == 2 else 0)
 
 
 def test_chunked_update_never_writes_into_a_different_view_of_an_input():
@@ -127,7 +128,7 @@ def test_generated_function_reuses_dead_temporaries():
     steps = (Step("exp", (0,), {}, s, f32), Step("tanh", (1,), {}, s, f32),
              Step("mul", (2, 0), {}, s, f32))
     source, _ = numpy_fusion.generate(FusedProgram(((s, f32),), steps, (3,)), {})
-    assert "np.tanh(r1, out=r1)" in source  # exp's buffer is reused by tanh
+    assert "u_tanh(r1, r1)" in source  # exp's buffer is reused by tanh
 
 
 @pytest.mark.parametrize("dropped", [1.0, np.nan, np.inf])

@@ -5,7 +5,7 @@ and other layouts (which keep np.add.reduce)."""
 import numpy as np
 import pytest
 
-from graphgrad.backends.numpy_backend import GEMV_MAX, _gemv_sum
+from graphgrad.backends.numpy_backend import GEMV_MAX, _full_sum, _gemv_sum
 
 
 @pytest.mark.parametrize("shape, axis", [
@@ -33,3 +33,32 @@ def test_end_block_sums_match_add_reduce(shape, axis, keepdims, dtype):
     ((3, 4, 5), None)])                # axis None: everything
 def test_other_sums_keep_add_reduce(shape, axis):
     assert _gemv_sum(shape, np.dtype("float32"), axis, False) is None
+
+
+@pytest.mark.parametrize("shape, axis", [((11,), None), ((11,), (0,)), ((32, 16), None),
+                                         ((4, 3, 5), (0, 1, 2)), ((GEMV_MAX,), None)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_whole_array_sums_as_a_dot_match_add_reduce(shape, axis, dtype):
+    """A short array summed whole (a loss's mean) is a dot product with ones."""
+    kernel = _full_sum(shape, np.dtype(dtype), axis, False)
+    assert kernel is not None
+    x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    tol = 1e-4 if dtype == "float32" else 1e-12
+    for layout in (x, x.T, x[::-1]):  # contiguous, transposed, strided
+        got = kernel(layout)
+        assert np.shape(got) == () and np.asarray(got).dtype == np.dtype(dtype)
+        want = np.add.reduce(layout.astype(np.float64), axis=None)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    nan = x.copy()
+    nan.flat[0] = np.nan
+    assert np.isnan(kernel(nan))  # NaN and Inf propagate as through add.reduce
+
+
+@pytest.mark.parametrize("shape, axis, keepdims, dtype", [
+    ((11,), None, True, "float32"),          # keepdims: add.reduce keeps its shape
+    ((3, 4), (0,), False, "float32"),        # not every axis
+    ((GEMV_MAX + 1,), None, False, "float32"),  # too long for a dot's accuracy
+    ((11,), None, False, "int64"),           # integers: add.reduce, exactly
+    ((0,), None, False, "float32")])         # empty
+def test_other_whole_sums_keep_add_reduce(shape, axis, keepdims, dtype):
+    assert _full_sum(shape, np.dtype(dtype), axis, keepdims) is None

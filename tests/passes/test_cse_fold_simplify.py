@@ -165,3 +165,24 @@ def test_recurrent_backward_takes_the_hidden_states_cotangent_alone():
         for (pname, p), tp in zip(ours.named_parameters(), theirs.parameters()):
             np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-4,
                                        atol=1e-5, err_msg=f"{name} {pname}")
+
+
+def test_gradients_of_chunks_become_one_concat():
+    """q, k, v = qkv.chunk(3, -1) (and a split along dim 0): the sum of the pieces'
+    index_backwards is one concat of their gradients, with eager's values."""
+    cases = {"chunk": (lambda x: gg.cat([t * (i + 1.0) for i, t in enumerate(x.chunk(3, -1))],
+                                        -1), (2, 4, 6)),
+             "split dim 0": (lambda x: gg.cat([t.exp() for t in x.split([1, 3], 0)], 0), (4, 5)),
+             "gap": (lambda x: x[:, :2] * 2 + x[:, 3:] * 3, (3, 5))}
+    for name, (f, shape) in cases.items():
+        def step(x, f=f):
+            f(x).cos().sum().backward()
+            return x.grad
+
+        x0 = np.random.default_rng(0).standard_normal(shape)
+        compiled = gg.compile(step)
+        got = compiled(gg.tensor(x0, requires_grad=True)).numpy()
+        want = step(gg.tensor(x0, requires_grad=True)).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=name)
+        if name != "gap":  # (a gap between the slices: nothing to merge, still right)
+            assert _count(compiled.last.optimized, "index_backward") == 0, name
