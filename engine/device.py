@@ -8,6 +8,7 @@ spelling of the same place, so `t.device == "cpu"`, `t.device == "numpy"` and
 
 from __future__ import annotations
 
+from . import dtypes
 from .backends.registry import DEVICE_BACKENDS, backend_name, get_backend
 
 _TYPE_OF_BACKEND = {backend: kind for kind, backend in DEVICE_BACKENDS.items()}
@@ -46,3 +47,12 @@ class device:  # noqa: N801  (PyTorch's spelling)
 def backend_of(spec):
     """The backend instance for a device, device string or backend name."""
     return get_backend(spec.backend if isinstance(spec, device) else spec)
+
+
+def names_a_device(arg) -> bool:
+    """Whether `.to(arg)` means a place rather than a dtype: a `gg.device`, a backend
+    instance, or a string that names no dtype (`"complex64"` names one, so `.to` gives a
+    dtype error for it rather than "unknown backend")."""
+    if isinstance(arg, device) or (not isinstance(arg, str) and hasattr(arg, "kernels")):
+        return True
+    return isinstance(arg, str) and arg not in dtypes._ALIASES and not dtypes.names_a_dtype(arg)

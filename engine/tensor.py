@@ -23,7 +23,7 @@ import numpy as np
 from . import dtypes, grad_mode
 from .arrays import as_array, register_tensor_type
 from .backends.registry import default_backend
-from .device import backend_of
+from .device import backend_of, names_a_device
 from .device import device as Device
 from .errors import ArgumentTypeError, AutogradError, DtypeError, ShapeError, TracingError
 from .ir import tracing
@@ -308,9 +308,8 @@ class Tensor:
         for arg in args:
             if isinstance(arg, Tensor):
                 device, dtype = arg._backend, arg.dtype
-            elif isinstance(arg, Device) or (isinstance(arg, str) and arg not in dtypes._ALIASES
-                                             and not dtypes.names_a_dtype(arg)):
-                device = arg  # ("complex64" names a dtype: a dtype error, not a backend)
+            elif names_a_device(arg):
+                device = arg
             else:
                 dtype = arg
         out = self if device is None else self._moved_to(backend_of(device))

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from .. import dtypes, grad_mode
 from ..creation import tensor
 from ..device import device as Device
+from ..device import names_a_device
 from ..errors import ArgumentTypeError, SerializationError
 from ..ir import tracing
 from ..source import user_source
@@ -317,8 +318,7 @@ class Module:
         made before or after the move keeps working.
         """
         if target is not None:
-            if isinstance(target, Device) or (isinstance(target, str)
-                                              and target not in dtypes._ALIASES):
+            if names_a_device(target):
                 device = target
             else:
                 dtype = target

@@ -72,3 +72,13 @@ def test_move_keeps_objects_and_moves_grads():
     assert m.weight.device == "numpy_twin" and m.weight.grad.device == "numpy_twin"
     m.cpu()
     assert m.weight.device == "numpy" and m.weight.requires_grad
+
+
+def test_a_backend_object_is_a_place_not_a_dtype():
+    twin = registry.get_backend("numpy_twin")
+    model = nn.Linear(3, 2).to(twin)
+    assert model.weight._backend is twin and model.weight.dtype == gg.float32
+    t = gg.ones(2).to(twin)
+    assert t._backend is twin and t.dtype == gg.float32
+    with pytest.raises(gg.DtypeError, match="complex64"):  # a dtype name, not a backend
+        nn.Linear(3, 2).to("complex64")
