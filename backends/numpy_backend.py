@@ -21,8 +21,9 @@ from . import loss_kernels, nn_kernels, norm_kernels, numpy_malloc, seq_kernels
 from .base import Backend
 from .numpy_blas import gemm_kernel, pinned_plan
 from .numpy_blas import matmul as blas_matmul
-from .numpy_gemv_sum import end_block_sum
+from .numpy_gemv_sum import FLOATS, full_sum, gemv_sum
 from .numpy_scatter import scatter_rows
+from .numpy_softmax import log_softmax, softmax
 from .numpy_specialize import bind as bind_attributes
 
 
@@ -80,13 +81,6 @@ def zeros_of(shape, dtype) -> np.ndarray:
     return z
 
 
-@functools.lru_cache(maxsize=64)
-def _ones(n, dtype) -> np.ndarray:
-    o = np.ones(n, dtype)
-    o.flags.writeable = False
-    return o
-
-
 def _relu_backward(g, y):
     """g where y > 0, else 0 (relu's gradient from its result): a multiply by the mask
     where g is finite (NumPy's masked select is ~15x slower, see `where_kernel`), the
@@ -102,62 +96,6 @@ def _relu(x):
         return np.maximum(x, zeros_of(x.shape, x.dtype))
     out = np.maximum(x, 0)
     return out if out.dtype == x.dtype else out.astype(x.dtype)  # bool stays bool
-
-
-_FLOATS = (np.dtype("float32"), np.dtype("float64"))
-GEMV_MAX = 4096  # longest reduction done as a GEMV (its error grows with the length)
-
-
-@functools.lru_cache(maxsize=256)
-def _gemv_sum(shape, dtype, axis, keepdims):
-    """Row or column sums of a float matrix as a GEMV with ones: ~2x faster than
-    add.reduce at the sizes of bias gradients and softmax rows. None where it does not
-    apply (other ranks, axes or dtypes, long reductions). Cached: eager calls and
-    log_softmax look it up at every call."""
-    if len(shape) > 2 and axis == (0,) + tuple(range(2, len(shape))):
-        return _channel_sum(shape, dtype, keepdims)
-    if len(shape) > 2 and dtype in _FLOATS:  # a block of leading or trailing dims
-        return end_block_sum(shape, dtype, axis, keepdims, _ones, GEMV_MAX)
-    if len(shape) != 2 or dtype not in _FLOATS or axis not in ((0,), (1,)) \
-            or not 0 < shape[axis[0]] <= GEMV_MAX:
-        return None
-    ones = _ones(shape[axis[0]], dtype)
-    if axis == (0,):
-        return (lambda x: (ones @ x)[None, :]) if keepdims else (lambda x: ones @ x)
-    return (lambda x: (x @ ones)[:, None]) if keepdims else (lambda x: x @ ones)
-
-
-def _channel_sum(shape, dtype, keepdims):
-    """Per-channel sums of an (N, C, *spatial) float array (batch norm's statistics and
-    a convolution bias's gradient) as two GEMVs with ones: NumPy reduces over the
-    batch and the short spatial rows ~10x slower. None past GEMV_MAX terms per GEMV."""
-    n, c, rest = shape[0], shape[1], math.prod(shape[2:])
-    if dtype not in _FLOATS or not (0 < n <= GEMV_MAX and 0 < rest <= GEMV_MAX):
-        return None
-    ones_n, ones_rest = _ones(n, dtype), _ones(rest, dtype)
-    kept = (1, c) + (1,) * (len(shape) - 2)
-    if keepdims:
-        return lambda x: (ones_n @ (x.reshape(n, c, rest) @ ones_rest)).reshape(kept)
-    return lambda x: ones_n @ (x.reshape(n, c, rest) @ ones_rest)
-
-
-def _full_sum(shape, dtype, axis, keepdims):
-    """The sum of all elements of a short float array (a loss's mean over a batch) as
-    a dot product with ones: ~0.3 us where add.reduce takes ~0.8 us to set up. None
-    where it does not apply (keepdims, other dtypes, long reductions)."""
-    size = math.prod(shape)
-    if keepdims or dtype not in _FLOATS or not 0 < size <= GEMV_MAX or \
-            axis not in (None, tuple(range(len(shape)))):
-        return None
-    ones = _ones(size, dtype)
-    if len(shape) == 1:
-        return ones.dot  # (x.dot would need the method looked up at every call)
-    return lambda x: ones.dot(x.reshape(-1))
-
-
-def _sum(x, axis, keepdims):
-    fast = _gemv_sum(x.shape, x.dtype, axis, keepdims)
-    return fast(x) if fast else np.add.reduce(x, axis=axis, keepdims=keepdims)
 
 
 def _index(x, *arrays, spec):
@@ -176,53 +114,6 @@ def _index_backward(g, *arrays, spec, shape):
         return out
     np.add.at(out, index_tuple(spec, arrays), g)
     return out
-
-
-#: A row sum of exp(x - M) above this keeps full precision: its largest term is then far
-#: above the float32 subnormals, and terms small enough to underflow are below its eps.
-SHIFT_SUM_MIN = 1e-17
-
-
-def _shifted_exp(x, axis):
-    """(x - M, exp(x - M), row sums of the latter) with M the max over the whole array
-    (one fast contiguous reduction; NumPy reduces short rows one at a time, ~10x slower)
-    when every row sum stays above SHIFT_SUM_MIN, else with M each row's own max, the
-    textbook shift (rows far below the array's max, NaN, Inf, empty arrays)."""
-    if x.size:
-        shifted = np.subtract(x, np.maximum.reduce(x, axis=None))
-        e = np.exp(shifted)
-        total = _sum(e, (axis,), True)
-        if np.minimum.reduce(total, axis=None) > SHIFT_SUM_MIN:
-            return shifted, e, total
-    shifted = np.subtract(x, np.maximum.reduce(x, axis=axis, keepdims=True))
-    e = np.exp(shifted)
-    return shifted, e, _sum(e, (axis,), True)
-
-
-def _softmax(x, axis):
-    _, e, total = _shifted_exp(x, axis)
-    return np.divide(e, total, out=e)
-
-
-SHORT_ROWS = 32  # rows this short are normalized in a transposed copy (a loss's logits)
-
-
-def _log_softmax(x, axis):
-    if x.ndim == 2 and axis in (1, -1) and x.dtype in _FLOATS and x.shape[1] <= SHORT_ROWS:
-        return _log_softmax_short_rows(x)
-    shifted, _, total = _shifted_exp(x, axis)
-    return np.subtract(shifted, np.log(total, out=total), out=shifted)
-
-
-def _log_softmax_short_rows(x):
-    """log_softmax over short rows, computed on the transpose: NumPy reduces a row of 10
-    logits one short inner loop at a time, but the transpose's columns in a few long
-    vectorized passes (~1.5x faster for a 64x10 batch, with the same arithmetic)."""
-    t = x.T.copy()  # (classes, batch), C-contiguous
-    np.subtract(t, np.maximum.reduce(t, axis=0), out=t)
-    log_sum = _ones(t.shape[0], t.dtype) @ np.exp(t)  # the sum over classes as a GEMV
-    np.subtract(t, np.log(log_sum, out=log_sum), out=t)
-    return t.T.copy()
 
 
 _UNSIGNED = {np.dtype(f"i{n}"): np.dtype(f"u{n}") for n in (1, 2, 4, 8)}
@@ -289,7 +180,7 @@ def _all_finite(a) -> bool:
     """Whether `a` holds no NaN or Inf: the dot product of a float array with itself is
     one fast BLAS pass, and non-finite (Inf or NaN, which raise no flag) only if `a` has
     a NaN or Inf or its squares overflow (then the caller takes the exact path)."""
-    if a.dtype in _FLOATS and a.flags.c_contiguous:
+    if a.dtype in FLOATS and a.flags.c_contiguous:
         flat = a.reshape(-1)  # vdot: unlike dot, it raises no overflow warning
         return math.isfinite(np.vdot(flat, flat))
     return bool(np.isfinite(np.add.reduce(a, axis=None)))
@@ -376,7 +267,7 @@ class NumpyBackend(Backend):
             broadcast_to=lambda x, shape: np.broadcast_to(x, shape),
             concat=lambda *xs, axis: np.concatenate(xs, axis=axis),
             index=_index, index_backward=_index_backward,
-            softmax=_softmax, log_softmax=_log_softmax,
+            softmax=softmax, log_softmax=log_softmax,
             gather=_gather, binary_cross_entropy=_binary_cross_entropy,
             gather_backward=_gather_backward, one_hot=_one_hot,
         )
@@ -415,13 +306,13 @@ class NumpyBackend(Backend):
         if op == "sum":
             (shape, dtype), = arg_types
             args = (tuple(shape), np.dtype(dtype), attrs["axis"], attrs["keepdims"])
-            fast = _full_sum(*args) or _gemv_sum(*args)
+            fast = full_sum(*args) or gemv_sum(*args)
             if fast is not None:
                 return fast
         if op == "relu" and np.dtype(arg_types[0][1]).kind == "f":
             zeros = zeros_of(*arg_types[0])
             return lambda x: np.maximum(x, zeros)
-        if op == "matmul" and all(len(shape) == 2 and np.dtype(dtype) in _FLOATS
+        if op == "matmul" and all(len(shape) == 2 and np.dtype(dtype) in FLOATS
                                   for shape, dtype in arg_types):
             # the same BLAS GEMM as np.matmul, ~0.3 us less dispatch; small ones on
             # one BLAS thread (numpy_blas.py)

@@ -12,7 +12,8 @@ import pytest
 
 import graphgrad as gg
 from graphgrad.backends import numpy_fusion
-from graphgrad.backends.numpy_backend import GEMV_MAX, _all_finite, where_kernel, zeros_of
+from graphgrad.backends.numpy_backend import _all_finite, where_kernel, zeros_of
+from graphgrad.backends.numpy_gemv_sum import GEMV_MAX
 from graphgrad.ir.fused import FusedProgram, Step
 
 K = gg.backends.get_backend("numpy").kernels

@@ -5,7 +5,7 @@ and other layouts (which keep np.add.reduce)."""
 import numpy as np
 import pytest
 
-from graphgrad.backends.numpy_backend import GEMV_MAX, _full_sum, _gemv_sum
+from graphgrad.backends.numpy_gemv_sum import GEMV_MAX, full_sum, gemv_sum
 
 
 @pytest.mark.parametrize("shape, axis", [
@@ -14,7 +14,7 @@ from graphgrad.backends.numpy_backend import GEMV_MAX, _full_sum, _gemv_sum
 @pytest.mark.parametrize("keepdims", [True, False])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_end_block_sums_match_add_reduce(shape, axis, keepdims, dtype):
-    kernel = _gemv_sum(shape, np.dtype(dtype), axis, keepdims)
+    kernel = gemv_sum(shape, np.dtype(dtype), axis, keepdims)
     assert kernel is not None
     x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
     tol = 1e-4 if dtype == "float32" else 1e-12  # sums of up to 2048 float32 terms
@@ -32,7 +32,7 @@ def test_end_block_sums_match_add_reduce(shape, axis, keepdims, dtype):
     ((3, 4, 5, 6), (0, 2)),
     ((3, 4, 5), None)])                # axis None: everything
 def test_other_sums_keep_add_reduce(shape, axis):
-    assert _gemv_sum(shape, np.dtype("float32"), axis, False) is None
+    assert gemv_sum(shape, np.dtype("float32"), axis, False) is None
 
 
 @pytest.mark.parametrize("shape, axis", [((11,), None), ((11,), (0,)), ((32, 16), None),
@@ -40,7 +40,7 @@ def test_other_sums_keep_add_reduce(shape, axis):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_whole_array_sums_as_a_dot_match_add_reduce(shape, axis, dtype):
     """A short array summed whole (a loss's mean) is a dot product with ones."""
-    kernel = _full_sum(shape, np.dtype(dtype), axis, False)
+    kernel = full_sum(shape, np.dtype(dtype), axis, False)
     assert kernel is not None
     x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
     tol = 1e-4 if dtype == "float32" else 1e-12
@@ -61,4 +61,4 @@ def test_whole_array_sums_as_a_dot_match_add_reduce(shape, axis, dtype):
     ((11,), None, False, "int64"),           # integers: add.reduce, exactly
     ((0,), None, False, "float32")])         # empty
 def test_other_whole_sums_keep_add_reduce(shape, axis, keepdims, dtype):
-    assert _full_sum(shape, np.dtype(dtype), axis, keepdims) is None
+    assert full_sum(shape, np.dtype(dtype), axis, keepdims) is None
