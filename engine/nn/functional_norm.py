@@ -17,7 +17,6 @@ from ..errors import ArgumentError, DtypeError, ShapeError, UnsupportedError
 from ..ops.composite import rsqrt
 from ..ops.elementwise import where
 from ..ops.normalization import layer_norm_op
-from ..ops.registry import infer_checked
 from ..ops.slicing import pad
 from ..source import user_source
 from ..tensor import Tensor
@@ -50,10 +49,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
         weight = ones_like(bias)
     operands, attrs = (input,) + tuple(t for t in (weight, bias) if t is not None), \
         {"dims": len(shape), "eps": float(eps)}
-    # the shape/dtype rule eagerly too: a kernel would broadcast a weight of a wrong
-    # shape, or mix dtypes, without a word
-    infer_checked(layer_norm_op, operands, attrs)
-    return layer_norm_op(*operands, **attrs)
+    return layer_norm_op(*operands, **attrs)  # (a checked op: its rule runs eagerly too)
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,

@@ -28,7 +28,7 @@ from .common import Sample, rand_array, tangent_sum
 from .registry import Op, saves_none
 from .shape import index_op, reshape
 
-layer_norm_op = Op("layer_norm")
+layer_norm_op = Op("layer_norm", checked=True)  # its kernel would broadcast a wrong weight
 layer_norm_backward_op = Op("layer_norm_backward")
 
 

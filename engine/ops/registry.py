@@ -51,7 +51,7 @@ class Op:
     """A primitive operation: its name and its rules (see the module docstring)."""
 
     def __init__(self, name: str, *, elementwise: bool = False, differentiable: bool = True,
-                 random: bool = False, view: bool = False):
+                 random: bool = False, view: bool = False, checked: bool = False):
         if name in REGISTRY:
             raise ValueError(f"op {name!r} is registered twice")
         self.name = name
@@ -59,6 +59,10 @@ class Op:
         self.differentiable = differentiable
         self.random = random
         self.view = view
+        # an eager call runs the shape/dtype rule before the kernel, for ops whose kernel
+        # would broadcast or mix dtypes without a word where the rule refuses (other ops
+        # run it only to explain a kernel's failure, and always while tracing)
+        self.checked = checked
         # need -> what the op saves for its gradient, as PyTorch saves it: input positions
         # and/or RESULT, given which inputs need a gradient (None: all inputs and the
         # result). Only those are version-checked and kept after backward (tensor.Ctx);
@@ -171,6 +175,8 @@ def _backend_of(op: Op, inputs):
 
 
 def _run_eager(op: Op, inputs, attrs) -> Tensor:
+    if op.checked:
+        infer_checked(op, inputs, attrs)
     backend = _backend_of(op, inputs)
     try:
         kernel = backend.kernels[op.name]
