@@ -152,6 +152,16 @@ def _relu(o: Operands) -> str:
     return f"({o.a[0]} < 0 ? {o.lit(0)} : {o.a[0]})"
 
 
+def _gelu(o: Operands) -> str:
+    form = "tanh" if o.attrs["approximate"] == "tanh" else "erf"
+    return f"gg_gelu_{form}({', '.join(o.a)})"
+
+
+def _gelu_backward(o: Operands) -> str:
+    form = "tanh" if o.attrs["approximate"] == "tanh" else "erf"
+    return f"gg_gelu_{form}_grad({', '.join(o.a)})"
+
+
 def _float_only(name: str, fn: Callable[[Operands], str]) -> Callable[[Operands], str]:
     def rule(o: Operands) -> str:
         if o.dtype.kind != "f":
@@ -170,6 +180,7 @@ EXPRESSIONS: dict[str, Callable[[Operands], str]] = {
     "exp": _math("exp"), "log": _math("log"), "log1p": _math("log1p"), "sqrt": _math("sqrt"),
     "sin": _math("sin"), "cos": _math("cos"), "tanh": _math("tanh"), "erf": _math("erf"),
     "sigmoid": _float_only("sigmoid", lambda o: f"gg_sigmoid({o.a[0]})"),
+    "gelu": _float_only("gelu", _gelu), "gelu_backward": _float_only("gelu", _gelu_backward),
     "abs": _abs, "sign": _sign, "relu": _relu,
     "relu_backward": lambda o: f"({o.a[1]} > 0 ? {o.a[0]} : {o.lit(0)})",
     "maximum": lambda o: f"gg_max({o.a[0]}, {o.a[1]})",
@@ -195,6 +206,26 @@ __host__ __device__ inline float gg_sigmoid(float x) {
 __host__ __device__ inline double gg_sigmoid(double x) {
   const double e = exp(-fabs(x));
   return x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+}""",
+    "gg_gelu_tanh": """\
+template <typename T> __host__ __device__ inline T gg_gelu_tanh(T x) {
+  const T u = (T)0.7978845608028654 * (x + (T)0.044715 * x * x * x);
+  return (T)0.5 * x * ((T)1 + tanh(u));
+}""",
+    "gg_gelu_tanh_grad": """\
+template <typename T> __host__ __device__ inline T gg_gelu_tanh_grad(T g, T x) {
+  const T t = tanh((T)0.7978845608028654 * (x + (T)0.044715 * x * x * x));
+  const T du = (T)0.7978845608028654 * ((T)1 + (T)(3 * 0.044715) * x * x);
+  return g * ((T)0.5 * ((T)1 + t) + (T)0.5 * x * ((T)1 - t * t) * du);
+}""",
+    "gg_gelu_erf": """\
+template <typename T> __host__ __device__ inline T gg_gelu_erf(T x) {
+  return (T)0.5 * x * ((T)1 + erf(x * (T)0.7071067811865476));
+}""",
+    "gg_gelu_erf_grad": """\
+template <typename T> __host__ __device__ inline T gg_gelu_erf_grad(T g, T x) {
+  const T phi = exp((T)-0.5 * x * x) * (T)0.3989422804014327;
+  return g * ((T)0.5 * ((T)1 + erf(x * (T)0.7071067811865476)) + x * phi);
 }""",
     "gg_max": """\
 template <typename T> __host__ __device__ inline T gg_max(T a, T b) {

@@ -10,7 +10,9 @@ broadcast, which NumPy does at half the speed of a full pass (`_outer`).
 
 GELU runs in chunks of `chunk` elements (NumPy: cache-sized pieces, so each of its
 ten in-place passes reads what the previous one left in cache; CuPy: the whole
-array, None). Each chunk is computed in one scratch buffer, in place.
+array, None). Each chunk is computed in one scratch buffer, in place. The kernels
+take `out=`, the buffer a fused NumPy program hands them (gelu is elementwise and
+fuses with the bias added before it).
 """
 
 from __future__ import annotations
@@ -102,17 +104,28 @@ def make_layer_norm(xp) -> tuple[Callable, Callable]:
     return layer_norm, layer_norm_backward
 
 
-def _chunked(xp, chunk: int | None, body: Callable, *arrays):
-    """body(out_piece, *pieces) over flat chunks of `arrays` (all one shape) into a new
-    array of that shape."""
-    out = xp.empty(arrays[0].shape, dtype=arrays[0].dtype)
+def _chunked(xp, chunk: int | None, body: Callable, *arrays, out=None):
+    """body(out_piece, *pieces) over flat chunks of `arrays` (broadcast to one shape) into
+    `out` when given, else into a new array of that shape. `body` reads its inputs
+    after writing its output, so an `out` sharing memory with an input is computed
+    aside and copied in."""
+    if len({a.shape for a in arrays}) > 1:
+        arrays = xp.broadcast_arrays(*arrays)
+    shape, dtype = arrays[0].shape, arrays[0].dtype
+    target = out
+    if target is None or not target.flags.c_contiguous or \
+            any(xp.may_share_memory(target, a) for a in arrays):
+        target = xp.empty(shape, dtype=dtype)
     flats = [xp.ascontiguousarray(a).reshape(-1) for a in arrays]
-    flat_out, n = out.reshape(-1), out.size
+    flat_out, n = target.reshape(-1), target.size
     step = n if chunk is None else chunk
     for start in range(0, n, max(step, 1)):
         stop = min(start + step, n)
         body(flat_out[start:stop], *(f[start:stop] for f in flats))
-    return out
+    if out is not None and target is not out:
+        out[...] = target
+        return out
+    return target
 
 
 def make_gelu(xp, erf: Callable, chunk: int | None) -> tuple[Callable, Callable]:
@@ -169,13 +182,14 @@ def make_gelu(xp, erf: Callable, chunk: int | None) -> tuple[Callable, Callable]
         d += p
         d *= g
 
-    def gelu(x, approximate):
+    # `out`: the fused programs of the NumPy backend hand in the buffer to write
+    def gelu(x, approximate, out=None):
         body = tanh_forward if approximate == "tanh" else exact_forward
-        return _chunked(xp, chunk, body, x)
+        return _chunked(xp, chunk, body, x, out=out)
 
-    def gelu_backward(g, x, approximate):
+    def gelu_backward(g, x, approximate, out=None):
         body = tanh_derivative if approximate == "tanh" else exact_derivative
-        return _chunked(xp, chunk, body, g, x)
+        return _chunked(xp, chunk, body, g, x, out=out)
 
     return gelu, gelu_backward
 

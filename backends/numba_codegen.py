@@ -47,6 +47,12 @@ INT_OPS = frozenset({"add", "sub", "mul", "neg", "abs", "sign", "maximum", "mini
                      "eq", "ne", "lt", "le", "gt", "ge", "cast", "identity"})
 
 
+#: the generated modules' import of numba_math's helpers (numba_plan.py's too)
+MATH_IMPORT = ("from graphgrad.backends.numba_math import (  # noqa: F401\n"
+               "    exp32, gelu_erf, gelu_erf_grad, gelu_tanh32, gelu_tanh64, "
+               "gelu_tanh_grad32,\n    gelu_tanh_grad64, sigmoid32, tanh32)")
+
+
 class _Operands:
     """A step's argument names, value dtype code and attributes, for the rules below."""
 
@@ -102,6 +108,18 @@ def _sigmoid(o: _Operands) -> str:
     return f"({one} / ({one} + {e}) if {x} >= 0 else {e} / ({one} + {e}))"
 
 
+def _gelu(o: _Operands) -> str:
+    if o.attrs["approximate"] != "tanh":
+        return f"gelu_erf({o.a[0]})"
+    return f"gelu_tanh{'32' if o.d == 'f4' else '64'}({o.a[0]})"
+
+
+def _gelu_backward(o: _Operands) -> str:
+    if o.attrs["approximate"] != "tanh":
+        return f"gelu_erf_grad({o.a[0]}, {o.a[1]})"
+    return f"gelu_tanh_grad{'32' if o.d == 'f4' else '64'}({o.a[0]}, {o.a[1]})"
+
+
 def _clamp(o: _Operands) -> str:
     expr, lo, hi = o.a[0], o.attrs.get("min"), o.attrs.get("max")
     if lo is not None:
@@ -136,7 +154,8 @@ EXPRESSIONS: dict[str, Callable[[_Operands], str]] = {
     "exp": _math("exp"), "log": _math("log"), "log1p": _math("log1p"),
     "sqrt": _math("sqrt"), "sin": _math("sin"), "cos": _math("cos"), "tanh": _math("tanh"),
     "erf": _math("erf"),
-    "sigmoid": _float("sigmoid", _sigmoid), "abs": _float("abs", lambda o: f"abs({o.a[0]})"),
+    "sigmoid": _float("sigmoid", _sigmoid), "gelu": _float("gelu", _gelu),
+    "gelu_backward": _float("gelu_backward", _gelu_backward), "abs": _float("abs", lambda o: f"abs({o.a[0]})"),
     "sign": _float("sign", _sign),
     "relu": _float("relu", lambda o: f"({o.lit(0)} if {o.a[0]} < 0 else {o.a[0]})"),
     "relu_backward": _float("relu_backward",
@@ -214,8 +233,7 @@ def source(program) -> str:
             *[f"#   {line}" for line in str(program).splitlines()],
             "import math", "from numpy import float32, float64, bool_, int64  # noqa: F401",
             "from numba import njit, prange  # noqa: F401",
-            "from graphgrad.backends.numba_math import exp32, sigmoid32, tanh32  # noqa: F401",
-            ""]
+            MATH_IMPORT, ""]
     return "\n".join(head + _loop(program, "serial", False) + [""]
                      + _loop(program, "parallel", True)) + "\n"
 

@@ -1,4 +1,5 @@
-"""float32 exp, tanh and sigmoid that LLVM can vectorize, for the generated Numba loops.
+"""float32 exp, tanh and sigmoid that LLVM can vectorize, for the generated Numba loops;
+GELU and its derivative on top of them (and, for float64, on libm's tanh and erf).
 
 Numba calls the C library's scalar `expf`/`tanhf` once per element (~20-60 ns each here)
 unless llvmlite is built with Intel's SVML, which current llvmlite wheels are not
@@ -12,6 +13,8 @@ This module imports Numba: only the generated modules (numba_codegen.py) import 
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit
@@ -85,3 +88,46 @@ def sigmoid32(x):
     """1 / (1 + e**-x) for a float32 x, with exp of -|x| only (never overflows)."""
     e = exp32(-abs(x))
     return _ONE / (_ONE + e) if x >= 0 else e / (_ONE + e)
+
+
+# GELU's constants: sqrt(2/pi), the tanh form's cubic coefficient, 1/sqrt(2), 1/sqrt(2 pi)
+_GC, _GK, _GK3 = 0.7978845608028654, 0.044715, 3 * 0.044715
+_GC32, _GK32, _GK332 = f32(_GC), f32(_GK), f32(_GK3)
+_RSQRT2, _RSQRT2PI = 0.7071067811865476, 0.3989422804014327
+
+
+@njit(inline="always", fastmath={"contract"}, error_model="numpy")
+def gelu_tanh32(x):
+    """x (1 + tanh(c (x + k x^3))) / 2 for a float32 x."""
+    return _HALF * x * (_ONE + tanh32(_GC32 * (x + _GK32 * x * x * x)))
+
+
+@njit(inline="always", fastmath={"contract"}, error_model="numpy")
+def gelu_tanh_grad32(g, x):
+    """g times gelu_tanh32's derivative: (1 + t) / 2 + x (1 - t^2) c (1 + 3 k x^2) / 2."""
+    t = tanh32(_GC32 * (x + _GK32 * x * x * x))
+    du = _GC32 * (_ONE + _GK332 * x * x)
+    return g * (_HALF * (_ONE + t) + _HALF * x * (_ONE - t * t) * du)
+
+
+@njit(inline="always", fastmath={"contract"}, error_model="numpy")
+def gelu_tanh64(x):
+    return 0.5 * x * (1.0 + math.tanh(_GC * (x + _GK * x * x * x)))
+
+
+@njit(inline="always", fastmath={"contract"}, error_model="numpy")
+def gelu_tanh_grad64(g, x):
+    t = math.tanh(_GC * (x + _GK * x * x * x))
+    return g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GC * (1.0 + _GK3 * x * x))
+
+
+@njit(inline="always", fastmath={"contract"}, error_model="numpy")
+def gelu_erf(x):
+    """x Phi(x), in float64 (the generated code rounds the result to the step's dtype)."""
+    return 0.5 * x * (1.0 + math.erf(x * _RSQRT2))
+
+
+@njit(inline="always", fastmath={"contract"}, error_model="numpy")
+def gelu_erf_grad(g, x):
+    """g (Phi(x) + x phi(x))."""
+    return g * (0.5 * (1.0 + math.erf(x * _RSQRT2)) + x * math.exp(-0.5 * x * x) * _RSQRT2PI)

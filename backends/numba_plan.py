@@ -148,7 +148,7 @@ def _head(name: str, params: list[str], parallel: bool) -> list[str]:
             "import math", "import numpy as np",
             "from numpy import float32, float64, bool_, int64  # noqa: F401",
             "from numba import njit, prange  # noqa: F401",
-            "from graphgrad.backends.numba_math import exp32, sigmoid32, tanh32  # noqa: F401",
+            numba_codegen.MATH_IMPORT,
             "from graphgrad.backends.numba_plan_kernels import (  # noqa: F401",
             "    add_rows, array0, concatenate, contiguous, dot, empty, full,",
             "    gather_rows, gather_rows_backward, log_softmax_rows, log_softmax_rows_backward,",

@@ -78,6 +78,16 @@ def _last_reads(program) -> dict[int, int]:
     return last
 
 
+# ops whose NumPy kernel takes `out=` and writes it only after reading its inputs: a
+# fused step of them gets an output buffer or scratch as inline steps do, but never
+# the buffer of an argument dying at that step (they are not ufuncs: no in-place)
+OUT_KERNELS = {"gelu", "gelu_backward"}
+
+
+def _writes_out(step) -> bool:
+    return _inline(step) or step.op in OUT_KERNELS
+
+
 def _inline(step) -> bool:
     """Whether a step is written as ufunc calls (else it calls the backend's kernel)."""
     return step.op in UFUNCS or step.op in ("relu", "identity", "where") or (
@@ -145,6 +155,8 @@ def _step_line(step, args, target, out_expr, zeros=None) -> str:
     if step.op == "where":
         return f"{target} = where({', '.join(args)}, {out_expr})"
     kw = ", ".join(f"{k}={k}_{target}" for k in step.attrs)
+    if step.op in OUT_KERNELS and out_expr != "None":
+        kw = ", ".join(([kw] if kw else []) + [f"out={out_expr}"])
     return f"{target} = k_{step.op}({', '.join(args + ([kw] if kw else []))})"
 
 
@@ -208,14 +220,14 @@ def generate(program, kernels, fixed_shapes: bool = True) -> tuple[str, dict]:
         # Temporaries that die at this very step come first: a ufunc may write in place.
         dying = [a for a in dict.fromkeys(step.args) if a >= n_in and last[a] == i
                  and a not in out_pos and program.register_type(a)[0]]
-        if out_expr == "None" and step.shape and _inline(step):
-            for buf in dying + free:
+        if out_expr == "None" and step.shape and _writes_out(step):
+            for buf in (dying if _inline(step) else []) + free:
                 sh, dt = program.register_type(buf)
                 if tuple(sh) == tuple(step.shape) and np.dtype(dt) == np.dtype(step.dtype):
                     (dying if buf in dying else free).remove(buf)
                     out_expr = f"r{buf}"
                     break
-        if out_expr == "None" and _inline(step) and tuple(step.shape) == chunk_shape \
+        if out_expr == "None" and _writes_out(step) and tuple(step.shape) == chunk_shape \
                 and r not in out_pos:
             out_expr = f"scratch[{len(scratch)}]"
             scratch.append(np.dtype(step.dtype))

@@ -11,8 +11,10 @@ compiled step's first call. Append a Workload to add a row. Systems are timed in
 alternating rounds in one process and the table gives each one's median wall-clock
 time per step and its ratio to PyTorch eager, and the same for the process's CPU time
 (on a shared machine the wall clock also counts the time other processes held the
-cores; the CPU time does not). Every system runs on the workload's thread count: BLAS,
-PyTorch's intra-op threads and graphgrad's chunked fused groups alike.
+cores; the CPU time does not). Each workload runs twice: at default thread settings
+(every library as a user gets it) and pinned to one thread; within a run every system
+has the same thread count: BLAS, PyTorch's intra-op threads and graphgrad's chunked
+fused groups alike.
 """
 
 from __future__ import annotations
@@ -50,7 +52,6 @@ class Workload:
     title: str
     build: Callable[[], tuple[dict[str, Callable], float]]
     steps: int  # steps per timing round
-    threads: int = 1  # BLAS / torch threads for every system
 
 
 def _timed_first_call(step: Callable) -> float:
@@ -180,10 +181,14 @@ def format_rows(workload: Workload, times: dict, first: float, threads) -> str:
 
 
 @contextlib.contextmanager
-def fused_threads(n: int):
+def fused_threads(n: int | None):
     """graphgrad's chunked fused groups on `n` threads too (they follow OMP_NUM_THREADS,
-    as PyTorch's intra-op threads do), so every system runs on the same thread count."""
+    as PyTorch's intra-op threads do), so every system runs on the same thread count;
+    None leaves the default."""
     previous = os.environ.get("OMP_NUM_THREADS")
+    if n is None:
+        yield
+        return
     os.environ["OMP_NUM_THREADS"] = str(n)
     try:
         yield
@@ -200,16 +205,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("workloads", nargs="*", default=names, help=f"any of {names}")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply steps per round")
+    parser.add_argument("--threads", choices=["both", "default", "1"], default="both",
+                        help="default thread settings, pinned to one thread, or both")
     args = parser.parse_args(argv)
+    settings = {"both": [None, 1], "default": [None], "1": [1]}[args.threads]
     print(f"graphgrad {gg.__version__}, numpy {np.__version__}, torch {torch.__version__}; "
           f"{platform.machine()}; {time.strftime('%Y-%m-%d')}")
     for w in WORKLOADS:
         if w.name not in args.workloads:
             continue
-        with blas_threads(w.threads) as label, fused_threads(w.threads):
-            systems, first = w.build()
-            times = measure(systems, max(1, int(w.steps * args.scale)), args.rounds)
-        print(format_rows(w, times, first, label), flush=True)
+        for threads in settings:
+            with blas_threads(threads) as label, fused_threads(threads):
+                systems, first = w.build()
+                times = measure(systems, max(1, int(w.steps * args.scale)), args.rounds)
+            print(format_rows(w, times, first, label), flush=True)
     return 0
 
 

@@ -4,9 +4,10 @@ Composed of small ops, x * 0.5 * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) is a 
 elementwise steps whose fused forward also has to write every intermediate its
 backward reads: six arrays the size of a transformer MLP's hidden activation. As one
 op (PyTorch's `gelu`), the forward writes y alone and saves x, and `gelu_backward(g, x)`
-recomputes what it needs in one kernel. Both ops are elementwise in effect; they are
-not marked `elementwise` (the fusion compilers would each need their formula), so a
-bias added before them runs as its own pass.
+recomputes what it needs in one kernel. Both ops are `elementwise`: the fusion pass
+merges them with their neighbours (the bias added before the activation), and each
+fusion compiler has their formula (NumPy: the chunked kernels of norm_kernels.py,
+CUDA and Numba: one expression each).
 
 `gelu_backward`'s own VJP and JVP are written with Tensor ops (GELU's second
 derivative), so second derivatives work as for the composition.
@@ -17,7 +18,15 @@ from __future__ import annotations
 import math
 
 from ..errors import ArgumentError
-from .common import Sample, rand_array, same_dtype, tangent_sum, unary_samples
+from .common import (
+    Sample,
+    broadcast_shapes,
+    rand_array,
+    same_dtype,
+    tangent_sum,
+    unary_samples,
+    unbroadcast,
+)
 from .elementwise import exp, tanh
 from .registry import Op, saves
 
@@ -25,8 +34,8 @@ APPROXIMATIONS = ("none", "tanh")
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 CUBIC = 0.044715  # the tanh approximation's coefficient (Hendrycks & Gimpel)
 
-gelu_op = Op("gelu")
-gelu_backward_op = Op("gelu_backward")
+gelu_op = Op("gelu", elementwise=True)
+gelu_backward_op = Op("gelu_backward", elementwise=True)
 
 
 def _check(approximate: str) -> None:
@@ -43,12 +52,14 @@ def _infer(x, approximate: str):
 
 
 def _backward_infer(g, x, approximate: str):
+    """Broadcasting, as every elementwise op (the simplify pass hands it the unbroadcast
+    cotangent of a sum, say)."""
     _check(approximate)
-    same_dtype("gelu_backward", g, x)
-    if tuple(g.shape) != tuple(x.shape):
-        raise ArgumentError(f"gelu_backward: cotangent of shape {tuple(g.shape)} for an "
-                            f"input of shape {tuple(x.shape)}", op="gelu_backward")
-    return tuple(x.shape), x.dtype
+    dt = same_dtype("gelu_backward", g, x)
+    if dt.kind != "f":
+        raise ArgumentError(f"gelu_backward: expected float operands, got {dt}",
+                            op="gelu_backward")
+    return broadcast_shapes(g.shape, x.shape, op="gelu_backward"), dt
 
 
 def second_derivative(x, approximate: str):
@@ -64,8 +75,8 @@ def second_derivative(x, approximate: str):
 
 
 def _backward_vjp(h, out, g, x, approximate: str):
-    return (lambda: gelu_backward_op(h, x, approximate=approximate),
-            lambda: h * g * second_derivative(x, approximate))
+    return (lambda: unbroadcast(gelu_backward_op(h, x, approximate=approximate), g.shape),
+            lambda: unbroadcast(h * g * second_derivative(x, approximate), x.shape))
 
 
 def _backward_jvp(t, out, g, x, approximate: str):
@@ -91,7 +102,7 @@ gelu_backward_op.document(
     "g times the derivative of gelu at x, elementwise: Phi(x) + x phi(x) exactly (phi the "
     "normal density); for 'tanh', with u = sqrt(2/pi) (x + 0.044715 x^3) and t = tanh(u), "
     "(1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2",
-    operands=("g", "x"), result="x's shape and dtype",
+    operands=("g", "x"), result="the broadcast of g's and x's shapes; their (float) dtype",
     approximate=gelu_op.attr_docs["approximate"])
 
 
