@@ -104,24 +104,28 @@ def make_layer_norm(xp) -> tuple[Callable, Callable]:
     return layer_norm, layer_norm_backward
 
 
-def _chunked(xp, chunk: int | None, body: Callable, *arrays, out=None):
-    """body(out_piece, *pieces) over flat chunks of `arrays` (broadcast to one shape) into
-    `out` when given, else into a new array of that shape. `body` reads its inputs
-    after writing its output, so an `out` sharing memory with an input is computed
-    aside and copied in."""
+def _chunked(xp, chunk: int | None, body: Callable, *arrays, out=None, temps: int = 0):
+    """body(out_piece, *pieces, scratch) over flat chunks of `arrays` (broadcast to one
+    shape) into `out` when given, else into a new array of that shape; `scratch` is a
+    list of `temps` chunk-sized buffers, allocated once. A body reads each element of its
+    inputs before it writes that element of its output (its last pass writes it), so
+    `out` may be one of the inputs; one overlapping them otherwise is written aside and
+    copied in."""
     if len({a.shape for a in arrays}) > 1:
         arrays = xp.broadcast_arrays(*arrays)
     shape, dtype = arrays[0].shape, arrays[0].dtype
     target = out
     if target is None or not target.flags.c_contiguous or \
-            any(xp.may_share_memory(target, a) for a in arrays):
+            any(a is not target and xp.may_share_memory(target, a) for a in arrays):
         target = xp.empty(shape, dtype=dtype)
     flats = [xp.ascontiguousarray(a).reshape(-1) for a in arrays]
     flat_out, n = target.reshape(-1), target.size
-    step = n if chunk is None else chunk
-    for start in range(0, n, max(step, 1)):
+    step = max(n if chunk is None else min(chunk, n), 1)
+    buffers = [xp.empty(step, dtype=dtype) for _ in range(temps)]
+    for start in range(0, n, step):
         stop = min(start + step, n)
-        body(flat_out[start:stop], *(f[start:stop] for f in flats))
+        scratch = buffers if stop - start == step else [b[:stop - start] for b in buffers]
+        body(flat_out[start:stop], *(f[start:stop] for f in flats), scratch)
     if out is not None and target is not out:
         out[...] = target
         return out
@@ -129,67 +133,68 @@ def _chunked(xp, chunk: int | None, body: Callable, *arrays, out=None):
 
 
 def make_gelu(xp, erf: Callable, chunk: int | None) -> tuple[Callable, Callable]:
-    def tanh_forward(y, x):
-        dt = x.dtype.type
-        xp.multiply(x, x, out=y)
-        y *= dt(SQRT_2_OVER_PI * CUBIC)
-        y += dt(SQRT_2_OVER_PI)
-        y *= x                                  # u = c (x + k x^3)
-        xp.tanh(y, out=y)
-        y *= dt(0.5)
-        y += dt(0.5)
-        y *= x
-
-    def exact_forward(y, x):
-        dt = x.dtype.type
-        xp.multiply(x, dt(1.0 / math.sqrt(2.0)), out=y)
-        y[...] = erf(y)
-        y *= dt(0.5)
-        y += dt(0.5)
-        y *= x
-
-    def tanh_derivative(d, g, x):
-        """d = g ((1 + t) / 2 + (1 - t^2) x u' / 2), u' = c (1 + 3 k x^2)."""
-        dt = x.dtype.type
-        t = xp.multiply(x, x)
-        xp.multiply(t, dt(1.5 * SQRT_2_OVER_PI * CUBIC), out=d)
-        d += dt(0.5 * SQRT_2_OVER_PI)
-        d *= x                                  # x u' / 2
+    def tanh_forward(y, x, scratch):
+        dt, (t,) = x.dtype.type, scratch
+        xp.multiply(x, x, out=t)
         t *= dt(SQRT_2_OVER_PI * CUBIC)
+        t += dt(SQRT_2_OVER_PI)
+        t *= x                                  # u = c (x + k x^3)
+        xp.tanh(t, out=t)
+        t *= dt(0.5)
+        t += dt(0.5)
+        xp.multiply(t, x, out=y)
+
+    def exact_forward(y, x, scratch):
+        dt, (t,) = x.dtype.type, scratch
+        xp.multiply(x, dt(1.0 / math.sqrt(2.0)), out=t)
+        t[...] = erf(t)
+        t *= dt(0.5)
+        t += dt(0.5)
+        xp.multiply(t, x, out=y)
+
+    def tanh_derivative(d, g, x, scratch):
+        """d = g ((1 + t) / 2 + (1 - t^2) a), t = tanh(u), a = x u' / 2, u' = c (1 + 3 k
+        x^2), computed as g (1 + t) (a (1 - t) + 1/2): one pass fewer."""
+        dt, (a, t, s) = x.dtype.type, scratch
+        xp.multiply(x, x, out=a)
+        xp.multiply(a, dt(SQRT_2_OVER_PI * CUBIC), out=t)
         t += dt(SQRT_2_OVER_PI)
         t *= x
         xp.tanh(t, out=t)                       # t = tanh(u)
-        s = xp.multiply(t, t)
-        xp.subtract(dt(1), s, out=s)            # 1 - t^2
-        d *= s
-        t *= dt(0.5)
-        t += dt(0.5)
-        d += t
-        d *= g
+        a *= dt(1.5 * SQRT_2_OVER_PI * CUBIC)
+        a += dt(0.5 * SQRT_2_OVER_PI)
+        a *= x                                  # a = x u' / 2
+        xp.multiply(a, t, out=s)
+        a -= s
+        a += dt(0.5)
+        t += dt(1)
+        a *= t
+        xp.multiply(a, g, out=d)
 
-    def exact_derivative(d, g, x):
+    def exact_derivative(d, g, x, scratch):
         """d = g (Phi(x) + x phi(x))."""
-        dt = x.dtype.type
-        xp.multiply(x, x, out=d)
-        d *= dt(-0.5)
-        xp.exp(d, out=d)
-        d *= dt(1.0 / math.sqrt(2.0 * math.pi))
-        d *= x
-        p = xp.multiply(x, dt(1.0 / math.sqrt(2.0)))
-        p = erf(p)
+        dt, (e, p) = x.dtype.type, scratch
+        xp.multiply(x, x, out=e)
+        e *= dt(-0.5)
+        xp.exp(e, out=e)
+        e *= dt(1.0 / math.sqrt(2.0 * math.pi))
+        e *= x
+        xp.multiply(x, dt(1.0 / math.sqrt(2.0)), out=p)
+        p[...] = erf(p)
         p *= dt(0.5)
         p += dt(0.5)
-        d += p
-        d *= g
+        e += p
+        xp.multiply(e, g, out=d)
 
     # `out`: the fused programs of the NumPy backend hand in the buffer to write
     def gelu(x, approximate, out=None):
         body = tanh_forward if approximate == "tanh" else exact_forward
-        return _chunked(xp, chunk, body, x, out=out)
+        return _chunked(xp, chunk, body, x, out=out, temps=1)
 
     def gelu_backward(g, x, approximate, out=None):
-        body = tanh_derivative if approximate == "tanh" else exact_derivative
-        return _chunked(xp, chunk, body, g, x, out=out)
+        if approximate == "tanh":
+            return _chunked(xp, chunk, tanh_derivative, g, x, out=out, temps=3)
+        return _chunked(xp, chunk, exact_derivative, g, x, out=out, temps=2)
 
     return gelu, gelu_backward
 

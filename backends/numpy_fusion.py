@@ -78,9 +78,8 @@ def _last_reads(program) -> dict[int, int]:
     return last
 
 
-# ops whose NumPy kernel takes `out=` and writes it only after reading its inputs: a
-# fused step of them gets an output buffer or scratch as inline steps do, but never
-# the buffer of an argument dying at that step (they are not ufuncs: no in-place)
+# ops whose NumPy kernel takes `out=`, which may be one of its arguments (it reads each
+# element before writing it): a fused step of them gets buffers as inline steps do
 OUT_KERNELS = {"gelu", "gelu_backward"}
 
 
@@ -221,7 +220,7 @@ def generate(program, kernels, fixed_shapes: bool = True) -> tuple[str, dict]:
         dying = [a for a in dict.fromkeys(step.args) if a >= n_in and last[a] == i
                  and a not in out_pos and program.register_type(a)[0]]
         if out_expr == "None" and step.shape and _writes_out(step):
-            for buf in (dying if _inline(step) else []) + free:
+            for buf in dying + free:
                 sh, dt = program.register_type(buf)
                 if tuple(sh) == tuple(step.shape) and np.dtype(dt) == np.dtype(step.dtype):
                     (dying if buf in dying else free).remove(buf)
