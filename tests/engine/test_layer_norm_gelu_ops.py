@@ -139,6 +139,71 @@ def test_gelu_chunks_cover_large_inputs():
     np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_kernels_write_into_an_operand(approximate):
+    """A fused program may hand the NumPy kernels one of their operands as `out` (a
+    gelu_backward writing into x's buffer): the result is the same as into a new array,
+    over several chunks, for out = x and out = g, and for gelu's out = x."""
+    kernels = gg.backends.get_backend("numpy").kernels
+    x = (RNG.standard_normal(2 * 2 ** 15 + 5) * 3).astype(np.float32)
+    g = RNG.standard_normal(x.shape).astype(np.float32)
+    want_b = kernels["gelu_backward"](g, x, approximate=approximate)
+    want_f = kernels["gelu"](x, approximate=approximate)
+    for into in ("x", "g"):
+        xx, gg_ = x.copy(), g.copy()
+        target = xx if into == "x" else gg_
+        got = kernels["gelu_backward"](gg_, xx, approximate=approximate, out=target)
+        assert got is target
+        np.testing.assert_array_equal(got, want_b, err_msg=into)
+    xx = x.copy()
+    np.testing.assert_array_equal(kernels["gelu"](xx, approximate=approximate, out=xx),
+                                  want_f)
+    # an out that overlaps x one element off: written aside, then copied in
+    buf = np.empty(x.size + 1, np.float32)
+    buf[1:] = x
+    got = kernels["gelu_backward"](g, buf[1:], approximate=approximate, out=buf[:-1])
+    np.testing.assert_array_equal(got, want_b)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_compiled_mlp_with_fused_bias_gelu_matches_torch(approximate):
+    """Linear -> GELU -> Linear trained one step compiled: the bias add and GELU are one
+    fused chunked program (threads included: 2**18 elements and more), and GELU's
+    backward one more; loss, every gradient and the updated weights as torch's."""
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Linear(32, 512), torch.nn.GELU(approximate=approximate),
+                              torch.nn.Linear(512, 16))
+    model = nn.Sequential(nn.Linear(32, 512), nn.GELU(approximate=approximate),
+                          nn.Linear(512, 16))
+    model.load_state_dict({k: v.numpy().copy() for k, v in ref.state_dict().items()})
+    x = RNG.standard_normal((1024, 32)).astype(np.float32)
+    c = RNG.standard_normal((1024, 16)).astype(np.float32)
+    opt = gg.optim.SGD(model.parameters(), lr=0.1)
+
+    @gg.compile
+    def step(x, c):
+        opt.zero_grad()
+        loss = (model(x) * c).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    t_opt = torch.optim.SGD(ref.parameters(), lr=0.1)
+    for _ in range(2):  # the second call runs the cached plan
+        t_opt.zero_grad()
+        t_loss = (ref(torch.tensor(x)) * torch.tensor(c)).mean()
+        t_loss.backward()
+        loss = step(gg.tensor(x), gg.tensor(c))
+        np.testing.assert_allclose(loss.item(), t_loss.item(), rtol=1e-4, atol=1e-6)
+        t_opt.step()
+        for (name, p), tp in zip(model.named_parameters(), ref.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-3,
+                                       atol=1e-6, err_msg=name)
+            np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-4,
+                                       atol=1e-6, err_msg=name)
+    assert "gelu_backward" in step.source and "add,gelu" in step.source
+
+
 def _f64(*shape, seed=0):
     rng = np.random.default_rng(seed)
     return gg.tensor(rng.standard_normal(shape) * 2, dtype="float64", requires_grad=True)
