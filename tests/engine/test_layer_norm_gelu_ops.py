@@ -160,8 +160,8 @@ def test_gelu_kernels_write_into_an_operand(approximate):
                                   want_f)
     # an out that overlaps x one element off: written aside, then copied in
     buf = np.empty(x.size + 1, np.float32)
-    buf[1:] = x
-    got = kernels["gelu_backward"](g, buf[1:], approximate=approximate, out=buf[:-1])
+    buf[:-1] = x  # (each chunk's output would overwrite the next chunk's first x)
+    got = kernels["gelu_backward"](g, buf[:-1], approximate=approximate, out=buf[1:])
     np.testing.assert_array_equal(got, want_b)
 
 
