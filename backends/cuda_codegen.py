@@ -152,14 +152,12 @@ def _relu(o: Operands) -> str:
     return f"({o.a[0]} < 0 ? {o.lit(0)} : {o.a[0]})"
 
 
-def _gelu(o: Operands) -> str:
-    form = "tanh" if o.attrs["approximate"] == "tanh" else "erf"
-    return f"gg_gelu_{form}({', '.join(o.a)})"
-
-
-def _gelu_backward(o: Operands) -> str:
-    form = "tanh" if o.attrs["approximate"] == "tanh" else "erf"
-    return f"gg_gelu_{form}_grad({', '.join(o.a)})"
+def _gelu(suffix: str) -> Callable[[Operands], str]:
+    """gelu ('') or gelu_backward ('_grad'): the helper of the step's approximation."""
+    def rule(o: Operands) -> str:
+        form = "tanh" if o.attrs["approximate"] == "tanh" else "erf"
+        return f"gg_gelu_{form}{suffix}({', '.join(o.a)})"
+    return rule
 
 
 def _float_only(name: str, fn: Callable[[Operands], str]) -> Callable[[Operands], str]:
@@ -180,7 +178,8 @@ EXPRESSIONS: dict[str, Callable[[Operands], str]] = {
     "exp": _math("exp"), "log": _math("log"), "log1p": _math("log1p"), "sqrt": _math("sqrt"),
     "sin": _math("sin"), "cos": _math("cos"), "tanh": _math("tanh"), "erf": _math("erf"),
     "sigmoid": _float_only("sigmoid", lambda o: f"gg_sigmoid({o.a[0]})"),
-    "gelu": _float_only("gelu", _gelu), "gelu_backward": _float_only("gelu", _gelu_backward),
+    "gelu": _float_only("gelu", _gelu("")),
+    "gelu_backward": _float_only("gelu_backward", _gelu("_grad")),
     "abs": _abs, "sign": _sign, "relu": _relu,
     "relu_backward": lambda o: f"({o.a[1]} > 0 ? {o.a[0]} : {o.lit(0)})",
     "maximum": lambda o: f"gg_max({o.a[0]}, {o.a[1]})",

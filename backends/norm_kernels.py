@@ -10,9 +10,10 @@ broadcast, which NumPy does at half the speed of a full pass (`_outer`).
 
 GELU runs in chunks of `chunk` elements (NumPy: cache-sized pieces, so each of its
 ten in-place passes reads what the previous one left in cache; CuPy: the whole
-array, None). Each chunk is computed in one scratch buffer, in place. The kernels
-take `out=`, the buffer a fused NumPy program hands them (gelu is elementwise and
-fuses with the bias added before it).
+array, None). Each chunk is computed in scratch buffers allocated once per call, and
+only the last pass writes the output. The kernels take `out=`, the buffer a fused
+NumPy program hands them (gelu is elementwise and fuses with the bias added before
+it); it may be one of the operands.
 """
 
 from __future__ import annotations

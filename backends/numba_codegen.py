@@ -108,16 +108,16 @@ def _sigmoid(o: _Operands) -> str:
     return f"({one} / ({one} + {e}) if {x} >= 0 else {e} / ({one} + {e}))"
 
 
-def _gelu(o: _Operands) -> str:
-    if o.attrs["approximate"] != "tanh":
-        return f"gelu_erf({o.a[0]})"
-    return f"gelu_tanh{'32' if o.d == 'f4' else '64'}({o.a[0]})"
-
-
-def _gelu_backward(o: _Operands) -> str:
-    if o.attrs["approximate"] != "tanh":
-        return f"gelu_erf_grad({o.a[0]}, {o.a[1]})"
-    return f"gelu_tanh_grad{'32' if o.d == 'f4' else '64'}({o.a[0]}, {o.a[1]})"
+def _gelu(suffix: str) -> Callable[[_Operands], str]:
+    """gelu ('') or gelu_backward ('_grad'): numba_math's helper of the step's
+    approximation (the tanh form by float width, float32 on the vectorizable tanh32)."""
+    def rule(o: _Operands) -> str:
+        if o.attrs["approximate"] != "tanh":
+            name = f"gelu_erf{suffix}"
+        else:
+            name = f"gelu_tanh{suffix}{'32' if o.d == 'f4' else '64'}"
+        return f"{name}({', '.join(o.a)})"
+    return rule
 
 
 def _clamp(o: _Operands) -> str:
@@ -154,8 +154,8 @@ EXPRESSIONS: dict[str, Callable[[_Operands], str]] = {
     "exp": _math("exp"), "log": _math("log"), "log1p": _math("log1p"),
     "sqrt": _math("sqrt"), "sin": _math("sin"), "cos": _math("cos"), "tanh": _math("tanh"),
     "erf": _math("erf"),
-    "sigmoid": _float("sigmoid", _sigmoid), "gelu": _float("gelu", _gelu),
-    "gelu_backward": _float("gelu_backward", _gelu_backward),
+    "sigmoid": _float("sigmoid", _sigmoid), "gelu": _float("gelu", _gelu("")),
+    "gelu_backward": _float("gelu_backward", _gelu("_grad")),
     "abs": _float("abs", lambda o: f"abs({o.a[0]})"),
     "sign": _float("sign", _sign),
     "relu": _float("relu", lambda o: f"({o.lit(0)} if {o.a[0]} < 0 else {o.a[0]})"),

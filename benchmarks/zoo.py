@@ -185,10 +185,10 @@ def fused_threads(n: int | None):
     """graphgrad's chunked fused groups on `n` threads too (they follow OMP_NUM_THREADS,
     as PyTorch's intra-op threads do), so every system runs on the same thread count;
     None leaves the default."""
-    previous = os.environ.get("OMP_NUM_THREADS")
     if n is None:
         yield
         return
+    previous = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = str(n)
     try:
         yield
