@@ -165,8 +165,8 @@ def _where(c, a, b, out):
 
 
 def _copy(a, out):
-    if out is None:
-        return np.array(a)
+    if out is None:  # C order unless `a` is Fortran-ordered: a reshape follows most copies
+        return np.array(a, order="A")
     np.copyto(out, a)
     return out
 
@@ -296,6 +296,8 @@ def compile_program(program, kernels):
         return run_parts([(compile_program(sub, kernels), ins, outs)
                           for sub, ins, outs in parts], len(program.outputs))
     width = 1 if _chunkable(program) else _row_width(program)
+    if all(step.op == "identity" for step in program.steps):
+        width = None  # a copy is one pass: chunks would only add calls (and threads)
     source, ns = generate(program, kernels, fixed_shapes=width is None)
     exec(compile(source, "<graphgrad fused numpy>", "exec"), ns)  # noqa: S102
     fused = ns["fused"]
@@ -309,27 +311,36 @@ def compile_program(program, kernels):
 
 def _chunked_runner(program, fused, scratch_dtypes, width: int):
     """`fused` run over chunks of CHUNK elements (width 1: of the flattened arrays) or of
-    whole rows of `width` elements (the operands of fewer dims broadcast along them)."""
-    shape = program.output_types[0][0]
+    whole rows of `width` elements (the operands of fewer dims broadcast along them).
+    Operands that are not all contiguous in one order (a transposed view: attention's
+    heads merged back) are chunked along their leading axis as they are, strided: the
+    ufuncs read them in place, with no copy made first."""
+    shape = tuple(program.output_types[0][0])
     dtypes = [d for _, d in program.output_types]
     size = int(np.prod(shape, dtype=np.int64))
     kinds = [_operand_kind(s, shape) for s, _ in program.input_types]
     single = len(dtypes) == 1
-    rows, step = size // width, max(1, CHUNK // width)
+    rows = size // width
+    inner = int(np.prod(shape[1:], dtype=np.int64))
+    layouts = {  # order -> (units, units per chunk, scratch shape)
+        "flat": (size, CHUNK, (CHUNK,)),
+        "rows": (rows, max(1, CHUNK // width), (max(1, CHUNK // width), width)),
+        "strided": (shape[0] if shape else 1, max(1, CHUNK // max(inner, 1)),
+                    (max(1, CHUNK // max(inner, 1)),) + shape[1:]),
+    }
 
-    def run_range(flat_in, flat_out, aliases, lo, hi):
-        # scratch reused by every chunk (1-d, or (rows, width) when chunking rows)
-        buffers = [np.empty(CHUNK if width == 1 else (step, width), dt)
-                   for dt in scratch_dtypes]
+    def run_range(views, out_views, aliases, lo, hi, layout):
+        _, step, scratch_shape = layouts[layout]
+        buffers = [np.empty(scratch_shape, dt) for dt in scratch_dtypes]  # reused by chunks
         for start in range(lo, hi, step):
             stop = min(start + step, hi)
             scratch = buffers if stop - start == step else [b[:stop - start] for b in buffers]
-            part = [a[start:stop] if k == "full" else a for a, k in zip(flat_in, kinds)]
+            part = [a[start:stop] if k == "full" else a for a, k in zip(views, kinds)]
             # an output updating an input in place gets that input's very chunk, so the
             # function's own checks (`o is r2`) see the overlap, and where they decline
             # it (a later step still reads the input), the chunk's result is copied in
             outs = tuple(o[start:stop] if i is None else part[i]
-                         for o, i in zip(flat_out, aliases))
+                         for o, i in zip(out_views, aliases))
             results = fused(*part, out=outs, scratch=scratch)
             for o, r in zip(outs, (results,) if single else results):
                 if r is not o:
@@ -337,29 +348,30 @@ def _chunked_runner(program, fused, scratch_dtypes, width: int):
 
     def chunked(*arrays, out=None):
         order = _common_order([a for a, k in zip(arrays, kinds) if k == "full"])
-        if width > 1:  # rows need C order
-            order = "C" if order == "C" else None
+        if width > 1 and order == "F":  # rows need C order
+            order = None
+        layout = "strided" if order is None else "flat" if width == 1 else "rows"
         targets = []
         for k, dt in enumerate(dtypes):
             t = out[k] if out is not None else None
             if t is None or not _in_place_ok(t, arrays, order):
                 t = np.empty(shape, dt, order=order or "C")
             targets.append(t)
-        flat_in = [_chunk_view(a, k, order, width) for a, k in zip(arrays, kinds)]
-        flat_out = [_chunk_view(t, "full", order or "C", width) for t in targets]
+        views = [_chunk_view(a, k, order, width, layout) for a, k in zip(arrays, kinds)]
+        out_views = [_chunk_view(t, "full", order or "C", width, layout) for t in targets]
         aliases = [next((i for i, a in enumerate(arrays) if a is t), None) for t in targets]
-        units = size if width == 1 else rows
-        threads = _threads() if size >= PARALLEL_MIN else 1
+        units, step, _ = layouts[layout]
+        threads = _threads() if size >= PARALLEL_MIN and units >= 2 * step else 1
         if threads == 1:
-            run_range(flat_in, flat_out, aliases, 0, units)
+            run_range(views, out_views, aliases, 0, units, layout)
         else:
             bounds = [units * i // threads // step * step for i in range(threads)] + [units]
             # the pool takes all ranges but the first, which this thread runs itself:
             # it is running already (a woken worker may wait for a core on a busy machine)
-            jobs = [_executor().submit(run_range, flat_in, flat_out, aliases, lo, hi)
+            jobs = [_executor().submit(run_range, views, out_views, aliases, lo, hi, layout)
                     for lo, hi in zip(bounds[1:-1], bounds[2:])]
             try:
-                run_range(flat_in, flat_out, aliases, bounds[0], bounds[1])
+                run_range(views, out_views, aliases, bounds[0], bounds[1], layout)
             finally:
                 for job in jobs:
                     job.result()
@@ -375,29 +387,28 @@ def _operand_kind(s, shape) -> str:
     return "scalar" if int(np.prod(s, dtype=np.int64)) == 1 else "row"
 
 
-def _chunk_view(a, kind: str, order, width: int):
+def _chunk_view(a, kind: str, order, width: int, layout: str):
     """An operand as the chunks index it: flat (width 1) or (rows, width) when full, 0-d
-    when a scalar, (width,) when it spans trailing dims (broadcast along the rows)."""
+    when a scalar, (width,) when it spans trailing dims (broadcast along the rows); in
+    the strided layout, full and row operands as they are."""
     if kind == "scalar":
         return np.asarray(a).reshape(())
+    if layout == "strided":
+        return a
     if kind == "row":
         return np.ascontiguousarray(a).reshape(-1)
-    flat = _flat(a, order)
+    flat = a.reshape(-1, order=order)
     return flat if width == 1 else flat.reshape(-1, width)
 
 
 def _common_order(arrays) -> str | None:
     """"C" or "F" when every array is contiguous in that order (then the chunks are
-    slices of their memory, in place), else None (chunks of C-ordered copies)."""
+    slices of their memory, in place), else None (strided chunks of the leading axis)."""
     if all(a.flags.c_contiguous for a in arrays):
         return "C"
     if all(a.flags.f_contiguous for a in arrays):
         return "F"
     return None
-
-
-def _flat(a, order):
-    return a.reshape(-1, order=order) if order else np.ascontiguousarray(a).reshape(-1)
 
 
 def _in_place_ok(target, arrays, order) -> bool:

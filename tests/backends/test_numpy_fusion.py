@@ -158,7 +158,7 @@ def _gelu_bias(x, b):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("shape, bias, layout", [
     ((2 * CHUNK // 96 + 5, 96), (96,), "C"),          # rows of a bias's width, a ragged end
-    ((7, 2 * CHUNK // 224 + 1, 32), (1, 32), "F"),     # a leading 1; a non-C input (copied)
+    ((7, 2 * CHUNK // 224 + 1, 32), (1, 32), "F"),     # a leading 1; a non-C input (strided chunks)
     ((16, 8, 2100), (8, 2100), "C")])                  # spanning two dims
 def test_groups_with_a_bias_operand_run_in_chunks_of_rows(monkeypatch, threads, shape, bias,
                                                           layout):
@@ -196,3 +196,47 @@ def test_row_chunking_declines_operands_that_are_not_trailing_dims():
     fn = numpy_fusion.compile_program(prog, gg.backends.get_backend("numpy").kernels)
     x, m = np.ones(shape, f32), np.arange(shape[0], dtype=f32)[:, None]
     np.testing.assert_array_equal(fn(x, m), x - m)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_strided_operands_run_in_chunks_of_their_leading_axis(monkeypatch, threads, bias,
+                                                               in_place):
+    """Operands that are not contiguous in one order (a transposed view, as attention's
+    heads are when merged back) are chunked along the leading axis as they are: the
+    numbers are NumPy's, with or without a bias operand, written in place or not."""
+    from graphgrad.ir.fused import FusedProgram, Step
+
+    monkeypatch.setattr(numpy_fusion, "_threads", lambda: threads)
+    f64 = np.dtype("float64")
+    shape = (9, 2 * CHUNK // (9 * 64) + 3, 64)
+    second = (64,) if bias else shape
+    prog = FusedProgram(((shape, f64), (second, f64)),
+                        (Step("mul", (0, 0), {}, shape, f64),
+                         Step("add", (2, 1), {}, shape, f64),
+                         Step("tanh", (3,), {}, shape, f64)), (4,))
+    fn = numpy_fusion.compile_program(prog, gg.backends.get_backend("numpy").kernels)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((shape[1], shape[0], 64)).transpose(1, 0, 2)
+    y = rng.standard_normal(second)
+    expected = np.tanh(x * x + y)
+    target = np.full(shape, np.nan) if in_place else None
+    got = fn(x, y, out=(target,))
+    np.testing.assert_allclose(got, expected, rtol=1e-14)
+    assert got.flags.c_contiguous and (got is target or not in_place)
+
+
+def test_a_fused_copy_of_a_transposed_view_is_c_ordered():
+    """A copy (what `contiguous()` becomes) is C-ordered, so the reshape after it is a
+    view; and a copy is one pass, run whole rather than in chunks."""
+    from graphgrad.ir.fused import FusedProgram, Step
+
+    f32 = np.dtype("float32")
+    for shape in ((4, 6, 5), (8, 2 * CHUNK // 64, 8)):
+        prog = FusedProgram(((shape, f32),), (Step("identity", (0,), {}, shape, f32),), (1,))
+        fn = numpy_fusion.compile_program(prog, gg.backends.get_backend("numpy").kernels)
+        x = np.arange(np.prod(shape), dtype=f32).reshape(shape[1], shape[0], shape[2])
+        got = fn(x.transpose(1, 0, 2))
+        np.testing.assert_array_equal(got, x.transpose(1, 0, 2))
+        assert got.flags.c_contiguous
