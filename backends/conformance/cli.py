@@ -56,8 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", help="check only these ops: comma-separated names or "
                                       "fnmatch patterns (e.g. exp,sum,log*)")
     args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    if args.ops:
-        os.environ[OPS_ENV] = args.ops
     problem = _check_backend(args.backend)
     if problem:
         print(f"graphgrad conformance: {problem}", file=sys.stderr)
@@ -68,7 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         print("graphgrad conformance: the suite runs on pytest, which is not installed "
               "(pip install pytest, or graphgrad[dev])", file=sys.stderr)
         return 2
-    return int(pytest.main(pytest_args(args.backend, extra)))
+    before = os.environ.get(OPS_ENV)
+    if args.ops:
+        os.environ[OPS_ENV] = args.ops
+    try:
+        return int(pytest.main(pytest_args(args.backend, extra)))
+    finally:  # called in-process (a test, a notebook): later runs check every op again
+        if before is None:
+            os.environ.pop(OPS_ENV, None)
+        else:
+            os.environ[OPS_ENV] = before
 
 
 if __name__ == "__main__":

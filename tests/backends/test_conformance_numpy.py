@@ -55,3 +55,16 @@ def test_missing_pytest_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "pytest", None)  # makes `import pytest` fail
     assert cli.main(["numpy"]) == 2
     assert "pytest, which is not installed" in capsys.readouterr().err
+
+
+def test_an_in_process_run_restricted_to_some_ops_leaves_the_environment_as_it_was(
+        capsys, monkeypatch):
+    """`--ops` reaches the suite through an environment variable: an in-process run (a
+    test, a notebook) must not leave it set, or every later run checks only those ops."""
+    from graphgrad.backends.conformance.cases import OPS_ENV
+    from graphgrad.backends.conformance.cli import main
+
+    monkeypatch.delenv(OPS_ENV, raising=False)
+    assert main(["numpy", "--ops", "add", "-x", "-k", "test_forward"]) == 0
+    assert "conformant" in capsys.readouterr().out
+    assert OPS_ENV not in os.environ
