@@ -247,6 +247,13 @@ class Backend:
         raise NotImplementedError(f"backend {self.name} does not implement views")
 
     # ------------------------------------------------------------------ fusion
+    #: Whether `compile_fused` takes programs that end with full sums (`sum` steps over
+    #: every axis, see graphgrad/ir/fused.py `is_full_sum`): the fusion pass then moves
+    #: a loss's sum into the program that computes its terms. The default `compile_fused`
+    #: runs them as it runs any step; a backend with its own fused kernels says True
+    #: only when they reduce as well.
+    fused_reductions: bool = False
+
     def compile_fused(self, program) -> Callable:
         """A callable running a fused elementwise program (`graphgrad.ir.fused.FusedProgram`).
 

@@ -340,6 +340,12 @@ class NumpyBackend(Backend):
 
     flat_state = True
 
+    @property
+    def fused_reductions(self) -> bool:
+        """numpy_fusion.py sums chunk by chunk; a subclass with a fused compiler of its
+        own (Numba's) gets programs with sums only when it says so itself."""
+        return type(self).compile_fused is NumpyBackend.compile_fused
+
     def column_major(self, array) -> np.ndarray:
         """The array in Fortran order (itself when it already is; passes/layout.py)."""
         return np.asfortranarray(array)

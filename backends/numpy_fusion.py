@@ -11,7 +11,9 @@ cache-sized chunks, split over two threads: NumPy releases the GIL inside ufuncs
 a chunk's temporaries stay in cache instead of streaming through memory ten times. A
 group with outputs of several shapes (the updates of all parameters, welded by a shared
 learning rate) is first split into one function per shape. Chunks write straight into
-the state they update when it shares the operands' memory order.
+the state they update when it shares the operands' memory order. A program ending with
+a full sum (a loss over its terms) sums each chunk and adds the partial sums in chunk
+order: the summed array is never written out.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from graphgrad.ir.fused import split_by_output_shape
+from graphgrad.ir.fused import is_full_sum, split_by_output_shape
 
 from .base import run_parts
 from .numpy_backend import where_kernel, zeros_of
@@ -90,6 +92,7 @@ def _writes_out(step) -> bool:
 def _inline(step) -> bool:
     """Whether a step is written as ufunc calls (else it calls the backend's kernel)."""
     return step.op in UFUNCS or step.op in ("relu", "identity", "where") or (
+        is_full_sum(step)) or (
         step.op == "pow_scalar" and step.attrs["exponent"] == 2) or (
         step.op == "sigmoid" and np.dtype(step.dtype) == np.float32)
 
@@ -151,6 +154,8 @@ def _step_line(step, args, target, out_expr, zeros=None) -> str:
         return f"{target} = u_multiply({args[0]}, {args[0]}{out})"
     if step.op == "identity":
         return f"{target} = copy({args[0]}, {out_expr})"
+    if is_full_sum(step):  # (of a whole array, or in chunks of any shape: axis None)
+        return f"{target} = u_add.reduce({args[0]}, None)"
     if step.op == "where":
         return f"{target} = where({', '.join(args)}, {out_expr})"
     kw = ", ".join(f"{k}={k}_{target}" for k in step.attrs)
@@ -186,7 +191,7 @@ def generate(program, kernels, fixed_shapes: bool = True) -> tuple[str, dict]:
     lines = [f"def fused({', '.join(f'r{i}' for i in range(n_in))}{',' if n_in else ''} "
              f"out=None, scratch=None):"]
     ns["SCRATCH"] = scratch = []
-    chunk_shape = None if fixed_shapes else tuple(program.output_types[0][0])
+    chunk_shape = None if fixed_shapes else program.extent(program.outputs[0])
     lines.append(f"    outs = out if out is not None else (None,) * {len(program.outputs)}")
     # 0-d inputs read by 0-d steps get a NumPy-scalar twin `s<a>` for them; steps over
     # arrays keep the 0-d array, which NumPy's ufuncs take ~0.2 us faster than a scalar.
@@ -245,10 +250,10 @@ def generate(program, kernels, fixed_shapes: bool = True) -> tuple[str, dict]:
 
 def _chunkable(program) -> bool:
     """Large, and every operand and output has the output's shape or is a scalar."""
-    shape = program.output_types[0][0]
+    shape = program.extent(program.outputs[0])
     if int(np.prod(shape, dtype=np.int64)) < 2 * CHUNK:
         return False
-    if any(tuple(s) != tuple(shape) for s, _ in program.output_types):
+    if any(program.extent(r) != shape for r in program.outputs):
         return False
     regs = [program.register_type(r)[0] for r in range(program.n_inputs + len(program.steps))]
     return all(tuple(s) == tuple(shape) or int(np.prod(s, dtype=np.int64)) == 1 for s in regs)
@@ -272,9 +277,9 @@ def _row_width(program) -> int | None:
     a transformer's MLP), the number of elements those dims hold: the program then runs
     in chunks of whole rows of that width, the trailing operands broadcasting along the
     rows. None where it does not apply."""
-    shape = tuple(program.output_types[0][0])
+    shape = program.extent(program.outputs[0])
     if int(np.prod(shape, dtype=np.int64)) < 2 * CHUNK or \
-            any(tuple(s) != shape for s, _ in program.output_types):
+            any(program.extent(r) != shape for r in program.outputs):
         return None
     spans = set()
     for r in range(program.n_inputs + len(program.steps)):
@@ -315,8 +320,11 @@ def _chunked_runner(program, fused, scratch_dtypes, width: int):
     Operands that are not all contiguous in one order (a transposed view: attention's
     heads merged back) are chunked along their leading axis as they are, strided: the
     ufuncs read them in place, with no copy made first."""
-    shape = tuple(program.output_types[0][0])
+    shape = program.extent(program.outputs[0])
     dtypes = [d for _, d in program.output_types]
+    # outputs that are full sums: each chunk returns its partial sum, added up at the end
+    sums = [r >= program.n_inputs and is_full_sum(program.steps[r - program.n_inputs])
+            for r in program.outputs]
     size = int(np.prod(shape, dtype=np.int64))
     kinds = [_operand_kind(s, shape) for s, _ in program.input_types]
     single = len(dtypes) == 1
@@ -329,7 +337,7 @@ def _chunked_runner(program, fused, scratch_dtypes, width: int):
                     (max(1, CHUNK // max(inner, 1)),) + shape[1:]),
     }
 
-    def run_range(views, out_views, aliases, lo, hi, layout):
+    def run_range(views, out_views, aliases, partials, lo, hi, layout):
         _, step, scratch_shape = layouts[layout]
         buffers = [np.empty(scratch_shape, dt) for dt in scratch_dtypes]  # reused by chunks
         for start in range(lo, hi, step):
@@ -339,11 +347,13 @@ def _chunked_runner(program, fused, scratch_dtypes, width: int):
             # an output updating an input in place gets that input's very chunk, so the
             # function's own checks (`o is r2`) see the overlap, and where they decline
             # it (a later step still reads the input), the chunk's result is copied in
-            outs = tuple(o[start:stop] if i is None else part[i]
+            outs = tuple(None if o is None else o[start:stop] if i is None else part[i]
                          for o, i in zip(out_views, aliases))
             results = fused(*part, out=outs, scratch=scratch)
-            for o, r in zip(outs, (results,) if single else results):
-                if r is not o:
+            for j, (o, r) in enumerate(zip(outs, (results,) if single else results)):
+                if sums[j]:
+                    partials[j][start] = r
+                elif r is not o:
                     o[...] = r
 
     def chunked(*arrays, out=None):
@@ -353,28 +363,31 @@ def _chunked_runner(program, fused, scratch_dtypes, width: int):
         layout = "strided" if order is None else "flat" if width == 1 else "rows"
         targets = []
         for k, dt in enumerate(dtypes):
-            t = out[k] if out is not None else None
-            if t is None or not _in_place_ok(t, arrays, order):
+            t = out[k] if out is not None and not sums[k] else None
+            if not sums[k] and (t is None or not _in_place_ok(t, arrays, order)):
                 t = np.empty(shape, dt, order=order or "C")
             targets.append(t)
         views = [_chunk_view(a, k, order, width, layout) for a, k in zip(arrays, kinds)]
-        out_views = [_chunk_view(t, "full", order or "C", width, layout) for t in targets]
+        out_views = [None if t is None else _chunk_view(t, "full", order or "C", width, layout)
+                     for t in targets]
         aliases = [next((i for i, a in enumerate(arrays) if a is t), None) for t in targets]
+        partials = [{} for _ in targets]  # per sum output: chunk start -> its partial sum
         units, step, _ = layouts[layout]
         threads = _threads() if size >= PARALLEL_MIN and units >= 2 * step else 1
-        if threads == 1:
-            run_range(views, out_views, aliases, 0, units, layout)
-        else:
-            bounds = [units * i // threads // step * step for i in range(threads)] + [units]
-            # the pool takes all ranges but the first, which this thread runs itself:
-            # it is running already (a woken worker may wait for a core on a busy machine)
-            jobs = [_executor().submit(run_range, views, out_views, aliases, lo, hi, layout)
-                    for lo, hi in zip(bounds[1:-1], bounds[2:])]
-            try:
-                run_range(views, out_views, aliases, bounds[0], bounds[1], layout)
-            finally:
-                for job in jobs:
-                    job.result()
+        bounds = [units * i // threads // step * step for i in range(threads)] + [units]
+        # the pool takes all ranges but the first, which this thread runs itself: it is
+        # running already (a woken worker may wait for a core on a busy machine)
+        jobs = [_executor().submit(run_range, views, out_views, aliases, partials, lo, hi,
+                                   layout) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+        try:
+            run_range(views, out_views, aliases, partials, bounds[0], bounds[1], layout)
+        finally:
+            for job in jobs:
+                job.result()
+        for k, dt in enumerate(dtypes):
+            if sums[k]:  # added in chunk order: the same number with one thread or two
+                targets[k] = np.add.reduce(
+                    np.array([partials[k][s] for s in sorted(partials[k])], dtype=dt))
         return targets[0] if single else tuple(targets)
 
     return chunked

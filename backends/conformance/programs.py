@@ -101,6 +101,17 @@ def _hyperparameter(dtype):
                                                           _rand((3, 4), 11), 0.1]
 
 
+def full_sums(dtype, n=5000):
+    """A loss-like program for backends with `fused_reductions`: terms and their sum, and
+    the sum of an array that other steps still read (outputs: the sums and a gradient)."""
+    b = ProgramBuilder([((n,), dtype), ((), dtype)])
+    t = b.add("tanh", b.add("mul", 0, 1))
+    terms = b.add("add", b.add("mul", t, t), 0)
+    grad = b.add("mul", b.add("sub", 1, b.add("mul", t, t)), 1)
+    return b.build(b.add("sum", terms, axis=None, keepdims=False), grad,
+                   b.add("sum", t, axis=(0,), keepdims=False)), [_rand((n,), 12), 0.5]
+
+
 CHAINS = {
     "adam": _adam,
     "activation": _activation,

@@ -16,7 +16,7 @@ from graphgrad.backends.base import Backend
 from graphgrad.backends.conformance.cases import TOLERANCE, compare, fusable_cases
 from graphgrad.backends.conformance.checks import ConformanceFailure
 from graphgrad.backends.conformance.plugin import record_error
-from graphgrad.backends.conformance.programs import CHAINS, chain, single_op_program
+from graphgrad.backends.conformance.programs import CHAINS, chain, full_sums, single_op_program
 
 pytestmark = [pytest.mark.conformance(check="fused"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
@@ -73,6 +73,20 @@ def test_fused_op(backend, case, request):
 @pytest.mark.parametrize("name", sorted(CHAINS))
 def test_fused_chain(backend, name, dtype, request):
     program, arrays = chain_on(backend, name, dtype)
+    check_program(backend, program, arrays, request.node)
+
+
+@pytest.mark.parametrize("n", [5000, 300_000])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_full_sums(backend, dtype, n, request):
+    """Programs ending with full sums, which the fusion pass builds for a backend that
+    says `fused_reductions` (a loss summed over its terms, also chunk by chunk)."""
+    if not backend.fused_reductions:
+        pytest.skip(f"unsupported: backend {backend.name!r} does not declare "
+                    "fused_reductions (its fused programs never hold sums)")
+    program, values = full_sums(np.dtype(dtype), n)
+    arrays = [np.asarray(v, dtype=dtype).reshape(t[0]) for v, t in zip(values,
+                                                                         program.input_types)]
     check_program(backend, program, arrays, request.node)
 
 

@@ -91,6 +91,14 @@ class FusedProgram:
     def output_types(self):
         return [self.register_type(r) for r in self.outputs]
 
+    def extent(self, r: int) -> tuple[int, ...]:
+        """The shape register r's computation spans: its own, or for a full sum (a step
+        the fusion pass may end a program with, see `is_full_sum`) its argument's."""
+        step = self.steps[r - self.n_inputs] if r >= self.n_inputs else None
+        if step is not None and is_full_sum(step):
+            return tuple(self.register_type(step.args[0])[0])
+        return tuple(self.register_type(r)[0])
+
     @property
     def key(self) -> tuple:
         """Identifies the computation (ops, attrs, shapes, dtypes) for kernel caches."""
@@ -176,6 +184,12 @@ class FusedProgram:
         return "\n".join(lines)
 
 
+def is_full_sum(step) -> bool:
+    """A `sum` over every axis (no keepdims): the one non-elementwise step a program may
+    hold, on backends that reduce as they compute (`Backend.fused_reductions`)."""
+    return step.op == "sum" and not step.shape
+
+
 def slice_program(program, registers) -> tuple:
     """(sub-program computing `registers`, positions of the inputs it reads)."""
     n = program.n_inputs
@@ -198,10 +212,11 @@ def slice_program(program, registers) -> tuple:
 
 
 def split_by_output_shape(program) -> list[tuple]:
-    """[(sub-program, input positions, output positions)], one per distinct output shape."""
+    """[(sub-program, input positions, output positions)], one per distinct output shape
+    (a full sum's: its argument's, so that it stays with the steps it reduces)."""
     groups: dict[tuple, list[int]] = {}
-    for j, (shape, _) in enumerate(program.output_types):
-        groups.setdefault(tuple(shape), []).append(j)
+    for j, r in enumerate(program.outputs):
+        groups.setdefault(program.extent(r), []).append(j)
     if len(groups) == 1:
         return [(program, tuple(range(program.n_inputs)), tuple(range(len(program.outputs))))]
     parts = []

@@ -6,11 +6,15 @@ acyclic: a producer joins its consumer's group only if no path leaves the group 
 comes back. A group's values used outside it become the fused node's outputs (with
 `get` nodes when there are several). The fused node carries a `FusedProgram` listing
 the ops it replaced and their source lines, for backends and for the diagrams.
+On backends whose fused kernels reduce (`Backend.fused_reductions`), a group also takes
+in the full sums of its arrays (a loss's sum over its terms): `absorb_full_sums`.
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from ..ir.fused import FusedProgram, Step
 from ..ir.graph import SOURCE_OPS
@@ -245,6 +249,33 @@ def fuse_elementwise(graph, ctx=None):
     grouped = {n for g in groups for n in g}
     singles = [[n] for n in graph.nx if n not in grouped and is_fusable(graph, n)
                and math.prod(graph[n]["shape"]) >= SINGLE_MIN]
-    for members in groups + singles:
+    groups += singles
+    if getattr(getattr(ctx, "backend", None), "fused_reductions", False):
+        absorb_full_sums(graph, groups, roots)
+    for members in groups:
         fuse_group(graph, members, roots)
     return graph
+
+
+def absorb_full_sums(graph, groups, roots) -> None:
+    """Add to each group the full sums (to shape (), of floats) of its
+    arrays that nothing outside the group reads, as the last steps of its program: the
+    backend reduces each chunk while it is in cache, and the summed array (a loss's
+    per-element terms, 16 MB for 4M floats) is never written out nor read back. No
+    cycle can result: a group is convex (no path leaves it and comes back), so a sum of
+    one of its nodes cannot lead back into it."""
+    group_of = {n: k for k, members in enumerate(groups) for n in members}
+    inside = [set(members) for members in groups]
+    nodes, succ = graph.nx._node, graph.nx._succ
+    for n in graph.topo_order():
+        d = nodes[n]
+        if d["op"] != "sum" or d["shape"] or np.dtype(d["dtype"]).kind != "f":
+            continue
+        (a,) = graph.args(n)
+        k = group_of.get(a)
+        if k is None or a in roots or not nodes[a]["shape"] \
+                or any(s != n and s not in inside[k] for s in succ[a]):
+            continue
+        groups[k].append(n)
+        inside[k].add(n)
+        group_of[n] = k
