@@ -333,6 +333,8 @@ maximum_op = _binary("maximum", _tie_split(lambda a, b: a > b), _tie_samples,
 minimum_op = _binary("minimum", _tie_split(lambda a, b: a < b), _tie_samples,
                      jvp=_tie_split_jvp(lambda a, b: a < b))
 maximum_op.saves = minimum_op.saves = saves(0, 1)
+add_op.commutative = mul_op.commutative = True
+maximum_op.commutative = minimum_op.commutative = True  # (NaN propagates either way)
 maximum_op.document("the larger of x and y elementwise; NaN propagates (np.maximum, not fmax)")
 minimum_op.document("the smaller of x and y elementwise; NaN propagates (np.minimum)")
 

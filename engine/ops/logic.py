@@ -47,6 +47,8 @@ logical_and_op.samples = lambda: [Sample((rand_array((3, 4)) > 0, rand_array((4,
 logical_or_op = Op("logical_or", elementwise=True, differentiable=False)
 logical_or_op.infer = _broadcast("logical_or", dtypes.bool_)
 logical_or_op.samples = logical_and_op.samples
+eq_op.commutative = ne_op.commutative = True
+logical_and_op.commutative = logical_or_op.commutative = True
 logical_not_op.document("not x (bool operands)", result="x's shape; bool")
 logical_and_op.document("x and y (bool operands)", operands=("x", "y"),
                         result="the broadcast of x's and y's shapes; bool")

@@ -63,6 +63,8 @@ class Op:
         # would broadcast or mix dtypes without a word where the rule refuses (other ops
         # run it only to explain a kernel's failure, and always while tracing)
         self.checked = checked
+        # op(x, y) == op(y, x) exactly (add, mul, maximum, ==): CSE merges both orders
+        self.commutative = False
         # need -> what the op saves for its gradient, as PyTorch saves it: input positions
         # and/or RESULT, given which inputs need a gradient (None: all inputs and the
         # result). Only those are version-checked and kept after backward (tensor.Ctx);

@@ -22,7 +22,10 @@ def node_key(graph, n):
     spec = REGISTRY.get(op)
     if spec is None or spec.random or op in ("input", "state"):
         return None
-    return (op, attr_key(data["attrs"]), tuple(graph.args(n)), data["dtype"].str)
+    args = graph.args(n)
+    if spec.commutative:  # x * 0.1 and 0.1 * x (a square's VJP: g x + x g) are one node
+        args = sorted(args)
+    return (op, attr_key(data["attrs"]), tuple(args), data["dtype"].str)
 
 
 def eliminate_common_subexpressions(graph, ctx=None):

@@ -27,6 +27,19 @@ def test_cse_merges_repeated_subexpressions():
     _same_values(g, out, np.arange(4.0))
 
 
+def test_cse_merges_both_orders_of_commutative_ops_only():
+    def f(x, y):
+        return (gg.maximum(x * y, y) + gg.maximum(y, y * x)) * (x - y) + (y - x) * (x - y)
+
+    g = gg.trace(f, gg.Spec((4,), "float64"), gg.Spec((4,), "float64"))
+    out, _ = run_passes(g, ["cse"])
+    out.verify()
+    # x*y = y*x, max(a, b) = max(b, a), (x - y) twice; y - x is another value
+    assert _count(out, "mul") == 3 and _count(out, "maximum") == 1
+    assert _count(out, "sub") == 2 and _count(out, "add") == 2
+    _same_values(g, out, np.array([1.0, -2.0, np.nan, 0.5]), np.array([3.0, -1.0, 1.0, 0.5]))
+
+
 def test_cse_never_merges_random_draws():
     g = gg.trace(lambda x: x + gg.rand(3) + gg.rand(3), gg.Spec((3,)))
     out, _ = run_passes(g, ["cse"])
