@@ -2,12 +2,14 @@
 
 A compiled function takes what the same function takes eagerly: tensors (or NumPy
 arrays), Python numbers, strings and None, and (nested) lists, tuples and dicts of them,
-positionally or by keyword. `flatten_call` turns one call into its *signature* (the
-structure, each tensor's shape/dtype/requires_grad, each Python value itself: a new
-signature traces again) and the list of tensor leaves, which become the plan's inputs.
-Python values are constants of the plan, so a different value is a different signature
-(as torch.compile specializes on them). Anything else gets a SignatureError naming the
-argument.
+positionally or by keyword; and modules and optimizers (`step(model, opt, x, y)`).
+`flatten_call` turns one call into its *signature* (the structure, each tensor's
+shape/dtype/requires_grad, each Python value itself: a new signature traces again) and
+the list of tensor leaves, which become the plan's inputs. Python values are constants
+of the plan, so a different value is a different signature (as torch.compile
+specializes on them). A module or optimizer is in the signature by identity, as one
+reached through a closure is by its guards: the same objects reuse the plan, others
+trace their own. Anything else gets a SignatureError naming the argument.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from . import dtypes, grad_mode
 from .errors import SignatureError, TracingError
+from .naming import is_state_holder
 from .source import user_source
 from .tensor import Tensor
 
@@ -74,6 +77,9 @@ def _walk(a, path, specs, leaves, backend):
     if isinstance(a, _PLAIN):
         specs.append(("static", type(a), a))
         return "S"
+    if is_state_holder(a):
+        specs.append(("object", type(a), Identity(a)))
+        return "S"
     if isinstance(a, (list, tuple)) and type(a) in (list, tuple) or _is_namedtuple(a):
         return (type(a), tuple(_walk(v, f"{path}[{i}]", specs, leaves, backend)
                                for i, v in enumerate(a)))
@@ -82,9 +88,34 @@ def _walk(a, path, specs, leaves, backend):
                             for k, v in a.items()))
     raise SignatureError(
         f"argument {path!r} of a compiled function is a {type(a).__name__}; a compiled "
-        "function takes tensors, NumPy arrays, Python numbers, strings, None and (nested) "
-        "lists, tuples and dicts of them. Reach other objects (modules, optimizers) through "
-        "a global or a closure instead.", source=user_source())
+        "function takes tensors, NumPy arrays, Python numbers, strings, None, modules, "
+        "optimizers and (nested) lists, tuples and dicts of them. Reach other objects "
+        "through a global or a closure instead.", source=user_source())
+
+
+class Identity:
+    """An object in a signature, equal only to itself (a module's own __eq__, if any,
+    is not consulted): holding it keeps its id from being reused while a plan is."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __eq__(self, other) -> bool:
+        return type(other) is Identity and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __repr__(self) -> str:
+        return f"the {type(self.obj).__name__} at {id(self.obj):#x}"
+
+
+def objects(signature, names) -> list[tuple[str, object]]:
+    """(path, object) of each module or optimizer argument of a signature."""
+    return [(path, spec[2].obj) for path, spec in zip(paths(signature, names), signature[3])
+            if spec[0] == "object"]
 
 
 def _is_namedtuple(a) -> bool:
@@ -154,4 +185,4 @@ def describe_change(old, new, names) -> tuple[str, str | None]:
 def _spec(s) -> str:
     if s[0] == "tensor":
         return f"{dtypes.short(s[2])}{list(s[1])}{' requires_grad' if s[3] else ''}"
-    return repr(s[2])
+    return repr(s[2])  # a value, or an object's Identity

@@ -31,7 +31,7 @@ import warnings
 
 from . import anomaly as _anomaly
 from . import checked_plan, dtypes, guards
-from .arguments import describe_change, flatten_call, paths, rebuild_call
+from .arguments import describe_change, flatten_call, objects, paths, rebuild_call
 from .backends import registry as _backend_registry
 from .backends.registry import default_backend, get_backend
 from .errors import GraphgradError, SignatureError, TracingError
@@ -255,8 +255,10 @@ class CompiledFunction:
         tracer). A trace that raises, or that changed Python state, changes nothing."""
         args, kwargs = call
         tracer = tracing.Tracer(backend)
-        register_names(tracer, self.fn)
-        names = paths(signature, arg_names(self.fn, len(args)))
+        arg_paths = arg_names(self.fn, len(args))
+        held = objects(signature, arg_paths)  # modules and optimizers passed in
+        register_names(tracer, self.fn, held)
+        names = paths(signature, arg_paths)
         tensor_pos = [i for i, s in enumerate(signature[3]) if s[0] == "tensor"]
         specs = [Spec(*signature[3][i][1:4]) for i in tensor_pos]
 
@@ -264,7 +266,7 @@ class CompiledFunction:
             new_args, new_kwargs = rebuild_call(signature, args, kwargs, tensors)
             return self.fn(*new_args, **new_kwargs)
 
-        snapshot = Snapshot(self.fn)
+        snapshot = Snapshot(self.fn, held)
         try:
             graph, rebuild = trace_into(tracer, traced, specs, [names[i] for i in tensor_pos],
                                         write_back=True)

@@ -18,6 +18,7 @@ import itertools
 import linecache
 from dataclasses import dataclass
 
+from .naming import is_state_holder
 from .side_effects import roots
 from .tensor import Tensor
 
@@ -255,5 +256,4 @@ def _attribute_bindings(var, obj):
 
 
 def _is_state_holder(value) -> bool:
-    return isinstance(value, Tensor) or hasattr(value, "named_parameters") \
-        or hasattr(value, "param_groups")
+    return isinstance(value, Tensor) or is_state_holder(value)

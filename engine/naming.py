@@ -21,6 +21,11 @@ def is_namable(obj) -> bool:
     return callable(getattr(type(obj), "named_parameters", None))
 
 
+def is_state_holder(obj) -> bool:
+    """Whether obj is a module or an optimizer (duck-typed, a third party's as well)."""
+    return is_namable(obj) or isinstance(getattr(obj, "param_groups", None), list)
+
+
 def _referenced(fn) -> list[tuple[str, object]]:
     """(name, object) for fn's free variables, the globals it uses and its `self`."""
     target = inspect.unwrap(fn)

@@ -36,9 +36,12 @@ _SKIP = (Tensor, type, types.ModuleType, types.FunctionType, types.BuiltinFuncti
 class Snapshot:
     """Shallow copies of the mutable Python state reachable from `fn`."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, arguments=()):
+        """`arguments`: (path, object) of the modules and optimizers fn was called with."""
         self.entries: list[tuple] = []  # (label, kind, container, saved)
         self._seen: set[int] = set()
+        for label, obj in arguments:
+            self._visit(label, obj, 1)
         for label, container, key in roots(fn):
             self._take(label, "binding", (container, key), _get(container, key))
             self._visit(label, _get(container, key), 1)

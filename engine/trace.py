@@ -56,9 +56,11 @@ def arg_names(fn, n: int) -> list[str]:
     return [params[i] if i < len(params) else f"arg{i}" for i in range(n)]
 
 
-def register_names(tracer, fn) -> None:
-    """Name parameters, buffers and optimizer state after the modules `fn` can reach."""
-    for obj, prefix in reachable_named_objects(fn):
+def register_names(tracer, fn, arguments=()) -> None:
+    """Name parameters, buffers and optimizer state after the modules `fn` can reach,
+    and after the (path, module or optimizer) `arguments` it was called with."""
+    named = [(obj, f"{path}." if is_namable(obj) else path) for path, obj in arguments]
+    for obj, prefix in named + reachable_named_objects(fn):
         if isinstance(obj, Tensor):
             tracer.names.setdefault(id(obj), prefix)
         elif is_namable(obj):
