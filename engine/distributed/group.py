@@ -23,6 +23,8 @@ from ..source import user_source
 #: Seconds a collective may wait for the other ranks (`init(timeout=...)`,
 #: or the GRAPHGRAD_DIST_TIMEOUT environment variable).
 DEFAULT_TIMEOUT = float(os.environ.get("GRAPHGRAD_DIST_TIMEOUT", 300))
+#: Seconds a failing rank waits, after printing why, before it aborts the job.
+ABORT_GRACE_SECONDS = 0.5
 
 
 class ProcessGroup:
@@ -92,10 +94,15 @@ class ProcessGroup:
         previous = sys.excepthook
 
         def hook(kind, value, tb):
-            previous(kind, value, tb)
+            # the line that names the rank first, then the traceback, then a moment for
+            # mpirun to forward them: Abort ends every rank, and output still on its way
+            # through mpirun's forwarding is lost (seen on a loaded machine)
             sys.stderr.write(f"graphgrad.distributed: rank {self.rank} of {self.size} failed "
                              f"with {kind.__name__}: {value}; aborting all ranks\n")
             sys.stderr.flush()
+            previous(kind, value, tb)
+            sys.stderr.flush()
+            time.sleep(ABORT_GRACE_SECONDS)
             self.comm.Abort(1)
 
         sys.excepthook = hook
