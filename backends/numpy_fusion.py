@@ -330,7 +330,7 @@ def _chunked_runner(program, fused, scratch_dtypes, width: int):
     single = len(dtypes) == 1
     rows = size // width
     inner = int(np.prod(shape[1:], dtype=np.int64))
-    layouts = {  # order -> (units, units per chunk, scratch shape)
+    layouts = {  # layout -> (units, units per chunk, scratch shape)
         "flat": (size, CHUNK, (CHUNK,)),
         "rows": (rows, max(1, CHUNK // width), (max(1, CHUNK // width), width)),
         "strided": (shape[0] if shape else 1, max(1, CHUNK // max(inner, 1)),
