@@ -81,14 +81,20 @@ def zeros_of(shape, dtype) -> np.ndarray:
     return z
 
 
-def _relu_backward(g, y):
+def _relu_backward(g, y, out=None):
     """g where y > 0, else 0 (relu's gradient from its result): a multiply by the mask
     where g is finite (NumPy's masked select is ~15x slower, see `where_kernel`), the
-    exact select otherwise (a NaN or Inf in g where y <= 0 gives 0)."""
+    exact select otherwise (a NaN or Inf in g where y <= 0 gives 0). `out` (a fused
+    program's buffer, possibly g's own) saves an allocation: each element of g is read
+    before it is written."""
     keep = np.greater(y, 0)
     if keep.shape == g.shape and _all_finite(g):
-        return np.multiply(g, keep)
-    return np.where(keep, g, g.dtype.type(0))
+        return np.multiply(g, keep, out=out)
+    result = np.where(keep, g, g.dtype.type(0))
+    if out is None:
+        return result
+    out[...] = result
+    return out
 
 
 def _relu(x):

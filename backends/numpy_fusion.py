@@ -82,7 +82,7 @@ def _last_reads(program) -> dict[int, int]:
 
 # ops whose NumPy kernel takes `out=`, which may be one of its arguments (it reads each
 # element before writing it): a fused step of them gets buffers as inline steps do
-OUT_KERNELS = {"gelu", "gelu_backward"}
+OUT_KERNELS = {"gelu", "gelu_backward", "relu_backward"}
 
 
 def _writes_out(step) -> bool:

@@ -240,3 +240,23 @@ def test_a_fused_copy_of_a_transposed_view_is_c_ordered():
         got = fn(x.transpose(1, 0, 2))
         np.testing.assert_array_equal(got, x.transpose(1, 0, 2))
         assert got.flags.c_contiguous
+
+
+@pytest.mark.parametrize("finite", [True, False])
+def test_relu_backward_writes_into_its_gradient_operand(finite):
+    """relu's gradient may write into g's own buffer (a fused step's `out`), on the fast
+    masked multiply and on the exact select that a NaN or Inf in g takes, and gives
+    torch's threshold_backward numbers: g where y > 0, else 0 (a NaN there too)."""
+    kernel = gg.backends.get_backend("numpy").kernels["relu_backward"]
+    rng = np.random.default_rng(3)
+    g = rng.standard_normal((64, 33)).astype(np.float32)
+    y = np.maximum(rng.standard_normal((64, 33)).astype(np.float32), 0)
+    if not finite:
+        g[0, :4] = [np.nan, np.inf, np.nan, -np.inf]
+        y[0, :4] = [0.0, 0.0, 1.0, 2.0]
+    want = np.where(y > 0, g, np.float32(0))
+    buf = g.copy()
+    got = kernel(buf, y, out=buf)
+    assert got is buf
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(kernel(g, y), want)
