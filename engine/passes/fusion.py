@@ -219,8 +219,10 @@ def _program(graph, members, roots):
     return program, inputs, outputs
 
 
-def fuse_group(graph, members, roots) -> int:
+def fuse_group(graph, members, roots) -> int | None:
     program, inputs, outputs = _program(graph, members, roots)
+    if not outputs:  # dead code (a pipeline without `dce`): nothing to fuse it for
+        return None
     first = graph[outputs[0]]
     phases = [graph[m]["phase"] for m in members]
     fused = graph.add_node(

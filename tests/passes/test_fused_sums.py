@@ -151,3 +151,25 @@ def test_backends_that_do_not_say_they_reduce_get_no_sum_steps(emulated_cupy):
         assert "sum]" not in fn.source
         assert v == pytest.approx(value, rel=2e-6)
         np.testing.assert_allclose(g, grad, rtol=1e-5, atol=1e-6)
+
+
+def test_sums_of_groups_of_different_shapes_and_of_singles():
+    """Three sums: of a chain, of a lone large op, of a broadcasting product; added up
+    after. Each joins its own group; the numbers are the unfused graph's."""
+    def f(a, b):
+        s = gg.tanh(a) * 2.0
+        return (s * s).sum(), gg.tanh(b).sum() + (b * a).sum()
+
+    n = 2 * CHUNK + 11
+    raw = gg.trace(f, gg.Spec((n,), "float32"), gg.Spec((3, n), "float32"))
+    fused, _ = run_passes(raw, ["fusion", "memory"], PassContext(backend=get_backend("numpy")))
+    fused.verify()
+    assert sorted(p.op_names for p in _programs(fused)) == [
+        ["mul", "sum"], ["tanh", "mul", "mul", "sum"], ["tanh", "sum"]]
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal(n).astype(np.float32), rng.standard_normal((3, n)).astype(np.float32)
+    for want, got in zip(gg.run_graph(raw, a, b), gg.run_graph(fused, a, b)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    np.testing.assert_allclose(gg.run_graph(fused, a, b)[1].numpy(),
+                               np.tanh(b64).sum() + (b64 * a64).sum(), rtol=1e-4)

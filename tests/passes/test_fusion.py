@@ -93,3 +93,19 @@ def test_broadcasting_and_scalar_operands_fuse():
     assert out[f]["attrs"]["program"].op_names == ["add", "relu", "mul"]
     x, b = np.arange(12.0).reshape(4, 3) - 6, np.array([1.0, -1.0, 0.5])
     np.testing.assert_allclose(gg.run_graph(out, x, b)[0].numpy(), np.maximum(x + b, 0) * 3)
+
+
+def test_a_pipeline_without_dce_leaves_dead_elementwise_chains_alone():
+    """`passes=["fusion"]` on a step with dead code (a value computed and never used):
+    the dead group has no output to fuse for; it stays as it was, and the step runs."""
+    def f(a):
+        unused = gg.exp(a * 0.0 + 1.0)  # noqa: F841
+        return gg.tanh(a) * 2.0
+
+    g = gg.trace(f, gg.Spec((5,), "float64"))
+    out, _ = run_passes(g, ["fusion"])
+    out.verify()
+    x = np.linspace(-1, 1, 5)
+    np.testing.assert_allclose(gg.run_graph(out, x)[0].numpy(), np.tanh(x) * 2, rtol=1e-12)
+    step = gg.compile(f, passes=["fusion"])
+    np.testing.assert_allclose(step(gg.tensor(x)).numpy(), np.tanh(x) * 2, rtol=1e-12)
