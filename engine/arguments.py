@@ -86,8 +86,10 @@ def _walk(a, path, specs, leaves, backend):
     if type(a) is dict:
         return (dict, tuple((k, _walk(v, f"{path}[{k!r}]", specs, leaves, backend))
                             for k, v in a.items()))
+    kind = type(a).__name__
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
     raise SignatureError(
-        f"argument {path!r} of a compiled function is a {type(a).__name__}; a compiled "
+        f"argument {path!r} of a compiled function is {article} {kind}; a compiled "
         "function takes tensors, NumPy arrays, Python numbers, strings, None, modules, "
         "optimizers and (nested) lists, tuples and dicts of them. Reach other objects "
         "through a global or a closure instead.", source=user_source())

@@ -122,7 +122,7 @@ def test_a_changed_tensor_inside_a_list_is_named_in_cache_info():
 def test_an_argument_of_another_kind_is_a_clear_error():
     f = gg.compile(lambda x, opts: x * 2)
     with pytest.raises(gg.SignatureError, match="argument 'opts' of a compiled function is "
-                                                 "a object"):
+                                                 "an object"):
         f(gg.ones(2), object())
     with pytest.raises(gg.SignatureError, match=r"argument 'opts\[1\]'"):
         f(gg.ones(2), [1, {2}])
