@@ -253,31 +253,27 @@ def fuse_elementwise(graph, ctx=None):
                and math.prod(graph[n]["shape"]) >= SINGLE_MIN]
     groups += singles
     if getattr(getattr(ctx, "backend", None), "fused_reductions", False):
-        absorb_full_sums(graph, groups, roots)
+        absorb_full_sums(graph, groups)
     for members in groups:
         fuse_group(graph, members, roots)
     return graph
 
 
-def absorb_full_sums(graph, groups, roots) -> None:
-    """Add to each group the full sums (to shape (), of floats) of its
-    arrays that nothing outside the group reads, as the last steps of its program: the
-    backend reduces each chunk while it is in cache, and the summed array (a loss's
-    per-element terms, 16 MB for 4M floats) is never written out nor read back. No
-    cycle can result: a group is convex (no path leaves it and comes back), so a sum of
-    one of its nodes cannot lead back into it."""
+def absorb_full_sums(graph, groups) -> None:
+    """Add to each group the full sums (to shape (), of floats) of its arrays, as the
+    last steps of its program: the backend reduces each chunk while it is in cache. An
+    array nothing else reads (a loss's per-element terms, 16 MB for 4M floats) is then
+    never written out nor read back; one read elsewhere too stays an output, and is not
+    read a second time for its sum. No cycle can result: a group is convex (no path
+    leaves it and comes back), so a sum of one of its nodes cannot lead back into it."""
     group_of = {n: k for k, members in enumerate(groups) for n in members}
-    inside = [set(members) for members in groups]
-    nodes, succ = graph.nx._node, graph.nx._succ
+    nodes = graph.nx._node
     for n in graph.topo_order():
         d = nodes[n]
         if d["op"] != "sum" or d["shape"] or np.dtype(d["dtype"]).kind != "f":
             continue
         (a,) = graph.args(n)
         k = group_of.get(a)
-        if k is None or a in roots or not nodes[a]["shape"] \
-                or any(s != n and s not in inside[k] for s in succ[a]):
+        if k is None or not nodes[a]["shape"]:
             continue
         groups[k].append(n)
-        inside[k].add(n)
-        group_of[n] = k
