@@ -91,8 +91,8 @@ def _writes_out(step) -> bool:
 
 def _inline(step) -> bool:
     """Whether a step is written as ufunc calls (else it calls the backend's kernel)."""
-    return step.op in UFUNCS or step.op in ("relu", "identity", "where") or (
-        is_full_sum(step)) or (
+    return step.op in UFUNCS or step.op in ("relu", "identity", "where") \
+        or is_full_sum(step) or (
         step.op == "pow_scalar" and step.attrs["exponent"] == 2) or (
         step.op == "sigmoid" and np.dtype(step.dtype) == np.float32)
 

@@ -114,9 +114,10 @@ class Identity:
         return f"the {type(self.obj).__name__} at {id(self.obj):#x}"
 
 
-def objects(signature, names) -> list[tuple[str, object]]:
-    """(path, object) of each module or optimizer argument of a signature."""
-    return [(path, spec[2].obj) for path, spec in zip(paths(signature, names), signature[3])
+def objects(signature, leaf_paths) -> list[tuple[str, object]]:
+    """(path, object) of each module or optimizer argument of a signature, given the
+    paths of its leaves (`paths`)."""
+    return [(path, spec[2].obj) for path, spec in zip(leaf_paths, signature[3])
             if spec[0] == "object"]
 
 

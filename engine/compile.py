@@ -255,10 +255,9 @@ class CompiledFunction:
         tracer). A trace that raises, or that changed Python state, changes nothing."""
         args, kwargs = call
         tracer = tracing.Tracer(backend)
-        arg_paths = arg_names(self.fn, len(args))
-        held = objects(signature, arg_paths)  # modules and optimizers passed in
+        names = paths(signature, arg_names(self.fn, len(args)))
+        held = objects(signature, names)  # modules and optimizers passed in
         register_names(tracer, self.fn, held)
-        names = paths(signature, arg_paths)
         tensor_pos = [i for i, s in enumerate(signature[3]) if s[0] == "tensor"]
         specs = [Spec(*signature[3][i][1:4]) for i in tensor_pos]
 
