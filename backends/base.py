@@ -161,6 +161,13 @@ class Backend:
         array itself); callers copy when they keep it."""
         raise NotImplementedError(f"backend {self.name} must implement to_numpy")
 
+    def takes_arrays_of(self, other: Backend) -> bool:
+        """Whether `other`'s arrays serve this backend as they are, so a compiled step on
+        this backend reads a tensor of `other` without a copy per call (Numba's plans
+        take the NumPy backend's arrays). Only when both hold the same kind of array in
+        the same memory; the default: only its own."""
+        return other is self
+
     def seed(self, seed: int) -> None:
         """Reset this backend's random generator (called by `gg.manual_seed`): after it,
         the random kernels (`rand`, `randn`, `randint`, `randperm`) draw the same numbers

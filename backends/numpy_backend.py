@@ -303,6 +303,11 @@ class NumpyBackend(Backend):
     def to_numpy(self, array) -> np.ndarray:
         return np.asarray(array)
 
+    def takes_arrays_of(self, other) -> bool:
+        """Every NumPy-array backend's arrays, of the dtypes this one holds."""
+        return other is self or (isinstance(other, NumpyBackend)
+                                 and self.unsupported_dtypes <= other.unsupported_dtypes)
+
     def seed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
 

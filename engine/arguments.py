@@ -41,10 +41,11 @@ def flatten_call(args, kwargs, names, backend):
     """(signature, arrays, objects) for a call: see the module docstring. `arrays` are
     the tensor leaves' arrays on `backend` (the plan's inputs), `objects` the caller's
     tensors (or NumPy arrays) they came from, written back to after in-place changes."""
-    if not kwargs:  # the common call: tensors on the plan's backend, positionally
+    if not kwargs:  # the common call: tensors on (or shared by) the plan's backend
         specs, arrays = [], []
         for a in args:
-            if type(a) is not Tensor or a._backend is not backend or a._value is None:
+            if type(a) is not Tensor or a._value is None or (
+                    a._backend is not backend and not backend.takes_arrays_of(a._backend)):
                 break
             specs.append(("tensor", a.shape, a.dtype, a._requires_grad))
             arrays.append(a._value)
@@ -64,7 +65,7 @@ def _walk(a, path, specs, leaves, backend):
         if a._value is None:
             raise TracingError(f"a compiled function was called with a symbolic tensor as "
                                f"argument {path!r}", source=user_source())
-        array = a._value if a._backend is backend \
+        array = a._value if a._backend is backend or backend.takes_arrays_of(a._backend) \
             else backend.from_numpy(a._backend.to_numpy(a._value))
         specs.append(("tensor", a.shape, a.dtype, a._requires_grad))
         leaves.append((a, array))

@@ -1,12 +1,12 @@
 """The compiled call's fast path: one generated check that the last plan may run as is.
 
 Most calls of a compiled step repeat the previous call: the same number of tensor
-arguments, each with the shape, dtype and requires_grad it had, on the same backend,
-with grad mode and every guard as before. The general path (engine/arguments.py)
-builds the call's signature, hashes it, looks its plans up and then evaluates their
-guards: a few microseconds per call, as much as a whole temperature-fit step spends in
-its kernels. Here the last plan used gets one generated function (the way
-torch.compile's dynamo generates guard code) that compares the arguments with the
+arguments, each with the shape, dtype and requires_grad it had, on a backend whose
+arrays the plan takes, with grad mode and every guard as before. The general path
+(engine/arguments.py) builds the call's signature, hashes it, looks its plans up and
+then evaluates their guards: a few microseconds per call, as much as a whole
+temperature-fit step spends in its kernels. Here the last plan used gets one generated
+function (the way torch.compile's dynamo generates guard code) that compares the arguments with the
 plan's signature and evaluates the plan's guards in a single expression, and returns
 the arguments' arrays, or None when anything differs; the caller then takes the
 general path, which finds the right plan or traces one and says why. Nothing is
@@ -44,7 +44,11 @@ def build_hit(entry, backend, default_backend: str | None):
         return None
     guards = entry.guards
     ns = dict(guards.namespace)
-    ns.update(_Tensor=Tensor, _B=backend, _grad_mode=grad_mode,
+    # the backends whose tensors the plan reads as they are (a backend loaded later:
+    # its tensors take the general path)
+    taken = frozenset(b for b in (backend, *_backend_registry._instances.values())
+                      if backend.takes_arrays_of(b))
+    ns.update(_Tensor=Tensor, _TAKEN=taken, _grad_mode=grad_mode,
               _registry=_backend_registry)
     terms = [f"len(args) == {n}", f"_grad_mode._enabled == {signature[0]!r}"]
     if default_backend is not None:
@@ -56,7 +60,7 @@ def build_hit(entry, backend, default_backend: str | None):
         unpack = f"            {', '.join(names)}, = args\n"
     for i, (_, shape, dtype, requires_grad) in enumerate(signature[3]):
         ns[f"_S{i}"], ns[f"_D{i}"], ns[f"_R{i}"] = shape, dtype, requires_grad
-        terms.append(f"type(a{i}) is _Tensor and a{i}._backend is _B and a{i}._value is not "
+        terms.append(f"type(a{i}) is _Tensor and a{i}._backend in _TAKEN and a{i}._value is not "
                      f"None and a{i}.shape == _S{i} and a{i}.dtype == _D{i} and "
                      f"a{i}._requires_grad == _R{i}")
     for k, (_, holds) in enumerate(guards.extra):

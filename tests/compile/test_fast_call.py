@@ -12,11 +12,13 @@ import sys
 
 import numpy as np
 import pytest
+from cupy_emulation import fixtures
 
 import graphgrad as gg
 from graphgrad import nn, optim
 
-gg_compile = sys.modules["graphgrad.compile"]  # (the package's `compile` is the function)
+gg_compile = sys.modules["graphgrad.compile"]
+emulated_cupy = fixtures.emulated_cupy  # (the package's `compile` is the function)
 
 
 @pytest.fixture
@@ -166,3 +168,27 @@ def test_an_evicted_plan_is_not_served():
     compiled(b)  # evicts a's plan
     assert compiled._hit_entry is compiled.last
     assert compiled(a).item() == 6.0 and compiled.cache_info().traces == 3
+
+
+def test_a_plan_reads_tensors_of_a_backend_whose_arrays_it_takes_in_place(general_calls):
+    """Numba's plans take NumPy-backend tensors as they are: repeated calls stay on the
+    fast path, with no copy of the argument per call; a backend whose arrays differ
+    (CuPy's, emulated) still gets a copy, on the general path."""
+    pytest.importorskip("numba")
+    model, _, step = _model_step()
+    compiled = gg.compile(step, backend="numba")
+    _, _, estep = _model_step()
+    x, y = _xy()  # NumPy-backend tensors
+    for _ in range(3):
+        np.testing.assert_allclose(compiled(x, y).item(), estep(x, y).item(), rtol=1e-5)
+    assert len(general_calls) == 1
+    arrays = compiled._hit_entry.hit((x, y))
+    assert arrays[0] is x._value and arrays[1] is y._value
+    numba, numpy = gg.backends.get_backend("numba"), gg.backends.get_backend("numpy")
+    assert numba.takes_arrays_of(numpy) and numpy.takes_arrays_of(numba)
+
+
+def test_a_backend_takes_only_its_own_arrays_unless_it_says_otherwise(emulated_cupy):
+    numpy = gg.backends.get_backend("numpy")
+    assert emulated_cupy.takes_arrays_of(emulated_cupy)
+    assert not emulated_cupy.takes_arrays_of(numpy) and not numpy.takes_arrays_of(emulated_cupy)
