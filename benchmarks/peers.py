@@ -162,7 +162,7 @@ def _run_child(args, extra, env=None) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 round")
-    parser.add_argument("--workloads", nargs="*", default=None)
+    parser.add_argument("--workloads", nargs="*", default=None, choices=KEYS)
     parser.add_argument("--systems", nargs="*", default=None,
                         help=f"some of: {' '.join(SHORT)} (default: all)")
     parser.add_argument("--threads", nargs="*", default=None, help="default and/or 1")
@@ -175,6 +175,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     args.workloads = args.workloads or list(KEYS)
     args.systems = [SHORT.get(s, s) for s in (args.systems or list(SYSTEMS))]
+    unknown = [s for s in args.systems if s not in SYSTEMS]
+    if unknown:
+        parser.error(f"unknown system {unknown[0]!r}: choose from {' '.join(SHORT)}")
     args.rounds = args.rounds or (1 if args.quick else 7)
     if args.child == "timing":
         args.threads = args.threads[0]
