@@ -265,15 +265,30 @@ def absorb_full_sums(graph, groups) -> None:
     array nothing else reads (a loss's per-element terms, 16 MB for 4M floats) is then
     never written out nor read back; one read elsewhere too stays an output, and is not
     read a second time for its sum. No cycle can result: a group is convex (no path
-    leaves it and comes back), so a sum of one of its nodes cannot lead back into it."""
+    leaves it and comes back), so a sum of one of its nodes cannot lead back into it.
+
+    The scalar arithmetic on such sums that reads nothing else but graph inputs and
+    constants (a mean's 1/n, a loss's weight) joins too: NumPy's fused code runs 0-d
+    steps on scalars, ~0.4 us cheaper than a kernel call each. Its arguments come
+    from the group or from nowhere, so it cannot close a cycle either."""
     group_of = {n: k for k, members in enumerate(groups) for n in members}
-    nodes = graph.nx._node
+    nodes, ops, summed = graph.nx._node, _fusable_ops(), set()
     for n in graph.topo_order():
         d = nodes[n]
-        if d["op"] != "sum" or d["shape"] or np.dtype(d["dtype"]).kind != "f":
+        if d["shape"] or n in group_of:
             continue
-        (a,) = graph.args(n)
-        k = group_of.get(a)
-        if k is None or not nodes[a]["shape"]:
+        args = graph.args(n)
+        if d["op"] == "sum" and np.dtype(d["dtype"]).kind == "f":
+            k = group_of.get(args[0])
+            if k is None or not nodes[args[0]]["shape"]:
+                continue
+        elif d["op"] in ops and any(a in summed for a in args):
+            ks = {group_of.get(a) for a in args if nodes[a]["op"] not in SOURCE_OPS}
+            if len(ks) != 1 or None in ks:
+                continue
+            (k,) = ks
+        else:
             continue
         groups[k].append(n)
+        group_of[n] = k
+        summed.add(n)

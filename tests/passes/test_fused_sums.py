@@ -189,3 +189,78 @@ def test_sums_of_groups_of_different_shapes_and_of_singles():
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     np.testing.assert_allclose(gg.run_graph(fused, a, b)[1].numpy(),
                                np.tanh(b64).sum() + (b64 * a64).sum(), rtol=1e-4)
+
+
+def _fused_source(graph):
+    (program,) = [p for p in _programs(graph) if "sum" in p.op_names]
+    kernels = get_backend("numpy").kernels
+    return program, numpy_fusion.compile_program(program, kernels).source
+
+
+@pytest.mark.parametrize("shape", [(11,), (7, 5), (3000,)])
+def test_small_sums_of_one_shape_share_one_reduction_each_exactly(shape):
+    """A scalar fit's loss and gradients: three full sums of small arrays of one shape.
+    Unchunked, they are written into the rows of one stack and summed by one call; each
+    equals, bit for bit, the unfused graph's sum of that array alone. The mean's 1/n
+    joins the program as scalar arithmetic."""
+    def f(w, x, y):
+        r = w * x - y
+        return (r * r).mean(), (2.0 * r).sum(), (2.0 * r * x).sum()
+
+    raw = gg.trace(f, gg.Spec((), "float32"), gg.Spec(shape, "float32"), gg.Spec(shape, "float32"))
+    fused, _ = run_passes(raw, ["cse", "fusion", "memory"],
+                          PassContext(backend=get_backend("numpy")))
+    fused.verify()
+    program, source = _fused_source(fused)
+    assert source.count("u_add.reduce(") == 1 and "stack" in source
+    assert program.op_names[-4:] == ["sum", "mul", "sum", "sum"]  # mean: sum, then * 1/n
+    assert not [n for n in fused.nx if fused[n]["op"] in ("sum", "mul")]
+    rng = np.random.default_rng(5)
+    args = [np.float32(0.7), *(rng.standard_normal(shape).astype(np.float32) for _ in "xy")]
+    for want, got in zip(gg.run_graph(raw, *args), gg.run_graph(fused, *args)):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        assert got.numpy().dtype == np.float32 and got.shape == ()
+
+
+def test_a_summed_array_made_after_the_first_sum_or_returned_keeps_its_own_reduction():
+    """Only arrays made before the first stacked sum (the reduction runs there), and not
+    outputs of the program, go in the stack."""
+    from graphgrad.ir.fused import FusedProgram, Step  # noqa: PLC0415
+
+    f64, shape = np.dtype("float64"), (9,)
+    steps = (Step("mul", (0, 0), {}, shape, f64),    # r1 = x * x
+             Step("tanh", (0,), {}, shape, f64),     # r2
+             Step("neg", (0,), {}, shape, f64),      # r3, returned too
+             Step("sum", (1,), {}, (), f64),         # r4 = sum(r1): the first sum
+             Step("mul", (0, 4), {}, shape, f64),    # r5 = x * r4: made after it
+             Step("sum", (5,), {}, (), f64),         # r6
+             Step("sum", (2,), {}, (), f64),         # r7
+             Step("sum", (3,), {}, (), f64))         # r8
+    program = FusedProgram(((shape, f64),), steps, (3, 4, 6, 7, 8))
+    assert numpy_fusion._stacked_sums(program) == {1: 0, 2: 1}
+    fn = numpy_fusion.compile_program(program, get_backend("numpy").kernels)
+    assert fn.source.count("u_add.reduce(") == 3
+    x = np.linspace(-2, 2, 9)
+    s1 = np.add.reduce(x * x, None)
+    want = [-x, s1, np.add.reduce(x * s1, None), np.add.reduce(np.tanh(x), None),
+            np.add.reduce(-x, None)]
+    for w, g in zip(want, fn(x)):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_an_array_summed_twice_gets_both_sums_from_the_stack():
+    """Without cse, one array may be summed by two steps (found by the pipeline
+    property test): both take their value from the one reduction."""
+    from graphgrad.ir.fused import FusedProgram, Step  # noqa: PLC0415
+
+    f32, shape = np.dtype("float32"), (5,)
+    steps = (Step("mul", (0, 0), {}, shape, f32), Step("tanh", (0,), {}, shape, f32),
+             Step("sum", (1,), {}, (), f32), Step("sum", (2,), {}, (), f32),
+             Step("sum", (1,), {}, (), f32))
+    program = FusedProgram(((shape, f32),), steps, (3, 4, 5))
+    fn = numpy_fusion.compile_program(program, get_backend("numpy").kernels)
+    assert fn.source.count("u_add.reduce(") == 1
+    x = np.linspace(-1, 1, 5, dtype=np.float32)
+    s = np.add.reduce(x * x, None)
+    for w, g in zip([s, np.add.reduce(np.tanh(x), None), s], fn(x)):
+        np.testing.assert_array_equal(g, w)
