@@ -230,7 +230,9 @@ class Backend:
     #: into a state array it is handed where the fused node's `reuse` hint allows (rule
     #: 'out-aliasing'); a callable whose `in_place` attribute names state-write results
     #: stores those into the state arrays they overwrite and leaves them out of the
-    #: tuple it returns. A plan it cannot take raises `PlanUnsupported(reason)`, at once
+    #: tuple it returns; one whose `held` attribute names constants of
+    #: `request.arguments` holds their values itself (written into its code) and is
+    #: called without them. A plan it cannot take raises `PlanUnsupported(reason)`, at once
     #: or at its first call (before writing anything): the engine then runs the
     #: per-kernel plan and says why in `Executable.backend_info`. None: never.
     compile_plan: Callable | None = None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -109,9 +110,12 @@ def plan_source(request: PlanRequest, name: str = "plan") -> str:
     """The module text of the plan's Numba function (see the module docstring)."""
     gen = _Gen(request)
     graph = gen.graph
-    params = []
+    params, held = [], held_constants(request)
     for k, n in enumerate(request.arguments):
         gen.names[n] = f"v{n}"
+        if n in held:
+            gen.emit(f"v{n} = {held[n]}", comment="constant")
+            continue
         params.append(f"a{k}")
         gen.emit(f"v{n} = a{k}{_scalar_read(graph, n)}",
                  comment=graph[n].get("name") or graph[n]["op"])
@@ -154,6 +158,32 @@ def _head(name: str, params: list[str], parallel: bool) -> list[str]:
             "    gather_rows, gather_rows_backward, log_softmax_rows, log_softmax_rows_backward,",
             "    nll_rows, nll_rows_backward, take_rows, zeros)", "", "",
             f"@njit({flags})", f"def {name}({', '.join(params)}):"]
+
+
+def held_constants(request: PlanRequest) -> dict[int, str]:
+    """The plan's 0-d constants (a mean's 1/n, a loss's weight) as literals of their
+    dtype, written into the function instead of passed to it (the callable's `held`):
+    Numba's dispatcher spends ~0.2 us on each argument of every call, as much as a
+    small step's arithmetic. The literal is the float64 repr of the value, which a
+    float32 takes back exactly; the value is part of the text, hence of its cache key."""
+    graph, held = request.graph, {}
+    for n in request.arguments:
+        data = graph[n]
+        if data["op"] != "const" or tuple(data["shape"]) != ():
+            continue
+        value, kind = np.asarray(data["attrs"]["value"]), np.dtype(data["dtype"]).kind
+        if kind == "f":
+            v = float(value)
+            text = repr(v) if math.isfinite(v) else \
+                "np.nan" if math.isnan(v) else "np.inf" if v > 0 else "-np.inf"
+        elif kind in "iu":
+            text = repr(int(value))
+        elif kind == "b":
+            text = repr(bool(value))
+        else:
+            continue
+        held[n] = f"{_np_name(data['dtype'])}({text})"
+    return held
 
 
 def _scalar_read(graph, n) -> str:
@@ -247,6 +277,7 @@ def compile_plan(request: PlanRequest) -> Callable:
 
     run.source = text
     run.in_place = scalar_states_in_place(request)
+    run.held = tuple(held_constants(request))
     return run
 
 

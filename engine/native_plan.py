@@ -117,7 +117,8 @@ def _install(plan, writer, core) -> None:
     core_name = writer.bind("native", core)
     fallback = writer.bind("fallback", lambda exc, *args: _fall_back(plan, exc, args))
     unsupported = writer.bind("PlanUnsupported", PlanUnsupported)
-    args = ", ".join(writer.names[n] for n in request.arguments)
+    held = set(getattr(core, "held", ()))  # constants written into its code
+    args = ", ".join(writer.names[n] for n in request.arguments if n not in held)
     params = [writer.names[n] for n in graph.inputs]
     in_place = set(getattr(core, "in_place", ()))  # written into their state's array
     returned = [n for n in request.results if n not in in_place]

@@ -250,3 +250,28 @@ def test_generated_module_lives_in_the_disk_cache():
     assert any(f.name.startswith(stem) and f.suffix == ".nbi" for f in index.iterdir()) \
         or os.environ.get("NUMBA_CACHE_DIR"), "Numba wrote no cache index for the plan"
     assert plan.backend_info == fn.backend_info()
+
+
+def test_zero_d_constants_are_written_into_the_function_exactly():
+    """0-d constants of every kind are literals of the function (not arguments Numba's
+    dispatcher would unbox on every call), each of exactly its value: 1/3 in float32,
+    infinities, NaN, an int64 and a bool."""
+    consts = {"third": np.float32(1 / 3), "inf": np.float32(np.inf),
+              "ninf": np.float32(-np.inf), "nan": np.float32(np.nan), "k": np.int64(7),
+              "flag": np.bool_(True)}
+
+    def f(x):
+        c = {k: gg.tensor(v) for k, v in consts.items()}
+        y = x * c["third"] + gg.minimum(x, c["inf"]) - gg.maximum(x, c["ninf"])
+        y = y + gg.where(x > 100, c["nan"], x) + c["k"]
+        return gg.where(c["flag"], y, -y), gg.where(x > 0, c["nan"], x), (x > 0).sum() * c["k"]
+
+    fn = gg.compile(f, backend="numba")
+    x = gg.tensor(np.linspace(-2, 2, 7, dtype=np.float32))
+    got = fn(x)
+    assert "whole plan" in fn.backend_info()
+    plan = re.search(r"def plan\((.*?)\)", fn.source).group(1)
+    assert plan.count("a") == 1  # x alone is passed
+    assert "np.float32(0.3333333432674408)" in fn.source and "np.int64(7)" in fn.source
+    for g, w in zip(got, f(x)):
+        np.testing.assert_array_equal(g.numpy(), w.numpy())
