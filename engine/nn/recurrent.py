@@ -42,8 +42,8 @@ class RNNBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, nonlinearity: str = "tanh", proj_size: int = 0,
-                 device=None, dtype=None):
+                 bidirectional: bool = False, *, nonlinearity: str = "tanh",
+                 proj_size: int = 0, device=None, dtype=None):
         super().__init__()
         if proj_size:
             raise UnsupportedError("LSTM proj_size is not supported by graphgrad",
@@ -148,9 +148,16 @@ class RNNBase(Module):
 
 
 class RNN(RNNBase):
-    """Elman RNN: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu)."""
+    """Elman RNN: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu). The arguments
+    in PyTorch's order, `nonlinearity` fourth (positional calls port unchanged)."""
 
     kind = "rnn_seq"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, nonlinearity=nonlinearity, device=device, dtype=dtype)
 
 
 class GRU(RNNBase):
@@ -158,11 +165,23 @@ class GRU(RNNBase):
 
     kind = "gru_seq"
 
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device=device, dtype=dtype)
+
 
 class LSTM(RNNBase):
     """Long short-term memory; returns (output, (h_n, c_n))."""
 
     kind = "lstm_seq"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, proj_size=proj_size, device=device, dtype=dtype)
 
 
 class RNNCellBase(Module):
@@ -170,9 +189,11 @@ class RNNCellBase(Module):
 
     kind = "rnn_seq"
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
                  nonlinearity: str = "tanh", device=None, dtype=None):
         super().__init__()
+        if nonlinearity not in ("tanh", "relu"):
+            raise ArgumentError(f"Unknown nonlinearity: {nonlinearity}", source=user_source())
         self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bias
         self.nonlinearity = nonlinearity
         dt = dtypes.as_dtype(dtype) if dtype is not None else None
@@ -212,6 +233,11 @@ class RNNCellBase(Module):
 class RNNCell(RNNCellBase):
     kind = "rnn_seq"
 
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", device=None, dtype=None):
+        super().__init__(input_size, hidden_size, bias, nonlinearity=nonlinearity,
+                         device=device, dtype=dtype)
+
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         x, states, batched = self._states(input, hx, 1)
         h = self._step(x, states)[0]
@@ -221,6 +247,10 @@ class RNNCell(RNNCellBase):
 class GRUCell(RNNCellBase):
     kind = "gru_seq"
 
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
+                 dtype=None):
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
+
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         x, states, batched = self._states(input, hx, 1)
         h = self._step(x, states)[0, 0]
@@ -229,6 +259,10 @@ class GRUCell(RNNCellBase):
 
 class LSTMCell(RNNCellBase):
     kind = "lstm_seq"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
+                 dtype=None):
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
 
     def forward(self, input: Tensor, hx=None) -> tuple[Tensor, Tensor]:
         x, states, batched = self._states(input, hx, 2)

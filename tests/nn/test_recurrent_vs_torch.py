@@ -168,3 +168,32 @@ def test_errors_in_user_terms():
         nn.GRU(3, 4)(gg.randn(5, 2, 7))
     with pytest.raises(NotImplementedError, match="proj_size"):
         nn.LSTM(3, 4, proj_size=2)
+
+
+@pytest.mark.parametrize("name, args", [
+    ("RNN", (3, 4, 2, "relu", False, True)),        # nonlinearity is RNN's fourth argument
+    ("RNN", (3, 4, 1, "tanh", False)),
+    ("GRU", (3, 4, 2, False, True, 0.0, True)),
+    ("LSTM", (3, 4, 1, True, True, 0.0, True)),
+    ("RNNCell", (3, 4, False, "relu")),
+    ("GRUCell", (3, 4, False)),
+])
+def test_positional_arguments_mean_what_they_mean_in_torch(name, args):
+    """A positional call ported from PyTorch builds the same layer: same state_dict
+    keys, and the same numbers from the same weights."""
+    gg.manual_seed(4)
+    module = getattr(nn, name)(*args)
+    ref = _to_torch(module, getattr(torch.nn, name), *args)  # (keys must match to load)
+    assert list(module.state_dict()) == list(ref.state_dict())
+    cell = name.endswith("Cell")
+    batch_first = not cell and len(args) > 4 and args[4 if name == "RNN" else 4] is True
+    x = _data(2, 3) if cell else _data(2, 5, 3) if batch_first else _data(5, 2, 3)
+    _compare(module, ref, [x])
+
+
+def test_nonlinearity_is_checked_and_only_where_torch_takes_it():
+    with pytest.raises(gg.GraphgradError, match="nonlinearity"):
+        nn.RNNCell(3, 4, nonlinearity="gelu")
+    for cls in (nn.GRU, nn.LSTM, nn.GRUCell, nn.LSTMCell):
+        with pytest.raises(TypeError):
+            cls(3, 4, nonlinearity="relu")
