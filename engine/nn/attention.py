@@ -19,6 +19,7 @@ from ..source import user_source
 from ..tensor import Tensor
 from . import functional as F
 from . import init
+from .functional_attention import check_mask_dtype, safe_softmax
 from .layers import Linear
 from .module import Module
 from .parameter import Parameter
@@ -84,6 +85,8 @@ class MultiheadAttention(Module):
         return x.reshape(n, length, self.num_heads, self.head_dim).transpose(1, 2)
 
     def _mask(self, attn_mask, key_padding_mask, n, L, S, like):
+        check_mask_dtype(attn_mask, "MultiheadAttention", "attn_mask")
+        check_mask_dtype(key_padding_mask, "MultiheadAttention", "key_padding_mask")
         mask = _as_additive(attn_mask, like)
         if mask is not None and mask.ndim == 3:  # (N * heads, L, S)
             mask = mask.reshape(n, self.num_heads, L, S)
@@ -116,7 +119,10 @@ class MultiheadAttention(Module):
         q, k, v = (self._heads(t) for t in self._project(query, key, value))
         scores = (q * (1.0 / math.sqrt(self.head_dim))) @ k.transpose(-2, -1)
         mask = self._mask(attn_mask, key_padding_mask, n, L, S, scores)
-        weights = F.softmax(scores if mask is None else scores + mask, -1)
+        if mask is not None:  # (a fully masked row: zeros without weights, as torch,
+            scores = scores + mask  # whose weights, when asked for, hold its NaN)
+        weights = F.softmax(scores, -1) if mask is None or need_weights else \
+            safe_softmax(scores)
         dropped = F.dropout(weights, self.dropout, self.training) if self.dropout else weights
         out = (dropped @ v).transpose(1, 2).reshape(n, L, self.embed_dim)
         out = self.out_proj(out)

@@ -12,9 +12,10 @@ import numpy as np
 
 from .. import dtypes
 from ..creation import as_tensor
-from ..errors import ArgumentError
+from ..errors import ArgumentError, DtypeError
 from ..ops.elementwise import where
 from ..ops.nn import softmax as _softmax
+from ..ops.reduction import amax
 from ..source import user_source
 from ..tensor import Tensor
 from .functional_layers import dropout
@@ -31,6 +32,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     whenever `dropout_p > 0`, as in PyTorch (the function has no training flag).
     """
     L, S = query.shape[-2], key.shape[-2]
+    check_mask_dtype(attn_mask, "scaled_dot_product_attention", "attn_mask")
     if is_causal and attn_mask is not None:
         raise ArgumentError("scaled_dot_product_attention: pass attn_mask or is_causal, not both",
                             source=user_source())
@@ -44,7 +46,27 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     # scale and mask as one fused elementwise pass over the scores; the mask is added,
     # so its gradient is the identity (no select in the backward pass)
     scores = scores * scale if attn_mask is None else scores * scale + attn_mask
-    weights = _softmax(scores, -1)
+    # a row every key of which is masked out (possible with a mask, or is_causal with
+    # more queries than keys) gives zeros, as in PyTorch, not NaN
+    masked_rows = attn_mask is not None and not (is_causal and L <= S)
+    weights = safe_softmax(scores) if masked_rows else _softmax(scores, -1)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, True)
     return weights @ value
+
+
+def safe_softmax(scores: Tensor) -> Tensor:
+    """softmax over the last dim, where a row of only -inf scores (every key masked out)
+    gives zeros and passes no gradient (PyTorch's `_safe_softmax` of attention), rather
+    than NaN that the backward pass would spread to every weight."""
+    zero = as_tensor(0.0, scores.dtype, like=scores)
+    dead = amax(scores, -1, keepdim=True) == float("-inf")
+    return where(dead, zero, _softmax(where(dead, zero, scores), -1))
+
+
+def check_mask_dtype(mask: Tensor | None, op: str, name: str) -> None:
+    """Masks are bool (True: attend) or float (added to the scores), as PyTorch requires;
+    an integer mask would otherwise be added as numbers."""
+    if mask is not None and mask.dtype != dtypes.bool_ and mask.dtype.kind != "f":
+        raise DtypeError(f"{op}: {name} must be bool or floating point, got {mask.dtype}",
+                         op=op, source=user_source())

@@ -154,6 +154,10 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
     if input.dtype.kind not in "iu":
         raise DtypeError(f"embedding: indices must be an integer tensor, got {input.dtype}",
                          op="embedding", source=user_source())
+    if input._value is not None and input.numel() and int(input.min().item()) < 0:
+        raise IndexError(f"embedding: index {int(input.min().item())} is out of range "
+                         f"[0, {weight.shape[0]}) (negative indices do not count from the "
+                         "end here, as in PyTorch)")
     out = weight[input]
     if padding_idx is None:
         return out

@@ -126,3 +126,55 @@ def test_mha_names_and_unbatched():
     x = gg.randn(5, 8)
     out, w = module(x, x, x, need_weights=False)
     assert out.shape == (5, 8) and w is None
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_a_fully_masked_query_row_gives_zeros_and_finite_gradients(compiled):
+    """PyTorch's scaled_dot_product_attention gives 0 for a query whose every key is
+    masked out (and so does MultiheadAttention without weights: its output bias), with
+    finite gradients everywhere; a plain softmax would give NaN and spread it."""
+    q = _data(2, 1, 3, 4)
+    mask = np.array([[True, True, False], [False, False, False], [True, False, True]])
+
+    def ours(qt):
+        out = F.scaled_dot_product_attention(qt, qt * 0.5, qt, attn_mask=gg.tensor(mask))
+        (out * out).sum().backward()
+        return out
+
+    qt = gg.tensor(q, requires_grad=True)
+    out = (gg.compile(ours) if compiled else ours)(qt)
+    tq = torch.tensor(q, requires_grad=True)
+    ref = torch.nn.functional.scaled_dot_product_attention(tq, tq * 0.5, tq,
+                                                           attn_mask=torch.tensor(mask))
+    (ref * ref).sum().backward()
+    _close(out.numpy(), ref.detach().numpy())
+    _close(qt.grad.numpy(), tq.grad.numpy())
+    assert np.all(out.numpy()[:, :, 1] == 0)
+
+    torch.manual_seed(0)
+    tm = torch.nn.MultiheadAttention(4, 2, batch_first=True)
+    gm = nn.MultiheadAttention(4, 2, batch_first=True)
+    gm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    x, pad = _data(2, 3, 4, seed=1), np.array([[True, True, True], [False, False, True]])
+
+    def mha(xt):
+        out, _ = gm(xt, xt, xt, key_padding_mask=gg.tensor(pad), need_weights=False)
+        out.sum().backward()
+        return out
+
+    out = (gg.compile(mha) if compiled else mha)(gg.tensor(x))
+    tout, _ = tm(*(torch.tensor(x),) * 3, key_padding_mask=torch.tensor(pad), need_weights=False)
+    tout.sum().backward()
+    _close(out.numpy(), tout.detach().numpy())
+    tgrads = dict(tm.named_parameters())
+    for name, p in gm.named_parameters():
+        _close(p.grad.numpy(), tgrads[name].grad.numpy())
+
+
+def test_integer_masks_are_refused():
+    q = gg.tensor(_data(1, 2, 4))
+    with pytest.raises(gg.DtypeError, match="attn_mask must be bool or floating"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=gg.tensor(np.ones((2, 2), np.int64)))
+    mha, x = nn.MultiheadAttention(4, 2), gg.tensor(_data(3, 1, 4))
+    with pytest.raises(gg.DtypeError, match="key_padding_mask"):
+        mha(x, x, x, key_padding_mask=gg.tensor(np.zeros((1, 3), np.int64)))

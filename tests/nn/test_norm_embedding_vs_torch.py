@@ -113,3 +113,9 @@ def test_unsupported_options_and_bad_shapes_are_clear_errors():
         nn.LayerNorm(4)(gg.zeros(2, 5))
     with pytest.raises(ValueError, match="divisible"):
         nn.GroupNorm(3, 4)
+
+
+def test_a_negative_embedding_index_is_an_index_error_as_in_torch():
+    emb = gg.nn.Embedding(4, 2)
+    with pytest.raises(IndexError, match="index -1 is out of range"):
+        emb(gg.tensor(np.array([0, -1])))
