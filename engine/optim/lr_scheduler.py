@@ -82,6 +82,10 @@ class StepLR(LRScheduler):
             return self._lrs()
         return [lr * self.gamma for lr in self._lrs()]
 
+    def _closed_form(self) -> list[float]:
+        return [base * self.gamma ** (self.last_epoch // self.step_size)
+                for base in self.base_lrs]
+
 
 class CosineAnnealingLR(LRScheduler):
     """eta_min + (base_lr - eta_min) (1 + cos(pi t / T_max)) / 2, as a recurrence.
@@ -107,6 +111,10 @@ class CosineAnnealingLR(LRScheduler):
                     for lr, base in zip(self._lrs(), self.base_lrs)]
         return [(1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
                 * (lr - lo) + lo for lr in self._lrs()]
+
+    def _closed_form(self) -> list[float]:
+        t, T, lo = self.last_epoch, self.T_max, self.eta_min
+        return [lo + (base - lo) * (1 + math.cos(math.pi * t / T)) / 2 for base in self.base_lrs]
 
 
 class ExponentialLR(LRScheduler):
@@ -221,6 +229,19 @@ class SequentialLR(LRScheduler):
         else:
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
+
+    def state_dict(self) -> dict:
+        """Its own state and each scheduler's (never the schedulers themselves: loaded into
+        a new SequentialLR, they would drive the old optimizer)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state = dict(state_dict)
+        for scheduler, sub in zip(self._schedulers, state.pop("_schedulers")):
+            scheduler.load_state_dict(sub)
+        self.__dict__.update(state)
 
 
 class ReduceLROnPlateau:

@@ -50,11 +50,15 @@ def _check(make, steps=12, opt_name="SGD", metrics=None, **opt_kw):
                                     m.ExponentialLR(o, 0.9)], milestones=[4]),
     lambda m, o: m.SequentialLR(o, [m.ExponentialLR(o, 0.5), m.MultiStepLR(o, [2, 3]),
                                     m.LinearLR(o, 0.5, total_iters=2)], milestones=[3, 7]),
+    lambda m, o: m.SequentialLR(o, [m.LinearLR(o, 0.5, total_iters=3),
+                                    m.CosineAnnealingLR(o, T_max=10)], milestones=[3]),
+    lambda m, o: m.SequentialLR(o, [m.LinearLR(o, 0.5, total_iters=3),
+                                    m.StepLR(o, 2, 0.5)], milestones=[3]),
     lambda m, o: m.OneCycleLR(o, max_lr=1.0, total_steps=12),
     lambda m, o: m.OneCycleLR(o, max_lr=2.0, total_steps=12, anneal_strategy="linear",
                               three_phase=True),
 ], ids=["exponential", "multistep", "lambda", "linear", "sequential", "sequential3",
-        "onecycle", "onecycle_linear_3phase"])
+        "warmup_cosine", "warmup_step", "onecycle", "onecycle_linear_3phase"])
 def test_scheduler_matches_torch(make):
     _check(make)
 
@@ -96,3 +100,31 @@ def test_onecycle_reaches_a_compiled_step_without_retrace():
         tsched.step()
     assert p.item() == pytest.approx(q.item(), rel=1e-6)
     assert step.cache_info().traces == 1
+
+
+def test_sequential_state_dict_resumes_on_a_new_optimizer():
+    """Saved after 2 steps and loaded into a fresh optimizer and SequentialLR, the new
+    one goes on from there (the old optimizer is left alone), as in torch."""
+    def make(m, o):
+        return m.SequentialLR(o, [m.LinearLR(o, 0.5, total_iters=3),
+                                  m.StepLR(o, 2, 0.5)], milestones=[3])
+
+    lrs = {}
+    for name, mod, lib in (("ours", ours_sched, optim), ("torch", T, torch.optim)):
+        p = gg.tensor([0.0], requires_grad=True) if name == "ours" else \
+            torch.zeros(1, requires_grad=True)
+        old = lib.SGD([p], lr=0.1)
+        sched = make(mod, old)
+        for _ in range(2):
+            old.step()
+            sched.step()
+        saved = sched.state_dict()
+        new = lib.SGD([p], lr=0.1)
+        resumed = make(mod, new)
+        resumed.load_state_dict(saved)
+        for _ in range(3):
+            new.step()
+            resumed.step()
+        lrs[name] = (old.param_groups[0]["lr"], new.param_groups[0]["lr"],
+                     resumed.get_last_lr()[0])
+    assert lrs["ours"] == pytest.approx(lrs["torch"], rel=1e-12)
