@@ -15,6 +15,7 @@ from .common import (
     unbroadcast,
 )
 from .elementwise import abs as abs_
+from .elementwise import relu, where
 from .reduction import amax, amin
 from .reduction import sum as sum_
 from .registry import Op, saves_others
@@ -192,7 +193,7 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False) -> Tensor:
     p = inf / -inf the largest / smallest |x| and p = 0 the count of non-zeros."""
     (x,) = promote_float(x)
     if ord == 2:
-        return sum_(x * x, dim, keepdim).sqrt()
+        return _root(sum_(x * x, dim, keepdim), 2)
     a = abs_(x)
     if ord == float("inf"):
         return amax(a, dim, keepdim)
@@ -202,7 +203,19 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False) -> Tensor:
         return sum_((a != 0).astype(x.dtype), dim, keepdim)
     if ord == 1:
         return sum_(a, dim, keepdim)
-    return sum_(a ** ord, dim, keepdim) ** (1.0 / ord)
+    return _root(sum_(a ** ord, dim, keepdim), ord)
+
+
+def _root(total: Tensor, p) -> Tensor:
+    """total ** (1/p), whose gradient is 0 where total is 0 (a norm of zeros, such as a
+    padded row: PyTorch's norm backward gives 0 there, and F.normalize 1/eps), where the
+    chain rule through the root would give 0 * inf = NaN. The root is taken of 1 there
+    (no infinite slope, no warning), the select puts the 0 back, and relu, whose
+    gradient is 0 at 0, is the last op: like torch's norm, it saves its result."""
+    zero = total == 0
+    safe = where(zero, 1.0, total)
+    root = safe.sqrt() if p == 2 else safe ** (1.0 / p)
+    return relu(where(zero, 0.0, root))
 
 
 @tensor_method()

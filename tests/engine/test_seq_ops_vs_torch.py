@@ -125,3 +125,27 @@ def test_multinomial_compiled_draws_fresh_samples():
     step = gg.compile(lambda p: gg.multinomial(p, 5, replacement=True))
     a, b = step(probs).numpy(), step(probs).numpy()
     assert a.shape == (2, 5) and (a != b).any()
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("fns", [
+    (lambda x: x.norm(dim=1), lambda x: x.norm(dim=1)),
+    (lambda x: x.norm(3, dim=1), lambda x: x.norm(3, dim=1)),
+    (lambda x: gg.norm(x * 0), lambda x: torch.norm(x * 0)),
+    (lambda x: F.normalize(x, dim=1), lambda x: torch.nn.functional.normalize(x, dim=1)),
+], ids=["p2", "p3", "all_zero", "normalize"])
+def test_norm_gradient_at_zero_is_torchs_not_nan(fns, compiled):
+    """A row of zeros (padding): torch's norm backward gives 0 there (normalize: 1/eps),
+    where sqrt(sum(x^2))'s chain rule gives 0 * inf = NaN."""
+    ours, theirs = fns
+    x0 = np.array([[0, 0, 0], [3, 4, 1], [0, -2, 0]], np.float32)
+
+    def step(x):
+        (ours(x) * gg.tensor(np.float32(1.5))).sum().backward()
+        return x.grad
+
+    x = gg.tensor(x0, requires_grad=True)
+    grad = (gg.compile(step) if compiled else step)(x)
+    t = torch.tensor(x0, requires_grad=True)
+    (theirs(t) * 1.5).sum().backward()
+    np.testing.assert_allclose(grad.numpy(), t.grad.numpy(), rtol=1e-5)
