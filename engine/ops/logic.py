@@ -7,6 +7,9 @@ float32); the logical ops read any dtype as bool (nonzero is true).
 from __future__ import annotations
 
 from .. import dtypes
+from ..creation import as_tensor
+from ..errors import UnsupportedError
+from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .common import Sample, binary_samples, promote, rand_array
 from .elementwise import _broadcast, cast
@@ -56,7 +59,9 @@ logical_or_op.document("x or y (bool operands)", operands=("x", "y"),
                        result="the broadcast of x's and y's shapes; bool")
 
 
-def _as_bool(x):
+def _as_bool(x, like=None):
+    if not isinstance(x, Tensor):  # a Python bool or number: `mask & True`
+        return as_tensor(bool(x), dtypes.bool_, like=like)
     return x if x.dtype == dtypes.bool_ else cast(x, dtypes.bool_)
 
 
@@ -67,17 +72,48 @@ def logical_not(x) -> Tensor:
 
 @tensor_method()
 def logical_and(a, b) -> Tensor:
-    return logical_and_op(_as_bool(a), _as_bool(b))
+    return logical_and_op(_as_bool(a, b), _as_bool(b, a))
 
 
 @tensor_method()
 def logical_or(a, b) -> Tensor:
-    return logical_or_op(_as_bool(a), _as_bool(b))
+    return logical_or_op(_as_bool(a, b), _as_bool(b, a))
 
 
-Tensor.__invert__ = logical_not
-Tensor.__and__ = logical_and
-Tensor.__or__ = logical_or
+def _bool_only(symbol: str, *xs) -> None:
+    """`&`, `|`, `~` are logical on bool tensors; on integers PyTorch computes bits, which
+    graphgrad has no ops for: refused rather than answered as logic (5 & 3 is 1, not
+    True)."""
+    for x in xs:
+        dtype = getattr(x, "dtype", None)
+        if dtype is not None and dtype != dtypes.bool_ or isinstance(x, int) and \
+                not isinstance(x, bool):
+            name = str(dtype or type(x).__name__)
+            article = "an" if name[0] in "aeiou" else "a"
+            raise UnsupportedError(f"'{symbol}' on {article} {name} operand: "
+                                   "graphgrad's bitwise operators take bool tensors only "
+                                   "(compare first, e.g. `(x > 0) & (y > 0)`)",
+                                   op=f"'{symbol}'", source=user_source())
+
+
+def _invert(x) -> Tensor:
+    _bool_only("~", x)
+    return logical_not(x)
+
+
+def _and(a, b) -> Tensor:
+    _bool_only("&", a, b)
+    return logical_and(a, b)
+
+
+def _or(a, b) -> Tensor:
+    _bool_only("|", a, b)
+    return logical_or(a, b)
+
+
+Tensor.__invert__ = _invert
+Tensor.__and__ = Tensor.__rand__ = _and
+Tensor.__or__ = Tensor.__ror__ = _or
 
 
 __all__ = ["eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or"]

@@ -149,3 +149,18 @@ def test_norm_gradient_at_zero_is_torchs_not_nan(fns, compiled):
     t = torch.tensor(x0, requires_grad=True)
     (theirs(t) * 1.5).sum().backward()
     np.testing.assert_allclose(grad.numpy(), t.grad.numpy(), rtol=1e-5)
+
+
+def test_bitwise_operators_are_logic_on_bools_and_refused_on_integers():
+    """`&`, `|`, `~` on bool tensors (and Python bools) are torch's logic; on integers
+    torch computes bits, which graphgrad has no ops for: a clear refusal, never a bool
+    answer (5 & 3 would have been True, torch gives 1)."""
+    a, b = np.array([True, False, True]), np.array([True, True, False])
+    ga, gb, ta, tb = gg.tensor(a), gg.tensor(b), torch.tensor(a), torch.tensor(b)
+    for ours, theirs in [(ga & gb, ta & tb), (ga | gb, ta | tb), (~ga, ~ta),
+                         (ga & True, ta & True), (False | ga, False | ta)]:
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    five = gg.tensor(np.array([5, 10], np.uint8))
+    for make in (lambda: five & five, lambda: five | five, lambda: ~five, lambda: ga & 3):
+        with pytest.raises(gg.UnsupportedError, match="bool tensors only"):
+            make()
