@@ -134,6 +134,8 @@ class Optimizer:
             state = self.state[p] = self._init_state(p, group)
             if tracer is not None:
                 tracer.note_new_entry(self.state, p)
+        else:
+            self._complete_state(p, group, state)
         if tracer is not None:
             guard_param_state(tracer, self, p, state)
         if tracer is not None and id(p) in tracer.names:
@@ -143,6 +145,10 @@ class Optimizer:
 
     def _init_state(self, p: Tensor, group: dict) -> dict:
         return {}
+
+    def _complete_state(self, p: Tensor, group: dict, state: dict) -> None:
+        """Add to an existing state the entries a changed hyperparameter now needs (SGD's
+        momentum buffer when momentum leaves 0), before the step is guarded on it."""
 
     def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement _update")

@@ -43,22 +43,24 @@ class SGD(Optimizer):
             state["step"] = zeros((), device=p._backend)
         return state
 
+    def _complete_state(self, p: Tensor, group: dict, state: dict) -> None:
+        if group["momentum"] != 0 and "momentum_buffer" not in state:  # momentum left 0
+            state["momentum_buffer"] = zeros_like(p)
+            state["step"] = zeros((), device=p._backend)  # (its first step: buf = grad)
+
     dynamic_hyperparameters = ("lr", "momentum", "dampening", "weight_decay")
 
     def _update(self, p: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         lr = tracing.dynamic_scalar(group, "lr")
         if group["momentum"] != 0:
             momentum = hyper(group, "momentum", p)
-            buf = state["momentum_buffer"]
-            if group["dampening"] != 0:
-                damped = grad * hyper(group, "1-dampening", p, fn=lambda g: 1 - g["dampening"])
-                step = state.get("step")
-                if step is None:  # made while dampening was 0: its first step is done
-                    buf.mul_(momentum).add_(damped)
-                else:
-                    buf.copy_(where(step == 0, grad, buf * momentum + damped))
-                    step.add_(1)
-            else:
-                buf.mul_(momentum).add_(grad)
+            buf, step = state["momentum_buffer"], state.get("step")
+            damped = grad if group["dampening"] == 0 else \
+                grad * hyper(group, "1-dampening", p, fn=lambda g: 1 - g["dampening"])
+            if step is None:  # a zero buffer: its first step gives grad, dampened or not
+                buf.mul_(momentum).add_(damped)
+            else:  # the first step gives grad undampened (torch clones it)
+                buf.copy_(where(step == 0, grad, buf * momentum + damped))
+                step.add_(1)
             grad = grad + buf * momentum if group["nesterov"] else buf
         p.sub_(grad * lr)

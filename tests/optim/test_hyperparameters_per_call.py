@@ -183,3 +183,28 @@ def test_every_float_hyperparameter_is_read_per_call(name):
     assert numbers
     assert set(numbers) <= set(opt.dynamic_hyperparameters), (numbers,
                                                               opt.dynamic_hyperparameters)
+
+
+@pytest.mark.parametrize("dampening", [0.0, 0.1])
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_sgd_momentum_raised_from_zero_between_steps_matches_torch(compiled, dampening):
+    """A momentum buffer born mid-training starts at the gradient (torch clones it); a
+    compiled step traced before gains it and retraces (it was a KeyError, then, with a
+    late-made buffer, a compiled step that silently kept copying the gradient)."""
+    result = {}
+    for lib in (gg, torch):
+        p = gg.nn.Parameter(gg.ones(2)) if lib is gg else torch.nn.Parameter(torch.ones(2))
+        opt = lib.optim.SGD([p], lr=0.1, momentum=0.0, dampening=dampening)
+
+        def step(p=p, opt=opt, lib=lib):
+            opt.zero_grad()
+            (p * p * lib.tensor([1.0, 2.0])).sum().backward()
+            opt.step()
+
+        run = gg.compile(step) if compiled and lib is gg else step
+        run()
+        opt.param_groups[0]["momentum"] = 0.9
+        for _ in range(3):
+            run()
+        result[lib] = p.detach().numpy().copy()
+    np.testing.assert_allclose(result[gg], result[torch], rtol=1e-5)
