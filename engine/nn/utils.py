@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from .. import grad_mode
 from ..creation import as_tensor
-from ..errors import NumericalError
+from ..errors import NumericalError, UnsupportedError
 from ..ops.linalg import vector_norm
 from ..ops.reduction import amax
 from ..ops.shape import stack
@@ -39,8 +39,13 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
     with grad_mode.no_grad():
         norms = stack([vector_norm(g, norm_type) for g in grads])
         total = amax(norms) if norm_type == float("inf") else vector_norm(norms, norm_type)
-        if error_if_nonfinite and total._value is not None and \
-                not math.isfinite(total.item()):
+        if error_if_nonfinite and total._value is None:  # (tracing: no value to test)
+            raise UnsupportedError(
+                "clip_grad_norm_(error_if_nonfinite=True) inside a compiled function: a "
+                "compiled step cannot raise on a value it computes. Clip eagerly, or leave "
+                "error_if_nonfinite=False (a non-finite norm then makes the gradients NaN, "
+                "as in PyTorch)", op="clip_grad_norm_", source=user_source())
+        if error_if_nonfinite and not math.isfinite(total.item()):
             raise NumericalError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
                                  "gradients is non-finite", source=user_source())
         coef = (max_norm / (total + 1e-6)).clamp(max=1.0)

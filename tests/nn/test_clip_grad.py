@@ -59,3 +59,22 @@ def test_nonfinite_norm_raises_when_asked():
     p.grad = gg.tensor([float("inf")])
     with pytest.raises(gg.NumericalError, match="non-finite"):
         nn.utils.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+
+
+def test_nonfinite_check_inside_a_compiled_step_is_refused_not_dropped():
+    """A compiled plan cannot raise on the norm it computes: asking it to is a clear
+    error at trace time (the check was dropped, and an inf gradient made weights NaN)."""
+    w = nn.Parameter(gg.ones(2))
+    opt = gg.optim.SGD([w], lr=0.1)
+
+    @gg.compile
+    def step(x):
+        opt.zero_grad()
+        (w * x).sum().backward()
+        norm = nn.utils.clip_grad_norm_([w], 1.0, error_if_nonfinite=True)
+        opt.step()
+        return norm
+
+    with pytest.raises(gg.UnsupportedError, match="error_if_nonfinite"):
+        step(gg.tensor([float("inf"), 1.0]))
+    np.testing.assert_array_equal(w.numpy(), [1.0, 1.0])
