@@ -10,6 +10,8 @@ composition that runs eagerly and traced.
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 from .. import dtypes
 from ..creation import rand
 from ..errors import ShapeError
@@ -38,22 +40,37 @@ argsort_op.samples = lambda: [
     Sample((rand_array((0, 3)),), {"axis": 1, "descending": False}, diff=())]
 
 
+# torch.return_types.sort / topk: a tuple that also names its parts (`.values`)
+SortResult = namedtuple("sort", ["values", "indices"])
+TopkResult = namedtuple("topk", ["values", "indices"])
+
+
 @tensor_method()
 def argsort(x, dim: int = -1, descending: bool = False, *, stable: bool = True) -> Tensor:
     """Indices that sort `x` along `dim` (stable: equal values keep their order)."""
+    if x.ndim == 0:  # (a 0-d tensor is its own order: index 0, 0-d, as torch)
+        normalize_axis(dim, 1, "argsort")
+        return argsort_op(x.reshape(1), axis=0, descending=bool(descending)).reshape(())
     return argsort_op(x, axis=normalize_axis(dim, x.ndim, "argsort"), descending=bool(descending))
 
 
 @tensor_method()
-def sort(x, dim: int = -1, descending: bool = False, *, stable: bool = True):
+def sort(x, dim: int = -1, descending: bool = False, *, stable: bool = True) -> SortResult:
     """(values, indices) sorted along `dim`; gradients flow back through the gather."""
+    if x.ndim == 0:
+        return SortResult(x * 1, argsort(x, dim, descending))
     idx = argsort(x, dim, descending)
-    return gather(x, dim, idx), idx
+    return SortResult(gather(x, dim, idx), idx)
 
 
 @tensor_method()
-def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopkResult:
     """(values, indices) of the k largest (or smallest) entries along `dim`."""
+    if x.ndim == 0:
+        if k not in (0, 1):
+            raise ShapeError(f"topk: k={k} is out of range for a 0-d tensor", op="topk",
+                             source=user_source())
+        return TopkResult(*sort(x, dim, largest))  # (k = 0 too: torch's 0-d answer)
     axis = normalize_axis(dim, x.ndim, "topk")
     if not 0 <= k <= x.shape[axis]:
         raise ShapeError(f"topk: k={k} is out of range for dim {dim} of size {x.shape[axis]}",
@@ -61,7 +78,7 @@ def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
     order = argsort_op(x, axis=axis, descending=bool(largest))
     spec = (("slice", None, None, None),) * axis + (("slice", 0, k, None),)
     idx = index_op(order, spec=spec)
-    return gather(x, axis, idx), idx
+    return TopkResult(gather(x, axis, idx), idx)
 
 
 cumsum_op = Op("cumsum")

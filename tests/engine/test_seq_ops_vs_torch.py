@@ -164,3 +164,22 @@ def test_bitwise_operators_are_logic_on_bools_and_refused_on_integers():
     for make in (lambda: five & five, lambda: five | five, lambda: ~five, lambda: ga & 3):
         with pytest.raises(gg.UnsupportedError, match="bool tensors only"):
             make()
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_sort_and_topk_name_their_parts_and_take_0d_tensors(compiled):
+    """`.values` / `.indices` as torch.return_types; a 0-d tensor sorts to itself."""
+    def f(x):
+        top, srt = gg.topk(x, 2), x.sort(descending=True)
+        zero = gg.tensor(2.0)
+        return (top.values, top.indices, srt.values, srt.indices, zero.sort().values,
+                zero.argsort(), zero.topk(1).indices)
+
+    x = np.array([3.0, 1.0, 2.0], np.float32)
+    got = (gg.compile(f) if compiled else f)(gg.tensor(x))
+    t, z = torch.tensor(x), torch.tensor(2.0)
+    want = (t.topk(2).values, t.topk(2).indices, t.sort(descending=True).values,
+            t.sort(descending=True).indices, z.sort().values, z.argsort(), z.topk(1).indices)
+    for g, w in zip(got, want):
+        assert g.shape == tuple(w.shape)
+        np.testing.assert_array_equal(g.numpy(), w.numpy())
