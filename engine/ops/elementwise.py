@@ -425,6 +425,11 @@ def clamp(x, min=None, max=None) -> Tensor:
     if min is None and max is None:
         raise GraphgradError("clamp: at least one of min and max must be given", op="clamp",
                              source=user_source())
+    if isinstance(min, Tensor) or isinstance(max, Tensor):  # elementwise bounds
+        out = x if min is None else maximum(x, min)
+        return out if max is None else minimum(out, max)
+    if not dtypes.is_float(x.dtype) and any(isinstance(b, float) for b in (min, max)):
+        x = x.astype(dtypes.float32)  # an integer tensor with a float bound: float, as torch
     cast_ = float if dtypes.is_float(x.dtype) else int
     return clamp_op(x, min=None if min is None else cast_(min),
                     max=None if max is None else cast_(max))

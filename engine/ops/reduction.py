@@ -140,10 +140,15 @@ def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None) -> 
     """Sum over `dim` (int or tuple; all axes when None)."""
     if x.dtype == dtypes.bool_ or (x.dtype.kind in "iu" and x.dtype != dtypes.int64):
         x = x.long()  # PyTorch sums bools and every integer type as int64
+    out = None
     if dtype is not None:
+        dtype = dtypes.as_dtype(dtype)
+        if dtype.kind in "bui" and dtype != dtypes.int64:
+            out, dtype = dtype, dtypes.int64  # a narrower integer sum wraps: int64, then cast
         x = x.astype(dtype)
     keep = keepdim if keepdims is None else keepdims
-    return sum_op(x, axis=_axes(x, dim, axis, "sum"), keepdims=bool(keep))
+    total = sum_op(x, axis=_axes(x, dim, axis, "sum"), keepdims=bool(keep))
+    return total if out is None else total.astype(out)
 
 
 @tensor_method()

@@ -107,14 +107,19 @@ cumsum_op.samples = lambda: [Sample((rand_array((3, 4)),), {"axis": 1}),
 
 @tensor_method()
 def cumsum(x, dim: int, dtype=None) -> Tensor:
-    """Running sums along `dim` (integers and bools sum as int64, like PyTorch)."""
+    """Running sums along `dim` (integers and bools sum as int64, like PyTorch; a
+    narrower integer `dtype` wraps around as its own arithmetic would)."""
+    out = None
     if dtype is not None:
+        dtype = dtypes.as_dtype(dtype)
+        if dtype.kind in "bui" and dtype != dtypes.int64:
+            out, dtype = dtype, dtypes.int64  # (summed in int64, then wrapped: the same)
         x = x.astype(dtype)
     elif x.dtype.kind in "bui":
         x = x.astype(dtypes.int64)
-    if x.ndim == 0:
-        return x
-    return cumsum_op(x, axis=normalize_axis(dim, x.ndim, "cumsum"))
+    if x.ndim:
+        x = cumsum_op(x, axis=normalize_axis(dim, x.ndim, "cumsum"))
+    return x if out is None else x.astype(out)
 
 
 @tensor_method()

@@ -183,3 +183,26 @@ def test_sort_and_topk_name_their_parts_and_take_0d_tensors(compiled):
     for g, w in zip(got, want):
         assert g.shape == tuple(w.shape)
         np.testing.assert_array_equal(g.numpy(), w.numpy())
+
+
+@pytest.mark.parametrize("case", [
+    lambda L, d: L.tensor(np.array([200, 100], np.uint8)).sum(dtype=d(L, "uint8")),
+    lambda L, d: L.tensor(np.array([200, 100], np.uint8)).sum(dtype=d(L, "int32")),
+    lambda L, d: L.tensor(np.array([[200, 100]], np.int32)).sum(1, dtype=d(L, "uint8")),
+    lambda L, d: L.tensor(np.array([200, 100], np.int32)).cumsum(0, dtype=d(L, "uint8")),
+    lambda L, d: L.tensor(np.array([1.5, 2.5], np.float32)).cumsum(0, dtype=d(L, "int64")),
+    lambda L, d: L.tensor(np.array([5, 10], np.int32)).clamp(min=6.5),
+    lambda L, d: L.tensor(np.array([5, 10], np.uint8)).clamp(max=7.5),
+    lambda L, d: L.tensor(np.array([5, 10], np.int32)).clamp(L.tensor(6.5)),
+    lambda L, d: L.tensor(np.array([5, 10], np.int32)).clamp(6, 8),
+], ids=["sum_uint8", "sum_int32", "sum_dim_uint8", "cumsum_uint8", "cumsum_float_to_int",
+        "clamp_int_float_min", "clamp_uint8_float_max", "clamp_tensor_bound", "clamp_int"])
+def test_integer_dtypes_of_reductions_and_clamp_follow_torch(case):
+    """A narrower integer `dtype=` wraps as torch's does (it was ignored: uint64 300), and
+    an integer tensor clamped by a float is float (it was truncated)."""
+    def dt(lib, name):
+        return getattr(lib, name)
+
+    ours, theirs = case(gg, dt), case(torch, dt)
+    assert np.dtype(ours.dtype) == theirs.numpy().dtype
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
