@@ -29,6 +29,9 @@ class _ConvNd(Module):
                  padding=0, dilation=1, groups: int = 1, bias: bool = True,
                  padding_mode: str = "zeros", device=None, dtype=None):
         super().__init__()
+        if groups <= 0:
+            raise ArgumentError(f"groups must be a positive integer, got {groups}",
+                                source=user_source())
         if in_channels % groups or out_channels % groups:
             raise ArgumentError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
                                 f"must be divisible by groups ({groups})", source=user_source())

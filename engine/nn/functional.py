@@ -139,6 +139,14 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
                          op="batch_norm", source=user_source())
     axes = (0,) + tuple(range(2, x.ndim))
     stat_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training and x.numel() // max(x.shape[1], 1) <= 1:
+        raise ShapeError(f"batch_norm: expected more than 1 value per channel when training, "
+                         f"got input of shape {x.shape}", op="batch_norm", source=user_source())
+    if training and running_mean is not None and momentum is None and \
+            num_batches_tracked is None:
+        raise ArgumentError("batch_norm: momentum=None (a cumulative average) needs "
+                            "num_batches_tracked, the count of batches seen (the BatchNorm "
+                            "modules pass theirs); give a float momentum", source=user_source())
     if training or running_mean is None:
         mean = x.mean(axes, keepdim=True)
         var = x.var(axes, unbiased=False, keepdim=True)
@@ -157,9 +165,6 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
 
 def _update_running(x, mean, var, running_mean, running_var, momentum, num_batches_tracked):
     n = x.numel() // x.shape[1]
-    if n <= 1:
-        raise ShapeError(f"batch_norm: expected more than 1 value per channel when training, "
-                         f"got input of shape {x.shape}", op="batch_norm", source=user_source())
     with grad_mode.no_grad():
         if num_batches_tracked is not None:
             num_batches_tracked.add_(1)

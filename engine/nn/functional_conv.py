@@ -37,6 +37,27 @@ def ntuple(value, n: int, name: str, op: str) -> tuple[int, ...]:
     return value
 
 
+def _positive(values: tuple[int, ...], name: str, op: str, minimum: int = 1) -> tuple:
+    """PyTorch's argument checks: strides, dilations and kernels above 0, pads not below."""
+    if any(v < minimum for v in values):
+        what = "greater than zero" if minimum else "non-negative"
+        raise ArgumentError(f"{op}: {name} should be {what}, got {values}", source=user_source())
+    return values
+
+
+def _too_small(x: Tensor, kernel, stride, pads, dilation, op: str) -> None:
+    """No window fits: PyTorch's 'Output size is too small' (NumPy would give an empty
+    result, or fail inside a kernel)."""
+    sizes = x.shape[2:]
+    out = tuple((n + a + b - d * (k - 1) - 1) // s + 1
+                for n, k, s, (a, b), d in zip(sizes, kernel, stride, pads, dilation))
+    if any(o < 1 for o in out):
+        raise ShapeError(f"{op}: given input size {tuple(sizes)} (spatial), the calculated "
+                         f"output size is {out}: too small (the window spans "
+                         f"{tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))})",
+                         op=op, source=user_source())
+
+
 def _batched(x: Tensor, nd: int, op: str) -> tuple[Tensor, bool]:
     """(x with a batch dim, whether one was added): (C, *spatial) inputs are accepted."""
     if x.ndim == nd + 1:
@@ -70,9 +91,14 @@ def conv_padding(padding, kernel, stride, dilation, op: str) -> tuple[tuple[int,
 def conv_nd(x, weight, bias, stride, padding, dilation, groups, nd, op):
     x, unbatched = _batched(x, nd, op)
     kernel = weight.shape[2:]
-    stride = ntuple(stride, nd, "stride", op)
-    dilation = ntuple(dilation, nd, "dilation", op)
+    stride = _positive(ntuple(stride, nd, "stride", op), "stride", op)
+    dilation = _positive(ntuple(dilation, nd, "dilation", op), "dilation", op)
+    if int(groups) < 1:
+        raise ArgumentError(f"{op}: groups should be greater than zero, got {groups}",
+                            source=user_source())
     pads = conv_padding(padding, kernel, stride, dilation, op)
+    _positive(tuple(p for pad in pads for p in pad), "padding", op, minimum=0)
+    _too_small(x, kernel, stride, pads, dilation, op)
     out = conv_op(x, weight, stride=stride, padding=pads, dilation=dilation,
                   groups=int(groups))
     if bias is not None:
@@ -97,15 +123,17 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
 def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, nd, op):
     """(kernel, stride, per-dim (before, after) pads, dilation) with ceil_mode's extra
     padding after, and PyTorch's checks on the padding."""
-    kernel = ntuple(kernel_size, nd, "kernel_size", op)
+    kernel = _positive(ntuple(kernel_size, nd, "kernel_size", op), "kernel_size", op)
     stride = kernel if stride is None or stride == [] else ntuple(stride, nd, "stride", op)
-    pad = ntuple(padding, nd, "padding", op)
-    dilation = ntuple(dilation, nd, "dilation", op)
+    _positive(stride, "stride", op)
+    pad = _positive(ntuple(padding, nd, "padding", op), "padding", op, minimum=0)
+    dilation = _positive(ntuple(dilation, nd, "dilation", op), "dilation", op)
     if any(p > k // 2 for p, k in zip(pad, kernel)):
         raise ShapeError(f"{op}: pad should be at most half of effective kernel size, but "
                          f"got pad={pad}, kernel_size={kernel}", op=op, source=user_source())
     pads = tuple((p, p + _ceil_extra(size, k, s, p, d) if ceil_mode else p)
                  for size, k, s, p, d in zip(x.shape[2:], kernel, stride, pad, dilation))
+    _too_small(x, kernel, stride, pads, dilation, op)
     return kernel, stride, pads, dilation
 
 
@@ -162,6 +190,8 @@ def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
     x, unbatched = _batched(x, nd, op)
     kernel, stride, pads, _ = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode,
                                              nd, op)
+    if divisor_override is not None and divisor_override == 0:
+        raise ArgumentError(f"{op}: divisor must be not zero", source=user_source())
     total = sum_pool_op(x, kernel=kernel, stride=stride, padding=pads)
     if divisor_override:
         out = total / float(divisor_override)
@@ -223,6 +253,10 @@ def _averaging_matrix(size: int, out: int) -> np.ndarray:
 def _adaptive_avg_pool(x, output_size, nd, op):
     x, unbatched = _batched(x, nd, op)
     sizes = x.shape[2:]
+    if not (isinstance(output_size, int) or output_size is None) and \
+            len(tuple(output_size)) != nd:
+        raise ShapeError(f"{op}: output_size must be {nd} ints (or None), got {output_size}",
+                         op=op, source=user_source())
     out = tuple(s if o is None else int(o) for s, o in
                 zip(sizes, (output_size,) * nd if isinstance(output_size, int)
                     or output_size is None else tuple(output_size)))

@@ -156,3 +156,28 @@ def test_max_pool_gradient_goes_where_torch_sends_it_in_windows_with_nan():
     out.sum().backward()
     np.testing.assert_array_equal(out.numpy(), out_t.detach().numpy())
     np.testing.assert_array_equal(xg.grad.numpy(), xt.grad.numpy())
+
+
+@pytest.mark.parametrize("make", [
+    lambda L: L.nn.MaxPool2d(3, dilation=2)(L.zeros(1, 1, 4, 8)),
+    lambda L: L.nn.AvgPool2d(5)(L.zeros(1, 1, 4, 4)),
+    lambda L: L.nn.AdaptiveAvgPool2d((2, 3, 9))(L.zeros(1, 1, 4, 4)),
+    lambda L: L.nn.Conv2d(1, 1, 3, dilation=0)(L.zeros(1, 1, 5, 5)),
+    lambda L: L.nn.Conv2d(1, 1, 3, stride=0)(L.zeros(1, 1, 5, 5)),
+    lambda L: L.nn.Conv2d(1, 1, 7)(L.zeros(1, 1, 5, 5)),
+    lambda L: L.nn.Conv2d(1, 1, 3, padding=-1)(L.zeros(1, 1, 5, 5)),
+    lambda L: L.nn.Conv2d(2, 2, 3, groups=0),
+    lambda L: L.nn.MaxPool2d(0)(L.zeros(1, 1, 4, 4)),
+    lambda L: L.nn.MaxPool2d(2, stride=0)(L.zeros(1, 1, 4, 4)),
+    lambda L: L.nn.AvgPool2d(2, divisor_override=0)(L.zeros(1, 1, 4, 4)),
+    lambda L: L.nn.BatchNorm2d(2, track_running_stats=False)(L.zeros(1, 2, 1, 1)),
+], ids=["maxpool_window_too_big", "avgpool_window_too_big", "adaptive_three_sizes",
+        "dilation_0", "stride_0", "conv_kernel_too_big", "negative_padding", "groups_0",
+        "pool_kernel_0", "pool_stride_0", "divisor_0", "batchnorm_one_value"])
+def test_arguments_torch_refuses_are_refused_in_users_terms(make):
+    """Each call PyTorch refuses (checked here) is a graphgrad error naming the op or
+    argument, not an empty result, a silently different layer or a NumPy traceback."""
+    with pytest.raises(Exception):  # noqa: B017  (torch's own error types vary)
+        make(torch)
+    with pytest.raises(gg.GraphgradError):
+        make(gg)
