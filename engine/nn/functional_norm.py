@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import grad_mode
 from ..creation import ones_like
-from ..errors import ArgumentError, DtypeError, ShapeError, UnsupportedError
+from ..errors import ArgumentError, DtypeError, IndexingError, ShapeError, UnsupportedError
 from ..ops.composite import rsqrt
 from ..ops.elementwise import where
 from ..ops.normalization import layer_norm_op
@@ -155,9 +155,10 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
         raise DtypeError(f"embedding: indices must be an integer tensor, got {input.dtype}",
                          op="embedding", source=user_source())
     if input._value is not None and input.numel() and int(input.min().item()) < 0:
-        raise IndexError(f"embedding: index {int(input.min().item())} is out of range "
-                         f"[0, {weight.shape[0]}) (negative indices do not count from the "
-                         "end here, as in PyTorch)")
+        raise IndexingError(f"embedding: index {int(input.min().item())} is out of range "
+                            f"[0, {weight.shape[0]}) (negative indices do not count from "
+                            "the end here, as in PyTorch)", op="embedding",
+                            source=user_source())
     out = weight[input]
     if padding_idx is None:
         return out
