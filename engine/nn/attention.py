@@ -132,5 +132,6 @@ class MultiheadAttention(Module):
             out = out.squeeze(1)
         if not need_weights:
             return out, None
+        weights = dropped  # (after dropout, as torch returns them)
         weights = weights.mean(1) if average_attn_weights else weights
         return out, (weights if batched else weights.squeeze(0))

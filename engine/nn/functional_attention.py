@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import dtypes
 from ..creation import as_tensor
-from ..errors import ArgumentError, DtypeError
+from ..errors import ArgumentError, DtypeError, ShapeError
 from ..ops.elementwise import where
 from ..ops.nn import softmax as _softmax
 from ..ops.reduction import amax
@@ -31,8 +31,15 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     added to the scores; `is_causal` lets query i see keys j <= i only. Dropout applies
     whenever `dropout_p > 0`, as in PyTorch (the function has no training flag).
     """
+    if min(query.ndim, key.ndim, value.ndim) < 2:
+        raise ShapeError("scaled_dot_product_attention: query, key and value need at least 2 "
+                         f"dims (..., length, features), got shapes {query.shape}, "
+                         f"{key.shape}, {value.shape}", op="scaled_dot_product_attention",
+                         source=user_source())
     L, S = query.shape[-2], key.shape[-2]
     check_mask_dtype(attn_mask, "scaled_dot_product_attention", "attn_mask")
+    if enable_gqa:
+        key, value = _grouped(query, key, "key"), _grouped(query, value, "value")
     if is_causal and attn_mask is not None:
         raise ArgumentError("scaled_dot_product_attention: pass attn_mask or is_causal, not both",
                             source=user_source())
@@ -70,3 +77,21 @@ def check_mask_dtype(mask: Tensor | None, op: str, name: str) -> None:
     if mask is not None and mask.dtype != dtypes.bool_ and mask.dtype.kind != "f":
         raise DtypeError(f"{op}: {name} must be bool or floating point, got {mask.dtype}",
                          op=op, source=user_source())
+
+
+def _grouped(query: Tensor, kv: Tensor, name: str) -> Tensor:
+    """Grouped-query attention (`enable_gqa`): each of kv's heads (dim -3) serves
+    query-heads / kv-heads consecutive query heads, as torch repeat_interleaves them."""
+    if query.ndim < 3 or kv.ndim < 3:
+        raise ShapeError("scaled_dot_product_attention: enable_gqa needs a heads dim (-3)",
+                         op="scaled_dot_product_attention", source=user_source())
+    hq, hk = query.shape[-3], kv.shape[-3]
+    if hk == hq:
+        return kv
+    if hk == 0 or hq % hk:
+        raise ShapeError(f"scaled_dot_product_attention: {hq} query heads cannot be shared "
+                         f"evenly by {hk} {name} heads (enable_gqa)",
+                         op="scaled_dot_product_attention", source=user_source())
+    lead, (s, e) = kv.shape[:-3], kv.shape[-2:]
+    expanded = kv.unsqueeze(-3).expand(*lead, hk, hq // hk, s, e)
+    return expanded.reshape(*lead, hq, s, e)

@@ -178,3 +178,39 @@ def test_integer_masks_are_refused():
     mha, x = nn.MultiheadAttention(4, 2), gg.tensor(_data(3, 1, 4))
     with pytest.raises(gg.DtypeError, match="key_padding_mask"):
         mha(x, x, x, key_padding_mask=gg.tensor(np.zeros((1, 3), np.int64)))
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_grouped_query_attention_matches_torch(compiled):
+    """enable_gqa: 4 query heads share 2 key/value heads (it was accepted and failed
+    inside a matmul)."""
+    q, k, v = _data(2, 4, 3, 5), _data(2, 2, 6, 5, seed=1), _data(2, 2, 6, 5, seed=2)
+
+    def ours(*xs):
+        out = F.scaled_dot_product_attention(*xs, enable_gqa=True, is_causal=True)
+        (out * out).sum().backward()
+        return out
+
+    gs = [gg.tensor(a, requires_grad=True) for a in (q, k, v)]
+    out = (gg.compile(ours) if compiled else ours)(*gs)
+    ts = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    ref = torch.nn.functional.scaled_dot_product_attention(*ts, enable_gqa=True, is_causal=True)
+    (ref * ref).sum().backward()
+    _close(out.numpy(), ref.detach().numpy())
+    for g, t in zip(gs, ts):
+        _close(g.grad.numpy(), t.grad.numpy())
+    with pytest.raises(gg.ShapeError, match="cannot be shared evenly"):
+        F.scaled_dot_product_attention(gg.tensor(_data(1, 3, 2, 4)), *(gg.tensor(_data(
+            1, 2, 2, 4)),) * 2, enable_gqa=True)
+
+
+def test_attention_weights_are_returned_after_dropout_as_torch():
+    gg.manual_seed(0)
+    mha = nn.MultiheadAttention(8, 2, dropout=0.5)
+    x = gg.tensor(_data(5, 1, 8))
+    _, weights = mha(x, x, x, average_attn_weights=False)
+    w = weights.numpy()
+    assert (w == 0).any() and not np.allclose(w.sum(-1), 1)  # zeros, and survivors * 2
+    mha.eval()
+    _, weights = mha(x, x, x, average_attn_weights=False)
+    np.testing.assert_allclose(weights.numpy().sum(-1), 1, rtol=1e-5)
