@@ -362,8 +362,18 @@ def kernels(xp) -> dict[str, Callable]:
 def _argsort(xp, x, axis, descending):
     """A stable argsort (ties keep their order, as torch.sort(stable=True)); descending
     sorts the negated keys, which keeps ties in order too (bools and unsigned ints are
-    widened first so negation is exact)."""
+    widened first so negation is exact). NaN sorts as the largest value, as in torch."""
     if x.dtype.kind in "bu":
         x = x.astype("int64")
     keys = -x if descending else x
-    return xp.argsort(keys, axis=axis, kind="stable").astype("int64")
+    order = xp.argsort(keys, axis=axis, kind="stable").astype("int64")
+    if descending and x.dtype.kind == "f" and x.size and bool(xp.isnan(x).any()):
+        # NaN is the largest value to torch: first when descending, not last. The NaNs
+        # (last, in their order) rotate to the front of each row.
+        n = x.shape[axis]
+        nans = xp.isnan(x).sum(axis=axis, keepdims=True)
+        shape = [1] * x.ndim
+        shape[axis] = n
+        pos = (xp.arange(n).reshape(shape) + (n - nans)) % n
+        order = xp.take_along_axis(order, pos, axis=axis)
+    return order

@@ -26,7 +26,7 @@ from .common import (
 )
 from .elementwise import abs as abs_
 from .elementwise import cast, exp, log, maximum, minimum, sqrt, where
-from .logic import eq
+from .logic import eq, logical_and_op, logical_or_op, ne
 from .registry import RESULT, Op, saves, saves_none
 from .shape import broadcast_to, index_op, reshape, reshape_op
 
@@ -70,8 +70,14 @@ sum_op.samples = _reduce_samples
 
 
 def _share(out, x, axis, keepdims):
-    """Each element's share of max/min: 1/k on the k elements that tie for it, else 0."""
-    mask = cast(eq(x, _expand_back(out, x, axis, keepdims)), x.dtype)
+    """Each element's share of max/min: 1/k on the k elements that tie for it, else 0.
+    A NaN result is the NaNs' (torch's max of [3, nan, 1] passes its gradient to the
+    NaN, not NaN to every element)."""
+    extreme = _expand_back(out, x, axis, keepdims)
+    hit = eq(x, extreme)
+    if x.dtype.kind == "f":
+        hit = logical_or_op(hit, logical_and_op(ne(x, x), ne(extreme, extreme)))
+    mask = cast(hit, x.dtype)
     count = _expand_back(sum_op(mask, axis=axis, keepdims=keepdims), x, axis, keepdims)
     return mask / count
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+import numpy as np
+
 from .. import dtypes
 from ..creation import rand
 from ..errors import ShapeError
@@ -28,7 +30,8 @@ argsort_op.infer = lambda x, axis, descending: (x.shape, dtypes.int64)
 argsort_op.document(
     "the indices that sort x along axis, stable: equal values keep their order, in both "
     "directions (torch.sort(stable=True); NumPy's argsort(x, axis, kind='stable'), of -x "
-    "when descending, bools and unsigned ints widened to int64 first); NaN sorts last",
+    "when descending, bools and unsigned ints widened to int64 first); NaN sorts as the "
+    "largest value (last ascending, first descending, as torch)",
     result="x's shape; int64",
     axis="int: the axis sorted along, non-negative",
     descending="bool: largest first (ties still in their original order)")
@@ -37,6 +40,8 @@ argsort_op.samples = lambda: [
     Sample((rand_array((4, 2)),), {"axis": 0, "descending": True}, diff=()),
     Sample((rand_array((6,)).round(),), {"axis": 0, "descending": True}, diff=(),
            note="ties stay in order"),
+    Sample((np.array([[3.0, np.nan, 1.0, np.nan], [2.0, 0.0, np.nan, 5.0]]),),
+           {"axis": 1, "descending": True}, diff=(), note="NaN is the largest: first"),
     Sample((rand_array((0, 3)),), {"axis": 1, "descending": False}, diff=())]
 
 

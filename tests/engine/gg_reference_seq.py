@@ -78,7 +78,13 @@ def _seq_backward(name):
 
 
 def _argsort(x, axis, descending):
-    return np.argsort(-x if descending else x, axis=axis, kind="stable")
+    """A stable sort by two keys (lexsort): NaN or not first, as torch orders NaN as the
+    largest value, then the value."""
+    x = np.moveaxis(x, axis, -1)
+    x = x.astype(np.int64) if x.dtype.kind in "bu" else x
+    nan = np.isnan(x) if x.dtype.kind == "f" else np.zeros(x.shape, bool)
+    order = np.lexsort((-x if descending else x, ~nan if descending else nan), axis=-1)
+    return np.moveaxis(order, -1, axis)
 
 
 SEQ_REFERENCE = {

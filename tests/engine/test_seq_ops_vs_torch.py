@@ -206,3 +206,29 @@ def test_integer_dtypes_of_reductions_and_clamp_follow_torch(case):
     ours, theirs = case(gg, dt), case(torch, dt)
     assert np.dtype(ours.dtype) == theirs.numpy().dtype
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_nan_sorts_as_the_largest_value_and_max_passes_its_gradient_to_it(compiled):
+    nan = float("nan")
+    x0 = np.array([[3, nan, 1, nan], [2, 0, nan, 5], [1, 2, 3, 4]], np.float32)
+
+    def f(lib, x):
+        desc, asc = x.sort(dim=1, descending=True, stable=True), x.sort(dim=1, stable=True)
+        top = x.topk(2, dim=1)
+        loss = x.max() + (x.max(1)[0] if lib is gg else x.max(1).values).sum()
+        return desc.indices, asc.indices, top.indices, loss
+
+    def ours(x):
+        out = f(gg, x)
+        out[-1].backward()
+        return out
+
+    x = gg.tensor(x0, requires_grad=True)
+    got = (gg.compile(ours) if compiled else ours)(x)
+    t = torch.tensor(x0, requires_grad=True)
+    want = f(torch, t)
+    want[-1].backward()
+    for g, w in zip(got[:3], want[:3]):
+        np.testing.assert_array_equal(g.numpy(), w.numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
