@@ -44,7 +44,7 @@ class Embedding(Module):
                         padding_idx: int | None = None, **kwargs) -> Embedding:
         """An Embedding holding `embeddings` (rows, dim) as its weight, frozen by default."""
         rows, dim = embeddings.shape
-        return cls(rows, dim, padding_idx, _weight=embeddings.detach(), _freeze=freeze,
+        return cls(rows, dim, padding_idx, _weight=embeddings, _freeze=freeze,
                    **kwargs)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -119,3 +119,11 @@ def test_a_negative_embedding_index_is_an_index_error_as_in_torch():
     emb = gg.nn.Embedding(4, 2)
     with pytest.raises(IndexError, match="index -1 is out of range"):
         emb(gg.tensor(np.array([0, -1])))
+
+
+def test_from_pretrained_shares_the_tensors_memory_as_torch(recwarn):
+    W = gg.tensor(np.ones((3, 2), np.float32))
+    emb = gg.nn.Embedding.from_pretrained(W)
+    W.add_(1.0)
+    np.testing.assert_array_equal(emb.weight.numpy(), np.full((3, 2), 2.0))
+    assert not emb.weight.requires_grad and not recwarn.list
