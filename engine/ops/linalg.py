@@ -113,6 +113,11 @@ def _parse(equation: str, n: int) -> tuple[list[str], str]:
     if "->" not in eq:
         letters = "".join(ins)
         rhs = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    stray = [c for c in rhs if c not in lhs or rhs.count(c) > 1]
+    if stray or not all(c.isalpha() for c in lhs.replace(",", "") + rhs):
+        raise ShapeError(f"einsum: {equation!r}: every output subscript must be a letter of "
+                         f"the inputs, once" + (f" ({stray[0]!r} is not)" if stray else ""),
+                         op="einsum")
     return ins, rhs
 
 
@@ -183,7 +188,17 @@ def einsum(equation: str, *operands) -> Tensor:
     """Einstein summation (`"bij,bjk->bik"`); gradients are einsums too."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
-    return einsum_op(*promote(*operands), equation=equation.replace(" ", ""))
+    equation = equation.replace(" ", "")
+    operands = promote(*operands)
+    ins, _ = _parse(equation, len(operands))
+    sizes: dict[str, int] = {}
+    for sub, x in zip(ins, operands):
+        for c, n in zip(sub, x.shape):
+            sizes[c] = n if sizes.get(c, 1) == 1 else sizes[c]
+    # a letter of size 1 in one operand and n in another broadcasts, as in torch
+    operands = [x.expand(*[sizes[c] for c in sub]) if len(sub) == x.ndim and any(
+        n != sizes[c] for c, n in zip(sub, x.shape)) else x for sub, x in zip(ins, operands)]
+    return einsum_op(*operands, equation=equation)
 
 
 # ---------------------------------------------------------------------- norms

@@ -232,3 +232,27 @@ def test_nan_sorts_as_the_largest_value_and_max_passes_its_gradient_to_it(compil
     for g, w in zip(got[:3], want[:3]):
         np.testing.assert_array_equal(g.numpy(), w.numpy())
     np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_einsum_broadcasts_size_one_dims_and_checks_its_output(compiled):
+    """A batch of 1 against a batch of 4 broadcasts as in torch (eager backward failed,
+    compiled refused); an output letter no input has is a clear error (a KeyError)."""
+    a = np.ones((1, 2, 3), np.float32)
+    b = np.random.default_rng(0).random((4, 3, 5)).astype(np.float32)
+
+    def ours(x, y):
+        out = gg.einsum("bij,bjk->bik", x, y)
+        (out * out).sum().backward()
+        return out
+
+    gs = [gg.tensor(v, requires_grad=True) for v in (a, b)]
+    out = (gg.compile(ours) if compiled else ours)(*gs)
+    ts = [torch.tensor(v, requires_grad=True) for v in (a, b)]
+    ref = torch.einsum("bij,bjk->bik", *ts)
+    (ref * ref).sum().backward()
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-5)
+    for g, t in zip(gs, ts):
+        np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-5)
+    with pytest.raises(gg.ShapeError, match="'z' is not"):
+        gg.einsum("ij,jk->iz", gg.ones(2, 2), gg.ones(2, 2))
