@@ -98,7 +98,7 @@ for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "neg"):
 @tensor_method()
 def masked_fill_(self, mask, value) -> Tensor:
 
-    return self._inplace(lambda s: where(mask, value, s))
+    return self._inplace(lambda s: where(mask, value, s).astype(s.dtype))  # (value cast)
 
 
 def _draw(kind: str, like: Tensor, generator=None) -> Tensor:

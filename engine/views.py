@@ -26,7 +26,7 @@ import numpy as np
 
 from . import forward_ad, grad_mode
 from .creation import as_tensor
-from .errors import AutogradError, ShapeError
+from .errors import AutogradError, DtypeError, ShapeError
 from .ir import tracing
 from .ops.elementwise import cast, where
 from .ops.registry import apply
@@ -147,6 +147,10 @@ def inplace(self: Tensor, fn, *args) -> Tensor:
         raise
     if forward_ad._levels:
         forward_ad.share_tangents(result, self)
+    if _narrows(result.dtype, self.dtype):
+        raise DtypeError(f"result type {result.dtype} can't be cast to the desired output type "
+                         f"{self.dtype}: an in-place op keeps its tensor's dtype (as in "
+                         "PyTorch; use the out-of-place op, or cast first)", source=user_source())
     if self._base is None:
         _check_shape(self, result)
         self._assign(result, check_leaf=False)
@@ -154,6 +158,13 @@ def inplace(self: Tensor, fn, *args) -> Tensor:
     else:
         _write_through(self, result)
     return self
+
+
+def _narrows(src, dst) -> bool:
+    """Whether writing `src` values into a `dst` tensor would lose their kind (floats into
+    integers, numbers into bools): PyTorch's in-place ops refuse it."""
+    src, dst = np.dtype(src), np.dtype(dst)
+    return (src.kind == "f" and dst.kind in "iub") or (src.kind in "iu" and dst.kind == "b")
 
 
 def _check_shape(view: Tensor, result: Tensor) -> None:

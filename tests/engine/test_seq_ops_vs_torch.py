@@ -256,3 +256,24 @@ def test_einsum_broadcasts_size_one_dims_and_checks_its_output(compiled):
         np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-5)
     with pytest.raises(gg.ShapeError, match="'z' is not"):
         gg.einsum("ij,jk->iz", gg.ones(2, 2), gg.ones(2, 2))
+
+
+@pytest.mark.parametrize("op", [
+    lambda x: x.add_(1.5), lambda x: x.mul_(2.5), lambda x: x.sub_(0.5),
+    lambda x: x.clamp_(min=6.5), lambda x: (x > 5).add_(1),
+], ids=["add_float", "mul_float", "sub_float", "clamp_float", "bool_add_int"])
+def test_in_place_ops_that_would_change_the_dtype_are_refused_as_in_torch(op):
+    """int32 x.add_(1.5) was truncated to int silently; torch refuses it."""
+    with pytest.raises(RuntimeError):
+        op(torch.tensor([5, 10], dtype=torch.int32))
+    with pytest.raises(gg.DtypeError, match="can't be cast"):
+        op(gg.tensor(np.array([5, 10], np.int32)))
+
+
+def test_in_place_ops_that_keep_the_dtype_cast_as_torch():
+    for make in (lambda L, x: x.add_(1), lambda L, x: x.masked_fill_(x > 5, 1.5),
+                 lambda L, x: x.copy_(L.tensor([1.7, 2.2]))):
+        ours = make(gg, gg.tensor(np.array([5, 10], np.int32)))
+        theirs = make(torch, torch.tensor([5, 10], dtype=torch.int32))
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+        assert ours.numpy().dtype == np.int32
