@@ -84,9 +84,33 @@ class MultiheadAttention(Module):
         n, length = x.shape[0], x.shape[1]
         return x.reshape(n, length, self.num_heads, self.head_dim).transpose(1, 2)
 
+    def _check_inputs(self, query, key, value) -> None:
+        """torch's shape checks, in the user's terms (else a matmul or reshape fails)."""
+        shapes = [tuple(t.shape) for t in (query, key, value)]
+        if query.ndim not in (2, 3) or any(len(s) != query.ndim for s in shapes):
+            raise ShapeError(f"MultiheadAttention: query, key and value must all be 2-d "
+                             f"(unbatched) or 3-d (batched), got shapes {shapes}",
+                             source=user_source())
+        if any(s[-1] != self.embed_dim for s in shapes):
+            raise ShapeError(f"MultiheadAttention: was built for embed_dim {self.embed_dim}, "
+                             f"got query, key and value of shapes {shapes}",
+                             source=user_source())
+        batch = 0 if self.batch_first else 1
+        if query.ndim == 3 and len({s[batch] for s in shapes}) != 1:
+            raise ShapeError(f"MultiheadAttention: query, key and value batch sizes differ: "
+                             f"{shapes} (batch_first={self.batch_first})", source=user_source())
+        if key.shape[:-1] != value.shape[:-1]:
+            raise ShapeError(f"MultiheadAttention: key and value shapes {shapes[1]} and "
+                             f"{shapes[2]} differ", source=user_source())
+
     def _mask(self, attn_mask, key_padding_mask, n, L, S, like):
         check_mask_dtype(attn_mask, "MultiheadAttention", "attn_mask")
         check_mask_dtype(key_padding_mask, "MultiheadAttention", "key_padding_mask")
+        if attn_mask is not None and tuple(attn_mask.shape) not in (
+                (L, S), (n * self.num_heads, L, S)):
+            raise ShapeError(f"MultiheadAttention: attn_mask of shape {attn_mask.shape}, "
+                             f"expected {(L, S)} or {(n * self.num_heads, L, S)}",
+                             source=user_source())
         mask = _as_additive(attn_mask, like)
         if mask is not None and mask.ndim == 3:  # (N * heads, L, S)
             mask = mask.reshape(n, self.num_heads, L, S)
@@ -105,6 +129,7 @@ class MultiheadAttention(Module):
                 is_causal: bool = False):
         if is_causal and attn_mask is None:
             raise RuntimeError("Need attn_mask if specifying the is_causal hint")
+        self._check_inputs(query, key, value)
         batched = query.ndim == 3
         same = query is key and key is value
         if not batched:

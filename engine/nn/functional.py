@@ -139,6 +139,12 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
                          op="batch_norm", source=user_source())
     axes = (0,) + tuple(range(2, x.ndim))
     stat_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and t.numel() != x.shape[1]:
+            raise ShapeError(f"batch_norm: {name} of shape {t.shape} for an input of "
+                             f"{x.shape[1]} channels (shape {x.shape})", op="batch_norm",
+                             source=user_source())
     if training and x.numel() // max(x.shape[1], 1) <= 1:
         raise ShapeError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {x.shape}", op="batch_norm", source=user_source())

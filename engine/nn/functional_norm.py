@@ -60,6 +60,11 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
                          f"num_groups={num_groups}, got shape {input.shape}", op="group_norm",
                          source=user_source())
     n, c = input.shape[:2]
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.numel() != c:
+            raise ShapeError(f"group_norm: {name} of shape {t.shape} for an input of {c} "
+                             f"channels (shape {input.shape})", op="group_norm",
+                             source=user_source())
     grouped = input.reshape(n, num_groups, -1)
     out = normalize(grouped, (2,), eps).reshape(input.shape)
     per_channel = (1, c) + (1,) * (input.ndim - 2)

@@ -127,6 +127,10 @@ class RNNBase(Module):
         x = input if batched else input.unsqueeze(1)
         if batched and self.batch_first:
             x = x.transpose(0, 1)
+        if x.shape[0] == 0:
+            raise ShapeError(f"{type(self).__name__}: a sequence of length 0 (input of shape "
+                             f"{input.shape}, batch_first={self.batch_first})",
+                             source=user_source())
         if hx is not None and not batched:
             hx = tuple(h.unsqueeze(1) for h in hx) if n_states == 2 else hx.unsqueeze(1)
         out, finals = self._layers(x, self._initial(hx, x.shape[1], x, n_states))
