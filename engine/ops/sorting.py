@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import dtypes
 from ..creation import rand
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .common import Sample, linear_jvp, normalize_axis, rand_array
@@ -133,6 +133,18 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
     if input.ndim not in (1, 2):
         raise ShapeError(f"multinomial: prob_dist must be 1 or 2 dim, got {input.shape}",
                          op="multinomial", source=user_source())
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ArgumentError(f"multinomial: num_samples must be a positive int, got "
+                            f"{num_samples!r}", source=user_source())
+    if input._value is not None and input.numel():  # (eagerly: a trace has no values)
+        v = input.detach().astype(dtypes.float64)
+        rows = v if v.ndim == 2 else v.unsqueeze(0)
+        if bool(((v < 0) | (v != v)).any().item()) or bool((v == float("inf")).any().item()):
+            raise ArgumentError("multinomial: probability tensor contains either inf, nan or "
+                                "element < 0", source=user_source())
+        if bool((rows.sum(-1) <= 0).any().item()):
+            raise ArgumentError("multinomial: invalid multinomial distribution (sum of "
+                                "probabilities <= 0)", source=user_source())
     if not replacement and num_samples > input.shape[-1]:
         raise ShapeError(f"multinomial: cannot draw {num_samples} samples without "
                          f"replacement from {input.shape[-1]} categories",

@@ -277,3 +277,15 @@ def test_in_place_ops_that_keep_the_dtype_cast_as_torch():
         theirs = make(torch, torch.tensor([5, 10], dtype=torch.int32))
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
         assert ours.numpy().dtype == np.int32
+
+
+@pytest.mark.parametrize("probs, n", [([-1.0, 2.0], 1), ([0.0, 0.0], 1), ([float("nan"), 1.0], 1),
+                                      ([1.0, float("inf")], 1), ([1.0, 2.0], 0),
+                                      ([1.0, 2.0], 1.5)],
+                         ids=["negative", "all_zero", "nan", "inf", "zero_samples", "float_n"])
+def test_multinomial_refuses_what_torch_refuses(probs, n):
+    """These drew samples (from garbage weights) or failed inside slicing."""
+    with pytest.raises((RuntimeError, TypeError)):
+        torch.multinomial(torch.tensor(probs), n)
+    with pytest.raises(gg.GraphgradError):
+        gg.multinomial(gg.tensor(probs), n)
