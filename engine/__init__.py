@@ -72,7 +72,6 @@ from .ops.elementwise import (
     cast,
     clamp,
     cos,
-    div,
     erf,
     exp,
     log,
@@ -151,7 +150,17 @@ from .ops.tensor_api import (
     t,
     unique,
 )
-from .ops.rounding import ceil, floor, floor_divide, fmod, frac, remainder, round, trunc
+from .ops.rounding import (  # (div: with torch's rounding_mode)
+    ceil,
+    div,
+    floor,
+    floor_divide,
+    fmod,
+    frac,
+    remainder,
+    round,
+    trunc,
+)
 from .ops.logic import eq, ge, gt, le, logical_and, logical_not, logical_or, lt, ne
 from .ops.nn import gather, log_softmax, one_hot, softmax, take_along_dim
 from .ops.slicing import (

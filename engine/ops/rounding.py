@@ -1,5 +1,6 @@
 """Rounding (`floor`, `ceil`, `round`, `trunc`, `frac`) and the divisions built on it
-(`fmod`, `remainder`, `floor_divide`), as compositions of registry ops.
+(`fmod`, `remainder`, `floor_divide`, `div`'s rounding modes), as compositions of
+registry ops.
 
 `trunc` is a cast to int64 and back, taken only where |x| < 2**52: every float at least
 that large is already an integer (float32's limit, 2**23, is smaller still), and NaN
@@ -13,8 +14,11 @@ from __future__ import annotations
 
 from .. import dtypes
 from ..creation import zeros_like
+from ..errors import ArgumentError
+from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .elementwise import abs, cast, promote, where
+from .elementwise import div as true_div
 
 _EXACT = 2.0 ** 52  # at and beyond this magnitude a float64 holds only integers
 
@@ -109,6 +113,21 @@ def _quotient(a, b, rounding) -> Tensor:
     if not _integral(a):
         return rounding(a / b)
     return cast(rounding(cast(a, dtypes.float64) / cast(b, dtypes.float64)), a.dtype)
+
+
+@tensor_method("div")
+def div(a, b, *, rounding_mode: str | None = None) -> Tensor:
+    """a / b, or with `rounding_mode` "floor" or "trunc" the quotient rounded down or
+    toward zero, in the operands' dtype (torch.div)."""
+    if rounding_mode is None:
+        return true_div(a, b)
+    a, b = promote(a, b)
+    if rounding_mode == "floor":
+        return _quotient(a, b, floor)
+    if rounding_mode == "trunc":
+        return _quotient(a, b, trunc)
+    raise ArgumentError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                        f"but found {rounding_mode!r}", source=user_source())
 
 
 Tensor.__floordiv__ = floor_divide

@@ -289,3 +289,15 @@ def test_multinomial_refuses_what_torch_refuses(probs, n):
         torch.multinomial(torch.tensor(probs), n)
     with pytest.raises(gg.GraphgradError):
         gg.multinomial(gg.tensor(probs), n)
+
+
+@pytest.mark.parametrize("mode", [None, "floor", "trunc"])
+@pytest.mark.parametrize("dtype", [np.int64, np.float32])
+def test_div_rounding_modes_match_torch(mode, dtype):
+    a, b = np.array([7, -7, 5, 6], dtype), np.array([2, 2, -3, 4], dtype)
+    ours = gg.div(gg.tensor(a), gg.tensor(b), rounding_mode=mode)
+    theirs = torch.div(torch.tensor(a), torch.tensor(b), rounding_mode=mode)
+    assert np.dtype(ours.dtype) == theirs.numpy().dtype
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    np.testing.assert_array_equal(gg.tensor(a).div(gg.tensor(b), rounding_mode=mode).numpy(),
+                                  theirs.numpy())
