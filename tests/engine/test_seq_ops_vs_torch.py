@@ -301,3 +301,25 @@ def test_div_rounding_modes_match_torch(mode, dtype):
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
     np.testing.assert_array_equal(gg.tensor(a).div(gg.tensor(b), rounding_mode=mode).numpy(),
                                   theirs.numpy())
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_assigning_through_a_repeated_index_writes_once(compiled):
+    """x[[0, 0]] = 5 gave 10 and x[i] += 1 with i repeated counted twice: the scatter
+    summed the duplicates. torch writes each element once."""
+    def f(lib, idx):
+        x = lib.zeros(4)
+        x[idx] = 5.0
+        y = lib.zeros(4)
+        y[idx] = y[idx] + 1
+        z = lib.ones(4)
+        z[idx] *= 3
+        w = lib.zeros(4)
+        w[1:3] = 2.0
+        return x, y, z, w
+
+    idx = np.array([0, 0, 2])
+    ours = (gg.compile(lambda i: f(gg, i)) if compiled else (lambda i: f(gg, i)))(
+        gg.tensor(idx))
+    for g, t in zip(ours, f(torch, torch.tensor(idx))):
+        np.testing.assert_array_equal(g.numpy(), t.numpy())
