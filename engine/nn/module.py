@@ -17,7 +17,7 @@ from .. import dtypes, grad_mode
 from ..creation import tensor
 from ..device import device as Device
 from ..device import names_a_device
-from ..errors import ArgumentTypeError, SerializationError
+from ..errors import ArgumentError, ArgumentTypeError, SerializationError
 from ..ir import tracing
 from ..source import user_source
 from ..tensor import Tensor
@@ -238,8 +238,14 @@ class Module:
 
     # ------------------------------------------------------------------ modes and grads
     def train(self, mode: bool = True) -> Module:
-        for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+        """Set training mode here and, through each child's own `train` (which a
+        subclass may override: a frozen BatchNorm), below."""
+        if not isinstance(mode, bool):
+            raise ArgumentError(f"training mode is expected to be boolean, got {mode!r}",
+                                source=user_source())
+        object.__setattr__(self, "training", mode)
+        for child in self.children():
+            child.train(mode)
         return self
 
     def eval(self) -> Module:

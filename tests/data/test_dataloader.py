@@ -142,3 +142,22 @@ def test_integer_arrays_keep_their_dtype_like_torch():
     assert tud.default_collate(batch).dtype == torch.uint8
     assert data.default_collate([np.int32(1), np.int32(2)]).dtype == gg.int32
     assert data.default_collate([1, 2]).dtype == gg.int64
+
+
+def test_a_dataset_subclass_that_transforms_samples_is_read_through_getitem():
+    """A TensorDataset subclass overriding __getitem__ (an augmentation) was gathered
+    row by row from its tensors, skipping the override."""
+    class Scaled(data.TensorDataset):
+        def __getitem__(self, i):
+            x, y = super().__getitem__(i)
+            return x * 100, y
+
+    ds = Scaled(gg.arange(6).astype(gg.float32), gg.arange(6))
+    assert next(iter(data.DataLoader(ds, batch_size=3)))[0].tolist() == [0.0, 100.0, 200.0]
+    sub = data.Subset(ds, [1, 2])
+    assert next(iter(data.DataLoader(sub, batch_size=2)))[0].tolist() == [100.0, 200.0]
+
+
+def test_random_split_refuses_lengths_that_are_not_whole():
+    with pytest.raises(gg.ArgumentError, match="non-negative integers"):
+        data.random_split(data.TensorDataset(gg.arange(10)), [2.5, 7.5])

@@ -163,3 +163,19 @@ def test_deepcopy_gives_an_independent_model_on_the_same_backend():
     with gg.no_grad():
         m2[0].weight.add_(1.0)
     assert not np.array_equal(m2[0].weight.numpy(), m[0].weight.numpy())
+
+
+def test_train_and_eval_go_through_each_childs_own_train():
+    """A child overriding train() (a frozen BatchNorm) is obeyed, as torch recurses
+    through child.train(mode); its running statistics stay put."""
+    class FrozenBN(gg.nn.BatchNorm1d):
+        def train(self, mode=True):
+            return super().train(False)
+
+    model = gg.nn.Sequential(gg.nn.Linear(2, 3), FrozenBN(3))
+    model.train()
+    model(gg.randn(8, 2) + 5)
+    assert model[0].training and not model[1].training
+    np.testing.assert_array_equal(model[1].running_mean.numpy(), 0)
+    with pytest.raises(gg.ArgumentError, match="boolean"):
+        model.train("no")

@@ -125,9 +125,11 @@ def default_collate(batch: list):
 
 def has_batch_getter(dataset) -> bool:
     """Whether batches can be gathered at once (TensorDataset rows) instead of per sample."""
-    while isinstance(dataset, Subset):
+    while type(dataset).__getitem__ is Subset.__getitem__ and isinstance(dataset, Subset):
         dataset = dataset.dataset
-    return isinstance(dataset, TensorDataset)
+    # (only TensorDataset's own rows: a subclass's __getitem__ may transform a sample)
+    return isinstance(dataset, TensorDataset) and \
+        type(dataset).__getitem__ is TensorDataset.__getitem__
 
 
 def random_split(dataset: Dataset, lengths: Sequence[float],
@@ -141,6 +143,9 @@ def random_split(dataset: Dataset, lengths: Sequence[float],
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
         lengths = counts
+    if any(int(length) != length or length < 0 for length in lengths):
+        raise ArgumentError(f"random_split: lengths must be non-negative integers, or "
+                            f"fractions summing to 1, got {lengths}", source=user_source())
     if sum(lengths) != n:
         raise ArgumentError("Sum of input lengths does not equal the length of the input "
                             f"dataset ({sum(lengths)} vs {n})", source=user_source())
