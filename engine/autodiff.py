@@ -295,7 +295,13 @@ def backward(root: Tensor, gradient=None, retain_graph=None, create_graph: bool 
         with grad_mode.set_grad_enabled(create_graph):
             if not create_graph:
                 g = g.detach()
-            leaf.grad = g if leaf.grad is None else leaf.grad + g
+            eager = not create_graph and tracing.current is None
+            if leaf.grad is None:  # (a view, such as a mean's broadcast, gets its own
+                leaf.grad = g.clone() if eager and g._base is not None else g  # memory)
+            elif not eager or leaf.grad._base is not None:
+                leaf.grad = leaf.grad + g
+            else:  # into the same tensor, as torch: a reference kept to .grad sees the sum
+                leaf.grad.add_(g)
             for hook in list(_post_accumulate_hooks.get(id(leaf), {}).values()):
                 hook(leaf)
 

@@ -179,10 +179,16 @@ def _softmax(x, axis):
 
 
 def _argsort(x, axis, descending):
-    # docs/ops.md: stable in both directions; bools and unsigned ints widened first
+    # docs/ops.md: stable in both directions; bools and unsigned ints widened first; NaN
+    # is the largest value (first when descending)
     if x.dtype.kind in "bu":
         x = x.astype(np.int64)
-    return np.argsort(-x if descending else x, axis=axis, kind="stable")
+    if not descending:
+        return np.argsort(x, axis=axis, kind="stable")
+    keys = np.where(np.isnan(x), -np.inf, -x) if x.dtype.kind == "f" else -x
+    nan_first = ~np.isnan(x) if x.dtype.kind == "f" else np.zeros(x.shape, bool)
+    moved = [np.moveaxis(k, axis, -1) for k in (keys, nan_first)]
+    return np.moveaxis(np.lexsort(moved, axis=-1), -1, axis)
 
 
 def _log_softmax(x, axis):

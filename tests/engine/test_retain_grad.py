@@ -67,3 +67,20 @@ def test_retain_grad_inside_a_compiled_step_says_what_to_do():
 
     with pytest.raises(gg.TracingError, match="return it from the step"):
         step(gg.ones(2))
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph")  # (torch's)
+def test_a_second_backward_accumulates_into_the_same_grad_tensor_as_torch():
+    """torch adds into .grad in place (a reference kept to it sees the sum); with
+    create_graph it makes a new tensor that carries history."""
+    import torch  # noqa: PLC0415  (the reference, only here)
+
+    for lib in (gg, torch):
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        (x * x).sum().backward()
+        kept = x.grad
+        (x * 3).sum().backward()
+        assert kept is x.grad
+        np.testing.assert_array_equal(kept.detach().numpy(), [5.0, 7.0, 9.0])
+        (x * x).sum().backward(create_graph=True)
+        assert x.grad is not kept and x.grad.requires_grad
