@@ -293,11 +293,13 @@ def backward(root: Tensor, gradient=None, retain_graph=None, create_graph: bool 
 
     def accumulate(leaf: Tensor, g: Tensor) -> None:
         with grad_mode.set_grad_enabled(create_graph):
-            if not create_graph:
-                g = g.detach()
             eager = not create_graph and tracing.current is None
-            if leaf.grad is None:  # (a view, such as a mean's broadcast, gets its own
-                leaf.grad = g.clone() if eager and g._base is not None else g  # memory)
+            if eager:  # a tensor of its own around the gradient's array (not a view of it)
+                g = Tensor._wrap(g._value, g._backend)
+            elif not create_graph:
+                g = g.detach()
+            if leaf.grad is None:
+                leaf.grad = g
             elif not eager or leaf.grad._base is not None:
                 leaf.grad = leaf.grad + g
             else:  # into the same tensor, as torch: a reference kept to .grad sees the sum
