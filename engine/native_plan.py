@@ -77,8 +77,11 @@ def _wrapper(graph, backend, fn_name: str):
     _zero_d_as_arrays(writer, graph, arguments)
     grads = [graph.input_grads[i] for i in sorted(graph.input_grads)
              if graph.input_grads[i] is not None]
-    results = list(dict.fromkeys(
-        [*graph.outputs, *grads, *(n for n in graph.state_writes.values() if n is not None)]))
+    # (a result that is an input, a state read or a constant, such as a bias gradient
+    # folded to ones, is at hand in the wrapper already: the core does not return it)
+    results = [n for n in dict.fromkeys(
+        [*graph.outputs, *grads, *(n for n in graph.state_writes.values() if n is not None)])
+        if graph[n]["op"] not in SOURCE_OPS]
     request = PlanRequest(graph, tuple(order), tuple(arguments), tuple(results), fn_name)
     writer.request = request
     return writer, request

@@ -268,7 +268,7 @@ def _emit_state_writes(writer, graph) -> None:
     views of them the user keeps), `.grad` slots, optimizer buffers."""
     for name, n in graph.state_writes.items():
         ref = graph.state_refs[name]
-        if ref.kind == "grad" and n is not None:  # most steps: `.grad` is set already
+        if ref.kind == "grad" and n is not None and not ref.fresh:  # `.grad` is set already
             owner = writer.bind(_ident(f"G_{name}", "G"), ref.owner)
             writer.emit(f"if {owner}._grad is not None: {owner}._grad._value = "
                         f"{writer.names[n]}", None, f"state {name}")

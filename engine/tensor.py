@@ -246,6 +246,8 @@ class Tensor:
         tracer = tracing.current
         if tracer is not None:
             tracer.note_grad_owner(self)
+            if value is None:
+                tracer.cleared_grads.add(id(self))
         if value is not None:
             _check_grad_value(self, value)
         self._grad = value

@@ -10,6 +10,7 @@ whatever Python-side bookkeeping (grads, versions) the traced code touched.
 from __future__ import annotations
 
 import contextlib
+import sys
 
 from .. import dtypes, grad_mode
 from ..errors import TracingError
@@ -35,9 +36,15 @@ class TensorRef:
 
 
 class GradRef:
-    """The `.grad` slot of a tensor (it may be None, or be replaced between calls)."""
+    """The `.grad` slot of a tensor (it may be None, or be replaced between calls).
+
+    `fresh`: the step sets the slot to None before filling it (`zero_grad()`), so each
+    call leaves a new gradient tensor, as eagerly, and a reference the user kept to the
+    last one keeps its values. The tensor object is reused only when nothing else holds
+    it (its reference count: the slot's alone), which nobody can tell apart."""
 
     kind = "grad"
+    fresh = False
 
     def __init__(self, owner):
         self.owner = owner
@@ -49,7 +56,7 @@ class GradRef:
         owner = self.owner
         if value is None:
             owner._grad = None
-        elif owner._grad is None:
+        elif owner._grad is None or (self.fresh and sys.getrefcount(owner._grad) > 2):
             owner._grad = _classes["tensor"]._wrap(value, owner._backend)
         else:
             owner._grad._value = value
@@ -97,6 +104,7 @@ class Tracer:
         self.writes: dict[int, object] = {}  # concrete tensors updated in place
         self.saved: dict[int, tuple] = {}  # their bookkeeping before the trace
         self.grad_owners: dict[int, tuple] = {}  # id -> (tensor, grad before the trace)
+        self.cleared_grads: set[int] = set()  # ids whose .grad the traced code set to None
         self.names: dict[int, str] = {}  # id(tensor or module) -> user-facing dotted name
         self.modules: dict[int, object] = {}  # modules called: their train()/eval() is guarded
         self.scalars: dict[tuple, object] = {}
@@ -295,6 +303,7 @@ class Tracer:
             name = f"{self.names.get(oid, self._name_of_state(owner))}.grad"
             if name not in g.state_refs:
                 g.state_refs[name] = GradRef(owner)
+            g.state_refs[name].fresh = grad is not None and oid in self.cleared_grads
             g.state_writes[name] = None if grad is None else self.node_of(grad)
         self._freeze_constants()
         return g
