@@ -33,6 +33,11 @@ def as_array(data, dtype=None) -> np.ndarray:
     """A NumPy array with a supported dtype (PyTorch's defaults for Python numbers)."""
     if isinstance(data, _TENSOR_TYPES):
         arr = data.numpy()
+    elif hasattr(data, "detach") and callable(getattr(data, "numpy", None)):
+        # another library's tensor (a torch state_dict loaded here): its own .numpy(),
+        # not __array__, which NumPy 2 warns about when it takes no copy argument
+        arr = np.array(data.detach().cpu().numpy() if hasattr(data, "cpu")
+                       else data.detach().numpy())
     else:
         try:
             if isinstance(data, (list, tuple)) and any(

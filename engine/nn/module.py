@@ -265,8 +265,7 @@ class Module:
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
         """Parameters and persistent buffers by dotted name (detached unless keep_vars)."""
         out = OrderedDict() if destination is None else destination
-        for mod_prefix, mod in self.named_modules(prefix=prefix.rstrip(".")):
-            base = f"{mod_prefix}." if mod_prefix else ""
+        for base, mod in _state_walk(self, prefix):  # (the prefix as given, as torch)
             for name, p in mod._parameters.items():
                 if p is not None:
                     out[base + name] = p if keep_vars else p.detach()
@@ -365,6 +364,15 @@ class Module:
             else:
                 body = "\n  " + "\n  ".join(lines) + "\n"
         return f"{self._get_name()}({body})"
+
+
+def _state_walk(module, prefix: str):
+    """(prefix, module) for the module and every submodule under each name it is held by
+    (torch's state_dict recursion: a submodule registered twice appears twice)."""
+    yield prefix, module
+    for name, child in module._modules.items():
+        if child is not None:
+            yield from _state_walk(child, f"{prefix}{name}.")
 
 
 def zero_grad_of(p: Tensor, set_to_none: bool) -> None:

@@ -76,3 +76,25 @@ def test_shape_mismatch_is_an_error_even_when_not_strict():
                                  r"\(3, 2\) from checkpoint, the shape in current model is "
                                  r"\(1, 2\)"):
             m.load_state_dict(sd, strict=strict)
+
+
+def test_a_submodule_held_under_two_names_appears_under_both_as_in_torch():
+    import torch  # noqa: PLC0415  (the reference, only here)
+
+    class Shared(gg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = gg.nn.Linear(2, 2)
+            self.b = self.a
+
+    class TorchShared(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Linear(2, 2)
+            self.b = self.a
+
+    assert list(Shared().state_dict()) == list(TorchShared().state_dict())
+    Shared().load_state_dict(TorchShared().state_dict())  # strict: every key matches
+    seq, tseq = gg.nn.Sequential(gg.nn.Linear(2, 3)), torch.nn.Sequential(torch.nn.Linear(2, 3))
+    for prefix in ("x", "x."):
+        assert list(seq.state_dict(prefix=prefix)) == list(tseq.state_dict(prefix=prefix))
