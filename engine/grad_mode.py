@@ -7,6 +7,7 @@ decorators, like PyTorch's.
 from __future__ import annotations
 
 import functools
+import inspect
 
 _enabled = True
 
@@ -36,6 +37,8 @@ class set_grad_enabled:
         global _enabled
         _enabled = self.prev  # used as a decorator: undo the eager switch made in __init__
         mode = self.mode
+        if inspect.isgeneratorfunction(fn):
+            return _generator_in_mode(fn, mode)
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
@@ -45,19 +48,57 @@ class set_grad_enabled:
         return wrapper
 
 
-class no_grad(set_grad_enabled):
+def _generator_in_mode(fn, mode: bool):
+    """A decorated generator runs each of its steps in the mode, as torch's decorators do
+    (calling it only makes the generator: the body runs at each next())."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        gen = fn(*args, **kwargs)
+        try:
+            with set_grad_enabled(mode):
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with set_grad_enabled(mode):
+                        gen.close()
+                    raise
+                except BaseException as exc:  # noqa: BLE001  (handed to the generator)
+                    with set_grad_enabled(mode):
+                        response = gen.throw(exc)
+                else:
+                    with set_grad_enabled(mode):
+                        response = gen.send(request)
+        except StopIteration as stop:
+            return stop.value
+
+    return wrapper
+
+
+class _BareDecorator:
+    """`@no_grad` without parentheses decorates too (torch accepts both spellings)."""
+
+    def __new__(cls, *args, **kwargs):
+        if len(args) == 1 and not kwargs and callable(args[0]) and \
+                not isinstance(args[0], bool):
+            return cls()(args[0])
+        return super().__new__(cls)
+
+
+class no_grad(_BareDecorator, set_grad_enabled):
     """Results made inside have `requires_grad == False`; leaves may be updated in place."""
 
     def __init__(self):
         super().__init__(False)
 
 
-class enable_grad(set_grad_enabled):
+class enable_grad(_BareDecorator, set_grad_enabled):
     def __init__(self):
         super().__init__(True)
 
 
-class inference_mode(set_grad_enabled):
+class inference_mode(_BareDecorator, set_grad_enabled):
     """PyTorch's `inference_mode`: for graphgrad the same as `no_grad` (nothing recorded;
     graphgrad keeps no extra bookkeeping that inference mode could skip).
     `inference_mode(False)` leaves recording as it is."""

@@ -72,3 +72,31 @@ def test_backward_through_no_grad_result_is_refused():
         y = (x * 2).sum()
     with pytest.raises(gg.AutogradError, match="no_grad"):
         y.backward()
+
+
+def test_decorators_cover_generators_and_work_without_parentheses_as_torch():
+    """A decorated generator runs each step in the mode (it ran with grad on: the call
+    only made the generator); `@gg.no_grad` without parentheses decorates too."""
+    import torch  # noqa: PLC0415  (the reference, only here)
+
+    for lib in (gg, torch):
+        w = lib.ones(2, requires_grad=True)
+
+        @lib.no_grad()
+        def steps(w=w):
+            yield w * 2
+            yield w * 3
+
+        @lib.no_grad
+        def bare(w=w):
+            return w * 2
+
+        @lib.enable_grad
+        def on(w=w):
+            return w * 2
+
+        assert [t.requires_grad for t in steps()] == [False, False]
+        assert not bare().requires_grad and bare.__name__ == "bare"
+        with lib.no_grad():
+            assert on().requires_grad
+        assert lib.is_grad_enabled()
