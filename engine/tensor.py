@@ -226,6 +226,11 @@ class Tensor:
                 f"{dtypes.short(self.dtype)}; convert it with .float() first",
                 source=user_source(),
             )
+        if not value and self._requires_grad and self._ctx is not None:
+            raise AutogradError(
+                "you can only change requires_grad flags of leaf tensors: this one was "
+                "computed by an op. Use .detach() for a copy outside the graph",
+                source=user_source())
         self._requires_grad = bool(value)
 
     @property

@@ -100,3 +100,15 @@ def test_decorators_cover_generators_and_work_without_parentheses_as_torch():
         with lib.no_grad():
             assert on().requires_grad
         assert lib.is_grad_enabled()
+
+
+def test_requires_grad_cannot_be_turned_off_on_a_computed_tensor():
+    """It was accepted and silently cut the graph (requires_grad_(False) refused it)."""
+    x = gg.ones(2, requires_grad=True)
+    y = x * 3
+    with pytest.raises(gg.AutogradError, match="leaf"):
+        y.requires_grad = False
+    assert y.requires_grad
+    leaf = gg.ones(2, requires_grad=True)
+    leaf.requires_grad = False
+    assert not leaf.requires_grad
