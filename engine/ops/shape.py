@@ -11,6 +11,7 @@ and `contiguous()` copies a non-contiguous tensor (engine/strides.py has the str
 from __future__ import annotations
 
 import operator
+import warnings
 
 import numpy as np
 
@@ -409,6 +410,11 @@ def _index_spec(x, key):
             spec.append(("int", int(k)))
         else:
             t = k if isinstance(k, Tensor) else as_tensor(np.asarray(k), like=x)
+            if t.dtype == np.uint8 and isinstance(k, Tensor):  # torch: a mask (deprecated)
+                warnings.warn("indexing with a uint8 tensor is deprecated (PyTorch too): it "
+                              "is read as a mask; use a bool tensor", DeprecationWarning,
+                              stacklevel=3)
+                t = t.astype(dtypes.bool_)
             if t.dtype == dtypes.bool_:
                 _check_mask_shape(x, key, i, t)
                 _mask_to_indices(t, spec, tensors)

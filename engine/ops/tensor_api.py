@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import dtypes
 from ..creation import full, tensor, zeros
-from ..errors import TracingError
+from ..errors import DtypeError, ShapeError, TracingError
 from ..source import user_source
 from ..tensor import Tensor, saves_also, tensor_method
 from .common import normalize_axis
@@ -164,7 +164,16 @@ def argwhere(x) -> Tensor:
 def masked_select(x, mask) -> Tensor:
     """The elements where `mask` (broadcast) is True, as a 1-D tensor (differentiable)."""
     _values(mask if isinstance(mask, Tensor) else x, "masked_select")
-    shape = np.broadcast_shapes(x.shape, tuple(mask.shape))
+    if getattr(mask, "dtype", None) != dtypes.bool_:  # (an integer mask indexed by position)
+        raise DtypeError(f"masked_select: expected a bool mask, got "
+                         f"{getattr(mask, 'dtype', type(mask).__name__)}", op="masked_select",
+                         source=user_source())
+    try:
+        shape = np.broadcast_shapes(x.shape, tuple(mask.shape))
+    except ValueError:
+        raise ShapeError(f"masked_select: mask of shape {tuple(mask.shape)} does not broadcast "
+                         f"with the tensor's {x.shape}", op="masked_select",
+                         source=user_source()) from None
     return x.expand(*shape)[mask.expand(*shape)]
 
 

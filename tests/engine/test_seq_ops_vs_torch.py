@@ -323,3 +323,16 @@ def test_assigning_through_a_repeated_index_writes_once(compiled):
         gg.tensor(idx))
     for g, t in zip(ours, f(torch, torch.tensor(idx))):
         np.testing.assert_array_equal(g.numpy(), t.numpy())
+
+
+def test_masks_are_bool_and_a_uint8_index_tensor_is_a_mask_as_in_torch():
+    """masked_select with an integer mask gathered by position ([20, 10, 20]); torch
+    refuses it. A uint8 index tensor is a (deprecated) mask to torch: [10, 30]."""
+    x, tx = gg.tensor([10.0, 20.0, 30.0]), torch.tensor([10.0, 20.0, 30.0])
+    with pytest.raises(RuntimeError):
+        tx.masked_select(torch.tensor([1, 0, 1]))
+    with pytest.raises(gg.DtypeError, match="bool mask"):
+        x.masked_select(gg.tensor([1, 0, 1]))
+    with pytest.warns(DeprecationWarning):
+        picked = x[gg.tensor(np.array([1, 0, 1], np.uint8))]
+    np.testing.assert_array_equal(picked.numpy(), [10.0, 30.0])
