@@ -117,7 +117,10 @@ class Optimizer:
                         continue
                     if group.get("maximize", False):
                         grad = -grad
-                    if group.get("weight_decay", 0) != 0 and not self._decoupled(group):
+                    # (an optimizer without weight decay, as Rprop, ignores a group's key
+                    # of that name, as in torch)
+                    if "weight_decay" in self.defaults and group.get("weight_decay", 0) != 0 \
+                            and not self._decoupled(group):
                         grad = grad + p * hyper(group, "weight_decay", p)
                     self._update(p, grad, self._state_of(p, group), group)
         return loss

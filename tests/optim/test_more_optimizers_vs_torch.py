@@ -151,3 +151,15 @@ def test_lbfgs_unknown_line_search_raises_at_step_like_torch():
 
     with pytest.raises(ValueError, match="only 'strong_wolfe' is supported"):
         opt.step(closure)
+
+
+def test_a_weight_decay_key_in_a_group_of_an_optimizer_without_one_is_ignored():
+    """Rprop has no weight decay in torch; a group's weight_decay applied L2 anyway."""
+    result = {}
+    for lib in (gg, torch):
+        p = lib.nn.Parameter(lib.ones(3))
+        opt = lib.optim.Rprop([{"params": [p], "weight_decay": 1.0}], lr=0.1)
+        (p * lib.tensor([0.0, 1.0, -1.0])).sum().backward()
+        opt.step()
+        result[lib] = p.detach().numpy().copy()
+    np.testing.assert_allclose(result[gg], result[torch], rtol=1e-6)
