@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .. import dtypes
 from ..creation import zeros_like
-from ..errors import ArgumentError
+from ..errors import ArgumentError, NumericalError
 from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .elementwise import abs, cast, promote, where
@@ -112,6 +112,10 @@ def _quotient(a, b, rounding) -> Tensor:
     |a| < 2**52)."""
     if not _integral(a):
         return rounding(a / b)
+    divisor = b if isinstance(b, Tensor) else None
+    if divisor is not None and divisor._value is not None and bool((divisor == 0).any().item()):
+        raise NumericalError("integer division by zero (torch: ZeroDivisionError); a "
+                             "float division gives inf instead", source=user_source())
     return cast(rounding(cast(a, dtypes.float64) / cast(b, dtypes.float64)), a.dtype)
 
 

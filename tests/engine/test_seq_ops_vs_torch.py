@@ -336,3 +336,16 @@ def test_masks_are_bool_and_a_uint8_index_tensor_is_a_mask_as_in_torch():
     with pytest.warns(DeprecationWarning):
         picked = x[gg.tensor(np.array([1, 0, 1], np.uint8))]
     np.testing.assert_array_equal(picked.numpy(), [10.0, 30.0])
+
+
+@pytest.mark.parametrize("make", [lambda L: L.tensor([1, 0, -1]) // L.tensor([0, 1, 1]),
+                                  lambda L: L.tensor([1, -1]) % 0,
+                                  lambda L: L.div(L.tensor([7]), L.tensor([0]),
+                                                  rounding_mode="trunc")],
+                         ids=["floordiv", "remainder", "div_trunc"])
+def test_integer_division_by_zero_raises_as_in_torch(make):
+    """It gave -2**63 (or the dividend) with only NumPy's RuntimeWarning."""
+    with pytest.raises(RuntimeError):
+        make(torch)
+    with pytest.raises(gg.NumericalError, match="division by zero"):
+        make(gg)
