@@ -6,6 +6,7 @@ As in PyTorch, `x.max(dim)` returns `(values, indices)`; `gg.amax` returns value
 
 from __future__ import annotations
 
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -270,8 +271,14 @@ def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor
     corr = (1 if unbiased else 0) if correction is None else correction
     centered = x - mean(x, axes, keepdim=True)
     dof = n - corr
-    out = sum(centered * centered, axes, keepdim=keepdim) * (1.0 / dof if dof > 0 else
-                                                             float("nan"))
+    total = sum(centered * centered, axes, keepdim=keepdim)
+    if dof > 0:
+        out = total * (1.0 / dof)
+    else:  # the sum over max(0, dof), as torch: inf, or NaN where every value is equal
+        warnings.warn(f"var(): degrees of freedom is <= 0 (correction {corr} for {n} values)",
+                      UserWarning, stacklevel=2)
+        pos = total > 0  # (differentiable, and without NumPy's 0 * inf warning)
+        out = where(pos, where(pos, total, 1.0) * float("inf"), total * float("nan"))
     return saves_also("var", out, x)  # PyTorch's var saves x
 
 

@@ -349,3 +349,15 @@ def test_integer_division_by_zero_raises_as_in_torch(make):
         make(torch)
     with pytest.raises(gg.NumericalError, match="division by zero"):
         make(gg)
+
+
+@pytest.mark.filterwarnings("ignore:var\\(\\)|std\\(\\)|Degrees of freedom")
+@pytest.mark.parametrize("values, correction", [([1.0, 2.0], 2), ([1.0, 2.0], 3),
+                                                ([1.0, 1.0], 2), ([5.0], 1)])
+def test_variance_without_degrees_of_freedom_is_torchs(values, correction):
+    """The sum of squares over max(0, N - correction): inf, or NaN when all are equal
+    (it was always NaN)."""
+    for name in ("var", "std"):
+        ours = getattr(gg.tensor(values), name)(correction=correction)
+        theirs = getattr(torch.tensor(values), name)(correction=correction)
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
