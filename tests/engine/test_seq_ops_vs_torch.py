@@ -361,3 +361,12 @@ def test_variance_without_degrees_of_freedom_is_torchs(values, correction):
         ours = getattr(gg.tensor(values), name)(correction=correction)
         theirs = getattr(torch.tensor(values), name)(correction=correction)
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_from_numpy_shares_the_arrays_memory_as_torch():
+    for dtype in (np.float32, np.float64, np.int64, np.int32, np.bool_):
+        arr = np.zeros(3, dtype)
+        t, tt = gg.from_numpy(arr), torch.from_numpy(arr)
+        arr[1] = 1
+        np.testing.assert_array_equal(t.numpy(), tt.numpy())
+        assert t.numpy().dtype == tt.numpy().dtype
