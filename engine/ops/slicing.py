@@ -86,6 +86,8 @@ def flip(x, dims) -> Tensor:
     copies, so a write to the result must not reach x)."""
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     axes = {_dim(x, d, "flip") for d in dims}
+    if len(axes) != len(dims):
+        raise ArgumentError(f"flip: dims {dims} name a dim more than once", source=user_source())
     spec = tuple(("slice", None, None, -1) if a in axes else _ALL for a in range(x.ndim))
     return identity_op(index_op(x, spec=spec) if axes else x)
 
@@ -125,6 +127,14 @@ def index_select(x, dim: int, index) -> Tensor:
 def masked_fill(x, mask, value) -> Tensor:
     """`value` where `mask` is True, `x` elsewhere (mask broadcasts to x's shape)."""
     mask = as_tensor(mask, like=x)
+    if isinstance(value, Tensor) and value.ndim:
+        raise ShapeError(f"masked_fill only supports a 0-dimensional value tensor, but got "
+                         f"one of shape {value.shape}", op="masked_fill", source=user_source())
+    if x.dtype.kind in "iu" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        info = np.iinfo(x.dtype)
+        if not info.min <= value <= info.max:
+            raise ArgumentError(f"masked_fill: value {value} cannot be converted to "
+                                f"{x.dtype} without overflow", source=user_source())
     out = where(mask, as_tensor(value, x.dtype, like=x), x)
     return out if out.shape == x.shape else out.broadcast_to(x.shape)
 

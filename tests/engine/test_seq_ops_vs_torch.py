@@ -370,3 +370,16 @@ def test_from_numpy_shares_the_arrays_memory_as_torch():
         arr[1] = 1
         np.testing.assert_array_equal(t.numpy(), tt.numpy())
         assert t.numpy().dtype == tt.numpy().dtype
+
+
+@pytest.mark.parametrize("make", [
+    lambda L: L.ones(2, 3).flip((0, 0)),
+    lambda L: L.ones(2).masked_fill(L.tensor([True, False]), L.tensor([5.0, 6.0])),
+    lambda L: L.tensor(np.array([1, 2], np.uint8)).masked_fill(L.tensor([True, False]), 300),
+], ids=["flip_twice", "masked_fill_tensor_value", "masked_fill_overflow"])
+def test_calls_torch_refuses_are_refused(make):
+    """Each was answered: flipped once, broadcast the value, wrapped 300 to 44."""
+    with pytest.raises(RuntimeError):
+        make(torch)
+    with pytest.raises(gg.GraphgradError):
+        make(gg)
