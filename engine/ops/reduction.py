@@ -234,14 +234,18 @@ def amin(x, dim=None, keepdim=False) -> Tensor:
 def argmax(x, dim=None, keepdim=False) -> Tensor:
     axis = None if dim is None else normalize_axis(dim, x.ndim, "argmax")
     axis = axis if x.ndim else None  # dim 0 / -1 of a 0-d tensor: its only element
-    return argmax_op(x, axis=axis, keepdims=bool(keepdim) and axis is not None)
+    out = argmax_op(x, axis=axis, keepdims=bool(keepdim) and axis is not None)
+    # (keepdim over all dims: every dim kept as 1, as torch)
+    return out.reshape((1,) * x.ndim) if keepdim and axis is None and x.ndim else out
 
 
 @tensor_method()
 def argmin(x, dim=None, keepdim=False) -> Tensor:
     axis = None if dim is None else normalize_axis(dim, x.ndim, "argmin")
     axis = axis if x.ndim else None  # dim 0 / -1 of a 0-d tensor: its only element
-    return argmin_op(x, axis=axis, keepdims=bool(keepdim) and axis is not None)
+    out = argmin_op(x, axis=axis, keepdims=bool(keepdim) and axis is not None)
+    # (keepdim over all dims: every dim kept as 1, as torch)
+    return out.reshape((1,) * x.ndim) if keepdim and axis is None and x.ndim else out
 
 
 @tensor_method()

@@ -383,3 +383,13 @@ def test_calls_torch_refuses_are_refused(make):
         make(torch)
     with pytest.raises(gg.GraphgradError):
         make(gg)
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+def test_argmax_over_all_dims_with_keepdim_keeps_every_dim_as_torch(name):
+    x = np.array([[1.0, 5.0], [3.0, 4.0]], np.float32)
+    for keepdim in (True, False):
+        ours = getattr(gg.tensor(x), name)(keepdim=keepdim)
+        theirs = getattr(torch.tensor(x), name)(keepdim=keepdim)
+        assert ours.shape == tuple(theirs.shape)
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
