@@ -277,19 +277,31 @@ def _push_back(ctx: Ctx, g: Tensor, grads: dict, needed) -> None:
         grads[id(p)] = gx if prev is None else prev + gx
 
 
-def backward(root: Tensor, gradient=None, retain_graph=None, create_graph: bool = False) -> None:
-    """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad.
+def backward(root, gradient=None, retain_graph=None, create_graph: bool = False,
+             grad_tensors=None) -> None:
+    """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad; `root`
+    may be a sequence of tensors, with a sequence of gradients (`gg.autograd.backward`).
 
     As in PyTorch, each leaf is accumulated (and its post-accumulate-grad hooks run) as
     soon as its gradient is complete, while the walk goes on; callbacks queued meanwhile
     (`queue_callback`) run once the whole walk is done."""
-    if not root.requires_grad:
-        raise AutogradError(
-            "backward() on a tensor that does not require grad: none of the tensors it was "
-            "computed from has requires_grad=True (or it was computed under gg.no_grad())",
-            source=user_source())
+    roots = list(root) if isinstance(root, (list, tuple)) else [root]
+    gradient = grad_tensors if gradient is None else gradient
+    gradients = list(gradient) if isinstance(gradient, (list, tuple)) else [gradient]
+    if len(gradients) == 1 and len(roots) > 1 and gradients[0] is None:
+        gradients = gradients * len(roots)
+    if len(gradients) != len(roots):
+        raise AutogradError(f"backward: {len(roots)} tensors and {len(gradients)} gradients",
+                            source=user_source())
+    for k, r in enumerate(roots):
+        if not r.requires_grad:
+            which = f"element {k} of the tensors" if len(roots) > 1 else "a tensor"
+            raise AutogradError(
+                f"backward() on {which} that does not require grad: none of the tensors it "
+                "was computed from has requires_grad=True (or it was computed under "
+                "gg.no_grad())", source=user_source())
     with tracing.phase("backward"):
-        seed = _seed(root, gradient)
+        seeds = [_seed(r, g) for r, g in zip(roots, gradients)]
 
     def accumulate(leaf: Tensor, g: Tensor) -> None:
         with grad_mode.set_grad_enabled(create_graph):
@@ -309,7 +321,7 @@ def backward(root: Tensor, gradient=None, retain_graph=None, create_graph: bool 
 
     _callbacks.append([])
     try:
-        backprop([root], [seed], create_graph=create_graph, retain_graph=retain_graph,
+        backprop(roots, seeds, create_graph=create_graph, retain_graph=retain_graph,
                  retained=True, on_leaf=accumulate)
         queued = _callbacks[-1]
         while queued:  # a callback may queue another

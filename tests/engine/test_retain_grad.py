@@ -84,3 +84,15 @@ def test_a_second_backward_accumulates_into_the_same_grad_tensor_as_torch():
         np.testing.assert_array_equal(kept.detach().numpy(), [5.0, 7.0, 9.0])
         (x * x).sum().backward(create_graph=True)
         assert x.grad is not kept and x.grad.requires_grad
+
+
+def test_autograd_backward_takes_sequences_of_tensors_and_gradients_as_torch():
+    result = {}
+    for lib in (gg, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        lib.autograd.backward([x * 2, (x * x).sum()], [lib.tensor([1.0, 3.0]), None])
+        result[lib] = x.grad.numpy().copy()
+        y = lib.tensor([1.0, 2.0], requires_grad=True)
+        lib.autograd.backward([(y * 2).sum(), (y * y).sum()])
+        np.testing.assert_array_equal(y.grad.numpy(), [4.0, 6.0])
+    np.testing.assert_array_equal(result[gg], result[torch])
