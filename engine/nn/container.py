@@ -167,7 +167,9 @@ class ParameterList(Module):
                                 f"{n}", source=user_source())
         return str(idx % n)
 
-    def __getitem__(self, idx: int) -> Parameter:
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):  # a new ParameterList of the same Parameter objects
+            return type(self)(list(self._parameters.values())[idx])
         return self._parameters[self._key(idx)]
 
     def __setitem__(self, idx: int, param) -> None:

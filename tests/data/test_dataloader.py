@@ -161,3 +161,21 @@ def test_a_dataset_subclass_that_transforms_samples_is_read_through_getitem():
 def test_random_split_refuses_lengths_that_are_not_whole():
     with pytest.raises(gg.ArgumentError, match="non-negative integers"):
         data.random_split(data.TensorDataset(gg.arange(10)), [2.5, 7.5])
+
+
+def test_namedtuple_samples_stay_namedtuples_and_ragged_arrays_are_named():
+    from collections import namedtuple  # noqa: PLC0415
+
+    Pair = namedtuple("Pair", "x y")
+
+    class Pairs(data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return Pair(np.full(2, i, np.float32), i)
+
+    batch = next(iter(data.DataLoader(Pairs(), batch_size=2)))
+    assert type(batch) is Pair and batch.x.shape == (2, 2) and batch.y.tolist() == [0, 1]
+    with pytest.raises(gg.ShapeError, match="different shapes"):
+        list(data.DataLoader([np.zeros(2), np.zeros(3)], batch_size=2))

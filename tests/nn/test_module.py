@@ -179,3 +179,9 @@ def test_train_and_eval_go_through_each_childs_own_train():
     np.testing.assert_array_equal(model[1].running_mean.numpy(), 0)
     with pytest.raises(gg.ArgumentError, match="boolean"):
         model.train("no")
+
+
+def test_a_parameter_list_slices_into_a_parameter_list_of_the_same_parameters():
+    params = nn.ParameterList([Parameter(gg.ones(1)) for _ in range(3)])
+    part = params[0:2]
+    assert isinstance(part, nn.ParameterList) and len(part) == 2 and part[1] is params[1]

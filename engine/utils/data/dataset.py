@@ -13,7 +13,7 @@ import numpy as np
 
 from ... import dtypes
 from ...creation import randint, tensor
-from ...errors import ArgumentError, ArgumentTypeError
+from ...errors import ArgumentError, ArgumentTypeError, ShapeError
 from ...generator import Generator
 from ...ops.shape import stack
 from ...source import user_source
@@ -105,6 +105,11 @@ def default_collate(batch: list):
     if isinstance(elem, Tensor):
         return stack(batch)
     if isinstance(elem, (np.ndarray, np.generic)):
+        shapes = {np.shape(b) for b in batch}
+        if len(shapes) > 1:
+            raise ShapeError(f"default_collate: arrays of different shapes in one batch "
+                             f"({sorted(shapes)}): stack needs one shape (pad them, or "
+                             "give the DataLoader a collate_fn)", source=user_source())
         return _collate_array(np.stack([np.asarray(b) for b in batch]))
     if isinstance(elem, (bool, int, float)):
         return _collate_array(np.asarray(batch))
@@ -117,6 +122,8 @@ def default_collate(batch: list):
             raise ArgumentError("default_collate: each sample in a batch must have the same "
                                 "number of fields", source=user_source())
         fields = [default_collate(list(f)) for f in zip(*batch)]
+        if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # a namedtuple stays one
+            return type(elem)(*fields)
         return tuple(fields) if isinstance(elem, tuple) else fields
     raise ArgumentTypeError("default_collate: a batch must hold Tensors, NumPy arrays, numbers, "
                             f"strings, dicts or tuples/lists of them; found {type(elem).__name__}",
