@@ -36,6 +36,9 @@ lt_op, lt = _compare("lt", "__lt__")
 le_op, le = _compare("le", "__le__")
 gt_op, gt = _compare("gt", "__gt__")
 ge_op, ge = _compare("ge", "__ge__")
+# `x == None` is False and `x != None` True, as torch answers (not an elementwise error)
+Tensor.__eq__ = lambda self, other, _eq=Tensor.__eq__: False if other is None else _eq(self, other)
+Tensor.__ne__ = lambda self, other, _ne=Tensor.__ne__: True if other is None else _ne(self, other)
 for _op, _symbol in ((eq_op, "=="), (ne_op, "!="), (lt_op, "<"), (le_op, "<="), (gt_op, ">"),
                      (ge_op, ">=")):
     _op.document(f"x {_symbol} y elementwise (IEEE: comparisons with NaN are false, != true)")

@@ -393,3 +393,9 @@ def test_argmax_over_all_dims_with_keepdim_keeps_every_dim_as_torch(name):
         theirs = getattr(torch.tensor(x), name)(keepdim=keepdim)
         assert ours.shape == tuple(theirs.shape)
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_comparing_with_none_is_a_bool_as_torch():
+    for lib in (gg, torch):
+        x = lib.tensor([1.0, 2.0])
+        assert (x == None) is False and (x != None) is True  # noqa: E711
