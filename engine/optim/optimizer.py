@@ -13,6 +13,7 @@ them as state that it reads and writes; the learning rate is read through
 from __future__ import annotations
 
 import numbers
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 
 from .. import grad_mode
@@ -61,7 +62,8 @@ class Optimizer:
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
-        self.state: dict[Tensor, dict] = {}
+        # (a parameter not stepped yet reads as {}, as torch's defaultdict)
+        self.state: dict[Tensor, dict] = defaultdict(dict)
         self.param_groups: list[dict] = []
         if isinstance(params, Tensor):
             raise ArgumentTypeError("params argument given to the optimizer should be an "
@@ -133,7 +135,7 @@ class Optimizer:
     def _state_of(self, p: Tensor, group: dict) -> dict:
         state = self.state.get(p)
         tracer = tracing.current
-        if state is None:
+        if not state:  # (None, or {} made by reading opt.state[p] before any step)
             state = self.state[p] = self._init_state(p, group)
             if tracer is not None:
                 tracer.note_new_entry(self.state, p)

@@ -157,3 +157,14 @@ def test_repr_lists_groups_like_pytorch():
     text = repr(optim.SGD([p], lr=0.1, momentum=0.9))
     assert text.splitlines()[:2] == ["SGD (", "Parameter Group 0"]
     assert "    lr: 0.1" in text and "    momentum: 0.9" in text and text.endswith(")")
+
+
+def test_the_state_of_a_parameter_not_stepped_yet_reads_as_empty_as_torch():
+    """torch's optimizer.state is a defaultdict: reading it first does not break the
+    step that then initializes it (a KeyError before)."""
+    p = gg.nn.Parameter(gg.ones(2))
+    opt = optim.Adam([p], lr=0.1)
+    assert opt.state[p] == {}
+    (p * p).sum().backward()
+    opt.step()
+    assert sorted(opt.state[p]) == ["exp_avg", "exp_avg_sq", "step"]
