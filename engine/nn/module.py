@@ -90,7 +90,20 @@ class Module:
                                  ".__init__() called super().__init__()")
         return reg
 
+    def _check_name(self, name, kind: str, registry: str) -> None:
+        """torch's checks on a registered name: a non-empty string without '.', not an
+        attribute of another kind already."""
+        if not isinstance(name, str):
+            raise ArgumentTypeError(f"{kind} name should be a string, got "
+                                    f"{type(name).__name__}", source=user_source())
+        if not name or "." in name:
+            raise ArgumentError(f"{kind} name can't be empty or contain \".\", got {name!r}",
+                                source=user_source())
+        if name in self.__dict__ and name not in getattr(self, registry, {}):
+            raise ArgumentError(f"attribute '{name}' already exists", source=user_source())
+
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        self._check_name(name, "parameter", "_parameters")
         params = self._registry("_parameters")
         if param is not None and not isinstance(param, Parameter):
             raise ArgumentTypeError(f"cannot assign '{type(param).__name__}' object to "
@@ -100,6 +113,7 @@ class Module:
         params[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        self._check_name(name, "buffer", "_buffers")
         buffers = self._registry("_buffers")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise ArgumentTypeError(f"cannot assign '{type(tensor).__name__}' object to "

@@ -185,3 +185,18 @@ def test_a_parameter_list_slices_into_a_parameter_list_of_the_same_parameters():
     params = nn.ParameterList([Parameter(gg.ones(1)) for _ in range(3)])
     part = params[0:2]
     assert isinstance(part, nn.ParameterList) and len(part) == 2 and part[1] is params[1]
+
+
+@pytest.mark.parametrize("make", [
+    lambda L, m: m.register_buffer("a.b", L.ones(1)),
+    lambda L, m: m.register_parameter("", L.nn.Parameter(L.ones(1))),
+    lambda L, m: (setattr(m, "plain", 3), m.register_buffer("plain", L.ones(1))),
+], ids=["dotted", "empty", "existing_attribute"])
+def test_registered_names_are_checked_as_torch(make):
+    """Each was accepted (a dotted buffer name then breaks state_dict's keys)."""
+    import torch  # noqa: PLC0415  (the reference, only here)
+
+    with pytest.raises(KeyError):
+        make(torch, torch.nn.Linear(2, 2))
+    with pytest.raises(gg.GraphgradError):
+        make(gg, nn.Linear(2, 2))
