@@ -6,8 +6,11 @@ lengths floor and hand the remainder out round-robin) and NumPy's Generator for 
 order a seeded gg.Generator yields.
 """
 
+from collections import namedtuple
+
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -134,7 +137,6 @@ def test_any_loader_visits_each_sample_at_most_once_in_full_batches(n, batch_siz
 
 
 def test_integer_arrays_keep_their_dtype_like_torch():
-    import torch
     import torch.utils.data as tud
 
     batch = [np.zeros((2, 2), np.uint8), np.ones((2, 2), np.uint8)]
@@ -164,8 +166,6 @@ def test_random_split_refuses_lengths_that_are_not_whole():
 
 
 def test_namedtuple_samples_stay_namedtuples_and_ragged_arrays_are_named():
-    from collections import namedtuple  # noqa: PLC0415
-
     Pair = namedtuple("Pair", "x y")
 
     class Pairs(data.Dataset):

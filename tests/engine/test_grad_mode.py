@@ -6,6 +6,7 @@ the block raises); `set_grad_enabled(False)` called plainly switches the mode.
 """
 
 import pytest
+import torch
 
 import graphgrad as gg
 
@@ -77,8 +78,6 @@ def test_backward_through_no_grad_result_is_refused():
 def test_decorators_cover_generators_and_work_without_parentheses_as_torch():
     """A decorated generator runs each step in the mode (it ran with grad on: the call
     only made the generator); `@gg.no_grad` without parentheses decorates too."""
-    import torch  # noqa: PLC0415  (the reference, only here)
-
     for lib in (gg, torch):
         w = lib.ones(2, requires_grad=True)
 

@@ -73,8 +73,6 @@ def test_retain_grad_inside_a_compiled_step_says_what_to_do():
 def test_a_second_backward_accumulates_into_the_same_grad_tensor_as_torch():
     """torch adds into .grad in place (a reference kept to it sees the sum); with
     create_graph it makes a new tensor that carries history."""
-    import torch  # noqa: PLC0415  (the reference, only here)
-
     for lib in (gg, torch):
         x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
         (x * x).sum().backward()

@@ -8,6 +8,7 @@ paths ("0.weight"), shared parameters are listed once, and repr nests children a
 
 import numpy as np
 import pytest
+import torch
 
 import graphgrad as gg
 from graphgrad import nn
@@ -194,8 +195,6 @@ def test_a_parameter_list_slices_into_a_parameter_list_of_the_same_parameters():
 ], ids=["dotted", "empty", "existing_attribute"])
 def test_registered_names_are_checked_as_torch(make):
     """Each was accepted (a dotted buffer name then breaks state_dict's keys)."""
-    import torch  # noqa: PLC0415  (the reference, only here)
-
     with pytest.raises(KeyError):
         make(torch, torch.nn.Linear(2, 2))
     with pytest.raises(gg.GraphgradError):

@@ -7,6 +7,7 @@ tensors; missing, unexpected and mis-shaped keys are reported by name.
 
 import numpy as np
 import pytest
+import torch
 
 import graphgrad as gg
 from graphgrad import nn
@@ -79,8 +80,6 @@ def test_shape_mismatch_is_an_error_even_when_not_strict():
 
 
 def test_a_submodule_held_under_two_names_appears_under_both_as_in_torch():
-    import torch  # noqa: PLC0415  (the reference, only here)
-
     class Shared(gg.nn.Module):
         def __init__(self):
             super().__init__()

@@ -17,6 +17,7 @@ from cupy_emulation import fixtures
 import graphgrad as gg
 from graphgrad.backends import get_backend, numpy_fusion
 from graphgrad.backends.numpy_fusion import CHUNK
+from graphgrad.ir.fused import FusedProgram, Step
 from graphgrad.passes import PassContext, run_passes
 
 emulated_cupy = fixtures.emulated_cupy
@@ -225,8 +226,6 @@ def test_small_sums_of_one_shape_share_one_reduction_each_exactly(shape):
 def test_a_summed_array_made_after_the_first_sum_or_returned_keeps_its_own_reduction():
     """Only arrays made before the first stacked sum (the reduction runs there), and not
     outputs of the program, go in the stack."""
-    from graphgrad.ir.fused import FusedProgram, Step  # noqa: PLC0415
-
     f64, shape = np.dtype("float64"), (9,)
     steps = (Step("mul", (0, 0), {}, shape, f64),    # r1 = x * x
              Step("tanh", (0,), {}, shape, f64),     # r2
@@ -251,8 +250,6 @@ def test_a_summed_array_made_after_the_first_sum_or_returned_keeps_its_own_reduc
 def test_an_array_summed_twice_gets_both_sums_from_the_stack():
     """Without cse, one array may be summed by two steps (found by the pipeline
     property test): both take their value from the one reduction."""
-    from graphgrad.ir.fused import FusedProgram, Step  # noqa: PLC0415
-
     f32, shape = np.dtype("float32"), (5,)
     steps = (Step("mul", (0, 0), {}, shape, f32), Step("tanh", (0,), {}, shape, f32),
              Step("sum", (1,), {}, (), f32), Step("sum", (2,), {}, (), f32),
