@@ -367,11 +367,12 @@ def _argsort(xp, x, axis, descending):
         x = x.astype("int64")
     keys = -x if descending else x
     order = xp.argsort(keys, axis=axis, kind="stable").astype("int64")
-    if descending and x.dtype.kind == "f" and x.size and bool(xp.isnan(x).any()):
+    nan = xp.isnan(x) if descending and x.dtype.kind == "f" and x.size else None
+    if nan is not None and bool(nan.any()):
         # NaN is the largest value to torch: first when descending, not last. The NaNs
         # (last, in their order) rotate to the front of each row.
         n = x.shape[axis]
-        nans = xp.isnan(x).sum(axis=axis, keepdims=True)
+        nans = nan.sum(axis=axis, keepdims=True)
         shape = [1] * x.ndim
         shape[axis] = n
         pos = (xp.arange(n).reshape(shape) + (n - nans)) % n

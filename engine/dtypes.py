@@ -93,6 +93,14 @@ def category(dt: np.dtype) -> int:
     return 2 if dt.kind == "f" else 1 if dt.kind in "iu" else 0
 
 
+def accumulation(dtype) -> tuple[np.dtype, np.dtype | None]:
+    """(the dtype a sum with `dtype=` runs in, the dtype its result is cast to after, or
+    None): a narrower integer type sums in int64 and wraps at the end, the same numbers
+    as summing in that type (as torch's `sum(dtype=torch.uint8)`)."""
+    dt = as_dtype(dtype)
+    return (int64, dt) if dt.kind in "bui" and dt != int64 else (dt, None)
+
+
 def is_float(dt: np.dtype) -> bool:
     return dt.kind == "f"
 

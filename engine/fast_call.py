@@ -6,8 +6,9 @@ arrays the plan takes, with grad mode and every guard as before. The general pat
 (engine/arguments.py) builds the call's signature, hashes it, looks its plans up and
 then evaluates their guards: a few microseconds per call, as much as a whole
 temperature-fit step spends in its kernels. Here the last plan used gets one generated
-function (the way torch.compile's dynamo generates guard code) that compares the arguments with the
-plan's signature and evaluates the plan's guards in a single expression, and returns
+function (the way torch.compile's dynamo generates guard code) that compares the
+arguments with the plan's signature and evaluates the plan's guards in a single
+expression, and returns
 the arguments' arrays, or None when anything differs; the caller then takes the
 general path, which finds the right plan or traces one and says why. Nothing is
 checked less: the expression holds every argument check of the signature and every

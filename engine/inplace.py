@@ -9,14 +9,12 @@ a buffer or optimizer state).
 
 from __future__ import annotations
 
-import numpy as np
-
-from . import dtypes, grad_mode
+from . import dtypes
 from .creation import as_tensor, full, rand, randn
 from .ops.elementwise import identity, maximum, where
 from .ops.shape import _index_spec, broadcast_to, index_backward_op, index_op
 from .tensor import Tensor, tensor_method
-from .views import overwrite, region
+from .views import coverage, overwrite
 
 
 @tensor_method()
@@ -141,12 +139,10 @@ def setitem(self, key, value) -> None:
         v = as_tensor(value, s.dtype, like=s)
         target = index_op(s, *tensors, spec=spec).shape
         placed = index_backward_op(broadcast_to(v, target), *tensors, spec=spec, shape=s.shape)
+        count = coverage(s, spec, tensors)
         if tensors:  # an element an index names twice takes its value once, not the sum
-            with grad_mode.no_grad():  # (x[[0, 0]] = 5 gave 10; x[i] += 1 counted twice)
-                ones = as_tensor(np.ones(target, np.float32), like=s)
-                count = index_backward_op(ones, *tensors, spec=spec, shape=s.shape)
-            placed = (placed / maximum(count, 1.0)).astype(s.dtype)
-        return where(region(s, spec, tensors), placed, s)
+            placed = (placed / maximum(count, 1.0)).astype(s.dtype)  # (x[[0, 0]] = 5 gave 10)
+        return where(count > 0, placed, s)
 
     self._inplace(update)
 

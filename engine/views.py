@@ -24,7 +24,7 @@ import weakref
 
 import numpy as np
 
-from . import forward_ad, grad_mode
+from . import dtypes, forward_ad, grad_mode
 from .creation import as_tensor
 from .errors import AutogradError, DtypeError, ShapeError
 from .ir import tracing
@@ -147,7 +147,8 @@ def inplace(self: Tensor, fn, *args) -> Tensor:
         raise
     if forward_ad._levels:
         forward_ad.share_tangents(result, self)
-    if _narrows(result.dtype, self.dtype):
+    # floats into an integer tensor, numbers into a bool one: torch refuses these
+    if dtypes.category(result.dtype) > dtypes.category(self.dtype):
         raise DtypeError(f"result type {result.dtype} can't be cast to the desired output type "
                          f"{self.dtype}: an in-place op keeps its tensor's dtype (as in "
                          "PyTorch; use the out-of-place op, or cast first)", source=user_source())
@@ -158,13 +159,6 @@ def inplace(self: Tensor, fn, *args) -> Tensor:
     else:
         _write_through(self, result)
     return self
-
-
-def _narrows(src, dst) -> bool:
-    """Whether writing `src` values into a `dst` tensor would lose their kind (floats into
-    integers, numbers into bools): PyTorch's in-place ops refuse it."""
-    src, dst = np.dtype(src), np.dtype(dst)
-    return (src.kind == "f" and dst.kind in "iub") or (src.kind in "iu" and dst.kind == "b")
 
 
 def _check_shape(view: Tensor, result: Tensor) -> None:
@@ -227,10 +221,16 @@ def _scatter(base: Tensor, steps, value: Tensor) -> Tensor:
 
 def region(base: Tensor, spec, index_tensors=()) -> Tensor:
     """A boolean tensor of the base's shape, true where `base[spec]` reads."""
+    return coverage(base, spec, index_tensors) > 0
+
+
+def coverage(base: Tensor, spec, index_tensors=()) -> Tensor:
+    """How many times `base[spec]` reads each element of the base (float32, base's
+    shape): 0 outside it, more than 1 where an index repeats."""
     with grad_mode.no_grad():
         ones = as_tensor(np.ones(base.shape, np.float32), like=base)
         sel = index_op(ones, *index_tensors, spec=spec)
-        return index_backward_op(sel, *index_tensors, spec=spec, shape=base.shape) > 0
+        return index_backward_op(sel, *index_tensors, spec=spec, shape=base.shape)
 
 
 def replay(base: Tensor, steps) -> Tensor:

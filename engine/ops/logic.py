@@ -16,7 +16,9 @@ from .elementwise import _broadcast, cast
 from .registry import Op
 
 
-def _compare(name, method):
+def _compare(name, method, against_none=None):
+    """The op and its function; `against_none`: what `x == None` answers (torch: a bool,
+    not an elementwise error), for eq and ne."""
     op = Op(name, elementwise=True, differentiable=False)
     op.infer = _broadcast(name, dtypes.bool_)
     op.samples = binary_samples()
@@ -24,21 +26,20 @@ def _compare(name, method):
     op.result = "the broadcast of x's and y's shapes; bool (x and y share one dtype)"
 
     def fn(a, b) -> Tensor:
+        if b is None and against_none is not None:
+            return against_none
         return op(*promote(a, b))
     fn.__name__ = name
     setattr(Tensor, method, fn)
     return op, tensor_method(name)(fn)
 
 
-eq_op, eq = _compare("eq", "__eq__")
-ne_op, ne = _compare("ne", "__ne__")
+eq_op, eq = _compare("eq", "__eq__", against_none=False)
+ne_op, ne = _compare("ne", "__ne__", against_none=True)
 lt_op, lt = _compare("lt", "__lt__")
 le_op, le = _compare("le", "__le__")
 gt_op, gt = _compare("gt", "__gt__")
 ge_op, ge = _compare("ge", "__ge__")
-# `x == None` is False and `x != None` True, as torch answers (not an elementwise error)
-Tensor.__eq__ = lambda self, other, _eq=Tensor.__eq__: False if other is None else _eq(self, other)
-Tensor.__ne__ = lambda self, other, _ne=Tensor.__ne__: True if other is None else _ne(self, other)
 for _op, _symbol in ((eq_op, "=="), (ne_op, "!="), (lt_op, "<"), (le_op, "<="), (gt_op, ">"),
                      (ge_op, ">=")):
     _op.document(f"x {_symbol} y elementwise (IEEE: comparisons with NaN are false, != true)")
@@ -89,8 +90,8 @@ def _bool_only(symbol: str, *xs) -> None:
     True)."""
     for x in xs:
         dtype = getattr(x, "dtype", None)
-        if dtype is not None and dtype != dtypes.bool_ or isinstance(x, int) and \
-                not isinstance(x, bool):
+        plain_int = isinstance(x, int) and not isinstance(x, bool)
+        if plain_int or (dtype is not None and dtype != dtypes.bool_):
             name = str(dtype or type(x).__name__)
             article = "an" if name[0] in "aeiou" else "a"
             raise UnsupportedError(f"'{symbol}' on {article} {name} operand: "

@@ -27,7 +27,7 @@ from .common import (
 )
 from .elementwise import abs as abs_
 from .elementwise import cast, exp, log, maximum, minimum, sqrt, where
-from .logic import eq, logical_and_op, logical_or_op, ne
+from .logic import eq, logical_or_op, ne
 from .registry import RESULT, Op, saves, saves_none
 from .shape import broadcast_to, index_op, reshape, reshape_op
 
@@ -74,10 +74,9 @@ def _share(out, x, axis, keepdims):
     """Each element's share of max/min: 1/k on the k elements that tie for it, else 0.
     A NaN result is the NaNs' (torch's max of [3, nan, 1] passes its gradient to the
     NaN, not NaN to every element)."""
-    extreme = _expand_back(out, x, axis, keepdims)
-    hit = eq(x, extreme)
-    if x.dtype.kind == "f":
-        hit = logical_or_op(hit, logical_and_op(ne(x, x), ne(extreme, extreme)))
+    hit = eq(x, _expand_back(out, x, axis, keepdims))
+    if x.dtype.kind == "f":  # (a NaN makes its whole reduction NaN: the NaNs are the hits)
+        hit = logical_or_op(hit, ne(x, x))
     mask = cast(hit, x.dtype)
     count = _expand_back(sum_op(mask, axis=axis, keepdims=keepdims), x, axis, keepdims)
     return mask / count
@@ -149,9 +148,7 @@ def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None) -> 
         x = x.long()  # PyTorch sums bools and every integer type as int64
     out = None
     if dtype is not None:
-        dtype = dtypes.as_dtype(dtype)
-        if dtype.kind in "bui" and dtype != dtypes.int64:
-            out, dtype = dtype, dtypes.int64  # a narrower integer sum wraps: int64, then cast
+        dtype, out = dtypes.accumulation(dtype)
         x = x.astype(dtype)
     keep = keepdim if keepdims is None else keepdims
     total = sum_op(x, axis=_axes(x, dim, axis, "sum"), keepdims=bool(keep))
@@ -232,18 +229,18 @@ def amin(x, dim=None, keepdim=False) -> Tensor:
 
 @tensor_method()
 def argmax(x, dim=None, keepdim=False) -> Tensor:
-    axis = None if dim is None else normalize_axis(dim, x.ndim, "argmax")
-    axis = axis if x.ndim else None  # dim 0 / -1 of a 0-d tensor: its only element
-    out = argmax_op(x, axis=axis, keepdims=bool(keepdim) and axis is not None)
-    # (keepdim over all dims: every dim kept as 1, as torch)
-    return out.reshape((1,) * x.ndim) if keepdim and axis is None and x.ndim else out
+    return _arg_extreme(argmax_op, x, dim, keepdim)
 
 
 @tensor_method()
 def argmin(x, dim=None, keepdim=False) -> Tensor:
-    axis = None if dim is None else normalize_axis(dim, x.ndim, "argmin")
+    return _arg_extreme(argmin_op, x, dim, keepdim)
+
+
+def _arg_extreme(op, x, dim, keepdim) -> Tensor:
+    axis = None if dim is None else normalize_axis(dim, x.ndim, op.name)
     axis = axis if x.ndim else None  # dim 0 / -1 of a 0-d tensor: its only element
-    out = argmin_op(x, axis=axis, keepdims=bool(keepdim) and axis is not None)
+    out = op(x, axis=axis, keepdims=bool(keepdim) and axis is not None)
     # (keepdim over all dims: every dim kept as 1, as torch)
     return out.reshape((1,) * x.ndim) if keepdim and axis is None and x.ndim else out
 

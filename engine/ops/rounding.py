@@ -112,8 +112,7 @@ def _quotient(a, b, rounding) -> Tensor:
     |a| < 2**52)."""
     if not _integral(a):
         return rounding(a / b)
-    divisor = b if isinstance(b, Tensor) else None
-    if divisor is not None and divisor._value is not None and bool((divisor == 0).any().item()):
+    if b._value is not None and bool((b == 0).any().item()):  # (eagerly: a trace has none)
         raise NumericalError("integer division by zero (torch: ZeroDivisionError); a "
                              "float division gives inf instead", source=user_source())
     return cast(rounding(cast(a, dtypes.float64) / cast(b, dtypes.float64)), a.dtype)

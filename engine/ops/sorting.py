@@ -63,7 +63,7 @@ def argsort(x, dim: int = -1, descending: bool = False, *, stable: bool = True) 
 def sort(x, dim: int = -1, descending: bool = False, *, stable: bool = True) -> SortResult:
     """(values, indices) sorted along `dim`; gradients flow back through the gather."""
     if x.ndim == 0:
-        return SortResult(x * 1, argsort(x, dim, descending))
+        return SortResult(x.clone(), argsort(x, dim, descending))
     idx = argsort(x, dim, descending)
     return SortResult(gather(x, dim, idx), idx)
 
@@ -116,9 +116,7 @@ def cumsum(x, dim: int, dtype=None) -> Tensor:
     narrower integer `dtype` wraps around as its own arithmetic would)."""
     out = None
     if dtype is not None:
-        dtype = dtypes.as_dtype(dtype)
-        if dtype.kind in "bui" and dtype != dtypes.int64:
-            out, dtype = dtype, dtypes.int64  # (summed in int64, then wrapped: the same)
+        dtype, out = dtypes.accumulation(dtype)
         x = x.astype(dtype)
     elif x.dtype.kind in "bui":
         x = x.astype(dtypes.int64)
@@ -137,12 +135,11 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
         raise ArgumentError(f"multinomial: num_samples must be a positive int, got "
                             f"{num_samples!r}", source=user_source())
     if input._value is not None and input.numel():  # (eagerly: a trace has no values)
-        v = input.detach().astype(dtypes.float64)
-        rows = v if v.ndim == 2 else v.unsqueeze(0)
-        if bool(((v < 0) | (v != v)).any().item()) or bool((v == float("inf")).any().item()):
+        p = input.detach().numpy().astype(np.float64)
+        if not np.isfinite(p).all() or (p < 0).any():
             raise ArgumentError("multinomial: probability tensor contains either inf, nan or "
                                 "element < 0", source=user_source())
-        if bool((rows.sum(-1) <= 0).any().item()):
+        if (p.sum(-1) <= 0).any():
             raise ArgumentError("multinomial: invalid multinomial distribution (sum of "
                                 "probabilities <= 0)", source=user_source())
     if not replacement and num_samples > input.shape[-1]:

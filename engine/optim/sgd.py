@@ -45,8 +45,7 @@ class SGD(Optimizer):
 
     def _complete_state(self, p: Tensor, group: dict, state: dict) -> None:
         if group["momentum"] != 0 and "momentum_buffer" not in state:  # momentum left 0
-            state["momentum_buffer"] = zeros_like(p)
-            state["step"] = zeros((), device=p._backend)  # (its first step: buf = grad)
+            state.update(self._init_state(p, group))
 
     dynamic_hyperparameters = ("lr", "momentum", "dampening", "weight_decay")
 
@@ -57,7 +56,7 @@ class SGD(Optimizer):
             buf, step = state["momentum_buffer"], state.get("step")
             damped = grad if group["dampening"] == 0 else \
                 grad * hyper(group, "1-dampening", p, fn=lambda g: 1 - g["dampening"])
-            if step is None:  # a zero buffer: its first step gives grad, dampened or not
+            if step is None:  # (made with dampening 0: a zero buffer's first step gives grad)
                 buf.mul_(momentum).add_(damped)
             else:  # the first step gives grad undampened (torch clones it)
                 buf.copy_(where(step == 0, grad, buf * momentum + damped))

@@ -132,7 +132,7 @@ def default_collate(batch: list):
 
 def has_batch_getter(dataset) -> bool:
     """Whether batches can be gathered at once (TensorDataset rows) instead of per sample."""
-    while type(dataset).__getitem__ is Subset.__getitem__ and isinstance(dataset, Subset):
+    while isinstance(dataset, Subset) and type(dataset).__getitem__ is Subset.__getitem__:
         dataset = dataset.dataset
     # (only TensorDataset's own rows: a subclass's __getitem__ may transform a sample)
     return isinstance(dataset, TensorDataset) and \
