@@ -157,6 +157,10 @@ class IndexKernels:
         self.check(idx, 0, num_classes, "one_hot")
         return (idx[..., None] == cp.arange(num_classes)).astype(cp.int64)
 
+    def check_index(self, idx, op, bound):
+        self.check(idx, 0, bound, op)
+        return idx.view()
+
     def index_backward(self, g, *arrays, spec, shape):
         cp = self.cp
         ints = indexed_axes(spec, arrays, len(shape))

@@ -131,7 +131,7 @@ def plan_source(request: PlanRequest, name: str = "plan") -> str:
         emitter = EMITTERS.get(op)
         if emitter is None:
             gen.unsupported(n, f"op {op!r}")
-        if op in ("permute", "reshape", "index"):
+        if op in ("permute", "reshape", "index", "check_index"):
             gen.base[n] = graph.args(n)[0]
         emitter(gen, n)
     in_place = scalar_states_in_place(request)
@@ -155,8 +155,8 @@ def _head(name: str, params: list[str], parallel: bool) -> list[str]:
             numba_codegen.MATH_IMPORT,
             "from graphgrad.backends.numba_plan_kernels import (  # noqa: F401",
             "    add_rows, array0, concatenate, contiguous, dot, empty, full,",
-            "    gather_rows, gather_rows_backward, log_softmax_rows, log_softmax_rows_backward,",
-            "    nll_rows, nll_rows_backward, take_rows, zeros)", "", "",
+            "    gather_rows, gather_rows_backward, in_range, log_softmax_rows,",
+            "    log_softmax_rows_backward, nll_rows, nll_rows_backward, take_rows, zeros)", "", "",
             f"@njit({flags})", f"def {name}({', '.join(params)}):"]
 
 

@@ -74,7 +74,7 @@ def take_rows(x, idx):
     n = x.shape[0]
     out = np.empty((idx.shape[0],) + x.shape[1:], x.dtype)
     for k in range(idx.shape[0]):
-        j = idx[k]
+        j = idx[k] + n if idx[k] < 0 else idx[k]  # -1: the last row, as NumPy and PyTorch
         if j < 0 or j >= n:
             raise IndexError("index: an index is out of bounds")
         out[k] = x[j]
@@ -86,11 +86,20 @@ def add_rows(out, idx, g):
     """out[idx] += g for a 1-d integer idx, repeated indices adding up (np.add.at)."""
     n = out.shape[0]
     for k in range(idx.shape[0]):
-        j = idx[k]
+        j = idx[k] + n if idx[k] < 0 else idx[k]
         if j < 0 or j >= n:
             raise IndexError("index: an index is out of bounds")
         out[j] += g[k]
     return out
+
+
+@njit(**_FLAGS)
+def in_range(idx, bound):
+    """Whether every entry of idx lies in [0, bound) (check_index's test)."""
+    for j in idx.ravel():
+        if j < 0 or j >= bound:
+            return False
+    return True
 
 
 @njit(**_FLAGS)

@@ -259,6 +259,17 @@ def index(gen, n) -> None:
     gen.emit(f"{gen.names[n]} = {value}", comment=data["source"])
 
 
+def check_index(gen, n) -> None:
+    graph, data = gen.graph, gen.graph[n]
+    (idx,), attrs = graph.args(n), data["attrs"]
+    if graph[idx]["shape"] == ():
+        gen.unsupported(n, "check_index of a 0-d index")
+    message = f"{attrs['op']}: an index is out of range [0, {attrs['bound']})"
+    gen.emit(f"if not in_range({gen.names[idx]}, {attrs['bound']}):", comment=data["source"])
+    gen.emit(f"    raise IndexError({message!r})")
+    gen.emit(f"{gen.names[n]} = {gen.names[idx]}")
+
+
 def index_backward(gen, n) -> None:
     graph, data = gen.graph, gen.graph[n]
     g, *rest = graph.args(n)
@@ -357,7 +368,7 @@ EMITTERS: dict[str, Callable] = {
     "fused": fused, "sum": reduce_sum, "mean": lambda g, n: reduce_sum(g, n, mean=True),
     "matmul": matmul, "permute": permute, "reshape": reshape, "concat": concat,
     "index": index, "index_backward": index_backward, "log_softmax": log_softmax,
-    "gather": gather, "gather_backward": gather_backward,
+    "gather": gather, "gather_backward": gather_backward, "check_index": check_index,
     "nll_loss": nll_loss, "nll_loss_backward": nll_loss_backward,
     "cross_entropy_backward": cross_entropy_backward,
 }

@@ -198,6 +198,16 @@ def _non_negative(idx, op, bound):
                          f"[0, {bound}))")
 
 
+def _check_index(idx, op, bound):
+    """idx, once all of it lies in [0, bound): one pass (a negative entry viewed as
+    unsigned is past any bound)."""
+    if idx.size and np.maximum.reduce(idx.view(_UNSIGNED.get(idx.dtype, idx.dtype)),
+                                      axis=None) >= bound:
+        bad = idx[(idx < 0) | (idx >= bound)].flat[0]
+        raise IndexError(f"{op}: index {bad} is out of range [0, {bound})")
+    return idx.view()
+
+
 def _gather(x, idx, axis):
     if axis == 1 and x.ndim == 2:
         picks = _row_picks(idx, x.shape)
@@ -275,7 +285,7 @@ class NumpyBackend(Backend):
             index=_index, index_backward=_index_backward,
             softmax=softmax, log_softmax=log_softmax,
             gather=_gather, binary_cross_entropy=_binary_cross_entropy,
-            gather_backward=_gather_backward, one_hot=_one_hot,
+            gather_backward=_gather_backward, one_hot=_one_hot, check_index=_check_index,
         )
         k.update(nn_kernels.kernels(np))  # convolution and pooling
         # nll_loss (NumPy raises IndexError for a target past the classes, not below 0)

@@ -200,7 +200,7 @@ class CompiledFunction:
     def _runtime_error(self, entry, exc):
         node = entry.plan.node_for_traceback(sys.exc_info()[2])
         if node is None:
-            return GraphgradError(f"the compiled plan failed: {exc}")
+            return failure_class(exc)(f"the compiled plan failed: {exc}")
         graph = entry.optimized
         data = graph[node]
         operands = ", ".join(f"{dtypes.short(graph[a]['dtype'])}{list(graph[a]['shape'])}"

@@ -13,9 +13,10 @@ import numpy as np
 
 from .. import grad_mode
 from ..creation import ones_like
-from ..errors import ArgumentError, DtypeError, IndexingError, ShapeError, UnsupportedError
+from ..errors import ArgumentError, DtypeError, ShapeError, UnsupportedError
 from ..ops.composite import rsqrt
 from ..ops.elementwise import where
+from ..ops.nn import check_index
 from ..ops.normalization import layer_norm_op
 from ..ops.slicing import pad
 from ..source import user_source
@@ -159,12 +160,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
     if input.dtype.kind not in "iu":
         raise DtypeError(f"embedding: indices must be an integer tensor, got {input.dtype}",
                          op="embedding", source=user_source())
-    if input._value is not None and input.numel() and int(input.min().item()) < 0:
-        raise IndexingError(f"embedding: index {int(input.min().item())} is out of range "
-                            f"[0, {weight.shape[0]}) (negative indices do not count from "
-                            "the end here, as in PyTorch)", op="embedding",
-                            source=user_source())
-    out = weight[input]
+    out = weight[check_index(input, weight.shape[0], "embedding")]  # -1 is no last row
     if padding_idx is None:
         return out
     padding_idx = padding_idx_of(padding_idx, weight.shape[0])

@@ -1,4 +1,4 @@
-"""Ops for neural networks: softmax, log_softmax, gather, one_hot.
+"""Ops for neural networks: softmax, log_softmax, gather, one_hot, check_index.
 
 softmax and log_softmax are primitives (not compositions) so they stay numerically
 stable for large logits and have short, exact VJPs.
@@ -114,6 +114,25 @@ def take_along_dim(x, indices, dim: int | None = None) -> Tensor:
     if dim is None:
         return gather(x.reshape(-1), 0, as_tensor(indices, like=x).reshape(-1))
     return gather(x, dim, indices)
+
+
+check_index_op = Op("check_index", differentiable=False, view=True)
+check_index_op.infer = lambda idx, op, bound: (idx.shape, idx.dtype)
+check_index_op.document(
+    "idx itself, once every entry is checked to lie in [0, bound); any other raises "
+    "IndexError naming `op`. For functions whose indices never count from the end "
+    "(embedding, index_select), where plain indexing would wrap a negative index",
+    operands=("idx",), result="idx's shape and dtype (may share idx's memory)",
+    op="str: the user's function, for the error", bound="int: the exclusive upper bound")
+check_index_op.samples = lambda: [
+    Sample((np.array([0, 3, 1]),), {"op": "embedding", "bound": 4}, diff=()),
+    Sample((np.array([[2], [0]], dtype=np.int32),), {"op": "index_select", "bound": 3},
+           diff=())]
+
+
+def check_index(index: Tensor, bound: int, op: str) -> Tensor:
+    """`index`, raising at run time (eager or compiled) if an entry is outside [0, bound)."""
+    return check_index_op(index, op=op, bound=int(bound))
 
 
 one_hot_op = Op("one_hot", differentiable=False)

@@ -36,6 +36,7 @@ from ..errors import (
     BackendError,
     DtypeError,
     GraphgradError,
+    IndexingError,
     ShapeError,
     TracingError,
 )
@@ -218,7 +219,9 @@ def failure_class(exc: Exception) -> type:
         return AllocationError
     if isinstance(exc, TypeError):
         return DtypeError
-    if isinstance(exc, (ValueError, IndexError)):
+    if isinstance(exc, IndexError):
+        return IndexingError  # still a ShapeError, and an IndexError as Python's
+    if isinstance(exc, ValueError):
         return ShapeError
     return GraphgradError
 

@@ -17,6 +17,7 @@ from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .common import normalize_axis
 from .elementwise import identity_op, where
+from .nn import check_index
 from .shape import cat, index_op
 
 _ALL = ("slice", None, None, None)
@@ -120,7 +121,8 @@ def index_select(x, dim: int, index) -> Tensor:
                          f"{index.dtype}{list(index.shape)}", op="index_select",
                          source=user_source())
     axis = _dim(x, dim, "index_select")
-    return index_op(x, index.reshape(-1), spec=(_ALL,) * axis + (("tensor",),))
+    index = check_index(index.reshape(-1), x.shape[axis], "index_select")  # no wrapping
+    return index_op(x, index, spec=(_ALL,) * axis + (("tensor",),))
 
 
 @tensor_method()

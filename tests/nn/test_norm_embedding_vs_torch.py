@@ -11,11 +11,14 @@ the clear errors for what is not supported.
 import numpy as np
 import pytest
 import torch
+from cupy_emulation import fixtures
 from torch_compare import compare, rand
 
 import graphgrad as gg
 from graphgrad import nn
 from graphgrad.nn import functional as F
+
+emulated_cupy = fixtures.emulated_cupy
 
 LAYERS = [
     ("BatchNorm2d", (3,), {}, (4, 3, 5, 5)),
@@ -119,6 +122,35 @@ def test_a_negative_embedding_index_is_an_index_error_as_in_torch():
     emb = gg.nn.Embedding(4, 2)
     with pytest.raises(IndexError, match="index -1 is out of range"):
         emb(gg.tensor(np.array([0, -1])))
+    with pytest.raises(IndexError), torch.no_grad():  # the reference agrees
+        torch.nn.Embedding(4, 2)(torch.tensor([0, -1]))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "cupy"])
+def test_compiled_embedding_and_index_select_refuse_a_negative_index(backend, request):
+    """Compiled, the index is a traced value: the check runs in the plan (check_index),
+    else NumPy's take would wrap -1 to the last row. Plain tensor indexing still wraps."""
+    if backend == "numba":
+        pytest.importorskip("numba")
+    if backend == "cupy":  # under the CPU emulation of CuPy
+        request.getfixturevalue("emulated_cupy")
+    emb = gg.nn.Embedding(5, 3).to(backend)
+
+    def step(i, j):
+        return emb(i).sum() + emb.weight.index_select(0, j).sum() + emb.weight[j].sum()
+
+    fn = gg.compile(step, backend=backend)
+    i, j = gg.tensor([1, 4]).to(backend), gg.tensor([0, 2]).to(backend)
+    want = step(i, j).item()
+    assert fn(i, j).item() == pytest.approx(want, rel=1e-6)
+    for bad in ((gg.tensor([1, -1]), j), (i, gg.tensor([-5, 0])), (gg.tensor([5, 0]), j)):
+        with pytest.raises(IndexError, match="out of (range|bounds)"):
+            fn(*(t.to(backend) for t in bad)).item()
+    w = emb.weight.detach().numpy()
+    want = w[[1, 4]].sum() + 2 * w[[4, 0]].sum()
+    got = gg.compile(lambda i, j: emb(i).sum() + emb.weight[j].sum() * 2, backend=backend)(
+        i, gg.tensor([-1, 0]).to(backend))
+    assert got.item() == pytest.approx(want, rel=1e-5)  # x[-1] is the last row
 
 
 def test_from_pretrained_shares_the_tensors_memory_as_torch(recwarn):
