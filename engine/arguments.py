@@ -9,7 +9,10 @@ the list of tensor leaves, which become the plan's inputs. Python values are con
 of the plan, so a different value is a different signature (as torch.compile
 specializes on them). A module or optimizer is in the signature by identity, as one
 reached through a closure is by its guards: the same objects reuse the plan, others
-trace their own. Anything else gets a SignatureError naming the argument.
+trace their own. So is a tensor argument that the trace found to be the function's
+state as well (`step(params, x)` with `params` updated by the optimizer inside): it is
+that state, read and updated in place, as eagerly. Anything else gets a SignatureError
+naming the argument.
 """
 
 from __future__ import annotations
@@ -37,15 +40,19 @@ def flat_tree(n: int) -> tuple:
     return tree
 
 
-def flatten_call(args, kwargs, names, backend):
+def flatten_call(args, kwargs, names, backend, state=None):
     """(signature, arrays, objects) for a call: see the module docstring. `arrays` are
     the tensor leaves' arrays on `backend` (the plan's inputs), `objects` the caller's
-    tensors (or NumPy arrays) they came from, written back to after in-place changes."""
+    tensors (or NumPy arrays) they came from, written back to after in-place changes.
+    `state`: {id: weakref} of tensors that are the function's state (a parameter its
+    optimizer updates): such an argument is in the signature by identity, as a module
+    is, and the trace uses the tensor itself."""
     if not kwargs:  # the common call: tensors on (or shared by) the plan's backend
         specs, arrays = [], []
         for a in args:
             if type(a) is not Tensor or a._value is None or (
-                    a._backend is not backend and not backend.takes_arrays_of(a._backend)):
+                    a._backend is not backend and not backend.takes_arrays_of(a._backend)) \
+                    or (state and id(a) in state):
                 break
             specs.append(("tensor", a.shape, a.dtype, a._requires_grad))
             arrays.append(a._value)
@@ -53,18 +60,23 @@ def flatten_call(args, kwargs, names, backend):
             tree = _FLAT_TREES.get(len(args)) or flat_tree(len(args))
             return (grad_mode._enabled, tree, (), tuple(specs)), arrays, args
     specs, leaves = [], []
-    tree = tuple(_walk(a, names[i] if i < len(names) else f"arg{i}", specs, leaves, backend)
-                 for i, a in enumerate(args))
-    kw = tuple((k, _walk(v, k, specs, leaves, backend)) for k, v in kwargs.items())
+    state = state or {}
+    tree = tuple(_walk(a, names[i] if i < len(names) else f"arg{i}", specs, leaves, backend,
+                       state) for i, a in enumerate(args))
+    kw = tuple((k, _walk(v, k, specs, leaves, backend, state)) for k, v in kwargs.items())
     return ((grad_mode._enabled, tree, kw, tuple(specs)), [a for _, a in leaves],
             [o for o, _ in leaves])
 
 
-def _walk(a, path, specs, leaves, backend):
+def _walk(a, path, specs, leaves, backend, state):  # noqa: PLR0913
     if isinstance(a, Tensor):
         if a._value is None:
             raise TracingError(f"a compiled function was called with a symbolic tensor as "
                                f"argument {path!r}", source=user_source())
+        ref = state.get(id(a))
+        if ref is not None and ref() is a:
+            specs.append(("object", type(a), Identity(a)))
+            return "S"
         array = a._value if a._backend is backend or backend.takes_arrays_of(a._backend) \
             else backend.from_numpy(a._backend.to_numpy(a._value))
         specs.append(("tensor", a.shape, a.dtype, a._requires_grad))
@@ -82,10 +94,10 @@ def _walk(a, path, specs, leaves, backend):
         specs.append(("object", type(a), Identity(a)))
         return "S"
     if isinstance(a, (list, tuple)) and type(a) in (list, tuple) or _is_namedtuple(a):
-        return (type(a), tuple(_walk(v, f"{path}[{i}]", specs, leaves, backend)
+        return (type(a), tuple(_walk(v, f"{path}[{i}]", specs, leaves, backend, state)
                                for i, v in enumerate(a)))
     if type(a) is dict:
-        return (dict, tuple((k, _walk(v, f"{path}[{k!r}]", specs, leaves, backend))
+        return (dict, tuple((k, _walk(v, f"{path}[{k!r}]", specs, leaves, backend, state))
                             for k, v in a.items()))
     kind = type(a).__name__
     article = "an" if kind[:1].lower() in "aeiou" else "a"
@@ -116,8 +128,8 @@ class Identity:
 
 
 def objects(signature, leaf_paths) -> list[tuple[str, object]]:
-    """(path, object) of each module or optimizer argument of a signature, given the
-    paths of its leaves (`paths`)."""
+    """(path, object) of each module, optimizer or state tensor argument of a signature,
+    given the paths of its leaves (`paths`)."""
     return [(path, spec[2].obj) for path, spec in zip(leaf_paths, signature[3])
             if spec[0] == "object"]
 
@@ -178,12 +190,15 @@ def describe_change(old, new, names) -> tuple[str, str | None]:
         return "first call", None
     if old[0] != new[0]:
         return f"grad mode changed ({old[0]} -> {new[0]})", None
-    if old[1:3] != new[1:3]:
-        return "the structure of the arguments changed (number, nesting or keywords)", None
-    for path, a, b in zip(paths(new, names), old[3], new[3]):
-        if a != b:
-            return f"argument {path!r} changed: {_spec(a)} -> {_spec(b)}", path
-    return "signature changed", None
+    before = dict(zip(paths(old, names), old[3]))
+    after = dict(zip(paths(new, names), new[3]))
+    structure = "the structure of the arguments changed (number, nesting or keywords)"
+    if before.keys() != after.keys():
+        return structure, None
+    for path, b in after.items():  # (a tensor argument that is state: by identity)
+        if before[path] != b:
+            return f"argument {path!r} changed: {_spec(before[path])} -> {_spec(b)}", path
+    return (structure if old[1:3] != new[1:3] else "signature changed"), None
 
 
 def _spec(s) -> str:

@@ -21,7 +21,8 @@ def checked_entry(compiled, entry):
         return entry.checked
     backend, origins = entry.plan.backend, {}
     with anomaly.recording_origins(origins):
-        graph, rebuild, _ = compiled._trace_graph(entry.signature, compiled._args, backend)
+        graph, rebuild, _ = compiled._trace_graph(entry.signature, (*compiled._args, ()),
+                                                  backend)
     graph.schedule = sorted(graph.nx)  # creation order: the order eager code runs ops in
     name = getattr(compiled.fn, "__name__", "plan")
     plan = Executable(graph, backend, name, check=plan_checker(graph, backend, origins, name))

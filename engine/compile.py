@@ -28,6 +28,7 @@ import inspect
 import sys
 import time
 import warnings
+import weakref
 
 from . import anomaly as _anomaly
 from . import checked_plan, dtypes, guards
@@ -77,6 +78,7 @@ class CompiledFunction:
         self._names = arg_names(fn, 64)
         self._backend_key, self._backend_obj = None, None
         self._hit_entry = None  # the plan engine/fast_call.py tries first (one read)
+        self._state_args: dict = {}  # id -> weakref: tensor arguments that are state
         functools.update_wrapper(self, fn, updated=())
 
     # ------------------------------------------------------------------ calling
@@ -107,12 +109,15 @@ class CompiledFunction:
                         raise self._runtime_error(entry, exc) from exc
                     return Tensor._wrap(outs[0], entry.plan.backend)
                 self._args = (args, kwargs)
-                return self._run(entry, arrays, args)
+                picks = entry.hit.tensors
+                return self._run(entry, arrays,
+                                 args if picks is None else [args[i] for i in picks])
         self._args = (args, kwargs)
         backend = self._backend_obj  # (the current backend, unless the default changed)
         if (self.backend_name or _backend_registry._default_name) != self._backend_key:
             backend = self._current_backend()
-        signature, arrays, objs = flatten_call(args, kwargs, self._names, backend)
+        signature, arrays, objs = flatten_call(args, kwargs, self._names, backend,
+                                               self._state_args)
         entries = self.entries.get(signature, ())
         for entry in entries:
             try:
@@ -133,9 +138,21 @@ class CompiledFunction:
         else:
             reason, changed = describe_change(self._last_signature, signature,
                                               arg_names(self.fn, len(args)))
-        entry = self._trace(signature, (args, kwargs), backend, reason, changed)
+        try:
+            entry = self._trace(signature, (args, kwargs, objs), backend, reason, changed)
+        except tracing.StateArgument as found:  # `step(w, x)`, w updated by the optimizer
+            self._learn_state_argument(found.tensor)
+            return self(*args, **kwargs)  # the same call, that tensor by identity
         self._set_hit(entry, backend)
         return self._run(entry, arrays, objs)
+
+    def _learn_state_argument(self, tensor) -> None:
+        """A tensor argument the trace reached as state too (`step(w, x)` with `w` a
+        parameter its optimizer updates) is that state, as eagerly, not an input whose
+        updates the optimizer never sees: from now on it is in the signature by identity."""
+        for key in [k for k, ref in self._state_args.items() if ref() is None]:
+            del self._state_args[key]  # (dead tensors: their ids may come back)
+        self._state_args[id(tensor)] = weakref.ref(tensor)
 
     def _set_hit(self, entry, backend) -> None:
         """The next call tries `entry` first, through one generated check of its
@@ -253,8 +270,9 @@ class CompiledFunction:
     def _trace_graph(self, signature, call, backend):
         """Trace `fn` on symbolic stand-ins for the tensor arguments: (graph, rebuild,
         tracer). A trace that raises, or that changed Python state, changes nothing."""
-        args, kwargs = call
+        args, kwargs, objs = call
         tracer = tracing.Tracer(backend)
+        tracer.arguments = {id(o): o for o in objs if isinstance(o, Tensor)}
         names = paths(signature, arg_names(self.fn, len(args)))
         held = objects(signature, names)  # modules and optimizers passed in
         register_names(tracer, self.fn, held)

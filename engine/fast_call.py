@@ -27,10 +27,11 @@ _counter = itertools.count()
 
 
 def positional_tensors(signature) -> int | None:
-    """How many arguments a signature of plain positional tensors has (the calls the fast
-    path serves: `flatten_call`'s common case), or None for any other signature."""
+    """How many arguments a signature of positional tensors, modules and optimizers has
+    (the calls the fast path serves), or None for any other signature."""
     _, tree, kw, specs = signature
-    if kw or any(t != "T" for t in tree) or any(s[0] != "tensor" for s in specs):
+    if kw or len(specs) != len(tree) or any(
+            (t, s[0]) not in (("T", "tensor"), ("S", "object")) for t, s in zip(tree, specs)):
         return None
     return len(tree)
 
@@ -59,7 +60,14 @@ def build_hit(entry, backend, default_backend: str | None):
     if n:
         names = [f"a{i}" for i in range(n)]
         unpack = f"            {', '.join(names)}, = args\n"
-    for i, (_, shape, dtype, requires_grad) in enumerate(signature[3]):
+    tensors = []
+    for i, spec in enumerate(signature[3]):
+        if spec[0] == "object":  # a module, optimizer or state tensor: by identity
+            ns[f"_O{i}"] = spec[2].obj
+            terms.append(f"a{i} is _O{i}")
+            continue
+        tensors.append(i)
+        _, shape, dtype, requires_grad = spec
         ns[f"_S{i}"], ns[f"_D{i}"], ns[f"_R{i}"] = shape, dtype, requires_grad
         terms.append(f"type(a{i}) is _Tensor and a{i}._backend in _TAKEN and a{i}._value is not "
                      f"None and a{i}.shape == _S{i} and a{i}.dtype == _D{i} and "
@@ -69,7 +77,7 @@ def build_hit(entry, backend, default_backend: str | None):
     checks = " and ".join(f"({t})" for t in terms[2:]) or "True"
     guard_terms = [f"({e})" for e in guards.expressions]
     guard_terms += [f"_extra{k}()" for k in range(len(guards.extra))]
-    values = ", ".join(f"a{i}._value" for i in range(n))
+    values = ", ".join(f"a{i}._value" for i in tensors)
     # a guard that cannot even run (an attribute the plan relied on was deleted) has
     # failed: the general path evaluates it again and says which it was
     source = (
@@ -78,12 +86,15 @@ def build_hit(entry, backend, default_backend: str | None):
         f"        if {terms[0]} and {terms[1]}:\n"
         f"{unpack}"
         f"            if {checks} and {' and '.join(guard_terms) or 'True'}:\n"
-        f"                return ({values}{',' if n == 1 else ''})\n"
+        f"                return ({values}{',' if len(tensors) == 1 else ''})\n"
         "    except Exception:\n"
         "        pass\n"
         "    return None\n")
     exec(compile(source, f"<graphgrad fast call #{next(_counter)}>", "exec"), ns)  # noqa: S102  (our own generated text)
     hit = ns["hit"]
     hit.source = source
+    # the caller's tensors by input position (write-backs, input grads), when some
+    # arguments are objects
+    hit.tensors = None if len(tensors) == n else tuple(tensors)
     return hit
 

@@ -89,6 +89,16 @@ class ScalarRef:
         return value if self.index is None else value[self.index]
 
 
+class StateArgument(TracingError):
+    """A tensor argument was reached as state during the trace (the function's optimizer
+    or module holds it): the caller traces again with that tensor itself, by identity,
+    instead of a stand-in (engine/compile.py)."""
+
+    def __init__(self, tensor):
+        super().__init__("a tensor argument is also state the function updates")
+        self.tensor = tensor
+
+
 class Tracer:
     """Records the ops run while it is current into `self.graph`."""
 
@@ -115,6 +125,9 @@ class Tracer:
         # first state read (position, name) by node and by id(tensor): `_name_of_state`
         self.read_by_node: dict[int, tuple] = {}
         self.read_by_tensor: dict[int, tuple] = {}
+        # id -> the caller's tensors the trace runs on stand-ins for: one of them reached
+        # as state too (a parameter passed in and updated by its optimizer) is that state
+        self.arguments: dict[int, object] = {}
 
     # ------------------------------------------------------------------ nodes
     def add(self, op, args, attrs, shape, dtype, name=None) -> int:
@@ -150,6 +163,7 @@ class Tracer:
         return n
 
     def _read_state(self, t) -> int:
+        self._check_not_argument(t)
         name = self.unique_name(self.names.get(id(t), "state"))
         return self._state_node(t, name, TensorRef(t))
 
@@ -202,8 +216,13 @@ class Tracer:
         self.created.add(id(t))
         self.keep[id(t)] = t
 
+    def _check_not_argument(self, t) -> None:
+        if self.arguments.get(id(t)) is t:
+            raise StateArgument(t)
+
     def note_grad_owner(self, owner, writing: bool = True) -> None:
         if id(owner) not in self.grad_owners:
+            self._check_not_argument(owner)
             self.grad_owners[id(owner)] = (owner, owner._grad)
             self.keep[id(owner)] = owner
             if writing and owner._value is None and owner._node in self.graph.inputs:

@@ -17,6 +17,7 @@ import numpy as np
 from ..creation import as_tensor
 from ..errors import ShapeError
 from ..ops.nn import gather
+from ..ops.slicing import select_along
 from ..source import user_source
 from ..tensor import Tensor
 from .functional_conv import _batched
@@ -61,7 +62,7 @@ def _adaptive_max_pool(x: Tensor, output_size, return_indices: bool, nd: int, op
     table = _flat_windows(tuple(sizes), outs)
     k = table.shape[-1]
     flat = x.reshape(n, c, -1)
-    win = flat.index_select(2, as_tensor(table.reshape(-1), like=x)).reshape(n, c, *outs, k)
+    win = select_along(flat, 2, as_tensor(table.reshape(-1), like=x)).reshape(n, c, *outs, k)
     pick = win.argmax(-1, keepdim=True)
     values = gather(win, -1, pick).squeeze(-1)
     if unbatched:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..creation import as_tensor
 from ..errors import ArgumentError, ShapeError, UnsupportedError
+from ..ops.slicing import select_along
 from ..source import user_source
 from ..tensor import Tensor
 from .functional_conv import adaptive_avg_pool1d, adaptive_avg_pool2d
@@ -59,7 +60,7 @@ def _nearest(x: Tensor, axis: int, n_out: int, scale, exact: bool) -> Tensor:
     s = _scale(n_in, n_out, scale, False)
     dst = np.arange(n_out, dtype=np.float32) + np.float32(0.5 if exact else 0.0)
     src = np.minimum(np.floor(dst * s).astype(np.int64), n_in - 1)
-    return x.index_select(axis, as_tensor(src, like=x))
+    return select_along(x, axis, as_tensor(src, like=x))
 
 
 def _linear(x: Tensor, axis: int, n_out: int, scale, align_corners: bool) -> Tensor:
@@ -71,8 +72,8 @@ def _linear(x: Tensor, axis: int, n_out: int, scale, align_corners: bool) -> Ten
     i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
     i1 = np.minimum(i0 + 1, n_in - 1)
     lam = (src - i0).astype(np.float64).reshape((n_out,) + (1,) * (x.ndim - 1 - axis))
-    x0 = x.index_select(axis, as_tensor(i0, like=x))
-    x1 = x.index_select(axis, as_tensor(i1, like=x))
+    x0 = select_along(x, axis, as_tensor(i0, like=x))
+    x1 = select_along(x, axis, as_tensor(i1, like=x))
     return x0 + (x1 - x0) * as_tensor(lam, dtype=x.dtype, like=x)
 
 

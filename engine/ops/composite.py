@@ -36,7 +36,7 @@ from .linalg import matmul
 from .logic import logical_and, ne
 from .reduction import sum
 from .shape import permute, reshape, transpose
-from .slicing import index_select, narrow, pad
+from .slicing import narrow, pad, select_along
 
 _LN10, _LN2 = math.log(10.0), math.log(2.0)
 
@@ -335,7 +335,7 @@ def repeat_interleave(x, repeats: int, dim: int | None = None) -> Tensor:
     if dim is None:
         x, dim = reshape(x, (-1,)), 0
     index = np.repeat(np.arange(x.shape[dim]), int(repeats))
-    return index_select(x, dim, tensor(index, device=x._backend.name))
+    return select_along(x, dim, tensor(index, device=x._backend.name))
 
 
 @tensor_method()
@@ -348,7 +348,7 @@ def tile(x, dims) -> Tensor:
     for axis, k in enumerate(dims):
         if k != 1:
             index = np.tile(np.arange(x.shape[axis]), int(k))
-            x = index_select(x, axis, engine_constant(index, like=x, dtype=np.int64))
+            x = select_along(x, axis, engine_constant(index, like=x, dtype=np.int64))
     return x
 
 

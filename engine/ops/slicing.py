@@ -122,6 +122,12 @@ def index_select(x, dim: int, index) -> Tensor:
                          source=user_source())
     axis = _dim(x, dim, "index_select")
     index = check_index(index.reshape(-1), x.shape[axis], "index_select")  # no wrapping
+    return select_along(x, axis, index)
+
+
+def select_along(x, axis: int, index) -> Tensor:
+    """x's entries at the 1-D integer positions `index` along `axis`, which the engine
+    made itself (valid: unchecked; index_select checks the user's)."""
     return index_op(x, index, spec=(_ALL,) * axis + (("tensor",),))
 
 

@@ -84,6 +84,7 @@ KERNELS = {
         shape, g.dtype, _gather_where(_checked(idx, shape[axis]), axis), g),
     "one_hot": lambda idx, num_classes: np.eye(num_classes, dtype=np.int64)[
         _checked(idx, num_classes)],
+    "check_index": lambda idx, op, bound: _checked(idx, bound),
     "nll_loss": lambda logp, target, weight=None, *, ignore_index, reduction: _nll(
         logp, target, weight, ignore_index, reduction),
     "nll_loss_backward": lambda g, target, weight=None, *, ignore_index, reduction, classes:

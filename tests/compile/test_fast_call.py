@@ -192,3 +192,27 @@ def test_a_backend_takes_only_its_own_arrays_unless_it_says_otherwise(emulated_c
     numpy = gg.backends.get_backend("numpy")
     assert emulated_cupy.takes_arrays_of(emulated_cupy)
     assert not emulated_cupy.takes_arrays_of(numpy) and not numpy.takes_arrays_of(emulated_cupy)
+
+
+def test_module_optimizer_and_state_tensor_arguments_take_the_fast_path(general_calls):
+    """Arguments in the signature by identity (a module, an optimizer, a parameter its
+    optimizer updates) are checked by `is` on the fast path; another object there takes
+    the general path and traces its own plan."""
+    model, opt, _ = _model_step()
+
+    def step(model, opt, w, x, y):
+        opt.zero_grad()
+        loss = ((model(x) * w.sum() - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+    compiled = gg.compile(step)
+    x, y = _xy()
+    w = model[0].bias
+    for _ in range(4):
+        compiled(model, opt, w, x, y)
+    assert len(general_calls) == 2  # the first call, and again with w by identity
+    assert compiled.cache_info().traces == 1 and compiled.cache_info().hits == 3
+    other, other_opt, _ = _model_step()
+    compiled(other, other_opt, other[0].bias, x, y)
+    assert compiled.cache_info().traces == 2

@@ -115,3 +115,89 @@ def test_modules_inside_containers_and_by_keyword():
     twin_opt = optim.SGD(twin.parameters(), lr=0.1)
     assert first == pytest.approx(_step(twin, twin_opt, x, y).item(), rel=1e-6)
     assert second == pytest.approx(_step(twin, twin_opt, x, y).item(), rel=1e-6)
+
+
+# ---------------------------------------------------------------- state tensors as arguments
+
+def _params_step(params, opt, t_u, t_c):
+    """"Deep Learning with PyTorch", ch. 5: the parameters and their optimizer passed in."""
+    opt.zero_grad()
+    w, b = params
+    loss = ((w * t_u + b - t_c) ** 2).mean()
+    loss.backward()
+    opt.step()
+    return loss
+
+
+@pytest.mark.parametrize("make_opt", [lambda p: optim.SGD(p, lr=1e-2),
+                                      lambda p: optim.Adam(p, lr=1e-1)])
+def test_a_parameter_passed_as_an_argument_is_the_state_its_optimizer_updates(make_opt):
+    """Finding: the argument became a fresh input, so opt.step() inside the step updated
+    nothing (the loss stayed at its first value). A tensor argument that is also state
+    the function reaches is the state itself, as eagerly."""
+    t_u = gg.tensor([3.5, 1.4, 5.5, 8.1, 5.6]) * 0.1
+    t_c = gg.tensor([0.5, 14.0, 15.0, 28.0, 11.0])
+    runs = []
+    for compiled in (False, True):
+        params = gg.tensor([1.0, 0.0], requires_grad=True)
+        opt = make_opt([params])
+        step = gg.compile(_params_step) if compiled else _params_step
+        runs.append(([step(params, opt, t_u, t_c).item() for _ in range(5)],
+                     params.detach().numpy().copy(), sorted(opt.state[params])))
+        if compiled:
+            assert step.cache_info().traces == 1
+    (want, want_p, want_state), (got, got_p, got_state) = runs
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert got[-1] < got[0]  # it trains
+    np.testing.assert_allclose(got_p, want_p, rtol=1e-6)
+    assert got_state == want_state
+
+
+def test_a_module_weight_argument_with_the_optimizer_in_a_closure_trains_as_eager():
+    x, y = _data()
+    results = []
+    for compiled in (False, True):
+        gg.manual_seed(0)
+        lin = nn.Linear(4, 1, bias=False)
+        opt = optim.SGD(lin.parameters(), lr=0.1, momentum=0.9)
+
+        def step(w, x, y, opt=opt):
+            opt.zero_grad()
+            loss = ((x @ w.T - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        fn = gg.compile(step) if compiled else step
+        results.append(([fn(lin.weight, x, y).item() for _ in range(4)], lin.weight.numpy(),
+                        "momentum_buffer" in opt.state[lin.weight]))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-6)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-6)
+    assert results[1][2] and results[0][2]
+
+
+def test_another_tensor_in_a_state_arguments_place_traces_and_inputs_stay_inputs():
+    """The state argument is in the signature by identity: another tensor there traces its
+    own plan (and says why); a leaf requiring grad that is not state stays an input (a
+    new one per call does not retrace) and gets its .grad as eagerly."""
+    model = _model()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(w, x):
+        opt.zero_grad()
+        loss = (model(x * w.sum()) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+    fn = gg.compile(step)
+    x, _ = _data()
+    w0 = model[0].weight
+    fn(w0, x)
+    fn(w0, x)
+    assert fn.cache_info().traces == 1 and fn.cache_info().hits == 1
+    for _ in range(3):  # a fresh leaf each call: an input, not state
+        w = gg.ones(8, 4, requires_grad=True)
+        fn(w, x)
+        assert w.grad is not None and w.grad.shape == (8, 4)
+    info = fn.cache_info()
+    assert info.traces == 2, info.records
+    assert "argument 'w' changed" in info.records[-1].reason

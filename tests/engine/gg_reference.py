@@ -61,6 +61,12 @@ def _one_hot(idx, num_classes):
     return (idx[..., None] == np.arange(num_classes)).astype(np.int64)
 
 
+def _check_index(idx, op, bound):
+    if ((idx < 0) | (idx >= bound)).any():
+        raise IndexError(f"{op}: an index is out of range [0, {bound})")
+    return idx
+
+
 def _reduction(fn):
     return lambda x, axis, keepdims: fn(x, axis=axis, keepdims=keepdims)
 
@@ -129,6 +135,7 @@ REFERENCE = {
     "gather": lambda x, idx, axis: np.take_along_axis(x, idx, axis),
     "binary_cross_entropy": lambda p, t: _bce(p, t),
     "gather_backward": _gather_backward, "one_hot": _one_hot,
+    "check_index": _check_index,
     "nll_loss": _nll, "nll_loss_backward": _nll_backward,
     "cross_entropy_backward": lambda g, logp, target, weight=None, **attrs: (
         lambda grad: grad - np.exp(logp) * grad.sum(1, keepdims=True))(
