@@ -28,6 +28,7 @@ from .device import device as Device
 from .errors import ArgumentTypeError, AutogradError, DtypeError, ShapeError, TracingError
 from .ir import tracing
 from .nodes import RESULT, RETAINING, BackwardNode, Ctx, saves_also  # noqa: F401  (re-exported)
+from .printing import format_values
 from .source import user_source
 
 
@@ -376,9 +377,16 @@ class Tensor:
         if self._value is None:
             body = f"<symbolic %{self._node} {dtypes.short(self.dtype)}{list(self.shape)}>"
         else:
-            arr = self._backend.to_numpy(self._value)
-            body = np.array2string(arr, separator=", ", precision=4, prefix="tensor(")
+            body = format_values(self._backend.to_numpy(self._value))
+            if body == "[]" and self.shape != (0,):
+                extra.insert(0, f"size={self.shape}")
         return "tensor(" + ", ".join([body] + extra) + ")"
+
+    def __format__(self, spec: str) -> str:
+        """`f"{loss:.4f}"`: a one-element 0-d tensor formats as its number (PyTorch's rule)."""
+        if self.ndim == 0 and self._value is not None:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
 
 
 def _check_grad_value(t: Tensor, value) -> None:
