@@ -190,6 +190,7 @@ from .ops.reduction import (
     var,
 )
 from .ops.shape import (
+    broadcast_tensors,
     broadcast_to,
     cat,
     concatenate,

@@ -38,11 +38,12 @@ class GraphgradError(Exception):
         return self
 
 
-class ShapeError(GraphgradError, ValueError):
-    """Operands whose shapes do not fit the op."""
+class ShapeError(GraphgradError, ValueError, RuntimeError):
+    """Operands whose shapes do not fit the op (a RuntimeError too, as PyTorch raises for
+    mismatched shapes, so `except RuntimeError` ported from PyTorch code catches it)."""
 
 
-class ViewError(ShapeError, RuntimeError):
+class ViewError(ShapeError):
     """`view` of a tensor whose strides do not allow that view (PyTorch's RuntimeError:
     "view size is not compatible with input tensor's size and stride")."""
 

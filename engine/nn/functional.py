@@ -45,7 +45,7 @@ from .functional_layers import __all__ as _layers
 from .functional_layers import check_dropout_p, dropout  # noqa: F401
 from .functional_more import *  # noqa: F403  (re-exported: more activations and losses)
 from .functional_more import __all__ as _more
-from .functional_more import _reduce, _softplus, softplus
+from .functional_more import _reduce, _softplus, implicit_dim, softplus
 from .functional_norm import (  # noqa: F401  (re-exported)
     embedding,
     group_norm,
@@ -100,17 +100,18 @@ def silu(x: Tensor) -> Tensor:
     return x * sigmoid(x)
 
 
-def _implicit_dim(ndim: int) -> int:
-    # PyTorch's legacy choice when softmax is called without `dim`.
-    return 0 if ndim in (0, 1, 3) else 1
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+            dtype=None) -> Tensor:
+    """Without `dim`, PyTorch's legacy choice of dim (implicit_dim); `dtype`: the input is
+    cast to it first (as PyTorch's, to avoid overflow in a narrow dtype)."""
+    x = input if dtype is None else input.to(dtype)
+    return _softmax(x, implicit_dim(x.ndim) if dim is None else dim)
 
 
-def softmax(x: Tensor, dim: int | None = None) -> Tensor:
-    return _softmax(x, _implicit_dim(x.ndim) if dim is None else dim)
-
-
-def log_softmax(x: Tensor, dim: int | None = None) -> Tensor:
-    return _log_softmax(x, _implicit_dim(x.ndim) if dim is None else dim)
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+                dtype=None) -> Tensor:
+    x = input if dtype is None else input.to(dtype)
+    return _log_softmax(x, implicit_dim(x.ndim) if dim is None else dim)
 
 
 # ---------------------------------------------------------------------- layers

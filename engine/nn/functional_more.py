@@ -17,6 +17,7 @@ from ..ops.composite import clamp_min
 from ..ops.elementwise import abs, exp, log, log1p, minimum, relu, sigmoid, tanh, where
 from ..ops.linalg import vector_norm
 from ..ops.nn import softmax
+from ..ops.shape import broadcast_tensors
 from ..ops.slicing import chunk
 from ..source import user_source
 from ..tensor import Tensor, saves_also
@@ -114,8 +115,16 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
     return saves_also("prelu", where(x > 0, x, x * weight), x, weight)
 
 
-def softmin(x: Tensor, dim: int | None = None) -> Tensor:
-    return softmax(-x, dim)
+def implicit_dim(ndim: int) -> int:
+    """The dim softmax, log_softmax and softmin take when called without one (PyTorch's
+    legacy choice, with a deprecation warning there)."""
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+            dtype=None) -> Tensor:
+    x = input if dtype is None else input.to(dtype)
+    return softmax(-x, implicit_dim(x.ndim) if dim is None else dim)
 
 
 def tanhshrink(x: Tensor) -> Tensor:
@@ -149,9 +158,18 @@ def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Te
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    """x1 . x2 / max(|x1| |x2|, eps) along `dim` (PyTorch's documented formula)."""
-    dot = (x1 * x2).sum(dim)
-    return dot / clamp_min(vector_norm(x1, 2, dim) * vector_norm(x2, 2, dim), eps)
+    """sum(x1 / max(|x1|, eps) * x2 / max(|x2|, eps)) along `dim`, after broadcasting x1
+    and x2 (PyTorch 2.13's computation; each norm clamped for its value only, so the
+    gradient is the unclamped norm's, as there)."""
+    x1, x2 = broadcast_tensors(x1, x2)
+    n1, n2 = (_clamped_value(vector_norm(x, 2, dim, keepdim=True), eps) for x in (x1, x2))
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def _clamped_value(n: Tensor, eps: float) -> Tensor:
+    """n with its value clamped below at eps but its gradient n's (a no-grad clamp_min_)."""
+    lifted = clamp_min(n.detach(), eps) - n.detach()
+    return n + lifted
 
 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,

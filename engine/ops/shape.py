@@ -120,6 +120,9 @@ def flatten(x, start_dim=0, end_dim=-1) -> Tensor:
         return reshape(x, (1,))
     s, e = normalize_axis(start_dim, x.ndim, "flatten"), normalize_axis(end_dim, x.ndim,
                                                                          "flatten")
+    if s > e:
+        raise ShapeError(f"flatten: start_dim ({start_dim}) cannot come after end_dim "
+                         f"({end_dim})", op="flatten", source=user_source())
     return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
 
 
@@ -203,7 +206,15 @@ def transpose(x, dim0=0, dim1=1) -> Tensor:
 
 Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))))
 Tensor.mT = property(lambda self: transpose(self, -2, -1))
-Tensor.t = lambda self: transpose(self, 0, 1) if self.ndim == 2 else self
+def _t(x) -> Tensor:
+    """x.t(): a matrix transposed; a 0-d or 1-d tensor as is; more dims refused (PyTorch)."""
+    if x.ndim > 2:
+        raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D "
+                         "(use .mT or .transpose(dim0, dim1))", op="t", source=user_source())
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+Tensor.t = _t
 
 
 # ---------------------------------------------------------------------- broadcast_to
@@ -238,11 +249,22 @@ def broadcast_to(x, shape) -> Tensor:
     return x if x.shape == shape else broadcast_to_op(x, shape=shape)
 
 
+def broadcast_tensors(*tensors) -> tuple:
+    """The tensors broadcast to their common shape (views, as `torch.broadcast_tensors`)."""
+    tensors = [t if isinstance(t, Tensor) else as_tensor(t) for t in tensors]
+    shape = broadcast_shapes(*(t.shape for t in tensors), op="broadcast_tensors")
+    return tuple(broadcast_to(t, shape) for t in tensors)
+
+
 @tensor_method()
 def expand(x, *sizes) -> Tensor:
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     lead = len(sizes) - x.ndim
+    if lead < 0 or any(s == -1 for s in sizes[:lead]):
+        raise ShapeError(f"expand: the expanded size {list(sizes)} must have at least "
+                         f"{x.ndim} entries, and -1 only where x has a dimension (x: "
+                         f"{list(x.shape)})", op="expand", source=user_source())
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     return broadcast_to(x, shape)
 

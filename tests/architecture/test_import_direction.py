@@ -113,8 +113,9 @@ LAYERS = [
     ("foundation",
      ["engine/errors.py", "engine/source.py", "engine/dtypes.py", "engine/pytree.py",
       "engine/grad_mode.py", "engine/arrays.py", "engine/device.py", "engine/cuda.py",
-      "engine/npz_reader.py"],
-     "errors, user source lines, dtypes, pytrees, grad modes, data to arrays, devices"),
+      "engine/npz_reader.py", "engine/printing.py"],
+     "errors, user source lines, dtypes, pytrees, grad modes, data to arrays, devices, "
+     "printing"),
     ("ir", ["engine/ir/*.py"],
      "the Graph over networkx, its printer and verifier, the trace state and Tracer"),
     ("tensor",

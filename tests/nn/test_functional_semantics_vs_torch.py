@@ -1,0 +1,79 @@
+"""Functional corners checked against PyTorch 2.13: softmin's implicit dim,
+cosine_similarity's broadcasting and clamped norms, softmax's dtype=, and the shape
+checks of flatten, t() and expand.
+
+Oracle: torch.nn.functional on the same float32 values; outputs and input gradients to
+rtol 1e-5, errors where torch raises.
+"""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import graphgrad as gg
+from graphgrad import nn
+from graphgrad.nn import functional as F
+
+
+def _pair(a):
+    a = np.asarray(a, np.float32)
+    return gg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (3,), (2, 3, 4), (2, 3, 2, 2)])
+def test_softmin_without_dim_takes_softmaxs_implicit_dim(shape):
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    want = TF.softmin(torch.tensor(x), dim=0 if len(shape) in (1, 3) else 1)
+    np.testing.assert_allclose(F.softmin(gg.tensor(x)).numpy(), want.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(nn.Softmin()(gg.tensor(x)).numpy(), want.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("a, b, dim, eps", [
+    ((3, 1), (1, 1), 0, 1e-8),        # dim is a broadcast dimension
+    ((2, 3, 3), (3, 3), 1, 1e-8),     # different ranks
+    ((4, 5), (4, 5), 1, 1e-8),
+    ([[1e-3, 0.0]], [[3.0, 0.0]], 1, 1e-2),  # a norm below eps: each norm clamped alone
+    ([[0.0, 0.0]], [[3.0, 4.0]], 1, 1e-8),   # a zero vector
+])
+def test_cosine_similarity_matches_torch_values_and_gradients(a, b, dim, eps):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal(a) if isinstance(a, tuple) else a
+    b = rng.standard_normal(b) if isinstance(b, tuple) else b
+    (ga, ta), (gb, tb) = _pair(a), _pair(b)
+    ours, theirs = F.cosine_similarity(ga, gb, dim, eps), TF.cosine_similarity(ta, tb, dim, eps)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-5,
+                               atol=1e-7)
+    ours.sum().backward()
+    theirs.sum().backward()
+    for g, t in ((ga, ta), (gb, tb)):
+        np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax", "softmin"])
+def test_softmax_family_takes_a_dtype(fn):
+    x = np.array([[1, 2, 3]], np.float32)
+    ours = getattr(F, fn)(gg.tensor(x), dim=1, dtype=gg.float64)
+    theirs = getattr(TF, fn)(torch.tensor(x), dim=1, dtype=torch.float64)
+    assert ours.dtype == gg.float64
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("call", [
+    lambda lib, x: lib.nn.Flatten(2, 1)(x),
+    lambda lib, x: x.flatten(1, 0),
+    lambda lib, x: x.t(),
+    lambda lib, x: x.sum((0, 1)).expand(-1, 2),
+])
+def test_shape_calls_torch_refuses_are_refused(call):
+    with pytest.raises(RuntimeError):
+        call(torch, torch.zeros(3, 5, 2))
+    with pytest.raises(gg.ShapeError):
+        call(gg, gg.zeros(3, 5, 2))
+
+
+def test_broadcast_tensors_and_expand_as_torch():
+    a, b = gg.broadcast_tensors(gg.zeros(3, 1), gg.ones(4))
+    assert a.shape == b.shape == tuple(torch.broadcast_tensors(torch.zeros(3, 1),
+                                                               torch.ones(4))[0].shape)
+    assert gg.zeros(3, 1).expand(2, -1, 4).shape == (2, 3, 4)
