@@ -14,9 +14,16 @@ guards evaluated one by one, to say which failed.
 
 from __future__ import annotations
 
+import copy
+import enum
+import inspect
 import itertools
 import linecache
+import sys
+import types
 from dataclasses import dataclass
+
+import numpy as np
 
 from .naming import is_state_holder
 from .side_effects import roots
@@ -115,11 +122,22 @@ def _bind(guard: Guard, namespace: dict) -> str:
 
 
 def is_plain_value(value) -> bool:
-    """Values compared by equality in a guard (numbers, strings, None, tuples of them);
-    anything else is compared by identity."""
-    if value is None or type(value) in (bool, int, float, str, complex):
+    """Values compared by equality in a guard (numbers, NumPy scalars, strings, None,
+    enum members, tuples of them); anything else is compared by identity."""
+    if value is None or type(value) in (bool, int, float, str, complex) \
+            or isinstance(value, (np.generic, enum.Enum)):
         return True
     return type(value) is tuple and all(is_plain_value(v) for v in value)
+
+
+def _equal_expr(read: str, value) -> str:
+    """`read` (a guard expression) still holds `value`, which is {1} of the guard: by
+    identity for None, bools and enum members, by type and value for NumPy scalars."""
+    if value is None or type(value) is bool or isinstance(value, enum.Enum):
+        return f"{read} is {{1}}"
+    if isinstance(value, np.generic):
+        return f"type({read}) is type({{1}}) and {read} == {{1}}"
+    return f"{read} == {{1}}"
 
 
 # ---------------------------------------------------------------------- from a trace
@@ -134,8 +152,18 @@ def collect(tracer, fn, mode_sets=()) -> list[Guard]:
                        {id(m.__dict__) for m, _ in mode_sets})]
     guards += _grad_guards(tracer)
     guards += _state_guards(tracer)
-    guards += _binding_guards(fn, tracer.names)
+    read_names = code_names(fn, tracer.modules.values())
+    guards += _binding_guards(fn, tracer.names, read_names)
+    guards += _object_attribute_guards(tracer, read_names)
     return guards
+
+
+def _object_attribute_guards(tracer, read_names):
+    """A plain object a module holds (`self.config`) and the trace read: its attributes
+    the code names are guarded as a global's are."""
+    for obj, attr, value, kind in tracer.attr_reads.values():
+        if kind == "__dict__" and _followed(value) and not isinstance(value, types.ModuleType):
+            yield from _attribute_bindings(f"{_name(tracer, obj)}.{attr}", value, read_names, 1)
 
 
 def _name(tracer, obj, default=None) -> str:
@@ -198,16 +226,18 @@ def _state_guards(tracer):
                     f"{{0}}._requires_grad is {rg}", (t,))
 
 
-def _binding_guards(fn, names):
+def _binding_guards(fn, names, read_names=frozenset()):
     """Globals and closure variables the function (or a helper it calls) reads: those
     holding modules, optimizers or tensors hold the same objects at every call (`model =
-    Net()` again means a new trace), as do the attributes of plain objects they hold
-    (a trainer's `self.model`); those holding Python values (numbers, strings, small
-    lists and dicts of them: `if config["clip"]:`) hold equal values, since the trace
-    ran Python code on them once."""
+    Net()` again means a new trace); those holding Python values (numbers, strings,
+    NumPy scalars, enum members, lists and dicts of them, nested: `if config["clip"]:`)
+    hold equal values, since the trace ran Python code on them once; those holding other
+    objects (a trainer's `self`, an argparse Namespace, a dataclass, a config module)
+    hold the same object, whose attributes the code names (`read_names`) are guarded
+    the same way, a few levels down (`args.model.lr`)."""
     owner = getattr(fn, "__self__", None)
     if owner is not None:
-        yield from _attribute_bindings("self", owner)
+        yield from _attribute_bindings("self", owner, read_names, 1)
     for var, container, key in roots(fn):
         is_cell = key is None
         try:
@@ -221,22 +251,97 @@ def _binding_guards(fn, names):
                         f"{read} is {{1}}", (container, value))
         elif is_plain_value(value) or _is_plain_container(value):
             yield Guard(f"the {kind} {var!r} changed (traced with {_short(value)})",
-                        f"{read} == {{1}}", (container, _copy(value)))
-        else:
-            yield from _attribute_bindings(var, value)
+                        _equal_expr(read, value), (container, _copy(value)))
+        elif _holds_state(value):
+            yield Guard(f"the {kind} {var!r} changed (an item was replaced, added or "
+                        "removed)", f"{{2}}({read})", (container, None, _SameItems(value)))
+        elif _followed(value):
+            if not isinstance(value, types.ModuleType):
+                yield Guard(f"the {kind} {var!r} now holds a different object",
+                            f"{read} is {{1}}", (container, value))
+            yield from _attribute_bindings(var, value, read_names, 1)
+
+
+MAX_ITEMS = 256  # a container guarded by value holds at most this many plain values
+MAX_LEVELS = 3  # attributes of attributes ... of a global guarded this deep
 
 
 def _is_plain_container(value) -> bool:
-    if type(value) in (list, tuple) and len(value) <= 32:
-        return all(is_plain_value(v) for v in value)
-    if type(value) is dict and len(value) <= 32:
-        return all(is_plain_value(k) and is_plain_value(v) for k, v in value.items())
-    return False
+    """Lists, tuples and dicts of plain values, nested, MAX_ITEMS in all at most."""
+    return _plain_items(value, MAX_ITEMS) is not None
+
+
+def _plain_items(value, budget: int) -> int | None:
+    """The budget left after counting value's plain items, or None (not plain, too big)."""
+    if type(value) in (list, tuple):
+        items = value
+    elif type(value) is dict:
+        if not all(is_plain_value(k) for k in value):
+            return None
+        items = value.values()
+    else:
+        return None
+    for v in items:
+        budget -= 1
+        if budget < 0:
+            return None
+        if not is_plain_value(v):
+            budget = _plain_items(v, budget)
+            if budget is None:
+                return None
+    return budget
+
+
+def _holds_state(value) -> bool:
+    """A list, tuple or dict (nested) of tensors, modules or optimizers and plain values,
+    MAX_ITEMS in all at most, holding at least one of the former."""
+    return type(value) in (list, tuple, dict) and _SameItems.snapshot(value, [MAX_ITEMS]) \
+        is not None and not _is_plain_container(value)
+
+
+class _SameItems:
+    """A guard's check that a container holds the same state objects (by identity) and
+    equal plain values as when traced (`parts["model"] = Net()` retraces)."""
+
+    def __init__(self, value):
+        self.expected = self.snapshot(value, [MAX_ITEMS])
+
+    @staticmethod
+    def snapshot(value, budget):
+        if _is_state_holder(value):
+            return ("is", value)
+        if is_plain_value(value):
+            return ("==", value)
+        if type(value) not in (list, tuple, dict):
+            return None
+        pairs = value.items() if type(value) is dict else enumerate(value)
+        items = []
+        for k, v in pairs:
+            budget[0] -= 1
+            item = _SameItems.snapshot(v, budget) if budget[0] >= 0 else None
+            if item is None:
+                return None
+            items.append((k, item))
+        return (type(value), tuple(items))
+
+    def __call__(self, value) -> bool:
+        return self._same(self.expected, value)
+
+    def _same(self, expected, value) -> bool:
+        kind, held = expected
+        if kind == "is":
+            return value is held
+        if kind == "==":
+            return type(value) is type(held) and value == held
+        if type(value) is not kind or len(value) != len(held):
+            return False
+        if kind is dict:
+            return all(k in value and self._same(e, value[k]) for k, e in held)
+        return all(self._same(e, v) for (_, e), v in zip(held, value))
 
 
 def _copy(value):
-    return dict(value) if type(value) is dict else list(value) if type(value) is list \
-        else value
+    return copy.deepcopy(value) if type(value) in (list, dict) else value
 
 
 def _short(value) -> str:
@@ -244,15 +349,81 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _attribute_bindings(var, obj):
+def _followed(obj) -> bool:
+    """A plain object whose attributes a guard follows (not a class, function, module of
+    a library or anything callable)."""
+    if isinstance(obj, types.ModuleType):  # the user's own (a config module), no library
+        path = getattr(obj, "__file__", None) or ""
+        if not path:  # made in code (types.ModuleType): the user's, unless built in
+            return obj.__name__ not in sys.builtin_module_names
+        return obj.__name__.split(".")[0] not in _LIBRARIES \
+            and "site-packages" not in path and not path.startswith(_PREFIXES)
     attrs = getattr(obj, "__dict__", None)
-    if not isinstance(attrs, dict) or isinstance(obj, type) or _is_state_holder(obj) \
-            or callable(obj):
-        return
-    for key, value in list(attrs.items())[:64]:
+    return isinstance(attrs, dict) and not isinstance(obj, type) and not callable(obj) \
+        and not _is_state_holder(obj) and type(obj).__module__.split(".")[0] not in _LIBRARIES
+
+
+_PREFIXES = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
+_LIBRARIES = frozenset({"numpy", "graphgrad", "networkx", "torch", "builtins", "math",
+                        "random", "collections", "functools", "itertools", "typing"})
+
+
+def _attribute_bindings(var, obj, read_names, level):
+    """Guards on the attributes of a plain object (see _binding_guards): modules,
+    optimizers and tensors it holds by identity (all of them); Python values and other
+    plain objects by the names the code reads."""
+    attrs = obj.__dict__
+    module = isinstance(obj, types.ModuleType)
+    for key, value in list(attrs.items())[:64] if not module else ():
         if _is_state_holder(value):
             yield Guard(f"{var}.{key} now holds a different object",
                         f"{{0}}.get({key!r}) is {{1}}", (attrs, value))
+    for key in [k for k in attrs if k in read_names][:64]:
+        value = attrs[key]
+        read = f"{{0}}.get({key!r}, {{2}})"
+        if _is_state_holder(value):
+            if module:
+                yield Guard(f"{var}.{key} now holds a different object", f"{read} is {{1}}",
+                            (attrs, value, _MISSING))
+        elif is_plain_value(value) or _is_plain_container(value):
+            yield Guard(f"{var}.{key} changed (traced with {_short(value)})",
+                        _equal_expr(read, value), (attrs, _copy(value), _MISSING))
+        elif _holds_state(value):
+            yield Guard(f"{var}.{key} changed (an item was replaced, added or removed)",
+                        f"{{3}}({read})", (attrs, None, _MISSING, _SameItems(value)))
+        elif not module and level < MAX_LEVELS and _followed(value):
+            yield Guard(f"{var}.{key} now holds a different object", f"{read} is {{1}}",
+                        (attrs, value, _MISSING))
+            yield from _attribute_bindings(f"{var}.{key}", value, read_names, level + 1)
+
+
+def code_names(fn, modules=()) -> frozenset[str]:
+    """The names the code of fn, the functions its globals and closures hold, and the
+    methods of the traced modules' classes use (attribute names among them)."""
+    codes = []
+    for f in [fn, *(_get_value(c, k) for _, c, k in roots(fn))]:
+        target = inspect.unwrap(f) if callable(f) else f
+        code = getattr(getattr(target, "__func__", target), "__code__", None)
+        if code is not None:
+            codes.append(code)
+    for cls in {type(m) for m in modules}:
+        for klass in cls.__mro__:
+            if klass.__module__.split(".")[0] in _LIBRARIES:
+                continue
+            codes += [v.__code__ for v in vars(klass).values() if inspect.isfunction(v)]
+    names: set[str] = set()
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes += [c for c in code.co_consts if inspect.iscode(c)]
+    return frozenset(names)
+
+
+def _get_value(container, key):
+    try:
+        return container.cell_contents if key is None else container[key]
+    except (ValueError, KeyError):
+        return None
 
 
 def _is_state_holder(value) -> bool:

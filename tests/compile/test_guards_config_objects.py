@@ -1,0 +1,139 @@
+"""Python values a step reads through plain objects and containers are guarded.
+
+The step reads a scale through an argparse Namespace, a dataclass, a config module, a
+nested dict, a long list, a NumPy scalar, an enum, a trainer's `self`, a model's
+`self.config`, or reaches a tensor or module through a list or dict. Changing it between
+calls must change the compiled result as it changes the eager one (the plan is traced
+again, and `cache_info()` says what changed). Oracle: the same sequence run eagerly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import graphgrad as gg
+from graphgrad import nn
+
+X = gg.tensor(np.linspace(0.1, 1.2, 12, dtype=np.float32).reshape(6, 2))
+
+
+class Mode(enum.Enum):
+    DOUBLE = 2.0
+    TRIPLE = 3.0
+
+
+@dataclasses.dataclass
+class Config:
+    scale: float = 1.0
+    inner: object = None
+
+
+CONFIG_MODULE = types.ModuleType("gg_test_config")
+CONFIG_MODULE.SCALE = 1.0
+sys.modules["gg_test_config"] = CONFIG_MODULE
+ARGS = argparse.Namespace(scale=1.0)
+CFG = Config(inner=Config())
+NESTED = {"loss": {"scale": 1.0}}
+LONG = [1.0] * 40
+NP_SCALE = np.float32(1.0)
+MODE = Mode.DOUBLE
+HOLDER = {"w": gg.ones(2), "scale": 1.0}
+
+
+class Trainer:
+    def __init__(self):
+        self.scale = 1.0
+
+    def step(self, x):
+        return (x * self.scale).sum()
+
+
+# name -> (read in the step, change between calls)
+CASES = {
+    "argparse": (lambda x: (x * ARGS.scale).sum(), lambda: setattr(ARGS, "scale", 3.0)),
+    "dataclass": (lambda x: (x * CFG.scale).sum(), lambda: setattr(CFG, "scale", 3.0)),
+    "nested object": (lambda x: (x * CFG.inner.scale).sum(),
+                      lambda: setattr(CFG.inner, "scale", 3.0)),
+    "config module": (lambda x: (x * CONFIG_MODULE.SCALE).sum(),
+                      lambda: setattr(CONFIG_MODULE, "SCALE", 3.0)),
+    "nested dict": (lambda x: (x * NESTED["loss"]["scale"]).sum(),
+                    lambda: NESTED["loss"].__setitem__("scale", 3.0)),
+    "list of 40": (lambda x: (x * LONG[39]).sum(), lambda: LONG.__setitem__(39, 3.0)),
+    "numpy scalar": (lambda x: (x * float(NP_SCALE)).sum(),
+                     lambda: globals().__setitem__("NP_SCALE", np.float32(3.0))),
+    "enum": (lambda x: (x * MODE.value).sum(),
+             lambda: globals().__setitem__("MODE", Mode.TRIPLE)),
+    "tensor in a dict": (lambda x: (x * HOLDER["w"]).sum(),
+                         lambda: HOLDER.__setitem__("w", gg.ones(2) * 3)),
+    "number beside a tensor": (lambda x: (x * HOLDER["w"] * HOLDER["scale"]).sum(),
+                               lambda: HOLDER.__setitem__("scale", 3.0)),
+}
+
+
+def _reset():
+    ARGS.scale = CFG.scale = CFG.inner.scale = CONFIG_MODULE.SCALE = 1.0
+    NESTED["loss"]["scale"] = 1.0
+    LONG[39] = 1.0
+    HOLDER.update(w=gg.ones(2), scale=1.0)
+    globals().update(NP_SCALE=np.float32(1.0), MODE=Mode.DOUBLE)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_a_value_read_through_an_object_or_container_is_guarded(name):
+    read, change = CASES[name]
+    _reset()
+    eager = [read(X).item()]
+    change()
+    eager.append(read(X).item())
+    _reset()
+    fn = gg.compile(read)
+    got = [fn(X).item()]
+    change()
+    got.append(fn(X).item())
+    _reset()
+    assert eager[0] != eager[1]
+    np.testing.assert_allclose(got, eager, rtol=1e-6)
+    assert fn.cache_info().traces == 2
+
+
+def test_a_trainer_attribute_read_by_a_compiled_method_is_guarded():
+    trainer = Trainer()
+    fn = gg.compile(trainer.step)
+    first = fn(X).item()
+    trainer.scale = 3.0
+    assert fn(X).item() == pytest.approx(3 * first)
+    assert "self.scale changed" in fn.cache_info().records[-1].reason
+
+
+class _Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 1)
+        self.config = Config(scale=1.0)
+
+    def forward(self, x):
+        return self.fc(x) * self.config.scale
+
+
+def test_a_models_config_object_is_guarded():
+    gg.manual_seed(0)
+    net = _Net()
+    fn = gg.compile(lambda x: net(x).sum())
+    first = fn(X).item()
+    net.config.scale = 3.0
+    assert fn(X).item() == pytest.approx(3 * first, rel=1e-6)
+
+
+def test_unchanged_objects_do_not_retrace():
+    _reset()
+    fn = gg.compile(CASES["nested object"][0])
+    for _ in range(3):
+        fn(X)
+    assert fn.cache_info().traces == 1
