@@ -75,6 +75,7 @@ def from_numpy(arr: np.ndarray, backend=None) -> Tensor:
     in-place ops give the tensor a new array rather than writing into this one.) Else a
     copy converted to the backend."""
     b = _backend(backend)
+    _note_array(arr)
     if isinstance(arr, np.ndarray) and arr.dtype in dtypes.SUPPORTED and \
             arr.dtype.name not in b.unsupported_dtypes and \
             b.takes_arrays_of(get_backend("numpy")):
@@ -88,6 +89,7 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     if isinstance(data, Tensor) and data._value is None:
         t = data.astype(dtype) if dtype is not None else data.clone()
         return t.detach()
+    _note_array(data)
     t = Tensor._wrap(b.from_numpy(as_array(data, dtype)), b)
     if requires_grad:
         t.requires_grad_(True)
@@ -101,7 +103,15 @@ def as_tensor(x, dtype=None, like: Tensor | None = None) -> Tensor:
     if dtype is None:
         dtype = dtypes.scalar_dtype(x) if np.ndim(x) == 0 and not isinstance(x, np.ndarray) \
             else None
+    _note_array(x)
     return _constant(as_array(x, dtype), like, Tensor)
+
+
+def _note_array(x) -> None:
+    """While tracing, a NumPy array made a tensor of becomes a constant of the plan: the
+    tracer notes it, so one held in a global or an object is guarded (engine/guards.py)."""
+    if tracing.current is not None and isinstance(x, np.ndarray):
+        tracing.current.note_array(x)
 
 
 def engine_constant(x, like: Tensor, dtype=None) -> Constant:

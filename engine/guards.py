@@ -21,6 +21,7 @@ import itertools
 import linecache
 import sys
 import types
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,17 +154,56 @@ def collect(tracer, fn, mode_sets=()) -> list[Guard]:
     guards += _grad_guards(tracer)
     guards += _state_guards(tracer)
     read_names = code_names(fn, tracer.modules.values())
-    guards += _binding_guards(fn, tracer.names, read_names)
-    guards += _object_attribute_guards(tracer, read_names)
+    arrays = tracer.arrays
+    guards += _binding_guards(fn, tracer.names, read_names, arrays)
+    guards += _object_attribute_guards(tracer, read_names, arrays)
     return guards
 
 
-def _object_attribute_guards(tracer, read_names):
+def _object_attribute_guards(tracer, read_names, arrays):
     """A plain object a module holds (`self.config`) and the trace read: its attributes
-    the code names are guarded as a global's are."""
+    the code names are guarded as a global's are; so is a NumPy array it holds that the
+    trace made a tensor of."""
     for obj, attr, value, kind in tracer.attr_reads.values():
-        if kind == "__dict__" and _followed(value) and not isinstance(value, types.ModuleType):
-            yield from _attribute_bindings(f"{_name(tracer, obj)}.{attr}", value, read_names, 1)
+        where = f"{_name(tracer, obj)}.{attr}"
+        if kind != "__dict__":
+            continue
+        if id(value) in arrays:
+            yield from _array_guards(where, f"{{0}}.get({attr!r})", (obj.__dict__, value))
+        elif _followed(value) and not isinstance(value, types.ModuleType):
+            yield from _attribute_bindings(where, value, read_names, 1, arrays)
+
+
+MAX_COMPARED = 4096  # a NumPy array the plan holds as a constant: compared at every call
+#                     up to this size; a larger one is guarded by identity, with a warning
+
+
+def _array_guards(where: str, read: str, objs: tuple):
+    """`read` (over objs: its container, then the array) is the same NumPy array, with
+    the values the trace made a constant of (a small one, compared at every call)."""
+    array = objs[1]
+    if array.size <= MAX_COMPARED:
+        yield Guard(f"{where} changed (a NumPy array the plan holds as a constant)",
+                    f"{read} is {{1}} and {{{len(objs)}}}({{1}})", (*objs, _SameArray(array)))
+        return
+    yield Guard(f"{where} is a different NumPy array", f"{read} is {{1}}", objs)
+    warnings.warn(
+        f"gg.compile: the step makes a tensor of the NumPy array {where} "
+        f"{list(array.shape)}: the plan holds its values as a constant, and arrays this "
+        f"large (over {MAX_COMPARED} elements) are not compared at every call, so a change "
+        "made to it in place later is not seen. Pass it as an argument, or hold it in a "
+        "tensor.", stacklevel=6)
+
+
+class _SameArray:
+    """The values of an array, as a guard compares them (NaN equal to NaN)."""
+
+    def __init__(self, array):
+        self.copy = np.array(array, copy=True)
+
+    def __call__(self, array) -> bool:
+        return array.shape == self.copy.shape and array.dtype == self.copy.dtype and \
+            bool(np.array_equal(array, self.copy, equal_nan=array.dtype.kind in "fc"))
 
 
 def _name(tracer, obj, default=None) -> str:
@@ -226,7 +266,7 @@ def _state_guards(tracer):
                     f"{{0}}._requires_grad is {rg}", (t,))
 
 
-def _binding_guards(fn, names, read_names=frozenset()):
+def _binding_guards(fn, names, read_names=frozenset(), arrays=None):
     """Globals and closure variables the function (or a helper it calls) reads: those
     holding modules, optimizers or tensors hold the same objects at every call (`model =
     Net()` again means a new trace); those holding Python values (numbers, strings,
@@ -235,9 +275,10 @@ def _binding_guards(fn, names, read_names=frozenset()):
     objects (a trainer's `self`, an argparse Namespace, a dataclass, a config module)
     hold the same object, whose attributes the code names (`read_names`) are guarded
     the same way, a few levels down (`args.model.lr`)."""
+    arrays = arrays or {}
     owner = getattr(fn, "__self__", None)
     if owner is not None:
-        yield from _attribute_bindings("self", owner, read_names, 1)
+        yield from _attribute_bindings("self", owner, read_names, 1, arrays)
     for var, container, key in roots(fn):
         is_cell = key is None
         try:
@@ -255,11 +296,13 @@ def _binding_guards(fn, names, read_names=frozenset()):
         elif _holds_state(value):
             yield Guard(f"the {kind} {var!r} changed (an item was replaced, added or "
                         "removed)", f"{{2}}({read})", (container, None, _SameItems(value)))
+        elif id(value) in arrays:
+            yield from _array_guards(f"the {kind} {var!r}", read, (container, value))
         elif _followed(value):
             if not isinstance(value, types.ModuleType):
                 yield Guard(f"the {kind} {var!r} now holds a different object",
                             f"{read} is {{1}}", (container, value))
-            yield from _attribute_bindings(var, value, read_names, 1)
+            yield from _attribute_bindings(var, value, read_names, 1, arrays)
 
 
 MAX_ITEMS = 256  # a container guarded by value holds at most this many plain values
@@ -368,7 +411,7 @@ _LIBRARIES = frozenset({"numpy", "graphgrad", "networkx", "torch", "builtins", "
                         "random", "collections", "functools", "itertools", "typing"})
 
 
-def _attribute_bindings(var, obj, read_names, level):
+def _attribute_bindings(var, obj, read_names, level, arrays):  # noqa: PLR0913
     """Guards on the attributes of a plain object (see _binding_guards): modules,
     optimizers and tensors it holds by identity (all of them); Python values and other
     plain objects by the names the code reads."""
@@ -391,10 +434,13 @@ def _attribute_bindings(var, obj, read_names, level):
         elif _holds_state(value):
             yield Guard(f"{var}.{key} changed (an item was replaced, added or removed)",
                         f"{{3}}({read})", (attrs, None, _MISSING, _SameItems(value)))
+        elif id(value) in arrays:
+            yield from _array_guards(f"{var}.{key}", f"{{0}}.get({key!r})", (attrs, value))
         elif not module and level < MAX_LEVELS and _followed(value):
             yield Guard(f"{var}.{key} now holds a different object", f"{read} is {{1}}",
                         (attrs, value, _MISSING))
-            yield from _attribute_bindings(f"{var}.{key}", value, read_names, level + 1)
+            yield from _attribute_bindings(f"{var}.{key}", value, read_names, level + 1,
+                                           arrays)
 
 
 def code_names(fn, modules=()) -> frozenset[str]:

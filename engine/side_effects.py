@@ -170,12 +170,23 @@ def roots(fn):
                 out.append((name, cell, None))
                 nxt += _functions_in(_get(cell, None), seen)
             globs = getattr(target, "__globals__", {})
-            for name in code.co_names:
+            for name in _global_names(code):
                 if name in globs:
                     out.append((name, globs, name))
                     nxt += _functions_in(globs[name], seen)
         frontier = nxt
     return out
+
+
+def _global_names(code) -> dict:
+    """The names a code object and the lambdas, comprehensions and inner functions in it
+    use (in order, once each): the globals among them are read by fn's own code."""
+    names, codes = {}, [code]
+    while codes:
+        c = codes.pop(0)
+        names.update(dict.fromkeys(c.co_names))
+        codes += [k for k in c.co_consts if inspect.iscode(k)]
+    return names
 
 
 def _functions_in(obj, seen) -> list:

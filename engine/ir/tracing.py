@@ -128,6 +128,9 @@ class Tracer:
         # id -> the caller's tensors the trace runs on stand-ins for: one of them reached
         # as state too (a parameter passed in and updated by its optimizer) is that state
         self.arguments: dict[int, object] = {}
+        # id -> NumPy arrays the traced code made tensors of: constants of the plan, so
+        # the ones it reaches through globals and objects are guarded (engine/guards.py)
+        self.arrays: dict[int, object] = {}
 
     # ------------------------------------------------------------------ nodes
     def add(self, op, args, attrs, shape, dtype, name=None) -> int:
@@ -240,6 +243,9 @@ class Tracer:
             return
         base = self.names.get(id(owner), "state")
         self._state_node(grad, self.unique_name(f"{base}.grad"), GradRef(owner))
+
+    def note_array(self, array) -> None:
+        self.arrays[id(array)] = array
 
     def note_module(self, module) -> None:
         self.modules[id(module)] = module

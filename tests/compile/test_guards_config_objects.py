@@ -137,3 +137,28 @@ def test_unchanged_objects_do_not_retrace():
     for _ in range(3):
         fn(X)
     assert fn.cache_info().traces == 1
+
+
+WEIGHTS = np.ones(2, np.float32)
+BIG = np.ones((100, 50), np.float32)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: gg.tensor(WEIGHTS), lambda: gg.from_numpy(WEIGHTS), lambda: gg.as_tensor(WEIGHTS),
+    lambda: {"w": lambda: WEIGHTS}["w"]()])  # (read inside a lambda: still the global)
+def test_a_numpy_array_made_a_constant_is_compared_at_every_call(make):
+    WEIGHTS[:] = 1.0
+    fn = gg.compile(lambda x: (x * make()).sum())
+    first = fn(X).item()
+    WEIGHTS[:] = 3.0  # in place: re-balanced class weights
+    assert fn(X).item() == pytest.approx(3 * first, rel=1e-6)
+    assert "NumPy array" in fn.cache_info().records[-1].reason
+    WEIGHTS[:] = 1.0
+
+
+def test_a_large_numpy_constant_warns_once_that_in_place_changes_are_not_seen():
+    fn = gg.compile(lambda x: (x * gg.tensor(BIG).sum()).sum())
+    with pytest.warns(UserWarning, match="not compared at every call"):
+        fn(X)
+    fn(X)
+    assert fn.cache_info().traces == 1
