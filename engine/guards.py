@@ -28,6 +28,7 @@ import numpy as np
 
 from .naming import is_state_holder
 from .side_effects import roots
+from .source import user_stacklevel
 from .tensor import Tensor
 
 _counter = itertools.count()
@@ -192,7 +193,7 @@ def _array_guards(where: str, read: str, objs: tuple):
         f"{list(array.shape)}: the plan holds its values as a constant, and arrays this "
         f"large (over {MAX_COMPARED} elements) are not compared at every call, so a change "
         "made to it in place later is not seen. Pass it as an argument, or hold it in a "
-        "tensor.", stacklevel=6)
+        "tensor.", stacklevel=user_stacklevel())
 
 
 class _SameArray:

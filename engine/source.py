@@ -45,3 +45,12 @@ def user_source() -> str:
     if frame is None:
         return "<unknown>"
     return f"{_basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+def user_stacklevel() -> int:
+    """The `stacklevel` for `warnings.warn` called here that names the user's line (the
+    first frame outside graphgrad), however deep inside graphgrad the warning is."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and is_internal(frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    return level
