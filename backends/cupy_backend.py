@@ -114,7 +114,8 @@ def _array_kernels(cp) -> dict[str, Callable]:
 def _index_kernels(indexing: IndexKernels) -> dict[str, Callable]:
     return dict(index=indexing.index, index_backward=indexing.index_backward,
                 gather=indexing.gather, gather_backward=indexing.gather_backward,
-                one_hot=indexing.one_hot, check_index=indexing.check_index)
+                one_hot=indexing.one_hot, check_index=indexing.check_index,
+                index_put=indexing.index_put)
 
 
 def _float_draw(dtype) -> np.dtype:

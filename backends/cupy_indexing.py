@@ -157,6 +157,15 @@ class IndexKernels:
         self.check(idx, 0, num_classes, "one_hot")
         return (idx[..., None] == cp.arange(num_classes)).astype(cp.int64)
 
+    def index_put(self, x, v, *arrays, spec):
+        """x with x[index] = v (where an index repeats, one of the writes stays: GPU
+        threads write in no set order)."""
+        for a, axis in indexed_axes(spec, arrays, x.ndim):
+            self.check(a, -x.shape[axis], x.shape[axis], "index_put")
+        out = x.copy()
+        out[index_tuple(spec, arrays)] = v
+        return out
+
     def check_index(self, idx, op, bound):
         self.check(idx, 0, bound, op)
         return idx.view()

@@ -111,6 +111,12 @@ def _index(x, *arrays, spec):
     return x[index_tuple(spec, arrays)]
 
 
+def _index_put(x, v, *arrays, spec):
+    out = x.copy()
+    out[index_tuple(spec, arrays)] = v  # a repeated index: the last write stays
+    return out
+
+
 def _index_backward(g, *arrays, spec, shape):
     if spec == (("tensor",),) and arrays[0].dtype.kind in "iu":  # x[idx]: an embedding
         return scatter_rows(g, arrays[0], tuple(shape))
@@ -282,7 +288,7 @@ class NumpyBackend(Backend):
             permute=lambda x, axes: x.transpose(axes),  # the method: no dispatch layer
             broadcast_to=lambda x, shape: np.broadcast_to(x, shape),
             concat=lambda *xs, axis: np.concatenate(xs, axis=axis),
-            index=_index, index_backward=_index_backward,
+            index=_index, index_backward=_index_backward, index_put=_index_put,
             softmax=softmax, log_softmax=log_softmax,
             gather=_gather, binary_cross_entropy=_binary_cross_entropy,
             gather_backward=_gather_backward, one_hot=_one_hot, check_index=_check_index,

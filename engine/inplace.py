@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from . import dtypes
 from .creation import as_tensor, full, rand, randn
-from .ops.elementwise import identity, maximum, where
-from .ops.shape import _index_spec, broadcast_to, index_backward_op, index_op
+from .ops.elementwise import identity, where
+from .ops.index_put import index_put_op
+from .ops.shape import _index_spec, broadcast_to, index_backward_op, index_op, split_ints
 from .tensor import Tensor, tensor_method
-from .views import coverage, overwrite
+from .views import overwrite, region
 
 
 @tensor_method()
@@ -134,15 +135,23 @@ def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
 def setitem(self, key, value) -> None:
     """`x[key] = value`: the selected elements take `value` (broadcast), in place."""
     spec, tensors = _index_spec(self, key)
+    split = split_ints(spec)
+    if split is not None:  # `x[0, :, [1, 2]] = v` is `x[0][:, [1, 2]] = v`, as PyTorch's
+        _put(index_op(self, spec=split[0]), split[1], tensors, value)
+        return
+    _put(self, spec, tensors, value)
 
+
+def _put(self, spec, tensors, value) -> None:
     def update(s):
         v = as_tensor(value, s.dtype, like=s)
-        target = index_op(s, *tensors, spec=spec).shape
-        placed = index_backward_op(broadcast_to(v, target), *tensors, spec=spec, shape=s.shape)
-        count = coverage(s, spec, tensors)
-        if tensors:  # an element an index names twice takes its value once, not the sum
-            placed = (placed / maximum(count, 1.0)).astype(s.dtype)  # (x[[0, 0]] = 5 gave 10)
-        return where(count > 0, placed, s)
+        if v.dtype != s.dtype:
+            v = v.astype(s.dtype)
+        if tensors:  # where an index repeats, the last write stays (index_put)
+            return index_put_op(s, v, *tensors, spec=spec)
+        target = index_op(s, spec=spec).shape  # basic indexing: each element at most once
+        placed = index_backward_op(broadcast_to(v, target), spec=spec, shape=s.shape)
+        return where(region(s, spec), placed, s)
 
     self._inplace(update)
 

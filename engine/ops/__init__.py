@@ -6,6 +6,7 @@ from . import (  # noqa: F401  (registers the ops)
     composite,
     conv,
     elementwise,
+    index_put,
     linalg,
     logic,
     loss,

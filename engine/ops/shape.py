@@ -504,7 +504,28 @@ def narrow(x, dim: int, start: int, length: int) -> Tensor:
 
 def getitem(x, key) -> Tensor:
     spec, tensors = _index_spec(x, key)
+    split = split_ints(spec)
+    if split is not None:
+        return index_op(index_op(x, spec=split[0]), *tensors, spec=split[1])
     return index_op(x, *tensors, spec=spec)
+
+
+_FULL = ("slice", None, None, None)
+
+
+def split_ints(spec) -> tuple | None:
+    """For a key mixing integers and index tensors: (its basic part, the rest applied to
+    that), else None. PyTorch applies the integers first (a select: `x[0, :, [1, 2]]` is
+    `x[0][:, [1, 2]]`, of shape (3, 2) for a (2, 3, 4) x); NumPy counts an integer as an
+    index array, which moves the indexed dims to the front when a slice separates them
+    (shape (2, 3))."""
+    kinds = {item[0] for item in spec}
+    if "int" not in kinds or "tensor" not in kinds:
+        return None
+    first = tuple(_FULL if item[0] == "tensor" else item for item in spec)
+    rest = tuple(_FULL if item[0] in ("slice", "none") else item
+                 for item in spec if item[0] != "int")
+    return first, rest
 
 
 Tensor.__getitem__ = getitem

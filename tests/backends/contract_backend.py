@@ -42,6 +42,12 @@ def _gather_where(idx, axis):
     return tuple(grids)
 
 
+def _put(x, v, key):
+    out = np.array(x, copy=True)
+    out[key] = v
+    return out
+
+
 def _checked(idx, bound):
     if idx.size and (idx.min() < 0 or idx.max() >= bound):
         raise IndexError(f"index out of range [0, {bound})")
@@ -85,6 +91,7 @@ KERNELS = {
     "one_hot": lambda idx, num_classes: np.eye(num_classes, dtype=np.int64)[
         _checked(idx, num_classes)],
     "check_index": lambda idx, op, bound: _checked(idx, bound),
+    "index_put": lambda x, v, *idx, spec: _put(x, v, index_tuple(spec, idx)),
     "nll_loss": lambda logp, target, weight=None, *, ignore_index, reduction: _nll(
         logp, target, weight, ignore_index, reduction),
     "nll_loss_backward": lambda g, target, weight=None, *, ignore_index, reduction, classes:

@@ -67,6 +67,12 @@ def _check_index(idx, op, bound):
     return idx
 
 
+def _index_put(x, v, *idx, spec):
+    out = np.array(x, copy=True)
+    out[_index_key(spec, idx)] = v
+    return out
+
+
 def _reduction(fn):
     return lambda x, axis, keepdims: fn(x, axis=axis, keepdims=keepdims)
 
@@ -135,7 +141,7 @@ REFERENCE = {
     "gather": lambda x, idx, axis: np.take_along_axis(x, idx, axis),
     "binary_cross_entropy": lambda p, t: _bce(p, t),
     "gather_backward": _gather_backward, "one_hot": _one_hot,
-    "check_index": _check_index,
+    "check_index": _check_index, "index_put": _index_put,
     "nll_loss": _nll, "nll_loss_backward": _nll_backward,
     "cross_entropy_backward": lambda g, logp, target, weight=None, **attrs: (
         lambda grad: grad - np.exp(logp) * grad.sum(1, keepdims=True))(

@@ -72,6 +72,12 @@ def _index(x, *idx, spec):
     return x[_index_key(spec, idx)]
 
 
+def _index_put(x, v, *idx, spec):
+    out = x.clone()
+    out[_index_key(spec, idx)] = v  # PyTorch's index_put_ (IndexPutBackward)
+    return out
+
+
 def _bce(p, t):
     if p.shape != t.shape:  # PyTorch refuses a target of another shape
         return None
@@ -92,6 +98,7 @@ TORCH.update({
     "einsum": lambda *xs, equation: torch.einsum(equation, *xs),
     "gather": lambda x, idx, axis: torch.gather(x, axis, idx),
     "index": _index,
+    "index_put": _index_put,
     "softmax": lambda x, axis: torch.softmax(x, axis),
     "log_softmax": lambda x, axis: torch.log_softmax(x, axis),
     "matmul": torch.matmul,
