@@ -99,3 +99,14 @@ def _flat(data):
             yield from _flat(x)
         else:
             yield x
+
+
+def copy_into(old, new) -> bool:
+    """Write the NumPy array `new` into `old` where it fits (same shape and dtype, `old`
+    writeable, not the same array): True when written. For a tensor whose array the user
+    holds too, so an in-place update shows there (PyTorch's shared memory)."""
+    if isinstance(old, np.ndarray) and isinstance(new, np.ndarray) and old is not new \
+            and old.shape == new.shape and old.dtype == new.dtype and old.flags.writeable:
+        np.copyto(old, new)
+        return True
+    return False

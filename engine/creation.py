@@ -71,15 +71,16 @@ def _backend(backend):
 
 def from_numpy(arr: np.ndarray, backend=None) -> Tensor:
     """A tensor around `arr` itself where the backend holds NumPy arrays of its dtype, as
-    torch.from_numpy shares memory: a write into `arr` shows in the tensor. (graphgrad's
-    in-place ops give the tensor a new array rather than writing into this one.) Else a
-    copy converted to the backend."""
+    torch.from_numpy shares memory: a write into `arr` shows in the tensor, and an
+    in-place op on the tensor writes into `arr`. Else a copy converted to the backend."""
     b = _backend(backend)
     _note_array(arr)
     if isinstance(arr, np.ndarray) and arr.dtype in dtypes.SUPPORTED and \
             arr.dtype.name not in b.unsupported_dtypes and \
             b.takes_arrays_of(get_backend("numpy")):
-        return Tensor._wrap(arr, b)
+        t = Tensor._wrap(arr, b)
+        t._exposed = True  # in-place ops write into arr, as PyTorch's shared memory
+        return t
     return Tensor._wrap(b.from_numpy(as_array(arr)), b)
 
 

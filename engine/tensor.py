@@ -35,7 +35,7 @@ from .source import user_source
 class Tensor:
     __slots__ = (
         "_value", "_node", "_tracer", "shape", "dtype", "_requires_grad", "_ctx", "_grad",
-        "_vc", "_backend", "_base", "_steps", "_linked", "_views", "__weakref__",
+        "_vc", "_backend", "_base", "_steps", "_linked", "_views", "_exposed", "__weakref__",
     )
     __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
     weak = False  # True for WeakScalar: promotes like a Python number
@@ -65,6 +65,7 @@ class Tensor:
         self._steps = ()
         self._linked = True
         self._views = None
+        self._exposed = False  # its array is the user's too (numpy(), from_numpy)
         tracer = tracing.current
         if tracer is not None:
             tracer.note_created(self)
@@ -86,6 +87,7 @@ class Tensor:
         t._steps = ()
         t._linked = True
         t._views = None
+        t._exposed = False
         return t
 
     def _make_root(self) -> None:
@@ -172,9 +174,13 @@ class Tensor:
         return self._value
 
     def numpy(self) -> np.ndarray:
-        """The value as a NumPy array (copied off the device when the backend has one)."""
+        """The value as a NumPy array: on the CPU, the tensor's own memory, as PyTorch's
+        (an in-place op on the tensor later shows in it); copied off a device."""
         value = self._concrete(".numpy()")
-        return self._backend.to_numpy(value)
+        array = self._backend.to_numpy(value)
+        if array is value:
+            (self if self._base is None else self._base)._exposed = True
+        return array
 
     def item(self):
         value = self._concrete(".item()")

@@ -25,6 +25,7 @@ import weakref
 import numpy as np
 
 from . import dtypes, forward_ad, grad_mode
+from .arrays import copy_into
 from .creation import as_tensor
 from .errors import AutogradError, DtypeError, ShapeError
 from .ir import tracing
@@ -99,8 +100,10 @@ def check_leaf_write(self: Tensor) -> None:
         )
 
 
-def assign(self: Tensor, result: Tensor, check_leaf: bool = True) -> Tensor:
-    """Make `self` hold `result`'s value and history (the core of every in-place op)."""
+def assign(self: Tensor, result: Tensor, check_leaf: bool = True,
+           in_place: bool = False) -> Tensor:
+    """Make `self` hold `result`'s value and history (the core of every in-place op;
+    `in_place`: an in-place op's, which keeps an exposed tensor's memory, `store`)."""
     if check_leaf:
         self._check_leaf_write()
         if result.shape != self.shape:
@@ -112,6 +115,8 @@ def assign(self: Tensor, result: Tensor, check_leaf: bool = True) -> Tensor:
     tracer = tracing.current
     if tracer is not None:
         tracer.assign(self, result)
+    elif in_place:
+        store(self, result._value)
     else:
         self._value = result._value
         self.shape = result.shape
@@ -154,7 +159,7 @@ def inplace(self: Tensor, fn, *args) -> Tensor:
                          "PyTorch; use the out-of-place op, or cast first)", source=user_source())
     if self._base is None:
         _check_shape(self, result)
-        self._assign(result, check_leaf=False)
+        self._assign(result, check_leaf=False, in_place=True)
         refresh_views(self)
     else:
         _write_through(self, result)
@@ -174,7 +179,8 @@ def _write_through(view: Tensor, result: Tensor) -> None:
         result = result.astype(view.dtype)
     base = view._base
     if view._linked:
-        base._assign(_scatter(base._alias(), view._steps, result), check_leaf=False)
+        base._assign(_scatter(base._alias(), view._steps, result), check_leaf=False,
+                     in_place=True)
     else:  # .data / .detach(): the base's value changes, its history does not
         with grad_mode.no_grad():
             new_base = _scatter(base, view._steps, result)
@@ -199,7 +205,16 @@ def _set_value(t: Tensor, value: Tensor) -> None:
         tracer.assign(t, value)
         t._ctx, t.requires_grad = ctx, req
     else:
-        t._value = value._value
+        store(t, value._value)
+
+
+def store(t: Tensor, array) -> None:
+    """t's value becomes `array`: written into t's own array where the user holds that
+    array too (`.numpy()`, `from_numpy`: PyTorch's shared memory), else rebound (an
+    in-place op computes out of place; nobody else can tell)."""
+    if not (t._exposed and copy_into(t._value, array)):
+        t._value = array
+        t.shape = tuple(array.shape)
 
 
 def _scatter(base: Tensor, steps, value: Tensor) -> Tensor:

@@ -13,6 +13,7 @@ import contextlib
 import sys
 
 from .. import dtypes, grad_mode
+from ..arrays import copy_into
 from ..errors import TracingError
 from ..source import user_source
 from .graph import Graph
@@ -32,7 +33,9 @@ class TensorRef:
         return self.tensor._value
 
     def write(self, value):
-        self.tensor._value = value
+        t = self.tensor
+        if not (t._exposed and copy_into(t._value, value)):  # (the user's array: in place)
+            t._value = value
 
 
 class GradRef:
