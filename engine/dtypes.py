@@ -124,13 +124,16 @@ def _promote_pair(a: np.dtype, b: np.dtype) -> np.dtype:
 
 
 def result_type(operands) -> np.dtype:
-    """PyTorch's promotion over a mix of tensors (anything with .dtype/.ndim) and scalars.
+    """PyTorch's promotion over a mix of tensors (anything with .dtype/.ndim) and scalars
+(Python's and NumPy's).
 
     A *weak* tensor (`.weak` true: a Python number read at run time by a compiled plan)
     promotes like the Python number it stands for."""
     dims, zero_dims, scalar = None, None, None
     for x in operands:
-        dt = None if getattr(x, "weak", False) else getattr(x, "dtype", None)
+        # a NumPy scalar (np.float64(0.5)) promotes like the Python number it holds
+        dt = None if getattr(x, "weak", False) or isinstance(x, np.generic) \
+            else getattr(x, "dtype", None)
         if dt is None:
             cand = scalar_dtype(x)
             if scalar is None or category(cand) > category(scalar):

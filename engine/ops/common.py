@@ -77,9 +77,12 @@ def normalize_axes(axis, ndim: int, op: str) -> tuple[int, ...] | None:
             raise IndexingError(f"{op}: dim {a} is out of range for a {ndim}-d tensor",
                                 op=op, source=user_source())
         out.append(a % max(ndim, 1))
+    if len(set(out)) != len(out) and ndim:
+        raise ShapeError(f"{op}: dim {out[0] if out.count(out[0]) > 1 else out[-1]} appears "
+                         "multiple times in the list of dims", op=op, source=user_source())
     if ndim == 0:
         return ()  # dim 0 / -1 of a 0-d tensor is the tensor itself: reduce over no axis
-    return tuple(sorted(set(out)))
+    return tuple(sorted(out))
 
 
 def normalize_axis(axis: int, ndim: int, op: str) -> int:

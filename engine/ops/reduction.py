@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import dtypes
 from ..creation import as_tensor, engine_constant
-from ..errors import ShapeError
+from ..errors import DtypeError, ShapeError
 from ..source import user_source
 from ..tensor import Tensor, saves_also, tensor_method
 from .common import (
@@ -138,7 +138,23 @@ argmin_op.samples = argmax_op.samples
 
 
 def _axes(x, dim, axis, op):
-    return normalize_axes(axis if dim is None else dim, x.ndim, op)
+    dim = axis if dim is None else dim
+    if isinstance(dim, (tuple, list)) and not dim:
+        return None  # PyTorch's sum(x, ()) and mean(x, []) reduce every dim
+    return normalize_axes(dim, x.ndim, op)
+
+
+def _floating(x, op: str, dtype=None):
+    """x for a mean-like reduction: PyTorch refuses integer and bool inputs without a
+    floating `dtype` rather than guess one."""
+    if dtype is not None:
+        return x.astype(dtype)
+    if not dtypes.is_float(x.dtype):
+        raise DtypeError(f"{op}(): could not infer output dtype. Input dtype must be either "
+                         f"a floating point or complex dtype. Got: {dtypes.short(x.dtype)} "
+                         "(convert it with .float() first, or pass dtype=)", op=op,
+                         source=user_source())
+    return x
 
 
 @tensor_method()
@@ -156,9 +172,11 @@ def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None) -> 
 
 
 @tensor_method()
-def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
-    """Mean over `dim`; integer inputs are promoted to float32."""
-    (x,) = promote_float(x)
+def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
+    """Mean over `dim`, of a floating tensor (or in `dtype`)."""
+    if not isinstance(x, Tensor):
+        (x,) = promote_float(x)
+    x = _floating(x, "mean", dtype)
     axes = _axes(x, dim, axis, "mean")
     n = x.numel() if axes is None else _count(x.shape, axes)
     keep = keepdim if keepdims is None else keepdims
@@ -266,8 +284,8 @@ def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None) -> Tensor
     """
     if isinstance(dim, bool):
         dim, unbiased = None, dim
-    (x,) = promote_float(x)
-    axes = normalize_axes(dim, x.ndim, "var")
+    x = _floating(as_tensor(x), "var")
+    axes = _axes(x, dim, None, "var")
     n = x.numel() if axes is None else _count(x.shape, axes)
     corr = (1 if unbiased else 0) if correction is None else correction
     centered = x - mean(x, axes, keepdim=True)

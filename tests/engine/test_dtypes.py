@@ -9,6 +9,7 @@ is also checked against `torch.result_type`.
 
 import numpy as np
 import pytest
+import torch
 
 import graphgrad as gg
 
@@ -62,7 +63,9 @@ def test_op_specific_result_dtypes():
     assert (i / i).dtype == gg.float32  # true division
     assert (i > 1).dtype == gg.bool
     assert gg.tensor([True, False]).sum().dtype == gg.int64
-    assert i.mean().dtype == gg.float32
+    assert i.mean(dtype=gg.float32).dtype == gg.float32
+    with pytest.raises(gg.DtypeError, match="could not infer output dtype"):
+        i.mean()  # as torch: an integer mean needs dtype= or .float()
     assert gg.exp(i).dtype == gg.float32
     assert (i ** 2).dtype == gg.int64 and (i ** 0.5).dtype == gg.float32
     assert gg.ones(2).argmax().dtype == gg.int64
@@ -83,3 +86,17 @@ def test_unsupported_dtype_is_a_graphgrad_error():
         gg.zeros(1, dtype="complex64")
     assert gg.tensor(np.arange(3, dtype=np.int8)).dtype == gg.int64
     assert gg.tensor(np.ones(2, dtype=np.float16)).dtype == gg.float32
+
+
+def test_numpy_scalars_promote_like_python_numbers_as_in_torch():
+    for scalar in (np.float64(0.5), np.float32(0.5), np.int64(2)):
+        for data in ([1, 2], [1.0, 2.0]):
+            want = (torch.tensor(data) * scalar).dtype
+            got = (gg.tensor(data) * scalar).dtype
+            assert str(got) == str(want).replace("torch.", ""), (data, type(scalar))
+
+
+def test_reductions_over_an_empty_dim_list_and_repeated_dims_as_torch():
+    assert gg.ones(2, 3).sum(()).item() == 6.0 and gg.ones(2, 3).mean([]).item() == 1.0
+    with pytest.raises(gg.ShapeError, match="appears multiple times"):
+        gg.ones(2, 3).sum((0, 0))

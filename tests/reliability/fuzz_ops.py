@@ -91,6 +91,13 @@ def _binary(name, run, ref, kink=None, ambiguous=None):
                   None if kink is None else lambda a, b, k: kink(a, b), ambiguous)
 
 
+def _floating(x):
+    """x, for a mean-like reference: PyTorch refuses integer and bool inputs."""
+    if x.dtype.kind != "f":
+        raise TypeError("mean and var need a floating input (PyTorch)")
+    return x
+
+
 def _reduce(name, run, ref, kink=None):
     def ref_k(x, k):
         axis = _axis(x, k % 6)
@@ -175,7 +182,7 @@ OPS = [
     _reduce("sum", lambda x, d, kd: x.sum(dim=d, keepdim=kd),
             lambda x, a, kd: np.sum(x, axis=a, keepdims=kd)),
     _reduce("mean", lambda x, d, kd: x.mean(dim=d, keepdim=kd),
-            lambda x, a, kd: np.mean(_f(x), axis=a, keepdims=kd)),
+            lambda x, a, kd: np.mean(_floating(x), axis=a, keepdims=kd)),
     _reduce("amax", lambda x, d, kd: gg.amax(x, d, kd),
             lambda x, a, kd: np.amax(x, axis=a, keepdims=kd), _flat_extreme),
     _reduce("amin", lambda x, d, kd: gg.amin(x, d, kd),
@@ -184,7 +191,7 @@ OPS = [
             lambda x, a, kd: np.argmax(x, axis=a, keepdims=kd and a is not None),
             _flat_extreme),
     _reduce("var", lambda x, d, kd: x.var(d, keepdim=kd),
-            lambda x, a, kd: np.var(_f(x), axis=a, keepdims=kd, ddof=1)),
+            lambda x, a, kd: np.var(_floating(x), axis=a, keepdims=kd, ddof=1)),
     _reduce("logsumexp", lambda x, d, kd: gg.logsumexp(x, d, kd), _logsumexp),
     _reduce("softmax", lambda x, d, kd: gg.softmax(x, -1 if d is None else d),
             lambda x, a, kd: _softmax(x, -1 if a is None else a)),
