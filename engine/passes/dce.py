@@ -1,11 +1,32 @@
-"""Dead-node pruning: drop every node no output or state write needs (in place)."""
+"""Dead-node pruning: drop every node no output or state write needs (in place).
+
+A random draw is kept even when nothing reads it: eagerly it advances the generator,
+so pruning it would change every later draw (the step's other dropout masks, and the
+user's after the call) and the compiled step would differ from the same code run
+eagerly.
+"""
 
 from __future__ import annotations
 
+from ..ops.registry import REGISTRY
+
 
 def live_nodes(graph) -> set[int]:
-    """Nodes reachable backwards from outputs and state writes (`Graph.live_nodes`)."""
-    return graph.live_nodes()
+    """Nodes reachable backwards from outputs, state writes and random draws."""
+    live = graph.live_nodes()
+    stack = [n for n in graph.nx.nodes if n not in live and _random(graph, n)]
+    pred = graph.nx._pred
+    while stack:
+        n = stack.pop()
+        if n not in live:
+            live.add(n)
+            stack.extend(p for p in pred[n] if p not in live)
+    return live
+
+
+def _random(graph, n) -> bool:
+    op = REGISTRY.get(graph[n]["op"])
+    return op is not None and op.random
 
 
 def prune_dead_nodes(graph, ctx=None):

@@ -71,3 +71,4 @@ def test_random_changes_match_eager_with_the_other_optimizers(opt_name, seed):
             a, b = eager.call(), compiled.call()
             assert_same(snapshot(eager, a), snapshot(compiled, b), f"{opt_name}: {done}")
             done.append("call")
+
