@@ -176,8 +176,8 @@ def backprop(roots, seeds, wanted=None, create_graph=False, retain_graph=None,
                 g = grads.pop(id(n), None)
                 if g is None:
                     continue
-                if _grad_hooks and id(n) in _grad_hooks:
-                    g = _run_grad_hooks(_grad_hooks[id(n)], g)
+                if GRAD_HOOKS and id(n) in GRAD_HOOKS:
+                    g = _run_grad_hooks(GRAD_HOOKS[id(n)], g)
                 _record(n, g, results, wanted_nodes, retaining, deliver)
                 if isinstance(n, Ctx):
                     with _scope_of(n):
@@ -351,8 +351,9 @@ _hook_ids = itertools.count()
 
 
 #: id(node) -> {handle id: hook}: `Tensor.register_hook`, called with the gradient
-#: flowing into the node (a leaf tensor, or the Ctx that made a non-leaf).
-_grad_hooks: dict[int, dict[int, Callable]] = {}
+#: flowing into the node (a leaf tensor, or the Ctx that made a non-leaf). gg.compile
+#: guards the entries of a plan's state tensors (engine/guards.py).
+GRAD_HOOKS: dict[int, dict[int, Callable]] = {}
 
 
 class RemovableHandle:
@@ -383,7 +384,7 @@ def register_hook(t: Tensor, hook: Callable) -> RemovableHandle:
     if not t.requires_grad:
         raise AutogradError("cannot register a hook on a tensor that doesn't require "
                             "gradient", source=user_source())
-    return _add_hook(_grad_hooks, t._ctx if t._ctx is not None else t, hook)
+    return _add_hook(GRAD_HOOKS, t._ctx if t._ctx is not None else t, hook)
 
 
 def _run_grad_hooks(hooks: dict, g: Tensor) -> Tensor:

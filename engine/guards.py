@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .autodiff import GRAD_HOOKS
 from .naming import is_state_holder
 from .side_effects import roots
 from .source import user_stacklevel
@@ -154,6 +155,7 @@ def collect(tracer, fn, mode_sets=()) -> list[Guard]:
                        {id(m.__dict__) for m, _ in mode_sets})]
     guards += _grad_guards(tracer)
     guards += _state_guards(tracer)
+    guards += _hook_guards(tracer)
     read_names = code_names(fn, tracer.modules.values())
     arrays = tracer.arrays
     guards += _binding_guards(fn, tracer.names, read_names, arrays)
@@ -265,6 +267,31 @@ def _state_guards(tracer):
         rg = bool(t._requires_grad)
         yield Guard(f"{name}.requires_grad was {rg} when traced",
                     f"{{0}}._requires_grad is {rg}", (t,))
+
+
+def _hook_guards(tracer):
+    """The gradient hooks of the state tensors are those the trace ran (a hook registered
+    on a parameter after the trace, or removed, retraces): one check for all of them."""
+    ids = frozenset(id(ref.tensor) for ref in tracer.graph.state_refs.values()
+                    if ref.kind == "tensor" and ref.tensor._requires_grad)
+    if ids:
+        yield Guard("a gradient hook was registered on, or removed from, a state tensor",
+                    "{0}()", (_SameHooks(ids),))
+
+
+class _SameHooks:
+    """Whether the hooks registered on these tensors are those there were when traced
+    (one set intersection when none has any: the common case, in a few dozen ns)."""
+
+    def __init__(self, ids: frozenset):
+        self.ids = ids
+        self.expected = {i: tuple(GRAD_HOOKS[i]) for i in ids & GRAD_HOOKS.keys()
+                         if GRAD_HOOKS[i]}
+
+    def __call__(self) -> bool:
+        present = {i for i in self.ids & GRAD_HOOKS.keys() if GRAD_HOOKS[i]}
+        return present == self.expected.keys() and all(
+            tuple(GRAD_HOOKS[i]) == hooks for i, hooks in self.expected.items())
 
 
 def _binding_guards(fn, names, read_names=frozenset(), arrays=None):

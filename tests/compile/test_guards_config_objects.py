@@ -162,3 +162,22 @@ def test_a_large_numpy_constant_warns_once_that_in_place_changes_are_not_seen():
         fn(X)
     fn(X)
     assert fn.cache_info().traces == 1
+
+
+def test_a_gradient_hook_added_or_removed_after_the_trace_retraces():
+    gg.manual_seed(0)
+    lin = nn.Linear(2, 1)
+
+    def step(x):
+        lin.weight.grad = None
+        lin(x).sum().backward()
+        return lin.weight.grad * 1.0
+    fn = gg.compile(step)
+    plain = fn(X).numpy()
+    handle = lin.weight.register_hook(lambda g: g * 10)
+    np.testing.assert_allclose(fn(X).numpy(), 10 * plain, rtol=1e-6)
+    handle.remove()
+    np.testing.assert_allclose(fn(X).numpy(), plain, rtol=1e-6)
+    assert fn.cache_info().traces == 3
+    fn(X)
+    assert fn.cache_info().traces == 3
