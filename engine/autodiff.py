@@ -364,7 +364,10 @@ class RemovableHandle:
         self._table = _post_accumulate_hooks if table is None else table
 
     def remove(self) -> None:
-        self._table.get(self._key, {}).pop(self._id, None)
+        hooks = self._table.get(self._key, {})
+        hooks.pop(self._id, None)
+        if not hooks:  # no empty entries: a compiled plan's guard reads the keys alone
+            self._table.pop(self._key, None)
 
 
 def _add_hook(table: dict, owner, hook: Callable) -> RemovableHandle:
