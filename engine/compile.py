@@ -30,8 +30,10 @@ import time
 import warnings
 import weakref
 
+import numpy as np
+
 from . import anomaly as _anomaly
-from . import checked_plan, dtypes, guards
+from . import checked_plan, dtypes, grad_mode, guards
 from .arguments import describe_change, flatten_call, objects, paths, rebuild_call
 from .backends import registry as _backend_registry
 from .backends.registry import default_backend, get_backend
@@ -178,6 +180,8 @@ class CompiledFunction:
     def _run(self, entry, arrays, objs):
         if _anomaly.enabled:  # gg.detect_anomaly(): a plan that checks every result
             entry = checked_plan.checked_entry(self, entry)
+        if entry.input_writes:
+            _check_no_aliasing(entry, objs, getattr(self.fn, "__name__", "the step"))
         try:
             outs = entry.plan.run(*arrays)
         except GraphgradError:
@@ -360,16 +364,49 @@ class CompiledFunction:
 
 
 def _write_back(positions, values, objs, backend) -> None:
-    """In-place changes the step made to argument tensors reach the caller's objects."""
+    """In-place changes the step made to argument tensors reach the caller's objects, as
+    an in-place op does: through a view into its base, into an array the user holds."""
     for k, value in zip(positions, values):
         obj = objs[k]
         if isinstance(obj, Tensor):
             if obj._backend is not backend:
                 value = obj._backend.from_numpy(backend.to_numpy(value))
-            obj._value, obj.shape = value, tuple(value.shape)
-            obj._version += 1
+            new = Tensor._wrap(value, obj._backend)
+            if new.shape != obj.shape:  # `x.data = ...` of another shape: new memory
+                obj._value, obj.shape = value, tuple(value.shape)
+                obj._version += 1
+                continue
+            with grad_mode.no_grad():
+                obj._inplace(lambda s, new=new: new)
         else:  # a NumPy array argument
             obj[...] = backend.to_numpy(value)
+
+
+def _check_no_aliasing(entry, objs, name: str) -> None:
+    """A step that writes into an argument in place, called with that argument's memory
+    passed again (`step(a, a)`, overlapping views): eagerly the write shows through the
+    other; the plan takes them as separate inputs. Refused, never a silent difference."""
+    tensors = [(k, o) for k, o in enumerate(objs) if isinstance(o, Tensor)]
+    for k in entry.input_writes:
+        a = objs[k]
+        if not isinstance(a, Tensor):
+            continue
+        for j, b in tensors:
+            if j != k and (a is b or _overlap(a, b)):
+                raise TracingError(
+                    f"{name}: argument {k} is written in place and shares memory with "
+                    f"argument {j} (the same tensor, or views of one): the compiled step "
+                    "would read the other's old value. Pass separate tensors (clone() one).",
+                    source=user_source())
+
+
+def _overlap(a: Tensor, b: Tensor) -> bool:
+    base_a = a if a._base is None else a._base
+    base_b = b if b._base is None else b._base
+    if base_a is not base_b:
+        return False
+    va, vb = a._value, b._value
+    return not isinstance(va, np.ndarray) or np.may_share_memory(va, vb)
 
 
 def compile(fn=None, *, backend: str | None = None, passes="default", debug: bool = False,

@@ -136,3 +136,33 @@ def test_numpy_array_arguments_get_in_place_changes_too():
     arr = np.arange(3, dtype=np.float32)
     assert gg.compile(f)(arr).item() == 6.0
     np.testing.assert_array_equal(arr, [0.0, 2.0, 4.0])
+
+
+def _add_one(x, *rest):
+    x.add_(1.0)
+    return (x * (rest[0] if rest else 1.0)).sum()
+
+
+def test_an_in_place_write_to_a_view_argument_reaches_its_base_as_eagerly():
+    """Finding: the write-back rebound the view's array, so the base (and a NumPy array
+    the user held of it) never saw the compiled step's write."""
+    results = []
+    for fn in (_add_one, gg.compile(_add_one)):
+        base = gg.zeros(4)
+        seen = base.numpy()
+        view = base[1:3]
+        fn(view)
+        fn(view)
+        results.append((base.numpy().copy(), view.numpy().copy(), seen.copy()))
+    for want, got in zip(*results):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("args", [lambda b: (b, b), lambda b: (b[:3], b[1:])])
+def test_arguments_sharing_memory_with_one_written_in_place_are_refused(args):
+    """Eagerly the write shows through the other argument; the plan reads them as two
+    inputs. A clear error instead of a silently different result."""
+    fn = gg.compile(_add_one)
+    with pytest.raises(gg.TracingError, match="shares memory"):
+        fn(*args(gg.ones(4)))
+    fn(gg.ones(3), gg.ones(3))  # separate tensors are fine
