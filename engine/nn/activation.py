@@ -27,7 +27,10 @@ class _Settings(Module):
         self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return type(self)._fn(x, *(getattr(self, n) for n in self._names))
+        settings = [getattr(self, n) for n in self._names]
+        if self.inplace:  # (set only by modules whose function takes inplace)
+            return type(self)._fn(x, *settings, inplace=True)
+        return type(self)._fn(x, *settings)
 
     def extra_repr(self) -> str:
         parts = [f"{n}={getattr(self, n)}" for n in self._names]

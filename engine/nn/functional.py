@@ -16,7 +16,8 @@ from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..ops.activation import gelu_op
 from ..ops.common import promote_float
 from ..ops.elementwise import abs as _abs
-from ..ops.elementwise import relu, sigmoid, tanh, where
+from ..ops.elementwise import relu as _relu
+from ..ops.elementwise import sigmoid, tanh, where
 from ..ops.loss import REDUCTIONS, binary_cross_entropy_op, nll_loss_op
 from ..ops.nn import gather, one_hot  # noqa: F401  (re-exported, as in torch.nn.functional)
 from ..ops.nn import log_softmax as _log_softmax
@@ -45,7 +46,7 @@ from .functional_layers import __all__ as _layers
 from .functional_layers import check_dropout_p, dropout  # noqa: F401
 from .functional_more import *  # noqa: F403  (re-exported: more activations and losses)
 from .functional_more import __all__ as _more
-from .functional_more import _reduce, _softplus, implicit_dim, softplus
+from .functional_more import _reduce, _softplus, elu, hardtanh, implicit_dim, in_place, softplus
 from .functional_norm import (  # noqa: F401  (re-exported)
     embedding,
     group_norm,
@@ -65,7 +66,8 @@ from .upsampling import (  # noqa: F401  (re-exported: F.interpolate, F.pixel_sh
 )
 
 __all__ = [
-    "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "softplus", "softmax",
+    "relu", "relu_", "leaky_relu", "leaky_relu_", "elu_", "hardtanh_", "sigmoid", "tanh",
+    "gelu", "silu", "softplus", "softmax",
     "log_softmax", "linear", "dropout", "batch_norm", "flatten", "one_hot", "mse_loss",
     "l1_loss", "nll_loss", "cross_entropy", "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
@@ -81,9 +83,31 @@ __all__ = [
 
 # ---------------------------------------------------------------------- activations
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    return in_place(input, _relu) if inplace else _relu(input)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x where x > 0, else negative_slope * x (saving x for backward, as PyTorch's)."""
+    if inplace:
+        return in_place(x, lambda s: leaky_relu(s, negative_slope))
     return saves_also("leaky_relu", where(x > 0, x, x * negative_slope), x)
+
+
+def relu_(input: Tensor) -> Tensor:
+    return relu(input, inplace=True)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return elu(input, alpha, inplace=True)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return hardtanh(input, min_val, max_val, inplace=True)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
@@ -96,7 +120,9 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return gelu_op(x, approximate=approximate)
 
 
-def silu(x: Tensor) -> Tensor:
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    if inplace:
+        return in_place(x, silu)
     return x * sigmoid(x)
 
 
@@ -324,6 +350,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     logp = _log_softmax(input, class_dim)
     target = as_tensor(target, like=input)
     if dtypes.is_float(target.dtype):
+        if ignore_index is not None and ignore_index != -100:
+            raise ArgumentError("cross_entropy: ignore_index is not supported for floating "
+                                "point target (class probabilities)", op="cross_entropy",
+                                source=user_source())
         return _soft_cross_entropy(logp, target, weight, reduction, label_smoothing, class_dim)
     nll = nll_loss(logp, target, weight, ignore_index, reduction)
     if label_smoothing == 0.0:

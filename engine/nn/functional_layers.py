@@ -60,6 +60,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
     The mask comes from `gg.rand`, an op, so a compiled step draws a fresh mask each call,
     in the same order as eager code.
     """
+    if inplace:
+        return x._inplace(lambda s: dropout(s, p, training))
     return _masked(x, check_dropout_p(p), training, tuple(x.shape))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from ..creation import as_tensor
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ShapeError
 from ..ops.composite import clamp_min
 from ..ops.elementwise import abs, exp, log, log1p, minimum, relu, sigmoid, tanh, where
 from ..ops.linalg import vector_norm
@@ -27,6 +27,12 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 # ---------------------------------------------------------------------- activations
+def in_place(x: Tensor, fn) -> Tensor:
+    """`inplace=True`: x takes fn(x) in place and is returned (PyTorch's: refused on a leaf
+    that requires grad, and autograd goes through the in-place op as through any)."""
+    return x._inplace(fn)
+
+
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, computed without overflow; linear above `threshold`."""
     bx = x * beta if beta != 1 else x
@@ -55,12 +61,17 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 
 def relu6(x: Tensor, inplace: bool = False) -> Tensor:
-    return hardtanh(x, 0.0, 6.0)
+    return hardtanh(x, 0.0, 6.0, inplace)
 
 
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
     """x clipped to [min_val, max_val]; the derivative is 0 at the ends (PyTorch's)."""
+    if min_val > max_val:
+        raise ArgumentError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val "
+                            f"({max_val})", op="hardtanh", source=user_source())
+    if inplace:
+        return in_place(x, lambda s: hardtanh(s, min_val, max_val))
     return saves_also("hardtanh", where(x <= min_val, min_val, where(x >= max_val, max_val, x)),
                       x)
 
@@ -73,19 +84,27 @@ def _expm1_below_zero(x: Tensor) -> Tensor:
 
 
 def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    if inplace:
+        return in_place(x, lambda s: elu(s, alpha))
     return saves_also("elu", where(x > 0, x, _expm1_below_zero(x) * alpha), x)
 
 
 def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    if inplace:
+        return in_place(x, lambda s: celu(s, alpha))
     return saves_also("celu", where(x > 0, x, _expm1_below_zero(x * (1.0 / alpha)) * alpha), x)
 
 
 def selu(x: Tensor, inplace: bool = False) -> Tensor:
+    if inplace:
+        return in_place(x, lambda s: selu(s))
     return saves_also("selu", where(x > 0, x, _expm1_below_zero(x) * _SELU_ALPHA) * _SELU_SCALE,
                       x)
 
 
 def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+    if inplace:
+        return in_place(x, lambda s: hardsigmoid(s))
     return saves_also("hardsigmoid",
                       where(x <= -3.0, 0.0, where(x >= 3.0, 1.0, x * (1.0 / 6.0) + 0.5)), x)
 
@@ -93,6 +112,8 @@ def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
 def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
     """0 below -3, x above 3, x (x + 3) / 6 between (at the ends, PyTorch's derivatives:
     0 at -3, 1 at 3)."""
+    if inplace:
+        return in_place(x, lambda s: hardswish(s))
     return where(x <= -3.0, 0.0, where(x >= 3.0, x, x * (x + 3.0) * (1.0 / 6.0)))
 
 
@@ -105,6 +126,8 @@ def softsign(x: Tensor) -> Tensor:
 
 
 def mish(x: Tensor, inplace: bool = False) -> Tensor:
+    if inplace:
+        return in_place(x, lambda s: mish(s))
     return x * tanh(softplus(x))
 
 
@@ -132,6 +155,12 @@ def tanhshrink(x: Tensor) -> Tensor:
 
 
 def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    if inplace:
+        return in_place(x, lambda s: _threshold(s, threshold, value))
+    return _threshold(x, threshold, value)
+
+
+def _threshold(x: Tensor, threshold: float, value: float) -> Tensor:
     return saves_also("threshold", where(x > threshold, x, value), x)
 
 
@@ -145,6 +174,9 @@ def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
 
 
 def glu(x: Tensor, dim: int = -1) -> Tensor:
+    if x.ndim == 0:
+        raise ShapeError("glu does not support scalars because halving size must be even",
+                         op="glu", source=user_source())
     if x.shape[dim] % 2:
         raise ArgumentError(f"glu: halving dimension {dim} needs an even size, got "
                             f"{x.shape[dim]}", op="glu", source=user_source())
@@ -180,6 +212,9 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
 # ---------------------------------------------------------------------- losses
 def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
+    if beta < 0:
+        raise ArgumentError(f"smooth_l1_loss does not support negative values for beta, got "
+                            f"{beta}", op="smooth_l1_loss", source=user_source())
     d = abs(input - target)
     if beta == 0:
         return saves_also("smooth_l1_loss", _reduce(d, reduction), input, target)
@@ -189,6 +224,9 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                delta: float = 1.0) -> Tensor:
+    if delta <= 0:
+        raise ArgumentError(f"huber_loss does not support non-positive values for delta, got "
+                            f"{delta}", op="huber_loss", source=user_source())
     d = abs(input - target)
     return saves_also("huber_loss", _reduce(
         where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction), input, target)
@@ -261,8 +299,17 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True,
 def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
                       eps: float = 1e-6, reduction: str = "mean") -> Tensor:
     var = as_tensor(var, like=input)
-    if var.ndim == input.ndim - 1 and var.shape == input.shape[:-1]:
-        var = var.unsqueeze(-1)
+    if var.shape != input.shape:  # PyTorch's rule: one var per row, or per element
+        if var.ndim == input.ndim - 1 and var.shape == input.shape[:-1]:
+            var = var.unsqueeze(-1)
+        elif not (var.ndim == input.ndim and var.shape[:-1] == input.shape[:-1]
+                  and var.shape[-1] == 1):
+            raise ShapeError(f"gaussian_nll_loss: var is of incorrect size {list(var.shape)} "
+                             f"for an input of shape {list(input.shape)}",
+                             op="gaussian_nll_loss", source=user_source())
+    if var._value is not None and bool((var < 0).any()):
+        raise ArgumentError("gaussian_nll_loss: var has negative entry/entries",
+                            op="gaussian_nll_loss", source=user_source())
     # clamped for stability without changing the gradient (PyTorch clamps under no_grad)
     var = var + (clamp_min(var, eps) - var).detach()
     loss = (log(var) + (input - target) ** 2 / var) * 0.5

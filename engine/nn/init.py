@@ -47,10 +47,16 @@ def _fill(t: Tensor, values: Tensor) -> Tensor:
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    if a > b:
+        raise ArgumentError(f"uniform_ expects to return a [from, to) range, but found "
+                            f"from={a} > to={b}", source=user_source())
     return _fill(t, rand(*t.shape, dtype=dtypes.float64) * (b - a) + a)
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    if std < 0:
+        raise ArgumentError(f"normal expects std >= 0.0, but found std {std}",
+                            source=user_source())
     return _fill(t, randn(*t.shape, dtype=dtypes.float64) * std + mean)
 
 

@@ -49,12 +49,16 @@ log_softmax_op.saves = saves(RESULT)
 @tensor_method()
 def softmax(x, dim: int = -1) -> Tensor:
     (x,) = promote_float(x)
+    if x.ndim == 0:  # dim 0 / -1 of a 0-d tensor is the tensor itself: softmax is 1
+        return softmax(x.reshape(1), dim).reshape(())
     return softmax_op(x, axis=normalize_axis(dim, x.ndim, "softmax"))
 
 
 @tensor_method()
 def log_softmax(x, dim: int = -1) -> Tensor:
     (x,) = promote_float(x)
+    if x.ndim == 0:
+        return log_softmax(x.reshape(1), dim).reshape(())
     return log_softmax_op(x, axis=normalize_axis(dim, x.ndim, "log_softmax"))
 
 

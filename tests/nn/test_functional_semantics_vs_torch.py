@@ -77,3 +77,60 @@ def test_broadcast_tensors_and_expand_as_torch():
     assert a.shape == b.shape == tuple(torch.broadcast_tensors(torch.zeros(3, 1),
                                                                torch.ones(4))[0].shape)
     assert gg.zeros(3, 1).expand(2, -1, 4).shape == (2, 3, 4)
+
+
+INPLACE = ["relu", "relu6", "elu", "selu", "celu", "hardsigmoid", "hardswish", "mish", "silu",
+           "leaky_relu", "hardtanh", "dropout"]
+
+
+@pytest.mark.parametrize("name", INPLACE)
+def test_inplace_true_writes_the_input_with_torchs_values_and_gradients(name):
+    """Finding: `inplace=True` was accepted and ignored (or refused, for relu, leaky_relu
+    and silu)."""
+    results = []
+    for lib, fn in ((torch, getattr(TF, name)), (gg, getattr(F, name))):
+        w = lib.tensor([-2.0, -0.5, 0.5, 2.0], requires_grad=True)
+        x = w * 1.0
+        kw = {"p": 0.0} if name == "dropout" else {}
+        y = fn(x, inplace=True, **kw)
+        (y * lib.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
+        results.append((x.detach().numpy().copy(), y is x, w.grad.numpy().copy()))
+    (want, want_same, want_grad), (got, got_same, got_grad) = results
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert got_same and want_same
+    np.testing.assert_allclose(got_grad, want_grad, rtol=1e-5, atol=1e-6)
+
+
+def test_inplace_modules_and_underscore_functions_as_torch():
+    for lib in (torch, gg):
+        x = lib.tensor([-1.0, 2.0])
+        lib.nn.ReLU(inplace=True)(x)
+        lib.nn.functional.leaky_relu_(x, 0.5)
+        assert x.tolist() == [0.0, 2.0]
+    with pytest.raises(gg.AutogradError):  # a leaf that requires grad (torch: RuntimeError)
+        F.relu(gg.tensor([-1.0, 2.0], requires_grad=True), inplace=True)
+
+
+@pytest.mark.parametrize("call", [
+    lambda L, F: F.huber_loss(L.zeros(2), L.ones(2), delta=0.0),
+    lambda L, F: F.smooth_l1_loss(L.zeros(2), L.ones(2), beta=-1.0),
+    lambda L, F: F.hardtanh(L.ones(1), 1.0, -1.0),
+    lambda L, F: F.glu(L.tensor(1.0)),
+    lambda L, F: F.gaussian_nll_loss(L.zeros(4, 3), L.ones(4, 3), L.ones(3)),
+    lambda L, F: F.gaussian_nll_loss(L.zeros(4, 3), L.ones(4, 3), -L.ones(4, 3)),
+    lambda L, F: F.cross_entropy(L.zeros(2, 3), L.full((2, 3), 1 / 3), ignore_index=1),
+    lambda L, F: L.nn.init.uniform_(L.zeros(2), 1.0, 0.0),
+    lambda L, F: L.nn.init.normal_(L.zeros(2), 0.0, -1.0),
+])
+def test_arguments_torch_refuses_are_refused(call):
+    with pytest.raises((RuntimeError, ValueError)):
+        call(torch, TF)
+    with pytest.raises(gg.GraphgradError):
+        call(gg, F)
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax", "softmin"])
+def test_softmax_family_of_a_0d_tensor_as_torch(fn):
+    want = getattr(TF, fn)(torch.tensor(2.0), dim=0)
+    got = getattr(F, fn)(gg.tensor(2.0), dim=0)
+    assert got.shape == () and got.item() == pytest.approx(want.item())
