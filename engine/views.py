@@ -33,7 +33,7 @@ from .ops.elementwise import cast, where
 from .ops.registry import apply
 from .ops.shape import index_backward_op, index_op, permute_op, reshape_op
 from .source import user_source
-from .tensor import Tensor
+from .tensor import RETAINING, Tensor
 
 
 def detached_alias(self: Tensor, share_version: bool) -> Tensor:
@@ -122,6 +122,8 @@ def assign(self: Tensor, result: Tensor, check_leaf: bool = True,
         self.shape = result.shape
     took = grad_mode._enabled and (result.requires_grad or self._ctx is not None)
     if took:
+        if self._ctx is not None and self._ctx in RETAINING and result._ctx is not None:
+            RETAINING.add(result._ctx)  # retain_grad() holds for the new value (PyTorch's)
         self._ctx = result._ctx
         self.requires_grad = result.requires_grad or self.requires_grad
     self._version += 1

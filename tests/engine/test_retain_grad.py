@@ -94,3 +94,20 @@ def test_autograd_backward_takes_sequences_of_tensors_and_gradients_as_torch():
         lib.autograd.backward([(y * 2).sum(), (y * y).sum()])
         np.testing.assert_array_equal(y.grad.numpy(), [4.0, 6.0])
     np.testing.assert_array_equal(result[gg], result[torch])
+
+
+@pytest.mark.parametrize("change", [lambda y: y.add_(1), lambda y: y.mul_(3),
+                                    lambda y: y.__setitem__(0, 5.0)])
+def test_retain_grad_holds_through_an_in_place_op_as_in_torch(change):
+    """Finding: the retained node was the one before the in-place op, so `.grad` stayed
+    None; PyTorch gives the gradient of the tensor's new value."""
+    grads = []
+    for lib in (torch, gg):
+        x = lib.ones(3, requires_grad=True)
+        y = x * 2
+        y.retain_grad()
+        change(y)
+        (y * lib.tensor([1.0, 2.0, 3.0])).sum().backward()
+        grads.append((y.grad.numpy().copy(), x.grad.numpy().copy()))
+    np.testing.assert_allclose(grads[1][0], grads[0][0])
+    np.testing.assert_allclose(grads[1][1], grads[0][1])
