@@ -20,6 +20,7 @@ from .creation import (
     full,
     full_like,
     linspace,
+    logspace,
     manual_seed,
     normal,
     ones,
@@ -136,7 +137,7 @@ from .ops.composite import (
     unflatten,
     xlogy,
 )
-from .ops.linalg import dot, einsum, matmul, norm
+from .ops.linalg import dot, einsum, matmul, norm, vdot
 from .ops.tensor_api import (
     aminmax,
     argwhere,
@@ -163,6 +164,7 @@ from .ops.rounding import (  # (div: with torch's rounding_mode)
 )
 from .ops.logic import eq, ge, gt, le, logical_and, logical_not, logical_or, lt, ne
 from .ops.nn import gather, log_softmax, one_hot, softmax, take_along_dim
+from .ops.scatter import index_add, scatter, scatter_add
 from .ops.slicing import (
     chunk,
     flip,

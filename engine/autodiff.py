@@ -278,13 +278,14 @@ def _push_back(ctx: Ctx, g: Tensor, grads: dict, needed) -> None:
 
 
 def backward(root, gradient=None, retain_graph=None, create_graph: bool = False,
-             grad_tensors=None) -> None:
+             grad_tensors=None, inputs=None) -> None:
     """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires grad; `root`
     may be a sequence of tensors, with a sequence of gradients (`gg.autograd.backward`).
 
     As in PyTorch, each leaf is accumulated (and its post-accumulate-grad hooks run) as
     soon as its gradient is complete, while the walk goes on; callbacks queued meanwhile
-    (`queue_callback`) run once the whole walk is done."""
+    (`queue_callback`) run once the whole walk is done. With `inputs` (a tensor or a
+    sequence), only those accumulate a gradient, leaves or not."""
     roots = list(root) if isinstance(root, (list, tuple)) else [root]
     gradient = grad_tensors if gradient is None else gradient
     gradients = list(gradient) if isinstance(gradient, (list, tuple)) else [gradient]
@@ -310,19 +311,30 @@ def backward(root, gradient=None, retain_graph=None, create_graph: bool = False,
                 g = Tensor._wrap(g._value, g._backend)
             elif not create_graph:
                 g = g.detach()
-            if leaf.grad is None:
+            # (`.grad` of a leaf: while tracing, reading it makes the old grad state; a
+            # non-leaf named in `inputs` has its `_grad` read without the non-leaf warning)
+            old = leaf.grad if leaf._ctx is None else leaf._grad
+            if old is None:
                 leaf.grad = g
-            elif not eager or leaf.grad._base is not None:
-                leaf.grad = leaf.grad + g
+            elif not eager or old._base is not None:
+                leaf.grad = old + g
             else:  # into the same tensor, as torch: a reference kept to .grad sees the sum
-                leaf.grad.add_(g)
+                old.add_(g)
             for hook in list(_post_accumulate_hooks.get(id(leaf), {}).values()):
                 hook(leaf)
 
     _callbacks.append([])
     try:
-        backprop(roots, seeds, create_graph=create_graph, retain_graph=retain_graph,
-                 retained=True, on_leaf=accumulate)
+        if inputs is None:
+            backprop(roots, seeds, create_graph=create_graph, retain_graph=retain_graph,
+                     retained=True, on_leaf=accumulate)
+        else:
+            inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+            got = backprop(roots, seeds, wanted=inputs, create_graph=create_graph,
+                           retain_graph=retain_graph, on_leaf=lambda t, g: None)
+            for t in inputs:
+                if id(t) in got:
+                    accumulate(t, got[id(t)][1])
         queued = _callbacks[-1]
         while queued:  # a callback may queue another
             queued.pop(0)()

@@ -131,6 +131,16 @@ def _constant(arr: np.ndarray, like: Tensor | None, cls: type) -> Tensor:
     return cls._wrap(backend.from_numpy(arr), backend)
 
 
+def _size_kw(size: tuple, kw: dict) -> tuple:
+    """`zeros(2, 3)`, `zeros((2, 3))` or PyTorch's keyword form `zeros(size=(2, 3))`."""
+    if kw:
+        if set(kw) != {"size"} or size:
+            raise ArgumentTypeError(f"unexpected keyword argument(s) {sorted(kw)} (the size "
+                                    "goes positionally or as size=)", source=user_source())
+        return (kw["size"],)
+    return size
+
+
 def _shape(size) -> tuple[int, ...]:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
@@ -161,19 +171,19 @@ def _filled(size, fill_value, dtype, requires_grad, backend, what: str) -> Tenso
     return tensor(arr, requires_grad=requires_grad, device=backend)
 
 
-def zeros(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
-    return _filled(_shape(size), 0, dtype or dtypes.default_float, requires_grad, device,
-                   "zeros")
+def zeros(*size, dtype=None, requires_grad=False, device=None, **kw) -> Tensor:
+    return _filled(_shape(_size_kw(size, kw)), 0, dtype or dtypes.default_float,
+                   requires_grad, device, "zeros")
 
 
-def ones(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
-    return _filled(_shape(size), 1, dtype or dtypes.default_float, requires_grad, device,
-                   "ones")
+def ones(*size, dtype=None, requires_grad=False, device=None, **kw) -> Tensor:
+    return _filled(_shape(_size_kw(size, kw)), 1, dtype or dtypes.default_float,
+                   requires_grad, device, "ones")
 
 
-def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
-    return _filled(_shape(size), 0, dtype or dtypes.default_float, requires_grad, device,
-                   "empty")
+def empty(*size, dtype=None, requires_grad=False, device=None, **kw) -> Tensor:
+    return _filled(_shape(_size_kw(size, kw)), 0, dtype or dtypes.default_float,
+                   requires_grad, device, "empty")
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad=False, *, device=None) -> Tensor:
@@ -215,6 +225,15 @@ def linspace(start, end, steps: int, dtype=None, requires_grad=False, *,
     check_allocation(_shape((steps,)), np.float64, "linspace")
     return tensor(np.linspace(start, end, steps), dtype=dtype or dtypes.default_float,
                   requires_grad=requires_grad, device=device)
+
+
+def logspace(start, end, steps: int, base: float = 10.0, dtype=None, requires_grad=False, *,
+             device=None) -> Tensor:
+    """`steps` numbers from base ** start to base ** end, evenly spaced in the exponent."""
+    check_allocation(_shape((steps,)), np.float64, "logspace")
+    return tensor(np.float64(base) ** np.linspace(start, end, steps),
+                  dtype=dtype or dtypes.default_float, requires_grad=requires_grad,
+                  device=device)
 
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad=False, *,
@@ -261,25 +280,35 @@ def _random(op_name, shape, dtype, requires_grad=False, generator=None, device=N
     return t
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False,
+          **kw) -> Tensor:
     """Uniform samples in [0, 1)."""
+    size = _size_kw(size, kw)
     return _random("rand", _shape(size), _float_dtype(dtype, "rand"), requires_grad,
                    generator, device)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False,
+          **kw) -> Tensor:
     """Standard normal samples."""
+    size = _size_kw(size, kw)
     return _random("randn", _shape(size), _float_dtype(dtype, "randn"), requires_grad,
                    generator, device)
 
 
-def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None,
+def randint(low=None, high=None, size=None, *, generator=None, dtype=None, device=None,
             requires_grad=False) -> Tensor:
-    """Integers uniform in [low, high) (`randint(high, size)` draws from [0, high))."""
+    """Integers uniform in [low, high): PyTorch's `randint(high, size)`,
+    `randint(low, high, size)` and keywords (`randint(high=5, size=(2,))`)."""
     if isinstance(high, (tuple, list)):  # randint(high, size)
         low, high, size = 0, low, high
     elif high is None:
         low, high = 0, low
+    elif low is None:
+        low = 0
+    if high is None or size is None:
+        raise ArgumentTypeError("randint() needs high and size (randint(high, size) or "
+                                "randint(low, high, size))", source=user_source())
     return _random("randint", _shape((size,)), dtypes.as_dtype(dtype or dtypes.int64),
                    requires_grad, generator, device, low=int(low), high=int(high))
 

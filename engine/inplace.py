@@ -13,7 +13,15 @@ from . import dtypes
 from .creation import as_tensor, full, rand, randn
 from .ops.elementwise import identity, where
 from .ops.index_put import index_put_op
-from .ops.shape import _index_spec, broadcast_to, index_backward_op, index_op, split_ints
+from .ops.rounding import div
+from .ops.shape import (
+    _index_spec,
+    bool_key,
+    broadcast_to,
+    index_backward_op,
+    index_op,
+    split_ints,
+)
 from .tensor import Tensor, tensor_method
 from .views import overwrite, region
 
@@ -34,7 +42,9 @@ def mul_(self, other) -> Tensor:
 
 
 @tensor_method()
-def div_(self, other) -> Tensor:
+def div_(self, other, *, rounding_mode: str | None = None) -> Tensor:
+    if rounding_mode is not None:
+        return self._inplace(lambda s, o: div(s, o, rounding_mode=rounding_mode), other)
     return self._inplace(lambda s, o: s / o, other)
 
 
@@ -134,6 +144,11 @@ def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
 
 def setitem(self, key, value) -> None:
     """`x[key] = value`: the selected elements take `value` (broadcast), in place."""
+    flag = bool_key(key)
+    if flag is not None:  # x[True] = v writes all of x; x[False] = v nothing (PyTorch)
+        if flag:
+            setitem(self, Ellipsis, value)
+        return
     spec, tensors = _index_spec(self, key)
     split = split_ints(spec)
     if split is not None:  # `x[0, :, [1, 2]] = v` is `x[0][:, [1, 2]] = v`, as PyTorch's
@@ -147,9 +162,12 @@ def _put(self, spec, tensors, value) -> None:
         v = as_tensor(value, s.dtype, like=s)
         if v.dtype != s.dtype:
             v = v.astype(s.dtype)
+        target = index_op(s, *tensors, spec=spec).shape
+        if v.ndim > len(target) and all(d == 1 for d in v.shape[:v.ndim - len(target)]):
+            v = v.reshape(v.shape[v.ndim - len(target):])  # leading 1s dropped (PyTorch)
         if tensors:  # where an index repeats, the last write stays (index_put)
             return index_put_op(s, v, *tensors, spec=spec)
-        target = index_op(s, spec=spec).shape  # basic indexing: each element at most once
+        # basic indexing: each element at most once
         placed = index_backward_op(broadcast_to(v, target), spec=spec, shape=s.shape)
         return where(region(s, spec), placed, s)
 

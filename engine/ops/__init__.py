@@ -15,6 +15,7 @@ from . import (  # noqa: F401  (registers the ops)
     recurrent,
     reduction,
     rounding,
+    scatter,
     shape,
     slicing,
     sorting,

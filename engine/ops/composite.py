@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..creation import engine_constant, full, tensor, zeros
+from ..creation import as_tensor, engine_constant, full, tensor, zeros
 from ..errors import ShapeError
 from ..source import user_source
 from ..tensor import Tensor, saves_also, tensor_method
@@ -35,7 +35,7 @@ from .elementwise import (
 from .linalg import matmul
 from .logic import logical_and, ne
 from .reduction import sum
-from .shape import permute, reshape, transpose
+from .shape import cat, permute, reshape, transpose
 from .slicing import narrow, pad, select_along
 
 _LN10, _LN2 = math.log(10.0), math.log(2.0)
@@ -241,6 +241,9 @@ def mm(a, b) -> Tensor:
 @tensor_method()
 def bmm(a, b) -> Tensor:
     _check_dims("bmm", ("self", a, 3), ("mat2", b, 3))
+    if a.shape[0] != b.shape[0]:  # no broadcast of the batch (PyTorch's bmm)
+        raise ShapeError(f"bmm: batch sizes differ: {a.shape[0]} and {b.shape[0]}", op="bmm",
+                         source=user_source())
     return matmul(a, b)
 
 
@@ -323,7 +326,12 @@ def unflatten(x, dim: int, sizes) -> Tensor:
 
 
 @tensor_method()
-def diff(x, n: int = 1, dim: int = -1) -> Tensor:
+def diff(x, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+    """The n-th forward difference along `dim`, after joining `prepend` and `append`."""
+    if prepend is not None or append is not None:
+        parts = [p if isinstance(p, Tensor) else as_tensor(p, like=x)
+                 for p in (prepend, x, append) if p is not None]
+        x = cat(parts, dim)
     for _ in range(n):
         length = x.shape[dim]
         x = narrow(x, dim, 1, length - 1) - narrow(x, dim, 0, length - 1)
@@ -339,8 +347,8 @@ def repeat_interleave(x, repeats: int, dim: int | None = None) -> Tensor:
 
 
 @tensor_method()
-def tile(x, dims) -> Tensor:
-    dims = tuple(dims)
+def tile(x, *dims) -> Tensor:
+    dims = tuple(dims[0]) if len(dims) == 1 and not isinstance(dims[0], int) else dims
     if len(dims) < x.ndim:
         dims = (1,) * (x.ndim - len(dims)) + dims
     elif len(dims) > x.ndim:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from ..creation import as_tensor
 from ..errors import ShapeError
+from ..source import user_source
 from ..tensor import Tensor, tensor_method
 from .common import (
     Sample,
@@ -93,7 +95,18 @@ tensor_method("bmm")(matmul)
 
 @tensor_method()
 def dot(a, b) -> Tensor:
+    """The inner product of two 1-D tensors (PyTorch refuses other ranks: use matmul)."""
+    a, b = (t if isinstance(t, Tensor) else as_tensor(t) for t in (a, b))
+    if a.ndim != 1 or b.ndim != 1:
+        raise ShapeError(f"dot: 1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors",
+                         op="dot", source=user_source())
     return matmul(a, b)
+
+
+@tensor_method()
+def vdot(a, b) -> Tensor:
+    """dot of the complex conjugate of a with b: dot, for real tensors."""
+    return dot(a, b)
 
 
 # ---------------------------------------------------------------------- einsum

@@ -330,6 +330,8 @@ def cat(tensors, dim: int = 0) -> Tensor:
     tensors = promote(*tensors)
     if not tensors:
         raise ShapeError("cat: needs at least one tensor", op="cat", source=user_source())
+    if any(t.ndim != 1 or t.shape != (0,) for t in tensors):  # PyTorch's legacy rule: an
+        tensors = [t for t in tensors if t.shape != (0,)] or tensors[:1]  # empty 1-d is skipped
     axis = normalize_axis(dim, tensors[0].ndim, "cat")
     return concat_op(*tensors, axis=axis)
 
@@ -503,6 +505,9 @@ def narrow(x, dim: int, start: int, length: int) -> Tensor:
 
 
 def getitem(x, key) -> Tensor:
+    flag = bool_key(key)
+    if flag is not None:  # x[True]: x with a new dim of 1; x[False]: of 0 (PyTorch)
+        return x.unsqueeze(0) if flag else narrow(x.unsqueeze(0), 0, 0, 0)
     spec, tensors = _index_spec(x, key)
     split = split_ints(spec)
     if split is not None:
@@ -511,6 +516,15 @@ def getitem(x, key) -> Tensor:
 
 
 _FULL = ("slice", None, None, None)
+
+
+def bool_key(key) -> bool | None:
+    """The value of a key that is one bool (`True`, a 0-d bool tensor), else None."""
+    if isinstance(key, (bool, np.bool_)):
+        return bool(key)
+    if isinstance(key, Tensor) and key.ndim == 0 and key.dtype == dtypes.bool_:
+        return bool(key.item())  # (a traced one raises: data-dependent shape)
+    return None
 
 
 def split_ints(spec) -> tuple | None:
