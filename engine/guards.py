@@ -14,8 +14,10 @@ guards evaluated one by one, to say which failed.
 
 from __future__ import annotations
 
+import collections
 import copy
 import enum
+import functools
 import inspect
 import itertools
 import linecache
@@ -158,7 +160,8 @@ def collect(tracer, fn, mode_sets=()) -> list[Guard]:
     guards += _hook_guards(tracer)
     read_names = code_names(fn, tracer.modules.values())
     arrays = tracer.arrays
-    guards += _binding_guards(fn, tracer.names, read_names, arrays)
+    guards += _binding_guards(fn, tracer.names, read_names, arrays,
+                              _user_classes(tracer.modules.values()))
     guards += _object_attribute_guards(tracer, read_names, arrays)
     return guards
 
@@ -223,6 +226,12 @@ def _attribute_guards(tracer):
     for obj, attr, value, kind in tracer.attr_reads.values():
         owner = _name(tracer, obj)
         where = f"{owner}.{attr}" if owner else attr
+        if kind == "missing":  # looked up and not found (`getattr(self, "x", None)`)
+            d = obj.__dict__
+            tables = [d] + [d[k] for k in ("_parameters", "_buffers", "_modules") if k in d]
+            yield Guard(f"{where} was absent when traced (it is set now)",
+                        f"all({attr!r} not in t for t in {{1}})", (obj, tables))
+            continue
         table = obj.__dict__[kind] if kind != "__dict__" else obj.__dict__
         if kind != "__dict__":
             yield Guard(f"{where} is a different object than when traced (a {kind[1:-1]} "
@@ -296,7 +305,17 @@ class _SameHooks:
             tuple(GRAD_HOOKS[i]) == hooks for i, hooks in self.expected.items())
 
 
-def _binding_guards(fn, names, read_names=frozenset(), arrays=None):
+def _user_classes(modules) -> list[type]:
+    """The traced modules' own classes and user bases: the globals their methods read
+    (`self.fc(x) * SCALE` in forward) and the class attributes they read are guarded as
+    the step's globals are."""
+    return list(dict.fromkeys(klass for cls in {type(m) for m in modules}
+                              for klass in cls.__mro__
+                              if klass.__module__.split(".")[0] not in _LIBRARIES))
+
+
+def _binding_guards(fn, names, read_names=frozenset(), arrays=None,  # noqa: PLR0913
+                    classes=()):
     """Globals and closure variables the function (or a helper it calls) reads: those
     holding modules, optimizers or tensors hold the same objects at every call (`model =
     Net()` again means a new trace); those holding Python values (numbers, strings,
@@ -306,10 +325,28 @@ def _binding_guards(fn, names, read_names=frozenset(), arrays=None):
     hold the same object, whose attributes the code names (`read_names`) are guarded
     the same way, a few levels down (`args.model.lr`)."""
     arrays = arrays or {}
+    methods = [v for cls in classes for v in vars(cls).values() if inspect.isfunction(v)]
     owner = getattr(fn, "__self__", None)
+    if owner is None and _followed(fn) and callable(fn) and not isinstance(fn, type):
+        owner, methods = fn, [*methods, type(fn).__call__]  # a compiled callable object
     if owner is not None:
         yield from _attribute_bindings("self", owner, read_names, 1, arrays)
-    for var, container, key in roots(fn):
+    bound = []
+    while isinstance(fn, functools.partial):  # the objects a partial binds, followed alike
+        bound += [*fn.args, *fn.keywords.values()]
+        fn = fn.func
+    for k, value in enumerate(bound):
+        if _followed(value) and not isinstance(value, types.ModuleType):
+            yield from _attribute_bindings(f"partial argument {k}", value, read_names, 1,
+                                           arrays)
+    for cls in classes:  # class attributes the modules' code reads (`self.scale`)
+        yield from _attribute_bindings(cls.__name__, cls, read_names, MAX_LEVELS, arrays)
+    bindings = roots(fn)
+    seen = {(id(c), k) for _, c, k in bindings}
+    for method in methods:
+        bindings += [b for b in roots(method) if (id(b[1]), b[2]) not in seen
+                     and not seen.add((id(b[1]), b[2]))]
+    for var, container, key in bindings:
         is_cell = key is None
         try:
             value = container.cell_contents if is_cell else container[key]
@@ -320,6 +357,9 @@ def _binding_guards(fn, names, read_names=frozenset(), arrays=None):
         if _is_state_holder(value):
             yield Guard(f"the {kind} {var!r} now holds a different object",
                         f"{read} is {{1}}", (container, value))
+            if isinstance(getattr(value, "param_groups", None), list):  # `opt.loss_scale`
+                yield from _attribute_bindings(var, value, read_names - _OPTIMIZER_OWN, 1,
+                                               arrays, force=True)
         elif is_plain_value(value) or _is_plain_container(value):
             yield Guard(f"the {kind} {var!r} changed (traced with {_short(value)})",
                         _equal_expr(read, value), (container, _copy(value)))
@@ -335,7 +375,7 @@ def _binding_guards(fn, names, read_names=frozenset(), arrays=None):
             yield from _attribute_bindings(var, value, read_names, 1, arrays)
 
 
-MAX_ITEMS = 256  # a container guarded by value holds at most this many plain values
+MAX_ITEMS = 4096  # a container guarded by value holds at most this many plain values
 MAX_LEVELS = 3  # attributes of attributes ... of a global guarded this deep
 
 
@@ -346,9 +386,9 @@ def _is_plain_container(value) -> bool:
 
 def _plain_items(value, budget: int) -> int | None:
     """The budget left after counting value's plain items, or None (not plain, too big)."""
-    if type(value) in (list, tuple):
+    if isinstance(value, (list, tuple, collections.deque)) and not _is_namedtuple_like(value):
         items = value
-    elif type(value) is dict:
+    elif isinstance(value, dict):
         if not all(is_plain_value(k) for k in value):
             return None
         items = value.values()
@@ -413,8 +453,14 @@ class _SameItems:
         return all(self._same(e, v) for (_, e), v in zip(held, value))
 
 
+def _is_namedtuple_like(value) -> bool:
+    return isinstance(value, tuple) and hasattr(type(value), "_fields")
+
+
 def _copy(value):
-    return copy.deepcopy(value) if type(value) in (list, dict) else value
+    """A snapshot a guard compares with (containers are compared by value, nested)."""
+    return copy.deepcopy(value) if isinstance(value, (list, dict, collections.deque)) \
+        else value
 
 
 def _short(value) -> str:
@@ -431,9 +477,14 @@ def _followed(obj) -> bool:
             return obj.__name__ not in sys.builtin_module_names
         return obj.__name__.split(".")[0] not in _LIBRARIES \
             and "site-packages" not in path and not path.startswith(_PREFIXES)
+    if isinstance(obj, type):  # a config class (`Cfg.scale`): the user's own
+        return obj.__module__.split(".")[0] not in _LIBRARIES
     attrs = getattr(obj, "__dict__", None)
-    return isinstance(attrs, dict) and not isinstance(obj, type) and not callable(obj) \
-        and not _is_state_holder(obj) and type(obj).__module__.split(".")[0] not in _LIBRARIES
+    library = type(obj).__module__.split(".")[0]
+    return isinstance(attrs, dict) and not _is_state_holder(obj) \
+        and not isinstance(obj, (types.FunctionType, types.MethodType)) \
+        and (library not in _LIBRARIES or library == "graphgrad" and not callable(obj))
+    # (graphgrad's own plain objects too: a scheduler's last_epoch read in the step)
 
 
 _PREFIXES = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
@@ -441,16 +492,29 @@ _LIBRARIES = frozenset({"numpy", "graphgrad", "networkx", "torch", "builtins", "
                         "random", "collections", "functools", "itertools", "typing"})
 
 
-def _attribute_bindings(var, obj, read_names, level, arrays):  # noqa: PLR0913
+_OPTIMIZER_OWN = frozenset({"param_groups", "state", "defaults"})  # guarded on their own
+
+
+def _attribute_bindings(var, obj, read_names, level, arrays,  # noqa: PLR0913
+                        force: bool = False):
     """Guards on the attributes of a plain object (see _binding_guards): modules,
     optimizers and tensors it holds by identity (all of them); Python values and other
     plain objects by the names the code reads."""
-    attrs = obj.__dict__
+    attrs = obj.__dict__  # (a class's: a read-only live view of it)
     module = isinstance(obj, types.ModuleType)
+    if not module and not force:  # and the names its own methods read (`self.w`)
+        read_names = read_names | _class_names(obj if isinstance(obj, type) else type(obj))
     for key, value in list(attrs.items())[:64] if not module else ():
         if _is_state_holder(value):
             yield Guard(f"{var}.{key} now holds a different object",
                         f"{{0}}.get({key!r}) is {{1}}", (attrs, value))
+    if not module and not isinstance(obj, type):  # read through the class: stays so
+        for key in [k for k in read_names if k not in attrs
+                    and is_plain_value(getattr(type(obj), k, _MISSING))][:64]:
+            yield Guard(f"{var}.{key} was the class's when traced (now set on the object, "
+                        f"or the class's changed)", f"{{0}}.get({key!r}, {{2}}) is {{2}} and "
+                        f"{_equal_expr(f'{{3}}.{key}', getattr(type(obj), key))}",
+                        (attrs, getattr(type(obj), key), _MISSING, type(obj)))
     for key in [k for k in attrs if k in read_names][:64]:
         value = attrs[key]
         read = f"{{0}}.get({key!r}, {{2}})"
@@ -473,26 +537,39 @@ def _attribute_bindings(var, obj, read_names, level, arrays):  # noqa: PLR0913
                                            arrays)
 
 
-def code_names(fn, modules=()) -> frozenset[str]:
-    """The names the code of fn, the functions its globals and closures hold, and the
-    methods of the traced modules' classes use (attribute names among them)."""
-    codes = []
-    for f in [fn, *(_get_value(c, k) for _, c, k in roots(fn))]:
-        target = inspect.unwrap(f) if callable(f) else f
-        code = getattr(getattr(target, "__func__", target), "__code__", None)
-        if code is not None:
-            codes.append(code)
-    for cls in {type(m) for m in modules}:
-        for klass in cls.__mro__:
-            if klass.__module__.split(".")[0] in _LIBRARIES:
-                continue
-            codes += [v.__code__ for v in vars(klass).values() if inspect.isfunction(v)]
+def _class_names(cls) -> frozenset[str]:
+    """The names the methods of a user class (and its user bases) use."""
+    codes = [v.__code__ for klass in cls.__mro__
+             if klass.__module__.split(".")[0] not in _LIBRARIES
+             for v in vars(klass).values() if inspect.isfunction(v)]
+    return _names_of(codes)
+
+
+def _names_of(codes) -> frozenset[str]:
     names: set[str] = set()
+    codes = list(codes)
     while codes:
         code = codes.pop()
         names.update(code.co_names)
         codes += [c for c in code.co_consts if inspect.iscode(c)]
     return frozenset(names)
+
+
+def code_names(fn, modules=()) -> frozenset[str]:
+    """The names the code of fn, the functions its globals and closures hold, and the
+    methods of the traced modules' classes use (attribute names among them)."""
+    codes = []
+    for f in [fn, *(_get_value(c, k) for _, c, k in roots(fn))]:
+        while isinstance(f, functools.partial):
+            f = f.func
+        target = inspect.unwrap(f) if callable(f) else f
+        code = getattr(getattr(target, "__func__", target), "__code__", None)
+        if code is not None:
+            codes.append(code)
+    names = _names_of(codes)
+    for cls in {type(m) for m in modules}:
+        names |= _class_names(cls)
+    return names
 
 
 def _get_value(container, key):

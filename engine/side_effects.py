@@ -15,6 +15,7 @@ fills in (`traced_mutable_attributes`, e.g. an optimizer's lazily created `state
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import random
 import types
@@ -162,6 +163,8 @@ def roots(fn):
     for _ in range(3):
         nxt = []
         for f in frontier:
+            while isinstance(f, functools.partial):  # gg.compile(partial(step, model))
+                f = f.func
             target = inspect.unwrap(f) if callable(f) else f
             code = getattr(target, "__code__", None)
             if code is None:

@@ -171,6 +171,8 @@ class Module:
                 if tracing.current is not None:  # a compiled plan assumes this object
                     tracing.current.note_attr(self, name, reg[name], kind)
                 return reg[name]
+        if tracing.current is not None:  # `getattr(self, "shift", None)`: guarded absent
+            tracing.current.note_attr(self, name, None, "missing")
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:

@@ -10,8 +10,10 @@ again, and `cache_info()` says what changed). Oracle: the same sequence run eage
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import enum
+import functools
 import sys
 import types
 
@@ -181,3 +183,123 @@ def test_a_gradient_hook_added_or_removed_after_the_trace_retraces():
     assert fn.cache_info().traces == 3
     fn(X)
     assert fn.cache_info().traces == 3
+
+
+# ------------------------------------------------ reached through a module, class or partial
+FORWARD_SCALE = 1.0
+DEFAULTS = collections.defaultdict(float, scale=1.0)
+
+
+class _ScaledNet(nn.Module):
+    factor = 1.0  # a class attribute, read as self.factor
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 1)
+
+    def forward(self, x):
+        extra = getattr(self, "extra", None)  # a buffer that may be registered later
+        out = self.fc(x) * FORWARD_SCALE * self.factor
+        return out if extra is None else out + extra
+
+
+class _Weighted:
+    def __init__(self):
+        self.w = 1.0
+
+    def __call__(self, v):
+        return v * self.w
+
+
+class _Cfg:
+    scale = 1.0
+
+
+WEIGH = _Weighted()
+
+
+def _reset_more():
+    global FORWARD_SCALE
+    FORWARD_SCALE = 1.0
+    _ScaledNet.factor = _Cfg.scale = WEIGH.w = 1.0
+    DEFAULTS["scale"] = 1.0
+
+
+MORE = {
+    "a global read in a module's forward": lambda: globals().__setitem__("FORWARD_SCALE", 3.0),
+    "a class attribute read as self.x": lambda: setattr(_ScaledNet, "factor", 3.0),
+    "a config class": lambda: setattr(_Cfg, "scale", 3.0),
+    "a callable object's attribute": lambda: setattr(WEIGH, "w", 3.0),
+    "a defaultdict config": lambda: DEFAULTS.__setitem__("scale", 3.0),
+}
+
+
+@pytest.mark.parametrize("name", MORE)
+def test_values_reached_through_modules_classes_and_callables_are_guarded(name):
+    gg.manual_seed(0)
+    net = _ScaledNet()
+
+    def step(x):
+        return WEIGH(net(x).sum() * _Cfg.scale * DEFAULTS["scale"])
+    _reset_more()
+    eager = [step(X).item()]
+    MORE[name]()
+    eager.append(step(X).item())
+    _reset_more()
+    fn = gg.compile(step)
+    got = [fn(X).item()]
+    MORE[name]()
+    got.append(fn(X).item())
+    _reset_more()
+    assert eager[0] != eager[1]
+    np.testing.assert_allclose(got, eager, rtol=1e-6)
+
+
+def test_a_buffer_registered_after_the_trace_and_looked_up_with_getattr_is_seen():
+    gg.manual_seed(0)
+    net = _ScaledNet()
+    fn = gg.compile(lambda x: net(x).sum())
+    first = fn(X).item()
+    net.register_buffer("extra", gg.ones(1))
+    assert fn(X).item() == pytest.approx(first + X.shape[0], rel=1e-6)
+    assert "absent when traced" in fn.cache_info().records[-1].reason
+
+
+def test_a_partial_and_a_callable_object_step_guard_what_they_read():
+    box = types.SimpleNamespace(scale=1.0)
+
+    def scaled(box, x):
+        return (x * box.scale).sum()
+
+    fn = gg.compile(functools.partial(scaled, box))
+    first = fn(X).item()
+    box.scale = 3.0
+    assert fn(X).item() == pytest.approx(3 * first)
+
+    class Trainer:
+        scale = 1.0
+
+        def __call__(self, x):
+            return (x * self.scale).sum()
+    trainer = Trainer()
+    fn = gg.compile(trainer)
+    first = fn(X).item()
+    trainer.scale = 3.0
+    assert fn(X).item() == pytest.approx(3 * first)
+
+
+def test_a_schedulers_attribute_and_an_optimizers_own_attribute_read_in_the_step():
+    lin = nn.Linear(2, 1)
+    opt = gg.optim.SGD(lin.parameters(), lr=0.1)
+    sched = gg.optim.lr_scheduler.StepLR(opt, step_size=1)
+    opt.loss_scale = 1.0
+
+    def step(x):
+        return lin(x).sum() * opt.loss_scale * (1 + sched.last_epoch)
+    fn = gg.compile(step)
+    first = fn(X).item()
+    opt.loss_scale = 2.0
+    assert fn(X).item() == pytest.approx(2 * first, rel=1e-6)
+    opt.step()
+    sched.step()
+    assert fn(X).item() == pytest.approx(4 * first, rel=1e-6)
