@@ -21,7 +21,6 @@ import functools
 import inspect
 import itertools
 import linecache
-import sys
 import types
 import warnings
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import numpy as np
 
 from .autodiff import GRAD_HOOKS
 from .naming import is_state_holder
-from .side_effects import roots
+from .side_effects import roots, user_module
 from .source import user_stacklevel
 from .tensor import Tensor
 
@@ -472,11 +471,7 @@ def _followed(obj) -> bool:
     """A plain object whose attributes a guard follows (not a class, function, module of
     a library or anything callable)."""
     if isinstance(obj, types.ModuleType):  # the user's own (a config module), no library
-        path = getattr(obj, "__file__", None) or ""
-        if not path:  # made in code (types.ModuleType): the user's, unless built in
-            return obj.__name__ not in sys.builtin_module_names
-        return obj.__name__.split(".")[0] not in _LIBRARIES \
-            and "site-packages" not in path and not path.startswith(_PREFIXES)
+        return user_module(obj) and obj.__name__.split(".")[0] not in _LIBRARIES
     if isinstance(obj, type):  # a config class (`Cfg.scale`): the user's own
         return obj.__module__.split(".")[0] not in _LIBRARIES
     attrs = getattr(obj, "__dict__", None)
@@ -487,7 +482,6 @@ def _followed(obj) -> bool:
     # (graphgrad's own plain objects too: a scheduler's last_epoch read in the step)
 
 
-_PREFIXES = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
 _LIBRARIES = frozenset({"numpy", "graphgrad", "networkx", "torch", "builtins", "math",
                         "random", "collections", "functools", "itertools", "typing"})
 

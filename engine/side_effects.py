@@ -14,10 +14,12 @@ fills in (`traced_mutable_attributes`, e.g. an optimizer's lazily created `state
 
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 import inspect
 import random
+import sys
 import types
 
 import numpy as np
@@ -26,8 +28,8 @@ from .errors import TracingError
 from .source import user_source
 from .tensor import Tensor
 
-MAX_DEPTH = 4  # globals -> object -> attribute -> list/dict -> item
-MAX_ITEMS = 64  # longer lists and dicts: only their length is compared
+MAX_DEPTH = 6  # globals -> object -> attribute -> list/dict -> item ...
+MAX_ITEMS = 4096  # longer lists and dicts: only their length is compared
 MAX_OBJECTS = 2000
 
 _SKIP = (Tensor, type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
@@ -56,17 +58,27 @@ class Snapshot:
     def _take(self, label, kind, target, saved) -> None:
         self.entries.append((label, kind, target, saved))
 
-    def _visit(self, label, obj, depth) -> None:
-        if isinstance(obj, np.random.Generator) and id(obj) not in self._seen:
+    def _visit(self, label, obj, depth) -> None:  # noqa: PLR0911
+        if id(obj) not in self._seen and isinstance(obj, _RNGS):
             self._seen.add(id(obj))
-            self._take(label, "rng", obj, copy.deepcopy(obj.bit_generator.state))
+            self._take(label, "rng", obj, copy.deepcopy(_rng_state(obj)))
+            return
+        if id(obj) not in self._seen and _is_iterator(obj):  # `next(it)` in the step
+            self._seen.add(id(obj))
+            self._take(label, "iter", obj, _iter_state(obj))
+            return
+        if isinstance(obj, types.ModuleType) and user_module(obj) and id(obj) not in self._seen \
+                and depth <= MAX_DEPTH:  # a counter kept on a config module
+            self._seen.add(id(obj))
+            saved = {k: v for k, v in vars(obj).items() if not k.startswith("__")}
+            self._take(label, "attrs", obj, saved)
             return
         if depth > MAX_DEPTH or isinstance(obj, _SKIP) or id(obj) in self._seen \
                 or len(self._seen) > MAX_OBJECTS or hasattr(obj, "__wrapped__") \
                 or type(obj).__module__.startswith(("numpy", "networkx")):
             return
         self._seen.add(id(obj))
-        if isinstance(obj, (list, dict, set)):
+        if isinstance(obj, (list, dict, set, collections.deque)):
             saved = _copy(obj)
             self._take(label, "items", obj, saved)
             if saved[1] is not None:
@@ -99,11 +111,17 @@ class Snapshot:
                 if not _same(_copy(target), saved):
                     out.append(_item_label(label, target, saved))
             elif kind == "rng":
-                if not _equal_state(target.bit_generator.state, saved):
-                    out.append(f"{label} (a NumPy random generator)")
+                if not _equal_state(_rng_state(target), saved):
+                    kind = "Python" if isinstance(target, random.Random) else "NumPy"
+                    out.append(f"{label} (a {kind} random generator)")
+            elif kind == "iter":
+                if _iter_state(target) != saved:
+                    out.append(f"{label} (an iterator the step advanced)")
             else:
                 skip = set(getattr(type(target), "traced_mutable_attributes", ()))
                 now = {k: v for k, v in target.__dict__.items() if k not in skip}
+                if isinstance(target, types.ModuleType):
+                    now = {k: v for k, v in now.items() if not k.startswith("__")}
                 if now.keys() != saved.keys() or any(now[k] is not saved[k] for k in now):
                     keys = sorted(k for k in {*now, *saved} if now.get(k) is not saved.get(k))
                     if keys == ["training"] and hasattr(target, "named_parameters"):
@@ -130,7 +148,9 @@ class Snapshot:
             elif kind == "items" and saved[1] is not None:
                 _restore_items(target, saved)
             elif kind == "rng":
-                target.bit_generator.state = saved
+                _set_rng_state(target, saved)
+            elif kind == "iter":
+                pass  # (an iterator cannot be rewound; the error says it was advanced)
             elif kind == "attrs":
                 skip = set(getattr(type(target), "traced_mutable_attributes", ()))
                 for k in [k for k in target.__dict__ if k not in skip and k not in saved]:
@@ -154,6 +174,53 @@ class Snapshot:
             "tensor), return values you want to collect (append them after the call), and "
             "draw random numbers with gg.rand/gg.randn (ops of the plan).",
             source=user_source())
+
+
+_RNGS = (np.random.Generator, np.random.RandomState, random.Random)
+
+
+def _rng_state(rng):
+    if isinstance(rng, np.random.Generator):
+        return rng.bit_generator.state
+    return rng.get_state() if isinstance(rng, np.random.RandomState) else rng.getstate()
+
+
+def _set_rng_state(rng, state) -> None:
+    if isinstance(rng, np.random.Generator):
+        rng.bit_generator.state = state
+    elif isinstance(rng, np.random.RandomState):
+        rng.set_state(state)
+    else:
+        rng.setstate(state)
+
+
+def _is_iterator(obj) -> bool:
+    """A generator or an iterator of Python's own (a list's, itertools.count, ...)."""
+    return isinstance(obj, types.GeneratorType) or (
+        hasattr(type(obj), "__next__") and type(obj).__module__ in ("builtins", "itertools"))
+
+
+def _iter_state(obj):
+    """Where an iterator stands (compared before and after the trace)."""
+    if isinstance(obj, types.GeneratorType):
+        frame = obj.gi_frame
+        return None if frame is None else (frame.f_lasti, tuple(map(id, frame.f_locals.values())))
+    try:
+        return repr(obj.__reduce__())
+    except (TypeError, AttributeError):
+        return None
+
+
+def user_module(obj) -> bool:
+    """A module of the user's own (a config module), not a library's or Python's."""
+    path = getattr(obj, "__file__", None) or ""
+    if not path:  # made in code (types.ModuleType): the user's, unless built in
+        return obj.__name__ not in sys.builtin_module_names
+    return obj.__name__.split(".")[0] not in ("graphgrad", "numpy", "networkx", "torch") \
+        and "site-packages" not in path and not path.startswith(_PREFIXES)
+
+
+_PREFIXES = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
 
 
 def roots(fn):
@@ -272,6 +339,9 @@ def _restore_items(target, saved) -> None:
         target.update(saved)
     elif isinstance(target, list):
         target[:] = saved
+    elif isinstance(target, collections.deque):
+        target.clear()
+        target.extend(saved)
     else:
         target.clear()
         target.update(saved)

@@ -11,6 +11,11 @@ compared before and after the failed call.
 
 from __future__ import annotations
 
+import collections
+import itertools
+import random
+import types
+
 import numpy as np
 import pytest
 
@@ -206,3 +211,46 @@ def test_python_or_numpy_randomness_inside_the_step_is_a_clear_error():
         legacy(gg.ones(2))
     np.testing.assert_array_equal(np.random.get_state()[1], before)
     np.testing.assert_allclose(gg.compile(lambda x: x * gg.rand(2))(gg.ones(2)).shape, (2,))
+
+
+_ITER = iter([1.0, 2.0, 3.0])
+_COUNT = itertools.count(1)
+_PY_RNG = random.Random(0)
+_NP_RS = np.random.RandomState(0)
+_QUEUE = collections.deque([0.0])
+_HISTORY = [0.0] * 100
+_CONFIG_MODULE = types.ModuleType("gg_side_effect_state")
+_CONFIG_MODULE.calls = 0
+
+
+def _gen():
+    yield from (1.0, 2.0, 3.0)
+
+
+_GEN = _gen()
+
+
+def _bump_module():
+    _CONFIG_MODULE.calls += 1
+    return 1.0
+
+
+SIDE_EFFECTS = {
+    "next() of an iterator": lambda: next(_ITER),
+    "itertools.count": lambda: float(next(_COUNT)),
+    "a generator": lambda: next(_GEN),
+    "a random.Random instance": lambda: _PY_RNG.random(),
+    "a np.random.RandomState": lambda: float(_NP_RS.rand()),
+    "a deque appended to": lambda: _QUEUE.append(1.0) or 1.0,
+    "a list of 100 changed": lambda: _HISTORY.__setitem__(99, 1.0) or 1.0,
+    "a counter on a module object": _bump_module,
+}
+
+
+@pytest.mark.parametrize("name", SIDE_EFFECTS)
+def test_more_python_side_effects_in_the_step_are_clear_errors(name):
+    """Finding: these were consumed once, at trace time, and baked into the plan."""
+    read = SIDE_EFFECTS[name]
+    fn = gg.compile(lambda x: x * read())
+    with pytest.raises(gg.TracingError, match="changed Python state"):
+        fn(gg.ones(2))
