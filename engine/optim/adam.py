@@ -32,8 +32,10 @@ def _check(lr, eps, betas, weight_decay):
 class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 maximize: bool = False):
+                 maximize: bool = False, decoupled_weight_decay: bool | None = None):
         _check(lr, eps, betas, weight_decay)
+        if decoupled_weight_decay is not None:  # Adam(decoupled_weight_decay=True) is AdamW
+            self.decoupled_weight_decay = bool(decoupled_weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize))

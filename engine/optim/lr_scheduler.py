@@ -36,7 +36,13 @@ class LRScheduler:
         self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = last_epoch
         self._step_count = 0
-        self.step()
+        # the constructor's own step: a recurrence leaves the lr as it is (PyTorch 2.13's
+        # `_is_initial`), so resuming with last_epoch=k does not apply epoch k+1 twice
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
 
     def get_lr(self) -> list[float]:
         raise NotImplementedError
@@ -101,7 +107,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def get_lr(self) -> list[float]:
         t, T, lo = self.last_epoch, self.T_max, self.eta_min
-        if t == 0:
+        if t == 0 or self._is_initial:
             return self._lrs()
         if self._step_count == 1 and t > 0:
             return [lo + (base - lo) * (1 + math.cos(t * math.pi / T)) / 2
@@ -125,7 +131,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        if self.last_epoch == 0:
+        if self.last_epoch == 0 or self._is_initial:
             return self._lrs()
         return [lr * self.gamma for lr in self._lrs()]
 
@@ -187,7 +193,7 @@ class LinearLR(LRScheduler):
         t, a, b = self.last_epoch, self.start_factor, self.end_factor
         if t == 0:
             return [lr * a for lr in self._lrs()]
-        if t > self.total_iters:
+        if t > self.total_iters or self._is_initial:
             return self._lrs()
         ratio = 1.0 + (b - a) / (self.total_iters * a + (t - 1) * (b - a))
         return [lr * ratio for lr in self._lrs()]

@@ -12,12 +12,13 @@ them as state that it reads and writes; the learning rate is read through
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 
 from .. import grad_mode
-from ..errors import ArgumentError, ArgumentTypeError, SerializationError
+from ..errors import ArgumentError, ArgumentTypeError, SerializationError, UnsupportedError
 from ..ir import tracing
 from ..nn.module import _on_backend_of, zero_grad_of
 from ..source import user_source
@@ -59,6 +60,26 @@ class Optimizer:
     branched_on_zero: tuple = ("momentum", "dampening", "weight_decay", "lr_decay")
     #: Attributes a traced step may change in Python (state is created on first use).
     traced_mutable_attributes = ("state",)
+
+    def __init_subclass__(cls, **kwargs):
+        """Every optimizer takes PyTorch's implementation flags (`foreach`, `fused`,
+        `capturable`, `differentiable`): one code path serves all here, so the first two
+        are accepted and make no difference; the other two would change what a step
+        computes and are refused unless False."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def __init__(self, *args, foreach=None, fused=None, capturable=False,
+                      differentiable=False, **kw):
+            for name, on in (("capturable", capturable), ("differentiable", differentiable)):
+                if on:
+                    raise UnsupportedError(f"{cls.__name__}: {name}=True is not supported "
+                                           "(leave it False)", source=user_source())
+            init(self, *args, **kw)
+        cls.__init__ = __init__
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
@@ -201,17 +222,23 @@ class Optimizer:
                 raise SerializationError("loaded state dict contains a parameter group that "
                                          "doesn't match the size of optimizer's group")
             by_index.update(zip(saved["params"], group["params"]))
+        loaded = set()
         for key, saved_state in state_dict["state"].items():
             p = by_index.get(int(key))
             if p is None:
                 raise SerializationError(f"loaded optimizer state names parameter {key}, "
                                          "which no parameter group holds")
             self._load_param_state(p, saved_state)
+            loaded.add(id(p))
+        for p in [p for p in self.state if id(p) not in loaded]:
+            del self.state[p]  # the loaded state replaces ours, as PyTorch's
         for group, saved in zip(self.param_groups, saved_groups):
             group.update({k: v for k, v in saved.items() if k != "params"})
 
     def _load_param_state(self, p: Tensor, saved: dict) -> None:
         state = self.state.setdefault(p, {})
+        for key in [k for k in state if k not in saved]:
+            del state[key]
         with grad_mode.no_grad():
             for key, value in saved.items():
                 if not isinstance(value, Tensor) and not hasattr(value, "shape"):

@@ -5,8 +5,11 @@ state_dict layout {'state', 'param_groups'} with integer parameter ids) and plai
 arithmetic (p - lr * grad) for the effect of each group's learning rate.
 """
 
+import copy
+
 import numpy as np
 import pytest
+import torch
 
 import graphgrad as gg
 from graphgrad import nn, optim
@@ -168,3 +171,60 @@ def test_the_state_of_a_parameter_not_stepped_yet_reads_as_empty_as_torch():
     (p * p).sum().backward()
     opt.step()
     assert sorted(opt.state[p]) == ["exp_avg", "exp_avg_sq", "step"]
+
+
+def test_load_state_dict_replaces_the_state_as_torch():
+    """Finding: loading merged into the old state (Adam's step went on from 2 to 3)."""
+    steps = []
+    for lib in (torch, gg):
+        p = lib.tensor([1.0, 2.0], requires_grad=True)
+        opt = lib.optim.Adam([p], lr=0.1)
+        fresh = copy.deepcopy(opt.state_dict())
+        for _ in range(2):
+            opt.zero_grad()
+            (p * p).sum().backward()
+            opt.step()
+        opt.load_state_dict(fresh)
+        assert len(opt.state) == 0 or not opt.state[p]
+        opt.zero_grad()
+        (p * p).sum().backward()
+        opt.step()
+        steps.append(float(opt.state[p]["step"]))
+    assert steps[0] == steps[1] == 1.0
+
+
+@pytest.mark.parametrize("name, kw", [
+    ("ExponentialLR", dict(gamma=0.9)), ("CosineAnnealingLR", dict(T_max=10)),
+    ("LinearLR", {}), ("StepLR", dict(step_size=2)), ("MultiStepLR", dict(milestones=[2, 4])),
+])
+def test_a_scheduler_resumed_with_last_epoch_keeps_the_lr_at_construction(name, kw):
+    """Finding: resuming applied epoch k+1 in the constructor (torch 2.13 does not)."""
+    seqs = []
+    for lib in (torch, gg):
+        p = lib.zeros(1, requires_grad=True)
+        opt = lib.optim.SGD([p], lr=0.1)
+        opt.param_groups[0]["initial_lr"] = 0.1
+        sched = getattr(lib.optim.lr_scheduler, name)(opt, last_epoch=3, **kw)
+        seq = [opt.param_groups[0]["lr"]]
+        for _ in range(4):
+            opt.step()
+            sched.step()
+            seq.append(opt.param_groups[0]["lr"])
+        seqs.append(seq)
+    np.testing.assert_allclose(seqs[1], seqs[0], rtol=1e-12)
+
+
+def test_implementation_flags_are_accepted_and_decoupled_adam_is_adamw():
+    results = []
+    for lib in (torch, gg):
+        p = lib.tensor([1.0, 2.0], requires_grad=True)
+        opt = lib.optim.Adam([p], lr=0.1, weight_decay=0.5, decoupled_weight_decay=True,
+                             foreach=False, fused=None)
+        for _ in range(3):
+            opt.zero_grad()
+            (p * p).sum().backward()
+            opt.step()
+        results.append(p.detach().numpy().copy())
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-6)
+    with pytest.raises(gg.UnsupportedError):
+        gg.optim.SGD([gg.zeros(1, requires_grad=True)], lr=0.1, differentiable=True)
