@@ -496,8 +496,9 @@ def _attribute_bindings(var, obj, read_names, level, arrays,  # noqa: PLR0913
     plain objects by the names the code reads."""
     attrs = obj.__dict__  # (a class's: a read-only live view of it)
     module = isinstance(obj, types.ModuleType)
-    if not module and not force:  # and the names its own methods read (`self.w`)
-        read_names = read_names | _class_names(obj if isinstance(obj, type) else type(obj))
+    call = vars(type(obj)).get("__call__")  # a callable object: what its call reads
+    if not module and not force and not isinstance(obj, type) and inspect.isfunction(call):
+        read_names = read_names | _names_of([call.__code__])
     for key, value in list(attrs.items())[:64] if not module else ():
         if _is_state_holder(value):
             yield Guard(f"{var}.{key} now holds a different object",
