@@ -71,6 +71,10 @@ class Generator:
         """A random permutation of 0..n-1 (int64), advancing the generator."""
         return self._rng.permutation(int(n)).astype(np.int64)
 
+    def choice(self, n: int, size: int, replace: bool, p: np.ndarray) -> np.ndarray:
+        """`size` indices in [0, n) drawn with probabilities `p` (WeightedRandomSampler)."""
+        return self._rng.choice(int(n), size=int(size), replace=replace, p=p).astype(np.int64)
+
     def draw(self, kind: str, shape: tuple, dtype, low: int = 0, high: int = 1) -> np.ndarray:
         """Host samples: `kind` is "rand", "randn", "randint" or "randperm" (as the
         backends' random kernels, same formulas)."""

@@ -6,6 +6,7 @@ from graphgrad's global RNG, so `gg.manual_seed` makes the whole run reproducibl
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 
@@ -13,13 +14,14 @@ import numpy as np
 
 from ... import dtypes
 from ...creation import randint, tensor
-from ...errors import ArgumentError, ArgumentTypeError, ShapeError
+from ...errors import ArgumentError, ArgumentTypeError, IndexingError, ShapeError
 from ...generator import Generator
 from ...ops.shape import stack
 from ...source import user_source
 from ...tensor import Tensor
 
-__all__ = ["Generator", "Dataset", "TensorDataset", "Subset", "random_split", "default_collate"]
+__all__ = ["Generator", "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset",
+           "ChainDataset", "random_split", "default_collate"]
 
 
 def global_generator() -> Generator:
@@ -36,6 +38,59 @@ class Dataset:
 
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must implement __len__")
+
+    def __add__(self, other: Dataset) -> ConcatDataset:
+        return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """A stream of samples (`__iter__`) rather than indexed ones: a DataLoader batches
+    them in the order they come (no sampler, no shuffle)."""
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
+
+    def __add__(self, other):
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """Iterable datasets one after another."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+
+    def __iter__(self):
+        for d in self.datasets:
+            yield from d
+
+
+class ConcatDataset(Dataset):
+    """Datasets one after another: `len` is the sum, index i falls in the dataset whose
+    range holds it (negative indices count from the end)."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ArgumentError("datasets should not be an empty iterable",
+                                source=user_source())
+        if any(isinstance(d, IterableDataset) for d in self.datasets):
+            raise ArgumentError("ConcatDataset does not support IterableDataset",
+                                source=user_source())
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index):
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexingError(f"index {index} is out of range for a ConcatDataset of "
+                                f"length {n}", source=user_source())
+        index %= n
+        k = bisect.bisect_right(self.cumulative_sizes, index)
+        start = self.cumulative_sizes[k - 1] if k else 0
+        return self.datasets[k][index - start]
 
 
 class TensorDataset(Dataset):
@@ -58,9 +113,10 @@ class TensorDataset(Dataset):
     def __len__(self) -> int:
         return self.tensors[0].shape[0]
 
-    def _get_batch(self, indices: np.ndarray) -> tuple:
-        # One gather per tensor instead of one index op per sample and a stack.
-        return tuple(t[indices] for t in self.tensors)
+    def _get_batch(self, indices: np.ndarray) -> list:
+        # One gather per tensor instead of one index op per sample and a stack (a list,
+        # as PyTorch's collate of tuple samples)
+        return [t[indices] for t in self.tensors]
 
 
 class Subset(Dataset):
@@ -70,14 +126,14 @@ class Subset(Dataset):
         self.dataset, self.indices = dataset, list(indices)
 
     def __getitem__(self, index):
-        if isinstance(index, (list, np.ndarray)):
-            return [self.dataset[self.indices[int(i)]] for i in index]
+        if isinstance(index, (list, np.ndarray)):  # one lookup of them all, as PyTorch's
+            return self.dataset[[self.indices[int(i)] for i in index]]
         return self.dataset[self.indices[index]]
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def _get_batch(self, indices: np.ndarray) -> tuple:
+    def _get_batch(self, indices: np.ndarray) -> list:
         return self.dataset._get_batch(np.asarray(self.indices, dtype=np.int64)[indices])
 
 
@@ -113,7 +169,7 @@ def default_collate(batch: list):
         return _collate_array(np.stack([np.asarray(b) for b in batch]))
     if isinstance(elem, (bool, int, float)):
         return _collate_array(np.asarray(batch))
-    if isinstance(elem, str):
+    if isinstance(elem, (str, bytes)):
         return list(batch)
     if isinstance(elem, Mapping):
         return {k: default_collate([d[k] for d in batch]) for k in elem}
@@ -124,7 +180,7 @@ def default_collate(batch: list):
         fields = [default_collate(list(f)) for f in zip(*batch)]
         if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # a namedtuple stays one
             return type(elem)(*fields)
-        return tuple(fields) if isinstance(elem, tuple) else fields
+        return fields  # (a list for tuple samples too, as PyTorch's collate)
     raise ArgumentTypeError("default_collate: a batch must hold Tensors, NumPy arrays, numbers, "
                             f"strings, dicts or tuples/lists of them; found {type(elem).__name__}",
                             source=user_source())

@@ -112,9 +112,9 @@ class WeightedRandomSampler(Sampler):
         self.num_samples = _positive("num_samples", num_samples)
 
     def __iter__(self) -> Iterator[int]:
-        rng = (self.generator or global_generator())._rng
-        picks = rng.choice(len(self.weights), size=self.num_samples,
-                           replace=self.replacement, p=self.weights / self.weights.sum())
+        picks = (self.generator or global_generator()).choice(
+            len(self.weights), self.num_samples, self.replacement,
+            self.weights / self.weights.sum())
         return iter(picks.tolist())
 
     def __len__(self) -> int:
