@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import dtypes, grad_mode
-from ..creation import eye, rand, randn
-from ..errors import ArgumentError
+from ..creation import as_tensor, eye, rand, randn
+from ..errors import ArgumentError, ShapeError
 from ..source import user_source
 from ..tensor import Tensor
 
 __all__ = [
     "calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_",
     "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+    "trunc_normal_", "orthogonal_",
 ]
 
 _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -39,86 +42,123 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     raise ArgumentError(f"unsupported nonlinearity {nonlinearity!r}", source=user_source())
 
 
-def _fill(t: Tensor, values: Tensor) -> Tensor:
-    if values._value is not None and values._backend is not t._backend:
-        values = values.to(t._backend.name)
+def _fill(tensor: Tensor, values: Tensor) -> Tensor:
+    if values._value is not None and values._backend is not tensor._backend:
+        values = values.to(tensor._backend.name)
     with grad_mode.no_grad():
-        return t.copy_(values)
+        return tensor.copy_(values)
 
 
-def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
     if a > b:
         raise ArgumentError(f"uniform_ expects to return a [from, to) range, but found "
                             f"from={a} > to={b}", source=user_source())
-    return _fill(t, rand(*t.shape, dtype=dtypes.float64) * (b - a) + a)
+    draw = rand(*tensor.shape, dtype=dtypes.float64, generator=generator)
+    return _fill(tensor, draw * (b - a) + a)
 
 
-def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     if std < 0:
         raise ArgumentError(f"normal expects std >= 0.0, but found std {std}",
                             source=user_source())
-    return _fill(t, randn(*t.shape, dtype=dtypes.float64) * std + mean)
+    draw = randn(*tensor.shape, dtype=dtypes.float64, generator=generator)
+    return _fill(tensor, draw * std + mean)
 
 
-def constant_(t: Tensor, val: float) -> Tensor:
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, generator=None) -> Tensor:
+    """N(mean, std^2) restricted to [a, b]: draws outside are drawn again (the same
+    distribution as PyTorch's inverse-CDF method, not the same numbers)."""
+    if not a < b:
+        raise ArgumentError(f"trunc_normal_: a ({a}) must be below b ({b})",
+                            source=user_source())
+    values = np.empty(tensor.shape, np.float64).reshape(-1)
+    todo = np.arange(values.size)
+    while todo.size:
+        draw = randn(todo.size, dtype=dtypes.float64, generator=generator).numpy() * std + mean
+        ok = (draw >= a) & (draw <= b)
+        values[todo[ok]] = draw[ok]
+        todo = todo[~ok]
+    return _fill(tensor, as_tensor(values.reshape(tensor.shape)))
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    """A (semi-)orthogonal matrix, from the QR decomposition of a normal draw, over the
+    tensor flattened to (size(0), rest) (Saxe et al., 2013; PyTorch's method)."""
+    if tensor.ndim < 2:
+        raise ShapeError("Only tensors with 2 or more dimensions are supported",
+                         source=user_source())
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows if rows else 0
+    flat = randn(rows, cols, dtype=dtypes.float64, generator=generator).numpy()
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, as_tensor(q.reshape(tensor.shape) * gain))
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
     with grad_mode.no_grad():
-        return t.fill_(val)
+        return tensor.fill_(val)
 
 
-def zeros_(t: Tensor) -> Tensor:
-    return constant_(t, 0.0)
+def zeros_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 0.0)
 
 
-def ones_(t: Tensor) -> Tensor:
-    return constant_(t, 1.0)
+def ones_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 1.0)
 
 
-def eye_(t: Tensor) -> Tensor:
-    if t.ndim != 2:
+def eye_(tensor: Tensor) -> Tensor:
+    if tensor.ndim != 2:
         raise ArgumentError("eye_: only 2-D tensors are supported", source=user_source())
-    return _fill(t, eye(*t.shape, dtype=t.dtype))
+    return _fill(tensor, eye(*tensor.shape, dtype=tensor.dtype))
 
 
-def _calculate_fan_in_and_fan_out(t: Tensor) -> tuple[int, int]:
-    if t.ndim < 2:
+def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
+    if tensor.ndim < 2:
         raise ArgumentError("fan in and fan out can not be computed for a tensor with fewer "
                             "than 2 dimensions", source=user_source())
-    receptive = math.prod(t.shape[2:]) if t.ndim > 2 else 1
-    return t.shape[1] * receptive, t.shape[0] * receptive
+    receptive = math.prod(tensor.shape[2:]) if tensor.ndim > 2 else 1
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
-def _fan(t: Tensor, mode: str) -> int:
+def _fan(tensor: Tensor, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
         raise ArgumentError(f"mode {mode!r} not supported, please use one of fan_in, fan_out",
                             source=user_source())
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
 
 
-def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / (fan_in + fan_out))
-    return uniform_(t, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
-    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
-def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
-                     nonlinearity: str = "leaky_relu") -> Tensor:
+def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
+                     nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
     """U(-bound, bound) with bound = gain * sqrt(3 / fan) (He et al., 2015)."""
-    fan = _fan(t, mode)
+    fan = _fan(tensor, mode)
     if fan == 0:
-        return t
+        return tensor
     bound = math.sqrt(3.0) * calculate_gain(nonlinearity, a) / math.sqrt(fan)
-    return uniform_(t, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
-                    nonlinearity: str = "leaky_relu") -> Tensor:
-    fan = _fan(t, mode)
+def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
+    fan = _fan(tensor, mode)
     if fan == 0:
-        return t
-    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))
+        return tensor
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan), generator)

@@ -134,3 +134,26 @@ def test_softmax_family_of_a_0d_tensor_as_torch(fn):
     want = getattr(TF, fn)(torch.tensor(2.0), dim=0)
     got = getattr(F, fn)(gg.tensor(2.0), dim=0)
     assert got.shape == () and got.item() == pytest.approx(want.item())
+
+
+def test_trunc_normal_and_orthogonal_init_as_torch_documents():
+    w = gg.empty(200, 100)
+    nn.init.trunc_normal_(w, std=0.02, a=-0.04, b=0.04)
+    t = torch.empty(200, 100)
+    torch.nn.init.trunc_normal_(t, std=0.02, a=-0.04, b=0.04)
+    a = w.numpy()
+    assert a.min() >= -0.04 and a.max() <= 0.04
+    assert abs(a.std() - t.std().item()) < 0.001  # the truncated normal's own spread
+    for shape in ((6, 4), (4, 6), (3, 2, 2)):
+        m = nn.init.orthogonal_(gg.empty(*shape), gain=2.0).numpy().reshape(shape[0], -1)
+        small = min(m.shape)
+        gram = m @ m.T if m.shape[0] == small else m.T @ m
+        np.testing.assert_allclose(gram, 4 * np.eye(small), atol=1e-5)
+
+
+def test_init_takes_torchs_tensor_keyword_and_a_generator():
+    g = gg.Generator().manual_seed(3)
+    first = nn.init.kaiming_uniform_(gg.empty(3, 4), generator=g).numpy()
+    g.manual_seed(3)
+    again = nn.init.kaiming_uniform_(tensor=gg.empty(3, 4), generator=g).numpy()
+    np.testing.assert_array_equal(first, again)
