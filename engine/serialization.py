@@ -57,9 +57,16 @@ def save(obj, f) -> None:
             os.remove(tmp)
 
 
-def _encode(obj, arrays: dict, path: str):
+def _encode(obj, arrays: dict, path: str, seen: dict | None = None):
+    """The manifest entry of obj (its arrays stored in `arrays`). A tensor met again is
+    the same entry (it loads as one tensor, as PyTorch's); one that requires grad is a
+    `tensor_grad` entry (it loads requiring grad)."""
+    seen = {} if seen is None else seen
     if isinstance(obj, Tensor):
-        return {"tensor": _store(obj.numpy(), arrays, path)}
+        if id(obj) not in seen:
+            name = _store(obj.detach().numpy(), arrays, path)
+            seen[id(obj)] = ({"tensor_grad" if obj.requires_grad else "tensor": name}, obj)
+        return seen[id(obj)][0]
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in "biuf":
             raise SerializationError(f"gg.save: the array at {path or 'top level'} has dtype "
@@ -75,11 +82,11 @@ def _encode(obj, arrays: dict, path: str):
             if not isinstance(k, (str, int)) or isinstance(k, bool):
                 raise SerializationError(f"gg.save: dict keys must be str or int, got "
                                          f"{type(k).__name__} at {path or 'top level'}")
-            items.append([k, _encode(v, arrays, _join(path, k))])
+            items.append([k, _encode(v, arrays, _join(path, k), seen)])
         return {"dict": items}
     if isinstance(obj, (list, tuple)):
         kind = "list" if isinstance(obj, list) else "tuple"
-        return {kind: [_encode(v, arrays, _join(path, i)) for i, v in enumerate(obj)]}
+        return {kind: [_encode(v, arrays, _join(path, i), seen) for i, v in enumerate(obj)]}
     raise SerializationError(
         f"gg.save stores tensors, arrays, numbers, strings, None and dicts/lists/tuples of "
         f"them; got {type(obj).__name__} at {path or 'top level'}")
@@ -128,7 +135,7 @@ def _load(f, map_location, max_bytes: int):
     if manifest.get("version") != VERSION:
         raise SerializationError(f"{where}: file format version {manifest.get('version')!r:.40}"
                                  f" is not supported (this graphgrad reads version {VERSION})")
-    return _decode(manifest.get("tree"), arrays, map_location, where, 0)
+    return _decode(manifest.get("tree"), arrays, map_location, where, 0, {})
 
 
 def _read(f, where, max_bytes: int):
@@ -149,23 +156,27 @@ def _read(f, where, max_bytes: int):
     return manifest, arrays
 
 
-def _decode(node, arrays: dict, map_location, where: str, depth: int):
+def _decode(node, arrays: dict, map_location, where: str, depth: int,  # noqa: PLR0913
+            loaded: dict):
+    """The object of a manifest entry; `loaded`: the tensors made so far, by array (one
+    per stored array, so tensors saved as one load as one)."""
     if depth > MAX_DEPTH:
         raise SerializationError(f"{where}: the manifest nests deeper than {MAX_DEPTH} levels")
     if not isinstance(node, dict) or len(node) != 1:
         raise SerializationError(f"{where}: malformed manifest entry {node!r:.80}")
     (kind, payload), = node.items()
-    if kind in ("tensor", "ndarray"):
-        return _decode_array(kind, payload, arrays, map_location, where)
+    if kind in ("tensor", "tensor_grad", "ndarray"):
+        return _decode_array(kind, payload, arrays, map_location, where, loaded)
     if kind == "value":
         if payload is not None and not isinstance(payload, (bool, int, float, str)):
             raise SerializationError(f"{where}: malformed value entry {payload!r:.80}")
         return payload
     if kind == "dict":
-        return {_key(item, where): _decode(item[1], arrays, map_location, where, depth + 1)
+        return {_key(item, where): _decode(item[1], arrays, map_location, where, depth + 1,
+                                           loaded)
                 for item in _entries(payload, kind, where)}
     if kind in ("list", "tuple"):
-        items = [_decode(v, arrays, map_location, where, depth + 1)
+        items = [_decode(v, arrays, map_location, where, depth + 1, loaded)
                  for v in _entries(payload, kind, where)]
         return items if kind == "list" else tuple(items)
     raise SerializationError(f"{where}: unknown manifest entry kind {kind!r:.40}")
@@ -185,7 +196,8 @@ def _key(item, where: str):
     return item[0]
 
 
-def _decode_array(kind: str, payload, arrays: dict, map_location, where: str):
+def _decode_array(kind: str, payload, arrays: dict, map_location, where: str,  # noqa: PLR0913
+                  loaded: dict):
     if not isinstance(payload, str) or payload not in arrays:
         raise SerializationError(f"{where}: the manifest names array {payload!r:.80}, which "
                                  "the archive does not hold")
@@ -195,4 +207,9 @@ def _decode_array(kind: str, payload, arrays: dict, map_location, where: str):
     if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
         raise SerializationError(f"{where}: array {payload!r:.80} holds the value "
                                  f"{int(arr.max())}, which does not fit a tensor's int64")
-    return tensor(arr, device=map_location)
+    key = (payload, kind)  # one tensor per stored array: shared ones stay shared
+    if key not in loaded:
+        grad = kind == "tensor_grad" and arr.dtype.kind == "f"
+        loaded[key] = tensor(arr, device=map_location, requires_grad=grad)
+    return loaded[key]
+

@@ -11,6 +11,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
 import graphgrad as gg
 from graphgrad import nn, optim
@@ -107,3 +108,17 @@ def test_foreign_npz_and_missing_files(tmp_path):
         gg.load(tmp_path / "one.npy")
     with pytest.raises(FileNotFoundError):
         gg.load(tmp_path / "nope.gg")
+
+
+def test_requires_grad_and_shared_tensors_survive_a_round_trip_as_torch(tmp_path):
+    """Findings: requires_grad was lost, and a tensor saved twice came back as two."""
+    x = gg.tensor([1.0, 2.0], requires_grad=True)
+    y = gg.ones(2)
+    gg.save({"a": x, "b": x, "c": y, "l": [y]}, tmp_path / "s.gg")
+    d = gg.load(tmp_path / "s.gg")
+    tx = torch.tensor([1.0, 2.0], requires_grad=True)
+    torch.save({"a": tx, "b": tx}, tmp_path / "s.pt")
+    t = torch.load(tmp_path / "s.pt")
+    assert d["a"].requires_grad == t["a"].requires_grad
+    assert (d["a"] is d["b"]) == (t["a"] is t["b"]) and d["c"] is d["l"][0]
+    assert not d["c"].requires_grad
