@@ -102,6 +102,11 @@ class Optimizer:
         group = dict(param_group)
         params = group["params"]
         group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        if group["params"] and all(isinstance(p, tuple) and len(p) == 2
+                                   and isinstance(p[0], str) for p in group["params"]):
+            # model.named_parameters(): PyTorch 2.13 keeps the names beside the tensors
+            group["param_names"] = [name for name, _ in group["params"]]
+            group["params"] = [p for _, p in group["params"]]
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for p in group["params"]:
             if not isinstance(p, Tensor):

@@ -228,3 +228,31 @@ def test_implementation_flags_are_accepted_and_decoupled_adam_is_adamw():
     np.testing.assert_allclose(results[1], results[0], rtol=1e-6)
     with pytest.raises(gg.UnsupportedError):
         gg.optim.SGD([gg.zeros(1, requires_grad=True)], lr=0.1, differentiable=True)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_an_optimizer_over_named_parameters_as_torch(compiled):
+    results = []
+    for lib in (torch, gg):
+        lib.manual_seed(0)
+        model = lib.nn.Linear(3, 1)
+        with lib.no_grad():
+            model.weight.copy_(lib.tensor([[0.1, -0.2, 0.3]]))
+            model.bias.fill_(0.5)
+        opt = lib.optim.Adam(model.named_parameters(), lr=0.1)
+        x = lib.tensor([[1.0, 2.0, 3.0]])
+
+        def step(x, model=model, opt=opt):
+            opt.zero_grad()
+            loss = (model(x) ** 2).sum()
+            loss.backward()
+            opt.step()
+            return loss
+        if lib is gg and compiled:
+            step = gg.compile(step)
+        for _ in range(3):
+            step(x)
+        results.append((model.weight.detach().numpy().copy(),
+                        opt.state_dict()["param_groups"][0]["param_names"]))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-6)
+    assert results[1][1] == results[0][1] == ["weight", "bias"]
