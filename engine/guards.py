@@ -51,7 +51,9 @@ class GuardSet:
     def __init__(self, guards, extra=()):
         self.guards = _dedupe(guards)
         self.extra = list(extra)  # (description, callable) pairs, e.g. from passes
-        namespace: dict = {}
+        # `_item`: a param group's own item, read in C (its __getitem__ records reads
+        # while tracing: engine/optim/optimizer.py's ParamGroup)
+        namespace: dict = {"_item": dict.__getitem__}
         exprs = [_bind(g, namespace) for g in self.guards]
         body = " and ".join(f"({e})" for e in exprs) or "True"
         source = f"def check():\n    return {body}\n"
@@ -157,6 +159,7 @@ def collect(tracer, fn, mode_sets=()) -> list[Guard]:
     guards += _grad_guards(tracer)
     guards += _state_guards(tracer)
     guards += _hook_guards(tracer)
+    guards += _group_read_guards(tracer)
     read_names = code_names(fn, tracer.modules.values())
     arrays = tracer.arrays
     guards += _binding_guards(fn, tracer.names, read_names, arrays,
@@ -275,6 +278,15 @@ def _state_guards(tracer):
         rg = bool(t._requires_grad)
         yield Guard(f"{name}.requires_grad was {rg} when traced",
                     f"{{0}}._requires_grad is {rg}", (t,))
+
+
+def _group_read_guards(tracer):
+    """Hyperparameters the user's code read from a param group: equal at every call."""
+    for group, key, value in tracer.group_reads.values():
+        if is_plain_value(value) or _is_plain_container(value):
+            yield Guard(f"param group value {key!r} changed (the step read it: traced with "
+                        f"{_short(value)})", _equal_expr(f"{{0}}.get({key!r})", value),
+                        (group, _copy(value)))
 
 
 def _hook_guards(tracer):

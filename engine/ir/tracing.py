@@ -88,7 +88,8 @@ class ScalarRef:
     def read(self):
         if self.fn is not None:
             return self.fn(self.container)
-        value = self.container[self.key]
+        value = dict.__getitem__(self.container, self.key) \
+            if isinstance(self.container, dict) else self.container[self.key]
         return value if self.index is None else value[self.index]
 
 
@@ -134,6 +135,7 @@ class Tracer:
         # id -> NumPy arrays the traced code made tensors of: constants of the plan, so
         # the ones it reaches through globals and objects are guarded (engine/guards.py)
         self.arrays: dict[int, object] = {}
+        self.group_reads: dict[tuple, tuple] = {}  # (id(group), key) -> (group, key, value)
 
     # ------------------------------------------------------------------ nodes
     def add(self, op, args, attrs, shape, dtype, name=None) -> int:
@@ -246,6 +248,11 @@ class Tracer:
             return
         base = self.names.get(id(owner), "state")
         self._state_node(grad, self.unique_name(f"{base}.grad"), GradRef(owner))
+
+    def note_group_read(self, group, key, value) -> None:
+        """The user's code read an optimizer hyperparameter (guarded, engine/guards.py)."""
+        self.group_reads.setdefault((id(group), key), (group, key, value))
+        self.keep[id(group)] = group
 
     def note_array(self, array) -> None:
         self.arrays[id(array)] = array

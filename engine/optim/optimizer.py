@@ -44,6 +44,25 @@ def hyper(group: dict, key: str, like: Tensor, index=None, fn=None):
     return tracing.dynamic_scalar(group, key, index, fn, like.dtype)
 
 
+class ParamGroup(dict):
+    """A param group: a dict whose hyperparameters, read by the user's own code inside a
+    compiled step (`if opt.param_groups[0]["lr"] < 0.01:`), are guarded: a later change
+    retraces, as a value the trace branched on must (the optimizer's own reads are plan
+    inputs and need none)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key):
+        value = dict.__getitem__(self, key)
+        tracer = tracing.current
+        if tracer is not None and tracer.phase != "update" and key != "params":
+            tracer.note_group_read(self, key, value)
+        return value
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+
 class Optimizer:
     """Base class: holds `param_groups` (dicts of params + hyperparameters) and `state`."""
 
@@ -99,7 +118,7 @@ class Optimizer:
             self.add_param_group(g)
 
     def add_param_group(self, param_group: dict) -> None:
-        group = dict(param_group)
+        group = ParamGroup(param_group)
         params = group["params"]
         group["params"] = [params] if isinstance(params, Tensor) else list(params)
         if group["params"] and all(isinstance(p, tuple) and len(p) == 2

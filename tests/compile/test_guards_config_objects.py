@@ -303,3 +303,30 @@ def test_a_schedulers_attribute_and_an_optimizers_own_attribute_read_in_the_step
     opt.step()
     sched.step()
     assert fn(X).item() == pytest.approx(4 * first, rel=1e-6)
+
+
+def test_a_hyperparameter_the_step_itself_reads_is_guarded():
+    """Finding: `if opt.param_groups[0]["lr"] < 0.04` was decided once, at trace time,
+    while a scheduler lowered the lr (the optimizer's own reads were already inputs)."""
+    results = []
+    for compiled in (False, True):
+        gg.manual_seed(0)
+        lin = nn.Linear(2, 1)
+        opt = gg.optim.SGD(lin.parameters(), lr=0.1)
+        sched = gg.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+        def step(x, lin=lin, opt=opt):
+            opt.zero_grad()
+            loss = lin(x).pow(2).mean()
+            if opt.param_groups[0]["lr"] < 0.04:
+                loss = loss + 10.0 * (lin.weight ** 2).sum()
+            loss.backward()
+            opt.step()
+            return loss
+        fn = gg.compile(step) if compiled else step
+        losses = []
+        for _ in range(5):
+            losses.append(fn(X).item())
+            sched.step()
+        results.append(losses)
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-5)
