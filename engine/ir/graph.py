@@ -222,9 +222,10 @@ class Graph:
         return n in self.outputs or bool(self._state_writes.names_of(n)) \
             or n in self.input_grads.values()
 
-    def live_nodes(self) -> set[int]:
-        """Nodes the function's results depend on: the live roots and all they read."""
-        live, stack = set(), self.live_roots()
+    def live_nodes(self, also=()) -> set[int]:
+        """Nodes the function's results depend on: the live roots (and the nodes `also`)
+        and all they read."""
+        live, stack = set(), self.live_roots() + list(also)
         pred = self._nx._pred
         while stack:
             n = stack.pop()

@@ -13,15 +13,7 @@ from ..ops.registry import REGISTRY
 
 def live_nodes(graph) -> set[int]:
     """Nodes reachable backwards from outputs, state writes and random draws."""
-    live = graph.live_nodes()
-    stack = [n for n in graph.nx.nodes if n not in live and _random(graph, n)]
-    pred = graph.nx._pred
-    while stack:
-        n = stack.pop()
-        if n not in live:
-            live.add(n)
-            stack.extend(p for p in pred[n] if p not in live)
-    return live
+    return graph.live_nodes(also=[n for n in graph.nx.nodes if _random(graph, n)])
 
 
 def _random(graph, n) -> bool:

@@ -95,8 +95,9 @@ class MultiStepLR(LRScheduler):
         return [base * self.gamma ** passed for base in self.base_lrs]
 
 
-class LambdaLR(LRScheduler):
-    """lr = base_lr * lr_lambda(epoch), one function or one per param group."""
+class _Lambdas(LRScheduler):
+    """A scheduler driven by `lr_lambda`: one function, or one per param group (the
+    functions are not part of its state_dict, as in PyTorch)."""
 
     def __init__(self, optimizer: Optimizer, lr_lambda: Callable | list, last_epoch: int = -1):
         n = len(optimizer.param_groups)
@@ -107,11 +108,15 @@ class LambdaLR(LRScheduler):
                                 source=user_source())
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        return [base * f(self.last_epoch) for f, base in zip(self.lr_lambdas, self.base_lrs)]
-
     def state_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+
+
+class LambdaLR(_Lambdas):
+    """lr = base_lr * lr_lambda(epoch), one function or one per param group."""
+
+    def get_lr(self) -> list[float]:
+        return [base * f(self.last_epoch) for f, base in zip(self.lr_lambdas, self.base_lrs)]
 
 
 class LinearLR(LRScheduler):
@@ -165,26 +170,14 @@ class ConstantLR(LRScheduler):
         return [base * (self.factor + done * (1 - self.factor)) for base in self.base_lrs]
 
 
-class MultiplicativeLR(LRScheduler):
+class MultiplicativeLR(_Lambdas):
     """Multiply the learning rate by `lr_lambda(epoch)` every epoch (one function, or one
     per param group)."""
-
-    def __init__(self, optimizer: Optimizer, lr_lambda: Callable | list, last_epoch: int = -1):
-        n = len(optimizer.param_groups)
-        self.lr_lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) \
-            else [lr_lambda] * n
-        if len(self.lr_lambdas) != n:
-            raise ArgumentError(f"Expected {n} lr_lambdas, but got {len(self.lr_lambdas)}",
-                                source=user_source())
-        super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
         if self._is_initial:
             return self._lrs()
         return [lr * f(self.last_epoch) for f, lr in zip(self.lr_lambdas, self._lrs())]
-
-    def state_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
 
 
 class PolynomialLR(LRScheduler):

@@ -11,7 +11,26 @@ from ..optimizer import Optimizer
 from .base import LRScheduler
 
 
-class SequentialLR(LRScheduler):
+class _Composite(LRScheduler):
+    """A scheduler of schedulers: its state_dict holds its own state and each scheduler's
+    (never the schedulers themselves: loaded into a new one, they would drive the old
+    optimizer)."""
+
+    _schedulers: list
+
+    def state_dict(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state = dict(state_dict)
+        for scheduler, sub in zip(self._schedulers, state.pop("_schedulers")):
+            scheduler.load_state_dict(sub)
+        self.__dict__.update(state)
+
+
+class SequentialLR(_Composite):
     """Run `schedulers` one after another, switching at the epochs in `milestones`."""
 
     def __init__(self, optimizer: Optimizer, schedulers: list, milestones: list,
@@ -43,21 +62,9 @@ class SequentialLR(LRScheduler):
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
 
-    def state_dict(self) -> dict:
-        """Its own state and each scheduler's (never the schedulers themselves: loaded into
-        a new SequentialLR, they would drive the old optimizer)."""
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        state = dict(state_dict)
-        for scheduler, sub in zip(self._schedulers, state.pop("_schedulers")):
-            scheduler.load_state_dict(sub)
-        self.__dict__.update(state)
 
 
-class ChainedScheduler(LRScheduler):
+class ChainedScheduler(_Composite):
     """Step every scheduler in `schedulers` at each step: their changes compose."""
 
     def __init__(self, schedulers: list, optimizer: Optimizer | None = None):
@@ -80,14 +87,3 @@ class ChainedScheduler(LRScheduler):
         for scheduler in self._schedulers:
             scheduler.step()
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
-
-    def state_dict(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        state = dict(state_dict)
-        for scheduler, sub in zip(self._schedulers, state.pop("_schedulers")):
-            scheduler.load_state_dict(sub)
-        self.__dict__.update(state)
