@@ -3,8 +3,8 @@
 Oracle: the CPU time of the first call (trace, autodiff, passes, lowering) of
 Adam-trained MLPs of depth 16 and 64 (about 1,400 and 5,500 traced nodes), the best of
 five each: CPU time, not wall time, so that other work on a shared machine does not
-count (best of three still failed about one run in ten under load, at a ratio near 5.2,
-while unloaded runs give 3.4 to 4.4). A quadratic term (a scan of all state
+count (with the best of three it failed twice in one day under load, at ratios 5.2 and
+5.9, while quieter runs gave 3.4 to 4.4). A quadratic term (a scan of all state
 writes per rewrite, a walk over the graph per fusion candidate) pushes the ratio past
 5; linear work keeps it near 4 (fixed costs bring it under).
 """
