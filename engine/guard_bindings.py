@@ -24,7 +24,7 @@ from .guard_values import (
     short,
     snapshot,
 )
-from .side_effects import roots, user_module
+from .side_effects import LIBRARIES, roots, user_module
 
 
 def user_classes(modules) -> list[type]:
@@ -101,10 +101,11 @@ MAX_LEVELS = 3  # attributes of attributes ... of a global guarded this deep
 
 
 def followed(obj) -> bool:
-    """A plain object whose attributes a guard follows (not a class, function, module of
-    a library or anything callable)."""
+    """An object whose attributes a guard follows: the user's own module, class or plain
+    object (a callable one too), or a plain object of graphgrad's (a scheduler); never a
+    function, a module, optimizer or tensor (guarded on their own), or a library's."""
     if isinstance(obj, types.ModuleType):  # the user's own (a config module), no library
-        return user_module(obj) and obj.__name__.split(".")[0] not in LIBRARIES
+        return user_module(obj)
     if isinstance(obj, type):  # a config class (`Cfg.scale`): the user's own
         return obj.__module__.split(".")[0] not in LIBRARIES
     attrs = getattr(obj, "__dict__", None)
@@ -112,10 +113,6 @@ def followed(obj) -> bool:
     return isinstance(attrs, dict) and not is_state(obj) \
         and not isinstance(obj, (types.FunctionType, types.MethodType)) \
         and (library not in LIBRARIES or library == "graphgrad" and not callable(obj))
-
-
-LIBRARIES = frozenset({"numpy", "graphgrad", "networkx", "torch", "builtins", "math",
-                        "random", "collections", "functools", "itertools", "typing"})
 
 
 _OPTIMIZER_OWN = frozenset({"param_groups", "state", "defaults"})  # guarded on their own

@@ -44,9 +44,7 @@ class GuardSet:
     def __init__(self, guards, extra=()):
         self.guards = _dedupe(guards)
         self.extra = list(extra)  # (description, callable) pairs, e.g. from passes
-        # `_item`: a param group's own item, read in C (its __getitem__ records reads
-        # while tracing: engine/optim/optimizer.py's ParamGroup)
-        namespace: dict = {"_item": dict.__getitem__}
+        namespace: dict = {}
         exprs = [_bind(g, namespace) for g in self.guards]
         body = " and ".join(f"({e})" for e in exprs) or "True"
         source = f"def check():\n    return {body}\n"

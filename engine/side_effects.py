@@ -216,11 +216,14 @@ def user_module(obj) -> bool:
     path = getattr(obj, "__file__", None) or ""
     if not path:  # made in code (types.ModuleType): the user's, unless built in
         return obj.__name__ not in sys.builtin_module_names
-    return obj.__name__.split(".")[0] not in ("graphgrad", "numpy", "networkx", "torch") \
+    return obj.__name__.split(".")[0] not in LIBRARIES \
         and "site-packages" not in path and not path.startswith(_PREFIXES)
 
 
 _PREFIXES = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
+#: Top-level packages whose objects are never the user's state (guard_bindings.py too)
+LIBRARIES = frozenset({"numpy", "graphgrad", "networkx", "torch", "builtins", "math",
+                       "random", "collections", "functools", "itertools", "typing"})
 
 
 def roots(fn):

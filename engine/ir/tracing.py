@@ -88,8 +88,7 @@ class ScalarRef:
     def read(self):
         if self.fn is not None:
             return self.fn(self.container)
-        value = dict.__getitem__(self.container, self.key) \
-            if isinstance(self.container, dict) else self.container[self.key]
+        value = self.container[self.key]
         return value if self.index is None else value[self.index]
 
 

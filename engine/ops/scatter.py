@@ -78,14 +78,13 @@ def index_add(x, dim: int, index, source, *, alpha=1) -> Tensor:
     return x + index_backward_op(source.astype(x.dtype), index, spec=spec, shape=x.shape)
 
 
-def _in_place(name):
+def _in_place(fn):
     def method(self, *args, **kwargs) -> Tensor:
-        fn = globals()[name]
         return self._inplace(lambda s: fn(s, *args, **kwargs))
-    method.__name__ = f"{name}_"
-    method.__doc__ = f"{name}, in place."
+    method.__name__ = f"{fn.__name__}_"
+    method.__doc__ = f"{fn.__name__}, in place."
     return method
 
 
-for _name in ("scatter", "scatter_add", "index_add"):
-    setattr(Tensor, f"{_name}_", _in_place(_name))
+for _fn in (scatter, scatter_add, index_add):
+    setattr(Tensor, f"{_fn.__name__}_", _in_place(_fn))

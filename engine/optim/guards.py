@@ -32,11 +32,11 @@ def guard_optimizer(tracer, opt) -> None:
         if len(params) <= 8:  # a few identity checks beat building a list of ids
             same = " and ".join(f"{{1}}[{k}] is {{{k + 2}}}" for k in range(len(params)))
             tracer.guard(f"the parameters in {where} changed",
-                         f"_item({{0}}, 'params') is {{1}} and len({{1}}) == {len(params)}"
+                         f"{{0}}['params'] is {{1}} and len({{1}}) == {len(params)}"
                          + (f" and {same}" if same else ""), group, params, *params)
         else:
             tracer.guard(f"the parameters in {where} changed",
-                         "_item({0}, 'params') is {1} and list(map(id, {1})) == {2}",
+                         "{0}['params'] is {1} and list(map(id, {1})) == {2}",
                          group, params, [id(p) for p in params])
         for key, value in group.items():
             if key != "params":
@@ -49,20 +49,19 @@ def _guard_hyperparameter(tracer, where, group, key, value, dynamic, branched) -
         return  # an input of the plan, never branched on: any value works
     if dynamic and _is_number(value):  # an input; only a switch to/from 0 retraces
         tracer.guard(f"{where}[{key!r}] changed {'to' if value else 'from'} 0 (traced with "
-                     f"{value!r})", f"_item({{0}}, {key!r}) {'!=' if value != 0 else '=='} 0",
-                     group)
+                     f"{value!r})", f"{{0}}[{key!r}] {'!=' if value != 0 else '=='} 0", group)
     elif dynamic and type(value) is tuple and all(_is_number(v) for v in value):
         zeros = tuple(v != 0 for v in value)
         tracer.guard(f"{where}[{key!r}] changed to or from 0 (traced with {value!r})",
-                     f"len(_item({{0}}, {key!r})) == {len(value)} and "
-                     f"tuple(v != 0 for v in _item({{0}}, {key!r})) == {zeros!r}", group)
+                     f"len({{0}}[{key!r}]) == {len(value)} and "
+                     f"tuple(v != 0 for v in {{0}}[{key!r}]) == {zeros!r}", group)
     elif is_plain_value(value):
         op = "is" if value is None or type(value) is bool else "=="
         tracer.guard(f"{where}[{key!r}] changed (traced with {value!r})",
-                     f"_item({{0}}, {key!r}) {op} {{1}}", group, value)
+                     f"{{0}}[{key!r}] {op} {{1}}", group, value)
     else:
         tracer.guard(f"{where}[{key!r}] is a different object",
-                     f"dict.get({{0}}, {key!r}) is {{1}}", group, value)
+                     f"{{0}}.get({key!r}) is {{1}}", group, value)
 
 
 def _is_number(value) -> bool:

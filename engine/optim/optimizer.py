@@ -12,6 +12,7 @@ them as state that it reads and writes; the learning rate is read through
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
 from collections import defaultdict
@@ -48,19 +49,34 @@ class ParamGroup(dict):
     """A param group: a dict whose hyperparameters, read by the user's own code inside a
     compiled step (`if opt.param_groups[0]["lr"] < 0.01:`), are guarded: a later change
     retraces, as a value the trace branched on must (the optimizer's own reads are plan
-    inputs and need none)."""
+    inputs and need none). The recording `__getitem__`/`get` are installed only while
+    tracing (`_record_group_reads`), so a plan's per-call reads stay plain dict reads."""
 
     __slots__ = ()
 
-    def __getitem__(self, key):
-        value = dict.__getitem__(self, key)
-        tracer = tracing.current
-        if tracer is not None and tracer.phase != "update" and key != "params":
-            tracer.note_group_read(self, key, value)
-        return value
 
-    def get(self, key, default=None):
-        return self[key] if key in self else default
+def _traced_getitem(self, key):
+    value = dict.__getitem__(self, key)
+    tracer = tracing.current
+    if tracer is not None and tracer.phase != "update" and key != "params":
+        tracer.note_group_read(self, key, value)
+    return value
+
+
+def _traced_get(self, key, default=None):
+    return self[key] if key in self else default
+
+
+@contextlib.contextmanager
+def _record_group_reads(tracer):
+    ParamGroup.__getitem__, ParamGroup.get = _traced_getitem, _traced_get
+    try:
+        yield
+    finally:
+        del ParamGroup.__getitem__, ParamGroup.get
+
+
+tracing.trace_hooks.append(_record_group_reads)
 
 
 class Optimizer:
