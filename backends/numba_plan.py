@@ -32,6 +32,7 @@ from .base import PlanRequest, PlanUnsupported
 from .numba_plan_ops import EMITTERS, PARALLEL_MIN
 
 _HELPERS = hashlib.sha256(
+    Path(__file__).with_name("numba_gemm.py").read_bytes() +
     Path(__file__).with_name("numba_plan_kernels.py").read_bytes()
     + Path(__file__).with_name("numba_plan_ops.py").read_bytes()).hexdigest()[:16]
 
@@ -156,7 +157,8 @@ def _head(name: str, params: list[str], parallel: bool) -> list[str]:
             "from graphgrad.backends.numba_plan_kernels import (  # noqa: F401",
             "    add_rows, array0, concatenate, contiguous, dot, empty, full,",
             "    gather_rows, gather_rows_backward, in_range, log_softmax_rows,",
-            "    log_softmax_rows_backward, nll_rows, nll_rows_backward, take_rows, zeros)", "", "",
+            "    log_softmax_rows_backward, nll_rows, nll_rows_backward, take_rows, zeros)",
+            "from graphgrad.backends.numba_gemm import gemm  # noqa: F401", "", "",
             f"@njit({flags})", f"def {name}({', '.join(params)}):"]
 
 
@@ -271,7 +273,9 @@ def compile_plan(request: PlanRequest) -> Callable:
         except errors as exc:
             lines = str(exc).strip().splitlines() or [type(exc).__name__]
             raise PlanUnsupported(f"Numba could not compile the plan: {lines[0]}") from exc
-        pin.extend(numpy_blas.scipy_switch() if small else ())
+        if small:  # the BLAS the plan's GEMMs call (numba_plan_ops.matmul)
+            pin.extend(numpy_blas.switch() if numpy_blas.numpy_cblas_gemm()
+                       else numpy_blas.scipy_switch())
         ready.append(True)
         return out
 

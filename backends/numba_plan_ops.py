@@ -25,6 +25,7 @@ from graphgrad.ops.registry import REGISTRY
 from .base import PlanUnsupported
 from .cuda_codegen import UnsupportedFusion
 from .numba_codegen import expression
+from .numpy_blas import numpy_cblas_gemm
 
 PARALLEL_MIN = 1 << 16  # a loop nest this large runs under prange (numba_plan._Gen)
 _REGISTER = re.compile(r"\br(\d+)\b")
@@ -191,7 +192,11 @@ def matmul(gen, n) -> None:
     if not all(1 <= r <= 2 for r in ranks) or np.dtype(data["dtype"]).kind != "f" \
             or 0 in graph[a]["shape"] or 0 in graph[b]["shape"]:
         gen.unsupported(n, "matmul beyond non-empty float vectors and matrices")
-    gen.emit(f"{gen.names[n]} = dot({gen.names[a]}, {gen.names[b]})",
+    dtypes = {graph[a]["dtype"], graph[b]["dtype"], data["dtype"]}
+    # 2-d GEMMs on NumPy's own BLAS where it is known (numba_gemm.py), else np.dot
+    call = "gemm" if ranks == (2, 2) and len(dtypes) == 1 and str(data["dtype"]) in \
+        numpy_cblas_gemm() else "dot"
+    gen.emit(f"{gen.names[n]} = {call}({gen.names[a]}, {gen.names[b]})",
              comment=data["source"])
 
 

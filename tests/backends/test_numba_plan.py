@@ -91,7 +91,7 @@ def test_source_is_the_generated_function_with_the_users_lines():
     _, _, _, fn = _train("numba")
     source = fn.source
     assert "@njit(cache=True" in source and "def plan(" in source
-    assert "dot(" in source and "for i0 in range(" in source  # BLAS, loops
+    assert "gemm(" in source and "for i0 in range(" in source  # BLAS, loops
     assert f"# {HERE}:" in source  # the user's file:line on the generated lines
     assert "the whole plan, compiled by numba" in source  # the wrapper's call
 
@@ -275,3 +275,41 @@ def test_zero_d_constants_are_written_into_the_function_exactly():
     assert "np.float32(0.3333333432674408)" in fn.source and "np.int64(7)" in fn.source
     for g, w in zip(got, f(x)):
         np.testing.assert_array_equal(g.numpy(), w.numpy())
+
+
+def _np_operands(rng, dtype, m, k, n):
+    """a (m, k) and b (k, n) in every layout a plan hands BLAS: C-ordered, F-ordered (a
+    transposed matrix) and strided (a slice), each against each."""
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    layouts = (lambda x: x, np.asfortranarray, lambda x: np.repeat(x, 2, axis=1)[:, ::2])
+    return [(fa(a), fb(b)) for fa in layouts for fb in layouts]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 4, 5), (1, 7, 1), (33, 1, 17), (1, 1, 1)])
+def test_gemm_on_numpys_blas_equals_float64_numpy_in_every_layout(dtype, shape):
+    numba_gemm = pytest.importorskip("graphgrad.backends.numba_gemm")
+    from graphgrad.backends.numpy_blas import numpy_cblas_gemm
+
+    if not numpy_cblas_gemm():
+        pytest.skip("NumPy's BLAS is not an OpenBLAS with 64-bit cblas symbols")
+    for a, b in _np_operands(np.random.default_rng(0), dtype, *shape):
+        got = numba_gemm.gemm(a, b)
+        assert got.dtype == dtype and got.flags.c_contiguous
+        np.testing.assert_allclose(got, a.astype(np.float64) @ b.astype(np.float64),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_plans_call_np_dot_where_numpys_blas_is_unknown(monkeypatch):
+    """Without NumPy's cblas symbols the plan calls Numba's np.dot, with equal results."""
+    from graphgrad.backends import numba_plan_ops
+
+    want_losses, want_params, _ = _sgd_training("numba")
+    monkeypatch.setattr(numba_plan_ops, "numpy_cblas_gemm", lambda: {})
+    losses, params, fn = _sgd_training("numba")
+    assert "gemm(" not in fn.source and "= dot(" in fn.source
+    np.testing.assert_allclose(losses, want_losses, rtol=1e-5)
+    for got, want in zip(params, want_params):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
