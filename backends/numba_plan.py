@@ -22,6 +22,7 @@ import itertools
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,6 +46,7 @@ class _Gen:
         self.lines: list[str] = []
         self.names: dict[int, str] = {}
         self.reused: set[str] = set()
+        self.alias: dict[str, str] = {}  # an output written into the buffer named here
         # 2-d values held column-major (a weight the layout pass keeps in Fortran order,
         # a transpose of a row-major value): loop nests over them run column by column
         self.column_major: set[str] = set()
@@ -98,6 +100,7 @@ class _Gen:
             if same and not shared and graph[a]["op"] not in ("input", "const"):
                 self.emit(f"{outs[j]} = {self.names[a]}  # written in place")
                 self.reused.add(outs[j])
+                self.alias[outs[j]] = self.names[a]
                 if self.names[a] in self.column_major:
                     self.column_major.add(outs[j])
 
@@ -107,8 +110,19 @@ class _Gen:
         return n
 
 
+class Generated(NamedTuple):
+    """A plan's Numba module text, and the state-write results it stores into the
+    state's own array instead of returning them (the callable's `in_place`)."""
+    text: str
+    in_place: tuple[int, ...]
+
+
 def plan_source(request: PlanRequest, name: str = "plan") -> str:
     """The module text of the plan's Numba function (see the module docstring)."""
+    return generate(request, name).text
+
+
+def generate(request: PlanRequest, name: str = "plan") -> Generated:
     gen = _Gen(request)
     graph = gen.graph
     params, held = [], held_constants(request)
@@ -135,13 +149,15 @@ def plan_source(request: PlanRequest, name: str = "plan") -> str:
         if op in ("permute", "reshape", "index", "check_index"):
             gen.base[n] = graph.args(n)[0]
         emitter(gen, n)
-    in_place = scalar_states_in_place(request)
-    for n in in_place:
+    scalars = scalar_states_in_place(request)
+    for n in scalars:
         k = request.arguments.index(graph.state_reads[_state_written(graph, n)])
         gen.emit(f"a{k}[()] = {gen.names[n]}", comment="state written in place")
+    in_place = scalars + arrays_in_place(request, gen)
     results = [_result(graph, gen.names[n], n) for n in request.results if n not in in_place]
     gen.emit(f"return ({', '.join(results)},)" if results else "return ()")
-    return "\n".join(_head(name, params, gen.parallel) + gen.lines) + "\n"
+    return Generated("\n".join(_head(name, params, gen.parallel) + gen.lines) + "\n",
+                     in_place)
 
 
 def _head(name: str, params: list[str], parallel: bool) -> list[str]:
@@ -163,17 +179,23 @@ def _head(name: str, params: list[str], parallel: bool) -> list[str]:
 
 
 def held_constants(request: PlanRequest) -> dict[int, str]:
-    """The plan's 0-d constants (a mean's 1/n, a loss's weight) as literals of their
-    dtype, written into the function instead of passed to it (the callable's `held`):
-    Numba's dispatcher spends ~0.2 us on each argument of every call, as much as a
-    small step's arithmetic. The literal is the float64 repr of the value, which a
-    float32 takes back exactly; the value is part of the text, hence of its cache key."""
+    """The plan's constants of one element (a mean's 1/n, a loss's weight, a folded
+    gradient scale of shape (1,)) as literals of their dtype, written into the function
+    instead of passed to it (the callable's `held`): Numba's dispatcher spends ~0.2 us
+    on each argument of every call, as much as a small step's arithmetic, and making a
+    one-element array in the function costs a fifth of that. The literal is the float64
+    repr of the value, which a float32 takes back exactly; the value is part of the
+    text, hence of its cache key."""
     graph, held = request.graph, {}
     for n in request.arguments:
         data = graph[n]
-        if data["op"] != "const" or tuple(data["shape"]) != ():
+        shape = tuple(data["shape"])
+        if data["op"] != "const" or math.prod(shape) != 1:
             continue
         value, kind = np.asarray(data["attrs"]["value"]), np.dtype(data["dtype"]).kind
+        if value.size != 1:
+            continue
+        value = value.reshape(())
         if kind == "f":
             v = float(value)
             text = repr(v) if math.isfinite(v) else \
@@ -184,7 +206,8 @@ def held_constants(request: PlanRequest) -> dict[int, str]:
             text = repr(bool(value))
         else:
             continue
-        held[n] = f"{_np_name(data['dtype'])}({text})"
+        dtype = _np_name(data["dtype"])
+        held[n] = f"{dtype}({text})" if shape == () else f"full({shape!r}, {text}, {dtype})"
     return held
 
 
@@ -223,6 +246,30 @@ def scalar_states_in_place(request: PlanRequest) -> tuple[int, ...]:
     return tuple(found)
 
 
+def arrays_in_place(request: PlanRequest, gen: _Gen) -> tuple[int, ...]:
+    """The state-write results that the function wrote into the state's own array,
+    its argument (the memory planner's reuse, `_Gen.plan_reuse`): the wrapper's state
+    already holds them, and returning an array costs ~0.3 µs a call (Numba boxes it
+    again). A weight read column-major is left out: its argument may be a converted
+    copy, which the wrapper stores back (runtime._state_read)."""
+    graph = request.graph
+    kept = {*graph.outputs, *graph.input_grads.values()}
+    found = []
+    for n in request.results:
+        name = _state_written(graph, n)
+        read = graph.state_reads.get(name) if name is not None else None
+        if tuple(graph[n]["shape"]) == () or n in kept or read in request.results \
+                or read not in request.arguments or graph.state_refs[name].kind != "tensor" \
+                or graph[read]["attrs"].get("layout") == "F":
+            continue
+        value = gen.names[n]
+        while value in gen.alias:
+            value = gen.alias[value]
+        if value == gen.names[read]:
+            found.append(n)
+    return tuple(found)
+
+
 def _state_written(graph, n):
     """The one state that result n is written to, or None."""
     names = [s for s, v in graph.state_writes.items() if v == n]
@@ -230,10 +277,32 @@ def _state_written(graph, n):
 
 
 def _result(graph, name: str, n) -> str:
-    """A returned value: a 0-d value goes back as a 0-d array of its dtype."""
+    """A returned value: a 0-d value goes back as a scalar of its dtype, which the
+    wrapper makes a 0-d array (`_boxer`)."""
     if tuple(graph[n]["shape"]) != ():
         return name
-    return f"array0({name}, {_np_name(graph[n]['dtype'])})"
+    return f"array0({name}, {_np_name(graph[n]['dtype'])})[()]"
+
+
+def _caller(request: PlanRequest, in_place, pinned: bool) -> str:
+    """The text of `run(*args)`, the plan's callable once its first call succeeded
+    (`ready`): the Numba function, with OpenBLAS pinned to one thread around it where
+    `pinned` (`get`, `put`), its 0-d results made arrays. Numba hands 0-d results back
+    as Python scalars: `asarray` makes a 0-d array of one in ~0.1 µs, where Numba's
+    boxing of a 0-d array costs ~0.7 µs (a small step returns three: its loss and two
+    gradients). One generated function: each Python layer around a small step's
+    native call cost ~0.3 µs, a tenth of the step."""
+    graph = request.graph
+    kept = [n for n in request.results if n not in in_place]
+    items = [f"asarray(r[{i}], d{i})" if tuple(graph[n]["shape"]) == () else f"r[{i}]"
+             for i, n in enumerate(kept)]
+    boxed = f"({', '.join(items)},)" if any("asarray" in t for t in items) else "r"
+    call = ["threads = get()", "put(1)", "try:", "    r = fn(*args)", "finally:",
+            "    put(threads)"] if pinned else ["r = fn(*args)"]
+    return "\n".join(["def box(r):", f"    return {boxed}", "", "",
+                      "def run(*args):", "    if ready:",
+                      *(f"        {line}" for line in call),
+                      f"        return {boxed}", "    return first(*args)", ""])
 
 
 def _np_name(dtype) -> str:
@@ -247,25 +316,10 @@ def compile_plan(request: PlanRequest) -> Callable:
     A plan whose GEMMs are all small runs with BLAS pinned to one thread (numpy_blas.py:
     a second OpenBLAS thread makes small GEMMs up to 50x slower on a busy machine)."""
     name = "plan"
-    text = plan_source(request, name)
+    text, in_place = generate(request, name)
     fn = getattr(numba_codegen.load_text(text, "gg_plan"), name)
     small = _small_gemms(request.graph)
     errors = _numba_errors()
-    pin = []  # (get, set) once known: SciPy's OpenBLAS loads when Numba first types np.dot
-    ready = []  # the first call succeeded
-
-    def run(*args):
-        if pin:
-            get, put = pin
-            threads = get()
-            put(1)
-            try:
-                return fn(*args)
-            finally:
-                put(threads)
-        if ready:
-            return fn(*args)
-        return first(*args)
 
     def first(*args):
         try:
@@ -273,14 +327,21 @@ def compile_plan(request: PlanRequest) -> Callable:
         except errors as exc:
             lines = str(exc).strip().splitlines() or [type(exc).__name__]
             raise PlanUnsupported(f"Numba could not compile the plan: {lines[0]}") from exc
-        if small:  # the BLAS the plan's GEMMs call (numba_plan_ops.matmul)
-            pin.extend(numpy_blas.switch() if numpy_blas.numpy_cblas_gemm()
-                       else numpy_blas.scipy_switch())
-        ready.append(True)
-        return out
+        if small:  # the BLAS the plan's GEMMs call (numba_plan_ops.matmul); SciPy's
+            # OpenBLAS is loaded once Numba has typed np.dot
+            switch = numpy_blas.switch() if numpy_blas.numpy_cblas_gemm() \
+                else numpy_blas.scipy_switch()
+            scope["get"], scope["put"] = switch or (lambda: 1, lambda n: None)
+        scope["ready"] = True
+        return scope["box"](out)
 
+    scope = {"fn": fn, "first": first, "ready": False, "asarray": np.asarray,
+             **{f"d{i}": np.dtype(request.graph[n]["dtype"]) for i, n in
+                enumerate(n for n in request.results if n not in in_place)}}
+    exec(_caller(request, in_place, small), scope)  # noqa: S102 - our own text
+    run = scope["run"]
     run.source = text
-    run.in_place = scalar_states_in_place(request)
+    run.in_place = in_place
     run.held = tuple(held_constants(request))
     return run
 

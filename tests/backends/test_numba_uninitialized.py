@@ -19,11 +19,11 @@ from graphgrad.backends import numba_plan
 pytest.importorskip("numba")
 
 
-def _poisoned_source(plan_source):
+def _poisoned_source(generate):
     def source(request, name="plan"):
-        text = plan_source(request, name)
+        text, in_place = generate(request, name)
         text = text.replace(" = empty(", " = empty_poisoned(")
-        return text.replace("    add_rows,", "    empty_poisoned, add_rows,")
+        return text.replace("    add_rows,", "    empty_poisoned, add_rows,"), in_place
     return source
 
 
@@ -59,7 +59,7 @@ def _train(kind, backend):
 
 @pytest.mark.parametrize("kind", ["mlp_adam", "batchnorm"])
 def test_whole_plan_reads_no_buffer_before_writing_it(kind, monkeypatch):
-    monkeypatch.setattr(numba_plan, "plan_source", _poisoned_source(numba_plan.plan_source))
+    monkeypatch.setattr(numba_plan, "generate", _poisoned_source(numba_plan.generate))
     losses, params, fn = _train(kind, "numba")
     assert fn.backend_info() == "whole plan compiled by backend 'numba'"
     assert "empty_poisoned(" in fn.source
