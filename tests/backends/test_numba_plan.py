@@ -313,3 +313,71 @@ def test_plans_call_np_dot_where_numpys_blas_is_unknown(monkeypatch):
     for got, want in zip(params, want_params):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
+
+
+def _vector_fit():
+    params = gg.tensor(np.array([1.0, 0.0], np.float32), requires_grad=True)
+    opt = optim.SGD([params], lr=0.01)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = ((params[0] * x + params[1] - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+    return step, params
+
+
+def test_state_updated_in_its_own_array_is_not_returned_and_views_see_it():
+    """The seed's temperature fit: the update is written into the parameter's array,
+    which the step then does not return; a view and a detached alias the user holds see
+    each update, and the numbers, the loss's dtype and the fresh gradients are eager's."""
+    x = gg.tensor(np.arange(11, dtype=np.float32))
+    y = gg.tensor(np.linspace(1, 3, 11, dtype=np.float32))
+    step, params = _vector_fit()
+    compiled = gg.compile(step, backend="numba")
+    compiled(x, y)
+    assert "T_params._value =" not in compiled.source  # not returned, not stored
+    step, params = _vector_fit()
+    compiled = gg.compile(step, backend="numba")
+    view, alias = params[1:], params.detach()
+    array = params._value
+    losses, grads = [], []
+    for _ in range(3):
+        loss = compiled(x, y)
+        losses.append(loss)
+        grads.append(params.grad)
+    assert compiled.backend_info() == "whole plan compiled by backend 'numba'"
+    assert params._value is array  # updated in place
+    ref_step, ref_params = _vector_fit()
+    want = [ref_step(x, y) for _ in range(3)]
+    for got, w in zip(losses, want):  # each call's loss kept its own value
+        assert got.dtype == gg.float32 and got.shape == ()
+        np.testing.assert_allclose(got.item(), w.item(), rtol=1e-6)
+    assert len({id(g) for g in grads}) == 3  # zero_grad: a new gradient each step
+    np.testing.assert_allclose(grads[-1].numpy(), ref_params.grad.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(params.numpy(), ref_params.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(view.numpy(), params.numpy()[1:])
+    np.testing.assert_array_equal(alias.numpy(), params.numpy())
+
+
+def test_state_given_a_new_array_is_returned_and_stored():
+    """A state whose new value is not written into its own array (a GEMM's result) is
+    returned and stored: the next call and the user read the new value."""
+    def make():
+        w = gg.tensor(np.eye(3, dtype=np.float32) * 2)
+        r = gg.tensor(np.arange(9, dtype=np.float32).reshape(3, 3) / 8)
+
+        def step():
+            with gg.no_grad():
+                w.copy_(w @ r)
+            return w.sum()
+        return step, w
+
+    step, w = make()
+    compiled = gg.compile(step, backend="numba")
+    got = [compiled().item() for _ in range(3)]
+    assert compiled.backend_info() == "whole plan compiled by backend 'numba'"
+    ref_step, ref_w = make()
+    np.testing.assert_allclose(got, [ref_step().item() for _ in range(3)], rtol=1e-6)
+    np.testing.assert_allclose(w.numpy(), ref_w.numpy(), rtol=1e-6)
