@@ -64,7 +64,7 @@ class CompiledFunction:
                                  f"{cache_size!r}", source=user_source())
         self.fn = fn
         self.cache_size = cache_size
-        self._clock = 0
+        self._clock = 0  # calls that ran a plan: hits and traces (each entry's `used`)
         self._evictions = 0
         self.backend_name = backend
         self.passes = passes
@@ -73,7 +73,6 @@ class CompiledFunction:
         self.last: Entry | None = None
         self._records: collections.deque = collections.deque(maxlen=MAX_RECORDS)
         self._traces = 0
-        self._hits = 0
         self._warned = False
         self._last_signature = None
         self._args: tuple = ((), {})
@@ -94,14 +93,17 @@ class CompiledFunction:
             self._backend_key, self._backend_obj = key, self.backend
         return self._backend_obj
 
+    @property
+    def _hits(self) -> int:
+        """Calls that found their plan (every other call traced one)."""
+        return self._clock - self._traces
+
     def __call__(self, *args, **kwargs):
         entry = self._hit_entry  # the last plan, unless anything changed
         if entry is not None and not kwargs:
             arrays = entry.hit(args)
             if arrays is not None:
-                self._hits += 1
-                self._clock += 1
-                entry.used = self._clock
+                self._clock = entry.used = self._clock + 1  # (a hit: see `_hits`)
                 if entry.lone and not _anomaly.enabled:  # _run's commonest case, inlined
                     try:
                         outs = entry.plan.run(*arrays)
@@ -127,9 +129,7 @@ class CompiledFunction:
             except Exception:  # noqa: BLE001  (failed_guard says which guard could not run)
                 valid = False
             if valid:
-                self._hits += 1
-                self._clock += 1
-                entry.used = self._clock
+                self._clock = entry.used = self._clock + 1
                 self.last = entry
                 self._set_hit(entry, backend)
                 return self._run(entry, arrays, objs)

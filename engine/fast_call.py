@@ -69,9 +69,10 @@ def build_hit(entry, backend, default_backend: str | None):
         tensors.append(i)
         _, shape, dtype, requires_grad = spec
         ns[f"_S{i}"], ns[f"_D{i}"], ns[f"_R{i}"] = shape, dtype, requires_grad
+        # (NumPy's dtypes of the builtin types are one object each: `is` first)
         terms.append(f"type(a{i}) is _Tensor and a{i}._backend in _TAKEN and a{i}._value is not "
-                     f"None and a{i}.shape == _S{i} and a{i}.dtype == _D{i} and "
-                     f"a{i}._requires_grad == _R{i}")
+                     f"None and a{i}.shape == _S{i} and (a{i}.dtype is _D{i} or "
+                     f"a{i}.dtype == _D{i}) and a{i}._requires_grad == _R{i}")
     for k, (_, holds) in enumerate(guards.extra):
         ns[f"_extra{k}"] = holds
     checks = " and ".join(f"({t})" for t in terms[2:]) or "True"

@@ -247,8 +247,9 @@ def _hook_guards(tracer):
     if not ids:
         return
     describe = "a gradient hook was registered on, or removed from, a state tensor"
-    if GRAD_HOOKS.keys().isdisjoint(ids):  # the common case: one C call per step
-        yield Guard(describe, "{1}.keys().isdisjoint({0})", (ids, GRAD_HOOKS))
+    if GRAD_HOOKS.keys().isdisjoint(ids):  # the common case: no hook anywhere, or
+        # none on these tensors (one C call per step)
+        yield Guard(describe, "(not {1} or {1}.keys().isdisjoint({0}))", (ids, GRAD_HOOKS))
     else:
         yield Guard(describe, "{0}()", (_SameHooks(ids),))
 
