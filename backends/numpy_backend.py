@@ -26,10 +26,17 @@ from .numpy_scatter import scatter_rows
 from .numpy_softmax import log_softmax, softmax
 from .numpy_specialize import bind as bind_attributes
 
+# erf's Maclaurin coefficients, 2/sqrt(pi) (-1)^n / (n! (2n + 1)): below |x| = 1 the
+# first thirteen reach float32's resolution (the next term is < 1e-11 there)
+_ERF_SERIES = tuple(2 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (2 * n + 1))
+                    for n in range(13))
+
 
 def _erf(x):
     # NumPy has no erf ufunc and SciPy is not a dependency. float32: Abramowitz & Stegun
-    # 7.1.26, |error| < 1.5e-7 (float32 resolution); float64: _erf64, |error| < 2e-15.
+    # 7.1.26 (|error| < 1.5e-7, a few ulp of erf from |x| = 1 on) and the Maclaurin
+    # series below 1, where that absolute error was most of erf's value near 0 (erf(1e-6)
+    # came out 6% high); float64: _erf64, |error| < 2e-15.
     if x.dtype == np.float64:
         return _erf64(x)
     a1, a2, a3, a4, a5, p = 0.254829592, -0.284496736, 1.421413741, -1.453152027, \
@@ -38,7 +45,13 @@ def _erf(x):
     ax = np.abs(x)
     t = 1.0 / (1.0 + p * ax)
     y = 1.0 - (((((a5 * t + a4) * t) + a3) * t + a2) * t + a1) * t * np.exp(-ax * ax)
-    return (s * y).astype(x.dtype, copy=False)
+    x2 = x * x
+    series = np.full_like(x, _ERF_SERIES[-1])
+    for c in _ERF_SERIES[-2::-1]:
+        series *= x2
+        series += x.dtype.type(c)
+    series *= x
+    return np.where(ax < 1, series, s * y).astype(x.dtype, copy=False)
 
 
 def _erf64(x):
@@ -60,13 +73,32 @@ def _erf64(x):
     return np.sign(x) * np.where(ax < 3.0, series, tail)
 
 
+# float32 sigmoid as 1 / (1 + exp(-x)): four fast ufunc passes, a few ulp from the exact
+# value, 0 and 1 at the ends (exp overflows to inf below x = -88.7, quietly: the true
+# values there are subnormal, down to 0 at x = -104). The half-angle form 0.5 tanh(x / 2)
+# + 0.5, also four passes, cancels in 1 + tanh for negative x: every digit was gone
+# below x ~ -17, so log(sigmoid(-20)) was -inf and binary_cross_entropy of sigmoid(-20)
+# against 1 gave 100, not 20.
+ONE32 = np.float32(1)
+
+
+def sigmoid32(x, out=None):
+    """sigmoid of a float32 array or NumPy scalar, into `out` (which may be x) if given."""
+    with np.errstate(over="ignore"):
+        if out is None:
+            out = np.negative(x)
+            if not isinstance(out, np.ndarray):  # a scalar
+                return ONE32 / (ONE32 + np.exp(out))
+        else:
+            np.negative(x, out=out)
+        np.exp(out, out=out)
+    np.add(out, ONE32, out=out)
+    return np.true_divide(ONE32, out, out=out)
+
+
 def _sigmoid(x):
     if x.dtype == np.float32:
-        # 0.5 * tanh(x / 2) + 0.5: three fast ufuncs, no overflow, absolute error ~3e-8.
-        out = np.multiply(x, np.float32(0.5), out=np.empty_like(x))  # 0-d: still an array
-        np.tanh(out, out=out)
-        np.multiply(out, np.float32(0.5), out=out)
-        return np.add(out, np.float32(0.5), out=out)
+        return sigmoid32(x, np.empty_like(x))  # (0-d: still an array)
     # float64: exact to the last bits; exp of a non-positive number only (no overflow).
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)

@@ -26,7 +26,7 @@ import numpy as np
 from graphgrad.ir.fused import is_full_sum, split_by_output_shape
 
 from .base import run_parts
-from .numpy_backend import where_kernel, zeros_of
+from .numpy_backend import sigmoid32, where_kernel, zeros_of
 
 # op -> ufunc name (called as np.<ufunc>(*args, out=...))
 UFUNCS = {
@@ -48,16 +48,17 @@ SCALAR_OPERATORS = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}",
 CHUNK = 1 << 17  # elements per chunk: measured best here (fewer Python calls, still cached)
 PARALLEL_MIN = 1 << 18  # below this, threads cost more than they save
 _pool = None
+_CPUS = os.cpu_count() or 1  # (read once: ~7 µs a call here, it reads /sys)
 
 
 def _threads() -> int:
     """Two threads where there are two cores, or fewer where OMP_NUM_THREADS says so
-    (as PyTorch's intra-op threads follow it)."""
+    (as PyTorch's intra-op threads follow it; read at each call, as they do)."""
     try:
         limit = int(os.environ.get("OMP_NUM_THREADS", "2"))
     except ValueError:
         limit = 2
-    return max(1, min(2, limit, os.cpu_count() or 1))
+    return max(1, min(2, limit, _CPUS))
 
 
 def _executor():
@@ -138,12 +139,8 @@ def _step_line(step, args, target, out_expr, zeros=None) -> str:
     if step.op in UFUNCS:
         return f"{target} = u_{UFUNCS[step.op]}({', '.join(args)}{out})"
     if step.op == "sigmoid" and np.dtype(step.dtype) == np.float32:
-        if not step.shape:  # a 0-d step runs on NumPy scalars, which cannot be written into
-            return f"{target} = np.tanh({args[0]} * HALF32) * HALF32 + HALF32"
-        return "; ".join([f"{target} = u_multiply({args[0]}, HALF32, {out_expr})",
-                          f"u_tanh({target}, {target})",
-                          f"u_multiply({target}, HALF32, {target})",
-                          f"u_add({target}, HALF32, {target})"])
+        # (a 0-d step runs on NumPy scalars, which cannot be written into: no out)
+        return f"{target} = sigmoid32({args[0]}{out if step.shape else ''})"
     if step.op == "relu":  # a zero of the step's dtype: a Python 0 would make bools int64
         if np.dtype(step.dtype).kind == "f":  # an array of zeros: NumPy's fast loop
             zero = zeros or f"zeros_of({args[0]}.shape, {args[0]}.dtype)"
@@ -210,7 +207,7 @@ def generate(program, kernels, fixed_shapes: bool = True) -> tuple[str, dict]:
     n_in = program.n_inputs
     last = _last_reads(program)
     ns = {"np": np, "copy": _copy, "where": _where, "zeros_of": zeros_of,
-          "HALF32": np.float32(0.5)}
+          "sigmoid32": sigmoid32}
     ns.update((f"u_{name}", getattr(np, name)) for name in UFUNCS.values())
     out_pos = {r: k for k, r in enumerate(program.outputs)}
     lines = [f"def fused({', '.join(f'r{i}' for i in range(n_in))}{',' if n_in else ''} "

@@ -1,0 +1,101 @@
+"""Elementwise ops at the ends of their range, against float64 truth and PyTorch.
+
+Unit tests sample ops around zero, where an approximation with a small *absolute* error
+passes any tolerance; users feed them saturated logits. The NumPy backend's float32
+sigmoid once cancelled in 1 + tanh (sigmoid(-20) came out 0, so binary_cross_entropy
+gave 100 where PyTorch gives 20), and its float32 erf had an absolute error that was
+6% of erf(1e-6). Each op here runs eagerly and compiled (NumPy, and Numba where
+installed) on values from -1e4 to 1e4, the infinities and NaN, and must be within a few
+float32 ulp of the float64 result, or no further from it than PyTorch's float32 result
+is (4x its error: PyTorch's own formulas cancel in places too, GELU's exact form for one).
+NumPy's floating-point warnings on infinite inputs are a separate matter (PyTorch never
+warns) and are not what this file checks.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import graphgrad as gg
+
+F, TF = gg.nn.functional, torch.nn.functional
+
+VALUES = np.array([-1e4, -200, -104, -100, -88, -50, -20, -17, -10, -5, -1, -1e-3, -1e-6,
+                   0, 1e-6, 1e-3, 0.5, 1, 5, 10, 17, 20, 50, 88, 100, 200, 1e4,
+                   np.inf, -np.inf, np.nan], np.float32)
+
+
+OPS = {
+    "sigmoid": (gg.sigmoid, torch.sigmoid),
+    "tanh": (gg.tanh, torch.tanh),
+    "erf": (gg.erf, torch.erf),
+    "logsigmoid": (F.logsigmoid, TF.logsigmoid),
+    "softplus": (F.softplus, TF.softplus),
+    "silu": (F.silu, TF.silu),
+    "gelu": (F.gelu, TF.gelu),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"),
+                  lambda x: TF.gelu(x, approximate="tanh")),
+    "log_of_sigmoid": (lambda x: gg.log(gg.sigmoid(x)), lambda x: torch.log(torch.sigmoid(x))),
+    "bce_with_logits_1": (
+        lambda x: F.binary_cross_entropy_with_logits(x, gg.ones_like(x), reduction="none"),
+        lambda x: TF.binary_cross_entropy_with_logits(x, torch.ones_like(x),
+                                                      reduction="none")),
+    "bce_with_logits_0": (
+        lambda x: F.binary_cross_entropy_with_logits(x, gg.zeros_like(x), reduction="none"),
+        lambda x: TF.binary_cross_entropy_with_logits(x, torch.zeros_like(x),
+                                                      reduction="none")),
+    "bce_of_sigmoid": (
+        lambda x: F.binary_cross_entropy(gg.sigmoid(x), gg.ones_like(x), reduction="none"),
+        lambda x: TF.binary_cross_entropy(torch.sigmoid(x), torch.ones_like(x),
+                                          reduction="none")),
+    "log_softmax": (lambda x: F.log_softmax(gg.stack([x, gg.zeros_like(x)], 1), dim=1),
+                    lambda x: TF.log_softmax(torch.stack([x, torch.zeros_like(x)], 1), dim=1)),
+    "logsumexp": (lambda x: gg.logsumexp(gg.stack([x, gg.zeros_like(x)], 1), dim=1),
+                  lambda x: torch.logsumexp(torch.stack([x, torch.zeros_like(x)], 1), dim=1)),
+}
+MODES = ["eager", "numpy"] + (["numba"] if "numba" in gg.backends.available() else [])
+
+
+def _run(op, mode, x):
+    fn = OPS[op][0]
+    if mode == "eager":
+        return fn(x).numpy()
+    return gg.compile(lambda v: fn(v * 1.0), backend=mode)(x).numpy()  # (* 1.0: fused)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_op_holds_its_precision_at_the_ends_of_its_range(op, mode):
+    values = VALUES[~np.isnan(VALUES)] if op == "bce_of_sigmoid" else VALUES  # (torch refuses)
+    reference = OPS[op][1]
+    with torch.no_grad():
+        truth = reference(torch.tensor(values, dtype=torch.float64)).numpy()
+        theirs = reference(torch.tensor(values)).numpy().astype(np.float64)
+    ours = _run(op, mode, gg.tensor(values)).astype(np.float64)
+    with np.errstate(all="ignore"):
+        error, their_error = np.abs(ours - truth), np.abs(theirs - truth)
+        nan = np.isnan(ours)
+        ok = np.where(nan, np.isnan(truth) | np.isnan(theirs),
+                      (ours == truth) | (ours == theirs)
+                      | (error <= 4e-7 * np.abs(truth) + 1e-37) | (error <= 4 * their_error))
+    bad = np.nonzero(~ok)[0]
+    assert not bad.size, (f"{op} ({mode}) at x = {values[bad].tolist()}: "
+                          f"{ours[bad].tolist()}, float64 {truth[bad].tolist()}, "
+                          f"PyTorch float32 {theirs[bad].tolist()}")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_saturated_logits_give_pytorchs_losses(mode):
+    """The case users meet: a confident wrong prediction costs its logit, not 100."""
+    x = gg.tensor(np.array([-20.0, -15.0, 3.0], np.float32))
+    y = gg.tensor(np.array([1.0, 1.0, 0.0], np.float32))
+
+    def loss(x):
+        return F.binary_cross_entropy(gg.sigmoid(x * 1.0), y, reduction="none")
+    got = (loss if mode == "eager" else gg.compile(loss, backend=mode))(x).numpy()
+    np.testing.assert_allclose(got, [20.0, 15.0, 3.0485876], rtol=1e-6)
+    ends = gg.tensor(np.array([-np.inf, np.inf], np.float32))
+    sig = (gg.sigmoid if mode == "eager" else
+           gg.compile(lambda v: gg.sigmoid(v * 1.0), backend=mode))(ends).numpy()
+    assert sig.tolist() == [0.0, 1.0]
