@@ -37,7 +37,7 @@ from .cuda_codegen import UnsupportedFusion
 # the generated text, so a change to numba_math.py gives new files, never stale code.
 _MATH_DIGEST = hashlib.sha256(Path(__file__).with_name("numba_math.py").read_bytes()).hexdigest()
 PARALLEL_MIN = 1 << 16  # below this many elements, threads cost more than they save
-FASTMATH = ("contract", "afn", "arcp")
+FASTMATH = ("contract",)
 _DTYPES = {np.dtype("float32"): "f4", np.dtype("float64"): "f8", np.dtype("bool"): "b1",
            np.dtype("int64"): "i8"}
 _NP_NAMES = {"f4": "float32", "f8": "float64", "b1": "bool_", "i8": "int64"}

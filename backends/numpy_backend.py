@@ -215,8 +215,8 @@ def where_kernel(c, a, b, out=None):
         return np.where(c, a, b)
     if not _all_finite(a):  # a NaN or Inf somewhere: the exact select
         return np.where(c, a, 0) if keep is c else np.where(c, 0, a)
-    if out is not None and out.shape != np.shape(a):
-        out = None
+    if out is not None and (type(out) is not np.ndarray or out.shape != np.shape(a)):
+        out = None  # (a 0-d register of a fused program in chunks may be a NumPy scalar)
     return np.multiply(a, keep, out=out)
 
 

@@ -425,17 +425,18 @@ def _check_probabilities(input: Tensor) -> None:
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
                                      weight: Tensor | None = None, reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
-    """BCE of sigmoid(input), computed stably: (1 - t) x + w_t softplus(-x)."""
+    """BCE of sigmoid(input): p t softplus(-x) + (1 - t) softplus(x), p the pos_weight.
+    Both terms stay accurate where sigmoid saturates, and so do their gradients,
+    -p t sigmoid(-x) + (1 - t) sigmoid(x): the shorter (1 - t) x + softplus(-x) has the
+    gradient 1 - sigmoid(-x) at t = 0, which cancels to 0 below x ~ -17."""
     target = as_tensor(target, like=input)
     if tuple(target.shape) != tuple(input.shape):
         raise ShapeError(f"binary_cross_entropy_with_logits: Target size "
                          f"({tuple(target.shape)}) must be the same as input size "
                          f"({tuple(input.shape)})", op="binary_cross_entropy_with_logits",
                          source=user_source())
-    softplus_neg = _softplus(-input)
-    if pos_weight is not None:
-        softplus_neg = softplus_neg * ((pos_weight - 1.0) * target + 1.0)
-    loss = (1.0 - target) * input + softplus_neg
+    positive = target if pos_weight is None else pos_weight * target
+    loss = positive * _softplus(-input) + (1.0 - target) * _softplus(input)
     if weight is not None:
         loss = loss * weight
     return saves_also("binary_cross_entropy_with_logits", _reduce(loss, reduction), input,

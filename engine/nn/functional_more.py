@@ -13,7 +13,7 @@ import math
 
 from ..creation import as_tensor
 from ..errors import ArgumentError, ShapeError
-from ..ops.composite import clamp_min
+from ..ops.composite import clamp_min, expm1
 from ..ops.elementwise import abs, exp, log, log1p, minimum, relu, sigmoid, tanh, where
 from ..ops.linalg import vector_norm
 from ..ops.nn import softmax
@@ -77,10 +77,10 @@ def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
 
 
 def _expm1_below_zero(x: Tensor) -> Tensor:
-    """e^x - 1 for x <= 0 (inputs above 0 are taken as 0), accurate near 0: 2t / (1 - t)
-    with t = tanh(x / 2), which has no cancellation, unlike exp(x) - 1."""
-    t = tanh(where(x > 0, 0.0, x) * 0.5)
-    return t * 2.0 / (1.0 - t)
+    """e^x - 1 for x <= 0 (inputs above 0 are taken as 0, so exp cannot overflow in the
+    branch ELU does not take). expm1, accurate near 0; its gradient is e^x (the tanh
+    form 2t / (1 - t) used everywhere cancelled in its gradient below x ~ -10)."""
+    return expm1(where(x > 0, 0.0, x))
 
 
 def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -307,7 +307,9 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
             raise ShapeError(f"gaussian_nll_loss: var is of incorrect size {list(var.shape)} "
                              f"for an input of shape {list(input.shape)}",
                              op="gaussian_nll_loss", source=user_source())
-    if var._value is not None and bool((var < 0).any()):
+    # (on the array: a constant var made inside a traced step is concrete, but an op on
+    # it is traced)
+    if var._value is not None and (var._backend.to_numpy(var._value) < 0).any():
         raise ArgumentError("gaussian_nll_loss: var has negative entry/entries",
                             op="gaussian_nll_loss", source=user_source())
     # clamped for stability without changing the gradient (PyTorch clamps under no_grad)

@@ -6,6 +6,7 @@ import types
 
 import numpy as np
 import pytest
+import torch
 
 import graphgrad as gg
 from graphgrad.backends import numpy_fusion
@@ -260,3 +261,13 @@ def test_relu_backward_writes_into_its_gradient_operand(finite):
     assert got is buf
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(kernel(g, y), want)
+
+
+def test_chunked_program_with_a_masking_on_its_small_part_runs():
+    """logsumexp of a large vector: its fused program runs in chunks, and its small part
+    (the max, with `where` masking an infinite max) holds NumPy scalars, which a masking
+    must not be asked to write into (it raised "return arrays must be of ArrayType")."""
+    values = np.random.default_rng(0).standard_normal(300_000).astype(np.float32) * 5
+    got = gg.compile(lambda v: gg.logsumexp(v, 0))(gg.tensor(values))
+    np.testing.assert_allclose(got.item(), torch.logsumexp(torch.tensor(values), 0).item(),
+                               rtol=1e-6)

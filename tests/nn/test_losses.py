@@ -293,3 +293,15 @@ def test_ignore_index_defaults_to_minus_100_eager_and_compiled():
                                                                         rel=1e-12)
     nll = nn.NLLLoss()(t64(np_log_softmax(logits)), gg.tensor(target))
     assert nll.item() == pytest.approx(want.item(), rel=1e-12)
+
+
+def test_gaussian_nll_with_a_constant_var_made_inside_a_compiled_step():
+    """A var made in the step is a constant: its sign is checked on its values, not by a
+    traced comparison (which raised TracingError)."""
+    x = gg.tensor(np.array([0.5, -1.0, 2.0], np.float32))
+    step = gg.compile(lambda v: F.gaussian_nll_loss(v * 1.0, gg.zeros(3), gg.full((3,), 2.0)))
+    want = torch.nn.functional.gaussian_nll_loss(torch.tensor(x.numpy()), torch.zeros(3),
+                                                 torch.full((3,), 2.0))
+    assert step(x).item() == pytest.approx(want.item(), rel=1e-6)
+    with pytest.raises(gg.ArgumentError, match="negative"):
+        gg.compile(lambda v: F.gaussian_nll_loss(v * 1.0, gg.zeros(3), gg.full((3,), -1.0)))(x)
