@@ -9,9 +9,10 @@ torch.compile of a functional step, JAX jit, PyTensor.
 How it measures (and why):
 - Time per step: one process per thread setting runs every system on a workload,
   alternating system by system in rounds (machines drift; alternation spreads the
-  drift over all systems), and reports the median over rounds of each round's mean
-  step time, with the spread (min-max over rounds). Thread settings need their own
-  process: XLA reads its thread flags once, at import.
+  drift over all systems), resting 0.2 s before each system's block (the previous
+  library's threads spin a while after its last task), and reports the median over
+  rounds of each round's mean step time, with the spread (min-max over rounds).
+  Thread settings need their own process: XLA reads its thread flags once, at import.
   "default": every library as installed. "1": BLAS, OpenMP, PyTorch, XLA and
   graphgrad's fused kernels pinned to one thread (environment + threadpoolctl).
 - Peak RSS and first-call time: one fresh process per (system, workload), default
@@ -62,6 +63,13 @@ def _pin_threads() -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
+# Seconds of rest before each block: the worker threads of the library timed before
+# (OpenBLAS, OpenMP, XLA's) spin for a while after their last task, and took the cores
+# from the next system's threads (the wide MLP's GEMM floor ran 1.5x slower right after
+# PyTensor's block than after NumPy's), a contention that no single-library program has.
+SETTLE = 0.2
+
+
 def _block(step, steps: int) -> float:
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -95,6 +103,7 @@ def time_workload(w, names, quick, rounds, pinned) -> list[dict]:
     samples = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
+            time.sleep(SETTLE)
             samples[name].append(_block(step, w.steps))
     for name, s in samples.items():
         rows[name].update(median=statistics.median(s), lo=min(s), hi=max(s))
