@@ -24,6 +24,7 @@ from .backends import registry as _backend_registry
 from .tensor import Tensor
 
 _counter = itertools.count()
+MISS = object()  # what `fast` returns when the call is not the plan's (the general path)
 
 
 def positional_tensors(signature) -> int | None:
@@ -91,11 +92,25 @@ def build_hit(entry, backend, default_backend: str | None):
         "    except Exception:\n"
         "        pass\n"
         "    return None\n")
+    if entry.lone:  # the check, the plan's run and the result's wrapping in one call
+        ns.update(_plan=entry.plan, _wrap=Tensor._wrap, MISS=MISS)
+        names = ", ".join(f"v{i}" for i in tensors)
+        lines = ["", "", "def fast(args):", "    try:",
+                 f"        if not ({terms[0]} and {terms[1]}):", "            return MISS"]
+        lines += [f"        {', '.join(f'a{i}' for i in range(n))}, = args"] if n else []
+        lines += [f"        if not ({checks} and {' and '.join(guard_terms) or 'True'}):",
+                  "            return MISS"]
+        lines += [f"        {names} = {values}"] if tensors else []
+        lines += ["    except Exception:", "        return MISS",
+                  "    plan = _plan  # (its run may be swapped: a backend declining at first call)",
+                  f"    return _wrap(plan.run({names})[0], plan.backend)", ""]
+        source += "\n".join(lines)
     exec(compile(source, f"<graphgrad fast call #{next(_counter)}>", "exec"), ns)  # noqa: S102  (our own generated text)
     hit = ns["hit"]
     hit.source = source
     # the caller's tensors by input position (write-backs, input grads), when some
     # arguments are objects
     hit.tensors = None if len(tensors) == n else tuple(tensors)
+    hit.fast = ns.get("fast")
     return hit
 

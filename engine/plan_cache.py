@@ -48,6 +48,7 @@ class Entry:
     checked = None  # the plan gg.detect_anomaly() runs instead (built on first use)
     used = 0  # the owner's clock at the last call (least recently used is evicted first)
     hit = False  # engine/fast_call.py's check for this plan (None: not a positional call)
+    fast = None  # its check and run in one, for a `lone` plan (engine/fast_call.py)
 
     def __init__(self, signature, graph, optimized, stats, plan, rebuild, guards):
         self.signature = signature
