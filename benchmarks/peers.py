@@ -9,9 +9,9 @@ torch.compile of a functional step, JAX jit, PyTensor.
 How it measures (and why):
 - Time per step: one process per thread setting runs every system on a workload,
   alternating system by system in rounds (machines drift; alternation spreads the
-  drift over all systems), resting 0.2 s before each system's block (the previous
-  library's threads spin a while after its last task), and reports the median over
-  rounds of each round's mean step time, with the spread (min-max over rounds).
+  drift over all systems), after 0.1 s of untimed steps of the same system (the
+  previous library's threads spin a while after its last task), and reports the median
+  over rounds of each round's mean step time, with the spread (min-max over rounds).
   Thread settings need their own process: XLA reads its thread flags once, at import.
   "default": every library as installed. "1": BLAS, OpenMP, PyTorch, XLA and
   graphgrad's fused kernels pinned to one thread (environment + threadpoolctl).
@@ -63,11 +63,20 @@ def _pin_threads() -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
-# Seconds of rest before each block: the worker threads of the library timed before
-# (OpenBLAS, OpenMP, XLA's) spin for a while after their last task, and took the cores
-# from the next system's threads (the wide MLP's GEMM floor ran 1.5x slower right after
-# PyTensor's block than after NumPy's), a contention that no single-library program has.
-SETTLE = 0.2
+# Seconds of untimed steps before each block: the worker threads of the library timed
+# before (OpenBLAS, OpenMP, XLA's) spin for a while after their last task and took the
+# cores from the next system's threads (the wide MLP's GEMM floor ran 1.5x slower right
+# after PyTensor's block than after NumPy's), a contention no single-library program
+# has. Steps, not a pause: after 0.2 s idle this VM's second core came back slowly, and
+# two-threaded steps ran at one thread's speed for their first ~50 ms.
+SETTLE = 0.1
+
+
+def _settle(step) -> None:
+    end = time.perf_counter() + SETTLE
+    step()
+    while time.perf_counter() < end:
+        step()
 
 
 def _block(step, steps: int) -> float:
@@ -103,7 +112,7 @@ def time_workload(w, names, quick, rounds, pinned) -> list[dict]:
     samples = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
-            time.sleep(SETTLE)
+            _settle(step)
             samples[name].append(_block(step, w.steps))
     for name, s in samples.items():
         rows[name].update(median=statistics.median(s), lo=min(s), hi=max(s))
