@@ -234,16 +234,8 @@ def scalar_states_in_place(request: PlanRequest) -> tuple[int, ...]:
     array. (The memory planner leaves 0-d values alone: the per-kernel plan may hold
     them as NumPy scalars.) Returning a 0-d array costs ~0.35 µs a call (Numba boxes a
     new array), a fifth of a small step's native call."""
-    graph = request.graph
-    kept = {*graph.outputs, *graph.input_grads.values()}
-    found = []
-    for n in request.results:
-        name = _state_written(graph, n)
-        read = graph.state_reads.get(name) if name is not None else None
-        if tuple(graph[n]["shape"]) == () and n not in kept and read not in request.results \
-                and read in request.arguments and graph.state_refs[name].kind == "tensor":
-            found.append(n)
-    return tuple(found)
+    return tuple(n for n, _ in _tensor_state_writes(request)
+                 if tuple(request.graph[n]["shape"]) == ())
 
 
 def arrays_in_place(request: PlanRequest, gen: _Gen) -> tuple[int, ...]:
@@ -252,15 +244,9 @@ def arrays_in_place(request: PlanRequest, gen: _Gen) -> tuple[int, ...]:
     already holds them, and returning an array costs ~0.3 µs a call (Numba boxes it
     again). A weight read column-major is left out: its argument may be a converted
     copy, which the wrapper stores back (runtime._state_read)."""
-    graph = request.graph
-    kept = {*graph.outputs, *graph.input_grads.values()}
-    found = []
-    for n in request.results:
-        name = _state_written(graph, n)
-        read = graph.state_reads.get(name) if name is not None else None
-        if tuple(graph[n]["shape"]) == () or n in kept or read in request.results \
-                or read not in request.arguments or graph.state_refs[name].kind != "tensor" \
-                or graph[read]["attrs"].get("layout") == "F":
+    graph, found = request.graph, []
+    for n, read in _tensor_state_writes(request):
+        if tuple(graph[n]["shape"]) == () or graph[read]["attrs"].get("layout") == "F":
             continue
         value = gen.names[n]
         while value in gen.alias:
@@ -268,6 +254,20 @@ def arrays_in_place(request: PlanRequest, gen: _Gen) -> tuple[int, ...]:
         if value == gen.names[read]:
             found.append(n)
     return tuple(found)
+
+
+def _tensor_state_writes(request: PlanRequest):
+    """(result, the state read it replaces) for each result written to a tensor's state
+    that the function takes as an argument, where neither is also a result the caller
+    keeps (an output, an input's gradient, or the state's value before the update)."""
+    graph = request.graph
+    kept = {*graph.outputs, *graph.input_grads.values()}
+    for n in request.results:
+        name = _state_written(graph, n)
+        read = graph.state_reads.get(name) if name is not None else None
+        if n not in kept and read not in request.results and read in request.arguments \
+                and graph.state_refs[name].kind == "tensor":
+            yield n, read
 
 
 def _state_written(graph, n):
