@@ -112,7 +112,8 @@ def _quotient(a, b, rounding) -> Tensor:
     |a| < 2**52)."""
     if not _integral(a):
         return rounding(a / b)
-    if b._value is not None and bool((b == 0).any().item()):  # (eagerly: a trace has none)
+    # (on the array: a constant divisor in a traced step is concrete, an op on it traced)
+    if b._value is not None and (b._backend.to_numpy(b._value) == 0).any():
         raise NumericalError("integer division by zero (torch: ZeroDivisionError); a "
                              "float division gives inf instead", source=user_source())
     return cast(rounding(cast(a, dtypes.float64) / cast(b, dtypes.float64)), a.dtype)

@@ -71,3 +71,17 @@ def test_compiled_rounding_gives_the_eager_numbers():
     x = gg.tensor(VALUES[:11])
     np.testing.assert_array_equal(f(x).numpy(), (gg.round(x) + gg.floor(x) * 2 + gg.frac(x)
                                                  + x % 1.5).numpy())
+
+
+def test_integer_division_by_a_constant_tensor_compiles_and_checks_for_zero():
+    """A constant divisor made in a traced step is checked on its values (a traced
+    comparison of it raised TracingError)."""
+    x = gg.tensor([7, -7, 9])
+    d = [2, 3, 4]
+    step = gg.compile(lambda v: (v // gg.tensor(d), v % gg.tensor(d)))
+    quotient, remainder = step(x)
+    tx, td = torch.tensor([7, -7, 9]), torch.tensor(d)
+    assert quotient.tolist() == (tx // td).tolist()
+    assert remainder.tolist() == (tx % td).tolist()
+    with pytest.raises(gg.NumericalError, match="division by zero"):
+        gg.compile(lambda v: v // gg.tensor([2, 0, 4]))(x)
