@@ -218,8 +218,9 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
     d = abs(input - target)
     if beta == 0:
         return saves_also("smooth_l1_loss", _reduce(d, reduction), input, target)
+    q = minimum(d, beta)  # (the branch not taken stays finite: its gradient is 0, not NaN)
     return saves_also("smooth_l1_loss", _reduce(
-        where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction), input, target)
+        where(d < beta, q * q * (0.5 / beta), d - 0.5 * beta), reduction), input, target)
 
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
@@ -228,8 +229,9 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
         raise ArgumentError(f"huber_loss does not support non-positive values for delta, got "
                             f"{delta}", op="huber_loss", source=user_source())
     d = abs(input - target)
+    q = minimum(d, delta)  # (as in smooth_l1_loss)
     return saves_also("huber_loss", _reduce(
-        where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction), input, target)
+        where(d < delta, q * q * 0.5, (d - 0.5 * delta) * delta), reduction), input, target)
 
 
 def kl_div(input: Tensor, target: Tensor, reduction: str = "mean",

@@ -186,3 +186,23 @@ def test_xlogy_value_and_gradients_where_x_is_zero_as_pytorch(mode):
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
     np.testing.assert_allclose(y.grad.numpy()[1:], ty.grad.numpy()[1:], rtol=1e-6)  # (0, 0): NaN
 
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("loss", ["smooth_l1_loss", "huber_loss"])
+def test_robust_losses_have_pytorchs_gradient_at_infinite_errors(loss, mode):
+    """The quadratic branch not taken once multiplied its zero cotangent by an infinite
+    error: NaN, where PyTorch's gradient is the linear branch's."""
+    values = np.array([-np.inf, -1e30, -3.0, -0.5, 0.0, 0.5, 3.0, 1e30, np.inf], np.float32)
+
+    def value_and_grad(x):
+        x.grad = None
+        out = getattr(F, loss)(x * 1.0, gg.zeros_like(x), reduction="sum")
+        out.backward()
+        return out
+    x = gg.tensor(values, requires_grad=True)
+    (value_and_grad if mode == "eager" else gg.compile(value_and_grad, backend=mode))(x)
+    t = torch.tensor(values, requires_grad=True)
+    getattr(TF, loss)(t, torch.zeros_like(t), reduction="sum").backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
