@@ -45,8 +45,8 @@ class _Gen:
         self.graph = request.graph
         self.lines: list[str] = []
         self.names: dict[int, str] = {}
-        self.reused: set[str] = set()
-        self.alias: dict[str, str] = {}  # an output written into the buffer named here
+        # an output written into an argument's buffer -> that buffer's name (reused)
+        self.alias: dict[str, str] = {}
         # 2-d values held column-major (a weight the layout pass keeps in Fortran order,
         # a transpose of a row-major value): loop nests over them run column by column
         self.column_major: set[str] = set()
@@ -99,7 +99,6 @@ class _Gen:
             shared = any(b != a and self._root(b) == self._root(a) for b in args)
             if same and not shared and graph[a]["op"] not in ("input", "const"):
                 self.emit(f"{outs[j]} = {self.names[a]}  # written in place")
-                self.reused.add(outs[j])
                 self.alias[outs[j]] = self.names[a]
                 if self.names[a] in self.column_major:
                     self.column_major.add(outs[j])
@@ -192,10 +191,7 @@ def held_constants(request: PlanRequest) -> dict[int, str]:
         shape = tuple(data["shape"])
         if data["op"] != "const" or math.prod(shape) != 1:
             continue
-        value, kind = np.asarray(data["attrs"]["value"]), np.dtype(data["dtype"]).kind
-        if value.size != 1:
-            continue
-        value = value.reshape(())
+        value, kind = np.asarray(data["attrs"]["value"]).reshape(()), np.dtype(data["dtype"]).kind
         if kind == "f":
             v = float(value)
             text = repr(v) if math.isfinite(v) else \
@@ -278,13 +274,13 @@ def _state_written(graph, n):
 
 def _result(graph, name: str, n) -> str:
     """A returned value: a 0-d value goes back as a scalar of its dtype, which the
-    wrapper makes a 0-d array (`_boxer`)."""
+    wrapper makes a 0-d array (`_caller`)."""
     if tuple(graph[n]["shape"]) != ():
         return name
     return f"array0({name}, {_np_name(graph[n]['dtype'])})[()]"
 
 
-def _caller(request: PlanRequest, in_place, pinned: bool) -> str:
+def _caller(request: PlanRequest, in_place, pinned: bool) -> tuple[str, dict]:
     """The text of `run(*args)`, the plan's callable once its first call succeeded
     (`ready`): the Numba function, with OpenBLAS pinned to one thread around it where
     `pinned` (`get`, `put`), its 0-d results made arrays. Numba hands 0-d results back
@@ -299,10 +295,11 @@ def _caller(request: PlanRequest, in_place, pinned: bool) -> str:
     boxed = f"({', '.join(items)},)" if any("asarray" in t for t in items) else "r"
     call = ["threads = get()", "put(1)", "try:", "    r = fn(*args)", "finally:",
             "    put(threads)"] if pinned else ["r = fn(*args)"]
-    return "\n".join(["def box(r):", f"    return {boxed}", "", "",
+    text = "\n".join(["def box(r):", f"    return {boxed}", "", "",
                       "def run(*args):", "    if ready:",
                       *(f"        {line}" for line in call),
                       f"        return {boxed}", "    return first(*args)", ""])
+    return text, {f"d{i}": np.dtype(graph[n]["dtype"]) for i, n in enumerate(kept)}
 
 
 def _np_name(dtype) -> str:
@@ -335,10 +332,9 @@ def compile_plan(request: PlanRequest) -> Callable:
         scope["ready"] = True
         return scope["box"](out)
 
-    scope = {"fn": fn, "first": first, "ready": False, "asarray": np.asarray,
-             **{f"d{i}": np.dtype(request.graph[n]["dtype"]) for i, n in
-                enumerate(n for n in request.results if n not in in_place)}}
-    exec(_caller(request, in_place, small), scope)  # noqa: S102 - our own text
+    text_run, dtypes = _caller(request, in_place, small)
+    scope = {"fn": fn, "first": first, "ready": False, "asarray": np.asarray, **dtypes}
+    exec(text_run, scope)  # noqa: S102 - our own text
     run = scope["run"]
     run.source = text
     run.in_place = in_place

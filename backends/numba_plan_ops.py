@@ -46,7 +46,7 @@ def _index(out_shape, shape) -> str:
 
 def loop_nest(gen, program, in_names, out_names, out_shape, comment) -> None:
     """Lines computing a fused elementwise `program` whose outputs have `out_shape`
-    into `out_names` (allocated here unless `gen.reused` holds one: a buffer reused).
+    into `out_names` (allocated here unless `gen.alias` names the buffer it is written into).
     Registers are named per nest (`r<nest>_<k>`): Numba types a name once per function.
     Steps on 0-d values only (an optimizer's bias correction) run once, before the loops."""
     nest = next(gen.nests)
@@ -57,7 +57,7 @@ def loop_nest(gen, program, in_names, out_names, out_shape, comment) -> None:
     scalar_out = out_shape == ()
     by_column = _by_column(gen, program, in_names, out_names, out_shape)
     for name, (_, dtype) in zip(out_names, program.output_types):
-        if not scalar_out and name not in gen.reused:
+        if not scalar_out and name not in gen.alias:
             if by_column:  # a new output in the order the loops write it
                 gen.emit(f"{name} = empty({tuple(out_shape)[::-1]!r}, {np_dtype(dtype)}).T")
                 gen.column_major.add(name)
@@ -96,7 +96,7 @@ def _by_column(gen, program, in_names, out_names, out_shape) -> bool:
         return False
     full = [name for (shape, _), name in zip(program.input_types, in_names)
             if tuple(shape) == tuple(out_shape)]
-    full += [name for name in out_names if name in gen.reused]
+    full += [name for name in out_names if name in gen.alias]
     by_column = sum(name in gen.column_major for name in full)
     return by_column * 2 > len(full)
 
