@@ -117,15 +117,7 @@ class CompiledFunction:
             arrays = entry.hit(args)
             if arrays is not None:
                 self._clock = entry.used = self._clock + 1  # (a hit: see `_hits`)
-                if entry.lone and not _anomaly.enabled:  # _run's commonest case, inlined
-                    try:
-                        outs = entry.plan.run(*arrays)
-                    except GraphgradError:
-                        raise
-                    except Exception as exc:
-                        raise self._runtime_error(entry, exc) from exc
-                    return Tensor._wrap(outs[0], entry.plan.backend)
-                self._args = (args, kwargs)
+                self._args = (args, kwargs)  # (a lone plan came here only under anomaly mode)
                 picks = entry.hit.tensors
                 return self._run(entry, arrays,
                                  args if picks is None else [args[i] for i in picks])
